@@ -1,0 +1,412 @@
+//! [`Client`]: a typed gRPC client for any agent — both `lf.a2a.v1.A2AService` and
+//! `switchyard.v1.AgentService` — with deadlines, metadata and trace-context propagation.
+
+use std::time::Duration;
+
+use futures::Stream;
+use tonic::{
+    Request, Status, Streaming,
+    metadata::{MetadataKey, MetadataMap, MetadataValue},
+    transport::{Channel, Endpoint},
+};
+
+use crate::{
+    card::PROTOCOL_VERSION,
+    error::{A2aErrorKind, a2a_error_kind},
+    pb::{
+        a2a::{
+            AgentCard, CancelTaskRequest, GetTaskRequest, ListTasksRequest, ListTasksResponse,
+            Message, SendMessageRequest, SendMessageResponse, StreamResponse,
+            SubscribeToTaskRequest, Task, a2a_service_client::A2aServiceClient,
+            send_message_response,
+        },
+        agent::{
+            ConverseRequest, ConverseResponse, GetAgentCardRequest, SendMessagePartsRequest,
+            agent_service_client::AgentServiceClient,
+        },
+    },
+    service::{A2A_VERSION, LAST_EVENT_ID},
+    trace,
+};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The address is not a `host:port` or `http://host:port` URL.
+    #[error("invalid agent address {addr:?}: {reason}")]
+    InvalidAddress {
+        /// The address given.
+        addr: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No connection could be made.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The agent answered with an error status.
+    #[error("{}", describe(.0))]
+    Status(#[from] Status),
+    /// The agent answered SendMessage with a message instead of a task.
+    #[error("the agent replied with a message instead of a task")]
+    NotATask(Box<Message>),
+}
+
+fn describe(s: &Status) -> String {
+    match a2a_error_kind(s) {
+        Some(kind) => format!("{} ({kind}): {}", code_name(s.code()), s.message()),
+        None => format!("{}: {}", code_name(s.code()), s.message()),
+    }
+}
+
+/// The gRPC name of a status code, e.g. `NOT_FOUND`.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+impl ClientError {
+    /// The gRPC status, when the agent answered with one.
+    pub fn status(&self) -> Option<&Status> {
+        match self {
+            Self::Status(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The gRPC code: UNAVAILABLE for connection failures.
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            Self::Status(s) => s.code(),
+            Self::Connect { .. } => tonic::Code::Unavailable,
+            Self::InvalidAddress { .. } => tonic::Code::InvalidArgument,
+            Self::NotATask(_) => tonic::Code::Unknown,
+        }
+    }
+
+    /// The A2A error, from the status's `ErrorInfo`.
+    pub fn a2a_kind(&self) -> Option<A2aErrorKind> {
+        self.status().and_then(a2a_error_kind)
+    }
+}
+
+/// A client of one agent.
+///
+/// Every call carries `a2a-version: 1.0`, the configured metadata, the current W3C trace
+/// context (so calls made inside [`Agent::execute`](crate::Agent::execute) continue the
+/// caller's trace) and, with [`with_timeout`](Self::with_timeout), a deadline (`grpc-timeout`)
+/// that is also enforced locally.
+///
+/// # Example
+/// ```no_run
+/// # async fn demo() -> Result<(), switchyard::ClientError> {
+/// use std::time::Duration;
+/// let client = switchyard::Client::connect("127.0.0.1:50051")
+///     .await?
+///     .with_timeout(Duration::from_secs(10));
+/// let task = client.send_text("hello").await?;
+/// println!("{:?}: {:?}", task.state(), task.artifacts);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    a2a: A2aServiceClient<Channel>,
+    agent: AgentServiceClient<Channel>,
+    timeout: Option<Duration>,
+    metadata: MetadataMap,
+}
+
+/// Normalizes `host:port` (the A2A gRPC URL form) to `http://host:port`.
+fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
+    let uri = if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    };
+    if uri.starts_with("https://") || uri.starts_with("grpcs://") {
+        return Err(ClientError::InvalidAddress {
+            addr: addr.to_owned(),
+            reason: "TLS is not enabled in this build; use http:// or host:port".into(),
+        });
+    }
+    let uri = uri.replacen("grpc://", "http://", 1);
+    Endpoint::from_shared(uri)
+        .map(|e| {
+            e.tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_while_idle(true)
+                .connect_timeout(Duration::from_secs(5))
+        })
+        .map_err(|e| ClientError::InvalidAddress {
+            addr: addr.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+impl Client {
+    /// Connects to the agent at `addr` (`host:port` or `http://host:port`).
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidAddress`], or [`ClientError::Connect`] when nothing answers.
+    pub async fn connect(addr: &str) -> Result<Self, ClientError> {
+        let channel = endpoint(addr)?
+            .connect()
+            .await
+            .map_err(|source| ClientError::Connect {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        Ok(Self::from_channel(channel))
+    }
+
+    /// A client that connects on first use (and reconnects after failures).
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidAddress`].
+    pub fn lazy(addr: &str) -> Result<Self, ClientError> {
+        Ok(Self::from_channel(endpoint(addr)?.connect_lazy()))
+    }
+
+    /// A client over an existing channel.
+    pub fn from_channel(channel: Channel) -> Self {
+        Self {
+            a2a: A2aServiceClient::new(channel.clone())
+                .max_decoding_message_size(64 * 1024 * 1024),
+            agent: AgentServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
+            timeout: None,
+            metadata: MetadataMap::new(),
+        }
+    }
+
+    /// Sets the deadline of every call made with this client, relative to its start.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Adds metadata sent with every call (e.g. `authorization`).
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidAddress`] is never returned; a key or value that is not valid
+    /// gRPC metadata gives INVALID_ARGUMENT.
+    pub fn with_metadata(mut self, key: &str, value: &str) -> Result<Self, ClientError> {
+        let k = MetadataKey::from_bytes(key.as_bytes())
+            .map_err(|_| Status::invalid_argument(format!("invalid metadata key {key:?}")))?;
+        let v = MetadataValue::try_from(value)
+            .map_err(|_| Status::invalid_argument(format!("invalid metadata value for {key}")))?;
+        self.metadata.insert(k, v);
+        Ok(self)
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut req = Request::new(message);
+        let md = req.metadata_mut();
+        for kv in self.metadata.iter() {
+            if let tonic::metadata::KeyAndValueRef::Ascii(k, v) = kv {
+                md.insert(k.clone(), v.clone());
+            }
+        }
+        md.insert(A2A_VERSION, MetadataValue::from_static(PROTOCOL_VERSION));
+        trace::outgoing().inject(md);
+        if let Some(t) = self.timeout {
+            req.set_timeout(t);
+        }
+        req
+    }
+
+    /// Runs a unary call under the client's deadline.
+    async fn unary<T>(
+        &self,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+    ) -> Result<T, ClientError> {
+        let result = match self.timeout {
+            // A little slack so the server's own DEADLINE_EXCEEDED (with its message) wins.
+            Some(t) => tokio::time::timeout(t + Duration::from_millis(250), call)
+                .await
+                .unwrap_or_else(|_| Err(Status::deadline_exceeded("the deadline expired"))),
+            None => call.await,
+        };
+        Ok(result?.into_inner())
+    }
+
+    /// `A2AService.SendMessage`.
+    ///
+    /// # Errors
+    /// The agent's status ([`ClientError::Status`]).
+    pub async fn send_message(
+        &self,
+        request: SendMessageRequest,
+    ) -> Result<SendMessageResponse, ClientError> {
+        let mut c = self.a2a.clone();
+        self.unary(c.send_message(self.request(request))).await
+    }
+
+    /// Sends one message and waits for the task (SendMessage, blocking).
+    ///
+    /// # Errors
+    /// As [`send_message`](Self::send_message); [`ClientError::NotATask`] for a message reply.
+    pub async fn send(&self, message: Message) -> Result<Task, ClientError> {
+        let response = self
+            .send_message(SendMessageRequest {
+                message: Some(message),
+                ..Default::default()
+            })
+            .await?;
+        match response.payload {
+            Some(send_message_response::Payload::Task(t)) => Ok(t),
+            Some(send_message_response::Payload::Message(m)) => {
+                Err(ClientError::NotATask(Box::new(m)))
+            }
+            None => Err(Status::internal("empty SendMessageResponse").into()),
+        }
+    }
+
+    /// Sends a text message and waits for the task.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_text(&self, text: &str) -> Result<Task, ClientError> {
+        self.send(Message::user_text(text)).await
+    }
+
+    /// `A2AService.SendStreamingMessage`: the task's events as they happen.
+    ///
+    /// # Errors
+    /// The agent's status, before the first event.
+    pub async fn send_streaming_message(
+        &self,
+        request: SendMessageRequest,
+    ) -> Result<Streaming<StreamResponse>, ClientError> {
+        let mut c = self.a2a.clone();
+        self.unary(c.send_streaming_message(self.request(request)))
+            .await
+    }
+
+    /// `A2AService.GetTask`.
+    ///
+    /// # Errors
+    /// TASK_NOT_FOUND and the like.
+    pub async fn get_task(&self, id: &str, history_length: Option<i32>) -> Result<Task, ClientError> {
+        let mut c = self.a2a.clone();
+        let req = GetTaskRequest {
+            id: id.to_owned(),
+            history_length,
+            ..Default::default()
+        };
+        self.unary(c.get_task(self.request(req))).await
+    }
+
+    /// `A2AService.ListTasks`.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT for bad filters.
+    pub async fn list_tasks(
+        &self,
+        request: ListTasksRequest,
+    ) -> Result<ListTasksResponse, ClientError> {
+        let mut c = self.a2a.clone();
+        self.unary(c.list_tasks(self.request(request))).await
+    }
+
+    /// `A2AService.CancelTask`.
+    ///
+    /// # Errors
+    /// TASK_NOT_FOUND, TASK_NOT_CANCELABLE.
+    pub async fn cancel_task(&self, id: &str) -> Result<Task, ClientError> {
+        let mut c = self.a2a.clone();
+        let req = CancelTaskRequest {
+            id: id.to_owned(),
+            ..Default::default()
+        };
+        self.unary(c.cancel_task(self.request(req))).await
+    }
+
+    /// `A2AService.SubscribeToTask`; with `after`, resumes after that sequence number (no
+    /// snapshot, only the events after it).
+    ///
+    /// # Errors
+    /// TASK_NOT_FOUND; UNSUPPORTED_OPERATION for a terminal task without `after`.
+    pub async fn subscribe(
+        &self,
+        id: &str,
+        after: Option<u64>,
+    ) -> Result<Streaming<StreamResponse>, ClientError> {
+        let mut c = self.a2a.clone();
+        let mut req = self.request(SubscribeToTaskRequest {
+            id: id.to_owned(),
+            ..Default::default()
+        });
+        if let Some(a) = after {
+            req.metadata_mut()
+                .insert(LAST_EVENT_ID, MetadataValue::from(a));
+        }
+        self.unary(c.subscribe_to_task(req)).await
+    }
+
+    /// `AgentService.GetAgentCard`: the agent's public card.
+    ///
+    /// # Errors
+    /// The agent's status; UNIMPLEMENTED for an agent that serves only `A2AService`.
+    pub async fn agent_card(&self) -> Result<AgentCard, ClientError> {
+        let mut c = self.agent.clone();
+        self.unary(c.get_agent_card(self.request(GetAgentCardRequest {})))
+            .await
+    }
+
+    /// `AgentService.SendMessageParts`: one message whose parts are streamed.
+    ///
+    /// # Errors
+    /// RESOURCE_EXHAUSTED beyond the server's size limit, and those of SendMessage.
+    pub async fn send_message_parts(
+        &self,
+        frames: impl Stream<Item = SendMessagePartsRequest> + Send + 'static,
+    ) -> Result<SendMessageResponse, ClientError> {
+        let mut c = self.agent.clone();
+        self.unary(c.send_message_parts(self.request(frames))).await
+    }
+
+    /// `AgentService.Converse`: a bidirectional session.
+    ///
+    /// # Errors
+    /// The agent's status when the session cannot start.
+    pub async fn converse(
+        &self,
+        requests: impl Stream<Item = ConverseRequest> + Send + 'static,
+    ) -> Result<Streaming<ConverseResponse>, ClientError> {
+        let mut c = self.agent.clone();
+        self.unary(c.converse(self.request(requests))).await
+    }
+
+    /// The generated `A2AService` client, for calls not wrapped here.
+    pub fn a2a(&self) -> A2aServiceClient<Channel> {
+        self.a2a.clone()
+    }
+
+    /// The generated `AgentService` client.
+    pub fn agent(&self) -> AgentServiceClient<Channel> {
+        self.agent.clone()
+    }
+}

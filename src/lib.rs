@@ -1,0 +1,49 @@
+//! # Switchyard: the A2A contracts and the agent runtime
+//!
+//! Switchyard is a gRPC-first service mesh for AI agents. This crate is what an agent author
+//! needs: the protobuf contracts ([`pb`]), the [`Agent`] trait, and the runtime that serves one
+//! `Agent` implementation as a production gRPC service ([`AgentServer`], [`serve`]):
+//!
+//! - `lf.a2a.v1.A2AService`, the standard A2A v1.0 gRPC binding (all 11 RPCs);
+//! - `switchyard.v1.AgentService`, the mesh-native service with unary, server-, client- and
+//!   bidi-streaming RPCs over the same A2A types;
+//! - `grpc.health.v1.Health` and gRPC reflection (v1 and v1alpha).
+//!
+//! Tasks are durable ([`store`]): every event gets a per-task sequence number, is group-committed
+//! to the embedded SQLite store before any subscriber sees it, and survives a restart; a
+//! subscriber resumes after any sequence number with nothing lost or repeated. Cancellation
+//! (CancelTask, the caller's deadline, a unary caller's disconnect) reaches the agent through
+//! [`TaskContext::cancellation`]. W3C trace context flows from callers through the runtime to
+//! the agent's own calls ([`Client`]).
+//!
+//! ## Layout
+//! - [`Agent`], [`AgentError`]: what an author implements;
+//! - [`TaskContext`], [`TaskEvents`]: what an execution gets;
+//! - [`AgentServer`], [`ServeConfig`], [`serve`]: serving;
+//! - [`Client`]: calling agents;
+//! - [`store`]: [`TaskStore`](store::TaskStore) and its implementations;
+//! - [`card`], [`task`], [`error`], [`trace`], [`deadline`]: protocol helpers.
+#![warn(missing_docs)]
+
+mod agent;
+pub mod card;
+pub mod client;
+mod context;
+pub mod deadline;
+pub mod error;
+mod events;
+pub mod pb;
+mod runtime;
+mod server;
+mod service;
+pub mod store;
+pub mod task;
+pub mod trace;
+
+pub use agent::{Agent, AgentError};
+pub use client::{Client, ClientError};
+pub use context::TaskContext;
+pub use events::{EventError, PROGRESS_KEY, TaskEvents};
+pub use runtime::Recovery;
+pub use server::{AgentServer, ServeConfig, ServeError, ShutdownHandle, StoreConfig, serve, shutdown_signal};
+pub use service::{A2A_VERSION, LAST_EVENT_ID};

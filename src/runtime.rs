@@ -1,0 +1,804 @@
+//! The task runtime behind both gRPC services: creates and continues tasks, runs the agent,
+//! orders and persists events, fans them out to subscribers, cancels, lists and recovers.
+//!
+//! Data path of one event: [`TaskEvents`](crate::TaskEvents) → [`Runtime::accept`] (checks
+//! the state rules, assigns the next sequence number) → the group-commit writer (folds into
+//! the snapshot, commits the batch) → the task's broadcast → every [`Subscription`].
+
+mod execution;
+mod live;
+mod subscription;
+mod writer;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tonic::metadata::MetadataMap;
+
+pub(crate) use live::LiveTask;
+pub(crate) use subscription::Subscription;
+use writer::{CommitResult, LiveMap, WriteOp};
+
+use crate::{
+    Agent,
+    error::{A2aErrorKind, RpcError},
+    events::EventError,
+    pb::a2a::{
+        ListTasksResponse, Message, SendMessageRequest, StreamResponse, Task, TaskState,
+        TaskStatus, TaskStatusUpdateEvent, stream_response,
+    },
+    store::{StoreError, StoredTask, TaskQuery, TaskStore},
+    task::{self, new_id, now_timestamp},
+    trace::TraceHeaders,
+};
+
+/// Who publishes an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The runtime itself (creation, WORKING, cancellation, the outcome of `execute`).
+    Runtime,
+    /// The agent, from the execution with this id.
+    Execution(u64),
+}
+
+/// Why a task is canceled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CancelReason {
+    /// CancelTask, or a cancel request in a Converse session.
+    Requested,
+    /// The deadline of the call that waits for the task expired.
+    Deadline,
+    /// The caller of a unary SendMessage went away before the task settled.
+    Disconnected,
+}
+
+impl CancelReason {
+    fn message(self) -> &'static str {
+        match self {
+            Self::Requested => "Task canceled at the client's request.",
+            Self::Deadline => "Task canceled: the caller's deadline expired.",
+            Self::Disconnected => "Task canceled: the caller disconnected before it finished.",
+        }
+    }
+}
+
+/// What the runtime does at start-up with tasks a previous process left SUBMITTED or WORKING.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recovery {
+    /// Run the agent again on the task's last user message ([`TaskContext::resumed`]
+    /// is true). Suits agents whose work is idempotent.
+    ///
+    /// [`TaskContext::resumed`]: crate::TaskContext::resumed
+    #[default]
+    Resume,
+    /// Mark such tasks FAILED with a message saying the server restarted.
+    Fail,
+}
+
+/// Settings of the runtime (a subset of [`ServeConfig`](crate::ServeConfig)).
+#[derive(Clone, Debug)]
+pub(crate) struct RuntimeConfig {
+    pub(crate) default_history_length: Option<i32>,
+    pub(crate) cancel_grace: Duration,
+    pub(crate) push_notifications: bool,
+    pub(crate) streaming: bool,
+    pub(crate) recovery: Recovery,
+}
+
+/// The caller of an RPC, as far as the runtime cares.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CallInfo {
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) metadata: MetadataMap,
+    pub(crate) trace: TraceHeaders,
+}
+
+/// A message accepted by [`Runtime::send`].
+#[derive(Debug)]
+pub(crate) struct Started {
+    pub(crate) task: Arc<LiveTask>,
+    /// The task as it stands once the message is durable.
+    pub(crate) snapshot: Task,
+    /// For a continuation: the snapshot a stream starts with, with its sequence number. For a
+    /// new task the subscription's first event is the task itself.
+    pub(crate) initial: Option<(Task, u64)>,
+    pub(crate) subscription: Subscription,
+}
+
+/// A task looked up for an operation.
+enum Found {
+    Live(Arc<LiveTask>),
+    Finished(Box<StoredTask>),
+}
+
+/// The runtime of one agent server.
+#[derive(Debug)]
+pub(crate) struct Runtime {
+    agent: Arc<dyn Agent>,
+    pub(crate) store: Arc<dyn TaskStore>,
+    pub(crate) config: RuntimeConfig,
+    live: Arc<LiveMap>,
+    writer: mpsc::UnboundedSender<WriteOp>,
+    tracker: TaskTracker,
+    /// Fired when the server stops: open streams end.
+    pub(crate) shutdown: CancellationToken,
+    /// Set when the drain starts: new messages are refused.
+    draining: AtomicBool,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for dyn Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Agent")
+    }
+}
+
+impl Runtime {
+    /// Starts the writer and recovers unfinished tasks.
+    pub(crate) async fn start(
+        agent: Arc<dyn Agent>,
+        store: Arc<dyn TaskStore>,
+        config: RuntimeConfig,
+    ) -> Result<Arc<Self>, StoreError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let live: Arc<LiveMap> = Arc::default();
+        tokio::spawn(writer::run(store.clone(), live.clone(), rx));
+        let rt = Arc::new(Self {
+            agent,
+            store,
+            config,
+            live,
+            writer: tx,
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            draining: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        });
+        rt.recover().await?;
+        Ok(rt)
+    }
+
+    pub(crate) fn agent(&self) -> &dyn Agent {
+        &*self.agent
+    }
+
+    /// Accepts an event for `task`: checks the state rules, assigns the next sequence number
+    /// and queues it for the writer. With `ack`, the returned receiver fires once it committed.
+    pub(crate) fn accept(
+        &self,
+        task: &Arc<LiveTask>,
+        event: StreamResponse,
+        origin: Origin,
+        ack: bool,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<Option<oneshot::Receiver<CommitResult>>, EventError> {
+        let mut st = task.lock();
+        self.accept_locked(task, &mut st, event, origin, ack, permit)
+    }
+
+    /// [`accept`](Self::accept) with the task's lock already held.
+    fn accept_locked(
+        &self,
+        task: &Arc<LiveTask>,
+        st: &mut live::LiveState,
+        mut event: StreamResponse,
+        origin: Origin,
+        ack: bool,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<Option<oneshot::Receiver<CommitResult>>, EventError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(EventError::ShuttingDown);
+        }
+        let new_state = match &event.payload {
+            Some(stream_response::Payload::StatusUpdate(u)) => {
+                let state = u
+                    .status
+                    .as_ref()
+                    .and_then(|s| TaskState::try_from(s.state).ok())
+                    .unwrap_or(TaskState::Unspecified);
+                if matches!(state, TaskState::Unspecified | TaskState::Submitted)
+                    && origin != Origin::Runtime
+                {
+                    return Err(EventError::Invalid(format!(
+                        "an agent cannot set the state {}",
+                        state.as_str_name()
+                    )));
+                }
+                Some(state)
+            }
+            Some(stream_response::Payload::ArtifactUpdate(u)) => {
+                match &u.artifact {
+                    Some(a) if !a.artifact_id.is_empty() && !a.parts.is_empty() => {}
+                    _ => {
+                        return Err(EventError::Invalid(
+                            "an artifact needs an artifact_id and at least one part".into(),
+                        ));
+                    }
+                }
+                None
+            }
+            Some(stream_response::Payload::Task(_)) if origin == Origin::Runtime => None,
+            _ => {
+                return Err(EventError::Invalid(
+                    "agents publish status and artifact updates only".into(),
+                ));
+            }
+        };
+        if st.poisoned {
+            return Err(EventError::Store(Arc::new(StoreError::Corrupt(
+                "an earlier commit of this task failed".into(),
+            ))));
+        }
+        let closed = st.pending.is_terminal()
+            || match origin {
+                Origin::Runtime => false,
+                Origin::Execution(id) => !st.is_current(id) || st.pending.is_interrupted(),
+            };
+        if closed {
+            return Err(EventError::TaskClosed { state: st.pending });
+        }
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        if let Some(s) = new_state {
+            st.pending = s;
+        }
+        match &mut event.payload {
+            Some(stream_response::Payload::StatusUpdate(u)) => {
+                task::set_sequence(&mut u.metadata, seq);
+                if let Some(s) = &mut u.status
+                    && s.timestamp.is_none()
+                {
+                    s.timestamp = Some(now_timestamp());
+                }
+            }
+            Some(stream_response::Payload::ArtifactUpdate(u)) => {
+                task::set_sequence(&mut u.metadata, seq);
+            }
+            Some(stream_response::Payload::Task(t)) => task::set_sequence(&mut t.metadata, seq),
+            _ => {}
+        }
+        let (ack_tx, ack_rx) = if ack {
+            let (t, r) = oneshot::channel();
+            (Some(t), Some(r))
+        } else {
+            (None, None)
+        };
+        // Sent under the task lock so the writer sees this task's events in sequence order.
+        self.writer
+            .send(WriteOp::Event {
+                task: task.clone(),
+                seq,
+                event,
+                ack: ack_tx,
+                permit,
+            })
+            .map_err(|_| EventError::ShuttingDown)?;
+        Ok(ack_rx)
+    }
+
+    /// Publishes an event from an agent, bounded by the task's in-flight limit.
+    pub(crate) async fn publish(
+        &self,
+        task: &Arc<LiveTask>,
+        event: StreamResponse,
+        origin: Origin,
+    ) -> Result<(), EventError> {
+        let permit = task
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| EventError::ShuttingDown)?;
+        self.accept(task, event, origin, false, Some(permit))
+            .map(drop)
+    }
+
+    /// A status update made by the runtime, acknowledged once committed.
+    fn runtime_status(
+        &self,
+        task: &Arc<LiveTask>,
+        state: TaskState,
+        text: Option<&str>,
+    ) -> Result<Option<oneshot::Receiver<CommitResult>>, EventError> {
+        self.accept(task, status_event(task, state, text), Origin::Runtime, true, None)
+    }
+
+    /// Waits until everything queued so far has committed.
+    pub(crate) async fn flush(&self) -> Result<(), EventError> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send(WriteOp::Barrier { ack: tx })
+            .map_err(|_| EventError::ShuttingDown)?;
+        match rx.await {
+            Ok(r) => r.map_err(EventError::Store),
+            Err(_) => Err(EventError::ShuttingDown),
+        }
+    }
+
+    /// Creates a task for `request`, or continues the task it names, and starts the agent.
+    /// Returns once the message is durable.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        request: SendMessageRequest,
+        call: CallInfo,
+        task_deadline: Option<Instant>,
+    ) -> Result<Started, RpcError> {
+        if self.draining.load(Ordering::Acquire) {
+            return Err(RpcError::Unavailable(
+                "the agent is draining and accepts no new messages; retry on another replica"
+                    .into(),
+            ));
+        }
+        let accepted_output_modes = request
+            .configuration
+            .as_ref()
+            .map(|c| c.accepted_output_modes.clone())
+            .unwrap_or_default();
+        let push = request
+            .configuration
+            .as_ref()
+            .and_then(|c| c.task_push_notification_config.clone());
+        if push.is_some() && !self.config.push_notifications {
+            return Err(RpcError::a2a(
+                A2aErrorKind::PushNotificationNotSupported,
+                "this agent does not support push notifications",
+            ));
+        }
+        let mut message = request
+            .message
+            .ok_or_else(|| RpcError::invalid("message", "is required"))?;
+        let start = execution::Start {
+            call,
+            deadline: task_deadline,
+            accepted_output_modes,
+            resumed: false,
+        };
+        let started = if message.task_id.is_empty() {
+            let task_id = new_id();
+            let context_id = if message.context_id.is_empty() {
+                new_id()
+            } else {
+                message.context_id.clone()
+            };
+            message.task_id.clone_from(&task_id);
+            message.context_id.clone_from(&context_id);
+            let snapshot = Task {
+                id: task_id,
+                context_id,
+                status: Some(TaskStatus {
+                    state: TaskState::Submitted as i32,
+                    message: None,
+                    timestamp: Some(now_timestamp()),
+                }),
+                artifacts: Vec::new(),
+                history: vec![message.clone()],
+                metadata: None,
+            };
+            self.create(snapshot, message, start).await?
+        } else {
+            self.continue_task(message, start).await?
+        };
+        if let Some(mut config) = push {
+            config.task_id.clone_from(&started.task.id);
+            self.put_push_config(config).await?;
+        }
+        Ok(started)
+    }
+
+    async fn create(
+        self: &Arc<Self>,
+        snapshot: Task,
+        message: Message,
+        start: execution::Start,
+    ) -> Result<Started, RpcError> {
+        let live = LiveTask::new(
+            Task {
+                id: snapshot.id.clone(),
+                context_id: snapshot.context_id.clone(),
+                ..Default::default()
+            },
+            0,
+            TaskState::Submitted,
+        );
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(live.id.clone(), live.clone());
+        let (subscription, _) = Subscription::new(live.clone(), self.store.clone(), None);
+        let event = StreamResponse {
+            payload: Some(stream_response::Payload::Task(snapshot.clone())),
+        };
+        let ack = self
+            .accept(&live, event, Origin::Runtime, true, None)
+            .map_err(event_error)?;
+        let exec = live.lock().begin_execution();
+        execution::spawn(self.clone(), live.clone(), exec, snapshot.clone(), message, start);
+        wait_ack(ack).await?;
+        Ok(Started {
+            task: live,
+            snapshot,
+            initial: None,
+            subscription,
+        })
+    }
+
+    async fn continue_task(
+        self: &Arc<Self>,
+        mut message: Message,
+        start: execution::Start,
+    ) -> Result<Started, RpcError> {
+        let live = match self.find(&message.task_id).await? {
+            Found::Live(l) => l,
+            Found::Finished(f) => {
+                return Err(RpcError::unsupported(format!(
+                    "task {} is {} and accepts no more messages",
+                    f.task.id,
+                    f.task.state().as_str_name()
+                )));
+            }
+        };
+        if !message.context_id.is_empty() && message.context_id != live.context_id {
+            return Err(RpcError::invalid(
+                "message.context_id",
+                format!(
+                    "{:?} contradicts the context {:?} of task {}",
+                    message.context_id, live.context_id, live.id
+                ),
+            ));
+        }
+        message.context_id.clone_from(&live.context_id);
+        let (exec, ack) = {
+            let mut st = live.lock();
+            if !st.pending.is_interrupted() {
+                let state = st.pending.as_str_name();
+                return Err(RpcError::unsupported(if st.pending.is_terminal() {
+                    format!("task {} is {state} and accepts no more messages", live.id)
+                } else {
+                    format!(
+                        "task {} is {state}; only a task in TASK_STATE_INPUT_REQUIRED or \
+                         TASK_STATE_AUTH_REQUIRED accepts a message",
+                        live.id
+                    )
+                }));
+            }
+            self.writer
+                .send(WriteOp::History {
+                    task: live.clone(),
+                    message: message.clone(),
+                })
+                .map_err(|_| RpcError::Unavailable("the server is shutting down".into()))?;
+            let working = status_event(&live, TaskState::Working, None);
+            let ack = self
+                .accept_locked(&live, &mut st, working, Origin::Runtime, true, None)
+                .map_err(event_error)?;
+            (st.begin_execution(), ack)
+        };
+        wait_ack(ack).await?;
+        let (subscription, seq) = Subscription::new(live.clone(), self.store.clone(), None);
+        let snapshot = live.lock().snapshot.clone();
+        execution::spawn(self.clone(), live.clone(), exec, snapshot.clone(), message, start);
+        Ok(Started {
+            task: live,
+            initial: Some((snapshot.clone(), seq)),
+            snapshot,
+            subscription,
+        })
+    }
+
+    /// Looks a task up: live in memory, or finished in the store (loading unfinished ones).
+    async fn find(&self, id: &str) -> Result<Found, RpcError> {
+        if let Some(l) = self.live_task(id) {
+            return Ok(Found::Live(l));
+        }
+        let stored = self
+            .store
+            .task(id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| RpcError::task_not_found(id))?;
+        if stored.task.state().is_terminal() {
+            return Ok(Found::Finished(Box::new(stored)));
+        }
+        let state = stored.task.state();
+        let fresh = LiveTask::new(stored.task, stored.last_seq, state);
+        let mut map = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(Found::Live(map.entry(id.to_owned()).or_insert(fresh).clone()))
+    }
+
+    fn live_task(&self, id: &str) -> Option<Arc<LiveTask>> {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// GetTask: the committed snapshot with at most `history_length` history messages.
+    pub(crate) async fn get_task(
+        &self,
+        id: &str,
+        history_length: Option<i32>,
+    ) -> Result<Task, RpcError> {
+        let mut t = match self.find(id).await? {
+            Found::Live(l) => l.lock().snapshot.clone(),
+            Found::Finished(f) => f.task,
+        };
+        task::trim_history(&mut t, history_length.or(self.config.default_history_length));
+        Ok(t)
+    }
+
+    /// ListTasks (A2A v1.0): newest status first, filtered, paged.
+    pub(crate) async fn list_tasks(
+        &self,
+        query: TaskQuery,
+        history_length: Option<i32>,
+        include_artifacts: bool,
+    ) -> Result<ListTasksResponse, RpcError> {
+        let page = self.store.list(&query).await.map_err(store_error)?;
+        let history_length = history_length.or(self.config.default_history_length);
+        let tasks = page
+            .tasks
+            .into_iter()
+            .map(|mut t| {
+                task::trim_history(&mut t, history_length);
+                if !include_artifacts {
+                    t.artifacts.clear();
+                }
+                t
+            })
+            .collect();
+        Ok(ListTasksResponse {
+            tasks,
+            next_page_token: page.next.map(|c| c.to_token()).unwrap_or_default(),
+            page_size: i32::try_from(query.page_size).unwrap_or(i32::MAX),
+            total_size: i32::try_from(page.total).unwrap_or(i32::MAX),
+        })
+    }
+
+    /// CancelTask: cancels the execution and marks the task CANCELED.
+    pub(crate) async fn cancel(&self, id: &str, reason: CancelReason) -> Result<Task, RpcError> {
+        let live = match self.find(id).await? {
+            Found::Live(l) => l,
+            Found::Finished(f) => return Err(not_cancelable(&f.task)),
+        };
+        self.cancel_live(&live, reason).await?;
+        Ok(live.lock().snapshot.clone())
+    }
+
+    /// Cancels a live task and waits until CANCELED is durable.
+    pub(crate) async fn cancel_live(
+        &self,
+        live: &Arc<LiveTask>,
+        reason: CancelReason,
+    ) -> Result<(), RpcError> {
+        let ack = {
+            let mut st = live.lock();
+            if st.pending.is_terminal() {
+                return Err(not_cancelable(&st.snapshot));
+            }
+            if let Some(exec) = &st.execution {
+                exec.cancel.cancel();
+            }
+            let canceled = status_event(live, TaskState::Canceled, Some(reason.message()));
+            self.accept_locked(live, &mut st, canceled, Origin::Runtime, true, None)
+                .map_err(event_error)?
+        };
+        wait_ack(ack).await
+    }
+
+    /// SubscribeToTask: the current snapshot (unless resuming) and a subscription.
+    ///
+    /// Without `after`: a terminal task fails with UNSUPPORTED_OPERATION. With `after` (the
+    /// last sequence number the client received): the events after it, also for a task that
+    /// finished meanwhile; `after` beyond the task's last event is INVALID_ARGUMENT.
+    pub(crate) async fn subscribe(
+        &self,
+        id: &str,
+        after: Option<u64>,
+    ) -> Result<(Option<(Task, u64)>, Subscription), RpcError> {
+        let live = match self.find(id).await? {
+            Found::Live(l) => l,
+            Found::Finished(f) if after.is_some() => {
+                let f = *f;
+                LiveTask::new(f.task, f.last_seq, TaskState::Completed)
+            }
+            Found::Finished(f) => {
+                return Err(RpcError::unsupported(format!(
+                    "task {} is {}; a terminal task has no events to subscribe to",
+                    f.task.id,
+                    f.task.state().as_str_name()
+                )));
+            }
+        };
+        let (mut sub, committed) = Subscription::new(live.clone(), self.store.clone(), after);
+        let snapshot = live.lock().snapshot.clone();
+        if let Some(a) = after {
+            if a > committed {
+                return Err(RpcError::invalid(
+                    "last-event-id",
+                    format!("task {id} has no event {a}; its last event is {committed}"),
+                ));
+            }
+            sub.finish_if(snapshot.state().settles());
+            return Ok((None, sub));
+        }
+        if snapshot.state().is_terminal() {
+            return Err(RpcError::unsupported(format!(
+                "task {id} is {}; a terminal task has no events to subscribe to",
+                snapshot.state().as_str_name()
+            )));
+        }
+        sub.finish_if(snapshot.state().settles());
+        Ok((Some((snapshot, committed)), sub))
+    }
+
+    /// Checks that task `id` exists.
+    pub(crate) async fn ensure_task(&self, id: &str) -> Result<(), RpcError> {
+        self.find(id).await.map(drop)
+    }
+
+    /// Creates or replaces a push-notification config.
+    pub(crate) async fn put_push_config(
+        &self,
+        config: crate::pb::a2a::TaskPushNotificationConfig,
+    ) -> Result<crate::pb::a2a::TaskPushNotificationConfig, RpcError> {
+        let mut config = config;
+        if config.id.is_empty() {
+            config.id = new_id();
+        }
+        self.store
+            .put_push_config(&config)
+            .await
+            .map_err(store_error)?;
+        Ok(config)
+    }
+
+    /// Starts executions for tasks a previous process left unfinished.
+    async fn recover(self: &Arc<Self>) -> Result<(), StoreError> {
+        for stored in self.store.unfinished().await? {
+            let state = stored.task.state();
+            let live = LiveTask::new(stored.task, stored.last_seq, state);
+            self.live
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(live.id.clone(), live.clone());
+            if state.is_interrupted() {
+                continue;
+            }
+            let snapshot = live.lock().snapshot.clone();
+            match self.config.recovery {
+                Recovery::Fail => {
+                    let _ = self.runtime_status(
+                        &live,
+                        TaskState::Failed,
+                        Some("Task failed: the server restarted while it was running."),
+                    );
+                }
+                Recovery::Resume => {
+                    let Some(message) = snapshot
+                        .history
+                        .iter()
+                        .rev()
+                        .find(|m| m.role == crate::pb::a2a::Role::User as i32)
+                        .cloned()
+                    else {
+                        let _ = self.runtime_status(
+                            &live,
+                            TaskState::Failed,
+                            Some("Task failed: no user message to resume from."),
+                        );
+                        continue;
+                    };
+                    tracing::info!(task.id = %live.id, "resuming task after restart");
+                    let exec = live.lock().begin_execution();
+                    let start = execution::Start {
+                        call: CallInfo::default(),
+                        deadline: None,
+                        accepted_output_modes: Vec::new(),
+                        resumed: true,
+                    };
+                    execution::spawn(self.clone(), live.clone(), exec, snapshot, message, start);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the runtime: waits up to `timeout` for running executions, ends open streams,
+    /// and flushes the writer. Tasks still running stay WORKING in the store and are recovered
+    /// by the next start.
+    pub(crate) async fn drain(&self, timeout: Duration) {
+        self.draining.store(true, Ordering::Release);
+        self.tracker.close();
+        if tokio::time::timeout(timeout, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = self.tracker.len(),
+                "drain timeout: unfinished tasks stay in the store and resume on restart"
+            );
+        }
+        self.shutdown.cancel();
+        let _ = self.flush().await;
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Running executions.
+    pub(crate) fn running(&self) -> usize {
+        self.tracker.len()
+    }
+}
+
+/// A status update event made by the runtime.
+fn status_event(task: &LiveTask, state: TaskState, text: Option<&str>) -> StreamResponse {
+    let message = text.map(|t| {
+        let mut m = Message::agent_text(t);
+        m.task_id.clone_from(&task.id);
+        m.context_id.clone_from(&task.context_id);
+        m
+    });
+    StreamResponse {
+        payload: Some(stream_response::Payload::StatusUpdate(
+            TaskStatusUpdateEvent {
+                task_id: task.id.clone(),
+                context_id: task.context_id.clone(),
+                status: Some(TaskStatus {
+                    state: state as i32,
+                    message,
+                    timestamp: Some(now_timestamp()),
+                }),
+                metadata: None,
+            },
+        )),
+    }
+}
+
+/// Waits for a commit acknowledgement.
+async fn wait_ack(ack: Option<oneshot::Receiver<CommitResult>>) -> Result<(), RpcError> {
+    match ack {
+        Some(rx) => match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(RpcError::Internal(e.to_string())),
+            Err(_) => Err(RpcError::Unavailable("the server is shutting down".into())),
+        },
+        None => Ok(()),
+    }
+}
+
+fn not_cancelable(t: &Task) -> RpcError {
+    let mut metadata = HashMap::new();
+    metadata.insert("taskId".to_owned(), t.id.clone());
+    RpcError::A2a {
+        kind: A2aErrorKind::TaskNotCancelable,
+        message: format!(
+            "task {} is {} and cannot be canceled",
+            t.id,
+            t.state().as_str_name()
+        ),
+        metadata,
+    }
+}
+
+pub(crate) fn store_error(e: StoreError) -> RpcError {
+    RpcError::Internal(e.to_string())
+}
+
+fn event_error(e: EventError) -> RpcError {
+    match e {
+        EventError::ShuttingDown => RpcError::Unavailable("the server is shutting down".into()),
+        other => RpcError::Internal(other.to_string()),
+    }
+}

@@ -1,0 +1,117 @@
+//! A task that is in memory: its committed snapshot, its sequence counters, its broadcast of
+//! committed events and its running execution, if any.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use crate::pb::a2a::{StreamResponse, Task, TaskState};
+
+/// Committed events retained per task for live subscribers; a subscriber that falls further
+/// behind catches up from the store.
+const BROADCAST_CAPACITY: usize = 64;
+
+/// Events of one task accepted but not yet committed; a publisher beyond this waits.
+pub(crate) const MAX_IN_FLIGHT: usize = 256;
+
+/// What subscribers receive from the writer.
+// `StoreFailed` is rare and tiny; boxing every event would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Committed {
+    /// An event that is now durable.
+    Event {
+        /// Its sequence number.
+        seq: u64,
+        /// The event (metadata carries `seq`).
+        event: StreamResponse,
+    },
+    /// The store failed; the task cannot go on in this process.
+    StoreFailed,
+}
+
+/// The running execution of a task.
+#[derive(Debug, Clone)]
+pub(crate) struct Execution {
+    /// Distinguishes executions of one task (a continuation starts a new one).
+    pub(crate) id: u64,
+    /// Fired by CancelTask, the caller's deadline or disconnect.
+    pub(crate) cancel: CancellationToken,
+}
+
+/// Mutable state of a live task, behind its lock.
+#[derive(Debug)]
+pub(crate) struct LiveState {
+    /// The task as of `committed_seq`.
+    pub(crate) snapshot: Task,
+    /// Sequence number of the last committed event.
+    pub(crate) committed_seq: u64,
+    /// Sequence number the next accepted event gets.
+    pub(crate) next_seq: u64,
+    /// State after every accepted (possibly uncommitted) event.
+    pub(crate) pending: TaskState,
+    /// Committed events, to live subscribers.
+    pub(crate) tx: broadcast::Sender<Arc<Committed>>,
+    /// The running execution.
+    pub(crate) execution: Option<Execution>,
+    /// Counter for [`Execution::id`].
+    pub(crate) executions: u64,
+    /// A commit of this task failed.
+    pub(crate) poisoned: bool,
+}
+
+/// A task held in memory while it can still change.
+#[derive(Debug)]
+pub(crate) struct LiveTask {
+    pub(crate) id: String,
+    pub(crate) context_id: String,
+    state: Mutex<LiveState>,
+    /// Bounds accepted-but-uncommitted events.
+    pub(crate) in_flight: Arc<Semaphore>,
+}
+
+impl LiveTask {
+    /// A live task whose committed state is `snapshot` at `committed_seq`.
+    pub(crate) fn new(snapshot: Task, committed_seq: u64, pending: TaskState) -> Arc<Self> {
+        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        Arc::new(Self {
+            id: snapshot.id.clone(),
+            context_id: snapshot.context_id.clone(),
+            state: Mutex::new(LiveState {
+                snapshot,
+                committed_seq,
+                next_seq: committed_seq + 1,
+                pending,
+                tx,
+                execution: None,
+                executions: 0,
+                poisoned: false,
+            }),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        })
+    }
+
+    /// Locks the state. The lock is never held across an await.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, LiveState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl LiveState {
+    /// Registers a new execution and returns it.
+    pub(crate) fn begin_execution(&mut self) -> Execution {
+        self.executions += 1;
+        let exec = Execution {
+            id: self.executions,
+            cancel: CancellationToken::new(),
+        };
+        self.execution = Some(exec.clone());
+        exec
+    }
+
+    /// Whether `exec_id` is the running execution.
+    pub(crate) fn is_current(&self, exec_id: u64) -> bool {
+        self.execution.as_ref().is_some_and(|e| e.id == exec_id)
+    }
+}

@@ -1,0 +1,157 @@
+//! A subscriber's view of one task: every committed event after a given sequence number,
+//! exactly once and in order, whether it comes live from the broadcast or, for a subscriber
+//! that fell behind or resumes, from the store.
+
+use std::{collections::VecDeque, sync::Arc};
+
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::live::{Committed, LiveTask};
+use crate::{
+    error::RpcError,
+    pb::a2a::{StreamResponse, TaskState, stream_response},
+    store::TaskStore,
+};
+
+/// One event delivered to a subscriber.
+#[derive(Clone, Debug)]
+pub(crate) struct Delivered {
+    /// Its sequence number.
+    pub(crate) seq: u64,
+    /// The event.
+    pub(crate) event: StreamResponse,
+}
+
+impl Delivered {
+    /// Whether this event leaves the task terminal or interrupted, which ends a stream.
+    pub(crate) fn settles(&self) -> bool {
+        settles(&self.event)
+    }
+}
+
+/// Whether `event` leaves the task terminal or interrupted.
+pub(crate) fn settles(event: &StreamResponse) -> bool {
+    match &event.payload {
+        Some(stream_response::Payload::StatusUpdate(u)) => u
+            .status
+            .as_ref()
+            .and_then(|s| TaskState::try_from(s.state).ok())
+            .is_some_and(TaskState::settles),
+        Some(stream_response::Payload::Task(t)) => t.state().settles(),
+        _ => false,
+    }
+}
+
+/// Committed events of one task after a sequence number.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    task: Arc<LiveTask>,
+    store: Arc<dyn TaskStore>,
+    rx: broadcast::Receiver<Arc<Committed>>,
+    /// Last sequence number delivered (or skipped by the caller's resume point).
+    last: u64,
+    /// Events read from the store, not yet delivered.
+    backlog: VecDeque<Delivered>,
+    /// Whether the backlog up to the broadcast's start must still be read from the store.
+    catch_up: bool,
+    done: bool,
+}
+
+impl Subscription {
+    /// Subscribes to `task` as of its committed state. Returns the subscription and the
+    /// committed sequence number at subscription time; events after `after` are delivered
+    /// (`after` below the committed number replays the gap from the store).
+    pub(crate) fn new(
+        task: Arc<LiveTask>,
+        store: Arc<dyn TaskStore>,
+        after: Option<u64>,
+    ) -> (Self, u64) {
+        let (rx, committed) = {
+            let st = task.lock();
+            (st.tx.subscribe(), st.committed_seq)
+        };
+        let last = after.unwrap_or(committed);
+        let sub = Self {
+            task,
+            store,
+            rx,
+            last,
+            backlog: VecDeque::new(),
+            catch_up: last < committed,
+            done: false,
+        };
+        (sub, committed)
+    }
+
+    /// Ends the subscription after the next event that settles the task is delivered — or at
+    /// once, when `settled` says the task already settled at subscription time.
+    pub(crate) fn finish_if(&mut self, settled: bool) {
+        if settled && !self.catch_up {
+            self.done = true;
+        }
+    }
+
+    /// The next event, `None` once an event settled the task.
+    ///
+    /// # Errors
+    /// INTERNAL when the task's events cannot be committed or read.
+    pub(crate) async fn next(&mut self) -> Option<Result<Delivered, RpcError>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if self.catch_up {
+                self.catch_up = false;
+                if let Err(e) = self.fill_backlog().await {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+            if let Some(d) = self.backlog.pop_front() {
+                return Some(Ok(self.deliver(d)));
+            }
+            match self.rx.recv().await {
+                Ok(c) => match &*c {
+                    Committed::Event { seq, .. } if *seq <= self.last => {}
+                    Committed::Event { seq, event } => {
+                        let d = Delivered {
+                            seq: *seq,
+                            event: event.clone(),
+                        };
+                        return Some(Ok(self.deliver(d)));
+                    }
+                    Committed::StoreFailed => {
+                        self.done = true;
+                        return Some(Err(RpcError::Internal(format!(
+                            "task {} could not be persisted",
+                            self.task.id
+                        ))));
+                    }
+                },
+                Err(RecvError::Lagged(_)) => self.catch_up = true,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    fn deliver(&mut self, d: Delivered) -> Delivered {
+        self.last = d.seq;
+        if d.settles() {
+            self.done = true;
+        }
+        d
+    }
+
+    async fn fill_backlog(&mut self) -> Result<(), RpcError> {
+        let events = self
+            .store
+            .events_after(&self.task.id, self.last)
+            .await
+            .map_err(|e| RpcError::Internal(e.to_string()))?;
+        self.backlog.extend(events.into_iter().map(|e| Delivered {
+            seq: e.seq,
+            event: e.event,
+        }));
+        Ok(())
+    }
+}

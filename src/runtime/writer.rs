@@ -1,0 +1,167 @@
+//! The group-commit writer: the only code that commits to the store and publishes committed
+//! events to subscribers.
+//!
+//! Accepted events arrive on one channel in sequence order per task. The writer takes
+//! everything queued (up to [`MAX_BATCH`] operations), folds each task's events into a copy of
+//! its snapshot, commits the whole batch in one store transaction, and only then swaps the
+//! snapshots in and broadcasts the events. A subscriber therefore never sees an event that a
+//! restart could lose.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+
+use super::live::{Committed, LiveTask};
+use crate::{
+    pb::a2a::{Message, StreamResponse},
+    store::{StoreError, StoredEvent, TaskStore, TaskWrite},
+    task,
+};
+
+/// Most operations folded into one commit.
+const MAX_BATCH: usize = 1024;
+
+/// The outcome of a commit, shared by every operation of its batch.
+pub(crate) type CommitResult = Result<(), Arc<StoreError>>;
+
+/// One operation for the writer.
+// Events dominate; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum WriteOp {
+    /// Append an accepted event.
+    Event {
+        task: Arc<LiveTask>,
+        seq: u64,
+        event: StreamResponse,
+        ack: Option<oneshot::Sender<CommitResult>>,
+        permit: Option<OwnedSemaphorePermit>,
+    },
+    /// Append a message to the task's history (a continuation's user message).
+    History {
+        task: Arc<LiveTask>,
+        message: Message,
+    },
+    /// Acknowledge once everything queued before it has committed.
+    Barrier { ack: oneshot::Sender<CommitResult> },
+}
+
+/// Live tasks by id, shared with the runtime.
+pub(crate) type LiveMap = Mutex<HashMap<String, Arc<LiveTask>>>;
+
+struct Group {
+    task: Arc<LiveTask>,
+    write: TaskWrite,
+}
+
+/// Runs until every sender is gone.
+pub(crate) async fn run(
+    store: Arc<dyn TaskStore>,
+    live: Arc<LiveMap>,
+    mut rx: mpsc::UnboundedReceiver<WriteOp>,
+) {
+    let mut ops = Vec::with_capacity(64);
+    while let Some(first) = rx.recv().await {
+        ops.push(first);
+        while ops.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => ops.push(op),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&*store, &live, &mut ops).await;
+    }
+}
+
+async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<WriteOp>) {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    let mut acks = Vec::new();
+    let mut permits = Vec::new();
+    for op in ops.drain(..) {
+        let (task, change) = match op {
+            WriteOp::Event {
+                task,
+                seq,
+                event,
+                ack,
+                permit,
+            } => {
+                acks.extend(ack);
+                permits.extend(permit);
+                (task, Ok((seq, event)))
+            }
+            WriteOp::History { task, message } => (task, Err(message)),
+            WriteOp::Barrier { ack } => {
+                acks.push(ack);
+                continue;
+            }
+        };
+        let i = *index.entry(Arc::as_ptr(&task) as usize).or_insert_with(|| {
+            let st = task.lock();
+            groups.push(Group {
+                write: TaskWrite {
+                    snapshot: st.snapshot.clone(),
+                    last_seq: st.committed_seq,
+                    events: Vec::new(),
+                },
+                task: task.clone(),
+            });
+            groups.len() - 1
+        });
+        let w = &mut groups[i].write;
+        match change {
+            Ok((seq, event)) => {
+                task::apply(&mut w.snapshot, &event);
+                w.last_seq = seq;
+                w.events.push(StoredEvent { seq, event });
+            }
+            Err(message) => w.snapshot.history.push(message),
+        }
+    }
+
+    let (tasks, writes): (Vec<_>, Vec<_>) = groups.into_iter().map(|g| (g.task, g.write)).unzip();
+    let result = store.commit(&writes).await.map_err(Arc::new);
+    drop(permits);
+
+    let mut finished = Vec::new();
+    for (task, write) in tasks.into_iter().zip(writes) {
+        let mut st = task.lock();
+        match &result {
+            Ok(()) => {
+                let terminal = write.snapshot.state().is_terminal();
+                st.snapshot = write.snapshot;
+                st.committed_seq = write.last_seq;
+                for e in write.events {
+                    // No receiver is not an error: nobody is subscribed.
+                    let _ = st.tx.send(Arc::new(Committed::Event {
+                        seq: e.seq,
+                        event: e.event,
+                    }));
+                }
+                if terminal {
+                    finished.push(task.clone());
+                }
+            }
+            Err(err) => {
+                tracing::error!(task.id = %task.id, error = %err, "task store commit failed");
+                st.poisoned = true;
+                let _ = st.tx.send(Arc::new(Committed::StoreFailed));
+            }
+        }
+    }
+    if !finished.is_empty() {
+        let mut map = live.lock().unwrap_or_else(|e| e.into_inner());
+        for t in finished {
+            if map.get(&t.id).is_some_and(|l| Arc::ptr_eq(l, &t)) {
+                map.remove(&t.id);
+            }
+        }
+    }
+    for ack in acks {
+        let _ = ack.send(result.clone());
+    }
+}

@@ -1,0 +1,433 @@
+//! [`AgentServer`] and [`serve`]: one agent as a gRPC server with `lf.a2a.v1.A2AService`,
+//! `switchyard.v1.AgentService`, `grpc.health.v1.Health`, reflection (v1 and v1alpha) and a
+//! graceful drain.
+//!
+//! Drain, on [`ShutdownHandle::shutdown`] or SIGINT/SIGTERM ([`serve`]):
+//! 1. health turns NOT_SERVING and new messages are refused with UNAVAILABLE (reads, cancels and
+//!    subscriptions still work), so balancers move traffic elsewhere;
+//! 2. running tasks get up to [`ServeConfig::drain_timeout`] to finish; those that do not stay
+//!    WORKING in the store and are resumed by the next start ([`Recovery`]);
+//! 3. open streams end with UNAVAILABLE (clients resubscribe elsewhere with `last-event-id`);
+//! 4. connections close (HTTP/2 GOAWAY) and the store is flushed and closed.
+
+mod listener;
+
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use axum::{extract::Request, middleware::Next, response::Response};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{codec::CompressionEncoding, service::Routes};
+use tonic_health::ServingStatus;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::{
+    Agent,
+    card::{self, Served},
+    pb::{
+        self,
+        a2a::{AgentCard, a2a_service_server::A2aServiceServer},
+        agent::agent_service_server::AgentServiceServer,
+    },
+    runtime::{Recovery, Runtime, RuntimeConfig},
+    service::{A2aGrpc, AgentGrpc},
+    store::{Durability, MemoryStore, SqliteStore, StoreError, TaskStore},
+    trace::TraceHeaders,
+};
+
+/// Where an agent's tasks live.
+#[derive(Clone, Debug)]
+pub enum StoreConfig {
+    /// The embedded durable store: one SQLite file ([`SqliteStore`]).
+    Sqlite {
+        /// Path of the database file; its directory is created when missing.
+        path: PathBuf,
+        /// When a commit counts as done.
+        durability: Durability,
+    },
+    /// Volatile, in memory ([`MemoryStore`]): tasks are lost on exit.
+    Memory,
+    /// A store of your own.
+    Custom(Arc<dyn TaskStore>),
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self::Sqlite {
+            path: PathBuf::from("switchyard-data/tasks.db"),
+            durability: Durability::default(),
+        }
+    }
+}
+
+/// Settings of one agent server. `ServeConfig::default()` works: loopback, a free port, the
+/// embedded durable store in `./switchyard-data/`.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// Address of the gRPC listener; port 0 picks a free port. Default `127.0.0.1:0`.
+    pub listen: SocketAddr,
+    /// `host:port` advertised in the agent card's GRPC interface; default: the bound address
+    /// (`127.0.0.1` when bound to an unspecified address).
+    pub public_grpc_url: Option<String>,
+    /// Where tasks live.
+    pub store: StoreConfig,
+    /// Largest gRPC message accepted or sent, in bytes; a larger request fails with
+    /// RESOURCE_EXHAUSTED. Default 4 MiB.
+    pub max_message_bytes: usize,
+    /// Largest total size of the parts of one `SendMessageParts` call, in bytes; beyond it the
+    /// call fails with RESOURCE_EXHAUSTED. Default 64 MiB.
+    pub max_parts_bytes: usize,
+    /// History messages returned when a request leaves `history_length` unset; `None` (the
+    /// default) returns the whole history.
+    pub default_history_length: Option<u32>,
+    /// How long a drain waits for running tasks and open calls. Default 30 s.
+    pub drain_timeout: Duration,
+    /// How long a canceled agent is still polled to clean up. Default 5 s.
+    pub cancel_grace: Duration,
+    /// Whether push-notification configs are accepted (`capabilities.pushNotifications`).
+    /// Default false.
+    pub push_notifications: bool,
+    /// What to do with tasks a previous process left running. Default [`Recovery::Resume`].
+    pub recovery: Recovery,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_grpc_url: None,
+            store: StoreConfig::default(),
+            max_message_bytes: 4 * 1024 * 1024,
+            max_parts_bytes: 64 * 1024 * 1024,
+            default_history_length: None,
+            drain_timeout: Duration::from_secs(30),
+            cancel_grace: Duration::from_secs(5),
+            push_notifications: false,
+            recovery: Recovery::default(),
+        }
+    }
+}
+
+/// Why a server could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The task store could not be opened or recovered.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Triggers the drain of a running [`AgentServer`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle(CancellationToken);
+
+impl ShutdownHandle {
+    /// Starts the drain; [`AgentServer::run`] returns when it is done.
+    pub fn shutdown(&self) {
+        self.0.cancel();
+    }
+}
+
+/// One agent served over gRPC. [`bind`](Self::bind) opens the store, recovers unfinished
+/// tasks and binds the listener; [`run`](Self::run) serves until shut down.
+///
+/// # Example
+/// ```no_run
+/// # use switchyard::{Agent, AgentServer, ServeConfig};
+/// # async fn demo(agent: impl Agent) -> Result<(), switchyard::ServeError> {
+/// let server = AgentServer::bind(agent, ServeConfig::default()).await?;
+/// println!("listening on {}", server.local_addr());
+/// let stop = server.shutdown_handle();
+/// tokio::spawn(async move {
+///     switchyard::shutdown_signal().await;
+///     stop.shutdown();
+/// });
+/// server.run().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct AgentServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: axum::Router,
+    rt: Arc<Runtime>,
+    health: tonic_health::server::HealthReporter,
+    card: Arc<AgentCard>,
+    stop: CancellationToken,
+    drain_timeout: Duration,
+    sqlite: Option<SqliteStore>,
+}
+
+impl AgentServer {
+    /// Opens the store, recovers unfinished tasks and binds the listener.
+    ///
+    /// # Errors
+    /// [`ServeError::Bind`] when the address is taken or not allowed; [`ServeError::Store`]
+    /// when the store cannot be opened.
+    pub async fn bind(agent: impl Agent, config: ServeConfig) -> Result<Self, ServeError> {
+        Self::bind_arc(Arc::new(agent), config).await
+    }
+
+    /// [`bind`](Self::bind) for an agent behind an `Arc`.
+    ///
+    /// # Errors
+    /// As [`bind`](Self::bind).
+    pub async fn bind_arc(agent: Arc<dyn Agent>, config: ServeConfig) -> Result<Self, ServeError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (store, sqlite): (Arc<dyn TaskStore>, _) = match &config.store {
+            StoreConfig::Sqlite { path, durability } => {
+                let s = SqliteStore::open(path, *durability).await?;
+                (Arc::new(s.clone()), Some(s))
+            }
+            StoreConfig::Memory => (Arc::new(MemoryStore::new()), None),
+            StoreConfig::Custom(s) => (s.clone(), None),
+        };
+        let public = agent.card();
+        let streaming = public
+            .capabilities
+            .as_ref()
+            .and_then(|c| c.streaming)
+            .unwrap_or(true);
+        let grpc_url = config.public_grpc_url.clone().unwrap_or_else(|| {
+            let ip = if local_addr.ip().is_unspecified() {
+                std::net::IpAddr::from([127, 0, 0, 1])
+            } else {
+                local_addr.ip()
+            };
+            SocketAddr::new(ip, local_addr.port()).to_string()
+        });
+        let card = Arc::new(card::complete(
+            public,
+            &Served {
+                grpc_url,
+                streaming,
+                push_notifications: config.push_notifications,
+                extended_card: agent.extended_card().is_some(),
+            },
+        ));
+        let rt = Runtime::start(
+            agent,
+            store,
+            RuntimeConfig {
+                default_history_length: config
+                    .default_history_length
+                    .map(|h| i32::try_from(h).unwrap_or(i32::MAX)),
+                cancel_grace: config.cancel_grace,
+                push_notifications: config.push_notifications,
+                streaming,
+                recovery: config.recovery,
+            },
+        )
+        .await?;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for name in [
+            "",
+            pb::a2a::a2a_service_server::SERVICE_NAME,
+            pb::agent::agent_service_server::SERVICE_NAME,
+        ] {
+            health
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+        let router = routes(&rt, &card, &config, health_service);
+        Ok(Self {
+            listener,
+            local_addr,
+            router,
+            rt,
+            health,
+            card,
+            stop: CancellationToken::new(),
+            drain_timeout: config.drain_timeout,
+            sqlite,
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The agent card as served (interfaces and capabilities completed).
+    pub fn card(&self) -> &AgentCard {
+        &self.card
+    }
+
+    /// A handle that starts the drain.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.stop.clone())
+    }
+
+    /// Serves until [`ShutdownHandle::shutdown`], then drains (see the module docs).
+    pub async fn run(self) {
+        let stop = self.stop.clone();
+        self.run_until(async move { stop.cancelled().await }).await;
+    }
+
+    /// Serves until `signal` completes, then drains.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send) {
+        let conn_stop = CancellationToken::new();
+        let serving = tokio::spawn(listener::serve(
+            self.listener,
+            self.router,
+            conn_stop.clone(),
+            self.drain_timeout,
+        ));
+        signal.await;
+        tracing::info!(addr = %self.local_addr, running = self.rt.running(), "draining");
+        for name in [
+            "",
+            pb::a2a::a2a_service_server::SERVICE_NAME,
+            pb::agent::agent_service_server::SERVICE_NAME,
+        ] {
+            self.health
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
+        self.rt.drain(self.drain_timeout).await;
+        conn_stop.cancel();
+        let _ = serving.await;
+        if let Some(s) = self.sqlite {
+            s.close().await;
+        }
+        tracing::info!(addr = %self.local_addr, "stopped");
+    }
+}
+
+/// Every gRPC service of one agent, behind the request layers.
+fn routes(
+    rt: &Arc<Runtime>,
+    card: &Arc<AgentCard>,
+    config: &ServeConfig,
+    health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) -> axum::Router {
+    let limit = config.max_message_bytes;
+    let a2a = A2aServiceServer::new(A2aGrpc {
+        rt: rt.clone(),
+        card: card.clone(),
+    })
+    .max_decoding_message_size(limit)
+    .max_encoding_message_size(limit)
+    .accept_compressed(CompressionEncoding::Gzip)
+    .send_compressed(CompressionEncoding::Gzip);
+    let agent = AgentServiceServer::new(AgentGrpc {
+        rt: rt.clone(),
+        card: card.clone(),
+        max_parts_bytes: config.max_parts_bytes,
+    })
+    .max_decoding_message_size(limit)
+    .max_encoding_message_size(limit)
+    .accept_compressed(CompressionEncoding::Gzip)
+    .send_compressed(CompressionEncoding::Gzip);
+    let v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the embedded descriptor sets are valid");
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .expect("the embedded descriptor sets are valid");
+    Routes::new(health)
+        .add_service(a2a)
+        .add_service(agent)
+        .add_service(v1)
+        .add_service(v1alpha)
+        .into_axum_router()
+        // Layers run outermost last-added: the span wraps the status remap.
+        .layer(axum::middleware::map_response(remap_oversize))
+        .layer(axum::middleware::from_fn(grpc_span))
+}
+
+/// One server span per gRPC call, continuing the caller's W3C trace context, with the
+/// OpenTelemetry RPC attributes.
+async fn grpc_span(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let (service, method) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path, ""));
+    let span = tracing::info_span!(
+        "grpc.server",
+        otel.name = %path.trim_start_matches('/'),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
+    );
+    let _ = span.set_parent(TraceHeaders::from_headers(req.headers()).otel_context());
+    let response = next.run(req).instrument(span.clone()).await;
+    if let Some(code) = response.headers().get("grpc-status") {
+        span.record("rpc.grpc.status_code", code.to_str().unwrap_or(""));
+    }
+    response
+}
+
+/// tonic reports a request larger than the decoding limit as OUT_OF_RANGE; every other gRPC
+/// implementation (and the A2A contract) says RESOURCE_EXHAUSTED. The error is a trailers-only
+/// response, so its status is in the headers.
+async fn remap_oversize(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let oversize = headers.get("grpc-status").is_some_and(|v| v == "11")
+        && headers
+            .get("grpc-message")
+            .and_then(|m| m.to_str().ok())
+            .is_some_and(|m| m.contains("too%20large") || m.contains("too large"));
+    if oversize {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    response
+}
+
+/// Serves `agent` with `config` until SIGINT or SIGTERM, then drains.
+///
+/// # Errors
+/// As [`AgentServer::bind`].
+pub async fn serve(agent: impl Agent, config: ServeConfig) -> Result<(), ServeError> {
+    let server = AgentServer::bind(agent, config).await?;
+    tracing::info!(addr = %server.local_addr(), agent = %server.card().name, "serving");
+    server.run_until(shutdown_signal()).await;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

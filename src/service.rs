@@ -1,0 +1,203 @@
+//! The two gRPC services over the runtime, and what they share: reading the call (deadline,
+//! metadata, trace context, A2A version), the blocking wait of SendMessage, and the event
+//! stream of the streaming RPCs.
+
+mod a2a;
+mod agent;
+mod validate;
+
+use std::{pin::Pin, sync::Arc, time::Duration};
+
+use futures::{Stream, StreamExt as _, stream};
+use tokio::time::Instant;
+use tonic::{Request, Status, metadata::MetadataMap};
+
+pub(crate) use a2a::A2aGrpc;
+pub(crate) use agent::AgentGrpc;
+
+use crate::{
+    error::{A2aErrorKind, RpcError},
+    pb::a2a::{SendMessageRequest, StreamResponse, Task, stream_response},
+    runtime::{CallInfo, CancelReason, LiveTask, Runtime, Subscription},
+    task,
+    trace::TraceHeaders,
+};
+
+/// A server-streaming response body.
+pub(crate) type EventStream =
+    Pin<Box<dyn Stream<Item = Result<StreamResponse, Status>> + Send + 'static>>;
+
+/// gRPC metadata key of the resume point of a subscription: the last sequence number the
+/// client received (the SSE `Last-Event-ID`).
+pub const LAST_EVENT_ID: &str = "last-event-id";
+
+/// gRPC metadata key of the A2A protocol version (A2A v1.0, "Versioning").
+pub const A2A_VERSION: &str = "a2a-version";
+
+impl CallInfo {
+    /// Reads the deadline (`grpc-timeout`), metadata and trace context of a request.
+    pub(crate) fn from_request<T>(req: &Request<T>) -> Self {
+        let metadata = req.metadata().clone();
+        let deadline = metadata
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::deadline::parse_grpc_timeout)
+            .map(|d| Instant::now() + d);
+        let trace = TraceHeaders::from_metadata(&metadata);
+        Self {
+            deadline,
+            metadata,
+            trace,
+        }
+    }
+}
+
+/// Checks the `a2a-version` metadata: absent is accepted (the `lf.a2a.v1` package already pins
+/// the major version, and clients generated from the proto do not send it); present, it must be
+/// `1` or `1.<minor>`.
+pub(crate) fn check_version(md: &MetadataMap) -> Result<(), RpcError> {
+    let Some(v) = md.get(A2A_VERSION) else {
+        return Ok(());
+    };
+    let v = v.to_str().unwrap_or("").trim();
+    let ok = v.is_empty()
+        || v == "1"
+        || v
+            .strip_prefix("1.")
+            .is_some_and(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(RpcError::a2a(
+            A2aErrorKind::VersionNotSupported,
+            format!("A2A protocol version {v:?} is not supported; this agent serves 1.0"),
+        ))
+    }
+}
+
+/// Cancels a task when the unary call waiting for it goes away before it settles.
+struct CancelOnDrop {
+    rt: Arc<Runtime>,
+    task: Option<Arc<LiveTask>>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            let rt = self.rt.clone();
+            tokio::spawn(async move {
+                let _ = rt.cancel_live(&task, CancelReason::Disconnected).await;
+            });
+        }
+    }
+}
+
+/// SendMessage (both services): creates or continues the task and, unless
+/// `return_immediately`, waits until it is terminal or interrupted.
+///
+/// The caller's deadline bounds the wait and the task: when it expires the task is canceled and
+/// the call fails with DEADLINE_EXCEEDED. If the caller disconnects first, the task is canceled.
+pub(crate) async fn send_and_wait(
+    rt: &Arc<Runtime>,
+    call: CallInfo,
+    request: SendMessageRequest,
+) -> Result<Task, RpcError> {
+    let config = request.configuration.clone().unwrap_or_default();
+    let history_length = config.history_length;
+    if config.return_immediately {
+        let started = rt.send(request, call, None).await?;
+        let mut snapshot = started.snapshot;
+        task::trim_history(&mut snapshot, history_length.or(rt.config.default_history_length));
+        return Ok(snapshot);
+    }
+    let deadline = call.deadline;
+    let started = rt.send(request, call, deadline).await?;
+    let mut guard = CancelOnDrop {
+        rt: rt.clone(),
+        task: Some(started.task.clone()),
+    };
+    let mut sub = started.subscription;
+    let wait = async {
+        while let Some(event) = sub.next().await {
+            event?;
+        }
+        Ok::<_, RpcError>(())
+    };
+    let waited = match deadline {
+        Some(d) => tokio::time::timeout_at(d, wait).await,
+        None => Ok(wait.await),
+    };
+    guard.task = None;
+    let expired = || RpcError::DeadlineExceeded("the deadline expired; the task was canceled".into());
+    match waited {
+        Err(_) => {
+            let _ = rt.cancel_live(&started.task, CancelReason::Deadline).await;
+            Err(expired())
+        }
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(())) => {
+            let mut snapshot = started.task.lock().snapshot.clone();
+            if snapshot.state() == crate::pb::a2a::TaskState::Canceled
+                && deadline.is_some_and(|d| Instant::now() + Duration::from_millis(1) >= d)
+            {
+                return Err(expired());
+            }
+            task::trim_history(&mut snapshot, history_length.or(rt.config.default_history_length));
+            Ok(snapshot)
+        }
+    }
+}
+
+/// The event stream of a streaming RPC: the initial snapshot (if any), then every event of the
+/// subscription; ends after the task settles, or with UNAVAILABLE when the server shuts down.
+pub(crate) fn event_stream(
+    rt: &Runtime,
+    initial: Option<(Task, u64)>,
+    subscription: Subscription,
+    history_length: Option<i32>,
+) -> EventStream {
+    let history_length = history_length.or(rt.config.default_history_length);
+    let first = initial.map(|(mut t, seq)| {
+        task::trim_history(&mut t, history_length);
+        task::set_sequence(&mut t.metadata, seq);
+        Ok(StreamResponse {
+            payload: Some(stream_response::Payload::Task(t)),
+        })
+    });
+    let shutdown = rt.shutdown.clone();
+    let rest = stream::unfold(Some(subscription), move |sub| {
+        let shutdown = shutdown.clone();
+        async move {
+            let mut sub = sub?;
+            tokio::select! {
+                next = sub.next() => match next? {
+                    Ok(d) => {
+                        let mut event = d.event;
+                        if let Some(stream_response::Payload::Task(t)) = &mut event.payload {
+                            task::trim_history(t, history_length);
+                        }
+                        Some((Ok(event), Some(sub)))
+                    }
+                    Err(e) => Some((Err(Status::from(e)), None)),
+                },
+                () = shutdown.cancelled() => Some((
+                    Err(Status::unavailable(
+                        "the server is shutting down; resubscribe with last-event-id",
+                    )),
+                    None,
+                )),
+            }
+        }
+    });
+    Box::pin(stream::iter(first).chain(rest))
+}
+
+/// Remaps tonic's decode-size error (OUT_OF_RANGE) to RESOURCE_EXHAUSTED, as other gRPC
+/// implementations report an oversize message.
+pub(crate) fn decode_error(status: Status) -> Status {
+    if status.code() == tonic::Code::OutOfRange && status.message().contains("too large") {
+        Status::resource_exhausted(status.message().to_owned())
+    } else {
+        status
+    }
+}

@@ -1,0 +1,177 @@
+//! Task storage: the [`TaskStore`] trait, the embedded durable default [`SqliteStore`] and the
+//! volatile [`MemoryStore`].
+//!
+//! The runtime owns the write path: it assigns every event its per-task sequence number, folds
+//! it into the task snapshot and hands whole batches to [`TaskStore::commit`] (group commit).
+//! Events become visible to subscribers only after the batch that holds them has committed, so
+//! nothing a client has seen can be lost by a restart at the store's [`Durability`] level.
+
+use std::fmt;
+
+use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
+
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// One task's share of a group commit: its new snapshot and the events folded into it.
+#[derive(Clone, Debug)]
+pub struct TaskWrite {
+    /// The task after every event of `events` (and any history change) was applied.
+    pub snapshot: Task,
+    /// Sequence number of the last event folded into `snapshot`.
+    pub last_seq: u64,
+    /// New events, in sequence order (possibly none, e.g. for a history-only change).
+    pub events: Vec<StoredEvent>,
+}
+
+/// A persisted task event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    /// Per-task sequence number, from 1.
+    pub seq: u64,
+    /// The event as clients receive it (its metadata carries `seq`).
+    pub event: StreamResponse,
+}
+
+/// A persisted task snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredTask {
+    /// The snapshot.
+    pub task: Task,
+    /// Sequence number of the last event folded into it.
+    pub last_seq: u64,
+}
+
+/// Filters and position of one [`TaskStore::list`] page (A2A v1.0 `ListTasks`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskQuery {
+    /// Only tasks of this context.
+    pub context_id: Option<String>,
+    /// Only tasks in this state.
+    pub state: Option<TaskState>,
+    /// Only tasks whose status timestamp (µs since the epoch) is later than this.
+    pub status_after_micros: Option<i64>,
+    /// Tasks per page (1..=100, checked by the runtime).
+    pub page_size: u32,
+    /// Continue after this task.
+    pub after: Option<PageCursor>,
+}
+
+/// Position in the task order: status timestamp descending, then id descending.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageCursor {
+    /// Status timestamp of the last task of the previous page, µs since the epoch.
+    pub status_micros: i64,
+    /// Id of the last task of the previous page.
+    pub task_id: String,
+}
+
+impl PageCursor {
+    /// The opaque `page_token` form: `<micros>.<task id>`.
+    pub fn to_token(&self) -> String {
+        format!("{}.{}", self.status_micros, self.task_id)
+    }
+
+    /// Parses a token made by [`to_token`](Self::to_token); `None` when it is malformed.
+    pub fn from_token(token: &str) -> Option<Self> {
+        let (micros, id) = token.split_once('.')?;
+        if id.is_empty() {
+            return None;
+        }
+        Some(Self {
+            status_micros: micros.parse().ok()?,
+            task_id: id.to_owned(),
+        })
+    }
+}
+
+/// One page of tasks.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskPage {
+    /// The tasks, newest status timestamp first.
+    pub tasks: Vec<Task>,
+    /// Cursor of the next page; `None` on the last page.
+    pub next: Option<PageCursor>,
+    /// Number of tasks matching the filters, across all pages.
+    pub total: u64,
+}
+
+/// How far a commit has gone before [`TaskStore::commit`] returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Every group commit is fsynced (SQLite `synchronous=FULL` in WAL mode): acknowledged
+    /// events survive a crash of the process and of the machine.
+    #[default]
+    Fsync,
+    /// Every group commit reaches the operating system; fsync happens at WAL checkpoints
+    /// (SQLite `synchronous=NORMAL`): acknowledged events survive a crash of the process, and a
+    /// power loss may drop the last commits.
+    Os,
+}
+
+/// A failure of the task store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, database locked, disk full …).
+    #[error("task store: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A record could not be decoded.
+    #[error("task store: corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// Where tasks, their events and push-notification configs live.
+///
+/// Implementations must make [`commit`](Self::commit) atomic (all writes of a batch land, or
+/// none) and keep every event of a task retrievable by sequence number.
+#[tonic::async_trait]
+pub trait TaskStore: Send + Sync + fmt::Debug + 'static {
+    /// Persists a batch of task writes atomically, at the store's durability level.
+    async fn commit(&self, batch: &[TaskWrite]) -> Result<(), StoreError>;
+
+    /// The snapshot of task `id`, if it exists.
+    async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError>;
+
+    /// Events of task `id` with a sequence number greater than `after`, in order.
+    async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// One page of tasks matching `query`, newest status timestamp first.
+    async fn list(&self, query: &TaskQuery) -> Result<TaskPage, StoreError>;
+
+    /// Every task not in a terminal state, for recovery after a restart.
+    async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError>;
+
+    /// Creates or replaces a push-notification config (keyed by task id and config id).
+    async fn put_push_config(&self, config: &TaskPushNotificationConfig)
+    -> Result<(), StoreError>;
+
+    /// Every push-notification config of a task, in creation order.
+    async fn push_configs(
+        &self,
+        task_id: &str,
+    ) -> Result<Vec<TaskPushNotificationConfig>, StoreError>;
+
+    /// Deletes a push-notification config; `false` when it did not exist.
+    async fn delete_push_config(&self, task_id: &str, id: &str) -> Result<bool, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_garbage() {
+        let c = PageCursor {
+            status_micros: 1_700_000_000_000_000,
+            task_id: "a.b-c".into(),
+        };
+        assert_eq!(PageCursor::from_token(&c.to_token()), Some(c));
+        for bad in ["", "x", "12", "12.", "abc.def"] {
+            assert_eq!(PageCursor::from_token(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! A volatile [`TaskStore`] in process memory: everything is lost when the process exits.
+//! For tests, benchmarks and agents whose tasks need not survive a restart.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
+
+use super::{
+    PageCursor, StoreError, StoredEvent, StoredTask, TaskPage, TaskQuery, TaskStore, TaskWrite,
+};
+use crate::pb::a2a::TaskPushNotificationConfig;
+
+#[derive(Debug, Default)]
+struct Inner {
+    tasks: HashMap<String, StoredTask>,
+    events: HashMap<String, BTreeMap<u64, StoredEvent>>,
+    push: HashMap<String, Vec<TaskPushNotificationConfig>>,
+}
+
+/// A [`TaskStore`] in memory. Not durable.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[tonic::async_trait]
+impl TaskStore for MemoryStore {
+    async fn commit(&self, batch: &[TaskWrite]) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        for w in batch {
+            let events = inner.events.entry(w.snapshot.id.clone()).or_default();
+            for e in &w.events {
+                events.insert(e.seq, e.clone());
+            }
+            inner.tasks.insert(
+                w.snapshot.id.clone(),
+                StoredTask {
+                    task: w.snapshot.clone(),
+                    last_seq: w.last_seq,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
+        Ok(self.lock().tasks.get(id).cloned())
+    }
+
+    async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(self.lock().events.get(id).map_or_else(Vec::new, |e| {
+            e.range(after.saturating_add(1)..).map(|(_, v)| v.clone()).collect()
+        }))
+    }
+
+    async fn list(&self, query: &TaskQuery) -> Result<TaskPage, StoreError> {
+        let inner = self.lock();
+        let mut matching: Vec<_> = inner
+            .tasks
+            .values()
+            .map(|s| &s.task)
+            .filter(|t| query.context_id.as_ref().is_none_or(|c| &t.context_id == c))
+            .filter(|t| query.state.is_none_or(|s| t.state() == s))
+            .filter(|t| {
+                query
+                    .status_after_micros
+                    .is_none_or(|a| t.status_micros() > a)
+            })
+            .collect();
+        let total = matching.len() as u64;
+        matching.sort_by(|a, b| {
+            (b.status_micros(), &b.id).cmp(&(a.status_micros(), &a.id))
+        });
+        let start = query.after.as_ref().map_or(0, |c| {
+            matching
+                .iter()
+                .position(|t| (t.status_micros(), &t.id) < (c.status_micros, &c.task_id))
+                .unwrap_or(matching.len())
+        });
+        let size = query.page_size as usize;
+        let tasks: Vec<_> = matching.iter().skip(start).take(size).map(|t| (*t).clone()).collect();
+        let next = (start + size < matching.len())
+            .then(|| tasks.last())
+            .flatten()
+            .map(|t| PageCursor {
+                status_micros: t.status_micros(),
+                task_id: t.id.clone(),
+            });
+        Ok(TaskPage { tasks, next, total })
+    }
+
+    async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError> {
+        Ok(self
+            .lock()
+            .tasks
+            .values()
+            .filter(|s| !s.task.state().is_terminal())
+            .cloned()
+            .collect())
+    }
+
+    async fn put_push_config(
+        &self,
+        config: &TaskPushNotificationConfig,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let list = inner.push.entry(config.task_id.clone()).or_default();
+        match list.iter_mut().find(|c| c.id == config.id) {
+            Some(existing) => *existing = config.clone(),
+            None => list.push(config.clone()),
+        }
+        Ok(())
+    }
+
+    async fn push_configs(
+        &self,
+        task_id: &str,
+    ) -> Result<Vec<TaskPushNotificationConfig>, StoreError> {
+        Ok(self.lock().push.get(task_id).cloned().unwrap_or_default())
+    }
+
+    async fn delete_push_config(&self, task_id: &str, id: &str) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let Some(list) = inner.push.get_mut(task_id) else {
+            return Ok(false);
+        };
+        let before = list.len();
+        list.retain(|c| c.id != id);
+        Ok(list.len() < before)
+    }
+}

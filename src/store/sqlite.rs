@@ -1,0 +1,348 @@
+//! The embedded durable task store: one SQLite database file, through sqlx.
+//!
+//! Why SQLite (over redb): `ListTasks` needs filtered, ordered, keyset-paged queries, which SQL
+//! indexes give directly; WAL mode lets readers run beside the single writer; the fsync level is
+//! one pragma ([`Durability`]); the file is inspectable with the `sqlite3` shell; and the same
+//! sqlx query layer serves the PostgreSQL store used by several replicas.
+//!
+//! Durability: the runtime groups concurrent writes into one transaction per batch (group
+//! commit). With [`Durability::Fsync`] each batch is fsynced before any of its events is
+//! acknowledged or shown to a subscriber; with [`Durability::Os`] it is written to the OS and
+//! fsynced at WAL checkpoints.
+
+use std::{path::Path, str::FromStr as _, time::Duration};
+
+use prost::Message as _;
+use sqlx::{
+    QueryBuilder, Row as _, Sqlite, SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use super::{
+    Durability, PageCursor, StoreError, StoredEvent, StoredTask, TaskPage, TaskQuery, TaskStore,
+    TaskWrite,
+};
+use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
+
+/// Schema version stored in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+/// Records [`SCHEMA_VERSION`].
+const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 1";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tasks (
+    id         TEXT PRIMARY KEY NOT NULL,
+    context_id TEXT NOT NULL,
+    state      INTEGER NOT NULL,
+    status_us  INTEGER NOT NULL,
+    last_seq   INTEGER NOT NULL,
+    snapshot   BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status_us DESC, id DESC);
+CREATE INDEX IF NOT EXISTS tasks_by_context ON tasks (context_id, status_us DESC, id DESC);
+CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state, status_us DESC, id DESC);
+CREATE TABLE IF NOT EXISTS task_events (
+    task_id TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    event   BLOB NOT NULL,
+    PRIMARY KEY (task_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS push_configs (
+    task_id    TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    created    INTEGER NOT NULL,
+    config     BLOB NOT NULL,
+    PRIMARY KEY (task_id, id)
+) WITHOUT ROWID;
+";
+
+/// Rows per multi-row INSERT; each row binds at most 6 values, far below SQLite's 32766.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// A [`TaskStore`] in one SQLite file (WAL mode), written by one connection and read by a pool.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates its schema.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the file cannot be created or opened, or its schema is newer
+    /// than this version understands.
+    pub async fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(backend)?;
+        }
+        let synchronous = match durability {
+            Durability::Fsync => SqliteSynchronous::Full,
+            Durability::Os => SqliteSynchronous::Normal,
+        };
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(backend)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(backend)?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(backend)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Closes both pools, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(pool)
+        .await
+        .map_err(backend)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Backend(
+            format!(
+                "database schema version {version} is newer than this build's {SCHEMA_VERSION}"
+            )
+            .into(),
+        ));
+    }
+    let mut tx = pool.begin().await.map_err(backend)?;
+    sqlx::raw_sql(SCHEMA)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    sqlx::raw_sql(SET_SCHEMA_VERSION)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    tx.commit().await.map_err(backend)
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn decode<M: prost::Message + Default>(bytes: &[u8], what: &str) -> Result<M, StoreError> {
+    M::decode(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn seq_to_i64(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+#[tonic::async_trait]
+impl TaskStore for SqliteStore {
+    async fn commit(&self, batch: &[TaskWrite]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for writes in batch.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO tasks (id, context_id, state, status_us, last_seq, snapshot) ",
+            );
+            q.push_values(writes, |mut row, w| {
+                row.push_bind(w.snapshot.id.clone())
+                    .push_bind(w.snapshot.context_id.clone())
+                    .push_bind(w.snapshot.state() as i32)
+                    .push_bind(w.snapshot.status_micros())
+                    .push_bind(seq_to_i64(w.last_seq))
+                    .push_bind(w.snapshot.encode_to_vec());
+            });
+            q.push(
+                " ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                 status_us = excluded.status_us, last_seq = excluded.last_seq, \
+                 snapshot = excluded.snapshot",
+            );
+            q.build().execute(&mut *tx).await.map_err(backend)?;
+        }
+        let events: Vec<(&str, &StoredEvent)> = batch
+            .iter()
+            .flat_map(|w| w.events.iter().map(|e| (w.snapshot.id.as_str(), e)))
+            .collect();
+        for rows in events.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO task_events (task_id, seq, event) ");
+            q.push_values(rows, |mut row, (id, e)| {
+                row.push_bind(id.to_string())
+                    .push_bind(seq_to_i64(e.seq))
+                    .push_bind(e.event.encode_to_vec());
+            });
+            q.build().execute(&mut *tx).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
+        let row = sqlx::query("SELECT snapshot, last_seq FROM tasks WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(|r| {
+            Ok(StoredTask {
+                task: decode(r.get::<&[u8], _>(0), "task")?,
+                last_seq: r.get::<i64, _>(1).max(0) as u64,
+            })
+        })
+        .transpose()
+    }
+
+    async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows =
+            sqlx::query("SELECT seq, event FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq")
+                .bind(id)
+                .bind(seq_to_i64(after))
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredEvent {
+                    seq: r.get::<i64, _>(0).max(0) as u64,
+                    event: decode::<StreamResponse>(r.get::<&[u8], _>(1), "event")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list(&self, query: &TaskQuery) -> Result<TaskPage, StoreError> {
+        let filters = |q: &mut QueryBuilder<Sqlite>| {
+            q.push(" WHERE 1 = 1");
+            if let Some(ctx) = &query.context_id {
+                q.push(" AND context_id = ").push_bind(ctx.clone());
+            }
+            if let Some(state) = query.state {
+                q.push(" AND state = ").push_bind(state as i32);
+            }
+            if let Some(after) = query.status_after_micros {
+                q.push(" AND status_us > ").push_bind(after);
+            }
+        };
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM tasks");
+        filters(&mut count);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+
+        let mut page = QueryBuilder::<Sqlite>::new("SELECT snapshot FROM tasks");
+        filters(&mut page);
+        if let Some(c) = &query.after {
+            page.push(" AND (status_us < ")
+                .push_bind(c.status_micros)
+                .push(" OR (status_us = ")
+                .push_bind(c.status_micros)
+                .push(" AND id < ")
+                .push_bind(c.task_id.clone())
+                .push("))");
+        }
+        page.push(" ORDER BY status_us DESC, id DESC LIMIT ")
+            .push_bind(i64::from(query.page_size) + 1);
+        let rows = page
+            .build()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        let mut tasks = rows
+            .iter()
+            .map(|r| decode::<Task>(r.get::<&[u8], _>(0), "task"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if tasks.len() > query.page_size as usize {
+            tasks.truncate(query.page_size as usize);
+            tasks.last().map(|t| PageCursor {
+                status_micros: t.status_micros(),
+                task_id: t.id.clone(),
+            })
+        } else {
+            None
+        };
+        Ok(TaskPage {
+            tasks,
+            next,
+            total: total.max(0) as u64,
+        })
+    }
+
+    async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError> {
+        let rows = sqlx::query("SELECT snapshot, last_seq FROM tasks WHERE state NOT IN (?, ?, ?, ?)")
+            .bind(TaskState::Completed as i32)
+            .bind(TaskState::Failed as i32)
+            .bind(TaskState::Canceled as i32)
+            .bind(TaskState::Rejected as i32)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredTask {
+                    task: decode(r.get::<&[u8], _>(0), "task")?,
+                    last_seq: r.get::<i64, _>(1).max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_push_config(
+        &self,
+        config: &TaskPushNotificationConfig,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO push_configs (task_id, id, created, config) \
+             VALUES (?, ?, (SELECT COALESCE(MAX(created), 0) + 1 FROM push_configs), ?) \
+             ON CONFLICT (task_id, id) DO UPDATE SET config = excluded.config",
+        )
+        .bind(&config.task_id)
+        .bind(&config.id)
+        .bind(config.encode_to_vec())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn push_configs(
+        &self,
+        task_id: &str,
+    ) -> Result<Vec<TaskPushNotificationConfig>, StoreError> {
+        let rows = sqlx::query("SELECT config FROM push_configs WHERE task_id = ? ORDER BY created")
+            .bind(task_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| decode(r.get::<&[u8], _>(0), "push config"))
+            .collect()
+    }
+
+    async fn delete_push_config(&self, task_id: &str, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM push_configs WHERE task_id = ? AND id = ?")
+            .bind(task_id)
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
