@@ -192,6 +192,10 @@ pub fn value_to_json(value: &Value) -> serde_json::Value {
     match &value.kind {
         None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
         Some(Kind::BoolValue(b)) => (*b).into(),
+        // Integral values within ±2^53 come back as JSON integers, as they were most likely sent.
+        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_992.0 => {
+            serde_json::Value::from(*n as i64)
+        }
         Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n)
             .map_or(serde_json::Value::Null, serde_json::Value::Number),
         Some(Kind::StringValue(s)) => s.clone().into(),
@@ -387,7 +391,8 @@ mod tests {
 
     #[test]
     fn json_and_value_convert_both_ways() {
-        let json = serde_json::json!({"a": [1.5, "x", null, true], "b": {"c": 2.0}});
+        let json = serde_json::json!({"a": [1.5, "x", null, true], "b": {"c": 2, "d": -7}});
         assert_eq!(value_to_json(&json_to_value(json.clone())), json);
+        assert_eq!(value_to_json(&json_to_value(serde_json::json!(3.0))), serde_json::json!(3));
     }
 }

@@ -119,7 +119,13 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
                 w.last_seq = seq;
                 w.events.push(StoredEvent { seq, event });
             }
-            Err(message) => w.snapshot.history.push(message),
+            Err(message) => {
+                // The agent's question (the waiting status's message) precedes the reply.
+                if let Some(question) = w.snapshot.status.as_mut().and_then(|s| s.message.take()) {
+                    w.snapshot.history.push(question);
+                }
+                w.snapshot.history.push(message);
+            }
         }
     }
 
