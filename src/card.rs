@@ -10,6 +10,10 @@ use crate::{
 /// The A2A protocol version this crate implements, as cards and headers carry it.
 pub const PROTOCOL_VERSION: &str = "1.0";
 
+/// Where A2A clients look for an agent's card (A2A v1.0, "Agent discovery"). Every agent
+/// serves its card there on its own port (HTTP/1.1 and HTTP/2).
+pub const WELL_KNOWN_CARD_PATH: &str = "/.well-known/agent-card.json";
+
 /// Binding names of `AgentInterface.protocol_binding`.
 pub mod binding {
     /// The gRPC binding (`lf.a2a.v1.A2AService`); its URL is `host:port`.
@@ -141,7 +145,11 @@ pub(crate) fn complete(mut card: AgentCard, served: &Served) -> AgentCard {
     caps.streaming = Some(served.streaming);
     caps.push_notifications = Some(served.push_notifications);
     caps.extended_agent_card = Some(served.extended_card);
-    if !caps.extensions.iter().any(|e| e.uri == SEQUENCE_EXTENSION_URI) {
+    if !caps
+        .extensions
+        .iter()
+        .any(|e| e.uri == SEQUENCE_EXTENSION_URI)
+    {
         caps.extensions.push(AgentExtension {
             uri: SEQUENCE_EXTENSION_URI.into(),
             description: "Every task event carries its per-task sequence number in \

@@ -193,8 +193,7 @@ impl Client {
     /// A client over an existing channel.
     pub fn from_channel(channel: Channel) -> Self {
         Self {
-            a2a: A2aServiceClient::new(channel.clone())
-                .max_decoding_message_size(64 * 1024 * 1024),
+            a2a: A2aServiceClient::new(channel.clone()).max_decoding_message_size(64 * 1024 * 1024),
             agent: AgentServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
             timeout: None,
             metadata: MetadataMap::new(),
@@ -249,6 +248,15 @@ impl Client {
                 .unwrap_or_else(|_| Err(Status::deadline_exceeded("the deadline expired"))),
             None => call.await,
         };
+        // tonic's channel enforces `grpc-timeout` too and reports it as CANCELLED; gRPC
+        // semantics (and every other implementation) say DEADLINE_EXCEEDED.
+        let result = result.map_err(|s| {
+            if s.code() == tonic::Code::Cancelled && s.message() == "Timeout expired" {
+                Status::deadline_exceeded("the deadline expired")
+            } else {
+                s
+            }
+        });
         Ok(result?.into_inner())
     }
 
@@ -309,7 +317,11 @@ impl Client {
     ///
     /// # Errors
     /// TASK_NOT_FOUND and the like.
-    pub async fn get_task(&self, id: &str, history_length: Option<i32>) -> Result<Task, ClientError> {
+    pub async fn get_task(
+        &self,
+        id: &str,
+        history_length: Option<i32>,
+    ) -> Result<Task, ClientError> {
         let mut c = self.a2a.clone();
         let req = GetTaskRequest {
             id: id.to_owned(),

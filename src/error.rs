@@ -280,7 +280,10 @@ mod tests {
             assert_eq!(status.code(), kind.grpc_code());
             assert_eq!(status.message(), "boom");
             assert_eq!(a2a_error_kind(&status), Some(kind));
-            assert_eq!(A2aErrorKind::from_json_rpc_code(kind.json_rpc_code()), Some(kind));
+            assert_eq!(
+                A2aErrorKind::from_json_rpc_code(kind.json_rpc_code()),
+                Some(kind)
+            );
         }
     }
 
@@ -300,7 +303,11 @@ mod tests {
             .map(|v| v.field.as_str())
             .collect();
         assert_eq!(fields, ["message.message_id", "message.parts"]);
-        assert!(status.message().contains("message.parts: at least one part"));
+        assert!(
+            status
+                .message()
+                .contains("message.parts: at least one part")
+        );
     }
 
     #[test]

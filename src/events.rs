@@ -209,8 +209,11 @@ impl TaskEvents {
     /// # Errors
     /// As [`publish`](Self::publish).
     pub async fn input_required(&self, question: impl Into<String>) -> Result<(), EventError> {
-        self.status(TaskState::InputRequired, Some(Message::agent_text(question)))
-            .await
+        self.status(
+            TaskState::InputRequired,
+            Some(Message::agent_text(question)),
+        )
+        .await
     }
 
     /// Asks the client to authenticate: the task becomes AUTH_REQUIRED.

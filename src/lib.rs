@@ -45,5 +45,7 @@ pub use client::{Client, ClientError};
 pub use context::TaskContext;
 pub use events::{EventError, PROGRESS_KEY, TaskEvents};
 pub use runtime::Recovery;
-pub use server::{AgentServer, ServeConfig, ServeError, ShutdownHandle, StoreConfig, serve, shutdown_signal};
+pub use server::{
+    AgentServer, ServeConfig, ServeError, ShutdownHandle, StoreConfig, serve, shutdown_signal,
+};
 pub use service::{A2A_VERSION, LAST_EVENT_ID};

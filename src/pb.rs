@@ -13,15 +13,15 @@ pub mod lf {
     pub mod a2a {
         /// Package `lf.a2a.v1`: the A2A v1.0 data model and the `A2AService` gRPC binding.
         #[allow(
-    missing_docs,
-    unreachable_pub,
-    missing_debug_implementations,
-    clippy::all,
-    clippy::pedantic,
-    rustdoc::broken_intra_doc_links,
-    rustdoc::invalid_html_tags,
-    rustdoc::bare_urls
-)]
+            missing_docs,
+            unreachable_pub,
+            missing_debug_implementations,
+            clippy::all,
+            clippy::pedantic,
+            rustdoc::broken_intra_doc_links,
+            rustdoc::invalid_html_tags,
+            rustdoc::bare_urls
+        )]
         pub mod v1 {
             tonic::include_proto!("lf.a2a.v1");
             include!(concat!(env!("OUT_DIR"), "/lf.a2a.v1.serde.rs"));
@@ -33,15 +33,15 @@ pub mod lf {
 pub mod switchyard {
     /// Package `switchyard.v1`: the mesh-native `AgentService` over the A2A types.
     #[allow(
-    missing_docs,
-    unreachable_pub,
-    missing_debug_implementations,
-    clippy::all,
-    clippy::pedantic,
-    rustdoc::broken_intra_doc_links,
-    rustdoc::invalid_html_tags,
-    rustdoc::bare_urls
-)]
+        missing_docs,
+        unreachable_pub,
+        missing_debug_implementations,
+        clippy::all,
+        clippy::pedantic,
+        rustdoc::broken_intra_doc_links,
+        rustdoc::invalid_html_tags,
+        rustdoc::bare_urls
+    )]
     pub mod v1 {
         tonic::include_proto!("switchyard.v1");
         include!(concat!(env!("OUT_DIR"), "/switchyard.v1.serde.rs"));

@@ -105,6 +105,17 @@ pub(crate) struct CallInfo {
     pub(crate) trace: TraceHeaders,
 }
 
+/// How the caller of [`Runtime::send`] follows the task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Follow {
+    /// Streams every event ([`Started::subscription`]).
+    Stream,
+    /// Waits until the task settles ([`Started::settled`]).
+    Settle,
+    /// Returns once the message is durable ([`Started::created`]).
+    Nothing,
+}
+
 /// A message accepted by [`Runtime::send`].
 #[derive(Debug)]
 pub(crate) struct Started {
@@ -114,7 +125,35 @@ pub(crate) struct Started {
     /// For a continuation: the snapshot a stream starts with, with its sequence number. For a
     /// new task the subscription's first event is the task itself.
     pub(crate) initial: Option<(Task, u64)>,
-    pub(crate) subscription: Subscription,
+    /// With [`Follow::Stream`].
+    pub(crate) subscription: Option<Subscription>,
+    /// With [`Follow::Settle`]: fires when a committed event settles the task (`Err` when a
+    /// commit failed).
+    pub(crate) settled: Option<oneshot::Receiver<Result<(), ()>>>,
+    /// For a new task: fires when its creation is durable (continuations are durable already).
+    pub(crate) created: Option<oneshot::Receiver<CommitResult>>,
+}
+
+impl Started {
+    /// Waits until the message is durable.
+    pub(crate) async fn durable(&mut self) -> Result<(), RpcError> {
+        wait_ack(self.created.take()).await
+    }
+
+    /// Waits until the task settles (with [`Follow::Settle`]).
+    pub(crate) async fn settle(&mut self) -> Result<(), RpcError> {
+        match self.settled.take() {
+            Some(rx) => match rx.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(())) => Err(RpcError::Internal(format!(
+                    "task {} could not be persisted",
+                    self.task.id
+                ))),
+                Err(_) => Err(RpcError::Unavailable("the server is shutting down".into())),
+            },
+            None => Ok(()),
+        }
+    }
 }
 
 /// A task looked up for an operation.
@@ -312,7 +351,13 @@ impl Runtime {
         state: TaskState,
         text: Option<&str>,
     ) -> Result<Option<oneshot::Receiver<CommitResult>>, EventError> {
-        self.accept(task, status_event(task, state, text), Origin::Runtime, true, None)
+        self.accept(
+            task,
+            status_event(task, state, text),
+            Origin::Runtime,
+            true,
+            None,
+        )
     }
 
     /// Waits until everything queued so far has committed.
@@ -334,6 +379,7 @@ impl Runtime {
         request: SendMessageRequest,
         call: CallInfo,
         task_deadline: Option<Instant>,
+        follow: Follow,
     ) -> Result<Started, RpcError> {
         if self.draining.load(Ordering::Acquire) {
             return Err(RpcError::Unavailable(
@@ -386,9 +432,9 @@ impl Runtime {
                 history: vec![message.clone()],
                 metadata: None,
             };
-            self.create(snapshot, message, start).await?
+            self.create(snapshot, message, start, follow)?
         } else {
-            self.continue_task(message, start).await?
+            self.continue_task(message, start, follow).await?
         };
         if let Some(mut config) = push {
             config.task_id.clone_from(&started.task.id);
@@ -397,11 +443,12 @@ impl Runtime {
         Ok(started)
     }
 
-    async fn create(
+    fn create(
         self: &Arc<Self>,
         snapshot: Task,
         message: Message,
         start: execution::Start,
+        follow: Follow,
     ) -> Result<Started, RpcError> {
         let live = LiveTask::new(
             Task {
@@ -416,21 +463,37 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(live.id.clone(), live.clone());
-        let (subscription, _) = Subscription::new(live.clone(), self.store.clone(), None);
+        let subscription = (follow == Follow::Stream)
+            .then(|| Subscription::new(live.clone(), self.store.clone(), None).0);
+        let settled = (follow == Follow::Settle).then(|| settle_waiter(&live));
         let event = StreamResponse {
             payload: Some(stream_response::Payload::Task(snapshot.clone())),
         };
-        let ack = self
-            .accept(&live, event, Origin::Runtime, true, None)
+        let created = self
+            .accept(
+                &live,
+                event,
+                Origin::Runtime,
+                follow == Follow::Nothing,
+                None,
+            )
             .map_err(event_error)?;
         let exec = live.lock().begin_execution();
-        execution::spawn(self.clone(), live.clone(), exec, snapshot.clone(), message, start);
-        wait_ack(ack).await?;
+        execution::spawn(
+            self.clone(),
+            live.clone(),
+            exec,
+            snapshot.clone(),
+            message,
+            start,
+        );
         Ok(Started {
             task: live,
             snapshot,
             initial: None,
             subscription,
+            settled,
+            created,
         })
     }
 
@@ -438,6 +501,7 @@ impl Runtime {
         self: &Arc<Self>,
         mut message: Message,
         start: execution::Start,
+        follow: Follow,
     ) -> Result<Started, RpcError> {
         let live = match self.find(&message.task_id).await? {
             Found::Live(l) => l,
@@ -487,13 +551,24 @@ impl Runtime {
         };
         wait_ack(ack).await?;
         let (subscription, seq) = Subscription::new(live.clone(), self.store.clone(), None);
+        let subscription = (follow == Follow::Stream).then_some(subscription);
+        let settled = (follow == Follow::Settle).then(|| settle_waiter(&live));
         let snapshot = live.lock().snapshot.clone();
-        execution::spawn(self.clone(), live.clone(), exec, snapshot.clone(), message, start);
+        execution::spawn(
+            self.clone(),
+            live.clone(),
+            exec,
+            snapshot.clone(),
+            message,
+            start,
+        );
         Ok(Started {
             task: live,
             initial: Some((snapshot.clone(), seq)),
             snapshot,
             subscription,
+            settled,
+            created: None,
         })
     }
 
@@ -514,7 +589,9 @@ impl Runtime {
         let state = stored.task.state();
         let fresh = LiveTask::new(stored.task, stored.last_seq, state);
         let mut map = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(Found::Live(map.entry(id.to_owned()).or_insert(fresh).clone()))
+        Ok(Found::Live(
+            map.entry(id.to_owned()).or_insert(fresh).clone(),
+        ))
     }
 
     fn live_task(&self, id: &str) -> Option<Arc<LiveTask>> {
@@ -535,7 +612,10 @@ impl Runtime {
             Found::Live(l) => l.lock().snapshot.clone(),
             Found::Finished(f) => f.task,
         };
-        task::trim_history(&mut t, history_length.or(self.config.default_history_length));
+        task::trim_history(
+            &mut t,
+            history_length.or(self.config.default_history_length),
+        );
         Ok(t)
     }
 
@@ -731,8 +811,9 @@ impl Runtime {
                 "drain timeout: unfinished tasks stay in the store and resume on restart"
             );
         }
-        self.shutdown.cancel();
+        // Commit and deliver the last events (e.g. the final COMPLETED) before streams end.
         let _ = self.flush().await;
+        self.shutdown.cancel();
         self.closed.store(true, Ordering::Release);
     }
 
@@ -764,6 +845,18 @@ fn status_event(task: &LiveTask, state: TaskState, text: Option<&str>) -> Stream
             },
         )),
     }
+}
+
+/// Registers a waiter fired when the task settles.
+fn settle_waiter(live: &LiveTask) -> oneshot::Receiver<Result<(), ()>> {
+    let (tx, rx) = oneshot::channel();
+    let mut st = live.lock();
+    if st.snapshot.state().settles() && st.committed_seq > 0 {
+        let _ = tx.send(Ok(()));
+    } else {
+        st.settle_waiters.push(tx);
+    }
+    rx
 }
 
 /// Waits for a commit acknowledgement.

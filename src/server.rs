@@ -182,12 +182,13 @@ impl AgentServer {
     /// # Errors
     /// As [`bind`](Self::bind).
     pub async fn bind_arc(agent: Arc<dyn Agent>, config: ServeConfig) -> Result<Self, ServeError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
             addr: config.listen,
             source,
@@ -317,7 +318,9 @@ fn routes(
     rt: &Arc<Runtime>,
     card: &Arc<AgentCard>,
     config: &ServeConfig,
-    health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
 ) -> axum::Router {
     let limit = config.max_message_bytes;
     let a2a = A2aServiceServer::new(A2aGrpc {
@@ -347,7 +350,7 @@ fn routes(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .expect("the embedded descriptor sets are valid");
-    Routes::new(health)
+    let grpc = Routes::new(health)
         .add_service(a2a)
         .add_service(agent)
         .add_service(v1)
@@ -355,7 +358,47 @@ fn routes(
         .into_axum_router()
         // Layers run outermost last-added: the span wraps the status remap.
         .layer(axum::middleware::map_response(remap_oversize))
-        .layer(axum::middleware::from_fn(grpc_span))
+        .layer(axum::middleware::from_fn(grpc_span));
+    axum::Router::new()
+        .route(
+            card::WELL_KNOWN_CARD_PATH,
+            axum::routing::get(card_document(card)),
+        )
+        .merge(grpc)
+}
+
+/// The card as served over HTTP/1.1 or HTTP/2 on the agent's own port, in protobuf JSON, with a
+/// strong `ETag` (a hash of the document) and a cache lifetime.
+fn card_document(
+    card: &AgentCard,
+) -> impl Fn(http::HeaderMap) -> std::future::Ready<Response> + Clone + Send + 'static {
+    let body = serde_json::to_vec(card).expect("an AgentCard always serializes");
+    let etag = format!("\"{:016x}\"", fnv1a(&body));
+    let body = bytes::Bytes::from(body);
+    move |headers: http::HeaderMap| {
+        let fresh = headers
+            .get(http::header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes() == etag.as_bytes());
+        let mut builder = http::Response::builder()
+            .header(http::header::ETAG, &etag)
+            .header(http::header::CACHE_CONTROL, "max-age=300");
+        let response = if fresh {
+            builder = builder.status(http::StatusCode::NOT_MODIFIED);
+            builder.body(axum::body::Body::empty())
+        } else {
+            builder
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from(body.clone()))
+        };
+        std::future::ready(response.expect("static headers are valid"))
+    }
+}
+
+/// FNV-1a, 64 bit: a stable content hash for `ETag`s (not for security).
+pub(crate) fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// One server span per gRPC call, continuing the caller's W3C trace context, with the

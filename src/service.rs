@@ -18,7 +18,7 @@ pub(crate) use agent::AgentGrpc;
 use crate::{
     error::{A2aErrorKind, RpcError},
     pb::a2a::{SendMessageRequest, StreamResponse, Task, stream_response},
-    runtime::{CallInfo, CancelReason, LiveTask, Runtime, Subscription},
+    runtime::{CallInfo, CancelReason, Follow, LiveTask, Runtime, Subscription},
     task,
     trace::TraceHeaders,
 };
@@ -62,8 +62,7 @@ pub(crate) fn check_version(md: &MetadataMap) -> Result<(), RpcError> {
     let v = v.to_str().unwrap_or("").trim();
     let ok = v.is_empty()
         || v == "1"
-        || v
-            .strip_prefix("1.")
+        || v.strip_prefix("1.")
             .is_some_and(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
     if ok {
         Ok(())
@@ -75,18 +74,27 @@ pub(crate) fn check_version(md: &MetadataMap) -> Result<(), RpcError> {
     }
 }
 
+/// A caller that goes away this close to its deadline went away because of it: the client
+/// side enforces the same deadline and resets the call a moment before the server's timer.
+const DEADLINE_SLACK: Duration = Duration::from_millis(50);
+
 /// Cancels a task when the unary call waiting for it goes away before it settles.
 struct CancelOnDrop {
     rt: Arc<Runtime>,
     task: Option<Arc<LiveTask>>,
+    deadline: Option<Instant>,
 }
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
+            let reason = match self.deadline {
+                Some(d) if Instant::now() + DEADLINE_SLACK >= d => CancelReason::Deadline,
+                _ => CancelReason::Disconnected,
+            };
             let rt = self.rt.clone();
             tokio::spawn(async move {
-                let _ = rt.cancel_live(&task, CancelReason::Disconnected).await;
+                let _ = rt.cancel_live(&task, reason).await;
             });
         }
     }
@@ -105,30 +113,30 @@ pub(crate) async fn send_and_wait(
     let config = request.configuration.clone().unwrap_or_default();
     let history_length = config.history_length;
     if config.return_immediately {
-        let started = rt.send(request, call, None).await?;
+        let mut started = rt.send(request, call, None, Follow::Nothing).await?;
+        started.durable().await?;
         let mut snapshot = started.snapshot;
-        task::trim_history(&mut snapshot, history_length.or(rt.config.default_history_length));
+        task::trim_history(
+            &mut snapshot,
+            history_length.or(rt.config.default_history_length),
+        );
         return Ok(snapshot);
     }
     let deadline = call.deadline;
-    let started = rt.send(request, call, deadline).await?;
+    let mut started = rt.send(request, call, deadline, Follow::Settle).await?;
     let mut guard = CancelOnDrop {
         rt: rt.clone(),
         task: Some(started.task.clone()),
+        deadline,
     };
-    let mut sub = started.subscription;
-    let wait = async {
-        while let Some(event) = sub.next().await {
-            event?;
-        }
-        Ok::<_, RpcError>(())
-    };
+    let wait = started.settle();
     let waited = match deadline {
         Some(d) => tokio::time::timeout_at(d, wait).await,
         None => Ok(wait.await),
     };
     guard.task = None;
-    let expired = || RpcError::DeadlineExceeded("the deadline expired; the task was canceled".into());
+    let expired =
+        || RpcError::DeadlineExceeded("the deadline expired; the task was canceled".into());
     match waited {
         Err(_) => {
             let _ = rt.cancel_live(&started.task, CancelReason::Deadline).await;
@@ -142,7 +150,10 @@ pub(crate) async fn send_and_wait(
             {
                 return Err(expired());
             }
-            task::trim_history(&mut snapshot, history_length.or(rt.config.default_history_length));
+            task::trim_history(
+                &mut snapshot,
+                history_length.or(rt.config.default_history_length),
+            );
             Ok(snapshot)
         }
     }
@@ -170,6 +181,7 @@ pub(crate) fn event_stream(
         async move {
             let mut sub = sub?;
             tokio::select! {
+                biased;
                 next = sub.next() => match next? {
                     Ok(d) => {
                         let mut event = d.event;

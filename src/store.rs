@@ -146,8 +146,7 @@ pub trait TaskStore: Send + Sync + fmt::Debug + 'static {
     async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError>;
 
     /// Creates or replaces a push-notification config (keyed by task id and config id).
-    async fn put_push_config(&self, config: &TaskPushNotificationConfig)
-    -> Result<(), StoreError>;
+    async fn put_push_config(&self, config: &TaskPushNotificationConfig) -> Result<(), StoreError>;
 
     /// Every push-notification config of a task, in creation order.
     async fn push_configs(

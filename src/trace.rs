@@ -56,8 +56,14 @@ impl TraceHeaders {
 
     /// Writes the headers into gRPC metadata.
     pub fn inject(&self, md: &mut MetadataMap) {
-        for (key, value) in [(TRACEPARENT, &self.traceparent), (TRACESTATE, &self.tracestate)] {
-            if let Some(v) = value.as_deref().and_then(|v| MetadataValue::try_from(v).ok()) {
+        for (key, value) in [
+            (TRACEPARENT, &self.traceparent),
+            (TRACESTATE, &self.tracestate),
+        ] {
+            if let Some(v) = value
+                .as_deref()
+                .and_then(|v| MetadataValue::try_from(v).ok())
+            {
                 md.insert(key, v);
             }
         }
@@ -105,7 +111,9 @@ fn parse_traceparent(value: &str) -> Option<(&str, &str)> {
     let mut it = value.trim().split('-');
     let (version, trace, parent, flags) = (it.next()?, it.next()?, it.next()?, it.next()?);
     let hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
     (version == "00"

@@ -45,7 +45,11 @@ pub(crate) fn spawn(
     );
     let trace = start.call.trace.clone();
     let tracker = rt.tracker.clone();
-    tracker.spawn(INCOMING.scope(trace, run(rt, live, exec, snapshot, message, start)).instrument(span));
+    tracker.spawn(
+        INCOMING
+            .scope(trace, run(rt, live, exec, snapshot, message, start))
+            .instrument(span),
+    );
 }
 
 type Outcome = Option<Result<Result<(), AgentError>, Box<dyn Any + Send>>>;

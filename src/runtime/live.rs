@@ -3,14 +3,14 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::{Semaphore, broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::pb::a2a::{StreamResponse, Task, TaskState};
 
 /// Committed events retained per task for live subscribers; a subscriber that falls further
 /// behind catches up from the store.
-const BROADCAST_CAPACITY: usize = 64;
+const BROADCAST_CAPACITY: usize = 16;
 
 /// Events of one task accepted but not yet committed; a publisher beyond this waits.
 pub(crate) const MAX_IN_FLIGHT: usize = 256;
@@ -59,6 +59,9 @@ pub(crate) struct LiveState {
     pub(crate) executions: u64,
     /// A commit of this task failed.
     pub(crate) poisoned: bool,
+    /// Fired when a committed event leaves the task terminal or interrupted (`Ok`), or when a
+    /// commit fails (`Err`).
+    pub(crate) settle_waiters: Vec<oneshot::Sender<Result<(), ()>>>,
 }
 
 /// A task held in memory while it can still change.
@@ -87,6 +90,7 @@ impl LiveTask {
                 execution: None,
                 executions: 0,
                 poisoned: false,
+                settle_waiters: Vec::new(),
             }),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })

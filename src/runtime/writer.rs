@@ -139,8 +139,17 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
         match &result {
             Ok(()) => {
                 let terminal = write.snapshot.state().is_terminal();
+                let settled = write
+                    .events
+                    .iter()
+                    .any(|e| super::subscription::settles(&e.event));
                 st.snapshot = write.snapshot;
                 st.committed_seq = write.last_seq;
+                if settled {
+                    for w in st.settle_waiters.drain(..) {
+                        let _ = w.send(Ok(()));
+                    }
+                }
                 for e in write.events {
                     // No receiver is not an error: nobody is subscribed.
                     let _ = st.tx.send(Arc::new(Committed::Event {
@@ -156,6 +165,9 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
                 tracing::error!(task.id = %task.id, error = %err, "task store commit failed");
                 st.poisoned = true;
                 let _ = st.tx.send(Arc::new(Committed::StoreFailed));
+                for w in st.settle_waiters.drain(..) {
+                    let _ = w.send(Err(()));
+                }
             }
         }
     }

@@ -15,7 +15,7 @@ use crate::{
         SubscribeToTaskRequest, Task, TaskPushNotificationConfig, a2a_service_server::A2aService,
         send_message_response,
     },
-    runtime::{CallInfo, CancelReason, Runtime, store_error},
+    runtime::{CallInfo, CancelReason, Follow, Runtime, store_error},
 };
 
 /// Default and largest page of `ListTaskPushNotificationConfigs`.
@@ -87,11 +87,14 @@ impl A2aService for A2aGrpc {
             .as_ref()
             .and_then(|c| c.history_length);
         let deadline = call.deadline;
-        let started = self.rt.send(request, call, deadline).await?;
+        let started = self
+            .rt
+            .send(request, call, deadline, Follow::Stream)
+            .await?;
         Ok(Response::new(event_stream(
             &self.rt,
             started.initial,
-            started.subscription,
+            started.subscription.expect("Follow::Stream subscribes"),
             history_length,
         )))
     }
@@ -101,7 +104,9 @@ impl A2aService for A2aGrpc {
         let r = request.into_inner();
         validate::id("id", &r.id)?;
         validate::history_length(r.history_length)?;
-        Ok(Response::new(self.rt.get_task(&r.id, r.history_length).await?))
+        Ok(Response::new(
+            self.rt.get_task(&r.id, r.history_length).await?,
+        ))
     }
 
     async fn list_tasks(
@@ -242,7 +247,9 @@ impl A2aService for A2aGrpc {
                 "this agent has no extended agent card",
             )
         })?;
-        Ok(Response::new(crate::card::complete_extended(&self.card, extended)))
+        Ok(Response::new(crate::card::complete_extended(
+            &self.card, extended,
+        )))
     }
 
     async fn delete_task_push_notification_config(

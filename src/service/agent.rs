@@ -20,7 +20,7 @@ use crate::{
             converse_response, send_message_parts_request,
         },
     },
-    runtime::{CallInfo, CancelReason, Runtime},
+    runtime::{CallInfo, CancelReason, Follow, Runtime},
     task::new_id,
 };
 
@@ -67,11 +67,14 @@ impl AgentService for AgentGrpc {
             .as_ref()
             .and_then(|c| c.history_length);
         let deadline = call.deadline;
-        let started = self.rt.send(request, call, deadline).await?;
+        let started = self
+            .rt
+            .send(request, call, deadline, Follow::Stream)
+            .await?;
         Ok(Response::new(event_stream(
             &self.rt,
             started.initial,
-            started.subscription,
+            started.subscription.expect("Follow::Stream subscribes"),
             history_length,
         )))
     }
@@ -128,13 +131,24 @@ async fn assemble_parts(
         let field = format!("frame[{index}]");
         index += 1;
         match frame.frame {
-            None => return Err(RpcError::invalid(field, "is empty (set header, part or raw_chunk)")),
+            None => {
+                return Err(RpcError::invalid(
+                    field,
+                    "is empty (set header, part or raw_chunk)",
+                ));
+            }
             Some(Frame::Header(h)) => {
                 if request.is_some() {
-                    return Err(RpcError::invalid(field, "a second header; send exactly one, first"));
+                    return Err(RpcError::invalid(
+                        field,
+                        "a second header; send exactly one, first",
+                    ));
                 }
                 let Some(m) = &h.message else {
-                    return Err(RpcError::invalid(format!("{field}.header.message"), "is required"));
+                    return Err(RpcError::invalid(
+                        format!("{field}.header.message"),
+                        "is required",
+                    ));
                 };
                 total += m.parts.iter().map(|p| p.encoded_len()).sum::<usize>();
                 request = Some(h);
@@ -217,7 +231,8 @@ async fn session(
                 let started = match result {
                     Ok(()) => {
                         let deadline = call.deadline;
-                        rt.send(send.clone(), call.clone(), deadline).await
+                        rt.send(send.clone(), call.clone(), deadline, Follow::Stream)
+                            .await
                     }
                     Err(e) => Err(e),
                 };
@@ -226,7 +241,8 @@ async fn session(
                         tasks.insert(s.task.id.clone());
                         let history_length =
                             send.configuration.as_ref().and_then(|c| c.history_length);
-                        let events = event_stream(&rt, s.initial, s.subscription, history_length);
+                        let sub = s.subscription.expect("Follow::Stream subscribes");
+                        let events = event_stream(&rt, s.initial, sub, history_length);
                         forwarders.spawn(forward(events, reply_to, tx.clone()));
                     }
                     Err(e) => send_error(&tx, reply_to, e).await,
@@ -266,7 +282,10 @@ fn prepare_send(
     match context_id {
         Some(ctx) if !m.context_id.is_empty() && m.context_id != *ctx => Err(RpcError::invalid(
             "send.message.context_id",
-            format!("{:?} contradicts the session's context {ctx:?}", m.context_id),
+            format!(
+                "{:?} contradicts the session's context {ctx:?}",
+                m.context_id
+            ),
         )),
         Some(ctx) => {
             m.context_id.clone_from(ctx);

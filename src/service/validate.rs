@@ -62,7 +62,10 @@ fn message(v: &mut Violations, path: &str, m: &Message) {
             format!("{path}.role"),
             "must be ROLE_USER for a message sent to an agent",
         ),
-        Err(_) => v.add(format!("{path}.role"), format!("unknown enum value {}", m.role)),
+        Err(_) => v.add(
+            format!("{path}.role"),
+            format!("unknown enum value {}", m.role),
+        ),
     }
     if m.parts.is_empty() {
         v.add(format!("{path}.parts"), "at least one part is required");
@@ -118,7 +121,10 @@ pub(crate) fn list_request(req: &ListTasksRequest) -> Result<TaskQuery, RpcError
         None => DEFAULT_PAGE_SIZE,
         Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u32,
         Some(n) => {
-            v.add("page_size", format!("{n} is out of range 1..={MAX_PAGE_SIZE}"));
+            v.add(
+                "page_size",
+                format!("{n} is out of range 1..={MAX_PAGE_SIZE}"),
+            );
             DEFAULT_PAGE_SIZE
         }
     };
@@ -211,7 +217,10 @@ mod tests {
                 "configuration.history_length"
             ]
         );
-        assert_eq!(fields(send_request(&SendMessageRequest::default())), ["message"]);
+        assert_eq!(
+            fields(send_request(&SendMessageRequest::default())),
+            ["message"]
+        );
     }
 
     #[test]

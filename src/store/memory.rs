@@ -61,7 +61,9 @@ impl TaskStore for MemoryStore {
 
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
         Ok(self.lock().events.get(id).map_or_else(Vec::new, |e| {
-            e.range(after.saturating_add(1)..).map(|(_, v)| v.clone()).collect()
+            e.range(after.saturating_add(1)..)
+                .map(|(_, v)| v.clone())
+                .collect()
         }))
     }
 
@@ -80,9 +82,7 @@ impl TaskStore for MemoryStore {
             })
             .collect();
         let total = matching.len() as u64;
-        matching.sort_by(|a, b| {
-            (b.status_micros(), &b.id).cmp(&(a.status_micros(), &a.id))
-        });
+        matching.sort_by(|a, b| (b.status_micros(), &b.id).cmp(&(a.status_micros(), &a.id)));
         let start = query.after.as_ref().map_or(0, |c| {
             matching
                 .iter()
@@ -90,7 +90,12 @@ impl TaskStore for MemoryStore {
                 .unwrap_or(matching.len())
         });
         let size = query.page_size as usize;
-        let tasks: Vec<_> = matching.iter().skip(start).take(size).map(|t| (*t).clone()).collect();
+        let tasks: Vec<_> = matching
+            .iter()
+            .skip(start)
+            .take(size)
+            .map(|t| (*t).clone())
+            .collect();
         let next = (start + size < matching.len())
             .then(|| tasks.last())
             .flatten()
@@ -111,10 +116,7 @@ impl TaskStore for MemoryStore {
             .collect())
     }
 
-    async fn put_push_config(
-        &self,
-        config: &TaskPushNotificationConfig,
-    ) -> Result<(), StoreError> {
+    async fn put_push_config(&self, config: &TaskPushNotificationConfig) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let list = inner.push.entry(config.task_id.clone()).or_default();
         match list.iter_mut().find(|c| c.id == config.id) {

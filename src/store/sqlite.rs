@@ -87,6 +87,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
+            // Multi-row INSERTs differ by row count; keep each shape prepared.
+            .statement_cache_capacity(1024)
             .pragma("temp_store", "memory");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -182,7 +184,8 @@ impl TaskStore for SqliteStore {
             .flat_map(|w| w.events.iter().map(|e| (w.snapshot.id.as_str(), e)))
             .collect();
         for rows in events.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO task_events (task_id, seq, event) ");
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO task_events (task_id, seq, event) ");
             q.push_values(rows, |mut row, (id, e)| {
                 row.push_bind(id.to_string())
                     .push_bind(seq_to_i64(e.seq))
@@ -209,13 +212,14 @@ impl TaskStore for SqliteStore {
     }
 
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows =
-            sqlx::query("SELECT seq, event FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq")
-                .bind(id)
-                .bind(seq_to_i64(after))
-                .fetch_all(&self.reader)
-                .await
-                .map_err(backend)?;
+        let rows = sqlx::query(
+            "SELECT seq, event FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq",
+        )
+        .bind(id)
+        .bind(seq_to_i64(after))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
         rows.iter()
             .map(|r| {
                 Ok(StoredEvent {
@@ -286,14 +290,15 @@ impl TaskStore for SqliteStore {
     }
 
     async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError> {
-        let rows = sqlx::query("SELECT snapshot, last_seq FROM tasks WHERE state NOT IN (?, ?, ?, ?)")
-            .bind(TaskState::Completed as i32)
-            .bind(TaskState::Failed as i32)
-            .bind(TaskState::Canceled as i32)
-            .bind(TaskState::Rejected as i32)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
+        let rows =
+            sqlx::query("SELECT snapshot, last_seq FROM tasks WHERE state NOT IN (?, ?, ?, ?)")
+                .bind(TaskState::Completed as i32)
+                .bind(TaskState::Failed as i32)
+                .bind(TaskState::Canceled as i32)
+                .bind(TaskState::Rejected as i32)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
         rows.iter()
             .map(|r| {
                 Ok(StoredTask {
@@ -304,10 +309,7 @@ impl TaskStore for SqliteStore {
             .collect()
     }
 
-    async fn put_push_config(
-        &self,
-        config: &TaskPushNotificationConfig,
-    ) -> Result<(), StoreError> {
+    async fn put_push_config(&self, config: &TaskPushNotificationConfig) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO push_configs (task_id, id, created, config) \
              VALUES (?, ?, (SELECT COALESCE(MAX(created), 0) + 1 FROM push_configs), ?) \
@@ -326,11 +328,12 @@ impl TaskStore for SqliteStore {
         &self,
         task_id: &str,
     ) -> Result<Vec<TaskPushNotificationConfig>, StoreError> {
-        let rows = sqlx::query("SELECT config FROM push_configs WHERE task_id = ? ORDER BY created")
-            .bind(task_id)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
+        let rows =
+            sqlx::query("SELECT config FROM push_configs WHERE task_id = ? ORDER BY created")
+                .bind(task_id)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
         rows.iter()
             .map(|r| decode(r.get::<&[u8], _>(0), "push config"))
             .collect()

@@ -84,7 +84,11 @@ async fn streaming_sends_the_task_then_every_event_in_order() {
         unreachable!()
     };
     let task = echo.client.get_task(&first.id, None).await.expect("get");
-    let chunks = task.artifacts.iter().find(|a| a.name == "chunks").expect("chunks");
+    let chunks = task
+        .artifacts
+        .iter()
+        .find(|a| a.name == "chunks")
+        .expect("chunks");
     assert_eq!(chunks.text(), "1/3\n2/3\n3/3");
 }
 
@@ -97,7 +101,11 @@ async fn input_required_then_continued_by_the_next_message() {
         .await
         .expect("send");
     assert_eq!(first.state(), TaskState::InputRequired);
-    let question = first.status.as_ref().and_then(|s| s.message.as_ref()).expect("question");
+    let question = first
+        .status
+        .as_ref()
+        .and_then(|s| s.message.as_ref())
+        .expect("question");
     assert_eq!(question.text(), "What is your name?");
     assert_eq!(question.role, Role::Agent as i32);
 
@@ -110,8 +118,16 @@ async fn input_required_then_continued_by_the_next_message() {
         .expect("continue");
     let events = collect(stream).await;
     let lines = describe(&events);
-    assert_eq!(lines.first().map(String::as_str), Some("task:WORKING#4"), "{lines:?}");
-    assert_eq!(lines.last().map(String::as_str), Some("status:COMPLETED#6"), "{lines:?}");
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("task:WORKING#4"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("status:COMPLETED#6"),
+        "{lines:?}"
+    );
 
     let done = echo.client.get_task(&first.id, None).await.expect("get");
     assert_eq!(done.state(), TaskState::Completed);
@@ -158,7 +174,10 @@ async fn list_tasks_filters_pages_and_orders_newest_first() {
     expected.push(waiting.id.clone());
     expected.reverse();
     assert_eq!(order, expected, "newest status first");
-    assert!(all.tasks.iter().all(|t| t.artifacts.is_empty()), "artifacts omitted by default");
+    assert!(
+        all.tasks.iter().all(|t| t.artifacts.is_empty()),
+        "artifacts omitted by default"
+    );
 
     let even = echo
         .client
@@ -170,7 +189,11 @@ async fn list_tasks_filters_pages_and_orders_newest_first() {
         .await
         .expect("list");
     assert_eq!(even.total_size, 3);
-    assert!(even.tasks.iter().all(|t| t.context_id == "even" && t.artifacts.len() == 1));
+    assert!(
+        even.tasks
+            .iter()
+            .all(|t| t.context_id == "even" && t.artifacts.len() == 1)
+    );
 
     let input = echo
         .client
@@ -214,7 +237,10 @@ async fn list_tasks_filters_pages_and_orders_newest_first() {
         })
         .await
         .expect("list");
-    assert_eq!(after.total_size, 0, "nothing changed after the newest status");
+    assert_eq!(
+        after.total_size, 0,
+        "nothing changed after the newest status"
+    );
 }
 
 #[tokio::test]
@@ -234,10 +260,16 @@ async fn cancel_task_cancels_and_a_second_cancel_is_refused() {
     assert_eq!(canceled.state(), TaskState::Canceled);
     let again = status_of(echo.client.cancel_task(&task.id).await);
     assert_eq!(again.code(), tonic::Code::FailedPrecondition);
-    assert_eq!(switchyard_e2e::reason(&again).as_deref(), Some("TASK_NOT_CANCELABLE"));
+    assert_eq!(
+        switchyard_e2e::reason(&again).as_deref(),
+        Some("TASK_NOT_CANCELABLE")
+    );
     let got = echo.client.get_task(&task.id, None).await.expect("get");
     assert_eq!(got.state(), TaskState::Canceled);
-    assert!(got.artifacts.is_empty(), "the canceled agent published nothing");
+    assert!(
+        got.artifacts.is_empty(),
+        "the canceled agent published nothing"
+    );
 }
 
 #[tokio::test]
@@ -267,21 +299,42 @@ async fn concurrent_subscribers_receive_identical_ordered_events() {
     assert!(describe(&a[..1])[0].starts_with("task:") && describe(&b[..1])[0].starts_with("task:"));
     let start = seq(&a[0]).max(seq(&b[0]));
     let tail = |v: &[switchyard::pb::a2a::StreamResponse]| {
-        v[1..].iter().filter(|e| seq(e) > start).cloned().collect::<Vec<_>>()
+        v[1..]
+            .iter()
+            .filter(|e| seq(e) > start)
+            .cloned()
+            .collect::<Vec<_>>()
     };
     let (ta, tb) = (tail(&a), tail(&b));
-    assert_eq!(ta, tb, "both subscribers saw the same events in the same order");
+    assert_eq!(
+        ta, tb,
+        "both subscribers saw the same events in the same order"
+    );
     let seqs: Vec<u64> = ta.iter().map(seq).collect();
-    assert_eq!(seqs, (start + 1..=44).collect::<Vec<_>>(), "no gap, no repeat");
-    assert!(start <= 2, "both subscribed during the agent's initial delay");
-    assert_eq!(describe(&ta).last().map(String::as_str), Some("status:COMPLETED#44"));
+    assert_eq!(
+        seqs,
+        (start + 1..=44).collect::<Vec<_>>(),
+        "no gap, no repeat"
+    );
+    assert!(
+        start <= 2,
+        "both subscribed during the agent's initial delay"
+    );
+    assert_eq!(
+        describe(&ta).last().map(String::as_str),
+        Some("status:COMPLETED#44")
+    );
 }
 
 #[tokio::test]
 async fn subscribe_to_a_terminal_task_is_unsupported() {
     let (echo, _dir) = Served::echo().await;
     let task = echo.client.send_text("done").await.expect("send");
-    let err = echo.client.subscribe(&task.id, None).await.expect_err("terminal");
+    let err = echo
+        .client
+        .subscribe(&task.id, None)
+        .await
+        .expect_err("terminal");
     assert_eq!(err.a2a_kind(), Some(A2aErrorKind::UnsupportedOperation));
     assert_eq!(err.code(), tonic::Code::FailedPrecondition);
 }
@@ -289,7 +342,11 @@ async fn subscribe_to_a_terminal_task_is_unsupported() {
 #[tokio::test]
 async fn subscribe_to_a_waiting_task_sends_its_snapshot_and_ends() {
     let (echo, _dir) = Served::echo().await;
-    let task = echo.client.send(message("q", json!({"ask": "?"}))).await.expect("send");
+    let task = echo
+        .client
+        .send(message("q", json!({"ask": "?"})))
+        .await
+        .expect("send");
     let events = collect(echo.client.subscribe(&task.id, None).await.expect("sub")).await;
     assert_eq!(describe(&events), ["task:INPUT_REQUIRED#3"]);
 }
@@ -323,7 +380,10 @@ async fn protocol_version_is_checked_when_sent() {
             (true, Ok(_)) => {}
             (false, Err(s)) => {
                 assert_eq!(s.code(), tonic::Code::FailedPrecondition);
-                assert_eq!(switchyard_e2e::reason(&s).as_deref(), Some("VERSION_NOT_SUPPORTED"));
+                assert_eq!(
+                    switchyard_e2e::reason(&s).as_deref(),
+                    Some("VERSION_NOT_SUPPORTED")
+                );
             }
             (ok, r) => panic!("version {version}: expected ok={ok}, got {r:?}"),
         }

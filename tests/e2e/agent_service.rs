@@ -6,7 +6,10 @@ use futures::{StreamExt as _, stream};
 use serde_json::json;
 use switchyard::{
     pb::{
-        a2a::{CancelTaskRequest, Message, Part, SendMessageRequest, TaskState, part, send_message_response, stream_response},
+        a2a::{
+            CancelTaskRequest, Message, Part, SendMessageRequest, TaskState, part,
+            send_message_response, stream_response,
+        },
         agent::{
             ConverseRequest, ConverseResponse, SendMessagePartsRequest, converse_request,
             converse_response, send_message_parts_request::Frame,
@@ -28,7 +31,9 @@ async fn unary_and_server_streaming() {
         .await
         .expect("unary")
         .into_inner();
-    let Some(send_message_response::Payload::Task(t)) = resp.payload else { panic!("task") };
+    let Some(send_message_response::Payload::Task(t)) = resp.payload else {
+        panic!("task")
+    };
     assert_eq!(t.state(), TaskState::Completed);
     assert_eq!(t.artifacts[0].text(), "one");
 
@@ -54,7 +59,11 @@ async fn agent_card_states_interfaces_and_capabilities() {
     let caps = card.capabilities.expect("capabilities");
     assert_eq!(caps.streaming, Some(true));
     assert_eq!(caps.push_notifications, Some(false));
-    assert!(caps.extensions.iter().any(|e| e.uri == SEQUENCE_EXTENSION_URI));
+    assert!(
+        caps.extensions
+            .iter()
+            .any(|e| e.uri == SEQUENCE_EXTENSION_URI)
+    );
     assert!(!card.skills.is_empty() && card.skills.iter().all(|s| !s.examples.is_empty()));
 }
 
@@ -74,7 +83,10 @@ async fn client_streaming_assembles_one_message_from_parts_and_chunks() {
     let frames = vec![
         header("caption"),
         frame(Frame::Part(Part::data(json!({"k": [1, 2]})))),
-        frame(Frame::Part(Part::raw(b"abc".to_vec(), "application/octet-stream"))),
+        frame(Frame::Part(Part::raw(
+            b"abc".to_vec(),
+            "application/octet-stream",
+        ))),
         frame(Frame::RawChunk(b"def".to_vec())),
         frame(Frame::RawChunk(b"ghi".to_vec())),
     ];
@@ -83,12 +95,17 @@ async fn client_streaming_assembles_one_message_from_parts_and_chunks() {
         .send_message_parts(stream::iter(frames))
         .await
         .expect("parts");
-    let Some(send_message_response::Payload::Task(t)) = resp.payload else { panic!("task") };
+    let Some(send_message_response::Payload::Task(t)) = resp.payload else {
+        panic!("task")
+    };
     assert_eq!(t.state(), TaskState::Completed);
     let parts = &t.artifacts[0].parts;
     assert_eq!(parts.len(), 3);
     assert_eq!(parts[0].as_text(), Some("caption"));
-    assert_eq!(parts[2].content, Some(part::Content::Raw(b"abcdefghi".to_vec())));
+    assert_eq!(
+        parts[2].content,
+        Some(part::Content::Raw(b"abcdefghi".to_vec()))
+    );
     assert_eq!(parts[2].media_type, "application/octet-stream");
 }
 
@@ -96,7 +113,10 @@ async fn client_streaming_assembles_one_message_from_parts_and_chunks() {
 async fn client_streaming_beyond_the_limit_is_resource_exhausted() {
     let (echo, _dir) = Served::echo_with(|c| c.max_parts_bytes = 256 * 1024).await;
     let chunk = vec![7u8; 64 * 1024];
-    let mut frames = vec![header("big"), frame(Frame::Part(Part::raw(Vec::new(), "x/y")))];
+    let mut frames = vec![
+        header("big"),
+        frame(Frame::Part(Part::raw(Vec::new(), "x/y"))),
+    ];
     frames.extend((0..8).map(|_| frame(Frame::RawChunk(chunk.clone()))));
     let err = echo
         .client
@@ -105,7 +125,11 @@ async fn client_streaming_beyond_the_limit_is_resource_exhausted() {
         .expect_err("too big");
     assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
     assert!(err.to_string().contains("262144 bytes"), "{err}");
-    let list = echo.client.list_tasks(Default::default()).await.expect("list");
+    let list = echo
+        .client
+        .list_tasks(Default::default())
+        .await
+        .expect("list");
     assert_eq!(list.total_size, 0, "nothing reached the agent");
 }
 
@@ -115,7 +139,10 @@ async fn client_streaming_frames_out_of_order_are_invalid() {
     let cases = vec![
         (vec![frame(Frame::Part(Part::text("x")))], "frame[0]"),
         (vec![header("a"), header("b")], "frame[1]"),
-        (vec![header("a"), frame(Frame::RawChunk(vec![1]))], "frame[1]"),
+        (
+            vec![header("a"), frame(Frame::RawChunk(vec![1]))],
+            "frame[1]",
+        ),
         (vec![], "header"),
     ];
     for (frames, field) in cases {
@@ -162,9 +189,10 @@ async fn read_until(
 fn state_of(f: &ConverseResponse) -> Option<TaskState> {
     match &f.payload {
         Some(converse_response::Payload::Event(e)) => match &e.payload {
-            Some(stream_response::Payload::StatusUpdate(u)) => {
-                u.status.as_ref().and_then(|s| TaskState::try_from(s.state).ok())
-            }
+            Some(stream_response::Payload::StatusUpdate(u)) => u
+                .status
+                .as_ref()
+                .and_then(|s| TaskState::try_from(s.state).ok()),
             Some(stream_response::Payload::Task(t)) => Some(t.state()),
             _ => None,
         },
@@ -197,7 +225,10 @@ async fn converse_runs_a_live_session_with_messages_cancel_errors_and_half_close
     let first = Message::user_text("hi");
     let first_id = first.message_id.clone();
     tx.send(send(first)).await.expect("send");
-    read_until(&mut frames, &mut seen, |f| state_of(f) == Some(TaskState::Completed)).await;
+    read_until(&mut frames, &mut seen, |f| {
+        state_of(f) == Some(TaskState::Completed)
+    })
+    .await;
     assert!(seen.iter().all(|f| f.in_reply_to == first_id));
     let context = match &seen[0].payload {
         Some(converse_response::Payload::Event(e)) => match &e.payload {
@@ -221,7 +252,10 @@ async fn converse_runs_a_live_session_with_messages_cancel_errors_and_half_close
     })
     .await
     .expect("cancel");
-    read_until(&mut frames, &mut seen, |f| state_of(f) == Some(TaskState::Canceled)).await;
+    read_until(&mut frames, &mut seen, |f| {
+        state_of(f) == Some(TaskState::Canceled)
+    })
+    .await;
 
     // 3. Errors answer the request and the session goes on.
     let mut other = Message::user_text("elsewhere");
@@ -263,7 +297,14 @@ async fn converse_runs_a_live_session_with_messages_cancel_errors_and_half_close
     drop(tx);
     let rest: Vec<ConverseResponse> = frames.map(|f| f.expect("clean end")).collect().await;
     assert_eq!(rest.last().and_then(state_of), Some(TaskState::Completed));
-    let tasks = echo.client.list_tasks(Default::default()).await.expect("list");
+    let tasks = echo
+        .client
+        .list_tasks(Default::default())
+        .await
+        .expect("list");
     assert_eq!(tasks.total_size, 3);
-    assert!(tasks.tasks.iter().all(|t| t.context_id == context), "one context per session");
+    assert!(
+        tasks.tasks.iter().all(|t| t.context_id == context),
+        "one context per session"
+    );
 }

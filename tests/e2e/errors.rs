@@ -12,7 +12,11 @@ use tonic::Code;
 #[tokio::test]
 async fn missing_and_invalid_fields_are_named() {
     let (echo, _dir) = Served::echo().await;
-    let s = status_of(echo.client.send_message(SendMessageRequest::default()).await);
+    let s = status_of(
+        echo.client
+            .send_message(SendMessageRequest::default())
+            .await,
+    );
     assert_eq!(s.code(), Code::InvalidArgument);
     assert_eq!(bad_fields(&s), ["message"]);
 
@@ -24,8 +28,15 @@ async fn missing_and_invalid_fields_are_named() {
     };
     let s = status_of(echo.client.send_message(request(bad)).await);
     assert_eq!(s.code(), Code::InvalidArgument);
-    assert_eq!(bad_fields(&s), ["message.message_id", "message.role", "message.parts[0]"]);
-    assert!(s.message().contains("unknown enum value 7"), "{}", s.message());
+    assert_eq!(
+        bad_fields(&s),
+        ["message.message_id", "message.role", "message.parts[0]"]
+    );
+    assert!(
+        s.message().contains("unknown enum value 7"),
+        "{}",
+        s.message()
+    );
 
     let mut agent_role = Message::user_text("x");
     agent_role.role = 2;
@@ -62,7 +73,11 @@ async fn unknown_task_ids_are_task_not_found() {
 #[tokio::test]
 async fn a_contradicting_context_id_is_rejected() {
     let (echo, _dir) = Served::echo().await;
-    let task = echo.client.send(message("a", json!({"ask": "?"}))).await.expect("send");
+    let task = echo
+        .client
+        .send(message("a", json!({"ask": "?"})))
+        .await
+        .expect("send");
     let mut m = Message::user_text("b");
     m.task_id.clone_from(&task.id);
     m.context_id = "some-other-context".into();
@@ -91,7 +106,11 @@ async fn an_oversize_message_is_resource_exhausted_and_the_server_lives_on() {
     let big = "x".repeat(100 * 1024);
     let s = status_of(echo.client.send_text(&big).await);
     assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
-    let ok = echo.client.send_text("small").await.expect("server still serves");
+    let ok = echo
+        .client
+        .send_text("small")
+        .await
+        .expect("server still serves");
     assert_eq!(ok.state(), TaskState::Completed);
 }
 
@@ -99,11 +118,41 @@ async fn an_oversize_message_is_resource_exhausted_and_the_server_lives_on() {
 async fn list_tasks_rejects_bad_paging_and_filters() {
     let (echo, _dir) = Served::echo().await;
     for (req, field) in [
-        (ListTasksRequest { page_size: Some(0), ..Default::default() }, "page_size"),
-        (ListTasksRequest { page_size: Some(101), ..Default::default() }, "page_size"),
-        (ListTasksRequest { status: 42, ..Default::default() }, "status"),
-        (ListTasksRequest { page_token: "garbage".into(), ..Default::default() }, "page_token"),
-        (ListTasksRequest { history_length: Some(-3), ..Default::default() }, "history_length"),
+        (
+            ListTasksRequest {
+                page_size: Some(0),
+                ..Default::default()
+            },
+            "page_size",
+        ),
+        (
+            ListTasksRequest {
+                page_size: Some(101),
+                ..Default::default()
+            },
+            "page_size",
+        ),
+        (
+            ListTasksRequest {
+                status: 42,
+                ..Default::default()
+            },
+            "status",
+        ),
+        (
+            ListTasksRequest {
+                page_token: "garbage".into(),
+                ..Default::default()
+            },
+            "page_token",
+        ),
+        (
+            ListTasksRequest {
+                history_length: Some(-3),
+                ..Default::default()
+            },
+            "history_length",
+        ),
     ] {
         let s = status_of(echo.client.list_tasks(req).await);
         assert_eq!(s.code(), Code::InvalidArgument);
@@ -120,8 +169,12 @@ async fn a_malformed_resume_point_is_rejected() {
         id: task.id.clone(),
         ..Default::default()
     });
-    req.metadata_mut().insert("last-event-id", "seven".parse().expect("ascii"));
-    let s = a2a.subscribe_to_task(req).await.expect_err("bad resume point");
+    req.metadata_mut()
+        .insert("last-event-id", "seven".parse().expect("ascii"));
+    let s = a2a
+        .subscribe_to_task(req)
+        .await
+        .expect_err("bad resume point");
     assert_eq!(bad_fields(&s), ["last-event-id"]);
     let s = status_of(echo.client.subscribe(&task.id, Some(99)).await);
     assert_eq!(s.code(), Code::InvalidArgument);
@@ -154,7 +207,10 @@ async fn failing_rejecting_and_panicking_agents_end_tasks_not_the_server() {
         .expect("send");
     assert_eq!(panicked.state(), TaskState::Failed);
     let why = panicked.status.and_then(|s| s.message).expect("message");
-    assert!(!why.text().contains("asked to panic"), "panic details stay in the logs");
+    assert!(
+        !why.text().contains("asked to panic"),
+        "panic details stay in the logs"
+    );
 
     let mut raw = echo.client.a2a();
     let ok = raw

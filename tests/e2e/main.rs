@@ -4,4 +4,9 @@
 
 mod a2a_rpc;
 mod agent_service;
+mod cancel;
+mod durability;
 mod errors;
+mod ops;
+mod python_sdk;
+mod trace;

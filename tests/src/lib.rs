@@ -1,6 +1,8 @@
 //! Helpers for Switchyard's end-to-end tests: agents served on `127.0.0.1:0` with their own
 //! data directory, message builders, and compact renderings of event streams for assertions.
 
+pub mod python;
+
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use futures::StreamExt as _;
@@ -146,7 +148,10 @@ pub fn short(s: TaskState) -> &'static str {
 /// The `ErrorInfo.reason` of an A2A error status.
 pub fn reason(status: &tonic::Status) -> Option<String> {
     use tonic_types::StatusExt as _;
-    status.get_error_details().error_info().map(|i| i.reason.clone())
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
 }
 
 /// The fields of a `BadRequest` detail.

@@ -15,6 +15,7 @@
 //! | `chunks` | number N | streams N artifact chunks `"1/N"` … `"N/N"` (one artifact, `append`), each after a WORKING progress update |
 //! | `chunk_delay_ms` | number | waits that long before each chunk |
 //! | `ignore_cancel` | `true` | ignores cancellation: keeps waiting and publishing |
+//! | `report_deadline` | `true` | adds a data part `{"remaining_ms": N}` (the caller's deadline as the agent saw it; `null` without one) |
 #![warn(missing_docs)]
 
 use std::time::Duration;
@@ -138,7 +139,12 @@ impl Agent for Echo {
                 }
             }
         }
-        let mut echo = Artifact::new("echo", ctx.message().parts.clone());
+        let mut parts = ctx.message().parts.clone();
+        if ctx.message_metadata("report_deadline") == Some(Value::Bool(true)) {
+            let remaining = ctx.remaining().map(|d| d.as_millis() as u64);
+            parts.push(Part::data(serde_json::json!({ "remaining_ms": remaining })));
+        }
+        let mut echo = Artifact::new("echo", parts);
         echo.description = "The parts of the message, unchanged.".into();
         events.artifact(echo).await?;
         Ok(())

@@ -1,0 +1,84 @@
+//! Shared load-generation code for Switchyard's benchmarks: a closed-loop load of N concurrent
+//! callers for a fixed time, with latency percentiles; interleaved rounds so that machine noise
+//! hits every target alike.
+
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// What one round against one target measured.
+#[derive(Debug, Clone, Default)]
+pub struct Round {
+    /// Completed calls per second.
+    pub rps: f64,
+    /// Median latency, µs.
+    pub p50_us: u64,
+    /// 99th-percentile latency, µs.
+    pub p99_us: u64,
+    /// Calls that failed.
+    pub errors: u64,
+}
+
+/// Runs `call` from `concurrency` callers for `duration` and measures it.
+pub async fn round<F, Fut>(concurrency: usize, duration: Duration, call: F) -> Round
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let call = Arc::new(call);
+    let stop = Instant::now() + duration;
+    let start = Instant::now();
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let call = call.clone();
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(4096);
+            let mut errors = 0;
+            while Instant::now() < stop {
+                let t = Instant::now();
+                if call().await {
+                    lat.push(t.elapsed().as_micros() as u64);
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (lat, e) = w.await.expect("worker");
+        all.extend(lat);
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    Round {
+        rps: all.len() as f64 / elapsed,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        errors,
+    }
+}
+
+/// The median of `xs` (upper median for even lengths).
+pub fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Medians over rounds: (rps, p50 µs, p99 µs).
+pub fn summarize(rounds: &[Round]) -> (f64, f64, f64) {
+    let mut rps: Vec<f64> = rounds.iter().map(|r| r.rps).collect();
+    let mut p50: Vec<f64> = rounds.iter().map(|r| r.p50_us as f64).collect();
+    let mut p99: Vec<f64> = rounds.iter().map(|r| r.p99_us as f64).collect();
+    (median(&mut rps), median(&mut p50), median(&mut p99))
+}
