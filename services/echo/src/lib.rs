@@ -133,9 +133,10 @@ impl Agent for Echo {
                     parts: vec![Part::text(format!("{i}/{n}"))],
                     ..Default::default()
                 };
-                let r = events.artifact_chunk(chunk, i > 1, i == n).await;
-                if r.is_err() && !ignore_cancel {
-                    return Err(r.unwrap_err().into());
+                if let Err(e) = events.artifact_chunk(chunk, i > 1, i == n).await
+                    && !ignore_cancel
+                {
+                    return Err(e.into());
                 }
             }
         }
