@@ -30,8 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_with_config(config, &protos, &[PathBuf::from("proto"), wkt_include])?;
 
     let descriptor_set = std::fs::read(&descriptor_path)?;
+    // Unknown JSON fields are ignored (A2A v1.0: "ignore unknown fields").
     pbjson_build::Builder::new()
         .register_descriptors(&descriptor_set)?
+        .ignore_unknown_fields()
         .build(&[".lf.a2a.v1", ".switchyard.v1"])?;
 
     println!("cargo:rerun-if-changed=proto");

@@ -133,6 +133,7 @@ impl ClientError {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
+    addr: std::sync::Arc<str>,
     a2a: A2aServiceClient<Channel>,
     agent: AgentServiceClient<Channel>,
     timeout: Option<Duration>,
@@ -179,7 +180,7 @@ impl Client {
                 addr: addr.to_owned(),
                 source,
             })?;
-        Ok(Self::from_channel(channel))
+        Ok(Self::from_channel(channel).named(addr))
     }
 
     /// A client that connects on first use (and reconnects after failures).
@@ -187,12 +188,23 @@ impl Client {
     /// # Errors
     /// [`ClientError::InvalidAddress`].
     pub fn lazy(addr: &str) -> Result<Self, ClientError> {
-        Ok(Self::from_channel(endpoint(addr)?.connect_lazy()))
+        Ok(Self::from_channel(endpoint(addr)?.connect_lazy()).named(addr))
+    }
+
+    fn named(mut self, addr: &str) -> Self {
+        self.addr = addr.into();
+        self
+    }
+
+    /// The address this client calls (empty for [`from_channel`](Self::from_channel)).
+    pub fn address(&self) -> &str {
+        &self.addr
     }
 
     /// A client over an existing channel.
     pub fn from_channel(channel: Channel) -> Self {
         Self {
+            addr: "".into(),
             a2a: A2aServiceClient::new(channel.clone()).max_decoding_message_size(64 * 1024 * 1024),
             agent: AgentServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
             timeout: None,

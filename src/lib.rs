@@ -33,14 +33,16 @@ pub mod deadline;
 pub mod error;
 mod events;
 pub mod pb;
+pub mod registry;
 mod runtime;
-mod server;
+pub mod server;
 mod service;
 pub mod store;
 pub mod task;
 pub mod trace;
 
 pub use agent::{Agent, AgentError};
+pub use registry::{AgentRef, Registry, RegistryConfig};
 pub use client::{Client, ClientError};
 pub use context::TaskContext;
 pub use events::{EventError, PROGRESS_KEY, TaskEvents};
@@ -49,3 +51,24 @@ pub use server::{
     AgentServer, ServeConfig, ServeError, ShutdownHandle, StoreConfig, serve, shutdown_signal,
 };
 pub use service::{A2A_VERSION, LAST_EVENT_ID};
+
+/// Installs rustls's `ring` provider as the process-wide default, once. Every TLS user in the
+/// mesh (HTTP clients, gRPC with TLS) relies on it; call it early in `main` if you build your
+/// own rustls configurations.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The process-wide HTTP client (HTTP/1.1 and HTTP/2, rustls with `ring`): agent cards by URL,
+/// push notifications.
+pub(crate) fn http_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        install_crypto_provider();
+        reqwest::Client::builder()
+            .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .expect("the TLS provider is installed and the builder takes no fallible settings")
+    })
+}

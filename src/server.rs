@@ -10,7 +10,7 @@
 //! 3. open streams end with UNAVAILABLE (clients resubscribe elsewhere with `last-event-id`);
 //! 4. connections close (HTTP/2 GOAWAY) and the store is flushed and closed.
 
-mod listener;
+pub mod listener;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 

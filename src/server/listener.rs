@@ -1,5 +1,5 @@
-//! The HTTP/2 (and HTTP/1.1) accept loop: one task per connection, graceful shutdown with a
-//! deadline.
+//! The HTTP/2 and HTTP/1.1 accept loop shared by agent servers and the gateway: one task per
+//! connection, WebSocket upgrades, graceful shutdown with a deadline.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -17,7 +17,7 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Serves `router` on `listener` until `stop` fires, then closes connections gracefully (HTTP/2
 /// GOAWAY, in-flight calls finish), waiting at most `grace`.
-pub(crate) async fn serve(
+pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     stop: CancellationToken,

@@ -1,0 +1,394 @@
+//! The registry: which agents exist, where their gRPC endpoints are, and their cards.
+//!
+//! Agents come from configuration ([`RegistryConfig`]: a TOML/JSON file section, or the
+//! `SWITCHYARD_AGENTS` environment variable). Each agent has one or more endpoints
+//! (`host:port`); [`AgentRef::client`] balances calls across them per request (round robin),
+//! because one HTTP/2 connection per pod would pin all traffic to one replica. Cards are
+//! fetched over gRPC (`AgentService.GetAgentCard`), or over HTTP from `card_url` for agents
+//! that serve only the A2A binding (e.g. one written with the Python SDK).
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use crate::{Client, ClientError, pb::a2a::AgentCard};
+
+/// Environment variable listing agents: `name=host:port[,host:port…][;name=…]`.
+pub const AGENTS_ENV: &str = "SWITCHYARD_AGENTS";
+
+/// One agent in the configuration.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Name the mesh routes by (`[a-z0-9][a-z0-9_-]*`, at most 63 characters).
+    pub name: String,
+    /// gRPC endpoints of the agent's replicas, as `host:port`; at least one.
+    pub endpoints: Vec<String>,
+    /// Where to fetch the card over HTTP instead of `AgentService.GetAgentCard` (for agents
+    /// that serve only the A2A gRPC binding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_url: Option<String>,
+    /// Whether the gateway may advertise the agent's own gRPC endpoint in the cards it serves.
+    #[serde(default)]
+    pub public_grpc: bool,
+}
+
+/// The agents of the mesh.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Every agent, by unique name.
+    #[serde(default)]
+    pub agents: Vec<AgentConfig>,
+}
+
+/// Why a registry configuration or lookup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// An agent name breaks the naming rule.
+    #[error(
+        "invalid agent name {0:?}: use lower-case letters, digits, '-' and '_' (at most 63, \
+         starting with a letter or digit)"
+    )]
+    InvalidName(String),
+    /// Two agents share a name.
+    #[error("agent {0:?} is configured twice")]
+    Duplicate(String),
+    /// An agent has no endpoint, or an endpoint is not `host:port`.
+    #[error("agent {agent:?}: invalid endpoint {endpoint:?}: expected host:port")]
+    InvalidEndpoint {
+        /// The agent.
+        agent: String,
+        /// The endpoint as configured (empty when none was given).
+        endpoint: String,
+    },
+    /// The `SWITCHYARD_AGENTS` value is malformed.
+    #[error("{AGENTS_ENV}: {0}")]
+    Env(String),
+    /// No agent has this name.
+    #[error("unknown agent {0:?}")]
+    UnknownAgent(String),
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+fn valid_endpoint(e: &str) -> bool {
+    let Some((host, port)) = e.rsplit_once(':') else {
+        return false;
+    };
+    !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+impl RegistryConfig {
+    /// Parses the `SWITCHYARD_AGENTS` format: `name=host:port[,host:port…]`, agents separated
+    /// by `;`. Empty segments are ignored.
+    ///
+    /// # Errors
+    /// [`RegistryError::Env`] for a segment without `=`.
+    pub fn from_env_value(value: &str) -> Result<Self, RegistryError> {
+        let mut agents = Vec::new();
+        for segment in value.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, endpoints) = segment.split_once('=').ok_or_else(|| {
+                RegistryError::Env(format!("{segment:?} is not name=host:port[,host:port]"))
+            })?;
+            agents.push(AgentConfig {
+                name: name.trim().to_owned(),
+                endpoints: endpoints
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                card_url: None,
+                public_grpc: false,
+            });
+        }
+        Ok(Self { agents })
+    }
+
+    /// Adds (or replaces, by name) the agents of `other`.
+    pub fn merge(&mut self, other: Self) {
+        for a in other.agents {
+            match self.agents.iter_mut().find(|x| x.name == a.name) {
+                Some(existing) => *existing = a,
+                None => self.agents.push(a),
+            }
+        }
+    }
+
+    /// Checks names (valid, unique) and endpoints (at least one, each `host:port`).
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), RegistryError> {
+        let mut seen = std::collections::HashSet::new();
+        for a in &self.agents {
+            if !valid_name(&a.name) {
+                return Err(RegistryError::InvalidName(a.name.clone()));
+            }
+            if !seen.insert(a.name.as_str()) {
+                return Err(RegistryError::Duplicate(a.name.clone()));
+            }
+            if a.endpoints.is_empty() {
+                return Err(RegistryError::InvalidEndpoint {
+                    agent: a.name.clone(),
+                    endpoint: String::new(),
+                });
+            }
+            if let Some(bad) = a.endpoints.iter().find(|e| !valid_endpoint(e)) {
+                return Err(RegistryError::InvalidEndpoint {
+                    agent: a.name.clone(),
+                    endpoint: bad.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One registered agent: its endpoints (with a lazily connecting client each) and its card.
+#[derive(Debug)]
+struct Entry {
+    config: AgentConfig,
+    clients: Vec<Client>,
+    next: AtomicUsize,
+    card: RwLock<Option<Arc<AgentCard>>>,
+}
+
+/// A registered agent, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AgentRef(Arc<Entry>);
+
+impl AgentRef {
+    /// The agent's name.
+    pub fn name(&self) -> &str {
+        &self.0.config.name
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &AgentConfig {
+        &self.0.config
+    }
+
+    /// A client of the next endpoint in round-robin order (per request, not per connection).
+    pub fn client(&self) -> Client {
+        let i = self.0.next.fetch_add(1, Ordering::Relaxed) % self.0.clients.len();
+        self.0.clients[i].clone()
+    }
+
+    /// The card, once fetched.
+    pub fn card(&self) -> Option<Arc<AgentCard>> {
+        self.0.card.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Fetches the card (gRPC `GetAgentCard`, or HTTP `card_url`) and keeps it.
+    ///
+    /// # Errors
+    /// The failure of the fetch.
+    pub async fn refresh_card(&self, timeout: Duration) -> Result<Arc<AgentCard>, ClientError> {
+        let card = match &self.0.config.card_url {
+            Some(url) => fetch_card_http(url, timeout).await?,
+            None => self.client().with_timeout(timeout).agent_card().await?,
+        };
+        let card = Arc::new(card);
+        *self.0.card.write().unwrap_or_else(|e| e.into_inner()) = Some(card.clone());
+        Ok(card)
+    }
+}
+
+/// Fetches an agent card over HTTP (protobuf JSON).
+async fn fetch_card_http(url: &str, timeout: Duration) -> Result<AgentCard, ClientError> {
+    let fail = |reason: String| ClientError::InvalidAddress {
+        addr: url.to_owned(),
+        reason,
+    };
+    let response = crate::http_client()
+        .get(url)
+        .header("A2A-Version", crate::card::PROTOCOL_VERSION)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| {
+            ClientError::Status(tonic::Status::unavailable(format!("GET {url}: {e}")))
+        })?;
+    if !response.status().is_success() {
+        return Err(fail(format!("GET answered {}", response.status())));
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| fail(format!("reading the card: {e}")))?;
+    serde_json::from_slice(&body).map_err(|e| fail(format!("not an agent card: {e}")))
+}
+
+/// The agents of the mesh, by name.
+#[derive(Debug, Default)]
+pub struct Registry {
+    agents: RwLock<BTreeMap<String, AgentRef>>,
+    loaded: AtomicBool,
+}
+
+impl Registry {
+    /// A registry of the configured agents (clients connect lazily).
+    ///
+    /// # Errors
+    /// [`RegistryConfig::validate`]'s errors.
+    pub fn new(config: &RegistryConfig) -> Result<Self, RegistryError> {
+        let registry = Self::default();
+        for a in &config.agents {
+            registry.insert(a.clone())?;
+        }
+        Ok(registry)
+    }
+
+    /// Adds or replaces one agent.
+    ///
+    /// # Errors
+    /// [`RegistryConfig::validate`]'s errors for this agent.
+    pub fn insert(&self, config: AgentConfig) -> Result<AgentRef, RegistryError> {
+        RegistryConfig {
+            agents: vec![config.clone()],
+        }
+        .validate()?;
+        let clients = config
+            .endpoints
+            .iter()
+            .map(|e| Client::lazy(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| RegistryError::InvalidEndpoint {
+                agent: config.name.clone(),
+                endpoint: config.endpoints.join(","),
+            })?;
+        let entry = AgentRef(Arc::new(Entry {
+            config: config.clone(),
+            clients,
+            next: AtomicUsize::new(0),
+            card: RwLock::new(None),
+        }));
+        self.agents
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(config.name, entry.clone());
+        Ok(entry)
+    }
+
+    /// The agent called `name`.
+    ///
+    /// # Errors
+    /// [`RegistryError::UnknownAgent`].
+    pub fn agent(&self, name: &str) -> Result<AgentRef, RegistryError> {
+        self.agents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| RegistryError::UnknownAgent(name.to_owned()))
+    }
+
+    /// Every agent, by name.
+    pub fn agents(&self) -> Vec<AgentRef> {
+        self.agents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Fetches every agent's card concurrently; returns the failures by agent name. The
+    /// registry counts as loaded afterwards, whatever failed (a down agent must not keep the
+    /// rest of the mesh from being ready).
+    pub async fn load_cards(&self, timeout: Duration) -> Vec<(String, ClientError)> {
+        let agents = self.agents();
+        let results =
+            futures::future::join_all(agents.iter().map(|a| a.refresh_card(timeout))).await;
+        self.loaded.store(true, Ordering::Release);
+        agents
+            .iter()
+            .zip(results)
+            .filter_map(|(a, r)| r.err().map(|e| (a.name().to_owned(), e)))
+            .collect()
+    }
+
+    /// Whether [`load_cards`](Self::load_cards) has completed once.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(name: &str, endpoints: &[&str]) -> AgentConfig {
+        AgentConfig {
+            name: name.into(),
+            endpoints: endpoints.iter().map(|e| (*e).to_owned()).collect(),
+            card_url: None,
+            public_grpc: false,
+        }
+    }
+
+    #[test]
+    fn env_format_parses_names_and_endpoints() {
+        let c = RegistryConfig::from_env_value(" echo=127.0.0.1:1,127.0.0.1:2 ; x=h:3;").expect("ok");
+        assert_eq!(
+            c.agents,
+            [agent("echo", &["127.0.0.1:1", "127.0.0.1:2"]), agent("x", &["h:3"])]
+        );
+        assert!(RegistryConfig::from_env_value("echo").is_err());
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        for (cfg, want) in [
+            (vec![agent("Echo", &["h:1"])], "invalid agent name"),
+            (vec![agent("a", &["h:1"]), agent("a", &["h:2"])], "configured twice"),
+            (vec![agent("a", &[])], "invalid endpoint"),
+            (vec![agent("a", &["http://h:1"])], "invalid endpoint"),
+            (vec![agent("a", &["h:0"])], "invalid endpoint"),
+        ] {
+            let err = RegistryConfig { agents: cfg }.validate().expect_err(want);
+            assert!(err.to_string().contains(want), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn clients_rotate_over_endpoints_per_call() {
+        let r = Registry::new(&RegistryConfig {
+            agents: vec![agent("a", &["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"])],
+        })
+        .expect("registry");
+        let a = r.agent("a").expect("a");
+        let order: Vec<String> = (0..5).map(|_| a.client().address().to_owned()).collect();
+        assert_eq!(
+            order,
+            ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:1", "127.0.0.1:2"]
+        );
+        assert!(matches!(r.agent("b"), Err(RegistryError::UnknownAgent(_))));
+    }
+
+    #[test]
+    fn merge_replaces_by_name() {
+        let mut c = RegistryConfig {
+            agents: vec![agent("a", &["h:1"]), agent("b", &["h:2"])],
+        };
+        c.merge(RegistryConfig {
+            agents: vec![agent("b", &["h:9"]), agent("c", &["h:3"])],
+        });
+        let eps: Vec<_> = c.agents.iter().map(|a| a.endpoints[0].as_str()).collect();
+        assert_eq!(eps, ["h:1", "h:9", "h:3"]);
+    }
+}
