@@ -42,10 +42,10 @@ pub mod task;
 pub mod trace;
 
 pub use agent::{Agent, AgentError};
-pub use registry::{AgentRef, Registry, RegistryConfig};
 pub use client::{Client, ClientError};
 pub use context::TaskContext;
 pub use events::{EventError, PROGRESS_KEY, TaskEvents};
+pub use registry::{AgentRef, Registry, RegistryConfig};
 pub use runtime::Recovery;
 pub use server::{
     AgentServer, ServeConfig, ServeError, ShutdownHandle, StoreConfig, serve, shutdown_signal,

@@ -190,7 +190,11 @@ impl AgentRef {
 
     /// The card, once fetched.
     pub fn card(&self) -> Option<Arc<AgentCard>> {
-        self.0.card.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0
+            .card
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Fetches the card (gRPC `GetAgentCard`, or HTTP `card_url`) and keeps it.
@@ -220,9 +224,7 @@ async fn fetch_card_http(url: &str, timeout: Duration) -> Result<AgentCard, Clie
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| {
-            ClientError::Status(tonic::Status::unavailable(format!("GET {url}: {e}")))
-        })?;
+        .map_err(|e| ClientError::Status(tonic::Status::unavailable(format!("GET {url}: {e}"))))?;
     if !response.status().is_success() {
         return Err(fail(format!("GET answered {}", response.status())));
     }
@@ -343,10 +345,14 @@ mod tests {
 
     #[test]
     fn env_format_parses_names_and_endpoints() {
-        let c = RegistryConfig::from_env_value(" echo=127.0.0.1:1,127.0.0.1:2 ; x=h:3;").expect("ok");
+        let c =
+            RegistryConfig::from_env_value(" echo=127.0.0.1:1,127.0.0.1:2 ; x=h:3;").expect("ok");
         assert_eq!(
             c.agents,
-            [agent("echo", &["127.0.0.1:1", "127.0.0.1:2"]), agent("x", &["h:3"])]
+            [
+                agent("echo", &["127.0.0.1:1", "127.0.0.1:2"]),
+                agent("x", &["h:3"])
+            ]
         );
         assert!(RegistryConfig::from_env_value("echo").is_err());
     }
@@ -355,7 +361,10 @@ mod tests {
     fn validation_names_the_problem() {
         for (cfg, want) in [
             (vec![agent("Echo", &["h:1"])], "invalid agent name"),
-            (vec![agent("a", &["h:1"]), agent("a", &["h:2"])], "configured twice"),
+            (
+                vec![agent("a", &["h:1"]), agent("a", &["h:2"])],
+                "configured twice",
+            ),
             (vec![agent("a", &[])], "invalid endpoint"),
             (vec![agent("a", &["http://h:1"])], "invalid endpoint"),
             (vec![agent("a", &["h:0"])], "invalid endpoint"),
@@ -375,7 +384,13 @@ mod tests {
         let order: Vec<String> = (0..5).map(|_| a.client().address().to_owned()).collect();
         assert_eq!(
             order,
-            ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:1", "127.0.0.1:2"]
+            [
+                "127.0.0.1:1",
+                "127.0.0.1:2",
+                "127.0.0.1:3",
+                "127.0.0.1:1",
+                "127.0.0.1:2"
+            ]
         );
         assert!(matches!(r.agent("b"), Err(RegistryError::UnknownAgent(_))));
     }

@@ -131,9 +131,25 @@ pub enum ServeError {
 pub struct ShutdownHandle(CancellationToken);
 
 impl ShutdownHandle {
+    /// A handle not yet triggered (for servers built on this crate, such as the gateway).
+    pub fn new() -> Self {
+        Self(CancellationToken::new())
+    }
+
     /// Starts the drain; [`AgentServer::run`] returns when it is done.
     pub fn shutdown(&self) {
         self.0.cancel();
+    }
+
+    /// Completes once [`shutdown`](Self::shutdown) has been called.
+    pub async fn triggered(&self) {
+        self.0.cancelled().await;
+    }
+}
+
+impl Default for ShutdownHandle {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -268,7 +268,7 @@ pub fn trim_history(task: &mut Task, history_length: Option<i32>) {
 /// - `artifact_update` adds the artifact, replaces the one with the same id, or (`append`)
 ///   extends its parts;
 /// - `message` is added to the history.
-pub(crate) fn apply(snapshot: &mut Task, event: &StreamResponse) {
+pub fn apply(snapshot: &mut Task, event: &StreamResponse) {
     match &event.payload {
         Some(stream_response::Payload::Task(t)) => {
             *snapshot = t.clone();

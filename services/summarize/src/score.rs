@@ -20,7 +20,8 @@ use switchyard_textstats::{segment, stopwords};
 /// The method, as named in the output.
 pub const METHOD: &str = "frequency-based sentence scoring (Luhn 1958 style): sentence score = \
                           sum of normalized content-word frequencies / number of content words; \
-                          stop words excluded; top-k sentences returned in original order";
+                          stop words excluded; complete prose sentences preferred over headings \
+                          and fragments; top-k sentences returned in original order";
 
 /// Without a requested length, one summary sentence per this many input sentences …
 pub const SENTENCES_PER_SUMMARY_SENTENCE: usize = 5;
@@ -84,6 +85,35 @@ pub fn default_length(sentences: usize) -> usize {
         .clamp(1, MAX_DEFAULT_SENTENCES)
 }
 
+/// Fewest words of a sentence that is eligible on its own merit (see [`is_prose`]).
+pub const MIN_PROSE_WORDS: usize = 4;
+
+/// Whether a sentence reads as prose: it ends with `.`, `!`, `?` or `…` (closing quotes or
+/// brackets may follow) and has at least [`MIN_PROSE_WORDS`] words. Markdown headings, table
+/// rows, list fragments and code lines usually do not; they are chosen only when too few
+/// prose sentences exist.
+pub fn is_prose(sentence: &str, words: usize) -> bool {
+    let end = sentence
+        .trim_end()
+        .trim_end_matches(['"', '\'', ')', ']', '”', '’', '»', '*', '_']);
+    words >= MIN_PROSE_WORDS && end.ends_with(['.', '!', '?', '…']) && !end.starts_with(['#', '|'])
+}
+
+/// Indices of the `k` best sentences, in increasing order: prose sentences (`eligible`) first
+/// by score, then the others by score (ties: lower index first).
+pub fn select_eligible(scores: &[f64], eligible: &[bool], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| {
+        eligible[b]
+            .cmp(&eligible[a])
+            .then(scores[b].total_cmp(&scores[a]))
+            .then(a.cmp(&b))
+    });
+    order.truncate(k);
+    order.sort_unstable();
+    order
+}
+
 /// Indices of the `k` best scores (ties: lower index first), in increasing order.
 pub fn select(scores: &[f64], k: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
@@ -108,6 +138,22 @@ mod tests {
             strings(&["cat", "toys", "naïve"])
         );
         assert!(content_terms("It is what it is.").is_empty());
+    }
+
+    #[test]
+    fn prose_is_preferred_over_headings_and_table_rows() {
+        assert!(is_prose("The runtime does the rest.", 5));
+        assert!(is_prose("Is it \"done?\"", 4));
+        assert!(!is_prose("## The gateway", 2));
+        assert!(!is_prose("| front | route |", 4));
+        assert!(!is_prose("Every agent is a service", 5));
+        assert!(!is_prose("Too short.", 2));
+        // The heading scores best, but two prose sentences exist for k = 2.
+        let picked = select_eligible(&[0.9, 0.5, 0.1, 0.7], &[false, true, true, false], 2);
+        assert_eq!(picked, [1, 2]);
+        // Only one is prose: the best other sentence fills the second place.
+        let picked = select_eligible(&[0.9, 0.5, 0.1, 0.7], &[false, true, false, false], 2);
+        assert_eq!(picked, [0, 1]);
     }
 
     #[test]

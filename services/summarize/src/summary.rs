@@ -31,11 +31,13 @@ pub struct Summary {
 ///
 /// # Example
 /// ```
-/// let text = "Cats purr. Cats and dogs play. Rain falls.";
+/// let text = "Cats purr loudly tonight. Cats chase dogs outside. Rain falls.";
 /// let s = switchyard_summarize::summary::summarize(text, Some(1)).unwrap();
-/// // cats ×2 normalises to 1, every other term to ½: "Cats purr." scores (1 + ½) / 2 = ¾,
-/// // "Cats and dogs play." (1 + ½ + ½) / 3 = ⅔, "Rain falls." ½.
-/// assert_eq!(s.sentences, ["Cats purr."]);
+/// // cats ×2 normalises to 1, every other term to ½: "Cats purr loudly tonight." scores
+/// // (1 + ½ + ½ + ½) / 4 = ⅝, "Cats chase dogs outside." ⅝ too (the earlier wins the tie),
+/// // "Rain falls." ½ and is too short to count as prose anyway.
+/// assert_eq!(s.sentences, ["Cats purr loudly tonight."]);
+/// assert_eq!(s.scores, [0.625]);
 /// ```
 ///
 /// # Errors
@@ -87,9 +89,17 @@ impl<'a> SummarizeJob<'a> {
         })
     }
 
-    /// The summary from the scores computed so far (complete once every step is done).
+    /// The summary from the scores computed so far (complete once every step is done): the
+    /// best-scoring prose sentences ([`score::is_prose`]) first.
     pub fn summary(&self) -> Summary {
-        let positions = score::select(&self.scores, self.length);
+        let eligible: Vec<bool> = self
+            .segmented
+            .sentences
+            .iter()
+            .take(self.scores.len())
+            .map(|s| score::is_prose(s.text, s.words))
+            .collect();
+        let positions = score::select_eligible(&self.scores, &eligible, self.length);
         let sentences = positions
             .iter()
             .map(|&i| collapse(self.segmented.sentences[i].text))

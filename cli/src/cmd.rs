@@ -1,0 +1,6 @@
+//! The subcommands that talk to agents.
+
+pub mod agents;
+pub mod chat;
+pub mod send;
+pub mod task;

@@ -1,0 +1,190 @@
+//! `switchyard send` (blocking) and `switchyard stream` (events as they arrive).
+
+use std::io::{IsTerminal as _, Write as _};
+
+use futures::StreamExt as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use switchyard::{
+    pb::a2a::{Message, SendMessageRequest, Task, TaskState},
+    task::{self, json_to_value},
+};
+
+use crate::{error::CliError, render, target::Mesh};
+
+/// What to send: the text (words joined by spaces, or a file), metadata and task/context ids.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SendArgs {
+    /// The agent to send to.
+    pub agent: String,
+    /// The message text (words are joined with spaces).
+    #[arg(conflicts_with = "file")]
+    pub text: Vec<String>,
+    /// Read the message text from a file (`-` for standard input).
+    #[arg(long, short)]
+    pub file: Option<std::path::PathBuf>,
+    /// Message metadata, `key=value` (value parsed as JSON when it is, else a string);
+    /// repeatable. E.g. `--meta chunks=5`.
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// Continue this task (one waiting for input).
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Send within this context.
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+impl SendArgs {
+    /// The message to send.
+    ///
+    /// # Errors
+    /// [`CliError::File`] for an unreadable file; [`CliError::Config`] for no text or a bad
+    /// `--meta`.
+    pub fn message(&self) -> Result<Message, CliError> {
+        let text = match &self.file {
+            Some(p) if p.as_os_str() == "-" => {
+                std::io::read_to_string(std::io::stdin()).map_err(|source| CliError::File {
+                    action: "read",
+                    path: p.clone(),
+                    source,
+                })?
+            }
+            Some(p) => std::fs::read_to_string(p).map_err(|source| CliError::File {
+                action: "read",
+                path: p.clone(),
+                source,
+            })?,
+            None => self.text.join(" "),
+        };
+        if text.trim().is_empty() {
+            return Err(CliError::Config(
+                "nothing to send: give the message as TEXT or --file FILE".into(),
+            ));
+        }
+        let mut m = Message::user_text(text);
+        if !self.meta.is_empty() {
+            let mut fields = std::collections::HashMap::new();
+            for kv in &self.meta {
+                let (k, v) = kv.split_once('=').ok_or_else(|| {
+                    CliError::Config(format!("--meta {kv:?}: expected KEY=VALUE"))
+                })?;
+                let v = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::from(v));
+                fields.insert(k.to_owned(), json_to_value(v));
+            }
+            m.metadata = Some(pbjson_types::Struct { fields });
+        }
+        if let Some(t) = &self.task {
+            m.task_id.clone_from(t);
+        }
+        if let Some(c) = &self.context {
+            m.context_id.clone_from(c);
+        }
+        Ok(m)
+    }
+}
+
+/// Exit status of a finished task: terminal failures are errors.
+pub fn outcome(task: &Task) -> Result<(), CliError> {
+    match task.state() {
+        TaskState::Failed | TaskState::Rejected | TaskState::Canceled => {
+            Err(CliError::TaskFailed {
+                task: task.id.clone(),
+                state: render::state(task.state()).to_owned(),
+                reason: render::status_text(task),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Prints a finished task for a person.
+pub fn print_task(task: &Task) {
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{}", render::artifacts(&task.artifacts));
+    match task.state() {
+        TaskState::InputRequired | TaskState::AuthRequired => {
+            let _ = writeln!(
+                out,
+                "{}\nreply with: switchyard send <agent> --task {} \"…\"",
+                render::task_line(task),
+                task.id
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "{}", render::task_line(task));
+        }
+    }
+}
+
+/// `switchyard send`.
+///
+/// # Errors
+/// Unknown agent, unreachable agent, failed task.
+pub async fn send(mesh: &Mesh, args: &SendArgs, json: bool) -> Result<(), CliError> {
+    let client = mesh.client(&args.agent)?;
+    let task = client
+        .send(args.message()?)
+        .await
+        .map_err(|e| CliError::call(&args.agent, client.address(), &e))?;
+    if json {
+        println!("{}", render::json(&task));
+    } else {
+        print_task(&task);
+    }
+    outcome(&task)
+}
+
+/// `switchyard stream`: prints each event as it arrives (a progress bar on a terminal), then
+/// the artifacts.
+///
+/// # Errors
+/// As [`send`].
+pub async fn stream(mesh: &Mesh, args: &SendArgs, json: bool) -> Result<(), CliError> {
+    let client = mesh.streaming_client(&args.agent)?;
+    let request = SendMessageRequest {
+        message: Some(args.message()?),
+        ..Default::default()
+    };
+    let fail = |e: &switchyard::ClientError| CliError::call(&args.agent, client.address(), e);
+    let mut events = client
+        .send_streaming_message(request)
+        .await
+        .map_err(|e| fail(&e))?;
+    let bar = (!json && std::io::stdout().is_terminal()).then(|| {
+        let b = ProgressBar::new(100);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos:>3}% {wide_msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        b
+    });
+    let mut snapshot = Task::default();
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|s| fail(&s.into()))?;
+        task::apply(&mut snapshot, &event);
+        if json {
+            println!("{}", render::json(&event));
+            continue;
+        }
+        let line = render::event_line(&event);
+        match &bar {
+            Some(b) => {
+                if let Some(f) = render::progress(&event) {
+                    b.set_position((f * 100.0).round() as u64);
+                }
+                b.set_message(line.clone());
+                b.println(line);
+            }
+            None => println!("{line}"),
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if !json {
+        print_task(&snapshot);
+    }
+    outcome(&snapshot)
+}

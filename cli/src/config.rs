@@ -1,0 +1,239 @@
+//! Configuration of the `switchyard` command: built-in defaults, then a TOML file, then
+//! `SWITCHYARD_*` environment variables, then command-line flags (with figment). With no file
+//! at all, the defaults run the whole mesh on loopback with free ports.
+//!
+//! Environment: `SWITCHYARD_DATA_DIR`, `SWITCHYARD_GATEWAY_URL`, `SWITCHYARD_TIMEOUT_SECS`,
+//! nested keys with `__` (e.g. `SWITCHYARD_UP__GATEWAY__PORT=8080`), and `SWITCHYARD_AGENTS`
+//! in the registry format `name=host:port[,host:port];…`.
+
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr},
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format as _, Serialized, Toml},
+};
+use switchyard::{
+    registry::{AGENTS_ENV, AgentConfig, RegistryConfig},
+    store::Durability,
+};
+
+use crate::error::CliError;
+
+/// File read when `--config` is not given and it exists in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "switchyard.toml";
+
+/// Everything the command can be configured with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory of the task databases (`<agent>.db`), the mesh file (`mesh.json`) and the lock
+    /// of `switchyard up`. Default: `$XDG_STATE_HOME/switchyard` (`~/.local/state/switchyard`).
+    pub data_dir: PathBuf,
+    /// When set, commands reach agents through this gateway (A2A JSON-RPC) instead of gRPC.
+    pub gateway_url: Option<String>,
+    /// Deadline of a command's calls, in seconds.
+    pub timeout_secs: f64,
+    /// Agents for commands, besides those a running `switchyard up` publishes.
+    pub agents: Vec<AgentConfig>,
+    /// What `switchyard up` runs.
+    pub up: UpConfig,
+}
+
+/// Settings of `switchyard up`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpConfig {
+    /// Address every listener binds to. Default `127.0.0.1`.
+    pub host: IpAddr,
+    /// Per-agent settings, by agent name (`echo`, `textstats`, `summarize`, `keywords`,
+    /// `research`); agents not listed run with defaults.
+    pub agents: BTreeMap<String, UpAgent>,
+    /// The gateway.
+    pub gateway: UpGateway,
+    /// When a task-store commit counts as done: `fsync` (default) or `os`.
+    pub durability: Durability,
+    /// How long Ctrl-C waits for in-flight tasks before stopping anyway, seconds.
+    pub drain_timeout_secs: f64,
+    /// The research agent's sub-agents, in report order.
+    pub research_agents: Vec<String>,
+    /// Milliseconds the research agent keeps from its deadline before passing it on.
+    pub research_margin_ms: u64,
+}
+
+/// One example agent under `switchyard up`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpAgent {
+    /// Port of its gRPC listener; 0 (default) picks a free one.
+    pub port: u16,
+    /// Set to true to leave the agent out.
+    pub disabled: bool,
+}
+
+/// The gateway under `switchyard up`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpGateway {
+    /// Port of its HTTP listener; 0 (default) picks a free one.
+    pub port: u16,
+    /// Set to true to run without the gateway.
+    pub disabled: bool,
+    /// Public base URL used in the agent cards it serves; default `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// Browser origins allowed by CORS.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            gateway_url: None,
+            timeout_secs: 120.0,
+            agents: Vec::new(),
+            up: UpConfig::default(),
+        }
+    }
+}
+
+impl Default for UpConfig {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            agents: BTreeMap::new(),
+            gateway: UpGateway::default(),
+            durability: Durability::Fsync,
+            drain_timeout_secs: 30.0,
+            research_agents: vec!["textstats".into(), "summarize".into(), "keywords".into()],
+            research_margin_ms: 250,
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/state")));
+    state.map_or_else(
+        || PathBuf::from("switchyard-data"),
+        |s| s.join("switchyard"),
+    )
+}
+
+impl Config {
+    /// Loads the configuration: defaults, the file (`path`, else `./switchyard.toml` if it
+    /// exists), then the environment.
+    ///
+    /// # Errors
+    /// [`CliError::Config`] when the file is missing (only if named explicitly), unreadable or
+    /// invalid, or a value has the wrong type.
+    pub fn load(path: Option<&Path>) -> Result<Self, CliError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(p) if !p.exists() => {
+                return Err(CliError::Config(format!(
+                    "config file {} does not exist",
+                    p.display()
+                )));
+            }
+            Some(p) => figment = figment.merge(Toml::file_exact(p)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        figment = figment.merge(
+            Env::prefixed("SWITCHYARD_")
+                .ignore(&["AGENTS", "CONFIG", "PYTHON"])
+                .split("__"),
+        );
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| CliError::Config(format!("invalid configuration: {}", one_line(&e))))?;
+        if let Some(env) = std::env::var_os(AGENTS_ENV) {
+            let env = RegistryConfig::from_env_value(&env.to_string_lossy())
+                .map_err(|e| CliError::Config(e.to_string()))?;
+            let mut registry = RegistryConfig {
+                agents: std::mem::take(&mut config.agents),
+            };
+            registry.merge(env);
+            config.agents = registry.agents;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values figment cannot.
+    ///
+    /// # Errors
+    /// [`CliError::Config`] naming the field.
+    pub fn validate(&self) -> Result<(), CliError> {
+        if !(self.timeout_secs.is_finite() && self.timeout_secs > 0.0) {
+            return Err(CliError::Config(
+                "timeout_secs must be a positive number".into(),
+            ));
+        }
+        if !(self.up.drain_timeout_secs.is_finite() && self.up.drain_timeout_secs >= 0.0) {
+            return Err(CliError::Config(
+                "up.drain_timeout_secs must be 0 or more".into(),
+            ));
+        }
+        for name in self.up.agents.keys() {
+            if !crate::up::EXAMPLE_AGENTS.contains(&name.as_str()) {
+                return Err(CliError::Config(format!(
+                    "up.agents.{name}: no such example agent (known: {})",
+                    crate::up::EXAMPLE_AGENTS.join(", ")
+                )));
+            }
+        }
+        RegistryConfig {
+            agents: self.agents.clone(),
+        }
+        .validate()
+        .map_err(|e| CliError::Config(e.to_string()))
+    }
+}
+
+/// figment's errors can span lines; the user gets one.
+fn one_line(e: &figment::Error) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_overrides_defaults_and_unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/tmp/x\"\n[up.gateway]\nport = 8088\n[up.agents.echo]\nport = 7001\n\
+             [[agents]]\nname = \"remote\"\nendpoints = [\"10.0.0.1:5000\"]\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&file)).expect("valid");
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.up.gateway.port, 8088);
+        assert_eq!(c.up.agents["echo"].port, 7001);
+        assert_eq!(c.agents[0].endpoints, ["10.0.0.1:5000"]);
+
+        std::fs::write(&file, "data_dri = \"/tmp/x\"\n").expect("write");
+        let e = Config::load(Some(&file)).expect_err("typo");
+        assert!(e.to_string().contains("data_dri"), "{e}");
+        assert_eq!(e.exit_code(), 64);
+
+        std::fs::write(&file, "[up.agents.nope]\nport = 1\n").expect("write");
+        let e = Config::load(Some(&file)).expect_err("unknown agent");
+        assert!(e.to_string().contains("no such example agent"), "{e}");
+
+        let e = Config::load(Some(&dir.path().join("missing.toml"))).expect_err("missing");
+        assert!(e.to_string().contains("does not exist"), "{e}");
+    }
+}

@@ -1,0 +1,93 @@
+//! Finding agents for a command: configured agents (file, `SWITCHYARD_AGENTS`) plus those a
+//! running `switchyard up` publishes in the data directory's mesh file.
+
+use std::{sync::Arc, time::Duration};
+
+use switchyard::{AgentRef, Client, Registry, RegistryConfig};
+
+use crate::{config::Config, error::CliError, mesh::MeshFile};
+
+/// The agents a command can reach.
+#[derive(Debug)]
+pub struct Mesh {
+    registry: Arc<Registry>,
+    /// The gateway of a running `switchyard up`, if any.
+    pub gateway: Option<String>,
+    timeout: Duration,
+}
+
+impl Mesh {
+    /// Collects the agents of `config` and of the mesh file (configured ones win by name).
+    ///
+    /// # Errors
+    /// [`CliError::File`] for an unreadable mesh file; [`CliError::Config`] for bad entries.
+    pub fn load(config: &Config) -> Result<Self, CliError> {
+        let mut agents = RegistryConfig::default();
+        let mut gateway = None;
+        if let Some(mesh) = MeshFile::read(&config.data_dir)? {
+            agents.merge(RegistryConfig {
+                agents: mesh.agents,
+            });
+            gateway = mesh.gateway;
+        }
+        agents.merge(RegistryConfig {
+            agents: config.agents.clone(),
+        });
+        let registry =
+            Registry::new(&agents).map_err(|e| CliError::Config(format!("agents: {e}")))?;
+        Ok(Self {
+            registry: Arc::new(registry),
+            gateway,
+            timeout: Duration::from_secs_f64(config.timeout_secs),
+        })
+    }
+
+    /// The agent called `name`.
+    ///
+    /// # Errors
+    /// [`CliError::UnknownAgent`], listing the known names.
+    pub fn agent(&self, name: &str) -> Result<AgentRef, CliError> {
+        self.registry.agent(name).map_err(|_| {
+            let names: Vec<String> = self.names();
+            CliError::UnknownAgent {
+                name: name.to_owned(),
+                known: if names.is_empty() {
+                    "none (start the mesh with `switchyard up`, or configure agents)".into()
+                } else {
+                    names.join(", ")
+                },
+            }
+        })
+    }
+
+    /// A client of `name` with the command's deadline.
+    ///
+    /// # Errors
+    /// As [`agent`](Self::agent).
+    pub fn client(&self, name: &str) -> Result<Client, CliError> {
+        Ok(self.agent(name)?.client().with_timeout(self.timeout))
+    }
+
+    /// A client of `name` without a deadline (for streams that may run long).
+    ///
+    /// # Errors
+    /// As [`agent`](Self::agent).
+    pub fn streaming_client(&self, name: &str) -> Result<Client, CliError> {
+        Ok(self.agent(name)?.client())
+    }
+
+    /// Every agent.
+    pub fn agents(&self) -> Vec<AgentRef> {
+        self.registry.agents()
+    }
+
+    /// Every agent's name.
+    pub fn names(&self) -> Vec<String> {
+        self.agents().iter().map(|a| a.name().to_owned()).collect()
+    }
+
+    /// The deadline of a command's calls.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
