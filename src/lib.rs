@@ -52,6 +52,11 @@ pub use server::{
 };
 pub use service::{A2A_VERSION, LAST_EVENT_ID};
 
+/// The README's Rust examples, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Installs rustls's `ring` provider as the process-wide default, once. Every TLS user in the
 /// mesh (HTTP clients, gRPC with TLS) relies on it; call it early in `main` if you build your
 /// own rustls configurations.

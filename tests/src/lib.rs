@@ -43,6 +43,30 @@ impl Served {
         };
         tweak(&mut config);
         let server = AgentServer::bind(agent, config).await.expect("bind");
+        Self::run(server).await
+    }
+
+    /// [`start_in`](Self::start_in) for an agent behind an `Arc`.
+    pub async fn start_arc_in(
+        agent: Arc<dyn Agent>,
+        dir: &Path,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
+        let mut config = ServeConfig {
+            store: StoreConfig::Sqlite {
+                path: dir.join("tasks.db"),
+                durability: Durability::Fsync,
+            },
+            drain_timeout: Duration::from_secs(10),
+            cancel_grace: Duration::from_millis(500),
+            ..Default::default()
+        };
+        tweak(&mut config);
+        let server = AgentServer::bind_arc(agent, config).await.expect("bind");
+        Self::run(server).await
+    }
+
+    async fn run(server: AgentServer) -> Self {
         let addr = server.local_addr();
         let stop = server.shutdown_handle();
         let join = tokio::spawn(server.run());

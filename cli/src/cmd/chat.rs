@@ -124,12 +124,11 @@ impl Session {
     fn on_frame(&mut self, agent: &str, f: &ConverseResponse, print: bool) {
         self.printed = false;
         match &f.payload {
-            Some(converse_response::Payload::Error(e)) => {
-                if print {
-                    println!("error: {}", e.message);
-                    self.printed = true;
-                }
+            Some(converse_response::Payload::Error(e)) if print => {
+                println!("error: {}", e.message);
+                self.printed = true;
             }
+            Some(converse_response::Payload::Error(_)) => {}
             Some(converse_response::Payload::Event(event)) => {
                 let id = match &event.payload {
                     Some(stream_response::Payload::Task(t)) => t.id.clone(),

@@ -1,1 +1,289 @@
-//! CLI tests
+//! The `switchyard` binary end to end: `switchyard up` on free ports in a temporary data
+//! directory, then the README tour's commands against it, Ctrl-C drain, and the one-line
+//! errors.
+
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+fn repo_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
+}
+
+/// A running `switchyard up`.
+struct Up {
+    child: Child,
+    dir: tempfile::TempDir,
+    banner: String,
+}
+
+impl Up {
+    fn start(envs: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(BIN)
+            .args(["up", "--data-dir"])
+            .arg(dir.path())
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn switchyard up");
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut banner = String::new();
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("switchyard up prints its banner");
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.starts_with("ready:") {
+                break;
+            }
+        }
+        Self { child, dir, banner }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, None)
+    }
+
+    fn run_with(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--data-dir").arg(self.dir.path()).args(args);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        child.wait_with_output().expect("wait")
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits for the exit status.
+    fn interrupt(mut self) -> (std::process::ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let status = self.child.wait().expect("wait");
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        (status, err)
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A failed command: its exit code and its single stderr line.
+fn failed(out: &Output) -> (i32, String) {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stderr, got:\n{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert!(lines[0].starts_with("switchyard: "), "{err}");
+    (out.status.code().expect("exit code"), lines[0].to_owned())
+}
+
+#[test]
+fn the_readme_tour_works_against_a_running_mesh() {
+    let up = Up::start(&[]);
+    for name in ["echo", "textstats", "summarize", "keywords", "research"] {
+        assert!(up.banner.contains(name), "{}", up.banner);
+    }
+
+    let agents = ok(&up.run(&["agents"]));
+    for needle in [
+        "echo (Echo)",
+        "textstats (Text statistics",
+        "research-report",
+    ] {
+        assert!(agents.contains(needle), "{agents}");
+    }
+
+    let sent = ok(&up.run(&["send", "echo", "hello", "world"]));
+    assert!(sent.contains("── echo ──\nhello world\n"), "{sent}");
+    assert!(sent.contains("COMPLETED"), "{sent}");
+
+    let streamed = ok(&up.run(&["stream", "echo", "--meta", "chunks=3", "hi"]));
+    let chunks = streamed.lines().filter(|l| l.contains("[artifact")).count();
+    assert_eq!(chunks, 4, "three chunks and the echo:\n{streamed}");
+    assert!(
+        streamed.contains("[WORKING] 33% chunk 1 of 3"),
+        "{streamed}"
+    );
+
+    let chat = ok(&up.run_with(&["chat", "echo"], Some("hello there\n")));
+    assert!(chat.contains("echo> ── echo ──\nhello there"), "{chat}");
+
+    let report = ok(&up.run(&[
+        "stream",
+        "research",
+        "--file",
+        repo_file("README.md").to_str().expect("utf-8 path"),
+    ]));
+    for needle in [
+        "(1/3)",
+        "(2/3)",
+        "(3/3)",
+        "## textstats",
+        "## summarize",
+        "## keywords",
+    ] {
+        assert!(report.contains(needle), "{needle} missing:\n{report}");
+    }
+    assert!(report.contains("3 of 3 parts complete"), "{report}");
+
+    let json = ok(&up.run(&["--json", "send", "echo", "kept"]));
+    let task: serde_json::Value = serde_json::from_str(json.trim()).expect("one JSON task");
+    let id = task["id"].as_str().expect("id");
+    assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED");
+    let got = ok(&up.run(&["task", "get", "echo", id]));
+    assert!(got.contains("kept") && got.contains(id), "{got}");
+    let list = ok(&up.run(&["task", "list", "echo"]));
+    assert!(list.contains(id) && list.contains("tasks"), "{list}");
+    let watched = ok(&up.run(&["task", "watch", "echo", id, "--after", "0"]));
+    assert!(watched.contains("[COMPLETED]"), "{watched}");
+
+    let health = ok(&up.run(&["health"]));
+    assert_eq!(
+        health.lines().filter(|l| l.ends_with("SERVING")).count(),
+        health.lines().count()
+    );
+
+    let data_dir = up.dir.path().to_owned();
+    let (status, _) = up.interrupt();
+    assert!(status.success(), "Ctrl-C drains and exits 0: {status:?}");
+    assert!(
+        !data_dir.join("mesh.json").exists(),
+        "the mesh file is removed"
+    );
+}
+
+#[test]
+fn with_a_sub_agent_stopped_the_report_names_the_missing_part_and_exits_zero() {
+    let up = Up::start(&[("SWITCHYARD_UP__AGENTS__KEYWORDS__DISABLED", "true")]);
+    let report = ok(&up.run(&["stream", "research", "summarize this text. it has words."]));
+    assert!(report.contains("2 of 3 parts complete"), "{report}");
+    assert!(
+        report.contains("- **keywords**: not registered in the mesh"),
+        "{report}"
+    );
+    let (status, _) = up.interrupt();
+    assert!(status.success());
+}
+
+#[test]
+fn ctrl_c_lets_an_in_flight_task_finish() {
+    let up = Up::start(&[]);
+    let slow = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(up.dir.path())
+        .args(["send", "echo", "--meta", "delay_ms=1500", "in flight"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn send");
+    // Wait until the task is running, then press Ctrl-C.
+    loop {
+        let list = ok(&up.run(&["--json", "task", "list", "echo"]));
+        if list.contains("TASK_STATE_WORKING") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, err) = up.interrupt();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("draining"), "{err}");
+    let out = slow.wait_with_output().expect("send finished");
+    let stdout = ok(&out);
+    assert!(
+        stdout.contains("in flight") && stdout.contains("COMPLETED"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn errors_are_one_clear_line_with_a_non_zero_exit() {
+    let up = Up::start(&[]);
+
+    let (code, line) = failed(&up.run(&["send", "nobody", "hi"]));
+    assert_eq!(code, 1);
+    assert!(
+        line.contains("unknown agent \"nobody\"; known agents: echo, keywords"),
+        "{line}"
+    );
+
+    let (code, line) = failed(&up.run(&["send", "echo", "--file", "/no/such/file"]));
+    assert_eq!(code, 1);
+    assert!(line.contains("cannot read /no/such/file"), "{line}");
+
+    let (code, line) = failed(&up.run(&["send", "echo", "--bogus"]));
+    assert_eq!(code, 2);
+    assert!(line.contains("--bogus"), "{line}");
+
+    let (code, line) = failed(&up.run(&["--config", "/no/such.toml", "agents"]));
+    assert_eq!(code, 64);
+    assert!(line.contains("/no/such.toml does not exist"), "{line}");
+
+    let (code, line) = failed(&up.run(&["send", "echo", "--meta", "fail=broken", "x"]));
+    assert_eq!(code, 1);
+    assert!(line.contains("FAILED: broken"), "{line}");
+
+    let (status, _) = up.interrupt();
+    assert!(status.success());
+
+    // Nothing listens on port 1: the agent is unreachable.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["send", "echo", "hi"])
+        .env("SWITCHYARD_AGENTS", "echo=127.0.0.1:1")
+        .output()
+        .expect("run");
+    let (code, line) = failed(&out);
+    assert_eq!(code, 1);
+    assert!(
+        line.contains("cannot reach the agent at 127.0.0.1:1"),
+        "{line}"
+    );
+}
