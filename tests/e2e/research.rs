@@ -58,11 +58,14 @@ struct Mesh {
 }
 
 /// Serves `parts` under the given names, and research over a registry of them.
-async fn mesh(parts: Vec<(&str, Box<dyn FnOnce() -> Arc<dyn Agent>>)>, margin: Duration) -> Mesh {
+/// Sub-agents by name.
+type Parts = Vec<(&'static str, Arc<dyn Agent>)>;
+
+async fn mesh(parts: Parts, margin: Duration) -> Mesh {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut served = Vec::new();
-    for (name, make) in parts {
-        let s = Served::start_arc_in(make(), &dir.path().join(name), |_| {}).await;
+    for (name, agent) in parts {
+        let s = Served::start_arc_in(agent, &dir.path().join(name), |_| {}).await;
         served.push((name.to_owned(), s));
     }
     let registry = Registry::new(&RegistryConfig {
@@ -92,19 +95,19 @@ async fn mesh(parts: Vec<(&str, Box<dyn FnOnce() -> Arc<dyn Agent>>)>, margin: D
     }
 }
 
-fn standard() -> Vec<(&'static str, Box<dyn FnOnce() -> Arc<dyn Agent>>)> {
+fn standard() -> Parts {
     vec![
         (
             "textstats",
-            Box::new(|| Arc::new(switchyard_textstats::TextStats) as Arc<dyn Agent>),
+            Arc::new(switchyard_textstats::TextStats) as Arc<dyn Agent>,
         ),
         (
             "summarize",
-            Box::new(|| Arc::new(switchyard_summarize::Summarize) as Arc<dyn Agent>),
+            Arc::new(switchyard_summarize::Summarize) as Arc<dyn Agent>,
         ),
         (
             "keywords",
-            Box::new(|| Arc::new(switchyard_keywords::Keywords) as Arc<dyn Agent>),
+            Arc::new(switchyard_keywords::Keywords) as Arc<dyn Agent>,
         ),
     ]
 }
@@ -198,7 +201,7 @@ async fn a_stopped_sub_agent_becomes_a_named_missing_part_and_the_task_completes
 #[tokio::test]
 async fn a_slow_sub_agent_times_out_within_the_callers_deadline() {
     let mut parts = standard();
-    parts[2] = ("keywords", Box::new(|| Arc::new(Slow) as Arc<dyn Agent>));
+    parts[2] = ("keywords", Arc::new(Slow) as Arc<dyn Agent>);
     let m = mesh(parts, Duration::from_millis(300)).await;
     let client = m
         .research
@@ -229,9 +232,9 @@ async fn a_slow_sub_agent_times_out_within_the_callers_deadline() {
 async fn research_fails_when_no_part_succeeds() {
     let m = mesh(
         vec![
-            ("textstats", Box::new(|| Arc::new(Slow) as Arc<dyn Agent>)),
-            ("summarize", Box::new(|| Arc::new(Slow) as Arc<dyn Agent>)),
-            ("keywords", Box::new(|| Arc::new(Slow) as Arc<dyn Agent>)),
+            ("textstats", Arc::new(Slow) as Arc<dyn Agent>),
+            ("summarize", Arc::new(Slow) as Arc<dyn Agent>),
+            ("keywords", Arc::new(Slow) as Arc<dyn Agent>),
         ],
         Duration::from_millis(200),
     )
@@ -252,9 +255,9 @@ async fn research_fails_when_no_part_succeeds() {
 async fn trace_context_reaches_every_sub_agent() {
     let m = mesh(
         vec![
-            ("textstats", Box::new(|| Arc::new(Probe) as Arc<dyn Agent>)),
-            ("summarize", Box::new(|| Arc::new(Probe) as Arc<dyn Agent>)),
-            ("keywords", Box::new(|| Arc::new(Probe) as Arc<dyn Agent>)),
+            ("textstats", Arc::new(Probe) as Arc<dyn Agent>),
+            ("summarize", Arc::new(Probe) as Arc<dyn Agent>),
+            ("keywords", Arc::new(Probe) as Arc<dyn Agent>),
         ],
         Duration::from_millis(250),
     )
