@@ -10,6 +10,8 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
+use tracing::Instrument as _;
+
 use crate::{
     card::PROTOCOL_VERSION,
     error::{A2aErrorKind, a2a_error_kind},
@@ -272,6 +274,45 @@ impl Client {
         Ok(result?.into_inner())
     }
 
+    /// Runs one call in a client span (OpenTelemetry RPC conventions: `rpc.system`,
+    /// `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, `server.address`, `server.port`).
+    /// The span's context is what the request carries as `traceparent`, so the callee's server
+    /// span becomes its child.
+    async fn call<T, R, Fut>(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        message: T,
+        adjust: impl FnOnce(&mut Request<T>),
+        send: impl FnOnce(Request<T>) -> Fut,
+    ) -> Result<R, ClientError>
+    where
+        Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+    {
+        let (host, port) = self.addr.rsplit_once(':').unwrap_or((&self.addr, ""));
+        let span = tracing::info_span!(
+            "grpc.client",
+            otel.name = %format_args!("{service}/{method}"),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            rpc.system = "grpc",
+            rpc.service = service,
+            rpc.method = method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            server.address = %host.trim_start_matches("http://"),
+            server.port = %port,
+        );
+        let mut request = span.in_scope(|| self.request(message));
+        adjust(&mut request);
+        let result = self.unary(send(request)).instrument(span.clone()).await;
+        let code = result.as_ref().map_or_else(|e| e.code() as i32, |_| 0);
+        span.record("rpc.grpc.status_code", code);
+        if code != 0 {
+            span.record("otel.status_code", "error");
+        }
+        result
+    }
+
     /// `A2AService.SendMessage`.
     ///
     /// # Errors
@@ -281,7 +322,14 @@ impl Client {
         request: SendMessageRequest,
     ) -> Result<SendMessageResponse, ClientError> {
         let mut c = self.a2a.clone();
-        self.unary(c.send_message(self.request(request))).await
+        self.call(
+            "lf.a2a.v1.A2AService",
+            "SendMessage",
+            request,
+            |_| {},
+            |r| async move { c.send_message(r).await },
+        )
+        .await
     }
 
     /// Sends one message and waits for the task (SendMessage, blocking).
@@ -321,8 +369,14 @@ impl Client {
         request: SendMessageRequest,
     ) -> Result<Streaming<StreamResponse>, ClientError> {
         let mut c = self.a2a.clone();
-        self.unary(c.send_streaming_message(self.request(request)))
-            .await
+        self.call(
+            "lf.a2a.v1.A2AService",
+            "SendStreamingMessage",
+            request,
+            |_| {},
+            |r| async move { c.send_streaming_message(r).await },
+        )
+        .await
     }
 
     /// `A2AService.GetTask`.
@@ -340,7 +394,14 @@ impl Client {
             history_length,
             ..Default::default()
         };
-        self.unary(c.get_task(self.request(req))).await
+        self.call(
+            "lf.a2a.v1.A2AService",
+            "GetTask",
+            req,
+            |_| {},
+            |r| async move { c.get_task(r).await },
+        )
+        .await
     }
 
     /// `A2AService.ListTasks`.
@@ -352,7 +413,14 @@ impl Client {
         request: ListTasksRequest,
     ) -> Result<ListTasksResponse, ClientError> {
         let mut c = self.a2a.clone();
-        self.unary(c.list_tasks(self.request(request))).await
+        self.call(
+            "lf.a2a.v1.A2AService",
+            "ListTasks",
+            request,
+            |_| {},
+            |r| async move { c.list_tasks(r).await },
+        )
+        .await
     }
 
     /// `A2AService.CancelTask`.
@@ -365,7 +433,14 @@ impl Client {
             id: id.to_owned(),
             ..Default::default()
         };
-        self.unary(c.cancel_task(self.request(req))).await
+        self.call(
+            "lf.a2a.v1.A2AService",
+            "CancelTask",
+            req,
+            |_| {},
+            |r| async move { c.cancel_task(r).await },
+        )
+        .await
     }
 
     /// `A2AService.SubscribeToTask`; with `after`, resumes after that sequence number (no
@@ -379,15 +454,24 @@ impl Client {
         after: Option<u64>,
     ) -> Result<Streaming<StreamResponse>, ClientError> {
         let mut c = self.a2a.clone();
-        let mut req = self.request(SubscribeToTaskRequest {
+        let req = SubscribeToTaskRequest {
             id: id.to_owned(),
             ..Default::default()
-        });
-        if let Some(a) = after {
-            req.metadata_mut()
-                .insert(LAST_EVENT_ID, MetadataValue::from(a));
-        }
-        self.unary(c.subscribe_to_task(req)).await
+        };
+        let resume = |r: &mut Request<SubscribeToTaskRequest>| {
+            if let Some(a) = after {
+                r.metadata_mut()
+                    .insert(LAST_EVENT_ID, MetadataValue::from(a));
+            }
+        };
+        self.call(
+            "lf.a2a.v1.A2AService",
+            "SubscribeToTask",
+            req,
+            resume,
+            |r| async move { c.subscribe_to_task(r).await },
+        )
+        .await
     }
 
     /// `AgentService.GetAgentCard`: the agent's public card.
@@ -396,8 +480,14 @@ impl Client {
     /// The agent's status; UNIMPLEMENTED for an agent that serves only `A2AService`.
     pub async fn agent_card(&self) -> Result<AgentCard, ClientError> {
         let mut c = self.agent.clone();
-        self.unary(c.get_agent_card(self.request(GetAgentCardRequest {})))
-            .await
+        self.call(
+            "switchyard.v1.AgentService",
+            "GetAgentCard",
+            GetAgentCardRequest {},
+            |_| {},
+            |r| async move { c.get_agent_card(r).await },
+        )
+        .await
     }
 
     /// `AgentService.SendMessageParts`: one message whose parts are streamed.
@@ -409,7 +499,14 @@ impl Client {
         frames: impl Stream<Item = SendMessagePartsRequest> + Send + 'static,
     ) -> Result<SendMessageResponse, ClientError> {
         let mut c = self.agent.clone();
-        self.unary(c.send_message_parts(self.request(frames))).await
+        self.call(
+            "switchyard.v1.AgentService",
+            "SendMessageParts",
+            frames,
+            |_| {},
+            |r| async move { c.send_message_parts(r).await },
+        )
+        .await
     }
 
     /// `AgentService.Converse`: a bidirectional session.
@@ -421,7 +518,14 @@ impl Client {
         requests: impl Stream<Item = ConverseRequest> + Send + 'static,
     ) -> Result<Streaming<ConverseResponse>, ClientError> {
         let mut c = self.agent.clone();
-        self.unary(c.converse(self.request(requests))).await
+        self.call(
+            "switchyard.v1.AgentService",
+            "Converse",
+            requests,
+            |_| {},
+            |r| async move { c.converse(r).await },
+        )
+        .await
     }
 
     /// The generated `A2AService` client, for calls not wrapped here.

@@ -39,6 +39,7 @@ pub mod server;
 mod service;
 pub mod store;
 pub mod task;
+pub mod telemetry;
 pub mod trace;
 
 pub use agent::{Agent, AgentError};

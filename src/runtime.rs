@@ -90,6 +90,8 @@ pub enum Recovery {
 /// Settings of the runtime (a subset of [`ServeConfig`](crate::ServeConfig)).
 #[derive(Clone, Debug)]
 pub(crate) struct RuntimeConfig {
+    /// The agent's name, the `agent` label of its metrics.
+    pub(crate) agent_name: Arc<str>,
     pub(crate) default_history_length: Option<i32>,
     pub(crate) cancel_grace: Duration,
     pub(crate) push_notifications: bool,
@@ -193,7 +195,12 @@ impl Runtime {
     ) -> Result<Arc<Self>, StoreError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let live: Arc<LiveMap> = Arc::default();
-        tokio::spawn(writer::run(store.clone(), live.clone(), rx));
+        tokio::spawn(writer::run(
+            store.clone(),
+            live.clone(),
+            rx,
+            config.agent_name.clone(),
+        ));
         let rt = Arc::new(Self {
             agent,
             store,
@@ -463,6 +470,11 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(live.id.clone(), live.clone());
+        ::metrics::counter!(
+            crate::telemetry::metrics::TASKS_CREATED,
+            "agent" => self.config.agent_name.to_string()
+        )
+        .increment(1);
         let subscription = (follow == Follow::Stream)
             .then(|| Subscription::new(live.clone(), self.store.clone(), None).0);
         let settled = (follow == Follow::Settle).then(|| settle_waiter(&live));

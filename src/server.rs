@@ -11,16 +11,15 @@
 //! 4. connections close (HTTP/2 GOAWAY) and the store is flushed and closed.
 
 pub mod listener;
+mod observe;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use axum::{extract::Request, middleware::Next, response::Response};
+use axum::response::Response;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{codec::CompressionEncoding, service::Routes};
 use tonic_health::ServingStatus;
-use tracing::Instrument as _;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
     Agent,
@@ -33,7 +32,6 @@ use crate::{
     runtime::{Recovery, Runtime, RuntimeConfig},
     service::{A2aGrpc, AgentGrpc},
     store::{Durability, MemoryStore, SqliteStore, StoreError, TaskStore},
-    trace::TraceHeaders,
 };
 
 /// Where an agent's tasks live.
@@ -244,6 +242,7 @@ impl AgentServer {
             agent,
             store,
             RuntimeConfig {
+                agent_name: card.name.as_str().into(),
                 default_history_length: config
                     .default_history_length
                     .map(|h| i32::try_from(h).unwrap_or(i32::MAX)),
@@ -372,14 +371,15 @@ fn routes(
         .add_service(v1)
         .add_service(v1alpha)
         .into_axum_router()
-        // Layers run outermost last-added: the span wraps the status remap.
+        // Layers run outermost last-added: the span and metrics see the remapped status.
         .layer(axum::middleware::map_response(remap_oversize))
-        .layer(axum::middleware::from_fn(grpc_span));
+        .layer(observe::ObserveLayer::new(&card.name));
     axum::Router::new()
         .route(
             card::WELL_KNOWN_CARD_PATH,
             axum::routing::get(card_document(card)),
         )
+        .route("/metrics", axum::routing::get(metrics_document))
         .merge(grpc)
 }
 
@@ -410,36 +410,30 @@ fn card_document(
     }
 }
 
+/// The process's Prometheus metrics (`GET /metrics` on the agent's port).
+async fn metrics_document() -> Response {
+    let (status, body) = match crate::telemetry::metrics::render() {
+        Some(text) => (http::StatusCode::OK, text),
+        None => (
+            http::StatusCode::NOT_FOUND,
+            "another metrics recorder is installed in this process\n".to_owned(),
+        ),
+    };
+    http::Response::builder()
+        .status(status)
+        .header(
+            http::header::CONTENT_TYPE,
+            crate::telemetry::metrics::CONTENT_TYPE,
+        )
+        .body(axum::body::Body::from(body))
+        .expect("static headers are valid")
+}
+
 /// FNV-1a, 64 bit: a stable content hash for `ETag`s (not for security).
 pub(crate) fn fnv1a(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-/// One server span per gRPC call, continuing the caller's W3C trace context, with the
-/// OpenTelemetry RPC attributes.
-async fn grpc_span(req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let (service, method) = path
-        .trim_start_matches('/')
-        .split_once('/')
-        .unwrap_or((path, ""));
-    let span = tracing::info_span!(
-        "grpc.server",
-        otel.name = %path.trim_start_matches('/'),
-        otel.kind = "server",
-        rpc.system = "grpc",
-        rpc.service = %service,
-        rpc.method = %method,
-        rpc.grpc.status_code = tracing::field::Empty,
-    );
-    let _ = span.set_parent(TraceHeaders::from_headers(req.headers()).otel_context());
-    let response = next.run(req).instrument(span.clone()).await;
-    if let Some(code) = response.headers().get("grpc-status") {
-        span.record("rpc.grpc.status_code", code.to_str().unwrap_or(""));
-    }
-    response
 }
 
 /// tonic reports a request larger than the decoding limit as OUT_OF_RANGE; every other gRPC

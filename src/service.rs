@@ -78,6 +78,18 @@ pub(crate) fn check_version(md: &MetadataMap) -> Result<(), RpcError> {
 /// side enforces the same deadline and resets the call a moment before the server's timer.
 const DEADLINE_SLACK: Duration = Duration::from_millis(50);
 
+/// Records the task a call works on, on the call's server span.
+pub(crate) fn record_task(task_id: &str, context_id: &str) {
+    let span = tracing::Span::current();
+    span.record("a2a.task.id", task_id);
+    span.record("a2a.context.id", context_id);
+}
+
+/// Records the state a call leaves its task in, on the call's server span.
+pub(crate) fn record_state(state: crate::pb::a2a::TaskState) {
+    tracing::Span::current().record("a2a.task.state", state.as_str_name());
+}
+
 /// Cancels a task when the unary call waiting for it goes away before it settles.
 struct CancelOnDrop {
     rt: Arc<Runtime>,
@@ -114,8 +126,10 @@ pub(crate) async fn send_and_wait(
     let history_length = config.history_length;
     if config.return_immediately {
         let mut started = rt.send(request, call, None, Follow::Nothing).await?;
+        record_task(&started.task.id, &started.task.context_id);
         started.durable().await?;
         let mut snapshot = started.snapshot;
+        record_state(snapshot.state());
         task::trim_history(
             &mut snapshot,
             history_length.or(rt.config.default_history_length),
@@ -124,6 +138,7 @@ pub(crate) async fn send_and_wait(
     }
     let deadline = call.deadline;
     let mut started = rt.send(request, call, deadline, Follow::Settle).await?;
+    record_task(&started.task.id, &started.task.context_id);
     let mut guard = CancelOnDrop {
         rt: rt.clone(),
         task: Some(started.task.clone()),
@@ -145,6 +160,7 @@ pub(crate) async fn send_and_wait(
         Ok(Err(e)) => Err(e),
         Ok(Ok(())) => {
             let mut snapshot = started.task.lock().snapshot.clone();
+            record_state(snapshot.state());
             if snapshot.state() == crate::pb::a2a::TaskState::Canceled
                 && deadline.is_some_and(|d| Instant::now() + Duration::from_millis(1) >= d)
             {
@@ -176,14 +192,18 @@ pub(crate) fn event_stream(
         })
     });
     let shutdown = rt.shutdown.clone();
+    // The call's server span, which lives as long as the stream: milestones become its events.
+    let span = tracing::Span::current();
     let rest = stream::unfold(Some(subscription), move |sub| {
         let shutdown = shutdown.clone();
+        let span = span.clone();
         async move {
             let mut sub = sub?;
             tokio::select! {
                 biased;
                 next = sub.next() => match next? {
                     Ok(d) => {
+                        milestone(&span, d.seq, &d.event);
                         let mut event = d.event;
                         if let Some(stream_response::Payload::Task(t)) = &mut event.payload {
                             task::trim_history(t, history_length);
@@ -202,6 +222,33 @@ pub(crate) fn event_stream(
         }
     });
     Box::pin(stream::iter(first).chain(rest))
+}
+
+/// A span event for a status change or a finished artifact (not one per chunk), and the
+/// task's state on the span once it settles.
+fn milestone(span: &tracing::Span, seq: u64, event: &StreamResponse) {
+    match &event.payload {
+        Some(stream_response::Payload::StatusUpdate(u)) => {
+            let state = u
+                .status
+                .as_ref()
+                .and_then(|s| crate::pb::a2a::TaskState::try_from(s.state).ok())
+                .unwrap_or_default();
+            tracing::debug!(parent: span, seq, a2a.task.state = state.as_str_name(), "task status");
+            if state.settles() {
+                span.record("a2a.task.state", state.as_str_name());
+            }
+        }
+        Some(stream_response::Payload::ArtifactUpdate(u)) if u.last_chunk => {
+            let name = u.artifact.as_ref().map_or("", |a| a.name.as_str());
+            tracing::debug!(parent: span, seq, artifact = name, "artifact complete");
+        }
+        Some(stream_response::Payload::Task(t)) => {
+            span.record("a2a.task.id", t.id.as_str());
+            span.record("a2a.context.id", t.context_id.as_str());
+        }
+        _ => {}
+    }
 }
 
 /// Remaps tonic's decode-size error (OUT_OF_RANGE) to RESOURCE_EXHAUSTED, as other gRPC

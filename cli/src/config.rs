@@ -37,6 +37,11 @@ pub struct Config {
     pub gateway_url: Option<String>,
     /// Deadline of a command's calls, in seconds.
     pub timeout_secs: f64,
+    /// OTLP/gRPC endpoint to export traces to (Jaeger, an OpenTelemetry Collector), e.g.
+    /// `http://localhost:4317`. Unset: `OTEL_EXPORTER_OTLP_ENDPOINT`, else no export.
+    pub otlp_endpoint: Option<String>,
+    /// Log line format: `logfmt` (default) or `json`. Level by `RUST_LOG`.
+    pub log_format: switchyard::telemetry::LogFormat,
     /// Agents for commands, besides those a running `switchyard up` publishes.
     pub agents: Vec<AgentConfig>,
     /// What `switchyard up` runs.
@@ -94,6 +99,8 @@ impl Default for Config {
             data_dir: default_data_dir(),
             gateway_url: None,
             timeout_secs: 120.0,
+            otlp_endpoint: None,
+            log_format: switchyard::telemetry::LogFormat::default(),
             agents: Vec::new(),
             up: UpConfig::default(),
         }

@@ -121,12 +121,31 @@ async fn execute(cli: &Cli) -> Result<(), CliError> {
         config.timeout_secs = t;
         config.validate()?;
     }
-    if let Command::Up = cli.command {
-        return up::up(&config, cli.json).await;
+    let up = matches!(cli.command, Command::Up);
+    let mut telemetry = switchyard::telemetry::TelemetryConfig::from_env("switchyard");
+    if config.otlp_endpoint.is_some() {
+        telemetry.otlp_endpoint.clone_from(&config.otlp_endpoint);
     }
-    let mesh = Mesh::load(&config)?;
+    if std::env::var_os(switchyard::telemetry::LOG_FORMAT_ENV).is_none() {
+        telemetry.log_format = config.log_format;
+    }
+    // `up` logs what it serves; the client commands log only problems.
+    telemetry.default_filter = if up { "info" } else { "warn" }.into();
+    let telemetry = switchyard::telemetry::init(&telemetry)
+        .map_err(|e| CliError::Config(format!("telemetry: {e}")))?;
+    let result = if up {
+        up::up(&config, cli.json).await
+    } else {
+        run_command(cli, &config).await
+    };
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run_command(cli: &Cli, config: &Config) -> Result<(), CliError> {
+    let mesh = Mesh::load(config)?;
     match &cli.command {
-        Command::Up => unreachable!("handled above"),
+        Command::Up => unreachable!("`up` does not get here"),
         Command::Agents => cmd::agents::agents(&mesh, cli.json).await,
         Command::Send(a) => cmd::send::send(&mesh, a, cli.json).await,
         Command::Stream(a) => cmd::send::stream(&mesh, a, cli.json).await,

@@ -19,6 +19,7 @@ use crate::{
     pb::a2a::{Message, StreamResponse},
     store::{StoreError, StoredEvent, TaskStore, TaskWrite},
     task,
+    telemetry::metrics,
 };
 
 /// Most operations folded into one commit.
@@ -57,11 +58,12 @@ struct Group {
     write: TaskWrite,
 }
 
-/// Runs until every sender is gone.
+/// Runs until every sender is gone. `agent` labels the metrics.
 pub(crate) async fn run(
     store: Arc<dyn TaskStore>,
     live: Arc<LiveMap>,
     mut rx: mpsc::UnboundedReceiver<WriteOp>,
+    agent: Arc<str>,
 ) {
     let mut ops = Vec::with_capacity(64);
     while let Some(first) = rx.recv().await {
@@ -72,11 +74,11 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        commit_batch(&*store, &live, &mut ops).await;
+        commit_batch(&*store, &live, &mut ops, &agent).await;
     }
 }
 
-async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<WriteOp>) {
+async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<WriteOp>, agent: &str) {
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<usize, usize> = HashMap::new();
     let mut acks = Vec::new();
@@ -130,8 +132,19 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
     }
 
     let (tasks, writes): (Vec<_>, Vec<_>) = groups.into_iter().map(|g| (g.task, g.write)).unzip();
+    let started = std::time::Instant::now();
     let result = store.commit(&writes).await.map_err(Arc::new);
     drop(permits);
+    let labels = [("agent", agent.to_owned())];
+    match &result {
+        Ok(()) => {
+            ::metrics::histogram!(metrics::STORE_COMMIT_DURATION, &labels)
+                .record(started.elapsed().as_secs_f64());
+            let events: usize = writes.iter().map(|w| w.events.len()).sum();
+            ::metrics::counter!(metrics::STORE_COMMITTED_EVENTS, &labels).increment(events as u64);
+        }
+        Err(_) => ::metrics::counter!(metrics::STORE_COMMIT_FAILURES, &labels).increment(1),
+    }
 
     let mut finished = Vec::new();
     for (task, write) in tasks.into_iter().zip(writes) {
@@ -171,13 +184,14 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
             }
         }
     }
-    if !finished.is_empty() {
+    {
         let mut map = live.lock().unwrap_or_else(|e| e.into_inner());
         for t in finished {
             if map.get(&t.id).is_some_and(|l| Arc::ptr_eq(l, &t)) {
                 map.remove(&t.id);
             }
         }
+        ::metrics::gauge!(metrics::TASKS_LIVE, &labels).set(map.len() as f64);
     }
     for ack in acks {
         let _ = ack.send(result.clone());

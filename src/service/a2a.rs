@@ -104,9 +104,10 @@ impl A2aService for A2aGrpc {
         let r = request.into_inner();
         validate::id("id", &r.id)?;
         validate::history_length(r.history_length)?;
-        Ok(Response::new(
-            self.rt.get_task(&r.id, r.history_length).await?,
-        ))
+        let task = self.rt.get_task(&r.id, r.history_length).await?;
+        super::record_task(&task.id, &task.context_id);
+        super::record_state(task.state());
+        Ok(Response::new(task))
     }
 
     async fn list_tasks(
@@ -131,9 +132,10 @@ impl A2aService for A2aGrpc {
         call_of(&request)?;
         let r = request.into_inner();
         validate::id("id", &r.id)?;
-        Ok(Response::new(
-            self.rt.cancel(&r.id, CancelReason::Requested).await?,
-        ))
+        let task = self.rt.cancel(&r.id, CancelReason::Requested).await?;
+        super::record_task(&task.id, &task.context_id);
+        super::record_state(task.state());
+        Ok(Response::new(task))
     }
 
     type SubscribeToTaskStream = EventStream;

@@ -1,0 +1,231 @@
+//! One server span and one set of metrics per gRPC call, for the whole call: the span lives
+//! until the response body (a stream, possibly long) ends, and the status code is read where
+//! gRPC puts it — the trailers, or the headers of a trailers-only response. A call whose client
+//! goes away before the end counts as CANCELLED.
+//!
+//! Span attributes follow the OpenTelemetry semantic conventions for RPC (`rpc.system`,
+//! `rpc.service`, `rpc.method`, `rpc.grpc.status_code`) plus `switchyard.agent` and the A2A
+//! attributes the handlers record (`a2a.method`, `a2a.task.id`, `a2a.context.id`,
+//! `a2a.task.state`). The parent is the caller's W3C trace context.
+
+use std::{
+    convert::Infallible,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+    time::Instant,
+};
+
+use axum::body::Body;
+use futures::future::BoxFuture;
+use http::{HeaderMap, Request, Response};
+use http_body::Frame;
+use tracing::{Instrument as _, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::{client::code_name, telemetry::metrics, trace::TraceHeaders};
+
+/// Wraps the gRPC routes of one agent.
+#[derive(Clone, Debug)]
+pub(crate) struct ObserveLayer {
+    agent: Arc<str>,
+}
+
+impl ObserveLayer {
+    pub(crate) fn new(agent: &str) -> Self {
+        Self {
+            agent: agent.into(),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            inner,
+            agent: self.agent.clone(),
+        }
+    }
+}
+
+/// The service of [`ObserveLayer`].
+#[derive(Clone, Debug)]
+pub(crate) struct Observe<S> {
+    inner: S,
+    agent: Arc<str>,
+}
+
+impl<S> tower::Service<Request<Body>> for Observe<S>
+where
+    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let call = Call::start(&self.agent, &req);
+        let fut = self.inner.call(req).instrument(call.span.clone());
+        Box::pin(async move {
+            let response = fut.await?;
+            let (parts, body) = response.into_parts();
+            if let Some(code) = grpc_status(&parts.headers) {
+                call.finish(code);
+                return Ok(Response::from_parts(parts, body));
+            }
+            let body = Body::new(Observed {
+                inner: body,
+                call: Some(call),
+            });
+            Ok(Response::from_parts(parts, body))
+        })
+    }
+}
+
+/// The status code of a header map carrying `grpc-status`.
+fn grpc_status(headers: &HeaderMap) -> Option<i32> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// One call in flight: its span, start time and metric labels.
+struct Call {
+    span: Span,
+    start: Instant,
+    labels: [(&'static str, String); 3],
+    done: bool,
+}
+
+impl Call {
+    fn start(agent: &str, req: &Request<Body>) -> Self {
+        let path = req.uri().path().trim_start_matches('/');
+        let (service, method) = path.split_once('/').unwrap_or((path, ""));
+        let a2a = service == crate::pb::a2a::a2a_service_server::SERVICE_NAME;
+        let span = tracing::info_span!(
+            "grpc.server",
+            otel.name = %path,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            switchyard.agent = %agent,
+            a2a.method = tracing::field::Empty,
+            a2a.task.id = tracing::field::Empty,
+            a2a.context.id = tracing::field::Empty,
+            a2a.task.state = tracing::field::Empty,
+        );
+        if a2a {
+            span.record("a2a.method", method);
+        }
+        let _ = span.set_parent(TraceHeaders::from_headers(req.headers()).otel_context());
+        let labels = [
+            ("agent", agent.to_owned()),
+            ("service", service.to_owned()),
+            ("method", method.to_owned()),
+        ];
+        ::metrics::gauge!(metrics::RPC_SERVER_ACTIVE, &labels).increment(1.0);
+        Self {
+            span,
+            start: Instant::now(),
+            labels,
+            done: false,
+        }
+    }
+
+    fn finish(mut self, code: i32) {
+        self.record(code);
+    }
+
+    fn record(&mut self, code: i32) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let name = code_name(tonic::Code::from_i32(code));
+        self.span.record("rpc.grpc.status_code", code);
+        // OpenTelemetry RPC conventions: these codes mark a server span as failed.
+        if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
+            self.span.record("otel.status_code", "error");
+        }
+        ::metrics::gauge!(metrics::RPC_SERVER_ACTIVE, &self.labels).decrement(1.0);
+        ::metrics::histogram!(metrics::RPC_SERVER_DURATION, &self.labels)
+            .record(self.start.elapsed().as_secs_f64());
+        let [agent, service, method] = &self.labels;
+        ::metrics::counter!(
+            metrics::RPC_SERVER_REQUESTS,
+            &[
+                agent.clone(),
+                service.clone(),
+                method.clone(),
+                ("code", name.to_owned())
+            ]
+        )
+        .increment(1);
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        // The client went away before the response ended.
+        self.record(tonic::Code::Cancelled as i32);
+    }
+}
+
+/// A response body that finishes its call when the trailers pass or the body ends.
+struct Observed {
+    inner: Body,
+    call: Option<Call>,
+}
+
+impl http_body::Body for Observed {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            Some(Ok(f)) => {
+                if let Some(code) = f.trailers_ref().and_then(grpc_status)
+                    && let Some(call) = self.call.take()
+                {
+                    call.finish(code);
+                }
+            }
+            Some(Err(_)) => {
+                if let Some(call) = self.call.take() {
+                    call.finish(tonic::Code::Internal as i32);
+                }
+            }
+            None => {
+                if let Some(call) = self.call.take() {
+                    call.finish(tonic::Code::Unknown as i32);
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

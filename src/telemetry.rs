@@ -1,0 +1,172 @@
+//! Telemetry for every Switchyard process: `tracing` spans exported over OTLP (to Jaeger or an
+//! OpenTelemetry Collector), structured logs with trace and span ids, and Prometheus metrics.
+//!
+//! [`init`] installs it all once per process:
+//! - **Logs** to standard error, filtered by `RUST_LOG` (default `info`), as logfmt or JSON
+//!   ([`LogFormat`], `SWITCHYARD_LOG_FORMAT`); every line inside a request carries `trace_id`
+//!   and `span_id`.
+//! - **Traces**: spans always get W3C trace and span ids (so logs and propagation work); they
+//!   are exported only when an OTLP endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`, or
+//!   [`TelemetryConfig::otlp_endpoint`]). Export runs on the SDK's own thread with a bounded
+//!   queue: a slow or absent collector never blocks or fails a request; spans that do not fit
+//!   are dropped and counted (`switchyard_trace_spans_dropped_total`). The standard variables
+//!   `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and
+//!   `OTEL_TRACES_SAMPLER_ARG` apply.
+//! - **Metrics**: a Prometheus recorder ([`metrics`]); every agent server and the gateway serve
+//!   it on `/metrics`.
+
+mod export;
+mod format;
+pub mod metrics;
+
+use std::{sync::OnceLock, time::Duration};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing_subscriber::{
+    EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
+
+pub use format::LogFormat;
+
+/// Environment variable selecting the log format: `logfmt` (default) or `json`.
+pub const LOG_FORMAT_ENV: &str = "SWITCHYARD_LOG_FORMAT";
+
+/// What [`init`] installs.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// `service.name` of exported spans, unless `OTEL_SERVICE_NAME` is set.
+    pub service_name: String,
+    /// OTLP/gRPC endpoint, e.g. `http://localhost:4317`; `None` reads
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `OTEL_EXPORTER_OTLP_ENDPOINT`, and without them
+    /// nothing is exported.
+    pub otlp_endpoint: Option<String>,
+    /// The log line format.
+    pub log_format: LogFormat,
+    /// Default `RUST_LOG` directives when the variable is unset.
+    pub default_filter: String,
+    /// Most spans waiting for export; beyond it spans are dropped and counted.
+    pub max_queued_spans: usize,
+    /// How long one export may take before it is abandoned.
+    pub export_timeout: Duration,
+}
+
+impl TelemetryConfig {
+    /// Defaults for `service_name`, with the endpoint and log format from the environment.
+    pub fn from_env(service_name: &str) -> Self {
+        let endpoint = [
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()));
+        Self {
+            service_name: service_name.to_owned(),
+            otlp_endpoint: endpoint,
+            log_format: std::env::var(LOG_FORMAT_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_default(),
+            default_filter: "info".into(),
+            max_queued_spans: 2048,
+            export_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why telemetry could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The OTLP exporter could not be built (e.g. a malformed endpoint).
+    #[error("OTLP exporter: {0}")]
+    Exporter(String),
+    /// A global `tracing` subscriber is already installed.
+    #[error("a tracing subscriber is already installed in this process")]
+    AlreadyInstalled,
+}
+
+/// Installed telemetry; [`shutdown`](Self::shutdown) flushes pending spans.
+#[derive(Debug)]
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+    exporting: bool,
+}
+
+impl Telemetry {
+    /// Whether spans are exported over OTLP.
+    pub fn exporting(&self) -> bool {
+        self.exporting
+    }
+
+    /// Flushes and stops the exporter (at most a few seconds; never fails the caller).
+    pub async fn shutdown(self) {
+        let provider = self.provider;
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = provider.force_flush();
+            let _ = provider.shutdown();
+        })
+        .await;
+    }
+}
+
+/// Installs logging, tracing and the metrics recorder for this process. Call once, early in
+/// `main`, inside a Tokio runtime (the OTLP exporter uses tonic).
+///
+/// # Errors
+/// [`TelemetryError::Exporter`] for a bad endpoint; [`TelemetryError::AlreadyInstalled`] when
+/// another subscriber was installed first.
+pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    metrics::install();
+    let resource = if std::env::var_os("OTEL_SERVICE_NAME").is_some() {
+        Resource::builder().build()
+    } else {
+        Resource::builder()
+            .with_service_name(config.service_name.clone())
+            .build()
+    };
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    let exporting = config.otlp_endpoint.is_some();
+    if let Some(endpoint) = &config.otlp_endpoint {
+        builder = builder.with_span_processor(export::processor(
+            endpoint,
+            config.max_queued_spans,
+            config.export_timeout,
+        )?);
+    }
+    let provider = builder.build();
+    let tracer = provider.tracer("switchyard");
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(&config.default_filter));
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .event_format(format::Structured::new(config.log_format))
+        .with_filter(filter);
+    // Spans and events of dependencies (h2, hyper, tonic) below INFO stay out of traces; ours
+    // keep their DEBUG milestones (status changes, finished artifacts).
+    let spans = tracing_subscriber::filter::Targets::new()
+        .with_default(tracing::Level::INFO)
+        .with_target("switchyard", tracing::Level::DEBUG);
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(spans),
+        )
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    if exporting {
+        tracing::info!(endpoint = ?config.otlp_endpoint, "exporting traces over OTLP");
+    }
+    Ok(Telemetry {
+        provider,
+        exporting,
+    })
+}
+
+/// Installs telemetry once per process for tests and tools; later calls return `None`.
+pub fn init_once(config: &TelemetryConfig) -> Option<&'static Telemetry> {
+    static ONCE: OnceLock<Option<Telemetry>> = OnceLock::new();
+    ONCE.get_or_init(|| init(config).ok()).as_ref()
+}

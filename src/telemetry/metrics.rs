@@ -1,0 +1,136 @@
+//! Prometheus metrics of the mesh: the metric names (Prometheus conventions: `snake_case`,
+//! base units in the name, `_total` for counters), the process-wide recorder, and the text
+//! document served on `/metrics`.
+//!
+//! | metric | type | labels | meaning |
+//! |---|---|---|---|
+//! | `switchyard_rpc_server_requests_total` | counter | `agent`, `service`, `method`, `code` | gRPC calls served, by final status code name |
+//! | `switchyard_rpc_server_duration_seconds` | histogram | `agent`, `service`, `method` | call duration, to the end of the response stream |
+//! | `switchyard_rpc_server_active_calls` | gauge | `agent`, `service`, `method` | calls and streams open now |
+//! | `switchyard_tasks_created_total` | counter | `agent` | tasks created |
+//! | `switchyard_tasks_settled_total` | counter | `agent`, `state` | tasks reaching a terminal or interrupted state |
+//! | `switchyard_tasks_live` | gauge | `agent` | tasks in memory (not terminal) |
+//! | `switchyard_store_commit_duration_seconds` | histogram | `agent` | one group commit of the task store |
+//! | `switchyard_store_committed_events_total` | counter | `agent` | task events made durable |
+//! | `switchyard_store_commit_failures_total` | counter | `agent` | failed group commits |
+//! | `switchyard_http_server_requests_total` | counter | `route`, `method`, `status` | gateway HTTP requests |
+//! | `switchyard_http_server_duration_seconds` | histogram | `route`, `method` | gateway request duration, to the end of the body |
+//! | `switchyard_http_server_open_streams` | gauge | `protocol` (`sse`, `websocket`) | streams open now |
+//! | `switchyard_http_server_shed_requests_total` | counter | `reason` | requests refused by load shedding |
+//! | `switchyard_trace_spans_exported_total` | counter | | spans exported over OTLP |
+//! | `switchyard_trace_spans_dropped_total` | counter | | spans dropped because the export queue was full |
+//! | `switchyard_trace_export_failed_spans_total` | counter | | spans whose export failed (collector down) |
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// gRPC calls served.
+pub const RPC_SERVER_REQUESTS: &str = "switchyard_rpc_server_requests_total";
+/// gRPC call duration.
+pub const RPC_SERVER_DURATION: &str = "switchyard_rpc_server_duration_seconds";
+/// gRPC calls and streams open now.
+pub const RPC_SERVER_ACTIVE: &str = "switchyard_rpc_server_active_calls";
+/// Tasks created.
+pub const TASKS_CREATED: &str = "switchyard_tasks_created_total";
+/// Tasks reaching a terminal or interrupted state.
+pub const TASKS_SETTLED: &str = "switchyard_tasks_settled_total";
+/// Tasks in memory.
+pub const TASKS_LIVE: &str = "switchyard_tasks_live";
+/// Group-commit duration.
+pub const STORE_COMMIT_DURATION: &str = "switchyard_store_commit_duration_seconds";
+/// Events made durable.
+pub const STORE_COMMITTED_EVENTS: &str = "switchyard_store_committed_events_total";
+/// Failed group commits.
+pub const STORE_COMMIT_FAILURES: &str = "switchyard_store_commit_failures_total";
+/// Gateway HTTP requests.
+pub const HTTP_REQUESTS: &str = "switchyard_http_server_requests_total";
+/// Gateway request duration.
+pub const HTTP_DURATION: &str = "switchyard_http_server_duration_seconds";
+/// Gateway streams open now.
+pub const HTTP_OPEN_STREAMS: &str = "switchyard_http_server_open_streams";
+/// Gateway requests refused by load shedding.
+pub const HTTP_SHED: &str = "switchyard_http_server_shed_requests_total";
+/// Spans exported.
+pub const TRACE_SPANS_EXPORTED: &str = "switchyard_trace_spans_exported_total";
+/// Spans dropped at a full export queue.
+pub const TRACE_SPANS_DROPPED: &str = "switchyard_trace_spans_dropped_total";
+/// Spans whose export failed.
+pub const TRACE_EXPORT_FAILED_SPANS: &str = "switchyard_trace_export_failed_spans_total";
+
+/// Histogram buckets for every `_seconds` metric, from 250 µs to 60 s.
+const SECONDS_BUCKETS: [f64; 16] = [
+    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0, 60.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder as the process's `metrics` recorder (once; a no-op when
+/// another recorder was installed first, in which case [`render`] returns `None`).
+pub fn install() {
+    HANDLE.get_or_init(|| {
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
+            .ok()?
+            .install_recorder()
+            .ok()?;
+        describe();
+        Some(handle)
+    });
+}
+
+/// The current metrics as a Prometheus text document (exposition format 0.0.4).
+pub fn render() -> Option<String> {
+    HANDLE
+        .get()
+        .and_then(Option::as_ref)
+        .map(PrometheusHandle::render)
+}
+
+/// Content type of [`render`]'s document.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        RPC_SERVER_REQUESTS,
+        "gRPC calls served, by final status code"
+    );
+    describe_histogram!(
+        RPC_SERVER_DURATION,
+        Unit::Seconds,
+        "gRPC call duration, to the end of the response"
+    );
+    describe_gauge!(RPC_SERVER_ACTIVE, "gRPC calls and streams open now");
+    describe_counter!(TASKS_CREATED, "tasks created");
+    describe_counter!(
+        TASKS_SETTLED,
+        "tasks reaching a terminal or interrupted state"
+    );
+    describe_gauge!(TASKS_LIVE, "tasks held in memory (not terminal)");
+    describe_histogram!(
+        STORE_COMMIT_DURATION,
+        Unit::Seconds,
+        "duration of one group commit of the task store"
+    );
+    describe_counter!(STORE_COMMITTED_EVENTS, "task events made durable");
+    describe_counter!(STORE_COMMIT_FAILURES, "failed group commits");
+    describe_counter!(HTTP_REQUESTS, "gateway HTTP requests");
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "gateway request duration, to the end of the body"
+    );
+    describe_gauge!(
+        HTTP_OPEN_STREAMS,
+        "gateway SSE and WebSocket streams open now"
+    );
+    describe_counter!(HTTP_SHED, "gateway requests refused by load shedding");
+    describe_counter!(TRACE_SPANS_EXPORTED, "spans exported over OTLP");
+    describe_counter!(
+        TRACE_SPANS_DROPPED,
+        "spans dropped because the export queue was full"
+    );
+    describe_counter!(TRACE_EXPORT_FAILED_SPANS, "spans whose OTLP export failed");
+}
