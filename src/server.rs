@@ -196,6 +196,7 @@ impl AgentServer {
     /// # Errors
     /// As [`bind`](Self::bind).
     pub async fn bind_arc(agent: Arc<dyn Agent>, config: ServeConfig) -> Result<Self, ServeError> {
+        crate::telemetry::metrics::install();
         let listener =
             TcpListener::bind(config.listen)
                 .await

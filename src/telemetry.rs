@@ -45,7 +45,8 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// Default `RUST_LOG` directives when the variable is unset.
     pub default_filter: String,
-    /// Most spans waiting for export; beyond it spans are dropped and counted.
+    /// Most spans waiting for export; beyond it spans are dropped and counted
+    /// (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048).
     pub max_queued_spans: usize,
     /// How long one export may take before it is abandoned.
     pub export_timeout: Duration,
@@ -68,7 +69,11 @@ impl TelemetryConfig {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or_default(),
             default_filter: "info".into(),
-            max_queued_spans: 2048,
+            max_queued_spans: std::env::var("OTEL_BSP_MAX_QUEUE_SIZE")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(2048),
             export_timeout: Duration::from_secs(5),
         }
     }
@@ -96,6 +101,12 @@ impl Telemetry {
     /// Whether spans are exported over OTLP.
     pub fn exporting(&self) -> bool {
         self.exporting
+    }
+
+    /// Exports the spans ended so far (waits for the exporter; for tests and tools).
+    pub async fn flush(&self) {
+        let provider = self.provider.clone();
+        let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await;
     }
 
     /// Flushes and stops the exporter (at most a few seconds; never fails the caller).

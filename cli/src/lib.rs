@@ -82,6 +82,7 @@ pub enum Command {
 
 /// Runs the command line `args` (including the program name) and returns the exit status.
 pub async fn run(args: impl IntoIterator<Item = String>) -> u8 {
+    switchyard::install_crypto_provider();
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e)

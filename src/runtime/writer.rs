@@ -156,6 +156,15 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
                     .events
                     .iter()
                     .any(|e| super::subscription::settles(&e.event));
+                if settled {
+                    let state = write.snapshot.state().as_str_name();
+                    ::metrics::counter!(
+                        metrics::TASKS_SETTLED,
+                        "agent" => agent.to_owned(),
+                        "state" => state.trim_start_matches("TASK_STATE_").to_ascii_lowercase()
+                    )
+                    .increment(1);
+                }
                 st.snapshot = write.snapshot;
                 st.committed_seq = write.last_seq;
                 if settled {

@@ -134,3 +134,17 @@ fn describe() {
     );
     describe_counter!(TRACE_EXPORT_FAILED_SPANS, "spans whose OTLP export failed");
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_recorder_installs_and_renders() {
+        super::install();
+        metrics::counter!(super::TRACE_SPANS_DROPPED).increment(2);
+        let text = super::render().expect("our recorder is installed");
+        assert!(
+            text.contains("switchyard_trace_spans_dropped_total 2"),
+            "{text}"
+        );
+    }
+}
