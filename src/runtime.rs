@@ -7,6 +7,7 @@
 
 mod execution;
 mod live;
+mod push;
 mod subscription;
 mod writer;
 
@@ -177,6 +178,8 @@ pub(crate) struct Runtime {
     pub(crate) shutdown: CancellationToken,
     /// Set when the drain starts: new messages are refused.
     draining: AtomicBool,
+    /// Tasks whose push notifications are being delivered.
+    push_workers: std::sync::Mutex<std::collections::HashSet<String>>,
     closed: AtomicBool,
 }
 
@@ -210,6 +213,7 @@ impl Runtime {
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             draining: AtomicBool::new(false),
+            push_workers: std::sync::Mutex::default(),
             closed: AtomicBool::new(false),
         });
         rt.recover().await?;
@@ -445,7 +449,13 @@ impl Runtime {
         };
         if let Some(mut config) = push {
             config.task_id.clone_from(&started.task.id);
-            self.put_push_config(config).await?;
+            // Inline with the message that creates the task: every event of the task.
+            let after = if message_created(&started) {
+                0
+            } else {
+                started.initial.as_ref().map_or(0, |(_, s)| *s)
+            };
+            self.put_push_config(config, Some(after)).await?;
         }
         Ok(started)
     }
@@ -741,10 +751,12 @@ impl Runtime {
         self.find(id).await.map(drop)
     }
 
-    /// Creates or replaces a push-notification config.
+    /// Creates or replaces a push-notification config and makes sure the task's events are
+    /// delivered: those after `after`, or after its last committed event when `None`.
     pub(crate) async fn put_push_config(
-        &self,
+        self: &Arc<Self>,
         config: crate::pb::a2a::TaskPushNotificationConfig,
+        after: Option<u64>,
     ) -> Result<crate::pb::a2a::TaskPushNotificationConfig, RpcError> {
         let mut config = config;
         if config.id.is_empty() {
@@ -754,6 +766,14 @@ impl Runtime {
             .put_push_config(&config)
             .await
             .map_err(store_error)?;
+        let after = match after {
+            Some(a) => a,
+            None => match self.find(&config.task_id).await? {
+                Found::Live(l) => l.lock().committed_seq,
+                Found::Finished(_) => return Ok(config),
+            },
+        };
+        push::watch(self, &config.task_id, after);
         Ok(config)
     }
 
@@ -766,6 +786,12 @@ impl Runtime {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(live.id.clone(), live.clone());
+            if self.config.push_notifications
+                && !self.store.push_configs(&live.id).await?.is_empty()
+            {
+                // At least once: the receiver deduplicates by sequence number.
+                push::watch(self, &live.id, 0);
+            }
             if state.is_interrupted() {
                 continue;
             }
@@ -857,6 +883,11 @@ fn status_event(task: &LiveTask, state: TaskState, text: Option<&str>) -> Stream
             },
         )),
     }
+}
+
+/// Whether `started` created its task (rather than continuing one).
+fn message_created(started: &Started) -> bool {
+    started.initial.is_none()
 }
 
 /// Registers a waiter fired when the task settles.

@@ -42,6 +42,19 @@ pub(crate) fn settles(event: &StreamResponse) -> bool {
     }
 }
 
+/// Whether `event` leaves the task terminal.
+fn terminal(event: &StreamResponse) -> bool {
+    match &event.payload {
+        Some(stream_response::Payload::StatusUpdate(u)) => u
+            .status
+            .as_ref()
+            .and_then(|s| TaskState::try_from(s.state).ok())
+            .is_some_and(TaskState::is_terminal),
+        Some(stream_response::Payload::Task(t)) => t.state().is_terminal(),
+        _ => false,
+    }
+}
+
 /// Committed events of one task after a sequence number.
 #[derive(Debug)]
 pub(crate) struct Subscription {
@@ -54,6 +67,8 @@ pub(crate) struct Subscription {
     backlog: VecDeque<Delivered>,
     /// Whether the backlog up to the broadcast's start must still be read from the store.
     catch_up: bool,
+    /// End only at a terminal state, not at an interrupted one (push delivery).
+    until_terminal: bool,
     done: bool,
 }
 
@@ -78,9 +93,15 @@ impl Subscription {
             last,
             backlog: VecDeque::new(),
             catch_up: last < committed,
+            until_terminal: false,
             done: false,
         };
         (sub, committed)
+    }
+
+    /// Makes the subscription go on through interrupted states, ending only at a terminal one.
+    pub(crate) fn until_terminal(&mut self) {
+        self.until_terminal = true;
     }
 
     /// Ends the subscription after the next event that settles the task is delivered — or at
@@ -136,7 +157,7 @@ impl Subscription {
 
     fn deliver(&mut self, d: Delivered) -> Delivered {
         self.last = d.seq;
-        if d.settles() {
+        if d.settles() && (!self.until_terminal || terminal(&d.event)) {
             self.done = true;
         }
         d

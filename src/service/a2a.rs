@@ -172,7 +172,7 @@ impl A2aService for A2aGrpc {
         let config = request.into_inner();
         validate::push_config(&config)?;
         self.rt.ensure_task(&config.task_id).await?;
-        Ok(Response::new(self.rt.put_push_config(config).await?))
+        Ok(Response::new(self.rt.put_push_config(config, None).await?))
     }
 
     async fn get_task_push_notification_config(

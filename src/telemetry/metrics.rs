@@ -13,6 +13,7 @@
 //! | `switchyard_store_commit_duration_seconds` | histogram | `agent` | one group commit of the task store |
 //! | `switchyard_store_committed_events_total` | counter | `agent` | task events made durable |
 //! | `switchyard_store_commit_failures_total` | counter | `agent` | failed group commits |
+//! | `switchyard_push_deliveries_total` | counter | `agent`, `outcome` (`delivered`, `failed`) | push notifications, after retries |
 //! | `switchyard_http_server_requests_total` | counter | `route`, `method`, `status` | gateway HTTP requests |
 //! | `switchyard_http_server_duration_seconds` | histogram | `route`, `method` | gateway request duration, to the end of the body |
 //! | `switchyard_http_server_open_streams` | gauge | `protocol` (`sse`, `websocket`) | streams open now |
@@ -43,6 +44,8 @@ pub const STORE_COMMIT_DURATION: &str = "switchyard_store_commit_duration_second
 pub const STORE_COMMITTED_EVENTS: &str = "switchyard_store_committed_events_total";
 /// Failed group commits.
 pub const STORE_COMMIT_FAILURES: &str = "switchyard_store_commit_failures_total";
+/// Push-notification deliveries, by outcome.
+pub const PUSH_DELIVERIES: &str = "switchyard_push_deliveries_total";
 /// Gateway HTTP requests.
 pub const HTTP_REQUESTS: &str = "switchyard_http_server_requests_total";
 /// Gateway request duration.
@@ -116,6 +119,10 @@ fn describe() {
     );
     describe_counter!(STORE_COMMITTED_EVENTS, "task events made durable");
     describe_counter!(STORE_COMMIT_FAILURES, "failed group commits");
+    describe_counter!(
+        PUSH_DELIVERIES,
+        "push notifications sent, by outcome after retries"
+    );
     describe_counter!(HTTP_REQUESTS, "gateway HTTP requests");
     describe_histogram!(
         HTTP_DURATION,

@@ -1,0 +1,158 @@
+//! Push-notification delivery (A2A v1.0, "Push notifications"): every committed event of a
+//! task that has push-notification configs is POSTed to each config's URL.
+//!
+//! - Request: `POST <url>`, `Content-Type: application/a2a+json`, body = one `StreamResponse`
+//!   in protobuf JSON (its metadata carries `switchyard.sequence`), `Authorization: <scheme>
+//!   <credentials>` when the config has authentication, `X-A2A-Notification-Token: <token>`
+//!   when it has a token.
+//! - At-least-once: a 2xx acknowledges; network errors, 408, 429 and 5xx are retried with
+//!   exponential backoff ([`RETRIES`] times, from [`FIRST_BACKOFF`]); other 4xx answers give up
+//!   on that event for that config. Events go out in sequence order; a receiver deduplicates
+//!   by `switchyard.sequence`.
+//! - One delivery worker per task, from the moment the first config is created until the task
+//!   is terminal; configs are re-read for every event, so later configs get later events.
+//! - Across a restart, workers of unfinished tasks start again from the task's first event.
+
+use std::{sync::Arc, time::Duration};
+
+use backon::{ExponentialBuilder, Retryable as _};
+
+use super::{Found, Runtime, live::LiveTask, subscription::Subscription};
+use crate::{
+    pb::a2a::{StreamResponse, TaskPushNotificationConfig, TaskState},
+    telemetry::metrics,
+};
+
+/// Retries after the first attempt of one delivery.
+pub(crate) const RETRIES: usize = 5;
+/// The first backoff; it doubles up to 10 s.
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// Header carrying the config's token.
+pub(crate) const TOKEN_HEADER: &str = "X-A2A-Notification-Token";
+/// Per-request timeout of one delivery attempt.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts the delivery worker of `task_id` (events after `after`) unless one runs.
+pub(crate) fn watch(rt: &Arc<Runtime>, task_id: &str, after: u64) {
+    {
+        let mut workers = rt.push_workers.lock().unwrap_or_else(|e| e.into_inner());
+        if !workers.insert(task_id.to_owned()) {
+            return;
+        }
+    }
+    let rt = rt.clone();
+    let task_id = task_id.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = run(&rt, &task_id, after).await {
+            tracing::warn!(task.id = %task_id, error = %e, "push delivery stopped");
+        }
+        rt.push_workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&task_id);
+    });
+}
+
+async fn run(rt: &Arc<Runtime>, task_id: &str, after: u64) -> Result<(), String> {
+    let live = match rt.find(task_id).await.map_err(|e| e.to_string())? {
+        Found::Live(l) => l,
+        Found::Finished(f) => LiveTask::new(f.task, f.last_seq, TaskState::Completed),
+    };
+    let (mut sub, _) = Subscription::new(live, rt.store.clone(), Some(after));
+    sub.until_terminal();
+    loop {
+        let next = tokio::select! {
+            next = sub.next() => next,
+            () = rt.shutdown.cancelled() => return Ok(()),
+        };
+        let Some(event) = next else { return Ok(()) };
+        let event = event.map_err(|e| e.to_string())?;
+        let configs = rt
+            .store
+            .push_configs(task_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let body: bytes::Bytes = serde_json::to_vec(&event.event)
+            .expect("generated messages always serialize")
+            .into();
+        let deliveries = configs
+            .iter()
+            .map(|c| deliver(c, body.clone(), &rt.config.agent_name, &event.event));
+        futures::future::join_all(deliveries).await;
+    }
+}
+
+/// Why one attempt failed, and whether to try again.
+#[derive(Debug)]
+struct Failed {
+    retry: bool,
+    reason: String,
+}
+
+async fn deliver(
+    config: &TaskPushNotificationConfig,
+    body: bytes::Bytes,
+    agent: &str,
+    event: &StreamResponse,
+) {
+    let attempt = || async {
+        let mut request = crate::http_client()
+            .post(&config.url)
+            .header(http::header::CONTENT_TYPE, "application/a2a+json")
+            .timeout(ATTEMPT_TIMEOUT)
+            .body(body.clone());
+        if let Some(auth) = &config.authentication
+            && !auth.credentials.is_empty()
+        {
+            request = request.header(
+                http::header::AUTHORIZATION,
+                format!("{} {}", auth.scheme, auth.credentials),
+            );
+        }
+        if !config.token.is_empty() {
+            request = request.header(TOKEN_HEADER, &config.token);
+        }
+        match request.send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => {
+                let s = r.status();
+                Err(Failed {
+                    retry: s.is_server_error() || s.as_u16() == 408 || s.as_u16() == 429,
+                    reason: format!("{} answered {s}", config.url),
+                })
+            }
+            Err(e) => Err(Failed {
+                retry: true,
+                reason: format!("{}: {e}", config.url),
+            }),
+        }
+    };
+    let result = attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(FIRST_BACKOFF)
+                .with_max_delay(Duration::from_secs(10))
+                .with_max_times(RETRIES),
+        )
+        .when(|f: &Failed| f.retry)
+        .await;
+    let outcome = match &result {
+        Ok(()) => "delivered",
+        Err(f) => {
+            tracing::warn!(
+                config.id = %config.id,
+                task.id = %config.task_id,
+                seq = crate::task::sequence_of(event),
+                reason = %f.reason,
+                "push notification not delivered"
+            );
+            "failed"
+        }
+    };
+    ::metrics::counter!(
+        metrics::PUSH_DELIVERIES,
+        "agent" => agent.to_owned(),
+        "outcome" => outcome
+    )
+    .increment(1);
+}

@@ -1,0 +1,239 @@
+//! Push notifications: config CRUD behind the capability, and real delivery to an HTTP
+//! receiver — every event, in order, with the configured credentials, retried on failure.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use axum::{Router, extract::State, http::HeaderMap, routing::post};
+use serde_json::json;
+use switchyard::{
+    pb::a2a::{
+        AuthenticationInfo, DeleteTaskPushNotificationConfigRequest,
+        GetTaskPushNotificationConfigRequest, ListTaskPushNotificationConfigsRequest, Message,
+        SendMessageConfiguration, StreamResponse, TaskPushNotificationConfig,
+    },
+    task::sequence_of,
+};
+use switchyard_e2e::{Served, describe, message, reason, request};
+use tokio::sync::mpsc;
+
+/// What the receiver got: headers and the decoded event.
+type Received = (HeaderMap, StreamResponse);
+
+#[derive(Clone)]
+struct Receiver {
+    tx: mpsc::UnboundedSender<Received>,
+    attempts: Arc<AtomicUsize>,
+}
+
+/// An HTTP receiver on port 0; its first request fails with 503.
+async fn receiver() -> (String, mpsc::UnboundedReceiver<Received>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let state = Receiver {
+        tx,
+        attempts: Arc::new(AtomicUsize::new(0)),
+    };
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(
+                |State(s): State<Receiver>, headers: HeaderMap, body: String| async move {
+                    if s.attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                        return http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let event: StreamResponse = serde_json::from_str(&body).expect("protobuf JSON");
+                    let _ = s.tx.send((headers, event));
+                    http::StatusCode::OK
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+fn config(url: &str) -> TaskPushNotificationConfig {
+    TaskPushNotificationConfig {
+        url: url.into(),
+        token: "tok-123".into(),
+        authentication: Some(AuthenticationInfo {
+            scheme: "Bearer".into(),
+            credentials: "secret".into(),
+        }),
+        ..Default::default()
+    }
+}
+
+async fn take(rx: &mut mpsc::UnboundedReceiver<Received>, n: usize) -> Vec<Received> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let item = tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+            .await
+            .expect("delivered in time")
+            .expect("receiver alive");
+        got.push(item);
+    }
+    got
+}
+
+#[tokio::test]
+async fn every_event_is_pushed_in_order_with_credentials_after_a_retry() {
+    let (echo, _dir) = Served::echo_with(|c| c.push_notifications = true).await;
+    let card = echo.client.agent_card().await.expect("card");
+    assert_eq!(
+        card.capabilities.and_then(|c| c.push_notifications),
+        Some(true)
+    );
+    let (url, mut rx) = receiver().await;
+    let mut req = request(message("pushed", json!({"chunks": 2})));
+    req.configuration = Some(SendMessageConfiguration {
+        task_push_notification_config: Some(config(&url)),
+        ..Default::default()
+    });
+    echo.client.send_message(req).await.expect("send");
+    let got = take(&mut rx, 8).await;
+    let events: Vec<StreamResponse> = got.iter().map(|(_, e)| e.clone()).collect();
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| sequence_of(e).expect("seq"))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=8).collect::<Vec<_>>(),
+        "every event once, in order: {:?}",
+        describe(&events)
+    );
+    assert!(describe(&events)[7].starts_with("status:COMPLETED"));
+    let (headers, _) = &got[0];
+    assert_eq!(headers["content-type"], "application/a2a+json");
+    assert_eq!(headers["authorization"], "Bearer secret");
+    assert_eq!(headers["x-a2a-notification-token"], "tok-123");
+}
+
+#[tokio::test]
+async fn config_crud_and_delivery_of_a_continued_task() {
+    let (echo, _dir) = Served::echo_with(|c| c.push_notifications = true).await;
+    let mut a2a = echo.client.a2a();
+    let task = echo
+        .client
+        .send(message("wait", json!({"ask": "more?"})))
+        .await
+        .expect("send");
+    let (url, mut rx) = receiver().await;
+    let mut c = config(&url);
+    c.task_id.clone_from(&task.id);
+    let created = a2a
+        .create_task_push_notification_config(c)
+        .await
+        .expect("create")
+        .into_inner();
+    assert!(!created.id.is_empty(), "the server made an id");
+    let got = a2a
+        .get_task_push_notification_config(GetTaskPushNotificationConfigRequest {
+            task_id: task.id.clone(),
+            id: created.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(got, created);
+    let listed = a2a
+        .list_task_push_notification_configs(ListTaskPushNotificationConfigsRequest {
+            task_id: task.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.configs, [created.clone()]);
+
+    // Events after the config was created are delivered: the continuation's.
+    let mut more = Message::user_text("yes");
+    more.task_id.clone_from(&task.id);
+    echo.client.send(more).await.expect("continue");
+    let delivered = take(&mut rx, 3).await;
+    let seqs: Vec<u64> = delivered
+        .iter()
+        .map(|(_, e)| sequence_of(e).expect("seq"))
+        .collect();
+    assert_eq!(seqs, [4, 5, 6]);
+
+    a2a.delete_task_push_notification_config(DeleteTaskPushNotificationConfigRequest {
+        task_id: task.id.clone(),
+        id: created.id.clone(),
+        ..Default::default()
+    })
+    .await
+    .expect("delete");
+    let gone = a2a
+        .get_task_push_notification_config(GetTaskPushNotificationConfigRequest {
+            task_id: task.id.clone(),
+            id: created.id,
+            ..Default::default()
+        })
+        .await
+        .expect_err("deleted");
+    assert_eq!(gone.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn without_the_capability_every_config_call_is_refused() {
+    let (echo, _dir) = Served::echo().await;
+    let task = echo.client.send_text("x").await.expect("send");
+    let mut a2a = echo.client.a2a();
+    let mut c = config("http://127.0.0.1:9/hook");
+    c.task_id.clone_from(&task.id);
+    let errors = [
+        a2a.create_task_push_notification_config(c.clone())
+            .await
+            .expect_err("create"),
+        a2a.get_task_push_notification_config(GetTaskPushNotificationConfigRequest {
+            task_id: task.id.clone(),
+            id: "x".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("get"),
+        a2a.list_task_push_notification_configs(ListTaskPushNotificationConfigsRequest {
+            task_id: task.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("list"),
+        a2a.delete_task_push_notification_config(DeleteTaskPushNotificationConfigRequest {
+            task_id: task.id.clone(),
+            id: "x".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("delete"),
+    ];
+    for e in errors {
+        assert_eq!(
+            reason(&e).as_deref(),
+            Some("PUSH_NOTIFICATION_NOT_SUPPORTED"),
+            "{e:?}"
+        );
+    }
+    let mut req = request(Message::user_text("inline"));
+    req.configuration = Some(SendMessageConfiguration {
+        task_push_notification_config: Some(c),
+        ..Default::default()
+    });
+    let e = echo
+        .client
+        .send_message(req)
+        .await
+        .expect_err("inline config refused");
+    assert_eq!(
+        e.a2a_kind(),
+        Some(switchyard::error::A2aErrorKind::PushNotificationNotSupported)
+    );
+}
