@@ -29,6 +29,9 @@ use tracing_subscriber::{
 
 pub use format::LogFormat;
 
+/// Longest [`Telemetry::shutdown`] waits for pending spans to be exported.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+
 /// Environment variable selecting the log format: `logfmt` (default) or `json`.
 pub const LOG_FORMAT_ENV: &str = "SWITCHYARD_LOG_FORMAT";
 
@@ -109,14 +112,18 @@ impl Telemetry {
         let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await;
     }
 
-    /// Flushes and stops the exporter (at most a few seconds; never fails the caller).
+    /// Flushes and stops the exporter, waiting at most [`SHUTDOWN_WAIT`]: a hung collector
+    /// must not hold the process (the flush runs on its own thread, which the process does not
+    /// wait for at exit).
     pub async fn shutdown(self) {
         let provider = self.provider;
-        let _ = tokio::task::spawn_blocking(move || {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
             let _ = provider.force_flush();
             let _ = provider.shutdown();
-        })
-        .await;
+            let _ = tx.send(());
+        });
+        let _ = tokio::time::timeout(SHUTDOWN_WAIT, rx).await;
     }
 }
 

@@ -287,3 +287,71 @@ fn errors_are_one_clear_line_with_a_non_zero_exit() {
         "{line}"
     );
 }
+
+/// `GET path` over HTTP/1.1; the response body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Read as _;
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    conn.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+/// A "collector" that accepts connections and never answers: the worst case for an exporter.
+fn black_hole() -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let handle = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().take(64).flatten() {
+            held.push(conn); // keep it open, read nothing, write nothing
+        }
+    });
+    (addr, handle)
+}
+
+#[test]
+fn with_the_collector_down_requests_succeed_and_the_span_queue_stays_bounded() {
+    let (collector, _hole) = black_hole();
+    let endpoint = format!("http://{collector}");
+    let up = Up::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "8"),
+    ]);
+    // Every request succeeds although no span can leave the process.
+    for i in 0..12 {
+        let sent = ok(&up.run(&["send", "echo", &format!("traced {i}")]));
+        assert!(sent.contains("COMPLETED"), "{sent}");
+    }
+    let mesh: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(up.dir.path().join("mesh.json")).expect("mesh file"))
+            .expect("json");
+    let echo = mesh["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .find(|a| a["name"] == "echo")
+        .expect("echo")["endpoints"][0]
+        .as_str()
+        .expect("endpoint")
+        .to_owned();
+    let metrics = http_get(&echo, "/metrics");
+    let dropped: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("switchyard_trace_spans_dropped_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no dropped-spans counter in:\n{metrics}"));
+    // 12 requests make more spans than the queue of 8 holds while the exporter hangs: the queue
+    // stayed bounded and what did not fit was counted, not buffered.
+    assert!(dropped >= 1.0, "dropped {dropped}");
+    let (status, _) = up.interrupt();
+    assert!(status.success());
+}
