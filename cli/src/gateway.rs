@@ -1,8 +1,9 @@
 //! The gateway under `switchyard up`.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use switchyard::{Registry, ShutdownHandle};
+use switchyard::Registry;
+use switchyard_gateway::{Gateway, GatewayConfig, ShutdownHandle};
 use tokio::task::JoinHandle;
 
 use crate::{config::Config, error::CliError};
@@ -19,12 +20,27 @@ pub(crate) async fn start(
     config: &Config,
     registry: Arc<Registry>,
 ) -> Result<Option<RunningGateway>, CliError> {
-    if config.up.gateway.disabled {
+    let g = &config.up.gateway;
+    if g.disabled {
         return Ok(None);
     }
-    let _ = (
-        SocketAddr::new(config.up.host, config.up.gateway.port),
+    let gateway = Gateway::bind(
+        GatewayConfig {
+            listen: SocketAddr::new(config.up.host, g.port),
+            public_url: g.public_url.clone(),
+            cors_origins: g.cors_origins.clone(),
+            drain_timeout: Duration::from_secs_f64(config.up.drain_timeout_secs),
+            ..Default::default()
+        },
         registry,
-    );
-    Ok(None)
+    )
+    .await
+    .map_err(|e| CliError::Serve(format!("gateway: {e}")))?;
+    let url = gateway.url();
+    let stop = gateway.shutdown_handle();
+    Ok(Some(RunningGateway {
+        url,
+        stop,
+        join: tokio::spawn(gateway.run()),
+    }))
 }

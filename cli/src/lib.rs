@@ -14,6 +14,7 @@ pub mod mesh;
 pub mod render;
 pub mod target;
 pub mod up;
+pub mod via_gateway;
 
 use std::path::PathBuf;
 

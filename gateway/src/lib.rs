@@ -1,1 +1,66 @@
-//! placeholder
+//! # switchyard-gateway: every agent of the mesh over HTTP
+//!
+//! One HTTP listener (HTTP/1.1 and HTTP/2) in front of the agents of a
+//! [`switchyard::Registry`], translating into their gRPC services:
+//!
+//! | front | route (per agent `{agent}`) | gRPC call |
+//! |---|---|---|
+//! | A2A JSON-RPC 2.0 | `POST /agents/{agent}` (and `/agents/{agent}/`) | `lf.a2a.v1.A2AService/*` |
+//! | A2A REST (HTTP+JSON) | `/agents/{agent}/message:send`, `/tasks/{id}`, … | `lf.a2a.v1.A2AService/*` |
+//! | SSE | the streaming methods of both; `Last-Event-ID` resumes | server streaming |
+//! | WebSocket | `GET /agents/{agent}/ws` | `switchyard.v1.AgentService/Converse` |
+//! | agent card | `GET /agents/{agent}/.well-known/agent-card.json` | the agent's card, URLs rewritten |
+//! | directory | `GET /agents`, `GET /.well-known/agent-card.json` | every agent |
+//! | ops | `/healthz`, `/readyz` | — |
+//!
+//! Each request picks the next endpoint of its agent (round robin per request, see
+//! [`switchyard::AgentRef::client`]). The wire rules are those of A2A v1.0
+//! (`design/A2A.md`); the tower layers and their order are in `layers`; errors become
+//! answers in exactly one place per edge: JSON-RPC error objects, the REST envelope with the
+//! googleapis HTTP status table, and WebSocket close codes (see `error`).
+//!
+//! ## Layout
+//! - [`Gateway`], [`GatewayConfig`], [`ShutdownHandle`], [`GatewayError`]: the public API;
+//! - `jsonrpc`, `rest`, `sse`, `ws`, `card`, `ops`: the fronts;
+//! - `call`, `method`, `upstream`, `lanes`: one call to one agent;
+//! - `error`: the error type and its three edges; `layers`: the middleware.
+//!
+//! ## Example
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use switchyard::{Registry, RegistryConfig};
+//! use switchyard_gateway::{Gateway, GatewayConfig};
+//!
+//! let agents = RegistryConfig::from_env_value("echo=127.0.0.1:50051")?;
+//! let gateway = Gateway::bind(GatewayConfig::default(), Arc::new(Registry::new(&agents)?)).await?;
+//! let stop = gateway.shutdown_handle();
+//! tokio::spawn(async move {
+//!     switchyard::shutdown_signal().await;
+//!     stop.shutdown();
+//! });
+//! gateway.run().await;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod app;
+mod call;
+mod card;
+mod config;
+mod error;
+mod headers;
+mod jsonrpc;
+mod lanes;
+mod layers;
+mod method;
+mod ops;
+mod query;
+mod rest;
+mod server;
+mod sse;
+mod upstream;
+mod ws;
+
+pub use config::GatewayConfig;
+pub use server::{Gateway, GatewayError, ShutdownHandle};

@@ -152,7 +152,7 @@ async fn config_crud_and_delivery_of_a_continued_task() {
         .await
         .expect("list")
         .into_inner();
-    assert_eq!(listed.configs, [created.clone()]);
+    assert_eq!(listed.configs, std::slice::from_ref(&created));
 
     // Events after the config was created are delivered: the continuation's.
     let mut more = Message::user_text("yes");

@@ -1,0 +1,174 @@
+//! The router: routes, shared state and the layer stack (order in [`crate::layers`]).
+
+use std::{ops::Deref, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    routing::{any, get, post},
+};
+use http::{HeaderName, HeaderValue, Method};
+use switchyard::{AgentRef, Registry};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::{
+    GatewayConfig, card,
+    error::{ApiError, Failure},
+    jsonrpc,
+    lanes::Lanes,
+    layers::{
+        body_limit::BodyLimitLayer, deadline::DeadlineLayer, drain::DrainLayer,
+        limit::ConcurrencyLimitLayer, request_id::RequestIdLayer, trace::TraceLayer,
+    },
+    ops, rest, sse, ws,
+};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) config: GatewayConfig,
+    /// Public base URL, without a trailing slash.
+    pub(crate) base_url: Arc<str>,
+    /// Cancelled when the drain starts.
+    pub(crate) draining: CancellationToken,
+    /// Connections for long-lived calls.
+    pub(crate) lanes: Arc<Lanes>,
+}
+
+/// The state of the router.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState(pub(crate) Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl Shared {
+    /// The agent called `name`.
+    pub(crate) fn agent(&self, name: &str) -> Result<AgentRef, ApiError> {
+        self.registry
+            .agent(name)
+            .map_err(|_| ApiError::UnknownAgent(name.to_owned()))
+    }
+
+    /// Settings of the SSE streams.
+    pub(crate) fn sse(&self) -> sse::Settings {
+        sse::Settings {
+            keepalive: self.config.sse_keepalive,
+            buffer: self.config.sse_buffer_events,
+            slow_client: self.config.slow_client_timeout,
+            draining: self.draining.clone(),
+        }
+    }
+}
+
+/// The `{agent}` segment of a path under `/agents/` (raw; agent names need no escaping).
+pub(crate) fn agent_segment(path: &str) -> &str {
+    let below = path.strip_prefix("/agents/").unwrap_or_default();
+    below.split('/').next().unwrap_or_default()
+}
+
+/// Headers a browser may send cross-origin.
+const ALLOWED_HEADERS: [&str; 11] = [
+    "content-type",
+    "authorization",
+    "a2a-version",
+    "a2a-extensions",
+    "last-event-id",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "grpc-timeout",
+    "x-timeout-ms",
+    "cache-control",
+];
+
+/// Headers a browser may read cross-origin.
+const EXPOSED_HEADERS: [&str; 4] = ["x-request-id", "retry-after", "etag", "a2a-version"];
+
+/// The CORS layer for `origins` (`*` allows any), or none when there are none.
+///
+/// # Errors
+/// An origin that is not a valid header value.
+pub(crate) fn cors(origins: &[String]) -> Result<Option<CorsLayer>, String> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let list = origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o.trim_end_matches('/')))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| format!("invalid CORS origin in {origins:?}"))?;
+        AllowOrigin::list(list)
+    };
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers(ALLOWED_HEADERS.map(HeaderName::from_static))
+            .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
+            .max_age(Duration::from_secs(600)),
+    ))
+}
+
+/// Unmatched paths.
+async fn not_found(method: Method, uri: http::Uri) -> Failure {
+    Failure::rest(ApiError::MethodNotFound(format!(
+        "no route {method} {}",
+        uri.path()
+    )))
+}
+
+/// The full application.
+pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
+    let config = &state.config;
+    let api = Router::new()
+        .route("/agents", get(card::directory))
+        .route("/.well-known/agent-card.json", get(card::gateway_card))
+        .route(
+            "/agents/{agent}",
+            post(jsonrpc::handle).fallback(jsonrpc::wrong_method),
+        )
+        .route(
+            "/agents/{agent}/",
+            post(jsonrpc::handle).fallback(jsonrpc::wrong_method),
+        )
+        .route("/agents/{agent}/ws", any(ws::handle))
+        .route(
+            "/agents/{agent}/.well-known/agent-card.json",
+            get(card::agent_card),
+        )
+        .route("/agents/{agent}/{*rest}", any(rest::handle))
+        .fallback(not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(DrainLayer::new(state.draining.clone()))
+                .layer(ConcurrencyLimitLayer::new(config.max_concurrent_requests))
+                .layer(BodyLimitLayer::new(config.max_body_bytes))
+                .layer(DeadlineLayer::new(
+                    config.default_timeout,
+                    config.deadline_margin,
+                )),
+        )
+        .with_state(state.clone());
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .with_state(state)
+        .merge(api)
+        .layer(
+            ServiceBuilder::new()
+                .layer(RequestIdLayer)
+                .layer(TraceLayer)
+                .option_layer(cors),
+        )
+}

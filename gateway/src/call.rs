@@ -1,0 +1,161 @@
+//! One [`Call`] to one agent, shared by the JSON-RPC and REST fronts: the gRPC call, its
+//! failure mapped to [`ApiError`], and its result as protobuf JSON (or an event stream).
+
+use std::sync::Arc;
+
+use std::pin::Pin;
+
+use futures::Stream;
+use serde::Serialize;
+use serde_json::{Value, json};
+use switchyard::{
+    AgentRef,
+    error::A2aErrorKind,
+    pb::a2a::{ListTasksResponse, StreamResponse},
+};
+use tonic::{Status, metadata::MetadataValue};
+
+use crate::{card, error::ApiError, lanes::Lanes, method::Call, upstream::Forward};
+
+/// An open server stream of an agent, holding its place on a lane.
+pub(crate) type Events = Pin<Box<dyn Stream<Item = Result<StreamResponse, Status>> + Send>>;
+
+/// Who a call goes to, and with what context.
+#[derive(Debug)]
+pub(crate) struct Target {
+    /// The agent.
+    pub(crate) agent: AgentRef,
+    /// Forwarded headers and the deadline.
+    pub(crate) forward: Forward,
+    /// The gateway's public base URL, for the cards it returns.
+    pub(crate) base_url: Arc<str>,
+    /// Connections for streams.
+    pub(crate) lanes: Arc<Lanes>,
+}
+
+/// What an agent answered.
+pub(crate) enum Answer {
+    /// A unary result, as protobuf JSON.
+    Unary(Value),
+    /// A server stream, open; its first event is not read yet.
+    Stream(Events),
+}
+
+/// protobuf JSON of a response message.
+fn to_json(message: &impl Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(message).map_err(|e| ApiError::Upstream {
+        agent: String::new(),
+        status: tonic::Status::internal(format!("the response does not serialize: {e}")),
+    })
+}
+
+/// A ListTasks result with every field present, defaults included (A2A v1.0: `tasks`,
+/// `nextPageToken`, `pageSize` and `totalSize` are always emitted).
+pub(crate) fn list_tasks_json(r: &ListTasksResponse) -> Result<Value, ApiError> {
+    let mut v = to_json(r)?;
+    if let Some(o) = v.as_object_mut() {
+        o.entry("tasks").or_insert_with(|| json!([]));
+        o.entry("nextPageToken")
+            .or_insert_with(|| json!(r.next_page_token));
+        o.entry("pageSize").or_insert_with(|| json!(r.page_size));
+        o.entry("totalSize").or_insert_with(|| json!(r.total_size));
+    }
+    Ok(v)
+}
+
+/// UnsupportedOperation when the agent's card says it does not stream (A2A v1.0: streaming
+/// methods need `capabilities.streaming`). An agent whose card is not loaded is asked anyway.
+fn check_streaming(agent: &AgentRef) -> Result<(), ApiError> {
+    let Some(card) = agent.card() else {
+        return Ok(());
+    };
+    if card.capabilities.as_ref().and_then(|c| c.streaming) == Some(true) {
+        return Ok(());
+    }
+    Err(ApiError::A2a {
+        kind: A2aErrorKind::UnsupportedOperation,
+        message: format!(
+            "agent {:?} does not support streaming (capabilities.streaming is not true)",
+            agent.name()
+        ),
+    })
+}
+
+/// Makes the call. `last_event_id` resumes a SubscribeToTask after that sequence number.
+///
+/// # Errors
+/// The agent's status ([`ApiError::Upstream`], UNAVAILABLE when it cannot be reached),
+/// [`ApiError::DeadlineExceeded`], or UnsupportedOperation for a streaming call to an agent
+/// that does not stream.
+pub(crate) async fn dispatch(
+    target: &Target,
+    call: Call,
+    last_event_id: Option<u64>,
+) -> Result<Answer, ApiError> {
+    let name = target.agent.name();
+    let f = &target.forward;
+    let mut a2a = target.agent.client().a2a();
+    let value = match call {
+        Call::SendMessage(r) => to_json(&f.call(name, a2a.send_message(f.unary(r))).await?)?,
+        Call::GetTask(r) => to_json(&f.call(name, a2a.get_task(f.unary(r))).await?)?,
+        Call::ListTasks(r) => list_tasks_json(&f.call(name, a2a.list_tasks(f.unary(r))).await?)?,
+        Call::CancelTask(r) => to_json(&f.call(name, a2a.cancel_task(f.unary(r))).await?)?,
+        Call::CreatePushConfig(r) => to_json(
+            &f.call(name, a2a.create_task_push_notification_config(f.unary(r)))
+                .await?,
+        )?,
+        Call::GetPushConfig(r) => to_json(
+            &f.call(name, a2a.get_task_push_notification_config(f.unary(r)))
+                .await?,
+        )?,
+        Call::ListPushConfigs(r) => to_json(
+            &f.call(name, a2a.list_task_push_notification_configs(f.unary(r)))
+                .await?,
+        )?,
+        Call::DeletePushConfig(r) => {
+            f.call(name, a2a.delete_task_push_notification_config(f.unary(r)))
+                .await?;
+            json!({})
+        }
+        Call::GetExtendedAgentCard(r) => {
+            let extended = f
+                .call(name, a2a.get_extended_agent_card(f.unary(r)))
+                .await?;
+            card::document(&card::rewrite(extended, &target.agent, &target.base_url))
+        }
+        Call::SendStreamingMessage(r) => {
+            check_streaming(&target.agent)?;
+            let (client, slot) = target.lanes.client(&target.agent);
+            let stream = f
+                .call(name, client.a2a().send_streaming_message(f.streaming(r)))
+                .await?;
+            return Ok(Answer::Stream(Box::pin(slot.hold(stream))));
+        }
+        Call::SubscribeToTask(r) => {
+            check_streaming(&target.agent)?;
+            let mut req = f.streaming(r);
+            if let Some(n) = last_event_id {
+                req.metadata_mut()
+                    .insert(switchyard::LAST_EVENT_ID, MetadataValue::from(n));
+            }
+            let (client, slot) = target.lanes.client(&target.agent);
+            let stream = f.call(name, client.a2a().subscribe_to_task(req)).await?;
+            return Ok(Answer::Stream(Box::pin(slot.hold(stream))));
+        }
+    };
+    Ok(Answer::Unary(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_tasks_emits_defaults() {
+        let v = list_tasks_json(&ListTasksResponse::default()).expect("json");
+        assert_eq!(
+            v,
+            json!({"tasks": [], "nextPageToken": "", "pageSize": 0, "totalSize": 0})
+        );
+    }
+}

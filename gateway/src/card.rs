@@ -1,0 +1,266 @@
+//! Agent cards as the gateway serves them (A2A v1.0, "Agent discovery"): each agent's card
+//! with its interfaces pointing at the gateway, the directory of every agent (`GET /agents`),
+//! and the gateway's own card (`GET /.well-known/agent-card.json`). Every document has a
+//! strong `ETag` (a hash of the body; `If-None-Match` answers 304) and `Cache-Control`.
+
+use axum::{
+    body::Body,
+    extract::{Path, State},
+    response::Response,
+};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+use switchyard::{
+    AgentRef,
+    card::{PROTOCOL_VERSION, WELL_KNOWN_CARD_PATH, binding},
+    pb::a2a::{AgentCard, AgentInterface, AgentSkill},
+};
+
+use crate::{
+    app::AppState,
+    error::{ApiError, Failure},
+};
+
+/// `card` with `supportedInterfaces` pointing at the gateway: JSON-RPC and HTTP+JSON at
+/// `<base>/agents/<name>`, then the agent's own gRPC address only when its configuration
+/// makes it public (`public_grpc`); `protocolVersion` 1.0 on each.
+pub(crate) fn rewrite(mut card: AgentCard, agent: &AgentRef, base: &str) -> AgentCard {
+    let url = format!("{base}/agents/{}", agent.name());
+    let interface = |url: String, binding: &str| AgentInterface {
+        url,
+        protocol_binding: binding.to_owned(),
+        tenant: String::new(),
+        protocol_version: PROTOCOL_VERSION.to_owned(),
+    };
+    let own_grpc = card
+        .supported_interfaces
+        .iter()
+        .find(|i| i.protocol_binding == binding::GRPC)
+        .map(|i| i.url.clone())
+        .or_else(|| agent.config().endpoints.first().cloned());
+    let mut interfaces = vec![
+        interface(url.clone(), binding::JSONRPC),
+        interface(url, binding::HTTP_JSON),
+    ];
+    if agent.config().public_grpc
+        && let Some(grpc) = own_grpc
+    {
+        interfaces.push(interface(grpc, binding::GRPC));
+    }
+    card.supported_interfaces = interfaces;
+    card
+}
+
+/// The card as JSON, with the fields A2A requires present even when empty.
+pub(crate) fn document(card: &AgentCard) -> Value {
+    let mut v = serde_json::to_value(card).unwrap_or_else(|_| json!({}));
+    if let Some(o) = v.as_object_mut() {
+        for key in ["name", "description", "version"] {
+            o.entry(key).or_insert_with(|| json!(""));
+        }
+        for key in [
+            "supportedInterfaces",
+            "defaultInputModes",
+            "defaultOutputModes",
+            "skills",
+        ] {
+            o.entry(key).or_insert_with(|| json!([]));
+        }
+        o.entry("capabilities").or_insert_with(|| json!({}));
+    }
+    v
+}
+
+/// FNV-1a, 64 bit: a stable content hash for `ETag`s (not for security).
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 §13.1.2).
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == etag)
+}
+
+/// A JSON document with `ETag` and `Cache-Control: max-age=<max_age>`; 304 when the client
+/// has it already.
+pub(crate) fn cached(headers: &HeaderMap, document: &Value, max_age: u64) -> Response {
+    let body = document.to_string();
+    let etag = format!("\"{:016x}\"", fnv1a(body.as_bytes()));
+    let fresh = not_modified(headers, &etag);
+    let mut builder = Response::builder()
+        .header(header::ETAG, &etag)
+        .header(header::CACHE_CONTROL, format!("max-age={max_age}"));
+    let response = if fresh {
+        builder = builder.status(StatusCode::NOT_MODIFIED);
+        builder.body(Body::empty())
+    } else {
+        builder
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
+            .body(Body::from(body))
+    };
+    response.expect("the headers above are valid")
+}
+
+/// The agent's card, fetched when the registry does not hold it yet.
+async fn card_of(state: &AppState, agent: &AgentRef) -> Result<AgentCard, ApiError> {
+    if let Some(card) = agent.card() {
+        return Ok((*card).clone());
+    }
+    match agent.refresh_card(state.config.card_timeout).await {
+        Ok(card) => Ok((*card).clone()),
+        Err(e) => Err(ApiError::Upstream {
+            agent: agent.name().to_owned(),
+            status: tonic::Status::unavailable(format!("fetching the card: {e}")),
+        }),
+    }
+}
+
+/// `GET /agents/{agent}/.well-known/agent-card.json`.
+pub(crate) async fn agent_card(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
+    let agent = state.agent(&name).map_err(Failure::rest)?;
+    let card = card_of(&state, &agent).await.map_err(Failure::rest)?;
+    let card = rewrite(card, &agent, &state.base_url);
+    Ok(cached(
+        &headers,
+        &document(&card),
+        state.config.card_max_age.as_secs(),
+    ))
+}
+
+/// One entry of the directory.
+fn entry(agent: &AgentRef, base: &str) -> Value {
+    let url = format!("{base}/agents/{}", agent.name());
+    let card = agent.card();
+    let skills: Vec<&AgentSkill> = card.iter().flat_map(|c| c.skills.iter()).collect();
+    json!({
+        "name": agent.name(),
+        "description": card.as_ref().map_or("", |c| c.description.as_str()),
+        "url": url,
+        "cardUrl": format!("{url}{WELL_KNOWN_CARD_PATH}"),
+        "available": card.is_some(),
+        "streaming": card.as_ref().and_then(|c| c.capabilities.as_ref()).and_then(|c| c.streaming).unwrap_or(false),
+        "skills": skills,
+    })
+}
+
+/// Fetches, in the background, the cards the registry does not hold yet (an agent that was
+/// down at start shows up in the directory once it is back).
+fn refresh_missing(state: &AppState) {
+    for agent in state.registry.agents() {
+        if agent.card().is_none() {
+            let timeout = state.config.card_timeout;
+            tokio::spawn(async move {
+                let _ = agent.refresh_card(timeout).await;
+            });
+        }
+    }
+}
+
+/// `GET /agents`: every agent with its URL, card URL and skills.
+pub(crate) async fn directory(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    refresh_missing(&state);
+    let agents: Vec<Value> = state
+        .registry
+        .agents()
+        .iter()
+        .map(|a| entry(a, &state.base_url))
+        .collect();
+    cached(&headers, &json!({ "agents": agents }), 0)
+}
+
+/// `GET /.well-known/agent-card.json`: the gateway itself, one skill per agent.
+pub(crate) async fn gateway_card(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let base = &state.base_url;
+    let skills = state
+        .registry
+        .agents()
+        .iter()
+        .map(|a| {
+            let card = a.card();
+            let mut tags: Vec<String> = card
+                .iter()
+                .flat_map(|c| c.skills.iter().flat_map(|s| s.tags.iter().cloned()))
+                .collect();
+            tags.sort();
+            tags.dedup();
+            AgentSkill {
+                id: a.name().to_owned(),
+                name: card
+                    .as_ref()
+                    .map_or_else(|| a.name().to_owned(), |c| c.name.clone()),
+                description: format!(
+                    "{} (card: {base}/agents/{}{WELL_KNOWN_CARD_PATH})",
+                    card.as_ref().map_or("", |c| c.description.as_str()),
+                    a.name()
+                ),
+                tags,
+                ..Default::default()
+            }
+        })
+        .collect();
+    let card = AgentCard {
+        name: "switchyard-gateway".into(),
+        description: format!(
+            "The Switchyard gateway: A2A JSON-RPC, A2A REST, SSE and WebSocket for every agent \
+             of the mesh. Each agent's card is at {base}/agents/{{agent}}{WELL_KNOWN_CARD_PATH}; \
+             the directory is at {base}/agents."
+        ),
+        version: env!("CARGO_PKG_VERSION").into(),
+        default_input_modes: vec!["application/json".into()],
+        default_output_modes: vec!["application/json".into()],
+        skills,
+        ..Default::default()
+    };
+    cached(
+        &headers,
+        &document(&card),
+        state.config.card_max_age.as_secs(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_match_weakly_and_in_lists() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"a\", W/\"b\""),
+        );
+        assert!(not_modified(&h, "\"b\""));
+        assert!(!not_modified(&h, "\"c\""));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(not_modified(&h, "\"c\""));
+    }
+
+    #[test]
+    fn required_fields_are_present_even_when_empty() {
+        let v = document(&AgentCard::default());
+        for key in [
+            "name",
+            "supportedInterfaces",
+            "skills",
+            "capabilities",
+            "defaultInputModes",
+        ] {
+            assert!(v.get(key).is_some(), "{key}");
+        }
+    }
+}

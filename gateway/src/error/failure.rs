@@ -1,0 +1,106 @@
+//! [`Failure`]: an [`ApiError`] on its way to the client, shaped for its [`Front`] — the one
+//! `IntoResponse` type through which every handler and layer answers errors.
+
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::{ApiError, json_rpc, rest};
+
+/// Which wire shape a client expects its errors in.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Front {
+    /// JSON-RPC 2.0: HTTP 200 with an error object, echoing the request id.
+    JsonRpc(Value),
+    /// REST and every other HTTP route: the googleapis error envelope and HTTP status.
+    Rest,
+}
+
+impl Front {
+    /// The front of a request before its body is read: `POST /agents/{agent}` (and with a
+    /// trailing slash) is JSON-RPC, everything else REST.
+    pub(crate) fn of(method: &http::Method, path: &str) -> Self {
+        let rest = path.strip_prefix("/agents/").unwrap_or_default();
+        let name = rest.strip_suffix('/').unwrap_or(rest);
+        if method == http::Method::POST && !name.is_empty() && !name.contains('/') {
+            Self::JsonRpc(Value::Null)
+        } else {
+            Self::Rest
+        }
+    }
+}
+
+/// Seconds in the `Retry-After` header of 429 and 503 answers.
+pub(crate) const RETRY_AFTER_SECS: u32 = 1;
+
+/// An error on its way to the client: the one `IntoResponse` type of the gateway.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) front: Front,
+    pub(crate) error: ApiError,
+}
+
+impl Failure {
+    /// A REST-shaped failure.
+    pub(crate) fn rest(error: ApiError) -> Self {
+        Self {
+            front: Front::Rest,
+            error,
+        }
+    }
+
+    /// A JSON-RPC failure answering request `id`.
+    pub(crate) fn json_rpc(id: Value, error: ApiError) -> Self {
+        Self {
+            front: Front::JsonRpc(id),
+            error,
+        }
+    }
+}
+
+/// Logs what the client does not see: the full upstream status of server-side failures.
+pub(crate) fn log(error: &ApiError) {
+    if error.is_server_side() {
+        tracing::warn!(error = %error, "request failed");
+    } else {
+        tracing::debug!(error = %error, "request rejected");
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        log(&self.error);
+        let mut response = match self.front {
+            Front::JsonRpc(id) => json_rpc::response(id, &self.error),
+            Front::Rest => rest::response(&self.error),
+        };
+        if self.error.retry_after() {
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(RETRY_AFTER_SECS),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fronts_are_told_apart_by_method_and_path() {
+        let post = http::Method::POST;
+        assert!(matches!(
+            Front::of(&post, "/agents/echo"),
+            Front::JsonRpc(_)
+        ));
+        assert!(matches!(
+            Front::of(&post, "/agents/echo/"),
+            Front::JsonRpc(_)
+        ));
+        assert_eq!(Front::of(&post, "/agents/echo/message:send"), Front::Rest);
+        assert_eq!(Front::of(&post, "/agents/"), Front::Rest);
+        assert_eq!(Front::of(&http::Method::GET, "/agents/echo"), Front::Rest);
+        assert_eq!(Front::of(&post, "/other"), Front::Rest);
+    }
+}

@@ -1,0 +1,84 @@
+//! The A2A JSON-RPC 2.0 binding at `POST /agents/{agent}` (and `/agents/{agent}/`), A2A
+//! v1.0 "JSON-RPC binding". Every answer is HTTP 200: a result, an error object, or (for
+//! `SendStreamingMessage` and `SubscribeToTask`) an SSE stream of responses.
+//!
+//! Checks, in order: `Content-Type` (-32005), body size and time (-32600), JSON (-32700),
+//! envelope (-32600), method (-32601), params (-32602), `A2A-Version` (-32009), agent
+//! (-32603 naming it), then the call; agent errors map as in [`crate::error::json_rpc`].
+
+pub(crate) mod envelope;
+
+use axum::{
+    Extension,
+    body::Body,
+    extract::State,
+    response::{IntoResponse as _, Response},
+};
+use http::{HeaderMap, Method as HttpMethod, Uri};
+use serde_json::{Value, json};
+
+use crate::{
+    app::{AppState, agent_segment},
+    call::{Answer, Target, dispatch},
+    error::{ApiError, Failure},
+    headers,
+    layers::body_limit::{MaxBody, read_body},
+    method::Method,
+    sse::{self, Framing},
+    upstream::Forward,
+};
+
+/// The JSON-RPC endpoint of one agent.
+pub(crate) async fn handle(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    mut forward: Forward,
+    max: Option<Extension<MaxBody>>,
+    body: Body,
+) -> Result<Response, Failure> {
+    let null = |e| Failure::json_rpc(Value::Null, e);
+    headers::require_json(&headers).map_err(null)?;
+    let limit = max.map_or(state.config.max_body_bytes, |m| m.0.0);
+    let bytes = read_body(body, limit, state.config.body_read_timeout)
+        .await
+        .map_err(null)?;
+    let request = envelope::parse(&bytes).map_err(|(id, e)| Failure::json_rpc(id, e))?;
+    let id = request.id;
+    let fail = |e| Failure::json_rpc(id.clone(), e);
+    let version = headers::version(&headers, uri.query()).map_err(fail)?;
+    forward.set_version(&version);
+    let agent = state.agent(agent_segment(uri.path())).map_err(fail)?;
+    let last_event_id = match request.call.method() {
+        Method::SubscribeToTask => headers::last_event_id(&headers).map_err(fail)?,
+        _ => None,
+    };
+    let target = Target {
+        agent,
+        forward,
+        base_url: state.base_url.clone(),
+        lanes: state.lanes.clone(),
+    };
+    match dispatch(&target, request.call, last_event_id).await {
+        Ok(Answer::Unary(result)) => Ok((
+            [(http::header::CONTENT_TYPE, "application/json")],
+            json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string(),
+        )
+            .into_response()),
+        Ok(Answer::Stream(stream)) => {
+            let framing = Framing::JsonRpc(id.clone());
+            sse::respond(target.agent.name(), stream, framing, state.sse())
+                .await
+                .map_err(fail)
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// Any other HTTP method on the JSON-RPC endpoint.
+pub(crate) async fn wrong_method(method: HttpMethod) -> Failure {
+    Failure::rest(ApiError::MethodNotAllowed {
+        method,
+        allowed: "POST",
+    })
+}

@@ -1,0 +1,44 @@
+//! The gateway's tower layers, in the order a request meets them (outermost first):
+//!
+//! 1. [`request_id`]: accepts a well-formed `x-request-id` or makes one (UUID v4), puts it
+//!    on the request (for the agent) and echoes it on the response — every response,
+//!    including the errors of the layers below;
+//! 2. [`trace`]: one `http.server` span per request, continuing the caller's W3C trace
+//!    context; the gRPC call made inside carries it on (see [`crate::upstream`]);
+//! 3. CORS (`tower_http::cors`, only when origins are configured): answers preflights before
+//!    anything below can refuse them, and marks error answers readable too;
+//! 4. [`drain`]: once the gateway drains, new requests get 503 + `Retry-After`;
+//! 5. [`limit`]: at most `max_concurrent_requests` requests, streams and sessions at once;
+//!    beyond it requests are shed at once with 429 / RESOURCE_EXHAUSTED + `Retry-After`;
+//! 6. [`body_limit`]: bodies over `max_body_bytes` are refused (by `Content-Length` before
+//!    reading, else while reading);
+//! 7. [`deadline`]: `grpc-timeout` or `X-Timeout-Ms` (else the route default) minus the
+//!    margin becomes the deadline the handlers pass to the agent;
+//! 8. the routes.
+//!
+//! `/healthz` and `/readyz` sit outside layers 4–7: probes are never shed, and liveness
+//! stays up during a drain. Every layer is `FooLayer` → `Foo<S>`; its refusals go through
+//! [`Failure`], shaped for the front the request was aimed at.
+
+pub(crate) mod body_limit;
+pub(crate) mod deadline;
+pub(crate) mod drain;
+pub(crate) mod limit;
+pub(crate) mod request_id;
+pub(crate) mod trace;
+
+use std::{convert::Infallible, future::Future, pin::Pin};
+
+use axum::response::{IntoResponse as _, Response};
+
+use crate::error::{ApiError, Failure, Front};
+
+/// The future of every gateway layer.
+pub(crate) type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// An immediate refusal of `request`, shaped for its front.
+pub(crate) fn refuse(request: &axum::extract::Request, error: ApiError) -> ResponseFuture {
+    let front = Front::of(request.method(), request.uri().path());
+    let response = Failure { front, error }.into_response();
+    Box::pin(std::future::ready(Ok(response)))
+}

@@ -1,0 +1,97 @@
+//! [`RequestIdLayer`]: `x-request-id` accepted (when well formed) or made, and echoed.
+
+use std::{
+    convert::Infallible,
+    task::{Context, Poll},
+};
+
+use axum::{extract::Request, response::Response};
+use http::{HeaderName, HeaderValue};
+use tower::{Layer, Service};
+
+use super::ResponseFuture;
+
+/// The request id header.
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest request id accepted from a client, in bytes.
+const MAX_LEN: usize = 128;
+
+/// The request id, as a request extension.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestIdValue(HeaderValue);
+
+impl RequestIdValue {
+    /// The id.
+    pub(crate) fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+}
+
+/// Whether a client's id is usable: 1–128 visible ASCII characters.
+fn well_formed(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty() && b.len() <= MAX_LEN && b.iter().all(|c| (0x21..=0x7e).contains(c))
+}
+
+/// Layer of [`RequestId`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RequestIdLayer;
+
+impl<S> Layer<S> for RequestIdLayer {
+    type Service = RequestId<S>;
+
+    fn layer(&self, inner: S) -> RequestId<S> {
+        RequestId { inner }
+    }
+}
+
+/// Gives every request an id and echoes it on the response.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestId<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RequestId<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> ResponseFuture {
+        let id = match req.headers().get(&X_REQUEST_ID) {
+            Some(v) if well_formed(v) => v.clone(),
+            _ => HeaderValue::try_from(uuid::Uuid::new_v4().to_string())
+                .expect("a UUID is a valid header value"),
+        };
+        req.headers_mut().insert(X_REQUEST_ID, id.clone());
+        req.extensions_mut().insert(RequestIdValue(id.clone()));
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            let mut response = future.await?;
+            response.headers_mut().insert(X_REQUEST_ID, id);
+            Ok(response)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_visible_ascii_ids_of_sane_length_are_kept() {
+        assert!(well_formed(&HeaderValue::from_static("abc-123")));
+        assert!(!well_formed(&HeaderValue::from_static("")));
+        assert!(!well_formed(&HeaderValue::from_static("a b")));
+        let long = "x".repeat(MAX_LEN + 1);
+        assert!(!well_formed(&HeaderValue::from_str(&long).expect("ascii")));
+    }
+}

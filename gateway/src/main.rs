@@ -1,0 +1,78 @@
+//! `switchyard-gateway`: serves the agents named on the command line (or in
+//! `SWITCHYARD_AGENTS`) over A2A JSON-RPC, REST, SSE and WebSocket until SIGINT or SIGTERM.
+
+use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
+
+use clap::Parser;
+use switchyard::{Registry, RegistryConfig, registry::AGENTS_ENV};
+use switchyard_gateway::{Gateway, GatewayConfig};
+
+/// The Switchyard HTTP gateway.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "SWITCHYARD_GATEWAY_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    listen: SocketAddr,
+    /// Agents: `name=host:port[,host:port…]`, separated by `;`.
+    #[arg(long, env = AGENTS_ENV, default_value = "")]
+    agents: String,
+    /// Base URL clients reach the gateway at (used in the agent cards served).
+    #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Origins allowed by CORS (comma-separated; `*` for any).
+    #[arg(long, env = "SWITCHYARD_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// Seconds between SSE keep-alive comments.
+    #[arg(long, default_value_t = 15)]
+    sse_keepalive_secs: u64,
+}
+
+/// Exit code of a configuration error (`EX_USAGE`).
+const EX_USAGE: u8 = 64;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let registry =
+        match RegistryConfig::from_env_value(&args.agents).and_then(|c| Registry::new(&c)) {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                eprintln!("switchyard-gateway: {e}");
+                return ExitCode::from(EX_USAGE);
+            }
+        };
+    for (agent, error) in registry.load_cards(Duration::from_secs(5)).await {
+        tracing::warn!(%agent, %error, "agent card not loaded; the agent is unreachable for now");
+    }
+    let config = GatewayConfig {
+        listen: args.listen,
+        public_url: args.public_url,
+        cors_origins: args
+            .cors_origins
+            .into_iter()
+            .filter(|o| !o.is_empty())
+            .collect(),
+        sse_keepalive: Duration::from_secs(args.sse_keepalive_secs.max(1)),
+        ..GatewayConfig::default()
+    };
+    let gateway = match Gateway::bind(config, registry).await {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("switchyard-gateway: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    println!("switchyard-gateway listening on {}", gateway.url());
+    gateway.run_until(switchyard::shutdown_signal()).await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,182 @@
+//! What one HTTP request passes on to the agent it reaches ([`Forward`]), and the gRPC call
+//! itself: metadata, deadline, and the status remaps tonic needs.
+//!
+//! Forwarded: `A2A-Version` → `a2a-version` (default `1.0`), `A2A-Extensions` →
+//! `a2a-extensions`, `Authorization` → `authorization`, `x-request-id`, and W3C trace context
+//! (`traceparent`, `tracestate`): the gateway's own span when OpenTelemetry records it, else
+//! the caller's headers unchanged. The deadline travels as `grpc-timeout`
+//! ([`tonic::Request::set_timeout`]) and is also enforced locally.
+
+use std::{future::Future, time::Duration};
+
+use axum::extract::FromRequestParts;
+use http::{HeaderMap, request::Parts};
+use switchyard::trace::{self, TraceHeaders};
+use tokio::time::Instant;
+use tonic::{
+    Code, Status,
+    metadata::{MetadataKey, MetadataMap, MetadataValue},
+};
+
+use crate::{
+    error::ApiError,
+    layers::{deadline::Deadline, request_id::RequestIdValue},
+};
+
+/// HTTP headers forwarded as gRPC metadata of the same name (lower case).
+const FORWARDED: [&str; 3] = ["a2a-version", "a2a-extensions", "authorization"];
+
+/// Extra time the gateway waits for the agent's own DEADLINE_EXCEEDED before it answers
+/// with its own.
+const LOCAL_SLACK: Duration = Duration::from_millis(50);
+
+/// The context of one request as the agent will see it.
+#[derive(Clone, Debug)]
+pub(crate) struct Forward {
+    metadata: MetadataMap,
+    deadline: Deadline,
+}
+
+impl Forward {
+    /// Reads the forwarded headers, the trace context and the deadline.
+    pub(crate) fn new(headers: &HeaderMap, request_id: Option<&str>, deadline: Deadline) -> Self {
+        let mut metadata = MetadataMap::new();
+        for name in FORWARDED {
+            if let Some(v) = headers
+                .get(name)
+                .and_then(|v| MetadataValue::try_from(v.as_bytes()).ok())
+            {
+                metadata.insert(MetadataKey::from_static(name), v);
+            }
+        }
+        if !metadata.contains_key("a2a-version") {
+            metadata.insert(
+                "a2a-version",
+                MetadataValue::from_static(switchyard::card::PROTOCOL_VERSION),
+            );
+        }
+        if let Some(v) = request_id.and_then(|id| MetadataValue::try_from(id).ok()) {
+            metadata.insert("x-request-id", v);
+        }
+        let ours = trace::outgoing();
+        let trace = if ours.traceparent.is_some() {
+            ours
+        } else {
+            TraceHeaders::from_headers(headers)
+        };
+        trace.inject(&mut metadata);
+        Self { metadata, deadline }
+    }
+
+    /// Overrides the protocol version sent (e.g. from the `A2A-Version` query parameter).
+    pub(crate) fn set_version(&mut self, version: &str) {
+        if let Ok(v) = MetadataValue::try_from(version) {
+            self.metadata.insert("a2a-version", v);
+        }
+    }
+
+    /// The deadline of a unary call: the client's, else the route default.
+    pub(crate) fn unary_deadline(&self) -> Instant {
+        self.deadline.unary()
+    }
+
+    /// A gRPC request carrying the forwarded metadata and `deadline`.
+    pub(crate) fn request<T>(&self, message: T, deadline: Option<Instant>) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        *req.metadata_mut() = self.metadata.clone();
+        if let Some(at) = deadline {
+            req.set_timeout(at.saturating_duration_since(Instant::now()));
+        }
+        req
+    }
+
+    /// A unary request under the unary deadline.
+    pub(crate) fn unary<T>(&self, message: T) -> tonic::Request<T> {
+        self.request(message, Some(self.unary_deadline()))
+    }
+
+    /// A streaming request under the client's deadline, if it sent one.
+    pub(crate) fn streaming<T>(&self, message: T) -> tonic::Request<T> {
+        self.request(message, self.deadline.stream())
+    }
+
+    /// Runs a unary call to `agent` under the unary deadline, mapping its failure.
+    pub(crate) async fn call<T>(
+        &self,
+        agent: &str,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+    ) -> Result<T, ApiError> {
+        let at = self.unary_deadline() + LOCAL_SLACK;
+        match tokio::time::timeout_at(at, call).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(upstream(agent, status)),
+            Err(_) => Err(ApiError::DeadlineExceeded),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Forward {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let id = parts
+            .extensions
+            .get::<RequestIdValue>()
+            .map(|r| r.as_str().to_owned());
+        let deadline = parts
+            .extensions
+            .get::<Deadline>()
+            .cloned()
+            .unwrap_or_default();
+        Ok(Self::new(&parts.headers, id.as_deref(), deadline))
+    }
+}
+
+/// An agent's status as the gateway's error. tonic's channel reports its own enforcement of
+/// `grpc-timeout` as CANCELLED "Timeout expired"; gRPC semantics say DEADLINE_EXCEEDED.
+pub(crate) fn upstream(agent: &str, status: Status) -> ApiError {
+    if status.code() == Code::Cancelled && status.message() == "Timeout expired" {
+        return ApiError::DeadlineExceeded;
+    }
+    ApiError::Upstream {
+        agent: agent.to_owned(),
+        status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwards_the_a2a_headers_and_the_request_id() {
+        let mut h = HeaderMap::new();
+        h.insert("a2a-version", "1.1".parse().expect("value"));
+        h.insert("authorization", "Bearer t".parse().expect("value"));
+        h.insert("cookie", "secret=1".parse().expect("value"));
+        h.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .expect("value"),
+        );
+        let f = Forward::new(&h, Some("req-1"), Deadline::default());
+        let md = f.request((), None).metadata().clone();
+        assert_eq!(md.get("a2a-version").expect("version"), "1.1");
+        assert_eq!(md.get("authorization").expect("auth"), "Bearer t");
+        assert_eq!(md.get("x-request-id").expect("id"), "req-1");
+        assert!(md.get("cookie").is_none());
+        assert_eq!(
+            md.get("traceparent").expect("trace"),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+    }
+
+    #[test]
+    fn tonic_timeouts_become_deadline_exceeded() {
+        let e = upstream("a", Status::cancelled("Timeout expired"));
+        assert!(matches!(e, ApiError::DeadlineExceeded));
+        let e = upstream("a", Status::cancelled("by the client"));
+        assert!(matches!(e, ApiError::Upstream { .. }));
+    }
+}

@@ -1,0 +1,121 @@
+//! Agent cards, the directory and the gateway's own card.
+
+use reqwest::{StatusCode, header};
+use serde_json::json;
+use switchyard_e2e::Served;
+
+use crate::gateway::{Gw, agent, dead_addr, json_of};
+
+#[tokio::test]
+async fn agent_cards_point_at_the_gateway_with_etags() {
+    let (echo, _dir) = Served::echo().await;
+    let mut public = agent("public", echo.addr);
+    public.public_grpc = true;
+    let gw = Gw::start(vec![agent("echo", echo.addr), public], |c| {
+        c.public_url = Some("https://agents.example.com/mesh/".into())
+    })
+    .await;
+    let url = format!("{}/agents/echo/.well-known/agent-card.json", gw.url);
+    let r = gw.http.get(&url).send().await.expect("card");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    assert_eq!(r.headers()[header::CACHE_CONTROL], "max-age=60");
+    let etag = r.headers()[header::ETAG].clone();
+    let card = json_of(r).await;
+    assert_eq!(card["name"], "echo");
+    assert_eq!(
+        card["supportedInterfaces"],
+        json!([
+            {"url": "https://agents.example.com/mesh/agents/echo", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
+            {"url": "https://agents.example.com/mesh/agents/echo", "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"},
+        ]),
+        "the agent's own gRPC address stays private"
+    );
+    assert_eq!(card["capabilities"]["streaming"], true);
+    assert!(card["skills"].as_array().is_some_and(|s| !s.is_empty()));
+    let r = gw
+        .http
+        .get(&url)
+        .header(header::IF_NONE_MATCH, etag.clone())
+        .send()
+        .await
+        .expect("revalidate");
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(r.headers()[header::ETAG], etag);
+
+    let url = format!("{}/agents/public/.well-known/agent-card.json", gw.url);
+    let card = json_of(gw.http.get(&url).send().await.expect("card")).await;
+    let last = &card["supportedInterfaces"][2];
+    assert_eq!(last["protocolBinding"], "GRPC");
+    assert_eq!(last["url"], echo.addr.to_string(), "a bare host:port");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_directory_and_the_gateway_card_list_every_agent() {
+    let (echo, _dir) = Served::echo().await;
+    let gw = Gw::start(
+        vec![agent("echo", echo.addr), agent("down", dead_addr().await)],
+        |_| {},
+    )
+    .await;
+    let r = gw
+        .http
+        .get(format!("{}/agents", gw.url))
+        .send()
+        .await
+        .expect("directory");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().contains_key(header::ETAG));
+    let dir = json_of(r).await;
+    let agents = dir["agents"].as_array().expect("agents");
+    let names: Vec<&str> = agents.iter().filter_map(|a| a["name"].as_str()).collect();
+    assert_eq!(names, ["down", "echo"]);
+    let e = &agents[1];
+    assert_eq!(e["url"], format!("{}/agents/echo", gw.url));
+    assert_eq!(
+        e["cardUrl"],
+        format!("{}/agents/echo/.well-known/agent-card.json", gw.url)
+    );
+    assert_eq!(e["available"], true);
+    let skills: Vec<&str> = e["skills"]
+        .as_array()
+        .expect("skills")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(skills, ["echo", "stream"]);
+    assert_eq!(
+        agents[0]["available"], false,
+        "a down agent is listed, without a card"
+    );
+
+    let card = json_of(
+        gw.http
+            .get(format!("{}/.well-known/agent-card.json", gw.url))
+            .send()
+            .await
+            .expect("gateway card"),
+    )
+    .await;
+    assert_eq!(card["name"], "switchyard-gateway");
+    for key in [
+        "description",
+        "version",
+        "supportedInterfaces",
+        "capabilities",
+        "defaultInputModes",
+        "defaultOutputModes",
+        "skills",
+    ] {
+        assert!(card.get(key).is_some(), "{key}: {card}");
+    }
+    let ids: Vec<&str> = card["skills"]
+        .as_array()
+        .expect("skills")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["down", "echo"]);
+    gw.stop().await;
+}

@@ -1,0 +1,278 @@
+//! SSE through the gateway: order, ids, close, upfront errors, resume with `Last-Event-ID`,
+//! keep-alive comments, and a client that goes away.
+
+use std::time::Duration;
+
+use eventsource_stream::Eventsource as _;
+use futures::StreamExt as _;
+use reqwest::{Method, StatusCode, header};
+use serde_json::{Value, json};
+use switchyard::task::sequence_of;
+use switchyard_e2e::{collect, describe, request, settle};
+
+use crate::gateway::{Gw, PATIENCE, Sse, json_of, kind, msg, sse_all, start_task};
+
+/// The sequence number in an event's metadata (JSON), as the agent stamped it.
+fn seq(event: &Value) -> u64 {
+    let inner = event
+        .as_object()
+        .and_then(|o| o.values().next())
+        .expect("one payload");
+    inner["metadata"]["switchyard.sequence"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("a sequence number: {event}")) as u64
+}
+
+#[tokio::test]
+async fn streams_are_ordered_carry_ids_and_close_like_the_grpc_stream() {
+    let (gw, echo, _dir) = Gw::echo().await;
+    let m = msg("ordered", json!({"chunks": 3}));
+    let r = gw
+        .post_json(
+            "/agents/echo",
+            &json!({"jsonrpc": "2.0", "id": 9, "method": "SendStreamingMessage", "params": {"message": m}}),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+    let via_rpc = sse_all(r).await;
+    let r = gw
+        .post_json(
+            "/agents/echo/message:stream",
+            &json!({"message": msg("ordered", json!({"chunks": 3}))}),
+        )
+        .send()
+        .await
+        .expect("send");
+    let via_rest = sse_all(r).await;
+    // The same request straight over gRPC, for reference.
+    let grpc = collect(
+        echo.client
+            .send_streaming_message(request(switchyard_e2e::message(
+                "ordered",
+                json!({"chunks": 3}),
+            )))
+            .await
+            .expect("stream"),
+    )
+    .await;
+    let reference: Vec<String> = describe(&grpc)
+        .iter()
+        .map(|d| d.split('#').next().unwrap_or_default().to_owned())
+        .collect();
+    for (events, result) in [(&via_rpc, "result"), (&via_rest, "")] {
+        let payloads: Vec<&Value> = events
+            .iter()
+            .map(|e| {
+                if result.is_empty() {
+                    &e.data
+                } else {
+                    &e.data[result]
+                }
+            })
+            .collect();
+        let kinds: Vec<String> = payloads.iter().map(|p| kind(p)).collect();
+        assert_eq!(kinds, reference, "same events in the same order");
+        let ids: Vec<u64> = events
+            .iter()
+            .map(|e| e.id.parse().expect("numeric id"))
+            .collect();
+        let seqs: Vec<u64> = payloads.iter().map(|p| seq(p)).collect();
+        assert_eq!(ids, seqs, "id: is the per-task sequence number");
+        assert!(
+            ids.windows(2).all(|w| w[1] == w[0] + 1),
+            "consecutive: {ids:?}"
+        );
+        assert!(events.iter().all(|e| e.event == "message"));
+    }
+    assert!(via_rpc.iter().all(|e| e.data["id"] == 9));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_error_before_the_first_event_is_plain_json() {
+    let (gw, _echo, _dir) = Gw::echo().await;
+    let r = gw
+        .post_json(
+            "/agents/echo",
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "SubscribeToTask", "params": {"id": "none"}}),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    assert_eq!(json_of(r).await["error"]["code"], -32001);
+    let r = gw
+        .req(Method::POST, "/agents/echo/tasks/none:subscribe")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    gw.stop().await;
+}
+
+/// Reads SSE events until one with sequence id >= `upto`, then drops the connection.
+async fn read_until(r: reqwest::Response, upto: u64) -> Vec<Sse> {
+    let mut events = r.bytes_stream().eventsource();
+    let mut out = Vec::new();
+    while let Some(e) = tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("in time")
+    {
+        let e = e.expect("event");
+        let id: u64 = e.id.parse().expect("id");
+        out.push(Sse {
+            event: e.event,
+            id: e.id,
+            data: serde_json::from_str(&e.data).expect("json"),
+        });
+        if id >= upto {
+            return out;
+        }
+    }
+    panic!("the stream ended before event {upto}");
+}
+
+#[tokio::test]
+async fn resuming_with_last_event_id_loses_and_repeats_nothing() {
+    let (gw, echo, _dir) = Gw::echo().await;
+    let id = start_task(
+        &gw,
+        "echo",
+        msg(
+            "resume",
+            json!({"delay_ms": 300, "chunks": 10, "chunk_delay_ms": 20}),
+        ),
+    )
+    .await;
+    let rpc = |extra: Option<&str>| {
+        let body = json!({"jsonrpc": "2.0", "id": "sub", "method": "SubscribeToTask", "params": {"id": id}});
+        let mut r = gw.post_json("/agents/echo", &body);
+        if let Some(last) = extra {
+            r = r.header("Last-Event-ID", last);
+        }
+        r.send()
+    };
+    // A never interrupted (JSON-RPC), B interrupted (REST), both from a snapshot.
+    let (a, b) = tokio::join!(
+        rpc(None),
+        gw.req(Method::GET, &format!("/agents/echo/tasks/{id}:subscribe"))
+            .send()
+    );
+    let (a, b) = (a.expect("a"), b.expect("b"));
+    let first_b = read_until(b, 6).await;
+    let last = first_b.last().expect("event").id.clone();
+    let resumed = gw
+        .req(Method::POST, &format!("/agents/echo/tasks/{id}:subscribe"))
+        .header("Last-Event-ID", &last)
+        .send()
+        .await
+        .expect("resume");
+    let rest_b = sse_all(resumed).await;
+    assert_ne!(
+        kind(&rest_b[0].data).split(':').next(),
+        Some("task"),
+        "no second snapshot"
+    );
+    let b: Vec<(String, Value)> = first_b
+        .iter()
+        .chain(&rest_b)
+        .map(|e| (e.id.clone(), e.data.clone()))
+        .collect();
+    let a: Vec<(String, Value)> = sse_all(a)
+        .await
+        .into_iter()
+        .map(|e| (e.id, e.data["result"].clone()))
+        .collect();
+    // The full history of the task, for reference: the gRPC replay from the start.
+    let replay = collect(echo.client.subscribe(&id, Some(0)).await.expect("replay")).await;
+    let after = |from: &str| -> Vec<(String, Value)> {
+        let from: u64 = from.parse().expect("id");
+        replay
+            .iter()
+            .filter(|e| sequence_of(e).expect("seq") > from)
+            .map(|e| {
+                (
+                    sequence_of(e).expect("seq").to_string(),
+                    serde_json::to_value(e).expect("json"),
+                )
+            })
+            .collect()
+    };
+    for (name, got) in [("A", &a), ("B", &b)] {
+        assert_eq!(
+            got[1..],
+            after(&got[0].0)[..],
+            "{name}: every event after its snapshot, once, in order"
+        );
+    }
+    if a[0].0 == b[0].0 {
+        assert_eq!(
+            a, b,
+            "A and B began at the same snapshot, so they are identical"
+        );
+    }
+    assert_eq!(kind(&b.last().expect("last").1), "status:COMPLETED");
+    // The JSON-RPC binding resumes the same way.
+    let v = sse_all(rpc(Some("0")).await.expect("replay")).await;
+    assert_eq!(v.len(), replay.len());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn silent_streams_get_keep_alive_comments() {
+    let (gw, echo, _dir) = Gw::echo_with(|c| c.sse_keepalive = Duration::from_millis(50)).await;
+    let id = start_task(&gw, "echo", msg("quiet", json!({"delay_ms": 20_000}))).await;
+    let r = gw
+        .req(Method::GET, &format!("/agents/echo/tasks/{id}:subscribe"))
+        .send()
+        .await
+        .expect("subscribe");
+    let mut body = r.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("\n: ping\n") && !text.starts_with(": ping\n") {
+        let chunk = tokio::time::timeout(PATIENCE, body.next())
+            .await
+            .expect("in time")
+            .expect("more")
+            .expect("bytes");
+        text.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+    }
+    echo.client.cancel_task(&id).await.expect("cancel");
+    while let Some(chunk) = tokio::time::timeout(PATIENCE, body.next())
+        .await
+        .expect("in time")
+    {
+        text.push_str(std::str::from_utf8(&chunk.expect("bytes")).expect("utf-8"));
+    }
+    assert!(
+        text.contains("TASK_STATE_CANCELED"),
+        "the stream ends with the cancel: {text}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_the_call_not_the_task() {
+    let (gw, echo, _dir) = Gw::echo().await;
+    let r = gw
+        .post_json(
+            "/agents/echo/message:stream",
+            &json!({"message": msg("leave", json!({"chunks": 3, "chunk_delay_ms": 100}))}),
+        )
+        .send()
+        .await
+        .expect("stream");
+    let mut events = r.bytes_stream().eventsource();
+    let first = events.next().await.expect("first").expect("event");
+    let snapshot: Value = serde_json::from_str(&first.data).expect("json");
+    let id = snapshot["task"]["id"].as_str().expect("task id").to_owned();
+    drop(events);
+    let task = settle(&echo.client, &id).await;
+    assert_eq!(task.state(), switchyard::pb::a2a::TaskState::Completed);
+    assert_eq!(task.artifacts.len(), 2, "the task ran to its end");
+    gw.stop().await;
+}
