@@ -15,6 +15,7 @@
 //! - **Metrics**: a Prometheus recorder ([`metrics`]); every agent server and the gateway serve
 //!   it on `/metrics`.
 
+mod body;
 mod export;
 mod format;
 pub mod metrics;
@@ -27,6 +28,7 @@ use tracing_subscriber::{
     EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _,
 };
 
+pub use body::{BodyEnd, on_end};
 pub use format::LogFormat;
 
 /// Longest [`Telemetry::shutdown`] waits for pending spans to be exported.

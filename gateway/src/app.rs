@@ -163,6 +163,7 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .with_state(state)
         .merge(api)
         .layer(

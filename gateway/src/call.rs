@@ -15,7 +15,16 @@ use switchyard::{
 };
 use tonic::{Status, metadata::MetadataValue};
 
-use crate::{card, error::ApiError, lanes::Lanes, method::Call, upstream::Forward};
+use tonic::Code;
+use tracing::Instrument as _;
+
+use crate::{
+    card,
+    error::ApiError,
+    lanes::Lanes,
+    method::Call,
+    upstream::{Forward, record_outcome, traced},
+};
 
 /// An open server stream of an agent, holding its place on a lane.
 pub(crate) type Events = Pin<Box<dyn Stream<Item = Result<StreamResponse, Status>> + Send>>;
@@ -93,8 +102,51 @@ pub(crate) async fn dispatch(
     last_event_id: Option<u64>,
 ) -> Result<Answer, ApiError> {
     let name = target.agent.name();
-    let f = &target.forward;
-    let mut a2a = target.agent.client().a2a();
+    let method = call_name(&call);
+    tracing::Span::current().record("a2a.method", method);
+    let client = target.agent.client();
+    let (f, span) = target
+        .forward
+        .client_span(A2A_SERVICE, method, name, client.address());
+    let result = calls(target, call, last_event_id, &f, client.a2a(), &span)
+        .instrument(span.clone())
+        .await;
+    match &result {
+        Ok(_) => record_outcome(&span, Code::Ok),
+        Err(e) => record_outcome(&span, e.code()),
+    }
+    result
+}
+
+/// The gRPC service every JSON-RPC and REST call goes to.
+const A2A_SERVICE: &str = "lf.a2a.v1.A2AService";
+
+/// The RPC name of a call.
+fn call_name(call: &Call) -> &'static str {
+    match call {
+        Call::SendMessage(_) => "SendMessage",
+        Call::SendStreamingMessage(_) => "SendStreamingMessage",
+        Call::GetTask(_) => "GetTask",
+        Call::ListTasks(_) => "ListTasks",
+        Call::CancelTask(_) => "CancelTask",
+        Call::SubscribeToTask(_) => "SubscribeToTask",
+        Call::CreatePushConfig(_) => "CreateTaskPushNotificationConfig",
+        Call::GetPushConfig(_) => "GetTaskPushNotificationConfig",
+        Call::ListPushConfigs(_) => "ListTaskPushNotificationConfigs",
+        Call::DeletePushConfig(_) => "DeleteTaskPushNotificationConfig",
+        Call::GetExtendedAgentCard(_) => "GetExtendedAgentCard",
+    }
+}
+
+async fn calls(
+    target: &Target,
+    call: Call,
+    last_event_id: Option<u64>,
+    f: &Forward,
+    mut a2a: switchyard::pb::a2a::a2a_service_client::A2aServiceClient<tonic::transport::Channel>,
+    span: &tracing::Span,
+) -> Result<Answer, ApiError> {
+    let name = target.agent.name();
     let value = match call {
         Call::SendMessage(r) => to_json(&f.call(name, a2a.send_message(f.unary(r))).await?)?,
         Call::GetTask(r) => to_json(&f.call(name, a2a.get_task(f.unary(r))).await?)?,
@@ -129,7 +181,9 @@ pub(crate) async fn dispatch(
             let stream = f
                 .call(name, client.a2a().send_streaming_message(f.streaming(r)))
                 .await?;
-            return Ok(Answer::Stream(Box::pin(slot.hold(stream))));
+            return Ok(Answer::Stream(Box::pin(
+                slot.hold(traced(stream, span.clone())),
+            )));
         }
         Call::SubscribeToTask(r) => {
             check_streaming(&target.agent)?;
@@ -140,7 +194,9 @@ pub(crate) async fn dispatch(
             }
             let (client, slot) = target.lanes.client(&target.agent);
             let stream = f.call(name, client.a2a().subscribe_to_task(req)).await?;
-            return Ok(Answer::Stream(Box::pin(slot.hold(stream))));
+            return Ok(Answer::Stream(Box::pin(
+                slot.hold(traced(stream, span.clone())),
+            )));
         }
     };
     Ok(Answer::Unary(value))

@@ -37,11 +37,16 @@ const EX_USAGE: u8 = 64;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    switchyard::install_crypto_provider();
+    let telemetry = match switchyard::telemetry::init(
+        &switchyard::telemetry::TelemetryConfig::from_env("switchyard-gateway"),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("switchyard-gateway: telemetry: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
     let args = Args::parse();
     let registry =
         match RegistryConfig::from_env_value(&args.agents).and_then(|c| Registry::new(&c)) {
@@ -74,5 +79,6 @@ async fn main() -> ExitCode {
     };
     println!("switchyard-gateway listening on {}", gateway.url());
     gateway.run_until(switchyard::shutdown_signal()).await;
+    telemetry.shutdown().await;
     ExitCode::SUCCESS
 }

@@ -1,5 +1,5 @@
-//! `/healthz` (liveness: the process serves HTTP) and `/readyz` (readiness: the registry has
-//! loaded the agents' cards once, and the gateway is not draining).
+//! `/healthz` (liveness: the process serves HTTP), `/readyz` (readiness: the registry has
+//! loaded the agents' cards once, and the gateway is not draining), `/metrics` (Prometheus).
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse};
 use serde_json::{Value, json};
@@ -33,4 +33,43 @@ fn body(v: Value) -> impl IntoResponse {
         [(http::header::CONTENT_TYPE, "application/json")],
         v.to_string(),
     )
+}
+
+/// `GET /metrics`: the process's Prometheus metrics (text format 0.0.4).
+pub(crate) async fn metrics() -> impl IntoResponse {
+    match switchyard::telemetry::metrics::render() {
+        Some(text) => (
+            StatusCode::OK,
+            [(
+                http::header::CONTENT_TYPE,
+                switchyard::telemetry::metrics::CONTENT_TYPE,
+            )],
+            text,
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "another metrics recorder is installed in this process\n".to_owned(),
+        ),
+    }
+}
+
+/// Counts one open SSE stream or WebSocket session while it lives
+/// (`switchyard_http_server_open_streams{protocol}`).
+#[derive(Debug)]
+pub(crate) struct OpenStream(&'static str);
+
+impl OpenStream {
+    pub(crate) fn new(protocol: &'static str) -> Self {
+        ::metrics::gauge!(switchyard::telemetry::metrics::HTTP_OPEN_STREAMS, "protocol" => protocol)
+            .increment(1.0);
+        Self(protocol)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        ::metrics::gauge!(switchyard::telemetry::metrics::HTTP_OPEN_STREAMS, "protocol" => self.0)
+            .decrement(1.0);
+    }
 }

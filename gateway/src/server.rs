@@ -81,6 +81,7 @@ impl Gateway {
         config: GatewayConfig,
         registry: Arc<Registry>,
     ) -> Result<Self, GatewayError> {
+        switchyard::telemetry::metrics::install();
         config.validate().map_err(GatewayError::Config)?;
         let cors = app::cors(&config.cors_origins).map_err(GatewayError::Config)?;
         let listener =

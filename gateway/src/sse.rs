@@ -17,6 +17,8 @@
 
 use std::{pin::Pin, time::Duration};
 
+use crate::ops::OpenStream;
+
 use axum::{body::Body, response::Response};
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
@@ -162,6 +164,7 @@ async fn pump(
     trailer: oneshot::Sender<Bytes>,
     settings: Settings,
 ) {
+    let _open = OpenStream::new("sse");
     let mut next = first.map(Ok);
     let failure = loop {
         let item = match next.take() {

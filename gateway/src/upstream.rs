@@ -9,6 +9,8 @@
 
 use std::{future::Future, time::Duration};
 
+use futures::Stream;
+
 use axum::extract::FromRequestParts;
 use http::{HeaderMap, request::Parts};
 use switchyard::trace::{self, TraceHeaders};
@@ -66,6 +68,38 @@ impl Forward {
         };
         trace.inject(&mut metadata);
         Self { metadata, deadline }
+    }
+
+    /// A `grpc.client` span for calling `method` of `service` on `agent` at `address`
+    /// (OpenTelemetry RPC conventions), and this request re-pointed so that the agent's server
+    /// span becomes the child of that client span.
+    pub(crate) fn client_span(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        agent: &str,
+        address: &str,
+    ) -> (Self, tracing::Span) {
+        let (host, port) = address.rsplit_once(':').unwrap_or((address, ""));
+        let span = tracing::info_span!(
+            "grpc.client",
+            otel.name = %format_args!("{service}/{method}"),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            rpc.system = "grpc",
+            rpc.service = service,
+            rpc.method = method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            server.address = %host,
+            server.port = %port,
+            switchyard.agent = %agent,
+        );
+        let mut within = self.clone();
+        let ours = span.in_scope(trace::outgoing);
+        if ours.traceparent.is_some() {
+            ours.inject(&mut within.metadata);
+        }
+        (within, span)
     }
 
     /// Overrides the protocol version sent (e.g. from the `A2A-Version` query parameter).
@@ -142,6 +176,31 @@ pub(crate) fn upstream(agent: &str, status: Status) -> ApiError {
         agent: agent.to_owned(),
         status,
     }
+}
+
+/// Records the outcome of a gRPC call on its client span (any non-OK code marks a client span
+/// as failed).
+pub(crate) fn record_outcome(span: &tracing::Span, code: Code) {
+    span.record("rpc.grpc.status_code", code as i32);
+    if code != Code::Ok {
+        span.record("otel.status_code", "error");
+    }
+}
+
+/// A stream that keeps its client span open until it ends, recording a failure on it.
+pub(crate) fn traced<S, T>(
+    stream: S,
+    span: tracing::Span,
+) -> impl Stream<Item = Result<T, Status>> + Send
+where
+    S: Stream<Item = Result<T, Status>> + Send,
+{
+    futures::StreamExt::map(stream, move |item| {
+        if let Err(status) = &item {
+            record_outcome(&span, status.code());
+        }
+        item
+    })
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ use tokio::{sync::mpsc, time::Instant};
 use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
+use tracing::Instrument as _;
 
 use crate::{
     app::{AppState, agent_segment},
@@ -51,7 +52,9 @@ use crate::{
         log,
     },
     layers::limit::Slot,
+    ops::OpenStream,
     upstream::{Forward, upstream},
+    upstream::{record_outcome, traced},
 };
 
 /// The agent's side of a session, holding its place on a lane.
@@ -96,11 +99,22 @@ pub(crate) async fn handle(
     let outbound = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let name = agent.name().to_owned();
     let (client, lane) = state.lanes.client(&agent);
+    let (forward, rpc) = forward.client_span(
+        "switchyard.v1.AgentService",
+        "Converse",
+        &name,
+        client.address(),
+    );
     let responses = forward
         .call(&name, client.agent().converse(forward.streaming(outbound)))
+        .instrument(rpc.clone())
         .await
-        .map_err(Failure::rest)?;
-    let responses: Responses = Box::pin(lane.hold(responses));
+        .map_err(|e| {
+            record_outcome(&rpc, e.code());
+            Failure::rest(e)
+        })?;
+    record_outcome(&rpc, tonic::Code::Ok);
+    let responses: Responses = Box::pin(lane.hold(traced(responses, rpc)));
     let max = state.config.ws_max_message_bytes;
     let settings = Settings {
         agent: name,
@@ -138,6 +152,7 @@ async fn session(
     s: Settings,
     max: usize,
 ) {
+    let _open = OpenStream::new("websocket");
     let (mut sink, stream) = socket.split();
     let start = Instant::now();
     let seen = Arc::new(AtomicU64::new(0));

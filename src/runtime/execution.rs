@@ -42,6 +42,8 @@ pub(crate) fn spawn(
         a2a.task.id = %live.id,
         a2a.context.id = %live.context_id,
         a2a.task.state = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
     );
     let trace = start.call.trace.clone();
     let tracker = rt.tracker.clone();
@@ -159,6 +161,13 @@ fn finish(rt: &Runtime, live: &Arc<LiveTask>, exec_id: u64, outcome: Outcome) {
             tracing::warn!(task.id = %live.id, error = %e, "could not record the task's outcome");
         }
     }
-    tracing::Span::current().record("a2a.task.state", st.pending.as_str_name());
+    let span = tracing::Span::current();
+    span.record("a2a.task.state", st.pending.as_str_name());
+    if matches!(st.pending, TaskState::Failed | TaskState::Rejected) {
+        span.record("otel.status_code", "error");
+        if let Some(text) = &text {
+            span.record("otel.status_description", text.as_str());
+        }
+    }
     st.execution = None;
 }

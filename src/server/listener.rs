@@ -11,6 +11,12 @@ use hyper_util::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// Concurrent HTTP/2 streams per connection: long-lived streams (subscriptions, sessions) must
+/// not starve new calls on a shared connection (hyper's default is 200).
+const MAX_CONCURRENT_STREAMS: u32 = 4096;
+/// An HTTP/1.1 client must send its request headers within this time.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// HTTP/2 keep-alive ping interval; a peer that does not answer within the timeout is dropped.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -28,8 +34,13 @@ pub async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .keep_alive_interval(KEEPALIVE_INTERVAL)
         .keep_alive_timeout(KEEPALIVE_TIMEOUT);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     loop {
         let (stream, peer): (_, SocketAddr) = tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -10,20 +10,22 @@
 
 use std::{
     convert::Infallible,
-    pin::Pin,
     sync::Arc,
-    task::{Context, Poll, ready},
+    task::{Context, Poll},
     time::Instant,
 };
 
 use axum::body::Body;
 use futures::future::BoxFuture;
 use http::{HeaderMap, Request, Response};
-use http_body::Frame;
 use tracing::{Instrument as _, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::{client::code_name, telemetry::metrics, trace::TraceHeaders};
+use crate::{
+    client::code_name,
+    telemetry::{BodyEnd, metrics, on_end},
+    trace::TraceHeaders,
+};
 
 /// Wraps the gRPC routes of one agent.
 #[derive(Clone, Debug)]
@@ -82,9 +84,13 @@ where
                 call.finish(code);
                 return Ok(Response::from_parts(parts, body));
             }
-            let body = Body::new(Observed {
-                inner: body,
-                call: Some(call),
+            let body = on_end(body, move |end| {
+                call.finish(match end {
+                    BodyEnd::Trailers(t) => grpc_status(t).unwrap_or(tonic::Code::Unknown as i32),
+                    BodyEnd::Complete => tonic::Code::Unknown as i32,
+                    BodyEnd::Error => tonic::Code::Internal as i32,
+                    BodyEnd::Dropped => tonic::Code::Cancelled as i32,
+                });
             });
             Ok(Response::from_parts(parts, body))
         })
@@ -181,51 +187,5 @@ impl Drop for Call {
     fn drop(&mut self) {
         // The client went away before the response ended.
         self.record(tonic::Code::Cancelled as i32);
-    }
-}
-
-/// A response body that finishes its call when the trailers pass or the body ends.
-struct Observed {
-    inner: Body,
-    call: Option<Call>,
-}
-
-impl http_body::Body for Observed {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        match &frame {
-            Some(Ok(f)) => {
-                if let Some(code) = f.trailers_ref().and_then(grpc_status)
-                    && let Some(call) = self.call.take()
-                {
-                    call.finish(code);
-                }
-            }
-            Some(Err(_)) => {
-                if let Some(call) = self.call.take() {
-                    call.finish(tonic::Code::Internal as i32);
-                }
-            }
-            None => {
-                if let Some(call) = self.call.take() {
-                    call.finish(tonic::Code::Unknown as i32);
-                }
-            }
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }

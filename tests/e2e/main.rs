@@ -22,3 +22,4 @@ mod push;
 mod python_sdk;
 mod research;
 mod trace;
+mod tracing;

@@ -13,6 +13,8 @@ use http_body_util::BodyExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer, Service};
 
+use switchyard::telemetry::metrics;
+
 use super::{ResponseFuture, refuse};
 use crate::error::ApiError;
 
@@ -69,6 +71,7 @@ where
 
     fn call(&mut self, mut req: Request) -> ResponseFuture {
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            ::metrics::counter!(metrics::HTTP_SHED, "reason" => "concurrency").increment(1);
             return refuse(&req, ApiError::Overloaded);
         };
         let slot = Slot(Arc::new(permit));
