@@ -80,7 +80,7 @@ pub struct UpAgent {
 }
 
 /// The gateway under `switchyard up`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpGateway {
     /// Port of its HTTP listener; 0 (default) picks a free one.
@@ -91,6 +91,21 @@ pub struct UpGateway {
     pub public_url: Option<String>,
     /// Browser origins allowed by CORS.
     pub cors_origins: Vec<String>,
+    /// Seconds between SSE keep-alive comments. Default 3: below the 5-second read timeout
+    /// of common A2A clients (the Python SDK's default), which a silent stream would trip.
+    pub sse_keepalive_secs: f64,
+}
+
+impl Default for UpGateway {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            disabled: false,
+            public_url: None,
+            cors_origins: Vec::new(),
+            sse_keepalive_secs: 3.0,
+        }
+    }
 }
 
 impl Default for Config {
@@ -183,6 +198,13 @@ impl Config {
         if !(self.timeout_secs.is_finite() && self.timeout_secs > 0.0) {
             return Err(CliError::Config(
                 "timeout_secs must be a positive number".into(),
+            ));
+        }
+        if !(self.up.gateway.sse_keepalive_secs.is_finite()
+            && self.up.gateway.sse_keepalive_secs >= 0.1)
+        {
+            return Err(CliError::Config(
+                "up.gateway.sse_keepalive_secs must be at least 0.1".into(),
             ));
         }
         if !(self.up.drain_timeout_secs.is_finite() && self.up.drain_timeout_secs >= 0.0) {

@@ -30,6 +30,7 @@ pub(crate) async fn start(
             public_url: g.public_url.clone(),
             cors_origins: g.cors_origins.clone(),
             drain_timeout: Duration::from_secs_f64(config.up.drain_timeout_secs),
+            sse_keepalive: Duration::from_secs_f64(g.sse_keepalive_secs),
             ..Default::default()
         },
         registry,

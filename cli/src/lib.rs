@@ -8,6 +8,7 @@
 
 pub mod cmd;
 pub mod config;
+pub mod conn;
 pub mod error;
 mod gateway;
 pub mod mesh;

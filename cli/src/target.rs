@@ -5,7 +5,9 @@ use std::{sync::Arc, time::Duration};
 
 use switchyard::{AgentRef, Client, Registry, RegistryConfig};
 
-use crate::{config::Config, error::CliError, mesh::MeshFile};
+use crate::{
+    config::Config, conn::Conn, error::CliError, mesh::MeshFile, via_gateway::GatewayAgent,
+};
 
 /// The agents a command can reach.
 #[derive(Debug)]
@@ -13,6 +15,8 @@ pub struct Mesh {
     registry: Arc<Registry>,
     /// The gateway of a running `switchyard up`, if any.
     pub gateway: Option<String>,
+    /// The gateway commands go through (`gateway_url`), if configured.
+    via: Option<String>,
     timeout: Duration,
 }
 
@@ -38,6 +42,7 @@ impl Mesh {
         Ok(Self {
             registry: Arc::new(registry),
             gateway,
+            via: config.gateway_url.clone(),
             timeout: Duration::from_secs_f64(config.timeout_secs),
         })
     }
@@ -74,6 +79,31 @@ impl Mesh {
     /// As [`agent`](Self::agent).
     pub fn streaming_client(&self, name: &str) -> Result<Client, CliError> {
         Ok(self.agent(name)?.client())
+    }
+
+    /// How to reach `name`: through the configured gateway, else over gRPC. `streaming`
+    /// connections have no overall deadline.
+    ///
+    /// # Errors
+    /// [`CliError::UnknownAgent`] (gRPC only: the gateway knows its own agents).
+    pub fn conn(&self, name: &str, streaming: bool) -> Result<Conn, CliError> {
+        if let Some(base) = &self.via {
+            return Ok(Conn::Gateway(GatewayAgent::new(base, name, self.timeout)));
+        }
+        let client = if streaming {
+            self.streaming_client(name)?
+        } else {
+            self.client(name)?
+        };
+        Ok(Conn::Grpc {
+            agent: name.to_owned(),
+            client: Box::new(client),
+        })
+    }
+
+    /// Whether commands go through a gateway.
+    pub fn via_gateway(&self) -> Option<&str> {
+        self.via.as_deref()
     }
 
     /// Every agent.

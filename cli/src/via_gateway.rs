@@ -52,9 +52,14 @@ impl GatewayAgent {
         }
     }
 
-    /// The endpoint called, for messages.
+    /// The agent's base URL on the gateway (`<gateway>/agents/<name>`).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The agent's name.
+    pub fn name(&self) -> &str {
+        &self.agent
     }
 
     fn fail(&self, message: impl Into<String>) -> CliError {

@@ -15,8 +15,7 @@ use switchyard::pb::{
     a2a::{CancelTaskRequest, Message, SendMessageRequest, Task, stream_response},
     agent::{ConverseRequest, ConverseResponse, converse_request, converse_response},
 };
-use tokio::{io::AsyncBufReadExt as _, sync::mpsc};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::io::AsyncBufReadExt as _;
 
 use crate::{error::CliError, render, target::Mesh};
 
@@ -25,16 +24,12 @@ use crate::{error::CliError, render, target::Mesh};
 /// # Errors
 /// Unknown or unreachable agent.
 pub async fn chat(mesh: &Mesh, agent: &str, json: bool) -> Result<(), CliError> {
-    let client = mesh.streaming_client(agent)?;
-    let (tx, rx) = mpsc::channel::<ConverseRequest>(16);
-    let mut frames = client
-        .converse(ReceiverStream::new(rx))
-        .await
-        .map_err(|e| CliError::call(agent, client.address(), &e))?;
+    let (tx, mut frames) = mesh.conn(agent, true)?.converse().await?;
     let interactive = std::io::stdin().is_terminal();
     let mut session = Session::default();
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut tx = Some(tx);
+    let mut closing = false;
     if interactive {
         println!("chatting with {agent}; /cancel cancels the running task, /quit ends");
         prompt();
@@ -48,14 +43,23 @@ pub async fn chat(mesh: &Mesh, agent: &str, json: bool) -> Result<(), CliError> 
                     source,
                 })?;
                 let Some(line) = line else {
-                    tx = None; // end of input: half-close, let running tasks finish
+                    // End of input: close once every task this session started has settled.
+                    closing = true;
+                    if session.idle() {
+                        tx = None;
+                    }
                     continue;
                 };
                 let line = line.trim();
                 let sender = tx.as_ref().expect("checked by the select guard");
                 match line {
                     "" => {}
-                    "/quit" | "/exit" => tx = None,
+                    "/quit" | "/exit" => {
+                        closing = true;
+                        if session.idle() {
+                            tx = None;
+                        }
+                    }
                     "/cancel" => match session.current.clone() {
                         Some(id) => {
                             let _ = sender.send(ConverseRequest {
@@ -72,6 +76,7 @@ pub async fn chat(mesh: &Mesh, agent: &str, json: bool) -> Result<(), CliError> 
                         if let Some(id) = session.waiting.take() {
                             m.task_id = id;
                         }
+                        session.pending += 1;
                         let _ = sender.send(ConverseRequest {
                             request: Some(converse_request::Request::Send(SendMessageRequest {
                                 message: Some(m),
@@ -87,14 +92,15 @@ pub async fn chat(mesh: &Mesh, agent: &str, json: bool) -> Result<(), CliError> 
             frame = frames.next() => {
                 match frame {
                     None => break,
-                    Some(Err(status)) => {
-                        return Err(CliError::call(agent, client.address(), &status.into()));
-                    }
+                    Some(Err(e)) => return Err(e),
                     Some(Ok(f)) => {
                         if json {
                             println!("{}", render::json(&f));
                         }
                         session.on_frame(agent, &f, !json);
+                        if closing && session.idle() {
+                            tx = None;
+                        }
                         if interactive && tx.is_some() && session.printed {
                             prompt();
                         }
@@ -115,14 +121,31 @@ fn prompt() {
 #[derive(Default)]
 struct Session {
     tasks: HashMap<String, Task>,
+    /// Messages sent whose first answer has not come yet.
+    pending: usize,
     current: Option<String>,
     waiting: Option<String>,
     printed: bool,
 }
 
 impl Session {
+    /// No message waits for an answer and no task runs.
+    fn idle(&self) -> bool {
+        self.pending == 0 && self.tasks.values().all(|t| t.state().settles())
+    }
+
     fn on_frame(&mut self, agent: &str, f: &ConverseResponse, print: bool) {
         self.printed = false;
+        let first_answer = match &f.payload {
+            Some(converse_response::Payload::Error(_)) => true,
+            Some(converse_response::Payload::Event(e)) => {
+                matches!(e.payload, Some(stream_response::Payload::Task(_)))
+            }
+            None => false,
+        };
+        if first_answer {
+            self.pending = self.pending.saturating_sub(1);
+        }
         match &f.payload {
             Some(converse_response::Payload::Error(e)) if print => {
                 println!("error: {}", e.message);

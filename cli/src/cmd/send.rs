@@ -121,11 +121,7 @@ pub fn print_task(task: &Task) {
 /// # Errors
 /// Unknown agent, unreachable agent, failed task.
 pub async fn send(mesh: &Mesh, args: &SendArgs, json: bool) -> Result<(), CliError> {
-    let client = mesh.client(&args.agent)?;
-    let task = client
-        .send(args.message()?)
-        .await
-        .map_err(|e| CliError::call(&args.agent, client.address(), &e))?;
+    let task = mesh.conn(&args.agent, false)?.send(args.message()?).await?;
     if json {
         println!("{}", render::json(&task));
     } else {
@@ -140,16 +136,11 @@ pub async fn send(mesh: &Mesh, args: &SendArgs, json: bool) -> Result<(), CliErr
 /// # Errors
 /// As [`send`].
 pub async fn stream(mesh: &Mesh, args: &SendArgs, json: bool) -> Result<(), CliError> {
-    let client = mesh.streaming_client(&args.agent)?;
     let request = SendMessageRequest {
         message: Some(args.message()?),
         ..Default::default()
     };
-    let fail = |e: &switchyard::ClientError| CliError::call(&args.agent, client.address(), e);
-    let mut events = client
-        .send_streaming_message(request)
-        .await
-        .map_err(|e| fail(&e))?;
+    let mut events = mesh.conn(&args.agent, true)?.stream(request).await?;
     let bar = (!json && std::io::stdout().is_terminal()).then(|| {
         let b = ProgressBar::new(100);
         b.set_style(
@@ -162,7 +153,7 @@ pub async fn stream(mesh: &Mesh, args: &SendArgs, json: bool) -> Result<(), CliE
     });
     let mut snapshot = Task::default();
     while let Some(event) = events.next().await {
-        let event = event.map_err(|s| fail(&s.into()))?;
+        let event = event?;
         task::apply(&mut snapshot, &event);
         if json {
             println!("{}", render::json(&event));

@@ -73,11 +73,7 @@ fn parse_state(s: &str) -> Result<TaskState, CliError> {
 pub async fn run(mesh: &Mesh, cmd: &TaskCmd, json: bool) -> Result<(), CliError> {
     match cmd {
         TaskCmd::Get { agent, id, history } => {
-            let client = mesh.client(agent)?;
-            let t = client
-                .get_task(id, *history)
-                .await
-                .map_err(|e| CliError::call(agent, client.address(), &e))?;
+            let t = mesh.conn(agent, false)?.get_task(id, *history).await?;
             if json {
                 println!("{}", render::json(&t));
             } else {
@@ -91,7 +87,6 @@ pub async fn run(mesh: &Mesh, cmd: &TaskCmd, json: bool) -> Result<(), CliError>
             state,
             limit,
         } => {
-            let client = mesh.client(agent)?;
             let request = ListTasksRequest {
                 context_id: context.clone().unwrap_or_default(),
                 status: state
@@ -103,10 +98,7 @@ pub async fn run(mesh: &Mesh, cmd: &TaskCmd, json: bool) -> Result<(), CliError>
                 history_length: Some(0),
                 ..Default::default()
             };
-            let page = client
-                .list_tasks(request)
-                .await
-                .map_err(|e| CliError::call(agent, client.address(), &e))?;
+            let page = mesh.conn(agent, false)?.list_tasks(request).await?;
             if json {
                 println!("{}", render::json(&page));
             } else {
@@ -124,11 +116,7 @@ pub async fn run(mesh: &Mesh, cmd: &TaskCmd, json: bool) -> Result<(), CliError>
             Ok(())
         }
         TaskCmd::Cancel { agent, id } => {
-            let client = mesh.client(agent)?;
-            let t = client
-                .cancel_task(id)
-                .await
-                .map_err(|e| CliError::call(agent, client.address(), &e))?;
+            let t = mesh.conn(agent, false)?.cancel_task(id).await?;
             if json {
                 println!("{}", render::json(&t));
             } else {
@@ -137,12 +125,10 @@ pub async fn run(mesh: &Mesh, cmd: &TaskCmd, json: bool) -> Result<(), CliError>
             Ok(())
         }
         TaskCmd::Watch { agent, id, after } => {
-            let client = mesh.streaming_client(agent)?;
-            let fail = |e: &switchyard::ClientError| CliError::call(agent, client.address(), e);
-            let mut events = client.subscribe(id, *after).await.map_err(|e| fail(&e))?;
+            let mut events = mesh.conn(agent, true)?.subscribe(id, *after).await?;
             let mut snapshot = Task::default();
             while let Some(event) = events.next().await {
-                let event = event.map_err(|s| fail(&s.into()))?;
+                let event = event?;
                 switchyard::task::apply(&mut snapshot, &event);
                 if json {
                     println!("{}", render::json(&event));

@@ -355,3 +355,75 @@ fn with_the_collector_down_requests_succeed_and_the_span_queue_stays_bounded() {
     let (status, _) = up.interrupt();
     assert!(status.success());
 }
+
+#[test]
+fn commands_work_through_the_gateway_when_one_is_configured() {
+    let up = Up::start(&[]);
+    let gateway = up
+        .banner
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway    "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the banner names the gateway")
+        .to_owned();
+    let via = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--data-dir")
+            .arg(up.dir.path())
+            .args(args)
+            .env("SWITCHYARD_GATEWAY_URL", &gateway)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("stdin");
+        }
+        child.wait_with_output().expect("wait")
+    };
+    let sent = ok(&via(&["--json", "send", "echo", "via", "json-rpc"], None));
+    let task: serde_json::Value = serde_json::from_str(sent.trim()).expect("a JSON task");
+    assert_eq!(task["artifacts"][0]["parts"][0]["text"], "via json-rpc");
+    let id = task["id"].as_str().expect("id");
+
+    let streamed = ok(&via(&["stream", "echo", "--meta", "chunks=2", "sse"], None));
+    assert_eq!(
+        streamed.lines().filter(|l| l.contains("[artifact")).count(),
+        3,
+        "{streamed}"
+    );
+    assert!(
+        streamed.contains("#1 [SUBMITTED]"),
+        "SSE events keep their sequence: {streamed}"
+    );
+
+    let got = ok(&via(&["task", "get", "echo", id], None));
+    assert!(got.contains("via json-rpc"), "{got}");
+    let watched = ok(&via(&["task", "watch", "echo", id, "--after", "2"], None));
+    assert_eq!(
+        watched.lines().next().map(|l| l.starts_with("#3 ")),
+        Some(true),
+        "{watched}"
+    );
+
+    let chat = ok(&via(&["chat", "echo"], Some("over the websocket\n")));
+    assert!(
+        chat.contains("echo> ── echo ──\nover the websocket"),
+        "{chat}"
+    );
+
+    let (code, line) = failed(&via(&["send", "nobody", "hi"], None));
+    assert_eq!(code, 1);
+    assert!(line.contains("nobody"), "{line}");
+    let (status, _) = up.interrupt();
+    assert!(status.success());
+}
