@@ -1,6 +1,8 @@
 //! [`Client`]: a typed gRPC client for any agent — both `lf.a2a.v1.A2AService` and
 //! `switchyard.v1.AgentService` — with deadlines, metadata and trace-context propagation.
 
+pub mod lean;
+
 use std::time::Duration;
 
 use futures::Stream;
@@ -136,6 +138,7 @@ impl ClientError {
 #[derive(Clone, Debug)]
 pub struct Client {
     addr: std::sync::Arc<str>,
+    streams: lean::LeanStreams,
     a2a: A2aServiceClient<Channel>,
     agent: AgentServiceClient<Channel>,
     timeout: Option<Duration>,
@@ -207,6 +210,7 @@ impl Client {
     pub fn from_channel(channel: Channel) -> Self {
         Self {
             addr: "".into(),
+            streams: lean::LeanStreams::new(channel.clone(), 64 * 1024 * 1024),
             a2a: A2aServiceClient::new(channel.clone()).max_decoding_message_size(64 * 1024 * 1024),
             agent: AgentServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
             timeout: None,
@@ -368,7 +372,7 @@ impl Client {
         &self,
         request: SendMessageRequest,
     ) -> Result<Streaming<StreamResponse>, ClientError> {
-        let mut c = self.a2a.clone();
+        let mut c = self.streams.clone();
         self.call(
             "lf.a2a.v1.A2AService",
             "SendStreamingMessage",
@@ -453,7 +457,7 @@ impl Client {
         id: &str,
         after: Option<u64>,
     ) -> Result<Streaming<StreamResponse>, ClientError> {
-        let mut c = self.a2a.clone();
+        let mut c = self.streams.clone();
         let req = SubscribeToTaskRequest {
             id: id.to_owned(),
             ..Default::default()
@@ -517,7 +521,7 @@ impl Client {
         &self,
         requests: impl Stream<Item = ConverseRequest> + Send + 'static,
     ) -> Result<Streaming<ConverseResponse>, ClientError> {
-        let mut c = self.agent.clone();
+        let mut c = self.streams.clone();
         self.call(
             "switchyard.v1.AgentService",
             "Converse",
@@ -526,6 +530,11 @@ impl Client {
             |r| async move { c.converse(r).await },
         )
         .await
+    }
+
+    /// The streaming RPCs with small codec buffers ([`lean`]), for long-lived streams.
+    pub fn streams(&self) -> lean::LeanStreams {
+        self.streams.clone()
     }
 
     /// The generated `A2AService` client, for calls not wrapped here.

@@ -179,7 +179,10 @@ async fn calls(
             check_streaming(&target.agent)?;
             let (client, slot) = target.lanes.client(&target.agent);
             let stream = f
-                .call(name, client.a2a().send_streaming_message(f.streaming(r)))
+                .call(
+                    name,
+                    client.streams().send_streaming_message(f.streaming(r)),
+                )
                 .await?;
             return Ok(Answer::Stream(Box::pin(
                 slot.hold(traced(stream, span.clone())),
@@ -193,7 +196,9 @@ async fn calls(
                     .insert(switchyard::LAST_EVENT_ID, MetadataValue::from(n));
             }
             let (client, slot) = target.lanes.client(&target.agent);
-            let stream = f.call(name, client.a2a().subscribe_to_task(req)).await?;
+            let stream = f
+                .call(name, client.streams().subscribe_to_task(req))
+                .await?;
             return Ok(Answer::Stream(Box::pin(
                 slot.hold(traced(stream, span.clone())),
             )));

@@ -30,6 +30,9 @@ struct Args {
     /// Seconds between SSE keep-alive comments.
     #[arg(long, default_value_t = 15)]
     sse_keepalive_secs: u64,
+    /// Requests, streams and sessions served at once; beyond it requests are shed (429).
+    #[arg(long, default_value_t = GatewayConfig::default().max_concurrent_requests)]
+    max_concurrent_requests: usize,
 }
 
 /// Exit code of a configuration error (`EX_USAGE`).
@@ -68,6 +71,7 @@ async fn main() -> ExitCode {
             .filter(|o| !o.is_empty())
             .collect(),
         sse_keepalive: Duration::from_secs(args.sse_keepalive_secs.max(1)),
+        max_concurrent_requests: args.max_concurrent_requests,
         ..GatewayConfig::default()
     };
     let gateway = match Gateway::bind(config, registry).await {

@@ -94,9 +94,11 @@ pub(crate) async fn handle(
     let agent = state
         .agent(agent_segment(uri.path()))
         .map_err(Failure::rest)?;
-    let (to_agent, rx) = mpsc::channel::<ConverseRequest>(state.config.ws_buffer_frames);
+    // Boxed: a channel allocates its slots in blocks of 32 whatever its bound, and a
+    // ConverseRequest inline would cost every idle session ~15 KiB.
+    let (to_agent, rx) = mpsc::channel::<Box<ConverseRequest>>(state.config.ws_buffer_frames);
     let mut rx = rx;
-    let outbound = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let outbound = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|r| r.map(|b| *b)));
     let name = agent.name().to_owned();
     let (client, lane) = state.lanes.client(&agent);
     let (forward, rpc) = forward.client_span(
@@ -106,7 +108,10 @@ pub(crate) async fn handle(
         client.address(),
     );
     let responses = forward
-        .call(&name, client.agent().converse(forward.streaming(outbound)))
+        .call(
+            &name,
+            client.streams().converse(forward.streaming(outbound)),
+        )
         .instrument(rpc.clone())
         .await
         .map_err(|e| {
@@ -147,7 +152,7 @@ enum End {
 
 async fn session(
     socket: WebSocket,
-    to_agent: mpsc::Sender<ConverseRequest>,
+    to_agent: mpsc::Sender<Box<ConverseRequest>>,
     mut responses: Responses,
     s: Settings,
     max: usize,
@@ -276,7 +281,7 @@ impl Activity {
 /// Returns the stream for the closing handshake.
 async fn read(
     mut stream: SplitStream<WebSocket>,
-    to_agent: mpsc::Sender<ConverseRequest>,
+    to_agent: mpsc::Sender<Box<ConverseRequest>>,
     control: mpsc::Sender<Control>,
     activity: Activity,
     max: usize,
@@ -301,7 +306,7 @@ async fn read(
         match message {
             Ok(Message::Text(text)) => match serde_json::from_str::<ConverseRequest>(text.as_str())
             {
-                Ok(request) => permit.send(request),
+                Ok(request) => permit.send(Box::new(request)),
                 Err(e) => {
                     break Control::Fail(ApiError::InvalidFrame(format!(
                         "not a ConverseRequest: {e}"

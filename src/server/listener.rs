@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 /// Concurrent HTTP/2 streams per connection: long-lived streams (subscriptions, sessions) must
 /// not starve new calls on a shared connection (hyper's default is 200).
 const MAX_CONCURRENT_STREAMS: u32 = 4096;
+/// Largest HTTP/1.1 read buffer per connection, in bytes (hyper's minimum).
+const HTTP1_READ_BUFFER: usize = 8192;
 /// An HTTP/1.1 client must send its request headers within this time.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -40,7 +42,10 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // hyper's minimum: an idle connection (an SSE stream) keeps one 8 KiB read buffer
+        // instead of growing it; bodies are read in chunks of at most this size.
+        .max_buf_size(HTTP1_READ_BUFFER);
     loop {
         let (stream, peer): (_, SocketAddr) = tokio::select! {
             accepted = listener.accept() => match accepted {

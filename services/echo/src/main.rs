@@ -23,7 +23,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber_init();
+    let telemetry =
+        switchyard::telemetry::init(&switchyard::telemetry::TelemetryConfig::from_env("echo"))?;
     let config = ServeConfig {
         listen: args.listen,
         store: if args.memory {
@@ -39,7 +40,6 @@ async fn main() -> anyhow::Result<()> {
     let server = switchyard::AgentServer::bind(switchyard_echo::Echo, config).await?;
     println!("echo listening on {}", server.local_addr());
     server.run_until(switchyard::shutdown_signal()).await;
+    telemetry.shutdown().await;
     Ok(())
 }
-
-fn tracing_subscriber_init() {}

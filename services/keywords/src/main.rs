@@ -27,7 +27,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber_init();
+    let telemetry = switchyard::telemetry::init(
+        &switchyard::telemetry::TelemetryConfig::from_env("keywords"),
+    )?;
     let config = ServeConfig {
         listen: args.listen,
         store: if args.memory {
@@ -43,7 +45,6 @@ async fn main() -> anyhow::Result<()> {
     let server = switchyard::AgentServer::bind(switchyard_keywords::Keywords, config).await?;
     println!("keywords listening on {}", server.local_addr());
     server.run_until(switchyard::shutdown_signal()).await;
+    telemetry.shutdown().await;
     Ok(())
 }
-
-fn tracing_subscriber_init() {}

@@ -29,6 +29,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let telemetry = switchyard::telemetry::init(
+        &switchyard::telemetry::TelemetryConfig::from_env("research"),
+    )?;
     let config = RegistryConfig::from_env_value(&args.agents)?;
     config.validate()?;
     let registry = Arc::new(Registry::new(&config)?);
@@ -51,5 +54,6 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!("research listening on {}", server.local_addr());
     server.run_until(switchyard::shutdown_signal()).await;
+    telemetry.shutdown().await;
     Ok(())
 }

@@ -1,0 +1,139 @@
+//! The streaming RPCs with small codec buffers, for long-lived, mostly idle streams
+//! (subscriptions, SSE fronts, sessions).
+//!
+//! The generated clients use tonic's default codec buffers: 8 KiB for encoding the request
+//! stream and 8 KiB for decoding the response stream, allocated per call and kept for its whole
+//! life. A gateway holding ten thousand idle subscriptions would spend 160 MiB on them.
+//! [`LeanStreams`] makes the same calls with [`LEAN_BUFFER`]-byte buffers, which grow on demand
+//! for larger messages.
+
+use std::marker::PhantomData;
+
+use tonic::{
+    Request, Response, Status, Streaming,
+    codec::{BufferSettings, Codec},
+    codegen::{GrpcMethod, http::uri::PathAndQuery},
+    transport::Channel,
+};
+use tonic_prost::{ProstDecoder, ProstEncoder};
+
+use crate::pb::{
+    a2a::{SendMessageRequest, StreamResponse, SubscribeToTaskRequest},
+    agent::{ConverseRequest, ConverseResponse},
+};
+
+/// Initial size of each codec buffer of a lean stream, in bytes.
+pub const LEAN_BUFFER: usize = 512;
+
+/// Protobuf codec with [`LEAN_BUFFER`]-byte buffers.
+#[derive(Debug)]
+struct LeanCodec<T, U>(PhantomData<fn(T) -> U>);
+
+impl<T, U> Default for LeanCodec<T, U> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+fn settings() -> BufferSettings {
+    BufferSettings::new(LEAN_BUFFER, 32 * 1024)
+}
+
+impl<T, U> Codec for LeanCodec<T, U>
+where
+    T: prost::Message + Send + 'static,
+    U: prost::Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = ProstEncoder<T>;
+    type Decoder = ProstDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstEncoder::new(settings())
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstDecoder::new(settings())
+    }
+}
+
+/// The streaming RPCs of both services over one channel, with small buffers.
+#[derive(Debug, Clone)]
+pub struct LeanStreams {
+    grpc: tonic::client::Grpc<Channel>,
+}
+
+impl LeanStreams {
+    /// Streams over `channel`, accepting messages up to `max_message_bytes`.
+    pub fn new(channel: Channel, max_message_bytes: usize) -> Self {
+        Self {
+            grpc: tonic::client::Grpc::new(channel).max_decoding_message_size(max_message_bytes),
+        }
+    }
+
+    async fn ready(&mut self) -> Result<(), Status> {
+        self.grpc
+            .ready()
+            .await
+            .map_err(|e| Status::unknown(format!("Service was not ready: {e}")))
+    }
+
+    /// `lf.a2a.v1.A2AService/SendStreamingMessage`.
+    ///
+    /// # Errors
+    /// The agent's status before the first event.
+    pub async fn send_streaming_message(
+        &mut self,
+        mut request: Request<SendMessageRequest>,
+    ) -> Result<Response<Streaming<StreamResponse>>, Status> {
+        self.ready().await?;
+        request.extensions_mut().insert(GrpcMethod::new(
+            "lf.a2a.v1.A2AService",
+            "SendStreamingMessage",
+        ));
+        let path = PathAndQuery::from_static("/lf.a2a.v1.A2AService/SendStreamingMessage");
+        self.grpc
+            .server_streaming(request, path, LeanCodec::default())
+            .await
+    }
+
+    /// `lf.a2a.v1.A2AService/SubscribeToTask`.
+    ///
+    /// # Errors
+    /// The agent's status before the first event.
+    pub async fn subscribe_to_task(
+        &mut self,
+        mut request: Request<SubscribeToTaskRequest>,
+    ) -> Result<Response<Streaming<StreamResponse>>, Status> {
+        self.ready().await?;
+        request
+            .extensions_mut()
+            .insert(GrpcMethod::new("lf.a2a.v1.A2AService", "SubscribeToTask"));
+        let path = PathAndQuery::from_static("/lf.a2a.v1.A2AService/SubscribeToTask");
+        self.grpc
+            .server_streaming(request, path, LeanCodec::default())
+            .await
+    }
+
+    /// `switchyard.v1.AgentService/Converse`.
+    ///
+    /// # Errors
+    /// The agent's status when the session cannot start.
+    pub async fn converse<S>(
+        &mut self,
+        mut request: Request<S>,
+    ) -> Result<Response<Streaming<ConverseResponse>>, Status>
+    where
+        S: futures::Stream<Item = ConverseRequest> + Send + 'static,
+    {
+        self.ready().await?;
+        request
+            .extensions_mut()
+            .insert(GrpcMethod::new("switchyard.v1.AgentService", "Converse"));
+        let path = PathAndQuery::from_static("/switchyard.v1.AgentService/Converse");
+        self.grpc
+            .streaming(request, path, LeanCodec::default())
+            .await
+    }
+}
