@@ -11,7 +11,10 @@
 //! 4. connections close (HTTP/2 GOAWAY) and the store is flushed and closed.
 
 pub mod listener;
+mod main;
 mod observe;
+
+pub use main::{agent_main, agent_main_with};
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 

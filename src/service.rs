@@ -17,7 +17,10 @@ pub(crate) use agent::AgentGrpc;
 
 use crate::{
     error::{A2aErrorKind, RpcError},
-    pb::a2a::{SendMessageRequest, StreamResponse, Task, stream_response},
+    pb::a2a::{
+        SendMessageRequest, SendMessageResponse, StreamResponse, Task, send_message_response,
+        stream_response,
+    },
     runtime::{CallInfo, CancelReason, Follow, LiveTask, Runtime, Subscription},
     task,
     trace::TraceHeaders,
@@ -173,6 +176,40 @@ pub(crate) async fn send_and_wait(
             Ok(snapshot)
         }
     }
+}
+
+/// SendMessage on either service: validates, sends, waits ([`send_and_wait`]).
+pub(crate) async fn unary_send(
+    rt: &Arc<Runtime>,
+    call: CallInfo,
+    request: SendMessageRequest,
+) -> Result<tonic::Response<SendMessageResponse>, Status> {
+    validate::send_request(&request)?;
+    let task = send_and_wait(rt, call, request).await?;
+    Ok(tonic::Response::new(SendMessageResponse {
+        payload: Some(send_message_response::Payload::Task(task)),
+    }))
+}
+
+/// SendStreamingMessage on either service: validates, sends, streams the task's events.
+pub(crate) async fn streaming_send(
+    rt: &Arc<Runtime>,
+    call: CallInfo,
+    request: SendMessageRequest,
+) -> Result<tonic::Response<EventStream>, Status> {
+    validate::send_request(&request)?;
+    let history_length = request
+        .configuration
+        .as_ref()
+        .and_then(|c| c.history_length);
+    let deadline = call.deadline;
+    let started = rt.send(request, call, deadline, Follow::Stream).await?;
+    Ok(tonic::Response::new(event_stream(
+        rt,
+        started.initial,
+        started.subscription.expect("Follow::Stream subscribes"),
+        history_length,
+    )))
 }
 
 /// The event stream of a streaming RPC: the initial snapshot (if any), then every event of the

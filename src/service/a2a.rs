@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{EventStream, LAST_EVENT_ID, check_version, event_stream, send_and_wait, validate};
+use super::{
+    EventStream, LAST_EVENT_ID, check_version, event_stream, streaming_send, unary_send, validate,
+};
 use crate::{
     error::{A2aErrorKind, RpcError},
     pb::a2a::{
@@ -13,9 +15,8 @@ use crate::{
         ListTaskPushNotificationConfigsRequest, ListTaskPushNotificationConfigsResponse,
         ListTasksRequest, ListTasksResponse, SendMessageRequest, SendMessageResponse,
         SubscribeToTaskRequest, Task, TaskPushNotificationConfig, a2a_service_server::A2aService,
-        send_message_response,
     },
-    runtime::{CallInfo, CancelReason, Follow, Runtime, store_error},
+    runtime::{CallInfo, CancelReason, Runtime, store_error},
 };
 
 /// Default and largest page of `ListTaskPushNotificationConfigs`.
@@ -64,12 +65,7 @@ impl A2aService for A2aGrpc {
         request: Request<SendMessageRequest>,
     ) -> Result<Response<SendMessageResponse>, Status> {
         let call = call_of(&request)?;
-        let request = request.into_inner();
-        validate::send_request(&request)?;
-        let task = send_and_wait(&self.rt, call, request).await?;
-        Ok(Response::new(SendMessageResponse {
-            payload: Some(send_message_response::Payload::Task(task)),
-        }))
+        unary_send(&self.rt, call, request.into_inner()).await
     }
 
     type SendStreamingMessageStream = EventStream;
@@ -80,23 +76,7 @@ impl A2aService for A2aGrpc {
     ) -> Result<Response<EventStream>, Status> {
         let call = call_of(&request)?;
         self.check_streaming()?;
-        let request = request.into_inner();
-        validate::send_request(&request)?;
-        let history_length = request
-            .configuration
-            .as_ref()
-            .and_then(|c| c.history_length);
-        let deadline = call.deadline;
-        let started = self
-            .rt
-            .send(request, call, deadline, Follow::Stream)
-            .await?;
-        Ok(Response::new(event_stream(
-            &self.rt,
-            started.initial,
-            started.subscription.expect("Follow::Stream subscribes"),
-            history_length,
-        )))
+        streaming_send(&self.rt, call, request.into_inner()).await
     }
 
     async fn get_task(&self, request: Request<GetTaskRequest>) -> Result<Response<Task>, Status> {

@@ -9,11 +9,11 @@ use tokio::{sync::mpsc, task::JoinSet};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{EventStream, decode_error, event_stream, send_and_wait, validate};
+use super::{EventStream, decode_error, event_stream, streaming_send, unary_send, validate};
 use crate::{
     error::RpcError,
     pb::{
-        a2a::{AgentCard, SendMessageRequest, SendMessageResponse, part, send_message_response},
+        a2a::{AgentCard, SendMessageRequest, SendMessageResponse, part},
         agent::{
             ConverseError, ConverseRequest, ConverseResponse, GetAgentCardRequest,
             SendMessagePartsRequest, agent_service_server::AgentService, converse_request,
@@ -45,12 +45,7 @@ impl AgentService for AgentGrpc {
         request: Request<SendMessageRequest>,
     ) -> Result<Response<SendMessageResponse>, Status> {
         let call = CallInfo::from_request(&request);
-        let request = request.into_inner();
-        validate::send_request(&request)?;
-        let task = send_and_wait(&self.rt, call, request).await?;
-        Ok(Response::new(SendMessageResponse {
-            payload: Some(send_message_response::Payload::Task(task)),
-        }))
+        unary_send(&self.rt, call, request.into_inner()).await
     }
 
     type SendStreamingMessageStream = EventStream;
@@ -60,23 +55,7 @@ impl AgentService for AgentGrpc {
         request: Request<SendMessageRequest>,
     ) -> Result<Response<EventStream>, Status> {
         let call = CallInfo::from_request(&request);
-        let request = request.into_inner();
-        validate::send_request(&request)?;
-        let history_length = request
-            .configuration
-            .as_ref()
-            .and_then(|c| c.history_length);
-        let deadline = call.deadline;
-        let started = self
-            .rt
-            .send(request, call, deadline, Follow::Stream)
-            .await?;
-        Ok(Response::new(event_stream(
-            &self.rt,
-            started.initial,
-            started.subscription.expect("Follow::Stream subscribes"),
-            history_length,
-        )))
+        streaming_send(&self.rt, call, request.into_inner()).await
     }
 
     async fn send_message_parts(
@@ -85,11 +64,7 @@ impl AgentService for AgentGrpc {
     ) -> Result<Response<SendMessageResponse>, Status> {
         let call = CallInfo::from_request(&request);
         let request = assemble_parts(request.into_inner(), self.max_parts_bytes).await?;
-        validate::send_request(&request)?;
-        let task = send_and_wait(&self.rt, call, request).await?;
-        Ok(Response::new(SendMessageResponse {
-            payload: Some(send_message_response::Payload::Task(task)),
-        }))
+        unary_send(&self.rt, call, request).await
     }
 
     type ConverseStream = ConverseStream;

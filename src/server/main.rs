@@ -1,0 +1,119 @@
+//! [`agent_main`]: the whole `main` of an agent binary.
+
+use std::{future::Future, net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use super::{AgentServer, ServeConfig, StoreConfig};
+use crate::{
+    Agent,
+    store::Durability,
+    telemetry::{TelemetryConfig, init},
+};
+
+/// Exit code of a configuration error (`EX_USAGE`).
+const EX_USAGE: u8 = 64;
+
+/// Runs an agent binary called `name`: parses the flags, installs telemetry, serves `agent`
+/// until SIGINT/SIGTERM, drains, and returns the exit code. Flags (with environment fallbacks,
+/// `NAME` being `name` upper-cased):
+/// - `--listen ADDR` (`NAME_LISTEN`, default `127.0.0.1:0`),
+/// - `--db FILE` (`NAME_DB`, default `switchyard-data/<name>.db`), `--memory` for no store file.
+///
+/// Prints `<name> listening on <addr>` once serving. A configuration error prints one line and
+/// exits 64.
+///
+/// # Example
+/// ```no_run
+/// # struct MyAgent;
+/// # #[tonic::async_trait] impl switchyard::Agent for MyAgent {
+/// #   fn card(&self) -> switchyard::pb::a2a::AgentCard { switchyard::card::builder("my", "d").build() }
+/// #   async fn execute(&self, _: switchyard::TaskContext, _: switchyard::TaskEvents) -> Result<(), switchyard::AgentError> { Ok(()) }
+/// # }
+/// #[tokio::main]
+/// async fn main() -> std::process::ExitCode {
+///     switchyard::server::agent_main("my-agent", MyAgent).await
+/// }
+/// ```
+pub async fn agent_main<A: Agent>(name: &'static str, agent: A) -> ExitCode {
+    agent_main_with(name, Vec::new(), move |_| async move { Ok(agent) }).await
+}
+
+/// [`agent_main`] with extra flags, and an agent made from the parsed flags (e.g. one that
+/// needs a registry).
+pub async fn agent_main_with<A, F, Fut>(name: &'static str, extra: Vec<Arg>, make: F) -> ExitCode
+where
+    A: Agent,
+    F: FnOnce(ArgMatches) -> Fut,
+    Fut: Future<Output = Result<A, String>>,
+{
+    let upper = name.to_ascii_uppercase().replace('-', "_");
+    let command = Command::new(name)
+        .about(format!(
+            "Serves the {name} agent (A2A gRPC binding + switchyard.v1.AgentService)"
+        ))
+        .version(env!("CARGO_PKG_VERSION"))
+        .arg(
+            Arg::new("listen")
+                .long("listen")
+                .env(format!("{upper}_LISTEN"))
+                .default_value("127.0.0.1:0")
+                .value_parser(clap::value_parser!(SocketAddr))
+                .help("Address to listen on; port 0 picks a free port"),
+        )
+        .arg(
+            Arg::new("db")
+                .long("db")
+                .env(format!("{upper}_DB"))
+                .default_value(format!("switchyard-data/{name}.db"))
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Task database file (SQLite)"),
+        )
+        .arg(
+            Arg::new("memory")
+                .long("memory")
+                .action(ArgAction::SetTrue)
+                .help("Keep tasks in memory only"),
+        )
+        .args(extra);
+    let matches = command.get_matches();
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("{name}: {e}");
+        ExitCode::from(EX_USAGE)
+    };
+    let telemetry = match init(&TelemetryConfig::from_env(name)) {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    let listen = *matches
+        .get_one::<SocketAddr>("listen")
+        .expect("the flag has a default");
+    let store = if matches.get_flag("memory") {
+        StoreConfig::Memory
+    } else {
+        StoreConfig::Sqlite {
+            path: matches
+                .get_one::<PathBuf>("db")
+                .expect("the flag has a default")
+                .clone(),
+            durability: Durability::default(),
+        }
+    };
+    let agent = match make(matches).await {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    let config = ServeConfig {
+        listen,
+        store,
+        ..Default::default()
+    };
+    let server = match AgentServer::bind(agent, config).await {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    println!("{name} listening on {}", server.local_addr());
+    server.run_until(super::shutdown_signal()).await;
+    telemetry.shutdown().await;
+    ExitCode::SUCCESS
+}
