@@ -158,9 +158,10 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
     let tracer = provider.tracer("switchyard");
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(&config.default_filter));
+    let slot = format::DispatchSlot::default();
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .event_format(format::Structured::new(config.log_format))
+        .event_format(format::Structured::new(config.log_format, slot.clone()))
         .with_filter(filter);
     // Spans and events of dependencies (h2, hyper, tonic) below INFO stay out of traces; ours
     // keep their DEBUG milestones (status changes, finished artifacts).
@@ -174,6 +175,7 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
                 .with_tracer(tracer)
                 .with_filter(spans),
         )
+        .with(format::RegisterDispatch(slot))
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     if exporting {

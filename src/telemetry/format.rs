@@ -1,10 +1,14 @@
 //! Log lines as logfmt or JSON, each with the OpenTelemetry `trace_id` and `span_id` of the span
 //! it was logged in, so a line can be found from a trace and a trace from a line.
 
-use std::{fmt, str::FromStr};
+use std::{
+    fmt,
+    str::FromStr,
+    sync::{Arc, OnceLock},
+};
 
 use opentelemetry::trace::TraceContextExt as _;
-use tracing::{Event, Subscriber, field::Field};
+use tracing::{Dispatch, Event, Subscriber, dispatcher::WeakDispatch, field::Field};
 use tracing_subscriber::{
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
     registry::LookupSpan,
@@ -33,15 +37,32 @@ impl FromStr for LogFormat {
     }
 }
 
+/// Where the formatter finds its subscriber: inside an event callback the default
+/// dispatcher is the no-op one (tracing's reentrancy guard), so the subscriber is captured when
+/// it registers ([`RegisterDispatch`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DispatchSlot(Arc<OnceLock<WeakDispatch>>);
+
+/// The layer that fills a [`DispatchSlot`].
+#[derive(Debug)]
+pub(crate) struct RegisterDispatch(pub(crate) DispatchSlot);
+
+impl<S: Subscriber> tracing_subscriber::Layer<S> for RegisterDispatch {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        let _ = self.0.0.set(dispatch.downgrade());
+    }
+}
+
 /// The event formatter.
 #[derive(Debug)]
 pub(crate) struct Structured {
     format: LogFormat,
+    dispatch: DispatchSlot,
 }
 
 impl Structured {
-    pub(crate) fn new(format: LogFormat) -> Self {
-        Self { format }
+    pub(crate) fn new(format: LogFormat, dispatch: DispatchSlot) -> Self {
+        Self { format, dispatch }
     }
 }
 
@@ -87,11 +108,15 @@ where
             }
         }
         line.insert(3, ("msg", message.unwrap_or_default()));
-        if let Some(span) = ctx.lookup_current() {
+        // The event's own span: its explicit parent, else the current span.
+        if let Some(span) = ctx.event_scope().and_then(|scope| scope.into_iter().next()) {
             line.push(("span", span.name().to_owned()));
-            let cx = tracing::dispatcher::get_default(|d| {
-                tracing_opentelemetry::get_otel_context(&span.id(), d)
-            });
+            let cx = self
+                .dispatch
+                .0
+                .get()
+                .and_then(WeakDispatch::upgrade)
+                .and_then(|d| tracing_opentelemetry::get_otel_context(&span.id(), &d));
             if let Some(cx) = cx {
                 let sc = cx.span().span_context().clone();
                 if sc.is_valid() {
@@ -157,6 +182,79 @@ mod tests {
         assert_eq!(logfmt_value("plain"), "plain");
         assert_eq!(logfmt_value(""), "\"\"");
         assert_eq!(logfmt_value("a b=\"c\"\n"), "\"a b=\\\"c\\\"\\n\"");
+    }
+
+    /// A writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("buffer").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn logged(format: LogFormat) -> String {
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let slot = DispatchSlot::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(move || writer.clone())
+                    .event_format(Structured::new(format, slot.clone())),
+            )
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(RegisterDispatch(slot));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("outside any span");
+            let span = tracing::info_span!("work");
+            let _entered = span.enter();
+            tracing::info!(answer = 42, "hello there");
+            drop(_entered);
+            tracing::info!(parent: &span, "explicit parent");
+        });
+        let out = buf.0.lock().expect("buffer").clone();
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn lines_inside_a_span_carry_trace_and_span_ids() {
+        let text = logged(LogFormat::Json);
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[2]["span"], "work", "an explicit parent counts");
+        assert_eq!(lines[2]["trace_id"], lines[1]["trace_id"]);
+        assert!(lines[0].get("trace_id").is_none(), "no ids outside a span");
+        let l = &lines[1];
+        assert_eq!(l["msg"], "hello there");
+        assert_eq!(l["answer"], "42");
+        assert_eq!(l["level"], "info");
+        assert_eq!(l["span"], "work");
+        let hex = |v: &serde_json::Value, n: usize| {
+            v.as_str()
+                .is_some_and(|s| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        };
+        assert!(hex(&l["trace_id"], 32) && hex(&l["span_id"], 16), "{l}");
+
+        let text = logged(LogFormat::Logfmt);
+        let line = text.lines().nth(1).expect("second line");
+        assert!(line.contains(" level=info target="), "{line}");
+        assert!(
+            line.contains(" msg=\"hello there\" answer=42 span=work trace_id="),
+            "{line}"
+        );
+        assert!(line.contains(" span_id="), "{line}");
     }
 
     #[test]
