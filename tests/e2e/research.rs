@@ -208,12 +208,11 @@ async fn a_slow_sub_agent_times_out_within_the_callers_deadline() {
         .client
         .clone()
         .with_timeout(Duration::from_millis(1500));
-    let started = std::time::Instant::now();
+    // The caller's own deadline would fail this call if the report came late.
     let task = client
         .send_text(DOCUMENT)
         .await
         .expect("the report comes in time");
-    assert!(started.elapsed() < Duration::from_millis(1500));
     assert_eq!(task.state(), TaskState::Completed);
     let (_, data) = report_data(&task);
     assert_eq!(data["missing"], serde_json::json!(["keywords"]));
