@@ -10,6 +10,7 @@
 //! 3. open streams end with UNAVAILABLE (clients resubscribe elsewhere with `last-event-id`);
 //! 4. connections close (HTTP/2 GOAWAY) and the store is flushed and closed.
 
+pub mod cached;
 pub mod listener;
 mod main;
 mod observe;
@@ -388,29 +389,16 @@ fn routes(
 }
 
 /// The card as served over HTTP/1.1 or HTTP/2 on the agent's own port, in protobuf JSON, with a
-/// strong `ETag` (a hash of the document) and a cache lifetime.
+/// strong `ETag` (a hash of the document) and a cache lifetime of 300 s; serialized and hashed
+/// once, here.
 fn card_document(
     card: &AgentCard,
 ) -> impl Fn(http::HeaderMap) -> std::future::Ready<Response> + Clone + Send + 'static {
     let body = serde_json::to_vec(card).expect("an AgentCard always serializes");
-    let etag = format!("\"{:016x}\"", fnv1a(&body));
+    let etag = cached::etag(&body);
     let body = bytes::Bytes::from(body);
     move |headers: http::HeaderMap| {
-        let fresh = headers
-            .get(http::header::IF_NONE_MATCH)
-            .is_some_and(|v| v.as_bytes() == etag.as_bytes());
-        let mut builder = http::Response::builder()
-            .header(http::header::ETAG, &etag)
-            .header(http::header::CACHE_CONTROL, "max-age=300");
-        let response = if fresh {
-            builder = builder.status(http::StatusCode::NOT_MODIFIED);
-            builder.body(axum::body::Body::empty())
-        } else {
-            builder
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(axum::body::Body::from(body.clone()))
-        };
-        std::future::ready(response.expect("static headers are valid"))
+        std::future::ready(cached::json(&headers, &etag, body.clone(), 300))
     }
 }
 
@@ -431,13 +419,6 @@ async fn metrics_document() -> Response {
         )
         .body(axum::body::Body::from(body))
         .expect("static headers are valid")
-}
-
-/// FNV-1a, 64 bit: a stable content hash for `ETag`s (not for security).
-pub(crate) fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 /// tonic reports a request larger than the decoding limit as OUT_OF_RANGE; every other gRPC

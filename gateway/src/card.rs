@@ -4,11 +4,10 @@
 //! strong `ETag` (a hash of the body; `If-None-Match` answers 304) and `Cache-Control`.
 
 use axum::{
-    body::Body,
     extract::{Path, State},
     response::Response,
 };
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::HeaderMap;
 use serde_json::{Value, json};
 use switchyard::{
     AgentRef,
@@ -71,45 +70,12 @@ pub(crate) fn document(card: &AgentCard) -> Value {
     v
 }
 
-/// FNV-1a, 64 bit: a stable content hash for `ETag`s (not for security).
-fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 §13.1.2).
-fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == "*" || t == etag)
-}
-
 /// A JSON document with `ETag` and `Cache-Control: max-age=<max_age>`; 304 when the client
-/// has it already.
+/// has it already (see [`switchyard::server::cached`]).
 pub(crate) fn cached(headers: &HeaderMap, document: &Value, max_age: u64) -> Response {
     let body = document.to_string();
-    let etag = format!("\"{:016x}\"", fnv1a(body.as_bytes()));
-    let fresh = not_modified(headers, &etag);
-    let mut builder = Response::builder()
-        .header(header::ETAG, &etag)
-        .header(header::CACHE_CONTROL, format!("max-age={max_age}"));
-    let response = if fresh {
-        builder = builder.status(StatusCode::NOT_MODIFIED);
-        builder.body(Body::empty())
-    } else {
-        builder
-            .header(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )
-            .body(Body::from(body))
-    };
-    response.expect("the headers above are valid")
+    let etag = switchyard::server::cached::etag(body.as_bytes());
+    switchyard::server::cached::json(headers, &etag, body.into(), max_age)
 }
 
 /// The agent's card, fetched when the registry does not hold it yet.
@@ -236,19 +202,6 @@ pub(crate) async fn gateway_card(State(state): State<AppState>, headers: HeaderM
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn etags_match_weakly_and_in_lists() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::IF_NONE_MATCH,
-            HeaderValue::from_static("\"a\", W/\"b\""),
-        );
-        assert!(not_modified(&h, "\"b\""));
-        assert!(!not_modified(&h, "\"c\""));
-        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
-        assert!(not_modified(&h, "\"c\""));
-    }
 
     #[test]
     fn required_fields_are_present_even_when_empty() {
