@@ -63,4 +63,6 @@ mod upstream;
 mod ws;
 
 pub use config::GatewayConfig;
-pub use server::{Gateway, GatewayError, ShutdownHandle};
+pub use server::{Gateway, GatewayError};
+/// Starts the drain of a running [`Gateway`]; the same handle agents use.
+pub use switchyard::ShutdownHandle;

@@ -9,7 +9,7 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use switchyard::Registry;
+use switchyard::{Registry, ShutdownHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -35,17 +35,6 @@ pub enum GatewayError {
     Config(String),
 }
 
-/// Starts the drain of a running [`Gateway`]. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct ShutdownHandle(CancellationToken);
-
-impl ShutdownHandle {
-    /// Starts the drain; [`Gateway::run`] returns when it is done.
-    pub fn shutdown(&self) {
-        self.0.cancel();
-    }
-}
-
 /// The HTTP gateway in front of every agent of a [`Registry`].
 ///
 /// # Example
@@ -67,7 +56,7 @@ pub struct Gateway {
     local_addr: SocketAddr,
     router: axum::Router,
     state: AppState,
-    stop: CancellationToken,
+    stop: ShutdownHandle,
 }
 
 impl Gateway {
@@ -118,7 +107,7 @@ impl Gateway {
             local_addr,
             router,
             state,
-            stop: CancellationToken::new(),
+            stop: ShutdownHandle::new(),
         })
     }
 
@@ -133,15 +122,15 @@ impl Gateway {
         self.state.base_url.to_string()
     }
 
-    /// A handle that starts the drain.
+    /// A handle that starts the drain ([`switchyard::ShutdownHandle`], the type agents use).
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle(self.stop.clone())
+        self.stop.clone()
     }
 
     /// Serves until [`ShutdownHandle::shutdown`], then drains (see the module docs).
     pub async fn run(self) {
         let stop = self.stop.clone();
-        self.run_until(async move { stop.cancelled().await }).await;
+        self.run_until(async move { stop.triggered().await }).await;
     }
 
     /// Serves until `signal` completes (or [`ShutdownHandle::shutdown`]), then drains.
@@ -166,7 +155,7 @@ impl Gateway {
         tracing::info!(addr = %self.local_addr, url = %state.base_url, "gateway serving");
         tokio::select! {
             () = signal => {}
-            () = self.stop.cancelled() => {}
+            () = self.stop.triggered() => {}
         }
         tracing::info!(addr = %self.local_addr, "gateway draining");
         state.draining.cancel();
