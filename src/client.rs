@@ -227,8 +227,8 @@ impl Client {
     /// Adds metadata sent with every call (e.g. `authorization`).
     ///
     /// # Errors
-    /// [`ClientError::InvalidAddress`] is never returned; a key or value that is not valid
-    /// gRPC metadata gives INVALID_ARGUMENT.
+    /// A key or value that is not valid gRPC ASCII metadata (a lowercase token key; a visible
+    /// ASCII value) gives an INVALID_ARGUMENT status naming the key.
     pub fn with_metadata(mut self, key: &str, value: &str) -> Result<Self, ClientError> {
         let k = MetadataKey::from_bytes(key.as_bytes())
             .map_err(|_| Status::invalid_argument(format!("invalid metadata key {key:?}")))?;

@@ -287,14 +287,7 @@ async fn forward(
                 in_reply_to: reply_to.clone(),
                 payload: Some(converse_response::Payload::Event(event)),
             },
-            Err(status) => ConverseResponse {
-                in_reply_to: reply_to.clone(),
-                payload: Some(converse_response::Payload::Error(ConverseError {
-                    code: status.code() as i32,
-                    message: status.message().to_owned(),
-                    reason: String::new(),
-                })),
-            },
+            Err(status) => error_frame(reply_to.clone(), &status),
         };
         if tx.send(Ok(frame)).await.is_err() {
             return;
@@ -307,18 +300,20 @@ async fn send_error(
     reply_to: String,
     e: RpcError,
 ) {
-    let reason = match &e {
-        RpcError::A2a { kind, .. } => kind.reason().to_owned(),
-        _ => String::new(),
-    };
-    let status = Status::from(e);
-    let frame = ConverseResponse {
+    let _ = tx.send(Ok(error_frame(reply_to, &Status::from(e)))).await;
+}
+
+/// The `ConverseError` frame answering `reply_to`: the status's code and message, and its A2A
+/// `ErrorInfo.reason` when it carries one (`proto/switchyard/v1/agent.proto`).
+fn error_frame(reply_to: String, status: &Status) -> ConverseResponse {
+    ConverseResponse {
         in_reply_to: reply_to,
         payload: Some(converse_response::Payload::Error(ConverseError {
             code: status.code() as i32,
             message: status.message().to_owned(),
-            reason,
+            reason: crate::error::a2a_error_kind(status)
+                .map(|kind| kind.reason().to_owned())
+                .unwrap_or_default(),
         })),
-    };
-    let _ = tx.send(Ok(frame)).await;
+    }
 }
