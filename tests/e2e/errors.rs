@@ -3,8 +3,8 @@
 
 use serde_json::json;
 use switchyard::pb::a2a::{
-    GetTaskRequest, ListTasksRequest, Message, Part, SendMessageRequest, SubscribeToTaskRequest,
-    TaskState,
+    GetTaskRequest, ListTasksRequest, Message, Part, SendMessageConfiguration, SendMessageRequest,
+    SubscribeToTaskRequest, TaskState, send_message_response,
 };
 use switchyard_e2e::{Served, bad_fields, message, reason, request, status_of};
 use tonic::Code;
@@ -98,6 +98,25 @@ async fn a_message_to_a_terminal_or_working_task_is_unsupported() {
     let s = status_of(echo.client.send(m).await);
     assert_eq!(s.code(), Code::FailedPrecondition);
     assert_eq!(reason(&s).as_deref(), Some("UNSUPPORTED_OPERATION"));
+
+    // Only an interrupted task (INPUT_REQUIRED, AUTH_REQUIRED) takes another message.
+    let mut slow = request(message("long", json!({"delay_ms": 10_000})));
+    slow.configuration = Some(SendMessageConfiguration {
+        return_immediately: true,
+        ..Default::default()
+    });
+    let Some(send_message_response::Payload::Task(working)) =
+        echo.client.send_message(slow).await.expect("send").payload
+    else {
+        panic!("a task")
+    };
+    let mut m = Message::user_text("more");
+    m.task_id.clone_from(&working.id);
+    let s = status_of(echo.client.send(m).await);
+    assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
+    assert_eq!(reason(&s).as_deref(), Some("UNSUPPORTED_OPERATION"));
+    assert!(s.message().contains("INPUT_REQUIRED"), "{}", s.message());
+    echo.client.cancel_task(&working.id).await.expect("cancel");
 }
 
 #[tokio::test]

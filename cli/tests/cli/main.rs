@@ -62,8 +62,16 @@ impl Up {
     }
 
     fn run_with(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_env(args, stdin, &[])
+    }
+
+    /// Runs the CLI against this mesh with `stdin` fed in and `env` set.
+    fn run_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--data-dir").arg(self.dir.path()).args(args);
+        cmd.arg("--data-dir")
+            .arg(self.dir.path())
+            .args(args)
+            .envs(env.iter().copied());
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -367,28 +375,7 @@ fn commands_work_through_the_gateway_when_one_is_configured() {
         .expect("the banner names the gateway")
         .to_owned();
     let via = |args: &[&str], stdin: Option<&str>| {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--data-dir")
-            .arg(up.dir.path())
-            .args(args)
-            .env("SWITCHYARD_GATEWAY_URL", &gateway)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("stdin");
-        }
-        child.wait_with_output().expect("wait")
+        up.run_env(args, stdin, &[("SWITCHYARD_GATEWAY_URL", gateway.as_str())])
     };
     let sent = ok(&via(&["--json", "send", "echo", "via", "json-rpc"], None));
     let task: serde_json::Value = serde_json::from_str(sent.trim()).expect("a JSON task");
