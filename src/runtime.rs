@@ -702,6 +702,10 @@ impl Runtime {
 
     /// SubscribeToTask: the current snapshot (unless resuming) and a subscription.
     ///
+    /// The subscription goes on through interrupted states (INPUT_REQUIRED, AUTH_REQUIRED) and
+    /// ends only after the event that makes the task terminal (A2A v1.0.1 §3.1.6), so a
+    /// subscriber of a task waiting for input sees its continuation.
+    ///
     /// Without `after`: a terminal task fails with UNSUPPORTED_OPERATION. With `after` (the
     /// last sequence number the client received): the events after it, also for a task that
     /// finished meanwhile; `after` beyond the task's last event is INVALID_ARGUMENT.
@@ -725,6 +729,7 @@ impl Runtime {
             }
         };
         let (mut sub, committed) = Subscription::new(live.clone(), self.store.clone(), after);
+        sub.until_terminal();
         let snapshot = live.lock().snapshot.clone();
         if let Some(a) = after {
             if a > committed {
@@ -733,7 +738,7 @@ impl Runtime {
                     format!("task {id} has no event {a}; its last event is {committed}"),
                 ));
             }
-            sub.finish_if(snapshot.state().settles());
+            sub.finish_if(snapshot.state().is_terminal());
             return Ok((None, sub));
         }
         if snapshot.state().is_terminal() {
@@ -742,7 +747,6 @@ impl Runtime {
                 snapshot.state().as_str_name()
             )));
         }
-        sub.finish_if(snapshot.state().settles());
         Ok((Some((snapshot, committed)), sub))
     }
 

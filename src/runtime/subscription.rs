@@ -67,7 +67,8 @@ pub(crate) struct Subscription {
     backlog: VecDeque<Delivered>,
     /// Whether the backlog up to the broadcast's start must still be read from the store.
     catch_up: bool,
-    /// End only at a terminal state, not at an interrupted one (push delivery).
+    /// End only at a terminal state, not at an interrupted one (SubscribeToTask, push
+    /// delivery).
     until_terminal: bool,
     done: bool,
 }
@@ -104,8 +105,9 @@ impl Subscription {
         self.until_terminal = true;
     }
 
-    /// Ends the subscription after the next event that settles the task is delivered — or at
-    /// once, when `settled` says the task already settled at subscription time.
+    /// Ends the subscription at once when `settled` says the task already settled (for an
+    /// [`until_terminal`](Self::until_terminal) subscription: is terminal) at subscription
+    /// time, unless events before that point are still to be delivered.
     pub(crate) fn finish_if(&mut self, settled: bool) {
         if settled && !self.catch_up {
             self.done = true;

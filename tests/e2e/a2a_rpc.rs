@@ -1,5 +1,6 @@
 //! Every `lf.a2a.v1.A2AService` RPC against the echo agent, with A2A v1.0 semantics.
 
+use futures::StreamExt as _;
 use serde_json::json;
 use switchyard::{
     error::A2aErrorKind,
@@ -9,7 +10,9 @@ use switchyard::{
     },
     task::sequence_of,
 };
-use switchyard_e2e::{Served, collect, describe, message, request, settle, short, status_of};
+use switchyard_e2e::{
+    Served, collect, describe, describe_one, message, request, settle, short, status_of,
+};
 
 #[tokio::test]
 async fn send_message_blocks_until_the_task_completes() {
@@ -340,15 +343,31 @@ async fn subscribe_to_a_terminal_task_is_unsupported() {
 }
 
 #[tokio::test]
-async fn subscribe_to_a_waiting_task_sends_its_snapshot_and_ends() {
+async fn subscribe_to_a_waiting_task_stays_open_until_it_is_terminal() {
     let (echo, _dir) = Served::echo().await;
-    let task = echo
-        .client
-        .send(message("q", json!({"ask": "?"})))
-        .await
-        .expect("send");
-    let events = collect(echo.client.subscribe(&task.id, None).await.expect("sub")).await;
-    assert_eq!(describe(&events), ["task:INPUT_REQUIRED#3"]);
+    // INPUT_REQUIRED and AUTH_REQUIRED both interrupt a task; a subscriber follows it through
+    // the continuation to the terminal state (A2A v1.0.1 §3.1.6).
+    for (key, waiting) in [("ask", "INPUT_REQUIRED"), ("auth", "AUTH_REQUIRED")] {
+        let task = echo
+            .client
+            .send(message("q", json!({key: "?"})))
+            .await
+            .expect("send");
+        assert_eq!(short(task.state()), waiting);
+        let mut sub = echo.client.subscribe(&task.id, None).await.expect("sub");
+        let snapshot = sub.next().await.expect("snapshot").expect("event");
+        assert_eq!(describe_one(&snapshot), format!("task:{waiting}#3"));
+        let mut answer = Message::user_text("continued");
+        answer.task_id.clone_from(&task.id);
+        let done = echo.client.send(answer).await.expect("continue");
+        assert_eq!(done.state(), TaskState::Completed);
+        let rest = collect(sub).await;
+        assert_eq!(
+            describe(&rest),
+            ["status:WORKING#4", "artifact:echo#5", "status:COMPLETED#6"],
+            "{key}: the continuation and the end, then the stream closes"
+        );
+    }
 }
 
 #[tokio::test]

@@ -86,7 +86,8 @@ async fn tasks_and_events_survive_a_restart() {
     let continued = second.client.send(more).await.expect("continue");
     assert_eq!(continued.state(), TaskState::Completed);
     assert_eq!(continued.history.len(), 3);
-    // A replay, like any stream, ends at an interrupted state; the next one continues after it.
+    // A replay goes on through the interrupted state to the end (SubscribeToTask closes only
+    // at a terminal state); one resumed after it continues from there.
     let turn1 = collect(
         second
             .client
@@ -95,9 +96,11 @@ async fn tasks_and_events_survive_a_restart() {
             .expect("replay"),
     )
     .await;
+    assert_eq!(seqs(&turn1), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(describe(&turn1)[2], "status:INPUT_REQUIRED#3");
     assert_eq!(
         describe(&turn1).last().map(String::as_str),
-        Some("status:INPUT_REQUIRED#3")
+        Some("status:COMPLETED#6")
     );
     let turn2 = collect(
         second

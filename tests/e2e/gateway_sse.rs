@@ -276,3 +276,58 @@ async fn a_client_that_goes_away_cancels_the_call_not_the_task() {
     assert_eq!(task.artifacts.len(), 2, "the task ran to its end");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn subscribe_to_a_waiting_task_follows_it_to_the_end_on_both_bindings() {
+    let (gw, echo, _dir) = Gw::echo().await;
+    let r = gw
+        .rpc(
+            "echo",
+            "SendMessage",
+            json!({"message": msg("wait", json!({"ask": "Who?"}))}),
+        )
+        .await;
+    let task = &r["result"]["task"];
+    assert_eq!(task["status"]["state"], "TASK_STATE_INPUT_REQUIRED", "{r}");
+    let id = task["id"].as_str().expect("task id").to_owned();
+    let body =
+        json!({"jsonrpc": "2.0", "id": "w", "method": "SubscribeToTask", "params": {"id": id}});
+    let (rpc, rest) = tokio::join!(
+        gw.post_json("/agents/echo", &body).send(),
+        gw.req(Method::GET, &format!("/agents/echo/tasks/{id}:subscribe"))
+            .send()
+    );
+    let mut rpc = rpc.expect("rpc").bytes_stream().eventsource();
+    let mut rest = rest.expect("rest").bytes_stream().eventsource();
+    // Each stream is open with its snapshot before the task is continued.
+    let kind_of = |data: &str, rpc: bool| {
+        let v: Value = serde_json::from_str(data).expect("json");
+        kind(if rpc { &v["result"] } else { &v })
+    };
+    let first = |e: Option<Result<eventsource_stream::Event, _>>| e.expect("event").expect("sse");
+    assert_eq!(
+        kind_of(&first(rpc.next().await).data, true),
+        "task:INPUT_REQUIRED"
+    );
+    assert_eq!(
+        kind_of(&first(rest.next().await).data, false),
+        "task:INPUT_REQUIRED"
+    );
+    let mut answer = switchyard::pb::a2a::Message::user_text("Ada");
+    answer.task_id.clone_from(&id);
+    echo.client.send(answer).await.expect("continue");
+    for (events, is_rpc) in [(rpc, true), (rest, false)] {
+        let rest: Vec<String> = tokio::time::timeout(PATIENCE, events.collect::<Vec<_>>())
+            .await
+            .expect("the stream closes")
+            .into_iter()
+            .map(|e| kind_of(&e.expect("sse").data, is_rpc))
+            .collect();
+        assert_eq!(
+            rest,
+            ["status:WORKING", "artifact:echo", "status:COMPLETED"],
+            "json-rpc: {is_rpc}"
+        );
+    }
+    gw.stop().await;
+}

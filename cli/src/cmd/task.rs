@@ -39,7 +39,8 @@ pub enum TaskCmd {
         /// The task id.
         id: String,
     },
-    /// Follows a task's events until it finishes or waits for input.
+    /// Follows a task's events until it finishes; a task that waits for input (or
+    /// authentication) is followed on through the answer (A2A SubscribeToTask).
     Watch {
         /// The agent.
         agent: String,
@@ -132,8 +133,14 @@ pub async fn run(mesh: &Mesh, cmd: &TaskCmd, json: bool) -> Result<(), CliError>
                 switchyard::task::apply(&mut snapshot, &event);
                 if json {
                     println!("{}", render::json(&event));
-                } else {
-                    println!("{}", render::event_line(&event));
+                    continue;
+                }
+                println!("{}", render::event_line(&event));
+                if snapshot.state().is_interrupted() {
+                    eprintln!(
+                        "(task {id} waits; answer with `switchyard send {agent} --task {id} …` — \
+                         still watching, Ctrl-C to stop)"
+                    );
                 }
             }
             Ok(())
