@@ -1,10 +1,15 @@
-//! [`TaskContext`]: what an agent knows about the task it is executing.
+//! [`TaskContext`]: what an agent knows about the task it is executing; [`MessageContext`]:
+//! what it knows about a message it may answer without a task.
+
+mod message;
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataMap;
+
+pub use message::MessageContext;
 
 use crate::{
     pb::a2a::{Message, Task},

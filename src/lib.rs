@@ -18,7 +18,8 @@
 //!
 //! ## Layout
 //! - [`Agent`], [`AgentError`]: what an author implements;
-//! - [`TaskContext`], [`TaskEvents`]: what an execution gets;
+//! - [`TaskContext`], [`TaskEvents`]: what an execution gets; [`MessageContext`]: what a
+//!   direct reply ([`Agent::reply`]) gets;
 //! - [`AgentServer`], [`ServeConfig`], [`serve`]: serving;
 //! - [`Client`]: calling agents;
 //! - [`store`]: [`TaskStore`](store::TaskStore) and its implementations;
@@ -44,7 +45,7 @@ pub mod trace;
 
 pub use agent::{Agent, AgentError};
 pub use client::{Client, ClientError};
-pub use context::TaskContext;
+pub use context::{MessageContext, TaskContext};
 pub use events::{EventError, PROGRESS_KEY, TaskEvents};
 pub use registry::{AgentRef, Registry, RegistryConfig};
 pub use runtime::Recovery;

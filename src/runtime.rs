@@ -1,6 +1,9 @@
 //! The task runtime behind both gRPC services: creates and continues tasks, runs the agent,
 //! orders and persists events, fans them out to subscribers, cancels, lists and recovers.
 //!
+//! A message that names no task is first offered to the agent's direct reply (`reply`); only
+//! when it declines is a task made.
+//!
 //! Data path of one event: [`TaskEvents`](crate::TaskEvents) → [`Runtime::accept`] (checks
 //! the state rules, assigns the next sequence number) → the group-commit writer (folds into
 //! the snapshot, commits the batch) → the task's broadcast → every [`Subscription`].
@@ -8,6 +11,7 @@
 mod execution;
 mod live;
 mod push;
+mod reply;
 mod subscription;
 mod writer;
 

@@ -18,8 +18,8 @@ pub(crate) use agent::AgentGrpc;
 use crate::{
     error::{A2aErrorKind, RpcError},
     pb::a2a::{
-        SendMessageRequest, SendMessageResponse, StreamResponse, Task, send_message_response,
-        stream_response,
+        Message, SendMessageRequest, SendMessageResponse, StreamResponse, Task,
+        send_message_response, stream_response,
     },
     runtime::{CallInfo, CancelReason, Follow, LiveTask, Runtime, Subscription},
     task,
@@ -178,26 +178,36 @@ pub(crate) async fn send_and_wait(
     }
 }
 
-/// SendMessage on either service: validates, sends, waits ([`send_and_wait`]).
+/// SendMessage on either service: validates, offers the message to the agent's direct reply,
+/// else sends and waits ([`send_and_wait`]).
 pub(crate) async fn unary_send(
     rt: &Arc<Runtime>,
     call: CallInfo,
     request: SendMessageRequest,
 ) -> Result<tonic::Response<SendMessageResponse>, Status> {
     validate::send_request(&request)?;
+    if let Some(message) = rt.reply(&request, &call).await? {
+        return Ok(tonic::Response::new(SendMessageResponse {
+            payload: Some(send_message_response::Payload::Message(message)),
+        }));
+    }
     let task = send_and_wait(rt, call, request).await?;
     Ok(tonic::Response::new(SendMessageResponse {
         payload: Some(send_message_response::Payload::Task(task)),
     }))
 }
 
-/// SendStreamingMessage on either service: validates, sends, streams the task's events.
+/// SendStreamingMessage on either service: validates, then streams the agent's direct reply
+/// (one message event, then the end: A2A v1.0.1 §3.1.2) or the task's events.
 pub(crate) async fn streaming_send(
     rt: &Arc<Runtime>,
     call: CallInfo,
     request: SendMessageRequest,
 ) -> Result<tonic::Response<EventStream>, Status> {
     validate::send_request(&request)?;
+    if let Some(message) = rt.reply(&request, &call).await? {
+        return Ok(tonic::Response::new(reply_stream(message)));
+    }
     let history_length = request
         .configuration
         .as_ref()
@@ -210,6 +220,15 @@ pub(crate) async fn streaming_send(
         started.subscription.expect("Follow::Stream subscribes"),
         history_length,
     )))
+}
+
+/// The stream of a direct reply: exactly one message event.
+pub(crate) fn reply_stream(message: Message) -> EventStream {
+    Box::pin(stream::once(async move {
+        Ok(StreamResponse {
+            payload: Some(stream_response::Payload::Message(message)),
+        })
+    }))
 }
 
 /// The event stream of a streaming RPC: the initial snapshot (if any), then every event of the

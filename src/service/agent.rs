@@ -13,7 +13,10 @@ use super::{EventStream, decode_error, event_stream, streaming_send, unary_send,
 use crate::{
     error::RpcError,
     pb::{
-        a2a::{AgentCard, SendMessageRequest, SendMessageResponse, part},
+        a2a::{
+            AgentCard, Message, SendMessageRequest, SendMessageResponse, StreamResponse, part,
+            stream_response,
+        },
         agent::{
             ConverseError, ConverseRequest, ConverseResponse, GetAgentCardRequest,
             SendMessagePartsRequest, agent_service_server::AgentService, converse_request,
@@ -166,8 +169,9 @@ fn message_of<'a>(
         .ok_or_else(|| RpcError::invalid(field, "came before the header"))
 }
 
-/// One Converse session: reads requests until the client half-closes, forwards the events of
-/// every task it started, then ends with OK once they have all settled.
+/// One Converse session: reads requests until the client half-closes, answers each message
+/// with the agent's direct reply or forwards the events of the task it started, then ends
+/// with OK once every task has settled.
 async fn session(
     rt: Arc<Runtime>,
     call: CallInfo,
@@ -202,15 +206,29 @@ async fn session(
                     .as_ref()
                     .map(|m| m.message_id.clone())
                     .unwrap_or_default();
-                let result = prepare_send(&mut send, &mut context_id);
-                let started = match result {
-                    Ok(()) => {
-                        let deadline = call.deadline;
-                        rt.send(send.clone(), call.clone(), deadline, Follow::Stream)
-                            .await
-                    }
-                    Err(e) => Err(e),
+                if let Err(e) = prepare_send(&mut send, &mut context_id) {
+                    send_error(&tx, reply_to, e).await;
+                    continue;
+                }
+                let replied = tokio::select! {
+                    r = rt.reply(&send, &call) => r,
+                    () = tx.closed() => return forwarders.abort_all(),
                 };
+                match replied {
+                    Ok(Some(message)) => {
+                        let _ = tx.send(Ok(reply_frame(reply_to, message))).await;
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        send_error(&tx, reply_to, e).await;
+                        continue;
+                    }
+                }
+                let deadline = call.deadline;
+                let started = rt
+                    .send(send.clone(), call.clone(), deadline, Follow::Stream)
+                    .await;
                 match started {
                     Ok(s) => {
                         tasks.insert(s.task.id.clone());
@@ -292,6 +310,16 @@ async fn forward(
         if tx.send(Ok(frame)).await.is_err() {
             return;
         }
+    }
+}
+
+/// The frame of a direct reply ([`Agent::reply`](crate::Agent::reply)): one message event.
+fn reply_frame(reply_to: String, message: Message) -> ConverseResponse {
+    ConverseResponse {
+        in_reply_to: reply_to,
+        payload: Some(converse_response::Payload::Event(StreamResponse {
+            payload: Some(stream_response::Payload::Message(message)),
+        })),
     }
 }
 

@@ -20,6 +20,7 @@ mod metrics;
 mod ops;
 mod push;
 mod python_sdk;
+mod reply;
 mod research;
 mod trace;
 mod tracing;

@@ -4,8 +4,8 @@ Usage: python sdk_gateway_client.py GATEWAY_URL AGENT BINDING
   BINDING is JSONRPC or HTTP+JSON; AGENT is the echo agent's name in the gateway.
 
 Discovers the agent's card at GATEWAY_URL/agents/AGENT/.well-known/agent-card.json, builds the
-SDK client for BINDING from it, and runs send (blocking), stream, get, list, cancel and
-subscribe, checking each result against the A2A v1.0 rules, then the mapping of A2A errors to
+SDK client for BINDING from it, and runs send (blocking), stream, get, list, cancel,
+subscribe and a message reply, checking each result against the A2A v1.0 rules, then the mapping of A2A errors to
 the SDK's exceptions. Prints one line per check; exits 1 on the first failure.
 """
 
@@ -112,6 +112,17 @@ async def main(gateway, agent, binding):
         check(False, "second cancel fails")
     except TaskNotCancelableError:
         check(True, "second cancel -> TaskNotCancelableError")
+    # a message reply (echo's reply=message): exactly one message, no task stored
+    for c, how in ((unary, "send"), (streaming, "stream")):
+        events = [e async for e in c.send_message(
+            SendMessageRequest(message=message(f"direct {how}", reply="message")))]
+        check(len(events) == 1 and events[0].HasField("message"),
+              f"{how}: a message reply is exactly one message")
+        m = events[0].message
+        check(m.role == Role.ROLE_AGENT and m.parts[0].text == f"direct {how}" and not m.task_id,
+              f"{how}: the agent's message echoes the text, with no task")
+    listed = await unary.list_tasks(ListTasksRequest())
+    check(listed.total_size == 3, "message replies store no task")
     for c in (unary, streaming, polling):
         await c.close()
     print("ALL OK")

@@ -3,8 +3,8 @@
 Usage: python sdk_grpc_client.py HOST:PORT   (the echo agent)
 
 Discovers the agent card at http://HOST:PORT/.well-known/agent-card.json, builds the SDK's
-gRPC client from it, and runs send (blocking), stream, get, list, cancel and subscribe,
-checking each result against the A2A v1.0 rules. Prints one line per check; exits 1 on the
+gRPC client from it, and runs send (blocking), stream, get, list, cancel, subscribe and a
+message reply, checking each result against the A2A v1.0 rules. Prints one line per check; exits 1 on the
 first failure.
 """
 
@@ -115,6 +115,17 @@ async def main(addr):
         check(False, "second cancel fails")
     except TaskNotCancelableError:
         check(True, "second cancel -> TaskNotCancelableError")
+    # a message reply (echo's reply=message): exactly one message, no task stored
+    for c, how in ((unary, "send"), (streaming, "stream")):
+        events = [e async for e in c.send_message(
+            SendMessageRequest(message=message(f"direct {how}", reply="message")))]
+        check(len(events) == 1 and events[0].HasField("message"),
+              f"{how}: a message reply is exactly one message")
+        m = events[0].message
+        check(m.role == Role.ROLE_AGENT and m.parts[0].text == f"direct {how}" and not m.task_id,
+              f"{how}: the agent's message echoes the text, with no task")
+    listed = await unary.list_tasks(ListTasksRequest())
+    check(listed.total_size == 3, "message replies store no task")
     print("ALL OK")
 
 

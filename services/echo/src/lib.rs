@@ -6,6 +6,7 @@
 //!
 //! | key | value | behaviour |
 //! |---|---|---|
+//! | `reply` | `"message"` | answers with a message holding the same parts instead of a task ([`Agent::reply`]: nothing is stored; SendMessage returns `{"message": …}`, a stream one message event); other keys are ignored |
 //! | `panic` | `true` | panics (the task FAILS with a generic message) |
 //! | `reject` | text | rejects the task (REJECTED) with that text |
 //! | `fail` | text | fails the task (FAILED) with that text |
@@ -22,9 +23,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchyard::{
-    Agent, AgentError, TaskContext, TaskEvents,
+    Agent, AgentError, MessageContext, TaskContext, TaskEvents,
     card::{self, skill},
-    pb::a2a::{AgentCard, Artifact, Part},
+    pb::a2a::{AgentCard, Artifact, Message, Part},
 };
 
 /// The echo agent.
@@ -65,8 +66,8 @@ impl Agent for Echo {
         card::builder(
             "echo",
             "Echoes every message back as an artifact with the same parts. Message metadata \
-             selects test behaviours: delay_ms, chunks, chunk_delay_ms, fail, reject, ask, auth, \
-             ignore_cancel, panic.",
+             selects test behaviours: reply=message (a message instead of a task), delay_ms, \
+             chunks, chunk_delay_ms, fail, reject, ask, auth, ignore_cancel, panic.",
         )
         .input_modes(["text/plain", "application/json", "application/octet-stream"])
         .output_modes(["text/plain", "application/json", "application/octet-stream"])
@@ -85,6 +86,11 @@ impl Agent for Echo {
             ["hello (metadata: {\"chunks\": 5, \"chunk_delay_ms\": 100})"],
         ))
         .build()
+    }
+
+    async fn reply(&self, ctx: &MessageContext) -> Option<Message> {
+        let wanted = ctx.message_metadata("reply") == Some(Value::String("message".into()));
+        wanted.then(|| ctx.agent_message(ctx.message().parts.clone()))
     }
 
     async fn execute(&self, ctx: TaskContext, events: TaskEvents) -> Result<(), AgentError> {
