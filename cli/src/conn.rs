@@ -10,7 +10,7 @@ use switchyard::{
     pb::{
         a2a::{
             CancelTaskRequest, GetTaskRequest, ListTasksRequest, ListTasksResponse, Message,
-            SendMessageRequest, Task,
+            SendMessageRequest, Task, send_message_response,
         },
         agent::{ConverseRequest, ConverseResponse},
     },
@@ -46,23 +46,27 @@ impl Conn {
         CliError::call(agent, client.address(), e)
     }
 
-    /// Sends a message and waits for the task.
+    /// Sends a message and waits for the task; an agent may answer with a message instead
+    /// (A2A v1.0.1 §3.1.1).
     ///
     /// # Errors
     /// Unreachable agent, protocol errors.
-    pub async fn send(&self, message: Message) -> Result<Task, CliError> {
+    pub async fn send(&self, message: Message) -> Result<send_message_response::Payload, CliError> {
+        let request = SendMessageRequest {
+            message: Some(message),
+            ..Default::default()
+        };
         match self {
             Self::Grpc { agent, client } => client
-                .send(message)
+                .send_message(request)
                 .await
-                .map_err(|e| Self::grpc_error(agent, client, &e)),
-            Self::Gateway(g) => {
-                g.send(SendMessageRequest {
-                    message: Some(message),
-                    ..Default::default()
-                })
-                .await
-            }
+                .map_err(|e| Self::grpc_error(agent, client, &e))?
+                .payload
+                .ok_or_else(|| CliError::Call {
+                    agent: agent.clone(),
+                    message: "an empty SendMessage result".into(),
+                }),
+            Self::Gateway(g) => g.send(request).await,
         }
     }
 

@@ -117,20 +117,17 @@ impl GatewayAgent {
         }
     }
 
-    /// `SendMessage`, waiting for the task.
+    /// `SendMessage`, waiting for the task: the task, or the agent's direct message reply.
     ///
     /// # Errors
-    /// Unreachable gateway, JSON-RPC errors, a message reply.
-    pub async fn send(&self, request: SendMessageRequest) -> Result<Task, CliError> {
+    /// Unreachable gateway, JSON-RPC errors, an empty result.
+    pub async fn send(
+        &self,
+        request: SendMessageRequest,
+    ) -> Result<send_message_response::Payload, CliError> {
         let r: SendMessageResponse = self.call("SendMessage", &request).await?;
-        match r.payload {
-            Some(send_message_response::Payload::Task(t)) => Ok(t),
-            Some(send_message_response::Payload::Message(m)) => Ok(Task {
-                history: vec![m],
-                ..Default::default()
-            }),
-            None => Err(self.fail("an empty SendMessage result")),
-        }
+        r.payload
+            .ok_or_else(|| self.fail("an empty SendMessage result"))
     }
 
     /// `GetTask`.

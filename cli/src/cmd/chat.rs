@@ -138,9 +138,10 @@ impl Session {
         self.printed = false;
         let first_answer = match &f.payload {
             Some(converse_response::Payload::Error(_)) => true,
-            Some(converse_response::Payload::Event(e)) => {
-                matches!(e.payload, Some(stream_response::Payload::Task(_)))
-            }
+            Some(converse_response::Payload::Event(e)) => matches!(
+                e.payload,
+                Some(stream_response::Payload::Task(_) | stream_response::Payload::Message(_))
+            ),
             None => false,
         };
         if first_answer {
@@ -153,6 +154,14 @@ impl Session {
             }
             Some(converse_response::Payload::Error(_)) => {}
             Some(converse_response::Payload::Event(event)) => {
+                if let Some(stream_response::Payload::Message(m)) = &event.payload {
+                    // A direct reply: no task to follow.
+                    if print {
+                        println!("{agent}> {}", m.text());
+                        self.printed = true;
+                    }
+                    return;
+                }
                 let id = match &event.payload {
                     Some(stream_response::Payload::Task(t)) => t.id.clone(),
                     Some(stream_response::Payload::StatusUpdate(u)) => u.task_id.clone(),

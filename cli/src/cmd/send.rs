@@ -5,7 +5,7 @@ use std::io::{IsTerminal as _, Write as _};
 use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use switchyard::{
-    pb::a2a::{Message, SendMessageRequest, Task, TaskState},
+    pb::a2a::{Message, SendMessageRequest, Task, TaskState, send_message_response},
     task::{self, json_to_value},
 };
 
@@ -116,12 +116,28 @@ pub fn print_task(task: &Task) {
     }
 }
 
+/// Prints an agent's direct message reply (no task was made).
+fn print_message(m: &Message, json: bool) {
+    if json {
+        println!("{}", render::json(m));
+    } else {
+        println!("{}", m.text());
+    }
+}
+
 /// `switchyard send`.
 ///
 /// # Errors
 /// Unknown agent, unreachable agent, failed task.
 pub async fn send(mesh: &Mesh, args: &SendArgs, json: bool) -> Result<(), CliError> {
-    let task = mesh.conn(&args.agent, false)?.send(args.message()?).await?;
+    let answer = mesh.conn(&args.agent, false)?.send(args.message()?).await?;
+    let task = match answer {
+        send_message_response::Payload::Task(task) => task,
+        send_message_response::Payload::Message(m) => {
+            print_message(&m, json);
+            return Ok(());
+        }
+    };
     if json {
         println!("{}", render::json(&task));
     } else {
@@ -173,6 +189,10 @@ pub async fn stream(mesh: &Mesh, args: &SendArgs, json: bool) -> Result<(), CliE
     }
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    if snapshot.id.is_empty() {
+        // A direct message reply: its event line was the whole answer.
+        return Ok(());
     }
     if !json {
         print_task(&snapshot);

@@ -190,6 +190,19 @@ fn the_readme_tour_works_against_a_running_mesh() {
     assert!(list.contains(id) && list.contains("tasks"), "{list}");
     let watched = ok(&up.run(&["task", "watch", "echo", id, "--after", "0"]));
     assert!(watched.contains("[COMPLETED]"), "{watched}");
+    let replied = ok(&up.run(&[
+        "send",
+        "echo",
+        "--meta",
+        "reply=message",
+        "direct",
+        "answer",
+    ]));
+    assert_eq!(
+        replied.trim(),
+        "direct answer",
+        "a message reply is printed as is"
+    );
 
     let health = ok(&up.run(&["health"]));
     assert_eq!(
@@ -401,6 +414,17 @@ fn commands_work_through_the_gateway_when_one_is_configured() {
         Some(true),
         "{watched}"
     );
+
+    let replied = ok(&via(
+        &["send", "echo", "--meta", "reply=message", "direct"],
+        None,
+    ));
+    assert_eq!(replied.trim(), "direct", "{replied}");
+    let streamed = ok(&via(
+        &["stream", "echo", "--meta", "reply=message", "direct"],
+        None,
+    ));
+    assert_eq!(streamed.trim(), "[message] direct", "{streamed}");
 
     let chat = ok(&via(&["chat", "echo"], Some("over the websocket\n")));
     assert!(
