@@ -112,6 +112,23 @@ async def main(gateway, agent, binding):
         check(False, "second cancel fails")
     except TaskNotCancelableError:
         check(True, "second cancel -> TaskNotCancelableError")
+    # a subscriber of a task waiting for input follows it through the answer to the end
+    events = [e async for e in unary.send_message(
+        SendMessageRequest(message=message("wait", ask="Who?")))]
+    waiting = events[0].task
+    check(waiting.status.state == TaskState.TASK_STATE_INPUT_REQUIRED, "ask makes INPUT_REQUIRED")
+    sub = streaming.subscribe(SubscribeToTaskRequest(id=waiting.id))
+    first = await sub.__anext__()
+    check(first.HasField("task") and first.task.id == waiting.id,
+          "subscribe to a waiting task starts with the task")
+    answer = message("Ada")
+    answer.task_id = waiting.id
+    [e async for e in unary.send_message(SendMessageRequest(message=answer))]
+    rest = [e async for e in sub]
+    check(rest and rest[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+          and any(e.HasField("artifact_update") for e in rest),
+          "the subscription carries the continuation and ends with COMPLETED")
+
     # a message reply (echo's reply=message): exactly one message, no task stored
     for c, how in ((unary, "send"), (streaming, "stream")):
         events = [e async for e in c.send_message(
@@ -122,7 +139,7 @@ async def main(gateway, agent, binding):
         check(m.role == Role.ROLE_AGENT and m.parts[0].text == f"direct {how}" and not m.task_id,
               f"{how}: the agent's message echoes the text, with no task")
     listed = await unary.list_tasks(ListTasksRequest())
-    check(listed.total_size == 3, "message replies store no task")
+    check(listed.total_size == 4, "message replies store no task")
     for c in (unary, streaming, polling):
         await c.close()
     print("ALL OK")
