@@ -196,7 +196,8 @@ pub fn status_of<T: std::fmt::Debug>(r: Result<T, switchyard::ClientError>) -> t
     }
 }
 
-/// Waits (by subscribing, not polling) until task `id` settles; returns its final snapshot.
+/// Waits (by subscribing, not polling) until task `id` is terminal (a subscription goes on
+/// through interrupted states); returns its final snapshot.
 pub async fn settle(client: &Client, id: &str) -> switchyard::pb::a2a::Task {
     match client.subscribe(id, None).await {
         Ok(s) => {

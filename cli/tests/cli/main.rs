@@ -190,6 +190,29 @@ fn the_readme_tour_works_against_a_running_mesh() {
     assert!(list.contains(id) && list.contains("tasks"), "{list}");
     let watched = ok(&up.run(&["task", "watch", "echo", id, "--after", "0"]));
     assert!(watched.contains("[COMPLETED]"), "{watched}");
+    // `task watch` follows a task waiting for input through the answer to its end.
+    let asked = ok(&up.run(&["--json", "send", "echo", "--meta", "ask=Who?", "hi"]));
+    let asked: serde_json::Value = serde_json::from_str(asked.trim()).expect("one JSON task");
+    let waiting = asked["id"].as_str().expect("id");
+    let mut watch = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(up.dir.path())
+        .args(["task", "watch", "echo", waiting])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn watch");
+    let mut lines = BufReader::new(watch.stdout.take().expect("stdout")).lines();
+    let snapshot = lines.next().expect("a first line").expect("utf-8");
+    assert!(snapshot.contains("[INPUT_REQUIRED]"), "{snapshot}");
+    ok(&up.run(&["send", "echo", "--task", waiting, "Ada"]));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(watch.wait().expect("watch exits").success());
+    assert_eq!(
+        rest.last().map(|l| l.contains("[COMPLETED]")),
+        Some(true),
+        "the watch goes on to the end: {rest:?}"
+    );
     let replied = ok(&up.run(&[
         "send",
         "echo",
