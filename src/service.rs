@@ -288,12 +288,45 @@ fn milestone(span: &tracing::Span, seq: u64, event: &StreamResponse) {
     }
 }
 
-/// Remaps tonic's decode-size error (OUT_OF_RANGE) to RESOURCE_EXHAUSTED, as other gRPC
-/// implementations report an oversize message.
+/// The message of a request that does not decode.
+pub(crate) const UNDECODABLE: &str = "invalid request: the message does not decode as protobuf (malformed, or JSON values nested too deep)";
+
+/// [`UNDECODABLE`] percent-encoded as a `grpc-message` header value.
+pub(crate) const UNDECODABLE_ENCODED: &str = "invalid%20request:%20the%20message%20does%20not%20decode%20as%20protobuf%20(malformed,%20or%20JSON%20values%20nested%20too%20deep)";
+
+/// Whether a status message (plain or percent-encoded) is tonic's report of a message that
+/// does not decode.
+pub(crate) fn is_decode_failure(message: &str) -> bool {
+    message.starts_with("failed to decode Protobuf message")
+        || message.starts_with("failed%20to%20decode%20Protobuf%20message")
+}
+
+/// Remaps tonic's decode errors: a size error (OUT_OF_RANGE) becomes RESOURCE_EXHAUSTED, as
+/// other gRPC implementations report an oversize message, and a message that does not decode
+/// (INTERNAL in tonic) becomes INVALID_ARGUMENT: the sender's fault.
 pub(crate) fn decode_error(status: Status) -> Status {
     if status.code() == tonic::Code::OutOfRange && status.message().contains("too large") {
         Status::resource_exhausted(status.message().to_owned())
+    } else if status.code() == tonic::Code::Internal && is_decode_failure(status.message()) {
+        Status::invalid_argument(UNDECODABLE)
     } else {
         status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_failures_are_the_callers_fault() {
+        assert_eq!(UNDECODABLE.replace(' ', "%20"), UNDECODABLE_ENCODED);
+        let s = decode_error(Status::internal(
+            "failed to decode Protobuf message: Value.kind: recursion limit reached",
+        ));
+        assert_eq!(s.code(), tonic::Code::InvalidArgument);
+        assert_eq!(s.message(), UNDECODABLE);
+        let s = decode_error(Status::internal("something else"));
+        assert_eq!(s.code(), tonic::Code::Internal);
     }
 }
