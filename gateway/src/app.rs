@@ -51,7 +51,12 @@ impl Deref for AppState {
 
 impl Shared {
     /// The agent called `name`.
+    ///
+    /// # Errors
+    /// [`ApiError::BadRequest`] for a name longer than an id may be, else
+    /// [`ApiError::UnknownAgent`].
     pub(crate) fn agent(&self, name: &str) -> Result<AgentRef, ApiError> {
+        crate::bounds::check_agent_name(name)?;
         self.registry
             .agent(name)
             .map_err(|_| ApiError::UnknownAgent(name.to_owned()))
