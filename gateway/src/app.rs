@@ -19,7 +19,8 @@ use crate::{
     lanes::Lanes,
     layers::{
         body_limit::BodyLimitLayer, deadline::DeadlineLayer, drain::DrainLayer,
-        limit::ConcurrencyLimitLayer, request_id::RequestIdLayer, trace::TraceLayer,
+        header_check::HeaderCheckLayer, limit::ConcurrencyLimitLayer, request_id::RequestIdLayer,
+        trace::TraceLayer,
     },
     ops, rest, sse, ws,
 };
@@ -175,6 +176,7 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
             ServiceBuilder::new()
                 .layer(RequestIdLayer)
                 .layer(TraceLayer)
+                .layer(HeaderCheckLayer)
                 .option_layer(cors),
         )
 }
