@@ -1,9 +1,10 @@
 //! [`HeaderCheckLayer`]: request headers that are malformed or too large for the hop to the
 //! agent are refused before anything else reads them.
 //!
-//! - More than one `Host` header: 400 (RFC 9112 §3.2: "A server MUST respond with a 400 (Bad
-//!   Request) status code to any HTTP/1.1 request message that … contains more than one Host
-//!   header field line"). Two hosts make routing, logs and the card URLs ambiguous.
+//! - More than one `Host` header, or none on HTTP/1.1: 400 (RFC 9112 §3.2: "A server MUST
+//!   respond with a 400 (Bad Request) status code to any HTTP/1.1 request message that lacks a
+//!   Host header field and to any request message that contains more than one Host header
+//!   field line"). Two hosts make routing, logs and the card URLs ambiguous.
 //! - A header the gateway forwards to the agent as gRPC metadata (`Authorization`,
 //!   `A2A-Version`, `A2A-Extensions`) longer than [`MAX_FORWARDED_HEADER_BYTES`], or repeated:
 //!   400. gRPC metadata travels in HTTP/2 headers on a connection shared with other clients'
@@ -32,9 +33,13 @@ const FORWARDED: [http::HeaderName; 3] = [
 ];
 
 /// What is wrong with the headers of a request, if anything.
-pub(crate) fn problem(headers: &HeaderMap) -> Option<String> {
-    if headers.get_all(http::header::HOST).iter().count() > 1 {
-        return Some("the request has more than one Host header".to_owned());
+pub(crate) fn problem(version: http::Version, headers: &HeaderMap) -> Option<String> {
+    match headers.get_all(http::header::HOST).iter().count() {
+        0 if version == http::Version::HTTP_11 => {
+            return Some("an HTTP/1.1 request needs a Host header".to_owned());
+        }
+        0 | 1 => {}
+        _ => return Some("the request has more than one Host header".to_owned()),
     }
     for name in FORWARDED {
         let mut values = headers.get_all(&name).iter();
@@ -85,7 +90,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> ResponseFuture {
-        if let Some(p) = problem(req.headers()) {
+        if let Some(p) = problem(req.version(), req.headers()) {
             return refuse(&req, ApiError::InvalidRequest(p));
         }
         Box::pin(self.inner.call(req))
@@ -103,15 +108,25 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("host", HeaderValue::from_static("a"));
         h.insert("authorization", HeaderValue::from_static("Bearer t"));
-        assert_eq!(problem(&h), None);
+        assert_eq!(problem(http::Version::HTTP_11, &h), None);
         h.append("host", HeaderValue::from_static("b"));
-        assert!(problem(&h).expect("two hosts").contains("Host"));
+        assert!(
+            problem(http::Version::HTTP_11, &h)
+                .expect("two hosts")
+                .contains("Host")
+        );
         let mut h = HeaderMap::new();
         let long = "x".repeat(MAX_FORWARDED_HEADER_BYTES + 1);
         h.insert(
             "a2a-extensions",
             HeaderValue::from_str(&long).expect("ascii"),
         );
-        assert!(problem(&h).expect("too long").contains("a2a-extensions"));
+        assert!(
+            problem(http::Version::HTTP_11, &h)
+                .expect("too long")
+                .contains("a2a-extensions")
+        );
+        assert_eq!(problem(http::Version::HTTP_2, &HeaderMap::new()), None);
+        assert!(problem(http::Version::HTTP_11, &HeaderMap::new()).is_some());
     }
 }
