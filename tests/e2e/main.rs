@@ -23,5 +23,6 @@ mod ops;
 mod push;
 mod python_sdk;
 mod research;
+mod rude_peer;
 mod trace;
 mod tracing;
