@@ -217,6 +217,11 @@ async fn junk_paths_do_not_grow_metrics() {
                 .await
                 .expect("gRPC request");
             assert_eq!(r.headers()["grpc-status"], "12", "UNIMPLEMENTED");
+            // Every tenth: an unknown method of a known service, and a junk HTTP method and
+            // path at the gateway.
+            if i % 10 != 0 {
+                return;
+            }
             let r = h2
                 .post(format!("{agent}/lf.a2a.v1.A2AService/Nope{i}"))
                 .header("content-type", "application/grpc")
@@ -247,7 +252,7 @@ async fn junk_paths_do_not_grow_metrics() {
     ] {
         assert!(
             after <= before + 2048,
-            "{what} /metrics grew from {before} to {after} bytes after 9,000 junk requests"
+            "{what} /metrics grew from {before} to {after} bytes after 3,600 junk requests"
         );
     }
 }
