@@ -122,7 +122,7 @@ mod tests {
             HeaderValue::from_str(&long).expect("ascii"),
         );
         assert!(
-            problem(http::Version::HTTP_11, &h)
+            problem(http::Version::HTTP_2, &h)
                 .expect("too long")
                 .contains("a2a-extensions")
         );
