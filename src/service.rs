@@ -289,16 +289,22 @@ fn milestone(span: &tracing::Span, seq: u64, event: &StreamResponse) {
 }
 
 /// The message of a request that does not decode.
-pub(crate) const UNDECODABLE: &str = "invalid request: the message does not decode as protobuf (malformed, or JSON values nested too deep)";
+pub(crate) const UNDECODABLE: &str = "invalid request: the message does not decode as protobuf (malformed, cut short, or JSON values nested too deep)";
 
 /// [`UNDECODABLE`] percent-encoded as a `grpc-message` header value.
-pub(crate) const UNDECODABLE_ENCODED: &str = "invalid%20request:%20the%20message%20does%20not%20decode%20as%20protobuf%20(malformed,%20or%20JSON%20values%20nested%20too%20deep)";
+pub(crate) const UNDECODABLE_ENCODED: &str = "invalid%20request:%20the%20message%20does%20not%20decode%20as%20protobuf%20(malformed,%20cut%20short,%20or%20JSON%20values%20nested%20too%20deep)";
 
-/// Whether a status message (plain or percent-encoded) is tonic's report of a message that
-/// does not decode.
+/// Whether a status message (plain or percent-encoded) is tonic's report of a request it
+/// cannot read: a message that does not decode, a frame cut short, a bad compression flag.
 pub(crate) fn is_decode_failure(message: &str) -> bool {
-    message.starts_with("failed to decode Protobuf message")
-        || message.starts_with("failed%20to%20decode%20Protobuf%20message")
+    let message = message.replace("%20", " ");
+    [
+        "failed to decode Protobuf message",
+        "Unexpected EOF decoding stream",
+        "protocol error: received message with",
+    ]
+    .iter()
+    .any(|p| message.starts_with(p))
 }
 
 /// Remaps tonic's decode errors: a size error (OUT_OF_RANGE) becomes RESOURCE_EXHAUSTED, as
@@ -326,6 +332,8 @@ mod tests {
         ));
         assert_eq!(s.code(), tonic::Code::InvalidArgument);
         assert_eq!(s.message(), UNDECODABLE);
+        let s = decode_error(Status::internal("Unexpected EOF decoding stream."));
+        assert_eq!(s.code(), tonic::Code::InvalidArgument);
         let s = decode_error(Status::internal("something else"));
         assert_eq!(s.code(), tonic::Code::Internal);
     }

@@ -283,4 +283,46 @@ pub(super) fn grpc_cases(c: &Ctx, k: &mut Corpus) {
             8,
         ),
     );
+    // Framing: a message cut short, a compressed flag without an encoding, an unknown
+    // encoding, a flag that is neither 0 nor 1 (all INVALID_ARGUMENT), and two messages to a
+    // unary method (tonic reads the first: NOT_FOUND for its unknown task).
+    let get = GetTaskRequest {
+        id: "x".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut cut = grpc_frame(&get);
+    cut.truncate(cut.len() - 1);
+    let mut compressed = grpc_frame(&get);
+    compressed[0] = 1;
+    let mut flag = grpc_frame(&get);
+    flag[0] = 7;
+    for (name, body, md, code) in [
+        ("a message cut short", cut, &[][..], 3),
+        ("a prefix without a message", vec![0u8, 0, 0], &[], 3),
+        (
+            "a compressed flag without an encoding",
+            compressed.clone(),
+            &[],
+            3,
+        ),
+        (
+            "an unknown encoding",
+            compressed,
+            &[("grpc-encoding", "br")],
+            12,
+        ),
+        ("a flag of 7", flag, &[], 3),
+        (
+            "two messages to a unary method",
+            [grpc_frame(&get), grpc_frame(&get)].concat(),
+            &[],
+            5,
+        ),
+    ] {
+        k.add(
+            format!("grpc framing: {name}"),
+            grpc(c, &format!("{A2A}/GetTask"), md, body, code),
+        );
+    }
 }
