@@ -145,6 +145,13 @@ pub struct Client {
     metadata: MetadataMap,
 }
 
+/// Largest header block (response headers or trailers) a client accepts, in bytes. A larger
+/// one fails only its own call; beyond four times this size HTTP/2 implementations abort the
+/// whole connection, with every call on it (h2's guard against header abuse), so the bound is
+/// well above hyper's 16 KiB default: a peer that echoes a long id into its error trailers
+/// hurts nobody else.
+const MAX_HEADER_LIST_BYTES: u32 = 256 * 1024;
+
 /// Normalizes `host:port` (the A2A gRPC URL form) to `http://host:port`.
 fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
     let uri = if addr.contains("://") {
@@ -164,6 +171,7 @@ fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
             e.tcp_nodelay(true)
                 .http2_keep_alive_interval(Duration::from_secs(30))
                 .keep_alive_while_idle(true)
+                .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
                 .connect_timeout(Duration::from_secs(5))
         })
         .map_err(|e| ClientError::InvalidAddress {

@@ -222,8 +222,28 @@ impl RpcError {
     }
 }
 
+/// Longest `grpc-message` the runtime sends, in bytes: it travels in an HTTP/2 header.
+pub const MAX_STATUS_MESSAGE_BYTES: usize = 2 * crate::limits::MAX_ID_BYTES + 256;
+
+/// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 impl From<RpcError> for Status {
+    /// The status, its `grpc-message` cut to [`MAX_STATUS_MESSAGE_BYTES`] and every
+    /// `ErrorInfo.metadata` value to [`MAX_ID_BYTES`](crate::limits::MAX_ID_BYTES): both
+    /// travel in HTTP/2 headers, which a peer may refuse when they grow large — never echo
+    /// unbounded client input there.
     fn from(err: RpcError) -> Self {
+        let cut = |m: String| truncate(&m, MAX_STATUS_MESSAGE_BYTES);
         match err {
             RpcError::A2a {
                 kind,
@@ -231,25 +251,35 @@ impl From<RpcError> for Status {
                 metadata,
             } => Status::with_error_details(
                 kind.grpc_code(),
-                message,
-                ErrorDetails::with_error_info(kind.reason(), A2A_ERROR_DOMAIN, metadata),
+                cut(message),
+                ErrorDetails::with_error_info(
+                    kind.reason(),
+                    A2A_ERROR_DOMAIN,
+                    metadata
+                        .into_iter()
+                        .map(|(k, v)| (k, truncate(&v, crate::limits::MAX_ID_BYTES)))
+                        .collect::<HashMap<_, _>>(),
+                ),
             ),
             RpcError::InvalidArgument(violations) => {
                 let message = describe(&violations);
                 let violations: Vec<FieldViolation> = violations
                     .into_iter()
-                    .map(|v| FieldViolation::new(v.field, v.description))
+                    .map(|v| {
+                        let max = crate::limits::MAX_ID_BYTES;
+                        FieldViolation::new(truncate(&v.field, max), truncate(&v.description, max))
+                    })
                     .collect();
                 Status::with_error_details(
                     Code::InvalidArgument,
-                    format!("invalid request: {message}"),
+                    cut(format!("invalid request: {message}")),
                     ErrorDetails::with_bad_request(violations),
                 )
             }
-            RpcError::NotFound(m) => Status::not_found(m),
-            RpcError::ResourceExhausted(m) => Status::resource_exhausted(m),
-            RpcError::DeadlineExceeded(m) => Status::deadline_exceeded(m),
-            RpcError::Unavailable(m) => Status::unavailable(m),
+            RpcError::NotFound(m) => Status::not_found(cut(m)),
+            RpcError::ResourceExhausted(m) => Status::resource_exhausted(cut(m)),
+            RpcError::DeadlineExceeded(m) => Status::deadline_exceeded(cut(m)),
+            RpcError::Unavailable(m) => Status::unavailable(cut(m)),
             RpcError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Status::internal("internal error")
@@ -308,6 +338,21 @@ mod tests {
                 .message()
                 .contains("message.parts: at least one part")
         );
+    }
+
+    #[test]
+    fn statuses_never_carry_unbounded_input() {
+        let long = "é".repeat(20_000);
+        let status = Status::from(RpcError::task_not_found(&long));
+        assert!(status.message().len() <= MAX_STATUS_MESSAGE_BYTES);
+        let details = status.get_error_details();
+        let info = details.error_info().expect("error info");
+        assert!(info.metadata["taskId"].len() <= crate::limits::MAX_ID_BYTES);
+        let status = Status::from(RpcError::invalid("x", long));
+        assert!(status.message().len() <= MAX_STATUS_MESSAGE_BYTES);
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("bad request");
+        assert!(bad.field_violations[0].description.len() <= crate::limits::MAX_ID_BYTES);
     }
 
     #[test]

@@ -23,7 +23,8 @@
 //! - [`AgentServer`], [`ServeConfig`], [`serve`]: serving;
 //! - [`Client`]: calling agents;
 //! - [`store`]: [`TaskStore`](store::TaskStore) and its implementations;
-//! - [`card`], [`task`], [`error`], [`trace`], [`deadline`]: protocol helpers.
+//! - [`card`], [`task`], [`error`], [`trace`], [`deadline`]: protocol helpers;
+//! - [`limits`]: the bounds on ids and JSON nesting every edge enforces.
 #![warn(missing_docs)]
 
 mod agent;
@@ -33,6 +34,7 @@ mod context;
 pub mod deadline;
 pub mod error;
 mod events;
+pub mod limits;
 pub mod pb;
 pub mod registry;
 mod runtime;

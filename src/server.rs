@@ -378,6 +378,7 @@ fn routes(
         .into_axum_router()
         // Layers run outermost last-added: the span and metrics see the remapped status.
         .layer(axum::middleware::map_response(remap_oversize))
+        .layer(axum::middleware::map_response(remap_undecodable))
         .layer(observe::ObserveLayer::new(&card.name));
     axum::Router::new()
         .route(
@@ -433,6 +434,25 @@ async fn remap_oversize(mut response: Response) -> Response {
             .is_some_and(|m| m.contains("too%20large") || m.contains("too large"));
     if oversize {
         headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    response
+}
+
+/// tonic reports a request it cannot decode (malformed protobuf, or nested past the decoder's
+/// recursion limit) as INTERNAL; it is the client's fault: INVALID_ARGUMENT, with a message
+/// that names the usual cause. A trailers-only response, as above.
+async fn remap_undecodable(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if headers.get("grpc-status").is_some_and(|v| v == "13")
+        && headers.get("grpc-message").is_some_and(|m| {
+            crate::service::is_decode_failure(&String::from_utf8_lossy(m.as_bytes()))
+        })
+    {
+        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+        headers.insert(
+            "grpc-message",
+            http::HeaderValue::from_static(crate::service::UNDECODABLE_ENCODED),
+        );
     }
     response
 }

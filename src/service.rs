@@ -307,12 +307,53 @@ fn milestone(span: &tracing::Span, seq: u64, event: &StreamResponse) {
     }
 }
 
-/// Remaps tonic's decode-size error (OUT_OF_RANGE) to RESOURCE_EXHAUSTED, as other gRPC
-/// implementations report an oversize message.
+/// The message of a request that does not decode.
+pub(crate) const UNDECODABLE: &str = "invalid request: the message does not decode as protobuf (malformed, cut short, or JSON values nested too deep)";
+
+/// [`UNDECODABLE`] percent-encoded as a `grpc-message` header value.
+pub(crate) const UNDECODABLE_ENCODED: &str = "invalid%20request:%20the%20message%20does%20not%20decode%20as%20protobuf%20(malformed,%20cut%20short,%20or%20JSON%20values%20nested%20too%20deep)";
+
+/// Whether a status message (plain or percent-encoded) is tonic's report of a request it
+/// cannot read: a message that does not decode, a frame cut short, a bad compression flag.
+pub(crate) fn is_decode_failure(message: &str) -> bool {
+    let message = message.replace("%20", " ");
+    [
+        "failed to decode Protobuf message",
+        "Unexpected EOF decoding stream",
+        "protocol error: received message with",
+    ]
+    .iter()
+    .any(|p| message.starts_with(p))
+}
+
+/// Remaps tonic's decode errors: a size error (OUT_OF_RANGE) becomes RESOURCE_EXHAUSTED, as
+/// other gRPC implementations report an oversize message, and a message that does not decode
+/// (INTERNAL in tonic) becomes INVALID_ARGUMENT: the sender's fault.
 pub(crate) fn decode_error(status: Status) -> Status {
     if status.code() == tonic::Code::OutOfRange && status.message().contains("too large") {
         Status::resource_exhausted(status.message().to_owned())
+    } else if status.code() == tonic::Code::Internal && is_decode_failure(status.message()) {
+        Status::invalid_argument(UNDECODABLE)
     } else {
         status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_failures_are_the_callers_fault() {
+        assert_eq!(UNDECODABLE.replace(' ', "%20"), UNDECODABLE_ENCODED);
+        let s = decode_error(Status::internal(
+            "failed to decode Protobuf message: Value.kind: recursion limit reached",
+        ));
+        assert_eq!(s.code(), tonic::Code::InvalidArgument);
+        assert_eq!(s.message(), UNDECODABLE);
+        let s = decode_error(Status::internal("Unexpected EOF decoding stream."));
+        assert_eq!(s.code(), tonic::Code::InvalidArgument);
+        let s = decode_error(Status::internal("something else"));
+        assert_eq!(s.code(), tonic::Code::Internal);
     }
 }

@@ -19,7 +19,8 @@ use crate::{
     lanes::Lanes,
     layers::{
         body_limit::BodyLimitLayer, deadline::DeadlineLayer, drain::DrainLayer,
-        limit::ConcurrencyLimitLayer, request_id::RequestIdLayer, trace::TraceLayer,
+        header_check::HeaderCheckLayer, limit::ConcurrencyLimitLayer, request_id::RequestIdLayer,
+        trace::TraceLayer,
     },
     ops, rest, sse, ws,
 };
@@ -51,7 +52,12 @@ impl Deref for AppState {
 
 impl Shared {
     /// The agent called `name`.
+    ///
+    /// # Errors
+    /// [`ApiError::BadRequest`] for a name longer than an id may be, else
+    /// [`ApiError::UnknownAgent`].
     pub(crate) fn agent(&self, name: &str) -> Result<AgentRef, ApiError> {
+        crate::bounds::check_agent_name(name)?;
         self.registry
             .agent(name)
             .map_err(|_| ApiError::UnknownAgent(name.to_owned()))
@@ -170,6 +176,7 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
             ServiceBuilder::new()
                 .layer(RequestIdLayer)
                 .layer(TraceLayer)
+                .layer(HeaderCheckLayer)
                 .option_layer(cors),
         )
 }

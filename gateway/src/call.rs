@@ -93,7 +93,8 @@ fn check_streaming(agent: &AgentRef) -> Result<(), ApiError> {
 /// Makes the call. `last_event_id` resumes a SubscribeToTask after that sequence number.
 ///
 /// # Errors
-/// The agent's status ([`ApiError::Upstream`], UNAVAILABLE when it cannot be reached),
+/// [`ApiError::BadRequest`] for a call over a bound ([`crate::bounds`]); the agent's status
+/// ([`ApiError::Upstream`], UNAVAILABLE when it cannot be reached),
 /// [`ApiError::DeadlineExceeded`], or UnsupportedOperation for a streaming call to an agent
 /// that does not stream.
 pub(crate) async fn dispatch(
@@ -101,6 +102,7 @@ pub(crate) async fn dispatch(
     call: Call,
     last_event_id: Option<u64>,
 ) -> Result<Answer, ApiError> {
+    crate::bounds::check_call(&call)?;
     let name = target.agent.name();
     let method = call_name(&call);
     tracing::Span::current().record("a2a.method", method);

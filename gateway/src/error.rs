@@ -18,7 +18,7 @@ use std::{collections::BTreeMap, time::Duration};
 use serde_json::{Value, json};
 use switchyard::{
     client::code_name,
-    error::{A2A_ERROR_DOMAIN, A2aErrorKind},
+    error::{A2A_ERROR_DOMAIN, A2aErrorKind, FieldError},
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
@@ -56,6 +56,10 @@ pub(crate) enum ApiError {
     /// The params (body, path or query) do not fit the request message (JSON-RPC -32602).
     #[error("invalid params: {0}")]
     InvalidParams(String),
+    /// Fields of the request break a bound of [`switchyard::limits`] (JSON-RPC -32602, HTTP
+    /// 400, with a `google.rpc.BadRequest` naming each field).
+    #[error("invalid params: {}", describe(.0))]
+    BadRequest(Vec<FieldError>),
     /// An A2A error the gateway raises itself (version, content type, streaming capability).
     #[error("{message}")]
     A2a { kind: A2aErrorKind, message: String },
@@ -80,6 +84,9 @@ pub(crate) enum ApiError {
     /// WebSocket: a text frame that is not UTF-8, not JSON or not a `ConverseRequest`.
     #[error("invalid frame: {0}")]
     InvalidFrame(String),
+    /// WebSocket: the client broke the WebSocket protocol (RFC 6455 §7.4.1: 1002).
+    #[error("WebSocket protocol error: {0}")]
+    WsProtocol(String),
     /// WebSocket: a binary frame (the session speaks JSON text frames).
     #[error("binary frames are not supported; send JSON text frames")]
     UnsupportedFrame,
@@ -89,6 +96,14 @@ pub(crate) enum ApiError {
     /// WebSocket: the client sent nothing, not even a pong, for too long.
     #[error("no frame or pong received within {0:?}")]
     HeartbeatTimeout(Duration),
+}
+
+fn describe(violations: &[FieldError]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `ErrorInfo` fields.
@@ -128,6 +143,8 @@ impl ApiError {
             Self::Parse(_)
             | Self::InvalidRequest(_)
             | Self::InvalidParams(_)
+            | Self::BadRequest(_)
+            | Self::WsProtocol(_)
             | Self::InvalidFrame(_)
             | Self::UnsupportedFrame => Code::InvalidArgument,
             Self::MethodNotAllowed { .. } => Code::Unimplemented,
@@ -192,7 +209,7 @@ impl ApiError {
             Self::UnknownAgent(agent) => ours("AGENT_NOT_FOUND").with("agent", agent),
             Self::Parse(_) | Self::InvalidRequest(_) => a2a("INVALID_REQUEST"),
             Self::MethodNotFound(_) | Self::MethodNotAllowed { .. } => a2a("METHOD_NOT_FOUND"),
-            Self::InvalidParams(_) => a2a("INVALID_PARAMS"),
+            Self::InvalidParams(_) | Self::BadRequest(_) => a2a("INVALID_PARAMS"),
             Self::A2a { kind, .. } => a2a(kind.reason()),
             Self::BodyTooLarge { limit } => ours("REQUEST_TOO_LARGE").with("limitBytes", limit),
             Self::BodyTimeout(_) => ours("REQUEST_TIMEOUT"),
@@ -201,6 +218,7 @@ impl ApiError {
             Self::DeadlineExceeded | Self::HeartbeatTimeout(_) => ours("DEADLINE_EXCEEDED"),
             Self::SlowClient => ours("SLOW_CLIENT"),
             Self::InvalidFrame(_) => ours("INVALID_FRAME"),
+            Self::WsProtocol(_) => ours("PROTOCOL_ERROR"),
             Self::UnsupportedFrame => ours("UNSUPPORTED_FRAME"),
             Self::FrameTooLarge { limit } => ours("FRAME_TOO_LARGE").with("limitBytes", limit),
         }
@@ -216,6 +234,13 @@ impl ApiError {
             "domain": info.domain,
             "metadata": info.metadata,
         })];
+        if let Self::BadRequest(violations) = self {
+            let violations: Vec<Value> = violations
+                .iter()
+                .map(|v| json!({"field": v.field, "description": v.description}))
+                .collect();
+            out.push(json!({"@type": BAD_REQUEST_TYPE, "fieldViolations": violations}));
+        }
         if let Self::Upstream { status, .. } = self {
             let details = status.get_error_details();
             if let Some(bad) = details.bad_request() {

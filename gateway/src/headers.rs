@@ -122,11 +122,18 @@ pub(crate) fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError
     if text.is_empty() {
         return Ok(None);
     }
-    text.parse::<u64>().map(Some).map_err(|_| {
-        ApiError::InvalidRequest(format!(
-            "Last-Event-ID {text:?} is not a sequence number (the id: of an event)"
-        ))
-    })
+    // Digits only: the `id:` of an event is a decimal sequence number; Rust's parser would
+    // also take a sign (`+5`).
+    let digits = text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| text.parse::<u64>().ok())
+        .flatten()
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(format!(
+                "Last-Event-ID {text:?} is not a sequence number (the id: of an event)"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -176,6 +183,8 @@ mod tests {
             Some(42)
         );
         assert_eq!(last_event_id(&HeaderMap::new()).expect("ok"), None);
-        assert!(last_event_id(&with("last-event-id", "abc")).is_err());
+        for bad in ["abc", "+5", "-1", "5.0", "0x5", "99999999999999999999999"] {
+            assert!(last_event_id(&with("last-event-id", bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -2,9 +2,10 @@
 //! v1.0 "JSON-RPC binding". Every answer is HTTP 200: a result, an error object, or (for
 //! `SendStreamingMessage` and `SubscribeToTask`) an SSE stream of responses.
 //!
-//! Checks, in order: `Content-Type` (-32005), body size and time (-32600), JSON (-32700),
-//! envelope (-32600), method (-32601), params (-32602), `A2A-Version` (-32009), agent
-//! (-32603 naming it), then the call; agent errors map as in [`crate::error::json_rpc`].
+//! Checks, in order: `Content-Type` (-32005), body size and time (-32600), nesting depth
+//! (-32602, [`crate::bounds`]), JSON (-32700), envelope (-32600), method (-32601), params
+//! (-32602), `A2A-Version` (-32009), agent (-32603 naming it), id and value bounds (-32602),
+//! then the call; agent errors map as in [`crate::error::json_rpc`].
 
 pub(crate) mod envelope;
 
@@ -43,6 +44,7 @@ pub(crate) async fn handle(
     let bytes = read_body(body, limit, state.config.body_read_timeout)
         .await
         .map_err(null)?;
+    crate::bounds::check_depth(&bytes).map_err(null)?;
     let request = envelope::parse(&bytes).map_err(|(id, e)| Failure::json_rpc(id, e))?;
     let id = request.id;
     let fail = |e| Failure::json_rpc(id.clone(), e);

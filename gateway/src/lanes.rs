@@ -6,7 +6,13 @@
 //! exhaust it: stream 201 would wait until another ends. So each long-lived call takes a
 //! place on a *lane*: a connection to the endpoint the registry's round robin picked,
 //! carrying at most [`STREAMS_PER_LANE`] long-lived calls; a new lane (connection) opens
-//! when every lane of the endpoint is full. The first lane is the registry's own connection.
+//! when every lane of the endpoint is full.
+//!
+//! Lanes never share the registry's connection, which carries the unary calls: a peer's
+//! protocol error ends every call on the connection it hits (e.g. an HTTP/2 header block over
+//! the limit, RFC 9113 §10.5.1), so a unary call that trips one cannot end the streams of
+//! other clients, nor a stream the unary calls. A failed connection is re-established by the
+//! channel for the next call.
 
 use std::{
     collections::HashMap,
@@ -65,8 +71,10 @@ impl Lanes {
         let addr = first.address().to_owned();
         let mut map = self.by_endpoint.lock().unwrap_or_else(|e| e.into_inner());
         let lanes = map.entry(addr.clone()).or_insert_with(|| {
+            // The address was valid for the registry, so it is valid here.
+            let client = Client::lazy(&addr).unwrap_or_else(|_| first.clone());
             vec![Lane {
-                client: first.clone(),
+                client,
                 open: Arc::default(),
             }]
         });

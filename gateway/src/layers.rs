@@ -5,24 +5,27 @@
 //!    including the errors of the layers below;
 //! 2. [`trace`]: one `http.server` span per request, continuing the caller's W3C trace
 //!    context; the gRPC call made inside carries it on (see [`crate::upstream`]);
-//! 3. CORS (`tower_http::cors`, only when origins are configured): answers preflights before
+//! 3. [`header_check`]: two `Host` headers, or a forwarded header that is repeated or too
+//!    large, get 400;
+//! 4. CORS (`tower_http::cors`, only when origins are configured): answers preflights before
 //!    anything below can refuse them, and marks error answers readable too;
-//! 4. [`drain`]: once the gateway drains, new requests get 503 + `Retry-After`;
-//! 5. [`limit`]: at most `max_concurrent_requests` requests, streams and sessions at once;
+//! 5. [`drain`]: once the gateway drains, new requests get 503 + `Retry-After`;
+//! 6. [`limit`]: at most `max_concurrent_requests` requests, streams and sessions at once;
 //!    beyond it requests are shed at once with 429 / RESOURCE_EXHAUSTED + `Retry-After`;
-//! 6. [`body_limit`]: bodies over `max_body_bytes` are refused (by `Content-Length` before
+//! 7. [`body_limit`]: bodies over `max_body_bytes` are refused (by `Content-Length` before
 //!    reading, else while reading);
-//! 7. [`deadline`]: `grpc-timeout` or `X-Timeout-Ms` (else the route default) minus the
+//! 8. [`deadline`]: `grpc-timeout` or `X-Timeout-Ms` (else the route default) minus the
 //!    margin becomes the deadline the handlers pass to the agent;
-//! 8. the routes.
+//! 9. the routes.
 //!
-//! `/healthz` and `/readyz` sit outside layers 4–7: probes are never shed, and liveness
+//! `/healthz` and `/readyz` sit outside layers 5–8: probes are never shed, and liveness
 //! stays up during a drain. Every layer is `FooLayer` → `Foo<S>`; its refusals go through
 //! [`Failure`], shaped for the front the request was aimed at.
 
 pub(crate) mod body_limit;
 pub(crate) mod deadline;
 pub(crate) mod drain;
+pub(crate) mod header_check;
 pub(crate) mod limit;
 pub(crate) mod request_id;
 pub(crate) mod trace;

@@ -22,7 +22,8 @@
 //! ## Layout
 //! - [`Gateway`], [`GatewayConfig`], [`ShutdownHandle`], [`GatewayError`]: the public API;
 //! - `jsonrpc`, `rest`, `sse`, `ws`, `card`, `ops`: the fronts;
-//! - `call`, `method`, `upstream`, `lanes`: one call to one agent;
+//! - `call`, `method`, `upstream`, `lanes`: one call to one agent; `bounds`: the id and
+//!   nesting limits of [`switchyard::limits`] at the edge;
 //! - `error`: the error type and its three edges; `layers`: the middleware.
 //!
 //! ## Example
@@ -45,6 +46,7 @@
 #![warn(missing_docs)]
 
 mod app;
+mod bounds;
 mod call;
 mod card;
 mod config;

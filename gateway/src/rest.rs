@@ -3,7 +3,8 @@
 //! the googleapis envelope with the HTTP status of [`crate::error::rest`].
 //!
 //! Checks, in order: route (404 / 405), agent (404), `A2A-Version` (400), `Content-Type`
-//! (400), body size and time (413 / 408), body and query parameters (400), then the call.
+//! (400; for `:cancel` and `:subscribe` only when the body is not empty), body size and time
+//! (413 / 408), body and query parameters (400), then the call.
 
 mod request;
 pub(crate) mod route;
@@ -69,7 +70,15 @@ async fn serve(
     let agent = state.agent(name)?;
     let version = headers::version(&headers, uri.query())?;
     forward.set_version(&version);
-    headers::allow_json(&headers)?;
+    // `:cancel` and `:subscribe` need no body: an empty one comes with any content type
+    // (clients send their default, e.g. aiohttp's `application/octet-stream`).
+    let bodyless = matches!(
+        path.route,
+        route::Route::CancelTask(_) | route::Route::Subscribe(_)
+    );
+    if !bodyless {
+        headers::allow_json(&headers)?;
+    }
     let query = parse_query(uri.query().unwrap_or_default())?;
     let bytes = if method == Method::POST {
         let limit = max.unwrap_or(state.config.max_body_bytes);
@@ -77,6 +86,9 @@ async fn serve(
     } else {
         Bytes::new()
     };
+    if bodyless && !bytes.iter().all(u8::is_ascii_whitespace) {
+        headers::allow_json(&headers)?;
+    }
     let call = request::call(&path, &query, &bytes)?;
     let last_event_id = match path.route {
         route::Route::Subscribe(_) => headers::last_event_id(&headers)?,

@@ -304,14 +304,9 @@ async fn read(
         };
         activity.touch();
         match message {
-            Ok(Message::Text(text)) => match serde_json::from_str::<ConverseRequest>(text.as_str())
-            {
+            Ok(Message::Text(text)) => match parse_frame(text.as_str()) {
                 Ok(request) => permit.send(Box::new(request)),
-                Err(e) => {
-                    break Control::Fail(ApiError::InvalidFrame(format!(
-                        "not a ConverseRequest: {e}"
-                    )));
-                }
+                Err(e) => break Control::Fail(e),
             },
             Ok(Message::Binary(_)) => break Control::Fail(ApiError::UnsupportedFrame),
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
@@ -321,6 +316,16 @@ async fn read(
     };
     let _ = control.send(outcome).await;
     stream
+}
+
+/// A text frame as a `ConverseRequest` within the bounds of [`crate::bounds`].
+fn parse_frame(text: &str) -> Result<ConverseRequest, ApiError> {
+    crate::bounds::check_depth(text.as_bytes())
+        .map_err(|e| ApiError::InvalidFrame(e.to_string()))?;
+    let request = serde_json::from_str::<ConverseRequest>(text)
+        .map_err(|e| ApiError::InvalidFrame(format!("not a ConverseRequest: {e}")))?;
+    crate::bounds::check(&request).map_err(|e| ApiError::InvalidFrame(e.to_string()))?;
+    Ok(request)
 }
 
 /// A read error: an oversize message, a text frame that is not UTF-8, or a broken connection.
@@ -333,9 +338,7 @@ fn classify(error: axum::Error, max: usize) -> Control {
         Some(tungstenite::Error::Utf8(_)) => Control::Fail(ApiError::InvalidFrame(
             "a text frame is not valid UTF-8".into(),
         )),
-        Some(tungstenite::Error::Protocol(p)) => {
-            Control::Fail(ApiError::InvalidFrame(format!("protocol error: {p}")))
-        }
+        Some(tungstenite::Error::Protocol(p)) => Control::Fail(ApiError::WsProtocol(p.to_string())),
         _ => Control::ClientClosed,
     }
 }

@@ -97,6 +97,62 @@ where
     }
 }
 
+/// Label of a service or method the agent does not serve.
+pub(crate) const UNKNOWN: &str = "unknown";
+
+/// The RPCs an agent serves, by service.
+const KNOWN: [(&str, &[&str]); 5] = [
+    (
+        crate::pb::a2a::a2a_service_server::SERVICE_NAME,
+        &[
+            "SendMessage",
+            "SendStreamingMessage",
+            "GetTask",
+            "ListTasks",
+            "CancelTask",
+            "SubscribeToTask",
+            "CreateTaskPushNotificationConfig",
+            "GetTaskPushNotificationConfig",
+            "ListTaskPushNotificationConfigs",
+            "DeleteTaskPushNotificationConfig",
+            "GetExtendedAgentCard",
+        ],
+    ),
+    (
+        crate::pb::agent::agent_service_server::SERVICE_NAME,
+        &[
+            "SendMessage",
+            "SendStreamingMessage",
+            "SendMessageParts",
+            "Converse",
+            "GetAgentCard",
+        ],
+    ),
+    ("grpc.health.v1.Health", &["Check", "Watch", "List"]),
+    (
+        "grpc.reflection.v1.ServerReflection",
+        &["ServerReflectionInfo"],
+    ),
+    (
+        "grpc.reflection.v1alpha.ServerReflection",
+        &["ServerReflectionInfo"],
+    ),
+];
+
+/// The `(service, method)` labels of a request path: the names the agent serves, else
+/// [`UNKNOWN`] — a label never holds what a client made up (bounded metric cardinality).
+pub(crate) fn known_rpc(path: &str) -> (&'static str, &'static str) {
+    let path = path.trim_start_matches('/');
+    let (service, method) = path.split_once('/').unwrap_or((path, ""));
+    match KNOWN.iter().find(|(s, _)| *s == service) {
+        Some((s, methods)) => (
+            s,
+            methods.iter().find(|m| **m == method).unwrap_or(&UNKNOWN),
+        ),
+        None => (UNKNOWN, UNKNOWN),
+    }
+}
+
 /// The status code of a header map carrying `grpc-status`.
 fn grpc_status(headers: &HeaderMap) -> Option<i32> {
     headers
@@ -115,8 +171,8 @@ struct Call {
 
 impl Call {
     fn start(agent: &str, req: &Request<Body>) -> Self {
-        let path = req.uri().path().trim_start_matches('/');
-        let (service, method) = path.split_once('/').unwrap_or((path, ""));
+        let (service, method) = known_rpc(req.uri().path());
+        let path = format!("{service}/{method}");
         let a2a = service == crate::pb::a2a::a2a_service_server::SERVICE_NAME;
         let span = tracing::info_span!(
             "grpc.server",
@@ -187,5 +243,24 @@ impl Drop for Call {
     fn drop(&mut self) {
         // The client went away before the response ended.
         self.record(tonic::Code::Cancelled as i32);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_known_names_only() {
+        assert_eq!(
+            known_rpc("/lf.a2a.v1.A2AService/GetTask"),
+            ("lf.a2a.v1.A2AService", "GetTask")
+        );
+        assert_eq!(
+            known_rpc("/lf.a2a.v1.A2AService/Nope"),
+            ("lf.a2a.v1.A2AService", UNKNOWN)
+        );
+        assert_eq!(known_rpc("/junk.Service/X"), (UNKNOWN, UNKNOWN));
+        assert_eq!(known_rpc("/"), (UNKNOWN, UNKNOWN));
     }
 }

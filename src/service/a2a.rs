@@ -9,6 +9,7 @@ use super::{
 };
 use crate::{
     error::{A2aErrorKind, RpcError},
+    limits::Bounded,
     pb::a2a::{
         AgentCard, CancelTaskRequest, DeleteTaskPushNotificationConfigRequest,
         GetExtendedAgentCardRequest, GetTaskPushNotificationConfigRequest, GetTaskRequest,
@@ -52,9 +53,11 @@ impl A2aGrpc {
     }
 }
 
-/// Reads the call and checks the protocol version.
-fn call_of<T>(req: &Request<T>) -> Result<CallInfo, Status> {
+/// Reads the call, checks the protocol version and the request's bounds
+/// ([`crate::limits`]).
+fn call_of<T: Bounded>(req: &Request<T>) -> Result<CallInfo, Status> {
     check_version(req.metadata())?;
+    validate::bounded(req.get_ref())?;
     Ok(CallInfo::from_request(req))
 }
 
@@ -131,7 +134,7 @@ impl A2aService for A2aGrpc {
             Some(v) => Some(
                 v.to_str()
                     .ok()
-                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .and_then(validate::last_event_id)
                     .ok_or_else(|| {
                         RpcError::invalid(LAST_EVENT_ID, "must be a decimal sequence number")
                     })?,

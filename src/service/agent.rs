@@ -243,6 +243,10 @@ async fn session(
             }
             Some(converse_request::Request::Cancel(c)) => {
                 let reply_to = c.id.clone();
+                if let Err(e) = validate::bounded(&c) {
+                    send_error(&tx, String::new(), e).await;
+                    continue;
+                }
                 if !tasks.contains(&c.id) {
                     let e = RpcError::task_not_found(&c.id);
                     send_error(&tx, reply_to, e).await;

@@ -1,8 +1,11 @@
 //! Request validation: every problem of a request becomes one field violation of an
-//! INVALID_ARGUMENT status (`google.rpc.BadRequest`), reported all at once.
+//! INVALID_ARGUMENT status (`google.rpc.BadRequest`), reported all at once (at most
+//! [`MAX_VIOLATIONS`](crate::limits::MAX_VIOLATIONS)); the bounds of [`crate::limits`] come
+//! first.
 
 use crate::{
-    error::{FieldError, RpcError},
+    error::RpcError,
+    limits::{Bounded, Violations},
     pb::a2a::{
         ListTasksRequest, Message, Part, Role, SendMessageRequest, TaskPushNotificationConfig,
         TaskState, part,
@@ -16,26 +19,25 @@ pub(crate) const DEFAULT_PAGE_SIZE: u32 = 50;
 /// Largest `ListTasks` page size.
 pub(crate) const MAX_PAGE_SIZE: u32 = 100;
 
-#[derive(Default)]
-struct Violations(Vec<FieldError>);
-
-impl Violations {
-    fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldError::new(field, description));
+fn finish(v: Violations) -> Result<(), RpcError> {
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(RpcError::InvalidArgument(v.into_vec()))
     }
+}
 
-    fn finish(self) -> Result<(), RpcError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(RpcError::InvalidArgument(self.0))
-        }
-    }
+/// Any request: its ids, names and free-form values within the bounds of [`crate::limits`].
+pub(crate) fn bounded(req: &(impl Bounded + ?Sized)) -> Result<(), RpcError> {
+    let mut v = Violations::default();
+    req.check_bounds(&mut v);
+    finish(v)
 }
 
 /// SendMessage / SendStreamingMessage / a Converse `send`.
 pub(crate) fn send_request(req: &SendMessageRequest) -> Result<(), RpcError> {
     let mut v = Violations::default();
+    req.check_bounds(&mut v);
     match &req.message {
         None => v.add("message", "is required"),
         Some(m) => message(&mut v, "message", m),
@@ -48,7 +50,7 @@ pub(crate) fn send_request(req: &SendMessageRequest) -> Result<(), RpcError> {
             push_url(&mut v, "configuration.task_push_notification_config.url", p);
         }
     }
-    v.finish()
+    finish(v)
 }
 
 fn message(v: &mut Violations, path: &str, m: &Message) {
@@ -97,13 +99,24 @@ fn push_url(v: &mut Violations, field: &str, p: &TaskPushNotificationConfig) {
     }
 }
 
-/// A required identifier.
+/// A required identifier of at most [`MAX_ID_BYTES`](crate::limits::MAX_ID_BYTES) bytes.
 pub(crate) fn id(field: &str, value: &str) -> Result<(), RpcError> {
     if value.trim().is_empty() {
-        Err(RpcError::invalid(field, "is required"))
-    } else {
-        Ok(())
+        return Err(RpcError::invalid(field, "is required"));
     }
+    let mut v = Violations::default();
+    v.id(field, value);
+    finish(v)
+}
+
+/// The `last-event-id` of a resumed subscription: a decimal sequence number (digits only, as
+/// the SSE `id:` fields it comes from).
+pub(crate) fn last_event_id(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 20 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
 }
 
 /// An optional `history_length`.
@@ -148,7 +161,7 @@ pub(crate) fn list_request(req: &ListTasksRequest) -> Result<TaskQuery, RpcError
     if req.history_length.is_some_and(|h| h < 0) {
         v.add("history_length", "must be 0 or more");
     }
-    v.finish()?;
+    finish(v)?;
     Ok(TaskQuery {
         context_id: Some(req.context_id.clone()).filter(|c| !c.is_empty()),
         state,
@@ -170,7 +183,7 @@ pub(crate) fn push_config(c: &TaskPushNotificationConfig) -> Result<(), RpcError
     {
         v.add("authentication.scheme", "is required");
     }
-    v.finish()
+    finish(v)
 }
 
 #[cfg(test)]

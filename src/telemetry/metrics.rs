@@ -21,6 +21,10 @@
 //! | `switchyard_trace_spans_exported_total` | counter | | spans exported over OTLP |
 //! | `switchyard_trace_spans_dropped_total` | counter | | spans dropped because the export queue was full |
 //! | `switchyard_trace_export_failed_spans_total` | counter | | spans whose export failed (collector down) |
+//!
+//! Label values never come from client input (bounded cardinality): `service` and `method` are
+//! the names an agent serves, else `unknown`; `route` is a route template; an HTTP `method`
+//! other than the standard ones is `_OTHER`.
 
 use std::sync::OnceLock;
 

@@ -4,6 +4,7 @@
 
 mod a2a_rpc;
 mod agent_service;
+mod bad_input;
 mod cancel;
 mod durability;
 mod errors;
@@ -16,11 +17,13 @@ mod gateway_python;
 mod gateway_rest;
 mod gateway_sse;
 mod gateway_ws;
+mod isolation;
 mod metrics;
 mod ops;
 mod push;
 mod python_sdk;
 mod reply;
 mod research;
+mod rude_peer;
 mod trace;
 mod tracing;

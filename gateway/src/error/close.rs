@@ -5,8 +5,9 @@
 //! |---|---|
 //! | (the agent ended the session with OK, or the client closed) | 1000 normal |
 //! | the gateway is draining | 1001 going away |
+//! | a WebSocket protocol error (bad framing, unmasked frame, bad opcode, …) | 1002 protocol error |
 //! | a binary frame | 1003 unsupported data |
-//! | a frame that is not UTF-8, not JSON or not a `ConverseRequest` | 1007 invalid payload |
+//! | a text frame that is not UTF-8, not JSON or not a valid `ConverseRequest` (RFC 6455 §7.4.1: data inconsistent with the message type) | 1007 invalid payload |
 //! | PERMISSION_DENIED, UNAUTHENTICATED; a client too slow to read | 1008 policy violation |
 //! | a message over `ws_max_message_bytes` | 1009 message too big |
 //! | INTERNAL, UNKNOWN, DATA_LOSS | 1011 internal error |
@@ -27,6 +28,7 @@ pub(crate) const NORMAL: u16 = 1000;
 pub(crate) fn close_code(error: &ApiError) -> u16 {
     match error {
         ApiError::Draining => 1001,
+        ApiError::WsProtocol(_) => 1002,
         ApiError::UnsupportedFrame => 1003,
         ApiError::InvalidFrame(_) => 1007,
         ApiError::SlowClient => 1008,
@@ -74,6 +76,7 @@ mod tests {
         };
         assert_eq!(close_code(&ApiError::Draining), 1001);
         assert_eq!(close_code(&ApiError::InvalidFrame("x".into())), 1007);
+        assert_eq!(close_code(&ApiError::WsProtocol("x".into())), 1002);
         assert_eq!(close_code(&ApiError::FrameTooLarge { limit: 1 }), 1009);
         assert_eq!(close_code(&up(Status::internal("x"))), 1011);
         assert_eq!(close_code(&up(Status::unavailable("x"))), 1013);

@@ -31,7 +31,7 @@ pub(crate) fn code(error: &ApiError) -> i32 {
             -32600
         }
         ApiError::MethodNotFound(_) | ApiError::MethodNotAllowed { .. } => -32601,
-        ApiError::InvalidParams(_) => -32602,
+        ApiError::InvalidParams(_) | ApiError::BadRequest(_) => -32602,
         ApiError::Upstream { status, .. } => match status.code() {
             Code::NotFound => -32001,
             Code::InvalidArgument => -32602,

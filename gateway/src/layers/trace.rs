@@ -58,7 +58,7 @@ where
             .get::<RequestIdValue>()
             .map(|r| r.as_str().to_owned())
             .unwrap_or_default();
-        let method = req.method().as_str().to_owned();
+        let method = method_label(req.method()).to_owned();
         let route = route_template(req.uri().path());
         let host = req
             .headers()
@@ -118,6 +118,23 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// The `method` label of a request: the standard methods by name, any other `_OTHER`
+/// (OpenTelemetry HTTP conventions; bounded metric cardinality).
+pub(crate) fn method_label(method: &http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        _ => "_OTHER",
     }
 }
 
@@ -192,5 +209,8 @@ mod tests {
         ] {
             assert_eq!(route_template(path), want, "{path}");
         }
+        let junk = http::Method::from_bytes(b"JUNK42").expect("a token");
+        assert_eq!(super::method_label(&junk), "_OTHER");
+        assert_eq!(super::method_label(&http::Method::POST), "POST");
     }
 }

@@ -69,6 +69,7 @@ fn from_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
+    crate::bounds::check_depth(body)?;
     match serde_json::from_slice(body) {
         Ok(Value::Object(o)) => Ok(o),
         Ok(_) => Err(ApiError::InvalidParams(
