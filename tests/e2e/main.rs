@@ -21,5 +21,6 @@ mod ops;
 mod push;
 mod python_sdk;
 mod research;
+mod research_markdown;
 mod trace;
 mod tracing;
