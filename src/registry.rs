@@ -4,8 +4,9 @@
 //! `SWITCHYARD_AGENTS` environment variable). Each agent has one or more endpoints
 //! (`host:port`); [`AgentRef::client`] balances calls across them per request (round robin),
 //! because one HTTP/2 connection per pod would pin all traffic to one replica. Cards are
-//! fetched over gRPC (`AgentService.GetAgentCard`), or over HTTP from `card_url` for agents
-//! that serve only the A2A binding (e.g. one written with the Python SDK).
+//! fetched over gRPC (`AgentService.GetAgentCard`); an agent that answers UNIMPLEMENTED there
+//! (one that serves only the A2A gRPC binding, e.g. written with the Python SDK) has its card
+//! fetched over HTTP from its `card_url`.
 
 use std::{
     collections::BTreeMap,
@@ -18,8 +19,13 @@ use std::{
 
 use crate::{Client, ClientError, pb::a2a::AgentCard};
 
-/// Environment variable listing agents: `name=host:port[,host:port…][;name=…]`.
+/// Environment variable listing agents, in the format of [`RegistryConfig::from_env_value`]:
+/// `name=host:port[,host:port…][@card-url][;name=…]`.
 pub const AGENTS_ENV: &str = "SWITCHYARD_AGENTS";
+
+/// The syntax of one agent in [`AGENTS_ENV`] and `switchyard-gateway --agents`, for messages.
+pub const AGENT_SYNTAX: &str =
+    "name=host:port[,host:port…][@http://host:port/.well-known/agent-card.json]";
 
 /// One agent in the configuration.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -29,8 +35,9 @@ pub struct AgentConfig {
     pub name: String,
     /// gRPC endpoints of the agent's replicas, as `host:port`; at least one.
     pub endpoints: Vec<String>,
-    /// Where to fetch the card over HTTP instead of `AgentService.GetAgentCard` (for agents
-    /// that serve only the A2A gRPC binding).
+    /// Where to fetch the card over HTTP (`http://` or `https://` URL, protobuf JSON) when the
+    /// agent answers `AgentService.GetAgentCard` with UNIMPLEMENTED: an agent that serves only
+    /// the A2A gRPC binding (e.g. one written with another A2A SDK).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card_url: Option<String>,
     /// Whether the gateway may advertise the agent's own gRPC endpoint in the cards it serves.
@@ -67,9 +74,17 @@ pub enum RegistryError {
         /// The endpoint as configured (empty when none was given).
         endpoint: String,
     },
-    /// The `SWITCHYARD_AGENTS` value is malformed.
+    /// The `SWITCHYARD_AGENTS` (or `--agents`) value is malformed.
     #[error("{AGENTS_ENV}: {0}")]
     Env(String),
+    /// A card URL is not an `http://` or `https://` URL.
+    #[error("agent {agent:?}: invalid card URL {url:?}: expected an http:// or https:// URL")]
+    InvalidCardUrl {
+        /// The agent.
+        agent: String,
+        /// The URL as configured.
+        url: String,
+    },
     /// No agent has this name.
     #[error("unknown agent {0:?}")]
     UnknownAgent(String),
@@ -84,6 +99,13 @@ fn valid_name(name: &str) -> bool {
         && name.as_bytes()[0].is_ascii_alphanumeric()
 }
 
+fn valid_card_url(url: &str) -> bool {
+    ["http://", "https://"].iter().any(|scheme| {
+        url.strip_prefix(scheme)
+            .is_some_and(|rest| !rest.is_empty())
+    }) && !url.contains(char::is_whitespace)
+}
+
 fn valid_endpoint(e: &str) -> bool {
     let Some((host, port)) = e.rsplit_once(':') else {
         return false;
@@ -92,17 +114,30 @@ fn valid_endpoint(e: &str) -> bool {
 }
 
 impl RegistryConfig {
-    /// Parses the `SWITCHYARD_AGENTS` format: `name=host:port[,host:port…]`, agents separated
-    /// by `;`. Empty segments are ignored.
+    /// Parses the format of `SWITCHYARD_AGENTS` and `switchyard-gateway --agents`
+    /// ([`AGENT_SYNTAX`]): `name=host:port[,host:port…][@card-url]`, agents separated by `;`.
+    /// The optional card URL after `@` is the agent's [`AgentConfig::card_url`], e.g.
+    /// `pyagent=127.0.0.1:50051@http://127.0.0.1:8000/.well-known/agent-card.json`. Empty
+    /// segments are ignored.
     ///
     /// # Errors
-    /// [`RegistryError::Env`] for a segment without `=`.
+    /// [`RegistryError::Env`] for a segment without `=` or with an empty or non-HTTP card URL.
     pub fn from_env_value(value: &str) -> Result<Self, RegistryError> {
         let mut agents = Vec::new();
         for segment in value.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            let (name, endpoints) = segment.split_once('=').ok_or_else(|| {
-                RegistryError::Env(format!("{segment:?} is not name=host:port[,host:port]"))
-            })?;
+            let (name, rest) = segment
+                .split_once('=')
+                .ok_or_else(|| RegistryError::Env(format!("{segment:?} is not {AGENT_SYNTAX}")))?;
+            let (endpoints, card_url) = match rest.split_once('@') {
+                Some((endpoints, url)) => (endpoints, Some(url.trim().to_owned())),
+                None => (rest, None),
+            };
+            if let Some(url) = card_url.as_deref().filter(|u| !valid_card_url(u)) {
+                return Err(RegistryError::Env(format!(
+                    "{segment:?}: the card URL after '@' ({url:?}) must be an http:// or \
+                     https:// URL ({AGENT_SYNTAX})"
+                )));
+            }
             agents.push(AgentConfig {
                 name: name.trim().to_owned(),
                 endpoints: endpoints
@@ -111,7 +146,7 @@ impl RegistryConfig {
                     .filter(|e| !e.is_empty())
                     .map(str::to_owned)
                     .collect(),
-                card_url: None,
+                card_url,
                 public_grpc: false,
             });
         }
@@ -151,6 +186,12 @@ impl RegistryConfig {
                 return Err(RegistryError::InvalidEndpoint {
                     agent: a.name.clone(),
                     endpoint: bad.clone(),
+                });
+            }
+            if let Some(url) = a.card_url.as_ref().filter(|u| !valid_card_url(u)) {
+                return Err(RegistryError::InvalidCardUrl {
+                    agent: a.name.clone(),
+                    url: url.clone(),
                 });
             }
         }
@@ -197,18 +238,61 @@ impl AgentRef {
             .clone()
     }
 
-    /// Fetches the card (gRPC `GetAgentCard`, or HTTP `card_url`) and keeps it.
+    /// Fetches the card and keeps it: over gRPC (`AgentService.GetAgentCard`), or, when the
+    /// agent answers UNIMPLEMENTED there, over HTTP from its `card_url`.
     ///
     /// # Errors
-    /// The failure of the fetch.
-    pub async fn refresh_card(&self, timeout: Duration) -> Result<Arc<AgentCard>, ClientError> {
-        let card = match &self.0.config.card_url {
-            Some(url) => fetch_card_http(url, timeout).await?,
-            None => self.client().with_timeout(timeout).agent_card().await?,
+    /// [`CardError::NoCardUrl`] when the agent does not serve `GetAgentCard` and has no
+    /// `card_url`; [`CardError::Fetch`] when a fetch fails.
+    pub async fn refresh_card(&self, timeout: Duration) -> Result<Arc<AgentCard>, CardError> {
+        let card = match self.client().with_timeout(timeout).agent_card().await {
+            Ok(card) => card,
+            Err(e) if e.code() == tonic::Code::Unimplemented => match &self.0.config.card_url {
+                Some(url) => fetch_card_http(url, timeout).await?,
+                None => {
+                    return Err(CardError::NoCardUrl {
+                        agent: self.name().to_owned(),
+                        endpoints: self.0.config.endpoints.join(","),
+                    });
+                }
+            },
+            Err(e) => return Err(e.into()),
         };
         let card = Arc::new(card);
         *self.0.card.write().unwrap_or_else(|e| e.into_inner()) = Some(card.clone());
         Ok(card)
+    }
+}
+
+/// Why an agent's card could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    /// The agent answers `AgentService.GetAgentCard` with UNIMPLEMENTED (it serves only the
+    /// A2A binding, e.g. an agent written with another A2A SDK) and no card URL is configured.
+    #[error(
+        "agent {agent:?} does not serve switchyard.v1.AgentService/GetAgentCard (UNIMPLEMENTED: \
+         an agent built with another A2A SDK?) and has no card URL; give the URL of its card: \
+         --agents / {AGENTS_ENV} '{agent}={endpoints}@http://<host>:<port>/.well-known/agent-card.json', \
+         or card_url in the config file"
+    )]
+    NoCardUrl {
+        /// The agent.
+        agent: String,
+        /// Its configured endpoints, comma-separated.
+        endpoints: String,
+    },
+    /// Fetching the card (over gRPC or from the card URL) failed.
+    #[error(transparent)]
+    Fetch(#[from] ClientError),
+}
+
+impl CardError {
+    /// The gRPC code of the failure: UNIMPLEMENTED for [`CardError::NoCardUrl`].
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            Self::NoCardUrl { .. } => tonic::Code::Unimplemented,
+            Self::Fetch(e) => e.code(),
+        }
     }
 }
 
@@ -312,7 +396,7 @@ impl Registry {
     /// Fetches every agent's card concurrently; returns the failures by agent name. The
     /// registry counts as loaded afterwards, whatever failed (a down agent must not keep the
     /// rest of the mesh from being ready).
-    pub async fn load_cards(&self, timeout: Duration) -> Vec<(String, ClientError)> {
+    pub async fn load_cards(&self, timeout: Duration) -> Vec<(String, CardError)> {
         let agents = self.agents();
         let results =
             futures::future::join_all(agents.iter().map(|a| a.refresh_card(timeout))).await;
@@ -355,6 +439,31 @@ mod tests {
             ]
         );
         assert!(RegistryConfig::from_env_value("echo").is_err());
+    }
+
+    #[test]
+    fn env_format_takes_a_card_url_after_at() {
+        let url = "http://127.0.0.1:8000/.well-known/agent-card.json";
+        let c = RegistryConfig::from_env_value(&format!("py=127.0.0.1:1,127.0.0.1:2@{url};e=h:3"))
+            .expect("ok");
+        let mut py = agent("py", &["127.0.0.1:1", "127.0.0.1:2"]);
+        py.card_url = Some(url.into());
+        assert_eq!(c.agents, [py, agent("e", &["h:3"])]);
+        for bad in ["py=h:1@", "py=h:1@ftp://h/card", "py=h:1@h:8000/card"] {
+            let err = RegistryConfig::from_env_value(bad).expect_err(bad);
+            assert!(
+                err.to_string()
+                    .contains("must be an http:// or https:// URL"),
+                "{err}"
+            );
+            assert!(err.to_string().contains(AGENT_SYNTAX), "{err}");
+        }
+        let mut file = agent("py", &["h:1"]);
+        file.card_url = Some("h:8000/card".into());
+        let err = RegistryConfig { agents: vec![file] }
+            .validate()
+            .expect_err("no scheme");
+        assert!(err.to_string().contains("invalid card URL"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! Environment: `SWITCHYARD_DATA_DIR`, `SWITCHYARD_GATEWAY_URL`, `SWITCHYARD_TIMEOUT_SECS`,
 //! nested keys with `__` (e.g. `SWITCHYARD_UP__GATEWAY__PORT=8080`), and `SWITCHYARD_AGENTS`
-//! in the registry format `name=host:port[,host:port];…`.
+//! in the registry format `name=host:port[,host:port…][@card-url];…`.
 
 use std::{
     collections::BTreeMap,

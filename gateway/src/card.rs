@@ -13,6 +13,7 @@ use switchyard::{
     AgentRef,
     card::{PROTOCOL_VERSION, WELL_KNOWN_CARD_PATH, binding},
     pb::a2a::{AgentCard, AgentInterface, AgentSkill},
+    registry::CardError,
 };
 
 use crate::{
@@ -85,6 +86,10 @@ async fn card_of(state: &AppState, agent: &AgentRef) -> Result<AgentCard, ApiErr
     }
     match agent.refresh_card(state.config.card_timeout).await {
         Ok(card) => Ok((*card).clone()),
+        Err(e @ CardError::NoCardUrl { .. }) => Err(ApiError::CardNotConfigured {
+            agent: agent.name().to_owned(),
+            hint: e.to_string(),
+        }),
         Err(e) => Err(ApiError::Upstream {
             agent: agent.name().to_owned(),
             status: tonic::Status::unavailable(format!("fetching the card: {e}")),

@@ -96,6 +96,11 @@ pub(crate) enum ApiError {
     /// WebSocket: the client sent nothing, not even a pong, for too long.
     #[error("no frame or pong received within {0:?}")]
     HeartbeatTimeout(Duration),
+    /// The agent does not serve `AgentService/GetAgentCard` and has no card URL configured:
+    /// 503 (no `Retry-After`: retrying does not help until the gateway is configured), the
+    /// message saying what to configure ([`switchyard::registry::CardError::NoCardUrl`]).
+    #[error("{hint}")]
+    CardNotConfigured { agent: String, hint: String },
 }
 
 fn describe(violations: &[FieldError]) -> String {
@@ -156,7 +161,7 @@ impl ApiError {
             Self::BodyTimeout(_) | Self::DeadlineExceeded | Self::HeartbeatTimeout(_) => {
                 Code::DeadlineExceeded
             }
-            Self::Draining => Code::Unavailable,
+            Self::Draining | Self::CardNotConfigured { .. } => Code::Unavailable,
         }
     }
 
@@ -188,7 +193,12 @@ impl ApiError {
     /// Whether the answer carries `Retry-After`.
     pub(crate) fn retry_after(&self) -> bool {
         matches!(self.code(), Code::Unavailable | Code::ResourceExhausted)
-            && !matches!(self, Self::BodyTooLarge { .. } | Self::FrameTooLarge { .. })
+            && !matches!(
+                self,
+                Self::BodyTooLarge { .. }
+                    | Self::FrameTooLarge { .. }
+                    | Self::CardNotConfigured { .. }
+            )
     }
 
     /// Whether the error is the gateway's or the agent's fault (logged at warn), not the
@@ -221,6 +231,9 @@ impl ApiError {
             Self::WsProtocol(_) => ours("PROTOCOL_ERROR"),
             Self::UnsupportedFrame => ours("UNSUPPORTED_FRAME"),
             Self::FrameTooLarge { limit } => ours("FRAME_TOO_LARGE").with("limitBytes", limit),
+            Self::CardNotConfigured { agent, .. } => {
+                ours("AGENT_CARD_NOT_CONFIGURED").with("agent", agent)
+            }
         }
     }
 

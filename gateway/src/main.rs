@@ -18,7 +18,9 @@ struct Args {
         default_value = "127.0.0.1:8080"
     )]
     listen: SocketAddr,
-    /// Agents: `name=host:port[,host:port…]`, separated by `;`.
+    /// Agents: `name=host:port[,host:port…][@card-url]`, separated by `;`. The card URL
+    /// (`http://host:port/.well-known/agent-card.json`) is needed for an agent that serves only
+    /// the A2A gRPC binding (its `AgentService/GetAgentCard` answers UNIMPLEMENTED).
     #[arg(long, env = AGENTS_ENV, default_value = "")]
     agents: String,
     /// Base URL clients reach the gateway at (used in the agent cards served).

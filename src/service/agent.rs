@@ -8,6 +8,7 @@ use prost::Message as _;
 use tokio::{sync::mpsc, task::JoinSet};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument as _;
 
 use super::{EventStream, decode_error, event_stream, streaming_send, unary_send, validate};
 use crate::{
@@ -78,7 +79,10 @@ impl AgentService for AgentGrpc {
     ) -> Result<Response<ConverseStream>, Status> {
         let call = CallInfo::from_request(&request);
         let (tx, rx) = mpsc::channel(CONVERSE_BUFFER);
-        tokio::spawn(session(self.rt.clone(), call, request.into_inner(), tx));
+        // The session runs under the call's server span, so the tasks it starts (their
+        // `a2a.execute` spans) join the caller's trace, as unary and streaming sends do.
+        let session = session(self.rt.clone(), call, request.into_inner(), tx);
+        tokio::spawn(session.instrument(tracing::Span::current()));
         Ok(Response::new(ReceiverStream::new(rx).boxed()))
     }
 

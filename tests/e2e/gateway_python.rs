@@ -1,12 +1,13 @@
 //! The official A2A Python SDK (`a2a-sdk[grpc,http-server]==1.3.0`) and the gateway: the SDK's
 //! client over JSON-RPC and HTTP+JSON against the gateway, and an SDK server (a third-party
-//! agent, gRPC binding) behind it.
+//! agent, gRPC binding) behind it, registered as `switchyard-gateway --agents` takes it: with
+//! its card URL (`name=host:port@card-url`), or without one (503 saying what to configure).
 
 use std::process::Stdio;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use switchyard::registry::AgentConfig;
+use switchyard::{RegistryConfig, registry::AgentConfig};
 use switchyard_e2e::python;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
@@ -43,7 +44,31 @@ async fn the_sdk_client_sends_streams_gets_lists_cancels_and_subscribes_over_htt
 /// The SDK agent of `tests/python/sdk_server.py`, killed on drop.
 struct PyAgent {
     _child: tokio::process::Child,
-    config: AgentConfig,
+    /// Its gRPC address, `127.0.0.1:port`.
+    grpc: String,
+    /// Where it serves its card over HTTP.
+    card_url: String,
+}
+
+impl PyAgent {
+    /// The agent as `pyecho`, parsed from the `--agents` / `SWITCHYARD_AGENTS` value the
+    /// gateway binary takes: `pyecho=<grpc>@<card url>`, or `pyecho=<grpc>` without it.
+    fn registered(&self, with_card_url: bool) -> Vec<AgentConfig> {
+        let flag = if with_card_url {
+            format!("pyecho={}@{}", self.grpc, self.card_url)
+        } else {
+            format!("pyecho={}", self.grpc)
+        };
+        let agents = RegistryConfig::from_env_value(&flag)
+            .expect("a valid --agents value")
+            .agents;
+        assert_eq!(
+            agents[0].card_url.is_some(),
+            with_card_url,
+            "{flag}: {agents:?}"
+        );
+        agents
+    }
 }
 
 async fn start_python_agent() -> PyAgent {
@@ -74,22 +99,47 @@ async fn start_python_agent() -> PyAgent {
             .expect("field")
             .to_owned()
     };
-    let config = AgentConfig {
-        name: "pyecho".into(),
-        endpoints: vec![format!("127.0.0.1:{}", field("grpc="))],
-        card_url: Some(field("card=")),
-        public_grpc: false,
-    };
     PyAgent {
         _child: child,
-        config,
+        grpc: format!("127.0.0.1:{}", field("grpc=")),
+        card_url: field("card="),
     }
+}
+
+#[tokio::test]
+async fn a_python_sdk_agent_without_a_card_url_gets_a_503_that_says_what_to_configure() {
+    let py = start_python_agent().await;
+    let gw = Gw::start(py.registered(false), |_| {}).await;
+    let r = gw
+        .req(Method::GET, "/agents/pyecho/.well-known/agent-card.json")
+        .send()
+        .await
+        .expect("card");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        r.headers().get("retry-after").is_none(),
+        "retrying does not help until the gateway is configured"
+    );
+    let v = json_of(r).await;
+    let message = v["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("GetAgentCard")
+            && message.contains(&format!("'pyecho={}@http://", py.grpc))
+            && message.contains("card_url"),
+        "{message}"
+    );
+    assert_eq!(
+        v["error"]["details"][0]["reason"], "AGENT_CARD_NOT_CONFIGURED",
+        "{v}"
+    );
+    gw.stop().await;
 }
 
 #[tokio::test]
 async fn a_python_sdk_agent_behind_the_gateway_answers_json_rpc_rest_and_sse() {
     let py = start_python_agent().await;
-    let gw = Gw::start(vec![py.config.clone()], |_| {}).await;
+    // The card comes from the URL: the agent answers GetAgentCard with UNIMPLEMENTED.
+    let gw = Gw::start(py.registered(true), |_| {}).await;
 
     let card = json_of(
         gw.http

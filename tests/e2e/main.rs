@@ -24,6 +24,7 @@ mod push;
 mod python_sdk;
 mod reply;
 mod research;
+mod research_markdown;
 mod rude_peer;
 mod trace;
 mod tracing;

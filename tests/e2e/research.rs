@@ -51,17 +51,17 @@ impl Agent for Probe {
     }
 }
 
-struct Mesh {
-    research: Served,
-    parts: Vec<(String, Served)>,
+pub(crate) struct Mesh {
+    pub(crate) research: Served,
+    pub(crate) parts: Vec<(String, Served)>,
     _dir: tempfile::TempDir,
 }
 
 /// Serves `parts` under the given names, and research over a registry of them.
 /// Sub-agents by name.
-type Parts = Vec<(&'static str, Arc<dyn Agent>)>;
+pub(crate) type Parts = Vec<(&'static str, Arc<dyn Agent>)>;
 
-async fn mesh(parts: Parts, margin: Duration) -> Mesh {
+pub(crate) async fn mesh(parts: Parts, margin: Duration) -> Mesh {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut served = Vec::new();
     for (name, agent) in parts {
@@ -95,7 +95,7 @@ async fn mesh(parts: Parts, margin: Duration) -> Mesh {
     }
 }
 
-fn standard() -> Parts {
+pub(crate) fn standard() -> Parts {
     vec![
         (
             "textstats",
@@ -112,7 +112,7 @@ fn standard() -> Parts {
     ]
 }
 
-fn report_data(task: &switchyard::pb::a2a::Task) -> (String, Value) {
+pub(crate) fn report_data(task: &switchyard::pb::a2a::Task) -> (String, Value) {
     let report = task
         .artifacts
         .iter()

@@ -1,13 +1,16 @@
 //! One trace per user request, in a real OTLP receiver: a JSON-RPC `SendStreamingMessage` to
 //! `research` through the gateway, continuing a browser's `traceparent`, fans out to three
 //! sub-agents (one fails); every span carries one trace id, with correct parent/child links, the
-//! semantic-convention attributes, and the error status on the failing sub-agent.
+//! semantic-convention attributes, and the error status on the failing sub-agent. The same
+//! holds for a task started in a WebSocket session (`GET /agents/{agent}/ws` → `Converse`):
+//! its execution belongs to the session's trace.
 //!
 //! It installs the process's telemetry (global), so it is the only test that does.
 
 use std::{sync::Arc, time::Duration};
 
 use fake_opentelemetry_collector::{ExportedSpan, FakeCollectorServer};
+use futures::{SinkExt as _, StreamExt as _};
 use switchyard::{
     Agent, AgentError, Registry, RegistryConfig, TaskContext, TaskEvents, card,
     pb::a2a::AgentCard,
@@ -16,6 +19,7 @@ use switchyard::{
 };
 use switchyard_e2e::Served;
 use switchyard_research::{Research, ResearchConfig};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _};
 
 /// A sub-agent whose task fails.
 struct Broken;
@@ -133,24 +137,9 @@ async fn one_trace_from_the_browser_through_the_gateway_research_and_every_sub_a
     let stream = response.text().await.expect("the stream ends");
     assert!(stream.contains("TASK_STATE_COMPLETED"), "{stream}");
 
-    // Collect this trace's spans: gateway (2), research (server, execute, 3 clients), and
-    // each sub-agent (server, execute).
-    let mut spans: Vec<ExportedSpan> = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while spans.len() < 13 && tokio::time::Instant::now() < deadline {
-        telemetry.flush().await;
-        spans.extend(
-            collector
-                .exported_spans(1, Duration::from_millis(200))
-                .await
-                .into_iter()
-                .filter(|s| s.trace_id == trace_id),
-        );
-    }
-    let names: Vec<String> = spans
-        .iter()
-        .map(|s| format!("{} {}", s.kind, s.name))
-        .collect();
+    // This trace's spans: gateway (2), research (server, execute, 3 clients), and each
+    // sub-agent (server, execute).
+    let spans = collect(&mut collector, &telemetry, trace_id, 13).await;
 
     let http = only(
         spans
@@ -215,9 +204,97 @@ async fn one_trace_from_the_browser_through_the_gateway_research_and_every_sub_a
         "stream milestones are span events"
     );
 
-    let execute = only(children(&spans, research_server), "research execution span");
+    assert_fan_out(&spans, research_server);
+
+    // A WebSocket session continuing another browser trace: the task it starts runs in it.
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let browser_span = "b7ad6b7169203331";
+    let mut request = format!("{}/agents/research/ws", url.replacen("http", "ws", 1))
+        .into_client_request()
+        .expect("ws request");
+    request.headers_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{browser_span}-01")
+            .parse()
+            .expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    let send = serde_json::json!({"send": {"message": {"messageId": "w1", "role": "ROLE_USER",
+        "parts": [{"text": "Sessions are traced too. Every task joins the session's trace."}]}}});
+    ws.send(Message::text(send.to_string()))
+        .await
+        .expect("send");
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(t) = frame
+            && t.as_str().contains("TASK_STATE_COMPLETED")
+        {
+            break;
+        }
+    }
+    // Closing ends the Converse call, and with it the session's spans.
+    ws.close(None).await.expect("close");
+    while let Some(Ok(_)) = ws.next().await {}
+
+    let spans = collect(&mut collector, &telemetry, trace_id, 13).await;
+    let http = only(
+        spans
+            .iter()
+            .filter(|s| s.parent_span_id == browser_span)
+            .collect(),
+        "gateway server span of the upgrade under the browser's span",
+    );
+    assert_eq!(http.name, "GET /agents/{agent}/ws");
+    let gw_client = only(children(&spans, http), "gateway Converse client span");
+    assert_eq!(gw_client.name, "switchyard.v1.AgentService/Converse");
+    let session = only(children(&spans, gw_client), "research Converse server span");
+    assert_eq!(session.kind, "SPAN_KIND_SERVER");
+    assert_eq!(
+        attr(session, "rpc.service").as_deref(),
+        Some("switchyard.v1.AgentService")
+    );
+    assert_eq!(attr(session, "rpc.method").as_deref(), Some("Converse"));
+    assert_fan_out(&spans, session);
+}
+
+/// Drains the receiver until `want` spans of `trace_id` arrived (or 30 s passed).
+async fn collect(
+    collector: &mut FakeCollectorServer,
+    telemetry: &switchyard::telemetry::Telemetry,
+    trace_id: &str,
+    want: usize,
+) -> Vec<ExportedSpan> {
+    let mut spans: Vec<ExportedSpan> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while spans.len() < want && tokio::time::Instant::now() < deadline {
+        telemetry.flush().await;
+        spans.extend(
+            collector
+                .exported_spans(1, Duration::from_millis(200))
+                .await
+                .into_iter()
+                .filter(|s| s.trace_id == trace_id),
+        );
+    }
+    spans
+}
+
+/// Under research's server span: one `a2a.execute` span, and under it one client span per
+/// sub-agent, each with the sub-agent's server and execution spans; the failing one marked.
+fn assert_fan_out(spans: &[ExportedSpan], research_server: &ExportedSpan) {
+    let names: Vec<String> = spans
+        .iter()
+        .map(|s| format!("{} {} {}", s.kind, s.name, s.parent_span_id))
+        .collect();
+    let execute = only(children(spans, research_server), "research execution span");
     assert_eq!(execute.name, "a2a.execute");
-    let fan_out = children(&spans, execute);
+    let fan_out = children(spans, execute);
     assert_eq!(
         fan_out.len(),
         3,
@@ -226,9 +303,9 @@ async fn one_trace_from_the_browser_through_the_gateway_research_and_every_sub_a
     let mut agents = Vec::new();
     for client in fan_out {
         assert_eq!(client.kind, "SPAN_KIND_CLIENT");
-        let server = only(children(&spans, client), "sub-agent server span");
+        let server = only(children(spans, client), "sub-agent server span");
         let agent = attr(server, "switchyard.agent").expect("agent");
-        let sub_execute = only(children(&spans, server), "sub-agent execution span");
+        let sub_execute = only(children(spans, server), "sub-agent execution span");
         let failed =
             sub_execute.status.as_ref().map(|s| s.code.as_str()) == Some("STATUS_CODE_ERROR");
         if agent == "broken" {

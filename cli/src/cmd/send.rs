@@ -5,7 +5,7 @@ use std::io::{IsTerminal as _, Write as _};
 use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use switchyard::{
-    pb::a2a::{Message, SendMessageRequest, Task, TaskState, send_message_response},
+    pb::a2a::{Message, Part, SendMessageRequest, Task, TaskState, send_message_response},
     task::{self, json_to_value},
 };
 
@@ -19,7 +19,9 @@ pub struct SendArgs {
     /// The message text (words are joined with spaces).
     #[arg(conflicts_with = "file")]
     pub text: Vec<String>,
-    /// Read the message text from a file (`-` for standard input).
+    /// Read the message text from a file (`-` for standard input). The part carries the file
+    /// name, and media type `text/markdown` for `.md` / `.markdown` (the text agents then read
+    /// it as Markdown) or `text/plain` for `.txt`.
     #[arg(long, short)]
     pub file: Option<std::path::PathBuf>,
     /// Message metadata, `key=value` (value parsed as JSON when it is, else a string);
@@ -61,7 +63,7 @@ impl SendArgs {
                 "nothing to send: give the message as TEXT or --file FILE".into(),
             ));
         }
-        let mut m = Message::user_text(text);
+        let mut m = Message::user(vec![file_part(text, self.file.as_deref())]);
         if !self.meta.is_empty() {
             let mut fields = std::collections::HashMap::new();
             for kv in &self.meta {
@@ -81,6 +83,27 @@ impl SendArgs {
         }
         Ok(m)
     }
+}
+
+/// The text part of a message: for a file (not standard input), with its name and the media
+/// type its extension implies (`text/markdown`, RFC 7763; `text/plain`), else unlabelled.
+fn file_part(text: String, file: Option<&std::path::Path>) -> Part {
+    let mut part = Part::text(text);
+    let Some(path) = file.filter(|p| p.as_os_str() != "-") else {
+        return part;
+    };
+    if let Some(name) = path.file_name() {
+        part.filename = name.to_string_lossy().into_owned();
+    }
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    part.media_type = match extension.as_deref() {
+        Some("md" | "markdown") => "text/markdown".into(),
+        Some("txt") => "text/plain".into(),
+        _ => String::new(),
+    };
+    part
 }
 
 /// Exit status of a finished task: terminal failures are errors.
@@ -198,4 +221,47 @@ pub async fn stream(mesh: &Mesh, args: &SendArgs, json: bool) -> Result<(), CliE
         print_task(&snapshot);
     }
     outcome(&snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_part_is_labelled_by_its_extension() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let label = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "# Title\n\nText.").expect("write");
+            let args = SendArgs {
+                agent: "research".into(),
+                text: Vec::new(),
+                file: Some(path),
+                meta: Vec::new(),
+                task: None,
+                context: None,
+            };
+            let part = args.message().expect("message").parts.remove(0);
+            (part.filename, part.media_type)
+        };
+        assert_eq!(
+            label("README.md"),
+            ("README.md".into(), "text/markdown".into())
+        );
+        assert_eq!(
+            label("notes.TXT"),
+            ("notes.TXT".into(), "text/plain".into())
+        );
+        assert_eq!(label("notes"), ("notes".into(), String::new()));
+        let words = SendArgs {
+            agent: "echo".into(),
+            text: vec!["hi".into()],
+            file: None,
+            meta: Vec::new(),
+            task: None,
+            context: None,
+        };
+        let part = words.message().expect("message").parts.remove(0);
+        assert!(part.media_type.is_empty() && part.filename.is_empty());
+    }
 }

@@ -179,6 +179,11 @@ fn the_readme_tour_works_against_a_running_mesh() {
         assert!(report.contains(needle), "{needle} missing:\n{report}");
     }
     assert!(report.contains("3 of 3 parts complete"), "{report}");
+    // `--file README.md` goes as text/markdown: read as Markdown, code blocks skipped.
+    assert!(
+        report.contains("Read as Markdown (") && report.contains(" code blocks"),
+        "{report}"
+    );
 
     let json = ok(&up.run(&["--json", "send", "echo", "kept"]));
     let task: serde_json::Value = serde_json::from_str(json.trim()).expect("one JSON task");

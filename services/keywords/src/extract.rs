@@ -56,6 +56,7 @@ pub struct KeywordsJob<'a> {
     top: usize,
     rake: Rake,
     done: usize,
+    prose: bool,
 }
 
 impl<'a> KeywordsJob<'a> {
@@ -80,7 +81,15 @@ impl<'a> KeywordsJob<'a> {
             segmented,
             rake: Rake::default(),
             done: 0,
+            prose: false,
         })
+    }
+
+    /// Reads the text as Markdown prose ([`switchyard_textstats::markdown::prose`]): inline
+    /// code spans give no keywords ([`rake::prose_candidates`]).
+    pub fn markdown_prose(mut self) -> Self {
+        self.prose = true;
+        self
     }
 
     /// The keywords of the batches done so far (complete once every step is done).
@@ -110,7 +119,12 @@ impl Job for KeywordsJob<'_> {
     fn step(&mut self) -> Option<Progress> {
         let range = self.batches.get(self.done)?.clone();
         for sentence in &self.segmented.sentences[range.clone()] {
-            for phrase in rake::candidates(sentence.text, is_stop_word) {
+            let phrases = if self.prose {
+                rake::prose_candidates(sentence.text, is_stop_word)
+            } else {
+                rake::candidates(sentence.text, is_stop_word)
+            };
+            for phrase in phrases {
                 self.rake.add(phrase);
             }
         }

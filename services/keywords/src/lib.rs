@@ -1,4 +1,4 @@
-//! The `keywords` agent: the key phrases of a plain text, by RAKE.
+//! The `keywords` agent: the key phrases of a plain or Markdown text, by RAKE.
 //!
 //! It extracts candidate phrases (runs of content words between stop words and punctuation)
 //! and ranks them by RAKE score (Rose et al. 2010); see [`rake`] for the method. The result is
@@ -12,7 +12,9 @@
 //! batches with WORKING progress updates, and the artifact is streamed in two chunks (Markdown,
 //! then data). Empty input, input without words, or a bad `top` value is REJECTED.
 //!
-//! Sentences, words and stop words are those of [`switchyard_textstats`].
+//! Sentences, words and stop words are those of [`switchyard_textstats`]; Markdown input is read
+//! as its prose ([`switchyard_textstats::input`]): no keyword comes from a code block, a table
+//! or an inline code span.
 #![warn(missing_docs)]
 
 pub mod extract;
@@ -23,7 +25,10 @@ use switchyard::{
     card::{self, skill},
     pb::a2a::AgentCard,
 };
-use switchyard_textstats::job;
+use switchyard_textstats::{
+    input::{Format, Input},
+    job,
+};
 
 /// Message metadata key of the number of keywords wanted (an integer ≥ 1).
 pub const TOP_KEY: &str = "top";
@@ -37,13 +42,13 @@ impl Agent for Keywords {
     fn card(&self) -> AgentCard {
         card::builder(
             "keywords",
-            "Extracts the key phrases of a plain text with RAKE (Rapid Automatic Keyword \
+            "Extracts the key phrases of a plain or Markdown text (its prose: code blocks, tables and HTML skipped) with RAKE (Rapid Automatic Keyword \
              Extraction, Rose et al. 2010): candidate phrases between stop words and \
              punctuation, scored by word degree / frequency. Returns a ranked Markdown list and \
              a JSON object with the scores. Texts over 2,000 words are processed in batches \
              with progress updates.",
         )
-        .input_modes(["text/plain"])
+        .input_modes(["text/plain", "text/markdown"])
         .output_modes(["text/markdown", "application/json"])
         .skill(skill(
             "keywords",
@@ -62,9 +67,12 @@ impl Agent for Keywords {
 
     async fn execute(&self, ctx: TaskContext, events: TaskEvents) -> Result<(), AgentError> {
         let top = job::positive_count(TOP_KEY, ctx.message_metadata(TOP_KEY))?;
-        let text = ctx.text();
-        let job = extract::KeywordsJob::new(&text, top)?;
-        job::drive(job, &ctx, &events).await
+        let input = Input::read(ctx.message());
+        let mut job = extract::KeywordsJob::new(&input.text, top)?;
+        if input.format == Format::Markdown {
+            job = job.markdown_prose();
+        }
+        job::drive(input.annotate(job), &ctx, &events).await
     }
 }
 
@@ -77,7 +85,7 @@ mod tests {
         let card = Keywords.card();
         assert_eq!(card.name, "keywords");
         assert!(!card.description.is_empty());
-        assert_eq!(card.default_input_modes, ["text/plain"]);
+        assert_eq!(card.default_input_modes, ["text/plain", "text/markdown"]);
         assert_eq!(
             card.default_output_modes,
             ["text/markdown", "application/json"]

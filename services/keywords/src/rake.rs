@@ -29,12 +29,36 @@ pub const METHOD: &str = "RAKE (Rapid Automatic Keyword Extraction, Rose et al. 
 
 /// The candidate phrases of one sentence, in order, each a list of normalised words.
 pub fn candidates(sentence: &str, is_stop: impl Fn(&str) -> bool) -> Vec<Vec<String>> {
+    candidates_in(sentence, is_stop, false)
+}
+
+/// As [`candidates`], but for Markdown prose: an inline code span (`` `cargo run` ``) ends a
+/// phrase and gives none, so commands and identifiers quoted in the prose are not keywords.
+pub fn prose_candidates(sentence: &str, is_stop: impl Fn(&str) -> bool) -> Vec<Vec<String>> {
+    candidates_in(sentence, is_stop, true)
+}
+
+fn candidates_in(
+    sentence: &str,
+    is_stop: impl Fn(&str) -> bool,
+    skip_code: bool,
+) -> Vec<Vec<String>> {
     let chars: Vec<char> = sentence.chars().collect();
     let mut out = Vec::new();
     let mut phrase = Vec::new();
     let mut word = String::new();
+    let mut in_code = false;
     for i in 0..=chars.len() {
         let c = chars.get(i).copied().unwrap_or(' ');
+        if skip_code && c == '`' {
+            in_code = !in_code;
+            word.clear();
+            end_phrase(&mut out, &mut phrase);
+            continue;
+        }
+        if in_code {
+            continue;
+        }
         let inner_dot = c == '.'
             && i > 0
             && chars[i - 1].is_alphanumeric()
@@ -205,6 +229,18 @@ mod tests {
         assert_eq!(all.len(), 23);
         let systems = all.iter().find(|k| k.phrase == "systems").expect("systems");
         assert_eq!((systems.score, systems.occurrences), (1.0, 4));
+    }
+
+    #[test]
+    fn code_spans_in_prose_give_no_candidates() {
+        let s = "Run `cargo build -p cli` to build fast binaries";
+        let stop = |w: &str| matches!(w, "to");
+        assert_eq!(
+            prose_candidates(s, stop),
+            [vec!["run"], vec!["build", "fast", "binaries"]]
+        );
+        assert_eq!(candidates(s, stop)[0], ["run"]);
+        assert_eq!(candidates(s, stop)[1], ["cargo", "build", "p", "cli"]);
     }
 
     #[test]

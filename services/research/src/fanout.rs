@@ -12,7 +12,8 @@ use switchyard::{
     AgentError, ClientError, Registry, TaskContext, TaskEvents,
     client::code_name,
     pb::a2a::{
-        Artifact, Message, SendMessageRequest, StreamResponse, Task, TaskState, stream_response,
+        Artifact, Message, Part, SendMessageRequest, StreamResponse, Task, TaskState,
+        stream_response,
     },
     task,
 };
@@ -58,7 +59,8 @@ struct Shared {
     tasks: Vec<Option<String>>,
 }
 
-/// Calls every agent of `names` in parallel and returns their results in `names` order.
+/// Calls every agent of `names` in parallel with `document` (one text part, its media type
+/// kept) and returns their results in `names` order.
 ///
 /// # Errors
 /// [`AgentError::Canceled`] when the research task is canceled (the sub-tasks are canceled
@@ -66,7 +68,7 @@ struct Shared {
 pub(crate) async fn run(
     registry: &Registry,
     names: &[String],
-    text: &str,
+    document: &Part,
     budget: Duration,
     ctx: &TaskContext,
     events: &TaskEvents,
@@ -81,7 +83,7 @@ pub(crate) async fn run(
         .map(|(i, name)| async move {
             (
                 i,
-                call(registry, i, name, text, budget, events, shared).await,
+                call(registry, i, name, document, budget, events, shared).await,
             )
         })
         .collect();
@@ -129,7 +131,7 @@ async fn call(
     registry: &Registry,
     index: usize,
     name: &str,
-    text: &str,
+    document: &Part,
     budget: Duration,
     events: &TaskEvents,
     shared: &Mutex<Shared>,
@@ -140,7 +142,7 @@ async fn call(
         Ok(agent) => {
             let client = agent.client().with_timeout(budget);
             let address = client.address().to_owned();
-            let work = stream_task(&client, index, name, text, events, shared);
+            let work = stream_task(&client, index, name, document, events, shared);
             // The sub-agent enforces the same deadline; this bounds a hung connection too.
             match tokio::time::timeout(budget + Duration::from_millis(100), work).await {
                 Err(_) => Outcome::Missing(format!("timed out after {} ms", budget.as_millis())),
@@ -161,12 +163,12 @@ async fn stream_task(
     client: &switchyard::Client,
     index: usize,
     name: &str,
-    text: &str,
+    document: &Part,
     events: &TaskEvents,
     shared: &Mutex<Shared>,
 ) -> Result<Task, ClientError> {
     let request = SendMessageRequest {
-        message: Some(Message::user_text(text)),
+        message: Some(Message::user(vec![document.clone()])),
         ..Default::default()
     };
     let mut stream = client.send_streaming_message(request).await?;

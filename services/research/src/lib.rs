@@ -10,6 +10,9 @@
 //!   canceled or runs out of time becomes a "missing part" of the report, with the reason; the
 //!   task still completes. It fails only when no part succeeded.
 //! - Trace context flows into every sub-call (`switchyard::Client` passes it on).
+//! - Markdown (`text/markdown`, a `.md` file, or detected; see [`switchyard_textstats::input`])
+//!   is read as Markdown: the sub-agents analyse its prose, and the report says what was
+//!   skipped (code blocks, tables, HTML, link targets).
 #![warn(missing_docs)]
 
 mod fanout;
@@ -20,8 +23,9 @@ use std::{sync::Arc, time::Duration};
 use switchyard::{
     Agent, AgentError, Registry, TaskContext, TaskEvents,
     card::{self, skill},
-    pb::a2a::AgentCard,
+    pb::a2a::{AgentCard, Part},
 };
+use switchyard_textstats::input::{Format, Input, MARKDOWN};
 
 pub use fanout::{Outcome, PartResult};
 pub use report::{REPORT_ARTIFACT, render};
@@ -82,7 +86,7 @@ impl Agent for Research {
              Missing parts are named with the reason; progress is streamed as each part \
              advances.",
         )
-        .input_modes(["text/plain"])
+        .input_modes(["text/plain", "text/markdown"])
         .output_modes(["text/markdown", "application/json"])
         .skill(skill(
             "research-report",
@@ -105,6 +109,17 @@ impl Agent for Research {
                 "the message has no text: send the document as a text part",
             ));
         }
+        // Read once here for the report's word count and note; the sub-agents get the document
+        // as it came, labelled with the format decided here, so they read it the same way.
+        let input = Input::read(ctx.message());
+        let document = Part {
+            media_type: match input.format {
+                Format::Markdown => MARKDOWN,
+                Format::Plain => "text/plain",
+            }
+            .into(),
+            ..Part::text(text)
+        };
         let budget = self.budget(&ctx);
         events
             .progress(
@@ -119,7 +134,7 @@ impl Agent for Research {
         let parts = fanout::run(
             &self.registry,
             &self.config.agents,
-            &text,
+            &document,
             budget,
             &ctx,
             &events,
@@ -138,7 +153,7 @@ impl Agent for Research {
                 reasons.join("; ")
             )));
         }
-        events.artifact(render(&text, &parts)).await?;
+        events.artifact(render(&input, &parts)).await?;
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ async fn main() -> std::process::ExitCode {
         .long("agents")
         .env(AGENTS_ENV)
         .default_value("")
-        .help("The sub-agents: name=host:port[,host:port];…");
+        .help("The sub-agents: name=host:port[,host:port…][@card-url];…");
     switchyard::server::agent_main_with("research", vec![agents], |matches| async move {
         let spec = matches
             .get_one::<String>("agents")

@@ -1,4 +1,4 @@
-//! The `summarize` agent: an extractive summary of a plain text.
+//! The `summarize` agent: an extractive summary of a plain or Markdown text.
 //!
 //! It keeps the text's highest-scoring sentences, in their original order, by
 //! frequency-based sentence scoring in the style of Luhn (1958); see [`score`] for the method.
@@ -12,7 +12,8 @@
 //! batches with WORKING progress updates, and the artifact is streamed in two chunks (Markdown,
 //! then data). Empty input, input without words, or a bad `sentences` value is REJECTED.
 //!
-//! Sentences and words are those of [`switchyard_textstats::segment`].
+//! Sentences and words are those of [`switchyard_textstats::segment`]; Markdown input is read
+//! as its prose ([`switchyard_textstats::input`]), and headings are never summary sentences.
 #![warn(missing_docs)]
 
 pub mod score;
@@ -23,7 +24,7 @@ use switchyard::{
     card::{self, skill},
     pb::a2a::AgentCard,
 };
-use switchyard_textstats::job;
+use switchyard_textstats::{input::Input, job};
 
 /// Message metadata key of the requested summary length (an integer ≥ 1).
 pub const LENGTH_KEY: &str = "sentences";
@@ -37,13 +38,13 @@ impl Agent for Summarize {
     fn card(&self) -> AgentCard {
         card::builder(
             "summarize",
-            "Summarizes a plain text by extracting its most representative sentences: \
+            "Summarizes a plain or Markdown text (its prose: code blocks, tables and HTML skipped) by extracting its most representative sentences: \
              frequency-based sentence scoring (Luhn 1958 style), stop words excluded, best \
              sentences returned in their original order. Returns Markdown and a JSON object \
              with the scores. Texts over 2,000 words are processed in batches with progress \
              updates.",
         )
-        .input_modes(["text/plain"])
+        .input_modes(["text/plain", "text/markdown"])
         .output_modes(["text/markdown", "application/json"])
         .skill(skill(
             "summarize",
@@ -63,9 +64,9 @@ impl Agent for Summarize {
 
     async fn execute(&self, ctx: TaskContext, events: TaskEvents) -> Result<(), AgentError> {
         let length = job::positive_count(LENGTH_KEY, ctx.message_metadata(LENGTH_KEY))?;
-        let text = ctx.text();
-        let job = summary::SummarizeJob::new(&text, length)?;
-        job::drive(job, &ctx, &events).await
+        let input = Input::read(ctx.message());
+        let job = summary::SummarizeJob::new(&input.text, length)?;
+        job::drive(input.annotate(job), &ctx, &events).await
     }
 }
 
@@ -78,7 +79,7 @@ mod tests {
         let card = Summarize.card();
         assert_eq!(card.name, "summarize");
         assert!(!card.description.is_empty());
-        assert_eq!(card.default_input_modes, ["text/plain"]);
+        assert_eq!(card.default_input_modes, ["text/plain", "text/markdown"]);
         assert_eq!(
             card.default_output_modes,
             ["text/markdown", "application/json"]

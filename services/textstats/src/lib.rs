@@ -1,7 +1,7 @@
-//! The `textstats` agent: counts and readability of a plain text.
+//! The `textstats` agent: counts and readability of a plain or Markdown text.
 //!
-//! For the text parts of a message it returns one artifact, `textstats`, with a Markdown table
-//! and a JSON object: word, sentence, paragraph, syllable and character counts, averages,
+//! For the text parts of a message (Markdown read as its prose, see [`input`]) it returns one
+//! artifact, `textstats`, with a Markdown table and a JSON object: word, sentence, paragraph, syllable and character counts, averages,
 //! reading time at 238 words per minute (Brysbaert 2019), Flesch Reading Ease (Flesch 1948)
 //! and Flesch–Kincaid Grade Level (Kincaid et al. 1975). Output is deterministic.
 //!
@@ -11,6 +11,9 @@
 //!
 //! Structure:
 //! - [`segment`], [`syllable`]: what a paragraph, sentence, word and syllable are;
+//! - [`input`], [`markdown`]: which text of a message is analysed: plain text as it is,
+//!   Markdown (`text/markdown`, a `.md` file, or detected) as its prose, skipping code blocks,
+//!   tables, HTML and link targets, with headings as paragraphs of their own;
 //! - [`stats`]: the counts and formulas, computed by a batched [`stats::StatsJob`];
 //! - [`render`]: the Markdown table and the JSON object;
 //! - [`batch`], [`job`], [`stopwords`]: the shared machinery of the text agents. The
@@ -19,7 +22,9 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod input;
 pub mod job;
+pub mod markdown;
 pub mod render;
 pub mod segment;
 pub mod stats;
@@ -41,12 +46,13 @@ impl Agent for TextStats {
     fn card(&self) -> AgentCard {
         card::builder(
             "textstats",
-            "Counts words, sentences, paragraphs, syllables and characters of a plain text, and \
+            "Counts words, sentences, paragraphs, syllables and characters of a plain or Markdown \
+             text (its prose: code blocks, tables and HTML skipped), and \
              computes reading time (238 words per minute, Brysbaert 2019), Flesch Reading Ease \
              and Flesch–Kincaid Grade Level. Returns a Markdown table and a JSON object. Texts \
              over 2,000 words are processed in batches with progress updates.",
         )
-        .input_modes(["text/plain"])
+        .input_modes(["text/plain", "text/markdown"])
         .output_modes(["text/markdown", "application/json"])
         .skill(skill(
             "textstats",
@@ -66,9 +72,9 @@ impl Agent for TextStats {
     }
 
     async fn execute(&self, ctx: TaskContext, events: TaskEvents) -> Result<(), AgentError> {
-        let text = ctx.text();
-        let job = stats::StatsJob::new(&text)?;
-        job::drive(job, &ctx, &events).await
+        let input = input::Input::read(ctx.message());
+        let job = stats::StatsJob::new(&input.text)?;
+        job::drive(input.annotate(job), &ctx, &events).await
     }
 }
 
@@ -81,7 +87,7 @@ mod tests {
         let card = TextStats.card();
         assert_eq!(card.name, "textstats");
         assert!(!card.description.is_empty());
-        assert_eq!(card.default_input_modes, ["text/plain"]);
+        assert_eq!(card.default_input_modes, ["text/plain", "text/markdown"]);
         assert_eq!(
             card.default_output_modes,
             ["text/markdown", "application/json"]
