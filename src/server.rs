@@ -14,6 +14,7 @@ pub mod cached;
 pub mod listener;
 mod main;
 mod observe;
+pub mod version;
 
 pub use main::{agent_main, agent_main_with};
 
@@ -376,8 +377,10 @@ fn routes(
         .add_service(v1)
         .add_service(v1alpha)
         .into_axum_router()
-        // Layers run outermost last-added: the span and metrics see the remapped status.
+        // Layers run outermost last-added: the span and metrics see the remapped status and
+        // the version refusals.
         .layer(axum::middleware::map_response(remap_oversize))
+        .layer(axum::middleware::from_fn(version::grpc))
         .layer(observe::ObserveLayer::new(&card.name));
     axum::Router::new()
         .route(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    EventStream, LAST_EVENT_ID, check_version, event_stream, streaming_send, unary_send, validate,
+    EventStream, LAST_EVENT_ID, event_stream, streaming_send, unary_send, validate,
 };
 use crate::{
     error::{A2aErrorKind, RpcError},
@@ -52,9 +52,8 @@ impl A2aGrpc {
     }
 }
 
-/// Reads the call and checks the protocol version.
+/// Reads the call (its protocol version was checked by [`crate::server::version`]).
 fn call_of<T>(req: &Request<T>) -> Result<CallInfo, Status> {
-    check_version(req.metadata())?;
     Ok(CallInfo::from_request(req))
 }
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
+use switchyard_e2e::assert_utc_timestamps;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream, connect_async,
@@ -24,7 +25,7 @@ use crate::gateway::{Gw, PATIENCE, agent, dead_addr, msg};
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 async fn connect(gw: &Gw, agent: &str) -> Ws {
-    let url = format!("{}/agents/{agent}/ws", gw.url.replacen("http", "ws", 1));
+    let url = format!("{}/agents/{agent}/ws?A2A-Version=1.0", gw.url.replacen("http", "ws", 1));
     connect_async(url).await.expect("upgrade").0
 }
 
@@ -34,7 +35,7 @@ async fn send(ws: &mut Ws, frame: Value) {
         .expect("send");
 }
 
-/// The next JSON frame (pings are skipped).
+/// The next JSON frame (pings are skipped); asserts its timestamps are UTC with `Z`.
 async fn next(ws: &mut Ws) -> Value {
     loop {
         let m = tokio::time::timeout(PATIENCE, ws.next())
@@ -43,7 +44,11 @@ async fn next(ws: &mut Ws) -> Value {
             .expect("open")
             .expect("frame");
         match m {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json"),
+            Message::Text(t) => {
+                let frame = serde_json::from_str(t.as_str()).expect("json");
+                assert_utc_timestamps(&frame);
+                return frame;
+            }
             Message::Ping(_) | Message::Pong(_) => {}
             other => panic!("unexpected {other:?}"),
         }
@@ -183,7 +188,7 @@ async fn unknown_and_down_agents_are_refused_before_the_upgrade() {
     )
     .await;
     for (name, status) in [("nope", 404), ("down", 503)] {
-        let url = format!("{}/agents/{name}/ws", gw.url.replacen("http", "ws", 1));
+        let url = format!("{}/agents/{name}/ws?A2A-Version=1.0", gw.url.replacen("http", "ws", 1));
         match connect_async(url).await {
             Err(tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), status, "{name}"),
             other => panic!("{name}: expected an HTTP error, got {other:?}"),

@@ -23,3 +23,4 @@ mod python_sdk;
 mod research;
 mod trace;
 mod tracing;
+mod versions;
