@@ -392,16 +392,17 @@ fn routes(
 }
 
 /// The card as served over HTTP/1.1 or HTTP/2 on the agent's own port, in protobuf JSON, with a
-/// strong `ETag` (a hash of the document) and a cache lifetime of 300 s; serialized and hashed
-/// once, here.
+/// strong `ETag` (a hash of the document), `Last-Modified` (when the server was bound: the card
+/// never changes while it runs) and a cache lifetime of 300 s; serialized and hashed once, here.
 fn card_document(
     card: &AgentCard,
 ) -> impl Fn(http::HeaderMap) -> std::future::Ready<Response> + Clone + Send + 'static {
     let body = serde_json::to_vec(card).expect("an AgentCard always serializes");
     let etag = cached::etag(&body);
     let body = bytes::Bytes::from(body);
+    let built = cached::whole_seconds(std::time::SystemTime::now());
     move |headers: http::HeaderMap| {
-        std::future::ready(cached::json(&headers, &etag, body.clone(), 300))
+        std::future::ready(cached::json(&headers, &etag, built, body.clone(), 300))
     }
 }
 

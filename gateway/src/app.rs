@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub(crate) draining: CancellationToken,
     /// Connections for long-lived calls.
     pub(crate) lanes: Arc<Lanes>,
+    /// When each card and directory document last changed (`Last-Modified`).
+    pub(crate) modified: switchyard::server::cached::Modified,
 }
 
 /// The state of the router.
