@@ -86,6 +86,11 @@ pub(crate) enum ApiError {
     /// WebSocket: a message larger than the limit.
     #[error("a message exceeds the limit of {limit} bytes")]
     FrameTooLarge { limit: usize },
+    /// WebSocket: a browser page whose `Origin` may not open sessions (see `crate::origin`).
+    #[error(
+        "WebSocket sessions from origin {0:?} are not allowed; add it to the gateway's cors_origins"
+    )]
+    OriginNotAllowed(String),
     /// WebSocket: the client sent nothing, not even a pong, for too long.
     #[error("no frame or pong received within {0:?}")]
     HeartbeatTimeout(Duration),
@@ -131,6 +136,7 @@ impl ApiError {
             | Self::InvalidFrame(_)
             | Self::UnsupportedFrame => Code::InvalidArgument,
             Self::MethodNotAllowed { .. } => Code::Unimplemented,
+            Self::OriginNotAllowed(_) => Code::PermissionDenied,
             Self::A2a { kind, .. } => kind.grpc_code(),
             Self::BodyTooLarge { .. }
             | Self::Overloaded
@@ -203,6 +209,7 @@ impl ApiError {
             Self::InvalidFrame(_) => ours("INVALID_FRAME"),
             Self::UnsupportedFrame => ours("UNSUPPORTED_FRAME"),
             Self::FrameTooLarge { limit } => ours("FRAME_TOO_LARGE").with("limitBytes", limit),
+            Self::OriginNotAllowed(origin) => ours("ORIGIN_NOT_ALLOWED").with("origin", origin),
         }
     }
 

@@ -4,6 +4,7 @@
 //!   (`{"send":{"message":{…}}}` or `{"cancel":{"id":"…"}}`), the gateway sends
 //!   `ConverseResponse`s (`{"inReplyTo":"…","event":{…}}` or `{"inReplyTo":"…","error":{…}}`).
 //!   Per-request failures are `error` frames and the session goes on.
+//! - A browser page of a foreign `Origin` is refused with 403 first ([`crate::origin`]).
 //! - The Converse call is opened before the upgrade: an unknown agent (404), a missing or
 //!   unserved `A2A-Version` (header or `?A2A-Version=1.0`, 400), an agent that is down (503 +
 //!   `Retry-After`) or one without `AgentService` (501) gets a plain HTTP answer.
@@ -47,7 +48,7 @@ use tracing::Instrument as _;
 
 use crate::{
     app::{AppState, agent_segment},
-    headers,
+    headers, origin,
     error::{
         ApiError, Failure,
         close::{NORMAL, close_frame},
@@ -89,6 +90,7 @@ pub(crate) async fn handle(
     slot: Option<Extension<Slot>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Failure> {
+    origin::check(&headers, &state.config.cors_origins, &state.base_url).map_err(Failure::rest)?;
     let upgrade = upgrade.map_err(|e| {
         Failure::rest(ApiError::InvalidRequest(format!(
             "this route speaks WebSocket ({e}); open it with a WebSocket client"

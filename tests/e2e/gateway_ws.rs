@@ -227,3 +227,73 @@ async fn more_sessions_than_one_agent_connection_carries_all_work() {
     drop(sessions);
     gw.stop().await;
 }
+
+/// Opens a session to echo as a browser page of `origin` would (`None`: a non-browser
+/// client); `Err(status)` when the upgrade is refused.
+async fn connect_from(gw: &Gw, origin: Option<&str>) -> Result<Ws, u16> {
+    use tungstenite::client::IntoClientRequest as _;
+    let url = format!(
+        "{}/agents/echo/ws?A2A-Version=1.0",
+        gw.url.replacen("http", "ws", 1)
+    );
+    let mut req = url.into_client_request().expect("request");
+    if let Some(o) = origin {
+        req.headers_mut()
+            .insert("origin", o.parse().expect("ascii"));
+    }
+    match connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("{origin:?}: {e}"),
+    }
+}
+
+/// Runs one task over the session and asserts it completes.
+async fn completes_a_task(mut ws: Ws) {
+    let mut m = msg("origin", Value::Null);
+    m["messageId"] = json!("o1");
+    send(&mut ws, json!({"send": {"message": m}})).await;
+    while state_of(&next(&mut ws).await) != Some("TASK_STATE_COMPLETED") {}
+}
+
+#[tokio::test]
+async fn browser_pages_of_foreign_origins_are_refused_before_the_upgrade() {
+    // Configured origins: those, same-origin pages and non-browsers; nothing else.
+    let (gw, _echo, _dir) =
+        Gw::echo_with(|c| c.cors_origins = vec!["https://app.example".into()]).await;
+    for evil in ["http://evil.example", "http://localhost:5173"] {
+        assert_eq!(connect_from(&gw, Some(evil)).await.err(), Some(403), "{evil}");
+    }
+    let r = gw
+        .http
+        .get(format!("{}/agents/echo/ws?A2A-Version=1.0", gw.url))
+        .header("origin", "http://evil.example")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 403);
+    let v = crate::gateway::json_of(r).await;
+    assert_eq!(v["error"]["details"][0]["reason"], "ORIGIN_NOT_ALLOWED", "{v}");
+    let same = gw.url.clone();
+    for ok in [Some("https://app.example"), Some(same.as_str()), None] {
+        let ws = connect_from(&gw, ok).await.unwrap_or_else(|s| panic!("{ok:?}: {s}"));
+        completes_a_task(ws).await;
+    }
+    gw.stop().await;
+
+    // The default (no cors_origins): loopback pages too, still not the internet.
+    let (gw, _echo, _dir) = Gw::echo().await;
+    assert_eq!(
+        connect_from(&gw, Some("http://evil.example")).await.err(),
+        Some(403)
+    );
+    let ws = connect_from(&gw, Some("http://localhost:5173"))
+        .await
+        .expect("a loopback page");
+    completes_a_task(ws).await;
+    gw.stop().await;
+}
