@@ -276,3 +276,43 @@ async fn a_client_that_goes_away_cancels_the_call_not_the_task() {
     assert_eq!(task.artifacts.len(), 2, "the task ran to its end");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn an_eventsource_resuming_after_the_end_gets_204_and_stops() {
+    let (gw, _echo, _dir) = Gw::echo().await;
+    let r = gw
+        .post_json(
+            "/agents/echo/message:stream",
+            &json!({"message": msg("es", json!({"chunks": 2}))}),
+        )
+        .send()
+        .await
+        .expect("stream");
+    let events = sse_all(r).await;
+    let id = events[0].data["task"]["id"].as_str().expect("task id");
+    let last = events.last().expect("events");
+    assert_eq!(kind(&last.data), "status:COMPLETED");
+    // What a browser EventSource sends when it reconnects: a GET with the version in the
+    // query (it cannot set headers), `Accept: text/event-stream` and the last `id:` it saw.
+    let resume = |after: &str| {
+        gw.http
+            .get(format!(
+                "{}/agents/echo/tasks/{id}:subscribe?A2A-Version=1.0",
+                gw.url
+            ))
+            .header(header::ACCEPT, "text/event-stream")
+            .header("Last-Event-ID", after.to_owned())
+            .send()
+    };
+    let r = resume(&last.id).await.expect("resume at the end");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "EventSource stops on 204");
+    assert!(r.bytes().await.expect("body").is_empty());
+    // One event earlier the same request still streams the rest.
+    let before: u64 = last.id.parse::<u64>().expect("id") - 1;
+    let rest = sse_all(resume(&before.to_string()).await.expect("resume")).await;
+    assert_eq!(
+        rest.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        [last.id.as_str()]
+    );
+    gw.stop().await;
+}
