@@ -7,9 +7,7 @@ use pbjson_types::{Struct, Value, value::Kind};
 
 use crate::pb::{
     Timestamp,
-    a2a::{
-        Artifact, Message, Part, Role, StreamResponse, Task, TaskState, part, stream_response,
-    },
+    a2a::{Artifact, Message, Part, Role, StreamResponse, Task, TaskState, part, stream_response},
 };
 
 /// Metadata key under which every task event (and the first Task snapshot of a stream) carries

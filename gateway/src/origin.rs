@@ -37,7 +37,8 @@ fn is_loopback(origin: &str) -> bool {
         && host.is_some_and(|h| {
             h == "localhost"
                 || h == "[::1]"
-                || h.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+                || h.parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback())
         })
 }
 
@@ -46,14 +47,22 @@ fn is_loopback(origin: &str) -> bool {
 ///
 /// # Errors
 /// [`ApiError::OriginNotAllowed`] (403) for a browser page of any other origin.
-pub(crate) fn check(headers: &HeaderMap, allowed: &[String], public_url: &str) -> Result<(), ApiError> {
+pub(crate) fn check(
+    headers: &HeaderMap,
+    allowed: &[String],
+    public_url: &str,
+) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    let origin = String::from_utf8_lossy(origin.as_bytes()).trim().to_ascii_lowercase();
-    let host = headers
-        .get(header::HOST)
-        .map(|h| String::from_utf8_lossy(h.as_bytes()).trim().to_ascii_lowercase());
+    let origin = String::from_utf8_lossy(origin.as_bytes())
+        .trim()
+        .to_ascii_lowercase();
+    let host = headers.get(header::HOST).map(|h| {
+        String::from_utf8_lossy(h.as_bytes())
+            .trim()
+            .to_ascii_lowercase()
+    });
     let authority = origin.split_once("://").map_or("", |(_, a)| a);
     let same_origin =
         origin == origin_of(public_url) || host.as_deref().is_some_and(|h| h == authority);
@@ -88,7 +97,10 @@ mod tests {
             "https://127.0.0.1:3000",
             "http://[::1]:8000",
         ] {
-            assert!(check(&from(ok, "127.0.0.1:8080"), &[], public).is_ok(), "{ok}");
+            assert!(
+                check(&from(ok, "127.0.0.1:8080"), &[], public).is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
             "http://evil.example",
@@ -97,7 +109,10 @@ mod tests {
             "null",
             "file://",
         ] {
-            assert!(check(&from(bad, "127.0.0.1:8080"), &[], public).is_err(), "{bad}");
+            assert!(
+                check(&from(bad, "127.0.0.1:8080"), &[], public).is_err(),
+                "{bad}"
+            );
         }
         // Behind a proxy: the public URL's origin is same-origin whatever the Host says.
         let proxied = from("https://agents.example.com", "10.0.0.7:8080");
@@ -110,7 +125,14 @@ mod tests {
         let public = "http://127.0.0.1:8080";
         assert!(check(&from("https://app.example.com", "x"), &allowed, public).is_ok());
         assert!(check(&from("http://localhost:5173", "x"), &allowed, public).is_err());
-        assert!(check(&from("http://127.0.0.1:8080", "127.0.0.1:8080"), &allowed, public).is_ok());
+        assert!(
+            check(
+                &from("http://127.0.0.1:8080", "127.0.0.1:8080"),
+                &allowed,
+                public
+            )
+            .is_ok()
+        );
         assert!(check(&from("http://evil.example", "x"), &["*".to_owned()], public).is_ok());
     }
 }

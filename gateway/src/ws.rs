@@ -48,14 +48,15 @@ use tracing::Instrument as _;
 
 use crate::{
     app::{AppState, agent_segment},
-    headers, origin,
     error::{
         ApiError, Failure,
         close::{NORMAL, close_frame},
         log,
     },
+    headers,
     layers::limit::Slot,
     ops::OpenStream,
+    origin,
     upstream::{Forward, upstream},
     upstream::{record_outcome, traced},
 };

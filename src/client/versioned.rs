@@ -10,7 +10,9 @@ use tonic::{
 
 use crate::{
     card::PROTOCOL_VERSION,
-    pb::{a2a::a2a_service_client::A2aServiceClient, agent::agent_service_client::AgentServiceClient},
+    pb::{
+        a2a::a2a_service_client::A2aServiceClient, agent::agent_service_client::AgentServiceClient,
+    },
     service::A2A_VERSION,
 };
 

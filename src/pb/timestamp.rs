@@ -109,8 +109,14 @@ mod tests {
     #[test]
     fn output_is_utc_with_z_and_0_3_6_or_9_digits() {
         assert_eq!(json(1_796_038_016, 0), "\"2026-11-30T11:26:56Z\"");
-        assert_eq!(json(1_796_038_016, 117_000_000), "\"2026-11-30T11:26:56.117Z\"");
-        assert_eq!(json(1_796_038_016, 117_022_000), "\"2026-11-30T11:26:56.117022Z\"");
+        assert_eq!(
+            json(1_796_038_016, 117_000_000),
+            "\"2026-11-30T11:26:56.117Z\""
+        );
+        assert_eq!(
+            json(1_796_038_016, 117_022_000),
+            "\"2026-11-30T11:26:56.117022Z\""
+        );
         assert_eq!(
             json(1_796_038_016, 117_022_788),
             "\"2026-11-30T11:26:56.117022788Z\""
@@ -135,7 +141,13 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_errors() {
-        assert!(serde_json::to_string(&Timestamp { seconds: 0, nanos: -1 }).is_err());
+        assert!(
+            serde_json::to_string(&Timestamp {
+                seconds: 0,
+                nanos: -1
+            })
+            .is_err()
+        );
         assert!(
             serde_json::to_string(&Timestamp {
                 seconds: 0,

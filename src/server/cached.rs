@@ -134,9 +134,21 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(1_796_038_016_700);
         let same = "Mon, 30 Nov 2026 11:26:56 GMT";
         let before = "Mon, 30 Nov 2026 11:26:55 GMT";
-        assert!(not_modified(&with(&[(header::IF_MODIFIED_SINCE, same)]), "\"a\"", t));
-        assert!(!not_modified(&with(&[(header::IF_MODIFIED_SINCE, before)]), "\"a\"", t));
-        assert!(!not_modified(&with(&[(header::IF_MODIFIED_SINCE, "yesterday")]), "\"a\"", t));
+        assert!(not_modified(
+            &with(&[(header::IF_MODIFIED_SINCE, same)]),
+            "\"a\"",
+            t
+        ));
+        assert!(!not_modified(
+            &with(&[(header::IF_MODIFIED_SINCE, before)]),
+            "\"a\"",
+            t
+        ));
+        assert!(!not_modified(
+            &with(&[(header::IF_MODIFIED_SINCE, "yesterday")]),
+            "\"a\"",
+            t
+        ));
         // If-None-Match takes precedence: a stale tag means modified, whatever the date says.
         let both = with(&[
             (header::IF_NONE_MATCH, "\"old\""),

@@ -41,7 +41,9 @@ pub fn check(requested: Option<&str>, how_to_send: &str) -> Result<(), RpcError>
              send {how_to_send}: {PROTOCOL_VERSION}"
         )
     } else {
-        format!("A2A version {v:?} is not supported; only 1.x is served (send {how_to_send}: {PROTOCOL_VERSION})")
+        format!(
+            "A2A version {v:?} is not supported; only 1.x is served (send {how_to_send}: {PROTOCOL_VERSION})"
+        )
     };
     Err(RpcError::a2a(A2aErrorKind::VersionNotSupported, message))
 }
@@ -54,7 +56,10 @@ const VERSIONED: [&str; 2] = ["/lf.a2a.v1.A2AService/", "/switchyard.v1.AgentSer
 /// `VERSION_NOT_SUPPORTED` ErrorInfo), and marks every answer of those services with the
 /// version it was served with (response metadata `a2a-version: 1.0`).
 pub(crate) async fn grpc(request: Request, next: Next) -> Response {
-    if !VERSIONED.iter().any(|p| request.uri().path().starts_with(p)) {
+    if !VERSIONED
+        .iter()
+        .any(|p| request.uri().path().starts_with(p))
+    {
         return next.run(request).await;
     }
     let requested = request
@@ -80,7 +85,15 @@ mod tests {
         for ok in ["1", "1.0", "1.5", "1.0.1", " 1.0 "] {
             assert!(check(Some(ok), "x").is_ok(), "{ok}");
         }
-        for bad in [None, Some(""), Some("0.3"), Some("2.0"), Some("1."), Some("abc"), Some("1.x")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("0.3"),
+            Some("2.0"),
+            Some("1."),
+            Some("abc"),
+            Some("1.x"),
+        ] {
             let e = check(bad, "x").expect_err("refused");
             assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{bad:?}");
         }

@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{
-    EventStream, LAST_EVENT_ID, event_stream, streaming_send, unary_send, validate,
-};
+use super::{EventStream, LAST_EVENT_ID, event_stream, streaming_send, unary_send, validate};
 use crate::{
     error::{A2aErrorKind, RpcError},
     pb::a2a::{

@@ -145,7 +145,10 @@ async fn every_card_endpoint_has_last_modified_and_answers_if_modified_since() {
             .expect("ascii")
             .to_owned();
         assert!(modified.ends_with(" GMT"), "an HTTP date: {modified}");
-        let etag = r.headers()[header::ETAG].to_str().expect("ascii").to_owned();
+        let etag = r.headers()[header::ETAG]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
 
         // RFC 9110 §13.1.3: not modified since the date the client holds.
         let r = get(&[(header::IF_MODIFIED_SINCE, &modified)])

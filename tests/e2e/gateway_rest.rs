@@ -47,7 +47,9 @@ async fn every_route_reaches_the_agent() {
     let v = json_of(r).await;
     assert_eq!(v["task"]["status"]["state"], "TASK_STATE_COMPLETED", "{v}");
     // json_of checks every timestamp; this one must exist for that check to mean something.
-    let stamp = v["task"]["status"]["timestamp"].as_str().expect("a status timestamp");
+    let stamp = v["task"]["status"]["timestamp"]
+        .as_str()
+        .expect("a status timestamp");
     assert!(stamp.ends_with('Z'), "ProtoJSON UTC: {stamp}");
     assert!(assert_utc_timestamps(&v) >= 1);
     let id = v["task"]["id"].as_str().expect("id").to_owned();

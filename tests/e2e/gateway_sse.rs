@@ -305,7 +305,11 @@ async fn an_eventsource_resuming_after_the_end_gets_204_and_stops() {
             .send()
     };
     let r = resume(&last.id).await.expect("resume at the end");
-    assert_eq!(r.status(), StatusCode::NO_CONTENT, "EventSource stops on 204");
+    assert_eq!(
+        r.status(),
+        StatusCode::NO_CONTENT,
+        "EventSource stops on 204"
+    );
     assert!(r.bytes().await.expect("body").is_empty());
     // One event earlier the same request still streams the rest.
     let before: u64 = last.id.parse::<u64>().expect("id") - 1;

@@ -25,7 +25,10 @@ use crate::gateway::{Gw, PATIENCE, agent, dead_addr, msg};
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 async fn connect(gw: &Gw, agent: &str) -> Ws {
-    let url = format!("{}/agents/{agent}/ws?A2A-Version=1.0", gw.url.replacen("http", "ws", 1));
+    let url = format!(
+        "{}/agents/{agent}/ws?A2A-Version=1.0",
+        gw.url.replacen("http", "ws", 1)
+    );
     connect_async(url).await.expect("upgrade").0
 }
 
@@ -188,7 +191,10 @@ async fn unknown_and_down_agents_are_refused_before_the_upgrade() {
     )
     .await;
     for (name, status) in [("nope", 404), ("down", 503)] {
-        let url = format!("{}/agents/{name}/ws?A2A-Version=1.0", gw.url.replacen("http", "ws", 1));
+        let url = format!(
+            "{}/agents/{name}/ws?A2A-Version=1.0",
+            gw.url.replacen("http", "ws", 1)
+        );
         match connect_async(url).await {
             Err(tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), status, "{name}"),
             other => panic!("{name}: expected an HTTP error, got {other:?}"),
@@ -262,7 +268,11 @@ async fn browser_pages_of_foreign_origins_are_refused_before_the_upgrade() {
     let (gw, _echo, _dir) =
         Gw::echo_with(|c| c.cors_origins = vec!["https://app.example".into()]).await;
     for evil in ["http://evil.example", "http://localhost:5173"] {
-        assert_eq!(connect_from(&gw, Some(evil)).await.err(), Some(403), "{evil}");
+        assert_eq!(
+            connect_from(&gw, Some(evil)).await.err(),
+            Some(403),
+            "{evil}"
+        );
     }
     let r = gw
         .http
@@ -277,10 +287,15 @@ async fn browser_pages_of_foreign_origins_are_refused_before_the_upgrade() {
         .expect("send");
     assert_eq!(r.status().as_u16(), 403);
     let v = crate::gateway::json_of(r).await;
-    assert_eq!(v["error"]["details"][0]["reason"], "ORIGIN_NOT_ALLOWED", "{v}");
+    assert_eq!(
+        v["error"]["details"][0]["reason"], "ORIGIN_NOT_ALLOWED",
+        "{v}"
+    );
     let same = gw.url.clone();
     for ok in [Some("https://app.example"), Some(same.as_str()), None] {
-        let ws = connect_from(&gw, ok).await.unwrap_or_else(|s| panic!("{ok:?}: {s}"));
+        let ws = connect_from(&gw, ok)
+            .await
+            .unwrap_or_else(|s| panic!("{ok:?}: {s}"));
         completes_a_task(ws).await;
     }
     gw.stop().await;

@@ -115,7 +115,10 @@ async fn every_event_is_pushed_in_order_with_credentials_after_a_retry() {
         .iter()
         .map(|(_, _, raw)| assert_utc_timestamps(raw))
         .sum();
-    assert!(stamps >= 2, "the bodies carry status timestamps, in UTC with Z");
+    assert!(
+        stamps >= 2,
+        "the bodies carry status timestamps, in UTC with Z"
+    );
     let (headers, _, _) = &got[0];
     assert_eq!(headers["content-type"], "application/a2a+json");
     assert_eq!(headers["authorization"], "Bearer secret");

@@ -38,7 +38,11 @@ fn grpc_request<T>(message: T, version: Option<&str>) -> tonic::Request<T> {
 
 /// Asserts a refused gRPC call: FAILED_PRECONDITION with the `VERSION_NOT_SUPPORTED` reason.
 fn assert_refused(s: &tonic::Status, version: Option<&str>) {
-    assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{version:?}: {s:?}");
+    assert_eq!(
+        s.code(),
+        tonic::Code::FailedPrecondition,
+        "{version:?}: {s:?}"
+    );
     assert_eq!(
         reason(s).as_deref(),
         Some("VERSION_NOT_SUPPORTED"),
@@ -92,7 +96,12 @@ async fn the_grpc_services_serve_1x_and_refuse_a_missing_version() {
 }
 
 /// A request to `path` naming `version` in the `A2A-Version` header (or none).
-fn http(gw: &Gw, method: reqwest::Method, path: &str, version: Option<&str>) -> reqwest::RequestBuilder {
+fn http(
+    gw: &Gw,
+    method: reqwest::Method,
+    path: &str,
+    version: Option<&str>,
+) -> reqwest::RequestBuilder {
     let r = gw.http.request(method, format!("{}{path}", gw.url));
     match version {
         Some(v) => r.header("A2A-Version", v),
@@ -113,9 +122,14 @@ async fn the_gateway_fronts_apply_the_same_rule() {
             )
     };
     let rest = |path: &str, v: Option<&str>| {
-        http(&gw, reqwest::Method::POST, &format!("/agents/echo{path}"), v)
-            .header(header::CONTENT_TYPE, "application/a2a+json")
-            .body(json!({"message": msg("v", Value::Null)}).to_string())
+        http(
+            &gw,
+            reqwest::Method::POST,
+            &format!("/agents/echo{path}"),
+            v,
+        )
+        .header(header::CONTENT_TYPE, "application/a2a+json")
+        .body(json!({"message": msg("v", Value::Null)}).to_string())
     };
     for (version, served) in CASES {
         // JSON-RPC: HTTP 200 either way, -32009 when refused.
@@ -124,7 +138,10 @@ async fn the_gateway_fronts_apply_the_same_rule() {
         assert_eq!(r.headers()["a2a-version"], "1.0", "{version:?}");
         let v = json_of(r).await;
         if served {
-            assert_eq!(v["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED", "{v}");
+            assert_eq!(
+                v["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED",
+                "{v}"
+            );
         } else {
             assert_eq!(v["error"]["code"], -32009, "{version:?}: {v}");
         }
@@ -138,7 +155,10 @@ async fn the_gateway_fronts_apply_the_same_rule() {
             } else {
                 assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path} {version:?}");
                 let v = json_of(r).await;
-                assert_eq!(v["error"]["details"][0]["reason"], "VERSION_NOT_SUPPORTED", "{v}");
+                assert_eq!(
+                    v["error"]["details"][0]["reason"], "VERSION_NOT_SUPPORTED",
+                    "{v}"
+                );
             }
         }
         // WebSocket: refused before the upgrade; the version may come as a query parameter.

@@ -97,9 +97,11 @@ mod tests {
             let r = std::panic::catch_unwind(|| assert_utc_timestamps(&json!({"t": [bad]})));
             assert!(r.is_err() || !looks_like_timestamp(bad), "{bad} passed");
         }
-        assert!(std::panic::catch_unwind(|| assert_utc_timestamps(&json!({
-            "status": {"timestamp": "2026-11-30T11:46:52.117022788+00:00"}
-        })))
-        .is_err());
+        assert!(
+            std::panic::catch_unwind(|| assert_utc_timestamps(&json!({
+                "status": {"timestamp": "2026-11-30T11:46:52.117022788+00:00"}
+            })))
+            .is_err()
+        );
     }
 }
