@@ -9,7 +9,7 @@
 //!   started with a keep-alive comment instead.
 //! - An error later is one `event: error` (a JSON-RPC error, or the REST envelope), then the
 //!   end of the stream. The stream ends when the agent's stream ends.
-//! - A REST stream with no event at all (a resume at the last event of a finished task) is
+//! - A REST stream with no event at all (a resume at or past the end of a finished task) is
 //!   `204 No Content`, which stops a browser `EventSource` from reconnecting.
 //! - `: ping` comments keep idle streams (and the proxies between) alive.
 //! - Bounded: a pump task pulls the agent's stream into a buffer of `sse_buffer_events`
@@ -113,7 +113,7 @@ pub(crate) async fn respond(
 }
 
 /// `204 No Content`: a REST stream that ends before its first event, i.e. a resume
-/// (`Last-Event-ID`) at the last event of a finished task. It tells a browser `EventSource`
+/// (`Last-Event-ID`) at or past the last event of a finished task. It tells a browser `EventSource`
 /// to stop reconnecting (WHATWG HTML, "Server-sent events": any status but 200 fails the
 /// connection for good), where an empty `200` stream would be reconnected forever.
 fn no_content() -> Response {
