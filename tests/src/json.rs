@@ -71,15 +71,6 @@ pub fn assert_utc_timestamps(value: &Value) -> usize {
     n
 }
 
-/// [`assert_utc_timestamps`] over every JSON document in `text` (one per line, as the CLI's
-/// `--json` writes them; lines that are not JSON are skipped). Returns the count.
-pub fn assert_utc_timestamps_in_lines(text: &str) -> usize {
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-        .map(|v| assert_utc_timestamps(&v))
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 pub mod json;
 pub mod python;
 
-pub use json::{assert_utc_timestamps, assert_utc_timestamps_in_lines};
+pub use json::assert_utc_timestamps;
 
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
