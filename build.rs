@@ -1,5 +1,6 @@
 //! Compiles every `.proto` under `proto/` into Rust: prost messages, tonic clients and servers,
-//! pbjson protobuf-JSON serde impls, and a file-descriptor set for gRPC reflection.
+//! pbjson protobuf-JSON serde impls, and a file-descriptor set for gRPC reflection. Well-known
+//! types come from `pbjson-types`, except `google.protobuf.Timestamp` (`src/pb/timestamp.rs`).
 //!
 //! `protoc` comes from the `protoc-bin-vendored` build dependency unless `$PROTOC` names one,
 //! so no system install is needed.
@@ -27,6 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(&descriptor_path)
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
+        // Our own Timestamp: pbjson-types writes `+00:00`; ProtoJSON and A2A need `Z`.
+        .extern_path(".google.protobuf.Timestamp", "crate::pb::Timestamp")
         .compile_with_config(config, &protos, &[PathBuf::from("proto"), wkt_include])?;
 
     let descriptor_set = std::fs::read(&descriptor_path)?;

@@ -2,6 +2,9 @@
 //! `switchyard.v1.AgentService` — with deadlines, metadata and trace-context propagation.
 
 pub mod lean;
+mod versioned;
+
+pub use versioned::{A2aClient, AgentClient, Versioned};
 
 use std::time::Duration;
 
@@ -139,8 +142,8 @@ impl ClientError {
 pub struct Client {
     addr: std::sync::Arc<str>,
     streams: lean::LeanStreams,
-    a2a: A2aServiceClient<Channel>,
-    agent: AgentServiceClient<Channel>,
+    a2a: A2aClient,
+    agent: AgentClient,
     timeout: Option<Duration>,
     metadata: MetadataMap,
 }
@@ -219,8 +222,10 @@ impl Client {
         Self {
             addr: "".into(),
             streams: lean::LeanStreams::new(channel.clone(), 64 * 1024 * 1024),
-            a2a: A2aServiceClient::new(channel.clone()).max_decoding_message_size(64 * 1024 * 1024),
-            agent: AgentServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
+            a2a: A2aServiceClient::with_interceptor(channel.clone(), Versioned)
+                .max_decoding_message_size(64 * 1024 * 1024),
+            agent: AgentServiceClient::with_interceptor(channel, Versioned)
+                .max_decoding_message_size(64 * 1024 * 1024),
             timeout: None,
             metadata: MetadataMap::new(),
         }
@@ -545,13 +550,15 @@ impl Client {
         self.streams.clone()
     }
 
-    /// The generated `A2AService` client, for calls not wrapped here.
-    pub fn a2a(&self) -> A2aServiceClient<Channel> {
+    /// The generated `A2AService` client, for calls not wrapped here; it sends
+    /// `a2a-version: 1.0` unless a request names a version itself.
+    pub fn a2a(&self) -> A2aClient {
         self.a2a.clone()
     }
 
-    /// The generated `AgentService` client.
-    pub fn agent(&self) -> AgentServiceClient<Channel> {
+    /// The generated `AgentService` client; it sends `a2a-version: 1.0` unless a request
+    /// names a version itself.
+    pub fn agent(&self) -> AgentClient {
         self.agent.clone()
     }
 }

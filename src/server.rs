@@ -14,6 +14,7 @@ pub mod cached;
 pub mod listener;
 mod main;
 mod observe;
+pub mod version;
 
 pub use main::{agent_main, agent_main_with};
 
@@ -376,9 +377,11 @@ fn routes(
         .add_service(v1)
         .add_service(v1alpha)
         .into_axum_router()
-        // Layers run outermost last-added: the span and metrics see the remapped status.
+        // Layers run outermost last-added: the span and metrics see the remapped status and
+        // the version refusals.
         .layer(axum::middleware::map_response(remap_oversize))
         .layer(axum::middleware::map_response(remap_undecodable))
+        .layer(axum::middleware::from_fn(version::grpc))
         .layer(observe::ObserveLayer::new(&card.name));
     axum::Router::new()
         .route(
@@ -390,16 +393,17 @@ fn routes(
 }
 
 /// The card as served over HTTP/1.1 or HTTP/2 on the agent's own port, in protobuf JSON, with a
-/// strong `ETag` (a hash of the document) and a cache lifetime of 300 s; serialized and hashed
-/// once, here.
+/// strong `ETag` (a hash of the document), `Last-Modified` (when the server was bound: the card
+/// never changes while it runs) and a cache lifetime of 300 s; serialized and hashed once, here.
 fn card_document(
     card: &AgentCard,
 ) -> impl Fn(http::HeaderMap) -> std::future::Ready<Response> + Clone + Send + 'static {
     let body = serde_json::to_vec(card).expect("an AgentCard always serializes");
     let etag = cached::etag(&body);
     let body = bytes::Bytes::from(body);
+    let built = cached::whole_seconds(std::time::SystemTime::now());
     move |headers: http::HeaderMap| {
-        std::future::ready(cached::json(&headers, &etag, body.clone(), 300))
+        std::future::ready(cached::json(&headers, &etag, built, body.clone(), 300))
     }
 }
 

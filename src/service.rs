@@ -1,6 +1,6 @@
 //! The two gRPC services over the runtime, and what they share: reading the call (deadline,
-//! metadata, trace context, A2A version), the blocking wait of SendMessage, and the event
-//! stream of the streaming RPCs.
+//! metadata, trace context), the blocking wait of SendMessage, and the event stream of the
+//! streaming RPCs. The A2A version of every call is checked before, by `server::version`.
 
 mod a2a;
 mod agent;
@@ -10,13 +10,13 @@ use std::{pin::Pin, sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt as _, stream};
 use tokio::time::Instant;
-use tonic::{Request, Status, metadata::MetadataMap};
+use tonic::{Request, Status};
 
 pub(crate) use a2a::A2aGrpc;
 pub(crate) use agent::AgentGrpc;
 
 use crate::{
-    error::{A2aErrorKind, RpcError},
+    error::RpcError,
     pb::a2a::{
         Message, SendMessageRequest, SendMessageResponse, StreamResponse, Task,
         send_message_response, stream_response,
@@ -52,28 +52,6 @@ impl CallInfo {
             metadata,
             trace,
         }
-    }
-}
-
-/// Checks the `a2a-version` metadata: absent is accepted (the `lf.a2a.v1` package already pins
-/// the major version, and clients generated from the proto do not send it); present, it must be
-/// `1` or `1.<minor>`.
-pub(crate) fn check_version(md: &MetadataMap) -> Result<(), RpcError> {
-    let Some(v) = md.get(A2A_VERSION) else {
-        return Ok(());
-    };
-    let v = v.to_str().unwrap_or("").trim();
-    let ok = v.is_empty()
-        || v == "1"
-        || v.strip_prefix("1.")
-            .is_some_and(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
-    if ok {
-        Ok(())
-    } else {
-        Err(RpcError::a2a(
-            A2aErrorKind::VersionNotSupported,
-            format!("A2A protocol version {v:?} is not supported; this agent serves 1.0"),
-        ))
     }
 }
 

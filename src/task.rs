@@ -3,10 +3,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pbjson_types::{Struct, Timestamp, Value, value::Kind};
+use pbjson_types::{Struct, Value, value::Kind};
 
-use crate::pb::a2a::{
-    Artifact, Message, Part, Role, StreamResponse, Task, TaskState, part, stream_response,
+use crate::pb::{
+    Timestamp,
+    a2a::{Artifact, Message, Part, Role, StreamResponse, Task, TaskState, part, stream_response},
 };
 
 /// Metadata key under which every task event (and the first Task snapshot of a stream) carries

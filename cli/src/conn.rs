@@ -201,7 +201,12 @@ async fn websocket(
     g: &GatewayAgent,
     mut rx: mpsc::Receiver<ConverseRequest>,
 ) -> Result<Frames, CliError> {
-    let url = format!("{}/ws", g.url().replacen("http", "ws", 1));
+    // The version goes in the query: the gateway refuses a session that names none.
+    let url = format!(
+        "{}/ws?A2A-Version={}",
+        g.url().replacen("http", "ws", 1),
+        switchyard::card::PROTOCOL_VERSION
+    );
     let fail = |message: String| CliError::Call {
         agent: g.name().to_owned(),
         message,

@@ -4,6 +4,7 @@ use std::{ops::Deref, sync::Arc, time::Duration};
 
 use axum::{
     Router,
+    middleware::map_response,
     routing::{any, get, post},
 };
 use http::{HeaderName, HeaderValue, Method};
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) draining: CancellationToken,
     /// Connections for long-lived calls.
     pub(crate) lanes: Arc<Lanes>,
+    /// When each card and directory document last changed (`Last-Modified`).
+    pub(crate) modified: switchyard::server::cached::Modified,
 }
 
 /// The state of the router.
@@ -126,6 +129,16 @@ pub(crate) fn cors(origins: &[String]) -> Result<Option<CorsLayer>, String> {
     ))
 }
 
+/// Marks an answer of an A2A route with the protocol version the gateway serves
+/// (`A2A-Version: 1.0`; every accepted 1.x is served with 1.0 semantics, A2A v1.0.1 §3.6.2).
+async fn served_version(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        HeaderName::from_static("a2a-version"),
+        HeaderValue::from_static(switchyard::card::PROTOCOL_VERSION),
+    );
+    response
+}
+
 /// Unmatched paths.
 async fn not_found(method: Method, uri: http::Uri) -> Failure {
     Failure::rest(ApiError::MethodNotFound(format!(
@@ -142,18 +155,28 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
         .route("/.well-known/agent-card.json", get(card::gateway_card))
         .route(
             "/agents/{agent}",
-            post(jsonrpc::handle).fallback(jsonrpc::wrong_method),
+            post(jsonrpc::handle)
+                .fallback(jsonrpc::wrong_method)
+                .layer(map_response(served_version)),
         )
         .route(
             "/agents/{agent}/",
-            post(jsonrpc::handle).fallback(jsonrpc::wrong_method),
+            post(jsonrpc::handle)
+                .fallback(jsonrpc::wrong_method)
+                .layer(map_response(served_version)),
         )
-        .route("/agents/{agent}/ws", any(ws::handle))
+        .route(
+            "/agents/{agent}/ws",
+            any(ws::handle).layer(map_response(served_version)),
+        )
         .route(
             "/agents/{agent}/.well-known/agent-card.json",
             get(card::agent_card),
         )
-        .route("/agents/{agent}/{*rest}", any(rest::handle))
+        .route(
+            "/agents/{agent}/{*rest}",
+            any(rest::handle).layer(map_response(served_version)),
+        )
         .fallback(not_found)
         .layer(
             ServiceBuilder::new()

@@ -11,11 +11,12 @@ use serde_json::{Value, json};
 use switchyard::{
     AgentRef,
     error::A2aErrorKind,
-    pb::a2a::{ListTasksResponse, StreamResponse},
+    pb::a2a::{GetTaskRequest, ListTasksResponse, StreamResponse},
 };
 use tonic::{Status, metadata::MetadataValue};
 
 use tonic::Code;
+use tonic_types::StatusExt as _;
 use tracing::Instrument as _;
 
 use crate::{
@@ -145,7 +146,7 @@ async fn calls(
     call: Call,
     last_event_id: Option<u64>,
     f: &Forward,
-    mut a2a: switchyard::pb::a2a::a2a_service_client::A2aServiceClient<tonic::transport::Channel>,
+    mut a2a: switchyard::client::A2aClient,
     span: &tracing::Span,
 ) -> Result<Answer, ApiError> {
     let name = target.agent.name();
@@ -192,21 +193,58 @@ async fn calls(
         }
         Call::SubscribeToTask(r) => {
             check_streaming(&target.agent)?;
+            let id = r.id.clone();
             let mut req = f.streaming(r);
             if let Some(n) = last_event_id {
                 req.metadata_mut()
                     .insert(switchyard::LAST_EVENT_ID, MetadataValue::from(n));
             }
             let (client, slot) = target.lanes.client(&target.agent);
-            let stream = f
-                .call(name, client.streams().subscribe_to_task(req))
-                .await?;
+            let stream = match f.call(name, client.streams().subscribe_to_task(req)).await {
+                Err(e) if past_the_end(&e) && finished(&id, f, name, &mut a2a).await => {
+                    return Ok(Answer::Stream(Box::pin(futures::stream::empty())));
+                }
+                other => other?,
+            };
             return Ok(Answer::Stream(Box::pin(
                 slot.hold(traced(stream, span.clone())),
             )));
         }
     };
     Ok(Answer::Unary(value))
+}
+
+/// Whether the agent refused a resume because its `last-event-id` is past the task's last
+/// event (INVALID_ARGUMENT naming that field).
+fn past_the_end(error: &ApiError) -> bool {
+    let ApiError::Upstream { status, .. } = error else {
+        return false;
+    };
+    status.code() == Code::InvalidArgument
+        && status.get_error_details().bad_request().is_some_and(|b| {
+            b.field_violations
+                .iter()
+                .any(|v| v.field == switchyard::LAST_EVENT_ID)
+        })
+}
+
+/// Whether task `id` has finished (GetTask, without history): a resume past its end then has
+/// nothing left to send, and gets an empty stream (`204` on REST, which stops a browser
+/// `EventSource`) instead of an error.
+async fn finished(
+    id: &str,
+    f: &Forward,
+    name: &str,
+    a2a: &mut switchyard::client::A2aClient,
+) -> bool {
+    let get = GetTaskRequest {
+        id: id.to_owned(),
+        history_length: Some(0),
+        ..Default::default()
+    };
+    f.call(name, a2a.get_task(f.unary(get)))
+        .await
+        .is_ok_and(|t| t.state().is_terminal())
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Agent cards as the gateway serves them (A2A v1.0, "Agent discovery"): each agent's card
 //! with its interfaces pointing at the gateway, the directory of every agent (`GET /agents`),
 //! and the gateway's own card (`GET /.well-known/agent-card.json`). Every document has a
-//! strong `ETag` (a hash of the body; `If-None-Match` answers 304) and `Cache-Control`.
+//! strong `ETag` (a hash of the body), `Last-Modified` (when that body was first served) and
+//! `Cache-Control`; `If-None-Match`, or `If-Modified-Since` without it, answers 304.
 
 use axum::{
     extract::{Path, State},
@@ -71,12 +72,19 @@ pub(crate) fn document(card: &AgentCard) -> Value {
     v
 }
 
-/// A JSON document with `ETag` and `Cache-Control: max-age=<max_age>`; 304 when the client
-/// has it already (see [`switchyard::server::cached`]).
-pub(crate) fn cached(headers: &HeaderMap, document: &Value, max_age: u64) -> Response {
+/// The JSON document served at `path`, with `ETag`, `Last-Modified` and `Cache-Control:
+/// max-age=<max_age>`; 304 when the client has it already (see [`switchyard::server::cached`]).
+pub(crate) fn cached(
+    state: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+    document: &Value,
+    max_age: u64,
+) -> Response {
     let body = document.to_string();
     let etag = switchyard::server::cached::etag(body.as_bytes());
-    switchyard::server::cached::json(headers, &etag, body.into(), max_age)
+    let last_modified = state.modified.last_modified(path, &etag);
+    switchyard::server::cached::json(headers, &etag, last_modified, body.into(), max_age)
 }
 
 /// The agent's card, fetched when the registry does not hold it yet.
@@ -107,6 +115,8 @@ pub(crate) async fn agent_card(
     let card = card_of(&state, &agent).await.map_err(Failure::rest)?;
     let card = rewrite(card, &agent, &state.base_url);
     Ok(cached(
+        &state,
+        &format!("/agents/{name}{WELL_KNOWN_CARD_PATH}"),
         &headers,
         &document(&card),
         state.config.card_max_age.as_secs(),
@@ -151,7 +161,7 @@ pub(crate) async fn directory(State(state): State<AppState>, headers: HeaderMap)
         .iter()
         .map(|a| entry(a, &state.base_url))
         .collect();
-    cached(&headers, &json!({ "agents": agents }), 0)
+    cached(&state, "/agents", &headers, &json!({ "agents": agents }), 0)
 }
 
 /// `GET /.well-known/agent-card.json`: the gateway itself, one skill per agent.
@@ -198,6 +208,8 @@ pub(crate) async fn gateway_card(State(state): State<AppState>, headers: HeaderM
         ..Default::default()
     };
     cached(
+        &state,
+        WELL_KNOWN_CARD_PATH,
         &headers,
         &document(&card),
         state.config.card_max_age.as_secs(),

@@ -15,8 +15,12 @@ pub struct GatewayConfig {
     /// trailing slash), used in the agent cards it serves, e.g. `https://agents.example.com`.
     /// Default: `http://<bound address>` (`127.0.0.1` when bound to an unspecified address).
     pub public_url: Option<String>,
-    /// Origins allowed by CORS, e.g. `https://app.example.com`; `*` allows every origin.
-    /// Empty (the default) turns CORS off: browsers on other origins cannot read responses.
+    /// Origins of the browser pages allowed to use the gateway, e.g. `https://app.example.com`;
+    /// `*` allows every origin. They get CORS on the HTTP routes and may open WebSocket
+    /// sessions. Empty (the default) turns CORS off (pages of other origins cannot read
+    /// responses) and lets only same-origin and loopback pages (`http://localhost:*`,
+    /// `http://127.0.0.1:*`) open WebSockets; clients that send no `Origin` (non-browsers)
+    /// are always allowed.
     pub cors_origins: Vec<String>,
     /// Largest request body accepted, in bytes; a larger one gets 413 (REST) or JSON-RPC
     /// -32600 without being read further. Default 4 MiB.

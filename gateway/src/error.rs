@@ -93,6 +93,11 @@ pub(crate) enum ApiError {
     /// WebSocket: a message larger than the limit.
     #[error("a message exceeds the limit of {limit} bytes")]
     FrameTooLarge { limit: usize },
+    /// WebSocket: a browser page whose `Origin` may not open sessions (see `crate::origin`).
+    #[error(
+        "WebSocket sessions from origin {0:?} are not allowed; add it to the gateway's cors_origins"
+    )]
+    OriginNotAllowed(String),
     /// WebSocket: the client sent nothing, not even a pong, for too long.
     #[error("no frame or pong received within {0:?}")]
     HeartbeatTimeout(Duration),
@@ -153,6 +158,7 @@ impl ApiError {
             | Self::InvalidFrame(_)
             | Self::UnsupportedFrame => Code::InvalidArgument,
             Self::MethodNotAllowed { .. } => Code::Unimplemented,
+            Self::OriginNotAllowed(_) => Code::PermissionDenied,
             Self::A2a { kind, .. } => kind.grpc_code(),
             Self::BodyTooLarge { .. }
             | Self::Overloaded
@@ -234,6 +240,7 @@ impl ApiError {
             Self::CardNotConfigured { agent, .. } => {
                 ours("AGENT_CARD_NOT_CONFIGURED").with("agent", agent)
             }
+            Self::OriginNotAllowed(origin) => ours("ORIGIN_NOT_ALLOWED").with("origin", origin),
         }
     }
 

@@ -9,20 +9,13 @@ use crate::{error::ApiError, query::parse_query};
 /// Header (and query parameter) carrying the A2A protocol version.
 pub(crate) const A2A_VERSION: &str = "A2A-Version";
 
-/// Whether `v` is a 1.x version: `1`, `1.<minor>` or `1.<minor>.<patch>`.
-fn is_one_x(v: &str) -> bool {
-    let mut parts = v.split('.');
-    parts.next() == Some("1")
-        && parts.clone().count() <= 2
-        && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// The requested A2A version: the `A2A-Version` header, else the `A2A-Version` query
-/// parameter (A2A v1.0, "Versioning").
+/// parameter (A2A v1.0.1 §3.6.1, for clients such as `EventSource` and browser WebSockets
+/// that cannot set headers).
 ///
 /// # Errors
 /// VersionNotSupported (-32009 / 400) unless it is 1.x; missing or empty means 0.3, which is
-/// not served.
+/// not served (§3.6.2; the same rule as the agents' gRPC port, [`switchyard::server::version`]).
 pub(crate) fn version(headers: &HeaderMap, query: Option<&str>) -> Result<String, ApiError> {
     let from_header = headers
         .get(A2A_VERSION)
@@ -38,19 +31,13 @@ pub(crate) fn version(headers: &HeaderMap, query: Option<&str>) -> Result<String
         .filter(|v| !v.is_empty())
         .or_else(from_query)
         .unwrap_or_default();
-    if is_one_x(&v) {
-        return Ok(v);
+    match switchyard::server::version::check(Some(&v), "header A2A-Version") {
+        Ok(()) => Ok(v),
+        Err(e) => Err(ApiError::A2a {
+            kind: A2aErrorKind::VersionNotSupported,
+            message: e.to_string(),
+        }),
     }
-    let message = if v.is_empty() {
-        "no A2A-Version header: that means A2A 0.3, which is not served; send A2A-Version: 1.0"
-            .to_owned()
-    } else {
-        format!("A2A version {v:?} is not supported; this gateway serves 1.x (A2A-Version: 1.0)")
-    };
-    Err(ApiError::A2a {
-        kind: A2aErrorKind::VersionNotSupported,
-        message,
-    })
 }
 
 /// The media type of `Content-Type`, lower case, without parameters.

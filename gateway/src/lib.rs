@@ -57,6 +57,7 @@ mod lanes;
 mod layers;
 mod method;
 mod ops;
+mod origin;
 mod query;
 mod rest;
 mod server;

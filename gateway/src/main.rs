@@ -26,7 +26,8 @@ struct Args {
     /// Base URL clients reach the gateway at (used in the agent cards served).
     #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Origins allowed by CORS (comma-separated; `*` for any).
+    /// Origins of browser pages allowed (CORS and WebSocket; comma-separated; `*` for any).
+    /// Default: none for CORS; WebSockets from same-origin and loopback pages only.
     #[arg(long, env = "SWITCHYARD_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
     /// Seconds between SSE keep-alive comments.

@@ -100,6 +100,7 @@ impl Gateway {
             base_url: base_url.into(),
             draining: CancellationToken::new(),
             lanes: Default::default(),
+            modified: Default::default(),
         }));
         let router = app::router(state.clone(), cors);
         Ok(Self {

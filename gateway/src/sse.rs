@@ -9,6 +9,8 @@
 //!   started with a keep-alive comment instead.
 //! - An error later is one `event: error` (a JSON-RPC error, or the REST envelope), then the
 //!   end of the stream. The stream ends when the agent's stream ends.
+//! - A REST stream with no event at all (a resume at or past the end of a finished task) is
+//!   `204 No Content`, which stops a browser `EventSource` from reconnecting.
 //! - `: ping` comments keep idle streams (and the proxies between) alive.
 //! - Bounded: a pump task pulls the agent's stream into a buffer of `sse_buffer_events`
 //!   frames; a client that leaves it full for `slow_client_timeout` is cut off (the upstream
@@ -79,7 +81,8 @@ pub(crate) struct Settings {
 type Upstream = Pin<Box<dyn Stream<Item = Result<StreamResponse, Status>> + Send>>;
 
 /// Answers with the agent's stream. An error before the first event is returned, for the
-/// caller to answer as plain JSON.
+/// caller to answer as plain JSON; a REST stream that ends before its first event is answered
+/// with [`no_content`].
 ///
 /// # Errors
 /// The agent's status before its first event; [`ApiError::Draining`].
@@ -94,6 +97,7 @@ pub(crate) async fn respond(
         item = stream.next() => match item {
             Some(Ok(event)) => Some(event),
             Some(Err(status)) => return Err(upstream(agent, status)),
+            None if matches!(framing, Framing::Rest) => return Ok(no_content()),
             None => None,
         },
         () = tokio::time::sleep(settings.keepalive) => None,
@@ -106,6 +110,18 @@ pub(crate) async fn respond(
         framing,
         settings,
     )))
+}
+
+/// `204 No Content`: a REST stream that ends before its first event, i.e. a resume
+/// (`Last-Event-ID`) at or past the last event of a finished task. It tells a browser `EventSource`
+/// to stop reconnecting (WHATWG HTML, "Server-sent events": any status but 200 fails the
+/// connection for good), where an empty `200` stream would be reconnected forever.
+fn no_content() -> Response {
+    Response::builder()
+        .status(http::StatusCode::NO_CONTENT)
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(Body::empty())
+        .expect("static headers are valid")
 }
 
 /// `200 text/event-stream` with `body`.

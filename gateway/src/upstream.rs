@@ -1,7 +1,7 @@
 //! What one HTTP request passes on to the agent it reaches ([`Forward`]), and the gRPC call
 //! itself: metadata, deadline, and the status remaps tonic needs.
 //!
-//! Forwarded: `A2A-Version` → `a2a-version` (default `1.0`), `A2A-Extensions` →
+//! Forwarded: `A2A-Version` → `a2a-version` (checked by each front first), `A2A-Extensions` →
 //! `a2a-extensions`, `Authorization` → `authorization`, `x-request-id`, and W3C trace context
 //! (`traceparent`, `tracestate`): the gateway's own span when OpenTelemetry records it, else
 //! the caller's headers unchanged. The deadline travels as `grpc-timeout`

@@ -4,8 +4,10 @@
 //!   (`{"send":{"message":{…}}}` or `{"cancel":{"id":"…"}}`), the gateway sends
 //!   `ConverseResponse`s (`{"inReplyTo":"…","event":{…}}` or `{"inReplyTo":"…","error":{…}}`).
 //!   Per-request failures are `error` frames and the session goes on.
-//! - The Converse call is opened before the upgrade: an unknown agent (404), an agent that is
-//!   down (503 + `Retry-After`) or one without `AgentService` (501) gets a plain HTTP answer.
+//! - A browser page of a foreign `Origin` is refused with 403 first ([`crate::origin`]).
+//! - The Converse call is opened before the upgrade: an unknown agent (404), a missing or
+//!   unserved `A2A-Version` (header or `?A2A-Version=1.0`, 400), an agent that is down (503 +
+//!   `Retry-After`) or one without `AgentService` (501) gets a plain HTTP answer.
 //! - Backpressure both ways: a client frame is read only when the agent's side has room
 //!   (`ws_buffer_frames`); the agent's next frame is pulled only once the previous one was
 //!   written to the client, so HTTP/2 flow control holds the agent back. A client that does
@@ -51,8 +53,10 @@ use crate::{
         close::{NORMAL, close_frame},
         log,
     },
+    headers,
     layers::limit::Slot,
     ops::OpenStream,
+    origin,
     upstream::{Forward, upstream},
     upstream::{record_outcome, traced},
 };
@@ -82,10 +86,12 @@ enum Control {
 pub(crate) async fn handle(
     State(state): State<AppState>,
     uri: http::Uri,
-    forward: Forward,
+    headers: http::HeaderMap,
+    mut forward: Forward,
     slot: Option<Extension<Slot>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Failure> {
+    origin::check(&headers, &state.config.cors_origins, &state.base_url).map_err(Failure::rest)?;
     let upgrade = upgrade.map_err(|e| {
         Failure::rest(ApiError::InvalidRequest(format!(
             "this route speaks WebSocket ({e}); open it with a WebSocket client"
@@ -94,6 +100,9 @@ pub(crate) async fn handle(
     let agent = state
         .agent(agent_segment(uri.path()))
         .map_err(Failure::rest)?;
+    // A browser WebSocket cannot set headers: `?A2A-Version=1.0` does it.
+    let version = headers::version(&headers, uri.query()).map_err(Failure::rest)?;
+    forward.set_version(&version);
     // Boxed: a channel allocates its slots in blocks of 32 whatever its bound, and a
     // ConverseRequest inline would cost every idle session ~15 KiB.
     let (to_agent, rx) = mpsc::channel::<Box<ConverseRequest>>(state.config.ws_buffer_frames);

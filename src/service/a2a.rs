@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{
-    EventStream, LAST_EVENT_ID, check_version, event_stream, streaming_send, unary_send, validate,
-};
+use super::{EventStream, LAST_EVENT_ID, event_stream, streaming_send, unary_send, validate};
 use crate::{
     error::{A2aErrorKind, RpcError},
     limits::Bounded,
@@ -53,10 +51,9 @@ impl A2aGrpc {
     }
 }
 
-/// Reads the call, checks the protocol version and the request's bounds
-/// ([`crate::limits`]).
+/// Reads the call (its protocol version was checked by [`crate::server::version`]) and checks
+/// the request's bounds ([`crate::limits`]).
 fn call_of<T: Bounded>(req: &Request<T>) -> Result<CallInfo, Status> {
-    check_version(req.metadata())?;
     validate::bounded(req.get_ref())?;
     Ok(CallInfo::from_request(req))
 }

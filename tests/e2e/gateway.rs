@@ -11,7 +11,7 @@ use futures::StreamExt as _;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde_json::{Value, json};
 use switchyard::{Registry, RegistryConfig, registry::AgentConfig};
-use switchyard_e2e::Served;
+use switchyard_e2e::{Served, assert_utc_timestamps};
 use switchyard_gateway::{Gateway, GatewayConfig, ShutdownHandle};
 use tokio::task::JoinHandle;
 
@@ -125,11 +125,13 @@ impl Gw {
     }
 }
 
-/// The body as JSON.
+/// The body as JSON; asserts every timestamp in it is UTC with `Z` (ProtoJSON).
 pub(crate) async fn json_of(r: Response) -> Value {
     let bytes = r.bytes().await.expect("body");
-    serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    assert_utc_timestamps(&v);
+    v
 }
 
 /// A user message as protobuf JSON, with test-behaviour metadata for the echo agent.
@@ -161,7 +163,8 @@ pub(crate) struct Sse {
     pub(crate) data: Value,
 }
 
-/// Reads every event of an SSE response until the server closes it.
+/// Reads every event of an SSE response until the server closes it; asserts every timestamp in
+/// the events is UTC with `Z`.
 pub(crate) async fn sse_all(r: Response) -> Vec<Sse> {
     assert_eq!(r.status(), StatusCode::OK);
     let ct = r.headers()[header::CONTENT_TYPE]
@@ -174,10 +177,12 @@ pub(crate) async fn sse_all(r: Response) -> Vec<Sse> {
     let read = async {
         while let Some(e) = events.next().await {
             let e = e.expect("well-formed SSE");
+            let data = serde_json::from_str(&e.data).expect("JSON data");
+            assert_utc_timestamps(&data);
             out.push(Sse {
                 event: e.event,
                 id: e.id,
-                data: serde_json::from_str(&e.data).expect("JSON data"),
+                data,
             });
         }
     };

@@ -119,3 +119,67 @@ async fn the_directory_and_the_gateway_card_list_every_agent() {
     assert_eq!(ids, ["down", "echo"]);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn every_card_endpoint_has_last_modified_and_answers_if_modified_since() {
+    let (echo, _dir) = Served::echo().await;
+    let gw = Gw::start(vec![agent("echo", echo.addr)], |_| {}).await;
+    let urls = [
+        format!("{}/.well-known/agent-card.json", echo.url()),
+        format!("{}/agents/echo/.well-known/agent-card.json", gw.url),
+        format!("{}/agents", gw.url),
+        format!("{}/.well-known/agent-card.json", gw.url),
+    ];
+    for url in &urls {
+        let get = |pairs: &[(header::HeaderName, &str)]| {
+            let mut r = gw.http.get(url);
+            for (k, v) in pairs {
+                r = r.header(k.clone(), *v);
+            }
+            r.send()
+        };
+        let r = get(&[]).await.expect("get");
+        assert_eq!(r.status(), StatusCode::OK, "{url}");
+        let modified = r.headers()[header::LAST_MODIFIED]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(modified.ends_with(" GMT"), "an HTTP date: {modified}");
+        let etag = r.headers()[header::ETAG]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+
+        // RFC 9110 §13.1.3: not modified since the date the client holds.
+        let r = get(&[(header::IF_MODIFIED_SINCE, &modified)])
+            .await
+            .expect("revalidate");
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED, "{url}");
+        assert_eq!(r.headers()[header::LAST_MODIFIED], modified.as_str());
+        assert_eq!(r.headers()[header::ETAG], etag.as_str());
+        assert!(r.bytes().await.expect("body").is_empty());
+
+        // An older copy gets the document.
+        let r = get(&[(header::IF_MODIFIED_SINCE, "Thu, 01 Jan 1970 00:00:00 GMT")])
+            .await
+            .expect("older");
+        assert_eq!(r.status(), StatusCode::OK, "{url}");
+        // If-None-Match takes precedence (§13.2.2): a stale tag gets the document, whatever
+        // the date says; the current tag gets 304.
+        let r = get(&[
+            (header::IF_NONE_MATCH, "\"stale\""),
+            (header::IF_MODIFIED_SINCE, &modified),
+        ])
+        .await
+        .expect("stale tag");
+        assert_eq!(r.status(), StatusCode::OK, "{url}");
+        let r = get(&[
+            (header::IF_NONE_MATCH, &etag),
+            (header::IF_MODIFIED_SINCE, "Thu, 01 Jan 1970 00:00:00 GMT"),
+        ])
+        .await
+        .expect("current tag");
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED, "{url}");
+    }
+    gw.stop().await;
+}

@@ -3,7 +3,7 @@
 
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
-use switchyard_e2e::Served;
+use switchyard_e2e::{Served, assert_utc_timestamps};
 
 use crate::gateway::{Gw, agent, json_of, kind, msg, sse_all, start_task};
 
@@ -46,6 +46,12 @@ async fn every_route_reaches_the_agent() {
     assert_eq!(r.headers()[header::CONTENT_TYPE], "application/a2a+json");
     let v = json_of(r).await;
     assert_eq!(v["task"]["status"]["state"], "TASK_STATE_COMPLETED", "{v}");
+    // json_of checks every timestamp; this one must exist for that check to mean something.
+    let stamp = v["task"]["status"]["timestamp"]
+        .as_str()
+        .expect("a status timestamp");
+    assert!(stamp.ends_with('Z'), "ProtoJSON UTC: {stamp}");
+    assert!(assert_utc_timestamps(&v) >= 1);
     let id = v["task"]["id"].as_str().expect("id").to_owned();
 
     let (s, v) = call(gw.req(Method::GET, &format!("{base}/tasks/{id}?historyLength=0"))).await;

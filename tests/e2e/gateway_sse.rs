@@ -329,5 +329,48 @@ async fn subscribe_to_a_waiting_task_follows_it_to_the_end_on_both_bindings() {
             "json-rpc: {is_rpc}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_eventsource_resuming_after_the_end_gets_204_and_stops() {
+    let (gw, _echo, _dir) = Gw::echo().await;
+    let r = gw
+        .post_json(
+            "/agents/echo/message:stream",
+            &json!({"message": msg("es", json!({"chunks": 2}))}),
+        )
+        .send()
+        .await
+        .expect("stream");
+    let events = sse_all(r).await;
+    let id = events[0].data["task"]["id"].as_str().expect("task id");
+    let last = events.last().expect("events");
+    assert_eq!(kind(&last.data), "status:COMPLETED");
+    // What a browser EventSource sends when it reconnects: a GET with the version in the
+    // query (it cannot set headers), `Accept: text/event-stream` and the last `id:` it saw.
+    let resume = |after: &str| {
+        gw.http
+            .get(format!(
+                "{}/agents/echo/tasks/{id}:subscribe?A2A-Version=1.0",
+                gw.url
+            ))
+            .header(header::ACCEPT, "text/event-stream")
+            .header("Last-Event-ID", after.to_owned())
+            .send()
+    };
+    // At the last event, or past it: nothing is left, and 204 stops the EventSource.
+    let past = last.id.parse::<u64>().expect("id") + 5;
+    for after in [last.id.clone(), past.to_string()] {
+        let r = resume(&after).await.expect("resume at or past the end");
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "after {after}");
+        assert!(r.bytes().await.expect("body").is_empty());
+    }
+    // One event earlier the same request still streams the rest.
+    let before: u64 = last.id.parse::<u64>().expect("id") - 1;
+    let rest = sse_all(resume(&before.to_string()).await.expect("resume")).await;
+    assert_eq!(
+        rest.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        [last.id.as_str()]
+    );
     gw.stop().await;
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
+use switchyard_e2e::assert_utc_timestamps;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream, connect_async,
@@ -24,7 +25,10 @@ use crate::gateway::{Gw, PATIENCE, agent, dead_addr, msg};
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 async fn connect(gw: &Gw, agent: &str) -> Ws {
-    let url = format!("{}/agents/{agent}/ws", gw.url.replacen("http", "ws", 1));
+    let url = format!(
+        "{}/agents/{agent}/ws?A2A-Version=1.0",
+        gw.url.replacen("http", "ws", 1)
+    );
     connect_async(url).await.expect("upgrade").0
 }
 
@@ -34,7 +38,7 @@ async fn send(ws: &mut Ws, frame: Value) {
         .expect("send");
 }
 
-/// The next JSON frame (pings are skipped).
+/// The next JSON frame (pings are skipped); asserts its timestamps are UTC with `Z`.
 async fn next(ws: &mut Ws) -> Value {
     loop {
         let m = tokio::time::timeout(PATIENCE, ws.next())
@@ -43,7 +47,11 @@ async fn next(ws: &mut Ws) -> Value {
             .expect("open")
             .expect("frame");
         match m {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json"),
+            Message::Text(t) => {
+                let frame = serde_json::from_str(t.as_str()).expect("json");
+                assert_utc_timestamps(&frame);
+                return frame;
+            }
             Message::Ping(_) | Message::Pong(_) => {}
             other => panic!("unexpected {other:?}"),
         }
@@ -183,7 +191,10 @@ async fn unknown_and_down_agents_are_refused_before_the_upgrade() {
     )
     .await;
     for (name, status) in [("nope", 404), ("down", 503)] {
-        let url = format!("{}/agents/{name}/ws", gw.url.replacen("http", "ws", 1));
+        let url = format!(
+            "{}/agents/{name}/ws?A2A-Version=1.0",
+            gw.url.replacen("http", "ws", 1)
+        );
         match connect_async(url).await {
             Err(tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), status, "{name}"),
             other => panic!("{name}: expected an HTTP error, got {other:?}"),
@@ -220,5 +231,84 @@ async fn more_sessions_than_one_agent_connection_carries_all_work() {
         assert_eq!(f["inReplyTo"], format!("s{i}"), "{f}");
     }
     drop(sessions);
+    gw.stop().await;
+}
+
+/// Opens a session to echo as a browser page of `origin` would (`None`: a non-browser
+/// client); `Err(status)` when the upgrade is refused.
+async fn connect_from(gw: &Gw, origin: Option<&str>) -> Result<Ws, u16> {
+    use tungstenite::client::IntoClientRequest as _;
+    let url = format!(
+        "{}/agents/echo/ws?A2A-Version=1.0",
+        gw.url.replacen("http", "ws", 1)
+    );
+    let mut req = url.into_client_request().expect("request");
+    if let Some(o) = origin {
+        req.headers_mut()
+            .insert("origin", o.parse().expect("ascii"));
+    }
+    match connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("{origin:?}: {e}"),
+    }
+}
+
+/// Runs one task over the session and asserts it completes.
+async fn completes_a_task(mut ws: Ws) {
+    let mut m = msg("origin", Value::Null);
+    m["messageId"] = json!("o1");
+    send(&mut ws, json!({"send": {"message": m}})).await;
+    while state_of(&next(&mut ws).await) != Some("TASK_STATE_COMPLETED") {}
+}
+
+#[tokio::test]
+async fn browser_pages_of_foreign_origins_are_refused_before_the_upgrade() {
+    // Configured origins: those, same-origin pages and non-browsers; nothing else.
+    let (gw, _echo, _dir) =
+        Gw::echo_with(|c| c.cors_origins = vec!["https://app.example".into()]).await;
+    for evil in ["http://evil.example", "http://localhost:5173"] {
+        assert_eq!(
+            connect_from(&gw, Some(evil)).await.err(),
+            Some(403),
+            "{evil}"
+        );
+    }
+    let r = gw
+        .http
+        .get(format!("{}/agents/echo/ws?A2A-Version=1.0", gw.url))
+        .header("origin", "http://evil.example")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 403);
+    let v = crate::gateway::json_of(r).await;
+    assert_eq!(
+        v["error"]["details"][0]["reason"], "ORIGIN_NOT_ALLOWED",
+        "{v}"
+    );
+    let same = gw.url.clone();
+    for ok in [Some("https://app.example"), Some(same.as_str()), None] {
+        let ws = connect_from(&gw, ok)
+            .await
+            .unwrap_or_else(|s| panic!("{ok:?}: {s}"));
+        completes_a_task(ws).await;
+    }
+    gw.stop().await;
+
+    // The default (no cors_origins): loopback pages too, still not the internet.
+    let (gw, _echo, _dir) = Gw::echo().await;
+    assert_eq!(
+        connect_from(&gw, Some("http://evil.example")).await.err(),
+        Some(403)
+    );
+    let ws = connect_from(&gw, Some("http://localhost:5173"))
+        .await
+        .expect("a loopback page");
+    completes_a_task(ws).await;
     gw.stop().await;
 }

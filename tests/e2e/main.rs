@@ -28,3 +28,4 @@ mod research_markdown;
 mod rude_peer;
 mod trace;
 mod tracing;
+mod versions;

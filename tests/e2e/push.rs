@@ -16,11 +16,11 @@ use switchyard::{
     },
     task::sequence_of,
 };
-use switchyard_e2e::{Served, describe, message, reason, request};
+use switchyard_e2e::{Served, assert_utc_timestamps, describe, message, reason, request};
 use tokio::sync::mpsc;
 
-/// What the receiver got: headers and the decoded event.
-type Received = (HeaderMap, StreamResponse);
+/// What the receiver got: headers, the decoded event and the body as JSON.
+type Received = (HeaderMap, StreamResponse, serde_json::Value);
 
 #[derive(Clone)]
 struct Receiver {
@@ -44,7 +44,8 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<Received>) {
                         return http::StatusCode::SERVICE_UNAVAILABLE;
                     }
                     let event: StreamResponse = serde_json::from_str(&body).expect("protobuf JSON");
-                    let _ = s.tx.send((headers, event));
+                    let raw = serde_json::from_str(&body).expect("JSON");
+                    let _ = s.tx.send((headers, event, raw));
                     http::StatusCode::OK
                 },
             ),
@@ -98,7 +99,7 @@ async fn every_event_is_pushed_in_order_with_credentials_after_a_retry() {
     });
     echo.client.send_message(req).await.expect("send");
     let got = take(&mut rx, 8).await;
-    let events: Vec<StreamResponse> = got.iter().map(|(_, e)| e.clone()).collect();
+    let events: Vec<StreamResponse> = got.iter().map(|(_, e, _)| e.clone()).collect();
     let seqs: Vec<u64> = events
         .iter()
         .map(|e| sequence_of(e).expect("seq"))
@@ -110,7 +111,15 @@ async fn every_event_is_pushed_in_order_with_credentials_after_a_retry() {
         describe(&events)
     );
     assert!(describe(&events)[7].starts_with("status:COMPLETED"));
-    let (headers, _) = &got[0];
+    let stamps: usize = got
+        .iter()
+        .map(|(_, _, raw)| assert_utc_timestamps(raw))
+        .sum();
+    assert!(
+        stamps >= 2,
+        "the bodies carry status timestamps, in UTC with Z"
+    );
+    let (headers, _, _) = &got[0];
     assert_eq!(headers["content-type"], "application/a2a+json");
     assert_eq!(headers["authorization"], "Bearer secret");
     assert_eq!(headers["x-a2a-notification-token"], "tok-123");
@@ -161,7 +170,7 @@ async fn config_crud_and_delivery_of_a_continued_task() {
     let delivered = take(&mut rx, 3).await;
     let seqs: Vec<u64> = delivered
         .iter()
-        .map(|(_, e)| sequence_of(e).expect("seq"))
+        .map(|(_, e, _)| sequence_of(e).expect("seq"))
         .collect();
     assert_eq!(seqs, [4, 5, 6]);
 

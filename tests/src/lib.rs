@@ -1,7 +1,10 @@
 //! Helpers for Switchyard's end-to-end tests: agents served on `127.0.0.1:0` with their own
 //! data directory, message builders, and compact renderings of event streams for assertions.
 
+pub mod json;
 pub mod python;
+
+pub use json::assert_utc_timestamps;
 
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 

@@ -19,6 +19,7 @@ use clap::Parser;
 use futures::StreamExt as _;
 use switchyard::{
     AgentServer, Registry, RegistryConfig, ServeConfig, StoreConfig,
+    client::{A2aClient, Versioned},
     pb::a2a::{
         Message, SendMessageRequest, TaskState, a2a_service_client::A2aServiceClient,
         send_message_response,
@@ -89,7 +90,7 @@ async fn jsonrpc_round(http: reqwest::Client, url: String, args: &Args) -> Round
     .await
 }
 
-async fn grpc_round(client: A2aServiceClient<Channel>, args: &Args) -> Round {
+async fn grpc_round(client: A2aClient, args: &Args) -> Round {
     round(args.concurrency, Duration::from_secs(args.seconds), move || {
         let mut c = client.clone();
         async move {
@@ -135,7 +136,7 @@ async fn start_python(args: &Args) -> anyhow::Result<(tokio::process::Child, Str
 async fn stream_rates(
     http: &reqwest::Client,
     gateway: &str,
-    grpc: &A2aServiceClient<Channel>,
+    grpc: &A2aClient,
     n: u64,
 ) -> anyhow::Result<(f64, f64, u64)> {
     let metadata = |n: u64| {
@@ -210,11 +211,12 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(gateway.run());
     let (_python, python_url) = start_python(&args).await?;
 
-    let grpc = A2aServiceClient::new(
+    let grpc = A2aServiceClient::with_interceptor(
         Channel::from_shared(format!("http://{echo_addr}"))?
             .tcp_nodelay(true)
             .connect()
             .await?,
+        Versioned,
     );
     let http = reqwest::Client::builder()
         .http1_only()

@@ -213,7 +213,10 @@ async fn main() -> anyhow::Result<()> {
     let mut per_ws = f64::NAN;
     if args.only.as_deref() != Some("sse") {
         let (gateway, url, _) = start_gateway(dir, &echo_addr, &args, &http).await?;
-        let ws_url = format!("{}/agents/echo/ws", url.replacen("http", "ws", 1));
+        let ws_url = format!(
+            "{}/agents/echo/ws?A2A-Version=1.0",
+            url.replacen("http", "ws", 1)
+        );
         per_ws = measure(
             "WebSocket session",
             gateway.id().expect("running"),

@@ -9,6 +9,7 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Parser;
 use switchyard::{
     AgentServer, ServeConfig, StoreConfig,
+    client::{A2aClient, Versioned},
     pb::a2a::{
         self, Artifact, Message, SendMessageRequest, SendMessageResponse, Task, TaskState,
         TaskStatus,
@@ -164,7 +165,7 @@ async fn channel(addr: SocketAddr) -> anyhow::Result<Channel> {
         .await?)
 }
 
-async fn run_round(client: A2aServiceClient<Channel>, args: &Args) -> Round {
+async fn run_round(client: A2aClient, args: &Args) -> Round {
     round(args.concurrency, Duration::from_secs(args.seconds), move || {
         let mut c = client.clone();
         async move {
@@ -203,8 +204,9 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(server.run());
     let bare_addr = start_bare().await?;
 
-    let runtime = A2aServiceClient::new(channel(runtime_addr).await?);
-    let bare = A2aServiceClient::new(channel(bare_addr).await?);
+    // Both name the A2A version (the runtime refuses calls that do not), so both carry it.
+    let runtime = A2aServiceClient::with_interceptor(channel(runtime_addr).await?, Versioned);
+    let bare = A2aServiceClient::with_interceptor(channel(bare_addr).await?, Versioned);
     // Warm up both (connections, allocator, SQLite cache).
     let warm = Args {
         seconds: 1,

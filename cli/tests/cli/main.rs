@@ -189,6 +189,7 @@ fn the_readme_tour_works_against_a_running_mesh() {
     let task: serde_json::Value = serde_json::from_str(json.trim()).expect("one JSON task");
     let id = task["id"].as_str().expect("id");
     assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED");
+    assert_utc_z(&task["status"]["timestamp"]);
     let got = ok(&up.run(&["task", "get", "echo", id]));
     assert!(got.contains("kept") && got.contains(id), "{got}");
     let list = ok(&up.run(&["task", "list", "echo"]));
@@ -421,6 +422,7 @@ fn commands_work_through_the_gateway_when_one_is_configured() {
     let sent = ok(&via(&["--json", "send", "echo", "via", "json-rpc"], None));
     let task: serde_json::Value = serde_json::from_str(sent.trim()).expect("a JSON task");
     assert_eq!(task["artifacts"][0]["parts"][0]["text"], "via json-rpc");
+    assert_utc_z(&task["status"]["timestamp"]);
     let id = task["id"].as_str().expect("id");
 
     let streamed = ok(&via(&["stream", "echo", "--meta", "chunks=2", "sse"], None));
@@ -465,4 +467,13 @@ fn commands_work_through_the_gateway_when_one_is_configured() {
     assert!(line.contains("nobody"), "{line}");
     let (status, _) = up.interrupt();
     assert!(status.success());
+}
+
+/// `--json` writes timestamps as ProtoJSON does: RFC 3339 in UTC with a `Z` suffix.
+fn assert_utc_z(stamp: &serde_json::Value) {
+    let s = stamp.as_str().expect("a timestamp string");
+    assert!(
+        s.len() >= 20 && s.ends_with('Z') && !s.contains('+'),
+        "not UTC with Z: {s}"
+    );
 }
