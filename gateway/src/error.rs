@@ -32,11 +32,22 @@ const BAD_REQUEST_TYPE: &str = "type.googleapis.com/google.rpc.BadRequest";
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
-    /// The agent answered with an error status (connection failures included, as UNAVAILABLE).
+    /// The agent answered with an error status (an agent that cannot be reached included, as
+    /// UNAVAILABLE).
     #[error("agent {agent:?} answered {}: {}", code_name(.status.code()), .status.message())]
     Upstream { agent: String, status: Status },
+    /// The call to the agent broke at the transport level: no gRPC status came from the agent
+    /// (an HTTP/2 or hyper error — a reset connection, a protocol error, a header list over the
+    /// limit). `status` is tonic's local report, with the transport error as its source; it is
+    /// logged, never sent. UNAVAILABLE, HTTP 502.
+    #[error("agent {agent:?} failed to answer: {}", .status.message())]
+    AgentFailed {
+        agent: String,
+        #[source]
+        status: Status,
+    },
     /// No agent has this name.
-    #[error("unknown agent {0:?}")]
+    #[error("no agent is named {0:?}; GET /agents lists the agents")]
     UnknownAgent(String),
     /// The body is not JSON (JSON-RPC -32700).
     #[error("parse error: {0}")]
@@ -167,7 +178,9 @@ impl ApiError {
             Self::BodyTimeout(_) | Self::DeadlineExceeded | Self::HeartbeatTimeout(_) => {
                 Code::DeadlineExceeded
             }
-            Self::Draining | Self::CardNotConfigured { .. } => Code::Unavailable,
+            Self::Draining | Self::CardNotConfigured { .. } | Self::AgentFailed { .. } => {
+                Code::Unavailable
+            }
         }
     }
 
@@ -191,6 +204,9 @@ impl ApiError {
                 } else {
                     status.message().to_owned()
                 }
+            }
+            Self::AgentFailed { agent, .. } => {
+                format!("agent {agent:?} failed to answer; retry later")
             }
             other => other.to_string(),
         }
@@ -222,6 +238,7 @@ impl ApiError {
         let ours = |reason: &str| Info::new(reason, GATEWAY_DOMAIN);
         match self {
             Self::Upstream { agent, status } => upstream_info(agent, status),
+            Self::AgentFailed { agent, .. } => ours("AGENT_FAILED").with("agent", agent),
             Self::UnknownAgent(agent) => ours("AGENT_NOT_FOUND").with("agent", agent),
             Self::Parse(_) | Self::InvalidRequest(_) => a2a("INVALID_REQUEST"),
             Self::MethodNotFound(_) | Self::MethodNotAllowed { .. } => a2a("METHOD_NOT_FOUND"),

@@ -1,10 +1,12 @@
 //! The A2A JSON-RPC 2.0 binding at `POST /agents/{agent}` (and `/agents/{agent}/`), A2A
-//! v1.0 "JSON-RPC binding". Every answer is HTTP 200: a result, an error object, or (for
-//! `SendStreamingMessage` and `SubscribeToTask`) an SSE stream of responses.
+//! v1.0 "JSON-RPC binding". Every answer is HTTP 200 — a result, an error object, or (for
+//! `SendStreamingMessage` and `SubscribeToTask`) an SSE stream of responses — except the
+//! error for an unknown agent, which is HTTP 404.
 //!
 //! Checks, in order: `Content-Type` (-32005), body size and time (-32600), nesting depth
 //! (-32602, [`crate::bounds`]), JSON (-32700), envelope (-32600), method (-32601), params
-//! (-32602), `A2A-Version` (-32009), agent (-32603 naming it), id and value bounds (-32602),
+//! (-32602), `A2A-Version` (-32009), agent (HTTP 404, -32601 naming it and `GET /agents`),
+//! id and value bounds (-32602),
 //! then the call; agent errors map as in [`crate::error::json_rpc`].
 
 pub(crate) mod envelope;

@@ -166,11 +166,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Forward {
     }
 }
 
-/// An agent's status as the gateway's error. tonic's channel reports its own enforcement of
-/// `grpc-timeout` as CANCELLED "Timeout expired"; gRPC semantics say DEADLINE_EXCEEDED.
+/// An agent's status as the gateway's error.
+///
+/// - tonic's channel reports its own enforcement of `grpc-timeout` as CANCELLED "Timeout
+///   expired"; gRPC semantics say DEADLINE_EXCEEDED.
+/// - A status that tonic made from a transport error (it carries that error as its
+///   [`source`](std::error::Error::source); one read from the agent's `grpc-status` never
+///   does) is [`ApiError::AgentFailed`]: tonic maps HTTP/2 reset reasons to codes such as
+///   INTERNAL or RESOURCE_EXHAUSTED ("h2 protocol error: …", `Status::from_h2_error`), which
+///   would blame the client or leak internals. UNAVAILABLE keeps its meaning (the agent cannot
+///   be reached or refused the stream: retry).
 pub(crate) fn upstream(agent: &str, status: Status) -> ApiError {
     if status.code() == Code::Cancelled && status.message() == "Timeout expired" {
         return ApiError::DeadlineExceeded;
+    }
+    if status.code() != Code::Unavailable && std::error::Error::source(&status).is_some() {
+        return ApiError::AgentFailed {
+            agent: agent.to_owned(),
+            status,
+        };
     }
     ApiError::Upstream {
         agent: agent.to_owned(),
@@ -237,5 +251,26 @@ mod tests {
         assert!(matches!(e, ApiError::DeadlineExceeded));
         let e = upstream("a", Status::cancelled("by the client"));
         assert!(matches!(e, ApiError::Upstream { .. }));
+    }
+
+    #[test]
+    fn transport_failures_are_the_agents_not_the_clients() {
+        // What tonic makes of an HTTP/2 reset (ENHANCE_YOUR_CALM): the error as its source.
+        let mut h2 = Status::resource_exhausted("h2 protocol error: stream reset");
+        h2.set_source(std::sync::Arc::new(std::io::Error::other("reset")));
+        let e = upstream("a", h2);
+        assert!(matches!(e, ApiError::AgentFailed { .. }), "{e:?}");
+        assert_eq!(e.code(), Code::Unavailable);
+        assert_eq!(
+            e.client_message(),
+            "agent \"a\" failed to answer; retry later"
+        );
+        // The same code from the agent's own grpc-status stays the agent's answer.
+        let e = upstream("a", Status::resource_exhausted("quota"));
+        assert!(matches!(e, ApiError::Upstream { .. }));
+        // A connect error stays UNAVAILABLE (503, "is unavailable").
+        let mut down = Status::unavailable("tcp connect error");
+        down.set_source(std::sync::Arc::new(std::io::Error::other("refused")));
+        assert!(matches!(upstream("a", down), ApiError::Upstream { .. }));
     }
 }

@@ -49,17 +49,24 @@ pub fn check(requested: Option<&str>, how_to_send: &str) -> Result<(), RpcError>
 }
 
 /// The gRPC services whose calls are versioned (health and reflection are not A2A).
-const VERSIONED: [&str; 2] = ["/lf.a2a.v1.A2AService/", "/switchyard.v1.AgentService/"];
+const VERSIONED: [&str; 2] = [
+    crate::pb::a2a::a2a_service_server::SERVICE_NAME,
+    crate::pb::agent::agent_service_server::SERVICE_NAME,
+];
 
-/// Middleware of the agent's gRPC routes: refuses an A2A or AgentService call whose
-/// `a2a-version` is not served (a trailers-only FAILED_PRECONDITION with the
-/// `VERSION_NOT_SUPPORTED` ErrorInfo), and marks every answer of those services with the
+/// Whether `path` names an RPC of a versioned service. Unknown methods are not checked, so
+/// they answer UNIMPLEMENTED whatever the version.
+fn is_versioned(path: &str) -> bool {
+    let (service, method) = super::observe::known_rpc(path);
+    VERSIONED.contains(&service) && method != super::observe::UNKNOWN
+}
+
+/// Middleware of the agent's gRPC routes: refuses an A2A or AgentService call (of a method the
+/// agent serves) whose `a2a-version` is not served (a trailers-only FAILED_PRECONDITION with
+/// the `VERSION_NOT_SUPPORTED` ErrorInfo), and marks every answer of those services with the
 /// version it was served with (response metadata `a2a-version: 1.0`).
 pub(crate) async fn grpc(request: Request, next: Next) -> Response {
-    if !VERSIONED
-        .iter()
-        .any(|p| request.uri().path().starts_with(p))
-    {
+    if !is_versioned(request.uri().path()) {
         return next.run(request).await;
     }
     let requested = request

@@ -61,6 +61,7 @@ fn short(s: &str) -> String {
 mod grpc;
 mod json_rpc;
 mod rest;
+mod unknown_agent;
 mod websocket;
 
 /// A valid user message, as protobuf JSON.
@@ -160,6 +161,7 @@ async fn the_bad_input_corpus_gets_specific_client_errors() {
     rest::rest_cases(&ctx, &mut corpus);
     websocket::websocket_cases(&ctx, &mut corpus);
     grpc::grpc_cases(&ctx, &mut corpus);
+    unknown_agent::unknown_agent_cases(&ctx, &mut corpus);
     let total = corpus.0.len();
     assert!(total >= 300, "the corpus holds {total} cases");
     let failures: Vec<String> = stream::iter(corpus.0)

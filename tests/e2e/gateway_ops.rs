@@ -43,16 +43,25 @@ async fn health_readiness_and_request_ids() {
 #[tokio::test]
 async fn unknown_agents_are_named_on_every_front() {
     let (gw, _echo, _dir) = Gw::echo().await;
-    let v = gw.rpc("nope", "GetTask", json!({"id": "t"})).await;
-    assert_eq!(v["error"]["code"], -32603);
+    // JSON-RPC: no endpoint at this URL, so HTTP 404, with a client error object (-32601).
+    let r = gw
+        .post_json(
+            "/agents/nope",
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "t"}}),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let v = json_of(r).await;
+    assert_eq!(v["error"]["code"], -32601, "{v}");
+    let message = v["error"]["message"].as_str().expect("msg");
     assert!(
-        v["error"]["message"]
-            .as_str()
-            .expect("msg")
-            .contains("\"nope\""),
+        message.contains("\"nope\"") && message.contains("GET /agents"),
         "{v}"
     );
     assert_eq!(v["error"]["data"][0]["reason"], "AGENT_NOT_FOUND");
+    assert_eq!(v["error"]["data"][0]["metadata"]["agent"], "nope");
     assert_eq!(v["id"], 1);
     for path in [
         "/agents/nope/tasks/t",

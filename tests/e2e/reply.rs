@@ -220,7 +220,10 @@ async fn the_gateway_carries_a_message_reply_on_every_front() {
     check(&events[0].data["message"], "rest-sse");
 
     // WebSocket (Converse).
-    let url = format!("{}/agents/echo/ws", gw.url.replacen("http", "ws", 1));
+    let url = format!(
+        "{}/agents/echo/ws?A2A-Version=1.0",
+        gw.url.replacen("http", "ws", 1)
+    );
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("upgrade");

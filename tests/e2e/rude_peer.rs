@@ -16,7 +16,7 @@ use switchyard::pb::a2a::{
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
-use crate::gateway::{Gw, PATIENCE, agent, kind, msg};
+use crate::gateway::{Gw, PATIENCE, agent, json_of, kind, msg};
 
 /// Streams one task that completes when the gate opens; answers GetTask with a 2 MiB error
 /// message (a protocol abuse: it travels in a trailer), ListTasks with an empty page.
@@ -160,15 +160,36 @@ async fn a_peers_protocol_error_on_one_call_leaves_other_streams_running() {
         "task:WORKING"
     );
 
-    // Another client's call makes the peer break the protocol: it gets an answer (an error).
-    let r = gw.rpc("rude", "GetTask", json!({"id": "t1"})).await;
-    assert!(r["error"]["code"].is_i64(), "{r}");
-    assert!(
-        r["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.len() < 1024),
-        "{r}"
-    );
+    // Another client's call makes the peer break the protocol: it gets a server-side error
+    // that blames the agent (JSON-RPC -32603 with Retry-After; REST 502 UNAVAILABLE), not a
+    // client error, and no transport internals.
+    let failed = "agent \"rude\" failed to answer; retry later";
+    let r = gw
+        .post_json(
+            "/agents/rude",
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "t1"}}),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[reqwest::header::RETRY_AFTER], "1");
+    let r = json_of(r).await;
+    assert_eq!(r["error"]["code"], -32603, "{r}");
+    assert_eq!(r["error"]["message"], failed, "{r}");
+    assert_eq!(r["error"]["data"][0]["reason"], "AGENT_FAILED", "{r}");
+    assert_eq!(r["error"]["data"][0]["metadata"]["agent"], "rude", "{r}");
+    let r = gw
+        .req(reqwest::Method::GET, "/agents/rude/tasks/t1")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    let text = r.text().await.expect("body");
+    assert!(!text.contains("h2") && !text.contains("protocol"), "{text}");
+    let e: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(e["error"]["status"], "UNAVAILABLE", "{e}");
+    assert_eq!(e["error"]["message"], failed, "{e}");
 
     // The stream is untouched and completes; the next unary call reaches the peer again.
     gate.add_permits(1);

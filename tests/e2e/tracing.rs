@@ -209,9 +209,12 @@ async fn one_trace_from_the_browser_through_the_gateway_research_and_every_sub_a
     // A WebSocket session continuing another browser trace: the task it starts runs in it.
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
     let browser_span = "b7ad6b7169203331";
-    let mut request = format!("{}/agents/research/ws", url.replacen("http", "ws", 1))
-        .into_client_request()
-        .expect("ws request");
+    let mut request = format!(
+        "{}/agents/research/ws?A2A-Version=1.0",
+        url.replacen("http", "ws", 1)
+    )
+    .into_client_request()
+    .expect("ws request");
     request.headers_mut().insert(
         "traceparent",
         format!("00-{trace_id}-{browser_span}-01")

@@ -11,7 +11,7 @@
 //! | PERMISSION_DENIED, UNAUTHENTICATED; a client too slow to read | 1008 policy violation |
 //! | a message over `ws_max_message_bytes` | 1009 message too big |
 //! | INTERNAL, UNKNOWN, DATA_LOSS | 1011 internal error |
-//! | UNAVAILABLE (agent down or draining), RESOURCE_EXHAUSTED | 1013 try again later |
+//! | UNAVAILABLE (agent down, its connection broken, or draining), RESOURCE_EXHAUSTED | 1013 try again later |
 //! | any other gRPC status `c` (e.g. DEADLINE_EXCEEDED, a missed heartbeat) | 4000 + `c` (e.g. 4004) |
 //!
 //! The close reason is the client-safe message, cut to the 123 bytes a close frame holds.

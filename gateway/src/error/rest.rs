@@ -3,8 +3,9 @@
 //!
 //! The HTTP status is the A2A one for A2A errors (TASK_NOT_FOUND 404, INVALID_AGENT_RESPONSE
 //! 500, the others 400); 413 for a body over the limit, 408 for a body that arrives too
-//! slowly, 405 for a method a route does not take; otherwise [`from_code`], the table of
-//! `google/rpc/code.proto`.
+//! slowly, 405 for a method a route does not take, 502 Bad Gateway (RFC 9110 §15.6.3) for a
+//! call whose connection to the agent broke ([`ApiError::AgentFailed`], status UNAVAILABLE);
+//! otherwise [`from_code`], the table of `google/rpc/code.proto`.
 
 use axum::response::{IntoResponse as _, Response};
 use http::StatusCode;
@@ -42,6 +43,7 @@ pub(crate) fn http_status(error: &ApiError) -> StatusCode {
         ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+        ApiError::AgentFailed { .. } => StatusCode::BAD_GATEWAY,
         other => from_code(other.code()),
     }
 }

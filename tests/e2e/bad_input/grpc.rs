@@ -35,6 +35,10 @@ fn grpc(
             .post(url)
             .header("content-type", "application/grpc")
             .header("te", "trailers");
+        // Every case names the A2A version it speaks unless it is about the version.
+        if !metadata.iter().any(|(k, _)| *k == "a2a-version") {
+            req = req.header("a2a-version", "1.0");
+        }
         for (k, v) in metadata {
             req = req.header(k, v);
         }
@@ -220,7 +224,7 @@ pub(super) fn grpc_cases(c: &Ctx, k: &mut Corpus) {
         ..Default::default()
     }
     .encode_to_vec();
-    for v in ["2.0", "0.3", "1.x", "v1"] {
+    for v in ["", "2.0", "0.3", "1.x", "v1"] {
         k.add(
             format!("grpc a2a-version {v}"),
             grpc(

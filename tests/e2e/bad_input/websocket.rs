@@ -58,7 +58,7 @@ fn ws_raw(c: &Ctx, frames: Vec<u8>, code: u16) -> Check {
     async move {
         let mut s = TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
         let hello = format!(
-            "GET /agents/echo/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            "GET /agents/echo/ws?A2A-Version=1.0 HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         s.write_all(hello.as_bytes()).await.map_err(|e| e.to_string())?;
@@ -96,7 +96,10 @@ fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
 
 /// Sends one message with tokio-tungstenite; expects close `code`.
 fn ws_message(c: &Ctx, m: WsMessage, code: u16) -> Check {
-    let url = format!("{}/agents/echo/ws", c.gw.replacen("http", "ws", 1));
+    let url = format!(
+        "{}/agents/echo/ws?A2A-Version=1.0",
+        c.gw.replacen("http", "ws", 1)
+    );
     async move {
         use futures::SinkExt as _;
         let (mut ws, _) = connect_async(url).await.map_err(|e| e.to_string())?;
@@ -122,7 +125,10 @@ fn ws_message(c: &Ctx, m: WsMessage, code: u16) -> Check {
 
 /// Sends one frame; expects an `error` frame with gRPC `code`, and the session to go on.
 fn ws_error_frame(c: &Ctx, frame_json: Value, code: i64) -> Check {
-    let url = format!("{}/agents/echo/ws", c.gw.replacen("http", "ws", 1));
+    let url = format!(
+        "{}/agents/echo/ws?A2A-Version=1.0",
+        c.gw.replacen("http", "ws", 1)
+    );
     async move {
         use futures::SinkExt as _;
         let (mut ws, _) = connect_async(url).await.map_err(|e| e.to_string())?;
