@@ -1,6 +1,7 @@
 //! Helpers for Switchyard's end-to-end tests: agents served on `127.0.0.1:0` with their own
 //! data directory, message builders, and compact renderings of event streams for assertions.
 
+pub mod pods;
 pub mod python;
 
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
