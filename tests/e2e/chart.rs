@@ -177,6 +177,20 @@ async fn chart_commands_run_the_mesh_and_answer_a_research_request_through_the_g
         names,
         ["echo", "keywords", "research", "summarize", "textstats"]
     );
+    // Cards point at the gateway's in-cluster Service (the chart's SWITCHYARD_PUBLIC_URL).
+    let url = directory["agents"][0]["url"].as_str().unwrap_or_default();
+    assert!(
+        url.starts_with("http://switchyard-gateway.mesh.svc.cluster.local:80/agents/"),
+        "{directory}"
+    );
+    assert!(
+        directory["agents"]
+            .as_array()
+            .expect("agents")
+            .iter()
+            .all(|a| a["available"] == true),
+        "{directory}"
+    );
 
     let document = "Switchyard routes messages between agents. Every agent is a gRPC service. \
         The gateway translates HTTP into gRPC calls.\n\nTasks are durable. A subscriber resumes \

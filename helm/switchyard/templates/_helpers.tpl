@@ -219,3 +219,18 @@ prometheus.io/path: /metrics
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/*
+The gateway's public base URL (used in the agent cards it serves): `gateway.publicUrl`, else
+the first Ingress host, else the gateway Service's cluster DNS name.
+*/}}
+{{- define "switchyard.gatewayUrl" -}}
+{{- $g := .Values.gateway }}
+{{- if $g.publicUrl }}
+{{- $g.publicUrl }}
+{{- else if and $g.ingress.enabled $g.ingress.hosts }}
+{{- printf "%s://%s" (ternary "https" "http" (not (empty $g.ingress.tls))) (first $g.ingress.hosts).host }}
+{{- else }}
+{{- printf "http://%s.%s.svc.%s:%d" (include "switchyard.componentName" (list . "gateway")) .Release.Namespace .Values.clusterDomain (int $g.service.port) }}
+{{- end }}
+{{- end }}
