@@ -176,7 +176,26 @@ def run_sets():
     ports = {e["port"] for e in monitors[0]["spec"]["podMetricsEndpoints"]}
     assert ports == {"grpc", "http"}, ports
     print("ok PodMonitor only with monitoring.coreos.com/v1")
-    print(f"chart value sets: {passed + 2} passed")
+    # The chart README documents every key of values.yaml.
+    readme = (CHART / "README.md").read_text()
+    keys = [k for k in leaf_keys(yaml.safe_load((CHART / "values.yaml").read_text())) if not k.startswith("agents.")]
+    missing = [k for k in keys if not any(f"`{p}`" in readme for p in prefixes(k))]
+    assert not missing, f"helm/switchyard/README.md does not document {missing}"
+    print(f"ok README documents all {len(keys)} keys")
+    print(f"chart value sets: {passed + 3} passed")
+
+
+def leaf_keys(tree, prefix=""):
+    for k, v in tree.items():
+        if isinstance(v, dict) and v:
+            yield from leaf_keys(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}"
+
+
+def prefixes(key):
+    parts = key.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
 
 def run_invalid():
