@@ -20,7 +20,7 @@ const LISTEN_HOST: &str = "127.0.0.2";
 #[tokio::test]
 async fn chart_value_sets_are_valid_kubernetes_lint_clean_and_wired_as_configured() {
     let out = python::run(&["tests/python/chart_test.py", "sets"]).await;
-    assert!(out.contains("chart value sets: 12 passed"), "{out}");
+    assert!(out.contains("chart value sets: 13 passed"), "{out}");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ Driven by tests/e2e/chart.rs.
 """
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -176,13 +177,21 @@ def run_sets():
     ports = {e["port"] for e in monitors[0]["spec"]["podMetricsEndpoints"]}
     assert ports == {"grpc", "http"}, ports
     print("ok PodMonitor only with monitoring.coreos.com/v1")
+    # Golden render of the defaults: a chart change shows up as a reviewable diff.
+    # SWITCHYARD_UPDATE_GOLDEN=1 rewrites the file.
+    golden = Path(__file__).parent / "golden" / "chart-defaults.yaml"
+    text = yaml.safe_dump_all(renders["defaults"], sort_keys=True)
+    if os.environ.get("SWITCHYARD_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert golden.read_text() == text, f"the default render differs from {golden}: review, then rerun with SWITCHYARD_UPDATE_GOLDEN=1"
+    print(f"ok default render matches {golden.name}")
     # The chart README documents every key of values.yaml.
     readme = (CHART / "README.md").read_text()
     keys = [k for k in leaf_keys(yaml.safe_load((CHART / "values.yaml").read_text())) if not k.startswith("agents.")]
     missing = [k for k in keys if not any(f"`{p}`" in readme for p in prefixes(k))]
     assert not missing, f"helm/switchyard/README.md does not document {missing}"
     print(f"ok README documents all {len(keys)} keys")
-    print(f"chart value sets: {passed + 3} passed")
+    print(f"chart value sets: {passed + 4} passed")
 
 
 def leaf_keys(tree, prefix=""):
