@@ -84,7 +84,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    println!("switchyard-gateway listening on {}", gateway.url());
+    // The bound address (what a local client or a test connects to); the public URL used in
+    // cards is logged with "gateway serving".
+    println!(
+        "switchyard-gateway listening on http://{}",
+        gateway.local_addr()
+    );
     gateway.run_until(switchyard::shutdown_signal()).await;
     telemetry.shutdown().await;
     ExitCode::SUCCESS

@@ -2,6 +2,7 @@
 //! data directory, message builders, and compact renderings of event streams for assertions.
 
 pub mod json;
+pub mod pods;
 pub mod python;
 
 pub use json::assert_utc_timestamps;
