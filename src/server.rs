@@ -74,9 +74,21 @@ pub struct ServeConfig {
     pub public_grpc_url: Option<String>,
     /// Where tasks live.
     pub store: StoreConfig,
-    /// Largest gRPC message accepted or sent, in bytes; a larger request fails with
-    /// RESOURCE_EXHAUSTED. Default 4 MiB.
+    /// Largest gRPC request accepted, in bytes (the encoded `SendMessageRequest` and every other
+    /// request message); a larger one fails with RESOURCE_EXHAUSTED before it is decoded.
+    /// At most [`max_task_bytes`](Self::max_task_bytes). Default 4 MiB
+    /// ([`DEFAULT_MAX_MESSAGE_BYTES`]).
     pub max_message_bytes: usize,
+    /// Largest encoded size of a stored task (its history, artifacts and status), in bytes.
+    /// A message that would take a task past it is refused with RESOURCE_EXHAUSTED; an agent
+    /// event that would is refused with [`EventError::TaskTooLarge`](crate::EventError), and
+    /// the task then FAILS. Replies (a task, a `ListTasks` page, a stream event) are sent up
+    /// to this size plus [`REPLY_HEADROOM_BYTES`], so everything accepted can be read back;
+    /// `ListTasks` pages end early (with a `next_page_token`) where the next task would pass
+    /// it. At most [`MAX_REPLY_BYTES`] − [`REPLY_HEADROOM_BYTES`], what
+    /// [`Client`](crate::Client) and the gateway decode. Default 16 MiB
+    /// ([`DEFAULT_MAX_TASK_BYTES`]).
+    pub max_task_bytes: usize,
     /// Largest total size of the parts of one `SendMessageParts` call, in bytes; beyond it the
     /// call fails with RESOURCE_EXHAUSTED. Default 64 MiB.
     pub max_parts_bytes: usize,
@@ -100,7 +112,8 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_grpc_url: None,
             store: StoreConfig::default(),
-            max_message_bytes: 4 * 1024 * 1024,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_task_bytes: DEFAULT_MAX_TASK_BYTES,
             max_parts_bytes: 64 * 1024 * 1024,
             default_history_length: None,
             drain_timeout: Duration::from_secs(30),
@@ -110,6 +123,18 @@ impl Default for ServeConfig {
         }
     }
 }
+
+/// Default [`ServeConfig::max_message_bytes`]: 4 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Default [`ServeConfig::max_task_bytes`]: 16 MiB, four messages of the default maximum size
+/// (a task holds its message in the history and, for an agent like `echo`, again in an
+/// artifact).
+pub const DEFAULT_MAX_TASK_BYTES: usize = 16 * 1024 * 1024;
+/// Room above [`ServeConfig::max_task_bytes`] in every reply for the envelope around a task
+/// (a `ListTasks` page's framing and token, a stream event's wrapper) and the runtime's own
+/// small status events: 64 KiB.
+pub const REPLY_HEADROOM_BYTES: usize = 64 * 1024;
+pub use crate::client::MAX_REPLY_BYTES;
 
 /// Why a server could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +151,30 @@ pub enum ServeError {
     /// The task store could not be opened or recovered.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A setting is unusable (e.g. `max_message_bytes` above `max_task_bytes`).
+    #[error("invalid serve configuration: {0}")]
+    Config(String),
+}
+
+impl ServeConfig {
+    /// Checks the limits: `0 < max_message_bytes <= max_task_bytes <=` [`MAX_REPLY_BYTES`] −
+    /// [`REPLY_HEADROOM_BYTES`].
+    fn validate(&self) -> Result<(), ServeError> {
+        let most = MAX_REPLY_BYTES - REPLY_HEADROOM_BYTES;
+        if self.max_message_bytes == 0 || self.max_message_bytes > self.max_task_bytes {
+            return Err(ServeError::Config(format!(
+                "max_message_bytes ({}) must be between 1 and max_task_bytes ({})",
+                self.max_message_bytes, self.max_task_bytes
+            )));
+        }
+        if self.max_task_bytes > most {
+            return Err(ServeError::Config(format!(
+                "max_task_bytes ({}) must be at most {most}, what clients decode",
+                self.max_task_bytes
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Triggers the drain of a running [`AgentServer`]. Cheap to clone.
@@ -189,8 +238,8 @@ impl AgentServer {
     /// Opens the store, recovers unfinished tasks and binds the listener.
     ///
     /// # Errors
-    /// [`ServeError::Bind`] when the address is taken or not allowed; [`ServeError::Store`]
-    /// when the store cannot be opened.
+    /// [`ServeError::Config`] for inconsistent limits; [`ServeError::Bind`] when the address
+    /// is taken or not allowed; [`ServeError::Store`] when the store cannot be opened.
     pub async fn bind(agent: impl Agent, config: ServeConfig) -> Result<Self, ServeError> {
         Self::bind_arc(Arc::new(agent), config).await
     }
@@ -201,6 +250,7 @@ impl AgentServer {
     /// As [`bind`](Self::bind).
     pub async fn bind_arc(agent: Arc<dyn Agent>, config: ServeConfig) -> Result<Self, ServeError> {
         crate::telemetry::metrics::install();
+        config.validate()?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -255,6 +305,7 @@ impl AgentServer {
                 push_notifications: config.push_notifications,
                 streaming,
                 recovery: config.recovery,
+                max_task_bytes: config.max_task_bytes,
             },
         )
         .await?;
@@ -343,12 +394,13 @@ fn routes(
     >,
 ) -> axum::Router {
     let limit = config.max_message_bytes;
+    let reply = config.max_task_bytes + REPLY_HEADROOM_BYTES;
     let a2a = A2aServiceServer::new(A2aGrpc {
         rt: rt.clone(),
         card: card.clone(),
     })
     .max_decoding_message_size(limit)
-    .max_encoding_message_size(limit)
+    .max_encoding_message_size(reply)
     .accept_compressed(CompressionEncoding::Gzip)
     .send_compressed(CompressionEncoding::Gzip);
     let agent = AgentServiceServer::new(AgentGrpc {
@@ -357,7 +409,7 @@ fn routes(
         max_parts_bytes: config.max_parts_bytes,
     })
     .max_decoding_message_size(limit)
-    .max_encoding_message_size(limit)
+    .max_encoding_message_size(reply)
     .accept_compressed(CompressionEncoding::Gzip)
     .send_compressed(CompressionEncoding::Gzip);
     let v1 = tonic_reflection::server::Builder::configure()

@@ -58,6 +58,10 @@ pub struct TaskQuery {
     pub page_size: u32,
     /// Continue after this task.
     pub after: Option<PageCursor>,
+    /// Largest total of the stored snapshots' encoded sizes on one page, in bytes: the page
+    /// ends (with a `next` cursor) before the task that would pass it, so that the page fits in
+    /// one reply; its first task is always included. `None`: no byte limit.
+    pub max_bytes: Option<usize>,
 }
 
 /// Position in the task order: status timestamp descending, then id descending.

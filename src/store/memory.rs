@@ -9,7 +9,9 @@ use std::{
 use super::{
     PageCursor, StoreError, StoredEvent, StoredTask, TaskPage, TaskQuery, TaskStore, TaskWrite,
 };
-use crate::pb::a2a::TaskPushNotificationConfig;
+use prost::Message as _;
+
+use crate::pb::a2a::{Task, TaskPushNotificationConfig};
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -90,19 +92,24 @@ impl TaskStore for MemoryStore {
                 .unwrap_or(matching.len())
         });
         let size = query.page_size as usize;
-        let tasks: Vec<_> = matching
-            .iter()
-            .skip(start)
-            .take(size)
-            .map(|t| (*t).clone())
-            .collect();
-        let next = (start + size < matching.len())
-            .then(|| tasks.last())
-            .flatten()
-            .map(|t| PageCursor {
-                status_micros: t.status_micros(),
-                task_id: t.id.clone(),
-            });
+        let mut tasks: Vec<Task> = Vec::new();
+        let mut bytes = 0usize;
+        let mut more = false;
+        for t in matching.iter().skip(start) {
+            let len = t.encoded_len();
+            if tasks.len() >= size
+                || (!tasks.is_empty() && query.max_bytes.is_some_and(|m| bytes + len > m))
+            {
+                more = true;
+                break;
+            }
+            bytes += len;
+            tasks.push((*t).clone());
+        }
+        let next = more.then(|| tasks.last()).flatten().map(|t| PageCursor {
+            status_micros: t.status_micros(),
+            task_id: t.id.clone(),
+        });
         Ok(TaskPage { tasks, next, total })
     }
 

@@ -12,6 +12,7 @@
 
 use std::{path::Path, str::FromStr as _, time::Duration};
 
+use futures::TryStreamExt as _;
 use prost::Message as _;
 use sqlx::{
     QueryBuilder, Row as _, Sqlite, SqlitePool,
@@ -264,24 +265,26 @@ impl TaskStore for SqliteStore {
         }
         page.push(" ORDER BY status_us DESC, id DESC LIMIT ")
             .push_bind(i64::from(query.page_size) + 1);
-        let rows = page
-            .build()
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
-        let mut tasks = rows
-            .iter()
-            .map(|r| decode::<Task>(r.get::<&[u8], _>(0), "task"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if tasks.len() > query.page_size as usize {
-            tasks.truncate(query.page_size as usize);
-            tasks.last().map(|t| PageCursor {
-                status_micros: t.status_micros(),
-                task_id: t.id.clone(),
-            })
-        } else {
-            None
-        };
+        // Streamed, so that a page cut short by bytes reads no further rows.
+        let mut rows = page.build().fetch(&self.reader);
+        let mut tasks = Vec::new();
+        let mut bytes = 0usize;
+        let mut more = false;
+        while let Some(row) = rows.try_next().await.map_err(backend)? {
+            let blob = row.get::<&[u8], _>(0);
+            let full = tasks.len() >= query.page_size as usize
+                || (!tasks.is_empty() && query.max_bytes.is_some_and(|m| bytes + blob.len() > m));
+            if full {
+                more = true;
+                break;
+            }
+            bytes += blob.len();
+            tasks.push(decode::<Task>(blob, "task")?);
+        }
+        let next = more.then(|| tasks.last()).flatten().map(|t| PageCursor {
+            status_micros: t.status_micros(),
+            task_id: t.id.clone(),
+        });
         Ok(TaskPage {
             tasks,
             next,
