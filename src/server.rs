@@ -35,7 +35,7 @@ use crate::{
     },
     runtime::{Recovery, Runtime, RuntimeConfig},
     service::{A2aGrpc, AgentGrpc},
-    store::{Durability, MemoryStore, SqliteStore, StoreError, TaskStore},
+    store::{Durability, MemoryStore, Retention, SqliteStore, StoreError, TaskStore, retention},
 };
 
 /// Where an agent's tasks live.
@@ -104,6 +104,10 @@ pub struct ServeConfig {
     pub push_notifications: bool,
     /// What to do with tasks a previous process left running. Default [`Recovery::Resume`].
     pub recovery: Recovery,
+    /// How long finished tasks are kept: by default 30 days and at most 100,000 per agent,
+    /// swept every minute ([`Retention`]; [`Retention::keep_all`] keeps everything). Only
+    /// terminal tasks are deleted.
+    pub retention: Retention,
 }
 
 impl Default for ServeConfig {
@@ -120,6 +124,7 @@ impl Default for ServeConfig {
             cancel_grace: Duration::from_secs(5),
             push_notifications: false,
             recovery: Recovery::default(),
+            retention: Retention::default(),
         }
     }
 }
@@ -232,6 +237,8 @@ pub struct AgentServer {
     stop: CancellationToken,
     drain_timeout: Duration,
     sqlite: Option<SqliteStore>,
+    /// The store and its retention, for the sweeper.
+    retention: (Arc<dyn TaskStore>, Retention),
 }
 
 impl AgentServer {
@@ -293,9 +300,12 @@ impl AgentServer {
                 extended_card: agent.extended_card().is_some(),
             },
         ));
+        if config.retention.is_enabled() {
+            retention::sweep_once(&*store, &config.retention, &card.name).await;
+        }
         let rt = Runtime::start(
             agent,
-            store,
+            store.clone(),
             RuntimeConfig {
                 agent_name: card.name.as_str().into(),
                 default_history_length: config
@@ -330,6 +340,7 @@ impl AgentServer {
             stop: CancellationToken::new(),
             drain_timeout: config.drain_timeout,
             sqlite,
+            retention: (store, config.retention),
         })
     }
 
@@ -363,6 +374,15 @@ impl AgentServer {
             conn_stop.clone(),
             self.drain_timeout,
         ));
+        let (store, retention) = self.retention;
+        let sweeper = retention.is_enabled().then(|| {
+            tokio::spawn(retention::sweeper(
+                store,
+                retention,
+                self.card.name.as_str().into(),
+                conn_stop.clone(),
+            ))
+        });
         signal.await;
         tracing::info!(addr = %self.local_addr, running = self.rt.running(), "draining");
         for name in [
@@ -377,6 +397,9 @@ impl AgentServer {
         self.rt.drain(self.drain_timeout).await;
         conn_stop.cancel();
         let _ = serving.await;
+        if let Some(s) = sweeper {
+            let _ = s.await;
+        }
         if let Some(s) = self.sqlite {
             s.close().await;
         }

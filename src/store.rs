@@ -11,9 +11,11 @@ use std::fmt;
 use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
 
 mod memory;
+pub mod retention;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use retention::{Retention, SweepRule};
 pub use sqlite::SqliteStore;
 
 /// One task's share of a group commit: its new snapshot and the events folded into it.
@@ -160,6 +162,14 @@ pub trait TaskStore: Send + Sync + fmt::Debug + 'static {
 
     /// Deletes a push-notification config; `false` when it did not exist.
     async fn delete_push_config(&self, task_id: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Deletes the terminal tasks `rule` selects, with their events and push-notification
+    /// configs, and returns how many tasks it deleted ([`Retention`]). Never deletes a task
+    /// that is not terminal. The default deletes nothing: a store without retention.
+    async fn sweep(&self, rule: &SweepRule) -> Result<u64, StoreError> {
+        let _ = rule;
+        Ok(0)
+    }
 }
 
 #[cfg(test)]

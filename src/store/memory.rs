@@ -7,7 +7,8 @@ use std::{
 };
 
 use super::{
-    PageCursor, StoreError, StoredEvent, StoredTask, TaskPage, TaskQuery, TaskStore, TaskWrite,
+    PageCursor, StoreError, StoredEvent, StoredTask, SweepRule, TaskPage, TaskQuery, TaskStore,
+    TaskWrite,
 };
 use prost::Message as _;
 
@@ -111,6 +112,35 @@ impl TaskStore for MemoryStore {
             task_id: t.id.clone(),
         });
         Ok(TaskPage { tasks, next, total })
+    }
+
+    async fn sweep(&self, rule: &SweepRule) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut terminal: Vec<(i64, String)> = inner
+            .tasks
+            .values()
+            .filter(|s| s.task.state().is_terminal())
+            .map(|s| (s.task.status_micros(), s.task.id.clone()))
+            .collect();
+        terminal.sort_by(|a, b| b.cmp(a));
+        let keep = rule
+            .keep_newest
+            .map_or(usize::MAX, |k| usize::try_from(k).unwrap_or(usize::MAX));
+        let doomed: Vec<String> = terminal
+            .into_iter()
+            .enumerate()
+            .filter(|(i, (us, _))| {
+                *us < rule.settled_before_micros
+                    && (*i >= keep || rule.older_than_micros.is_some_and(|o| *us < o))
+            })
+            .map(|(_, (_, id))| id)
+            .collect();
+        for id in &doomed {
+            inner.tasks.remove(id);
+            inner.events.remove(id);
+            inner.push.remove(id);
+        }
+        Ok(doomed.len() as u64)
     }
 
     async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError> {

@@ -20,8 +20,8 @@ use sqlx::{
 };
 
 use super::{
-    Durability, PageCursor, StoreError, StoredEvent, StoredTask, TaskPage, TaskQuery, TaskStore,
-    TaskWrite,
+    Durability, PageCursor, StoreError, StoredEvent, StoredTask, SweepRule, TaskPage, TaskQuery,
+    TaskStore, TaskWrite,
 };
 use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
 
@@ -56,6 +56,24 @@ CREATE TABLE IF NOT EXISTS push_configs (
     PRIMARY KEY (task_id, id)
 ) WITHOUT ROWID;
 ";
+
+/// Tasks deleted per transaction of a sweep.
+const SWEEP_BATCH: i64 = 1000;
+
+/// Appends the condition "the task is terminal".
+fn terminal(q: &mut QueryBuilder<Sqlite>) {
+    q.push("state IN (");
+    let mut list = q.separated(", ");
+    for s in [
+        TaskState::Completed,
+        TaskState::Failed,
+        TaskState::Canceled,
+        TaskState::Rejected,
+    ] {
+        list.push_bind(s as i32);
+    }
+    q.push(")");
+}
 
 /// Rows per multi-row INSERT; each row binds at most 6 values, far below SQLite's 32766.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -310,6 +328,61 @@ impl TaskStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn sweep(&self, rule: &SweepRule) -> Result<u64, StoreError> {
+        let mut swept = 0;
+        // One short transaction per batch, so group commits interleave with a long sweep.
+        loop {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT id FROM (");
+            if let Some(keep) = rule.keep_newest {
+                q.push("SELECT id, status_us FROM (SELECT id, status_us FROM tasks WHERE ");
+                terminal(&mut q);
+                q.push(" ORDER BY status_us DESC, id DESC LIMIT -1 OFFSET ")
+                    .push_bind(i64::try_from(keep).unwrap_or(i64::MAX))
+                    .push(")");
+            } else {
+                q.push("SELECT NULL AS id, 0 AS status_us WHERE 0");
+            }
+            if let Some(older) = rule.older_than_micros {
+                q.push(" UNION SELECT id, status_us FROM tasks WHERE status_us < ")
+                    .push_bind(older)
+                    .push(" AND ");
+                terminal(&mut q);
+            }
+            q.push(") WHERE status_us < ")
+                .push_bind(rule.settled_before_micros)
+                .push(" LIMIT ")
+                .push_bind(SWEEP_BATCH);
+            let ids: Vec<String> = q
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if ids.is_empty() {
+                break;
+            }
+            for table in [
+                "task_events WHERE task_id",
+                "push_configs WHERE task_id",
+                "tasks WHERE id",
+            ] {
+                let mut d = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} IN ("));
+                let mut list = d.separated(", ");
+                for id in &ids {
+                    list.push_bind(id.as_str());
+                }
+                d.push(")");
+                d.build().execute(&mut *tx).await.map_err(backend)?;
+            }
+            tx.commit().await.map_err(backend)?;
+            swept += ids.len() as u64;
+            if ids.len() < SWEEP_BATCH as usize {
+                break;
+            }
+        }
+        Ok(swept)
     }
 
     async fn put_push_config(&self, config: &TaskPushNotificationConfig) -> Result<(), StoreError> {

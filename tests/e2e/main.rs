@@ -22,5 +22,6 @@ mod ops;
 mod push;
 mod python_sdk;
 mod research;
+mod retention;
 mod trace;
 mod tracing;
