@@ -25,10 +25,10 @@ use super::{
 };
 use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
 
-/// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version stored in `PRAGMA user_version`. 2 added `task_counts`.
+const SCHEMA_VERSION: i64 = 2;
 /// Records [`SCHEMA_VERSION`].
-const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 1";
+const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 2";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -48,6 +48,25 @@ CREATE TABLE IF NOT EXISTS task_events (
     event   BLOB NOT NULL,
     PRIMARY KEY (task_id, seq)
 ) WITHOUT ROWID;
+-- Tasks per state, kept by triggers: ListTasks' totalSize without a context or timestamp
+-- filter is a sum over at most nine rows instead of a scan of every task.
+CREATE TABLE IF NOT EXISTS task_counts (
+    state INTEGER PRIMARY KEY NOT NULL,
+    n     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS tasks_count_insert AFTER INSERT ON tasks BEGIN
+    INSERT INTO task_counts (state, n) VALUES (NEW.state, 1)
+        ON CONFLICT (state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tasks_count_update AFTER UPDATE OF state ON tasks
+    WHEN OLD.state != NEW.state BEGIN
+    UPDATE task_counts SET n = n - 1 WHERE state = OLD.state;
+    INSERT INTO task_counts (state, n) VALUES (NEW.state, 1)
+        ON CONFLICT (state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tasks_count_delete AFTER DELETE ON tasks BEGIN
+    UPDATE task_counts SET n = n - 1 WHERE state = OLD.state;
+END;
 CREATE TABLE IF NOT EXISTS push_configs (
     task_id    TEXT NOT NULL,
     id         TEXT NOT NULL,
@@ -118,6 +137,7 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
         migrate(&writer).await?;
+        optimize(&writer).await;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .idle_timeout(None)
@@ -153,11 +173,33 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+    if version < 2 {
+        // Tasks written before the counting triggers existed.
+        sqlx::raw_sql(
+            "DELETE FROM task_counts; \
+             INSERT INTO task_counts (state, n) SELECT state, COUNT(*) FROM tasks GROUP BY state",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
     sqlx::raw_sql(SET_SCHEMA_VERSION)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
     tx.commit().await.map_err(backend)
+}
+
+/// Lets SQLite refresh the planner's statistics where they are stale (`PRAGMA optimize`,
+/// bounded work), so that a query filtered by context and state picks the context index.
+/// Run at open and after every retention sweep; a failure only costs plan quality.
+async fn optimize(pool: &SqlitePool) {
+    if let Err(e) = sqlx::raw_sql("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002")
+        .execute(pool)
+        .await
+    {
+        tracing::debug!(error = %e, "PRAGMA optimize failed");
+    }
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -262,8 +304,18 @@ impl TaskStore for SqliteStore {
                 q.push(" AND status_us > ").push_bind(after);
             }
         };
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM tasks");
-        filters(&mut count);
+        let mut count = if query.context_id.is_none() && query.status_after_micros.is_none() {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT COALESCE(SUM(n), 0) FROM task_counts");
+            if let Some(state) = query.state {
+                q.push(" WHERE state = ").push_bind(state as i32);
+            }
+            q
+        } else {
+            // Proportional to the matching tasks, through the context, state or timestamp index.
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM tasks");
+            filters(&mut q);
+            q
+        };
         let total: i64 = count
             .build_query_scalar()
             .fetch_one(&self.reader)
@@ -382,6 +434,7 @@ impl TaskStore for SqliteStore {
                 break;
             }
         }
+        optimize(&self.writer).await;
         Ok(swept)
     }
 
