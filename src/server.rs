@@ -15,6 +15,7 @@ pub mod listener;
 mod main;
 mod observe;
 
+pub use listener::ConnectionLimits;
 pub use main::{agent_main, agent_main_with};
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -108,6 +109,9 @@ pub struct ServeConfig {
     /// swept every minute ([`Retention`]; [`Retention::keep_all`] keeps everything). Only
     /// terminal tasks are deleted.
     pub retention: Retention,
+    /// Limits on the listener's connections: open connections, first-request and idle
+    /// timeouts ([`ConnectionLimits`]; defaults 10,000, 10 s and 5 min).
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServeConfig {
@@ -125,6 +129,7 @@ impl Default for ServeConfig {
             push_notifications: false,
             recovery: Recovery::default(),
             retention: Retention::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -165,6 +170,7 @@ impl ServeConfig {
     /// Checks the limits: `0 < max_message_bytes <= max_task_bytes <=` [`MAX_REPLY_BYTES`] −
     /// [`REPLY_HEADROOM_BYTES`].
     fn validate(&self) -> Result<(), ServeError> {
+        self.connections.validate().map_err(ServeError::Config)?;
         let most = MAX_REPLY_BYTES - REPLY_HEADROOM_BYTES;
         if self.max_message_bytes == 0 || self.max_message_bytes > self.max_task_bytes {
             return Err(ServeError::Config(format!(
@@ -239,6 +245,7 @@ pub struct AgentServer {
     sqlite: Option<SqliteStore>,
     /// The store and its retention, for the sweeper.
     retention: (Arc<dyn TaskStore>, Retention),
+    connections: ConnectionLimits,
 }
 
 impl AgentServer {
@@ -341,6 +348,7 @@ impl AgentServer {
             drain_timeout: config.drain_timeout,
             sqlite,
             retention: (store, config.retention),
+            connections: config.connections,
         })
     }
 
@@ -373,6 +381,7 @@ impl AgentServer {
             self.router,
             conn_stop.clone(),
             self.drain_timeout,
+            self.connections,
         ));
         let (store, retention) = self.retention;
         let sweeper = retention.is_enabled().then(|| {

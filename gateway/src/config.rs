@@ -2,6 +2,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+pub use switchyard::server::ConnectionLimits;
+
 /// Settings of one gateway. `GatewayConfig::default()` works: loopback, a free port, CORS off.
 ///
 /// Tests and embedders build this value directly; the binary fills it from flags and
@@ -60,6 +62,10 @@ pub struct GatewayConfig {
     pub card_timeout: Duration,
     /// `Cache-Control: max-age` of the agent cards served. Default 60 s.
     pub card_max_age: Duration,
+    /// Limits on client connections: open connections (beyond it a connection is closed at
+    /// once), the first request's deadline and the idle timeout ([`ConnectionLimits`];
+    /// defaults 10,000, 10 s and 5 min). SSE streams and WebSocket sessions count as busy.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for GatewayConfig {
@@ -82,6 +88,7 @@ impl Default for GatewayConfig {
             drain_timeout: Duration::from_secs(30),
             card_timeout: Duration::from_secs(5),
             card_max_age: Duration::from_secs(60),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -109,6 +116,7 @@ impl GatewayConfig {
                 return Err(format!("{name} must be longer than zero"));
             }
         }
+        self.connections.validate()?;
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
