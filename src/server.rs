@@ -91,7 +91,9 @@ pub struct ServeConfig {
     /// ([`DEFAULT_MAX_TASK_BYTES`]).
     pub max_task_bytes: usize,
     /// Largest total size of the parts of one `SendMessageParts` call, in bytes; beyond it the
-    /// call fails with RESOURCE_EXHAUSTED. Default 64 MiB.
+    /// call fails with RESOURCE_EXHAUSTED. Capped at [`max_task_bytes`](Self::max_task_bytes)
+    /// (the assembled message is stored in its task). Default 8 MiB: half the default task,
+    /// so that an agent can still answer with an artifact of the same size.
     pub max_parts_bytes: usize,
     /// History messages returned when a request leaves `history_length` unset; `None` (the
     /// default) returns the whole history.
@@ -122,7 +124,7 @@ impl Default for ServeConfig {
             store: StoreConfig::default(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_task_bytes: DEFAULT_MAX_TASK_BYTES,
-            max_parts_bytes: 64 * 1024 * 1024,
+            max_parts_bytes: 8 * 1024 * 1024,
             default_history_length: None,
             drain_timeout: Duration::from_secs(30),
             cancel_grace: Duration::from_secs(5),
@@ -168,7 +170,7 @@ pub enum ServeError {
 
 impl ServeConfig {
     /// Checks the limits: `0 < max_message_bytes <= max_task_bytes <=` [`MAX_REPLY_BYTES`] −
-    /// [`REPLY_HEADROOM_BYTES`].
+    /// [`REPLY_HEADROOM_BYTES`], `max_parts_bytes > 0`, and the connection limits.
     fn validate(&self) -> Result<(), ServeError> {
         self.connections.validate().map_err(ServeError::Config)?;
         let most = MAX_REPLY_BYTES - REPLY_HEADROOM_BYTES;
@@ -177,6 +179,11 @@ impl ServeConfig {
                 "max_message_bytes ({}) must be between 1 and max_task_bytes ({})",
                 self.max_message_bytes, self.max_task_bytes
             )));
+        }
+        if self.max_parts_bytes == 0 {
+            return Err(ServeError::Config(
+                "max_parts_bytes must be at least 1".into(),
+            ));
         }
         if self.max_task_bytes > most {
             return Err(ServeError::Config(format!(
@@ -438,7 +445,7 @@ fn routes(
     let agent = AgentServiceServer::new(AgentGrpc {
         rt: rt.clone(),
         card: card.clone(),
-        max_parts_bytes: config.max_parts_bytes,
+        max_parts_bytes: config.max_parts_bytes.min(config.max_task_bytes),
     })
     .max_decoding_message_size(limit)
     .max_encoding_message_size(reply)
