@@ -11,10 +11,14 @@
 //! 4. connections close (HTTP/2 GOAWAY) and the store is flushed and closed.
 
 pub mod cached;
+mod limits;
 pub mod listener;
 mod main;
 mod observe;
 
+pub use limits::{
+    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TASK_BYTES, MAX_REPLY_BYTES, REPLY_HEADROOM_BYTES,
+};
 pub use listener::ConnectionLimits;
 pub use main::{agent_main, agent_main_with};
 
@@ -136,18 +140,6 @@ impl Default for ServeConfig {
     }
 }
 
-/// Default [`ServeConfig::max_message_bytes`]: 4 MiB.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
-/// Default [`ServeConfig::max_task_bytes`]: 16 MiB, four messages of the default maximum size
-/// (a task holds its message in the history and, for an agent like `echo`, again in an
-/// artifact).
-pub const DEFAULT_MAX_TASK_BYTES: usize = 16 * 1024 * 1024;
-/// Room above [`ServeConfig::max_task_bytes`] in every reply for the envelope around a task
-/// (a `ListTasks` page's framing and token, a stream event's wrapper) and the runtime's own
-/// small status events: 64 KiB.
-pub const REPLY_HEADROOM_BYTES: usize = 64 * 1024;
-pub use crate::client::MAX_REPLY_BYTES;
-
 /// Why a server could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -166,33 +158,6 @@ pub enum ServeError {
     /// A setting is unusable (e.g. `max_message_bytes` above `max_task_bytes`).
     #[error("invalid serve configuration: {0}")]
     Config(String),
-}
-
-impl ServeConfig {
-    /// Checks the limits: `0 < max_message_bytes <= max_task_bytes <=` [`MAX_REPLY_BYTES`] −
-    /// [`REPLY_HEADROOM_BYTES`], `max_parts_bytes > 0`, and the connection limits.
-    fn validate(&self) -> Result<(), ServeError> {
-        self.connections.validate().map_err(ServeError::Config)?;
-        let most = MAX_REPLY_BYTES - REPLY_HEADROOM_BYTES;
-        if self.max_message_bytes == 0 || self.max_message_bytes > self.max_task_bytes {
-            return Err(ServeError::Config(format!(
-                "max_message_bytes ({}) must be between 1 and max_task_bytes ({})",
-                self.max_message_bytes, self.max_task_bytes
-            )));
-        }
-        if self.max_parts_bytes == 0 {
-            return Err(ServeError::Config(
-                "max_parts_bytes must be at least 1".into(),
-            ));
-        }
-        if self.max_task_bytes > most {
-            return Err(ServeError::Config(format!(
-                "max_task_bytes ({}) must be at most {most}, what clients decode",
-                self.max_task_bytes
-            )));
-        }
-        Ok(())
-    }
 }
 
 /// Triggers the drain of a running [`AgentServer`]. Cheap to clone.

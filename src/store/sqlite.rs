@@ -478,3 +478,95 @@ impl TaskStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task in `state` with status timestamp `us`.
+    fn write(id: &str, state: TaskState, us: i64) -> TaskWrite {
+        TaskWrite {
+            snapshot: Task {
+                id: id.into(),
+                context_id: "c".into(),
+                status: Some(crate::pb::a2a::TaskStatus {
+                    state: state as i32,
+                    message: None,
+                    timestamp: Some(pbjson_types::Timestamp {
+                        seconds: us / 1_000_000,
+                        nanos: 0,
+                    }),
+                }),
+                ..Default::default()
+            },
+            last_seq: 1,
+            events: Vec::new(),
+        }
+    }
+
+    fn query(state: Option<TaskState>) -> TaskQuery {
+        TaskQuery {
+            state,
+            page_size: 10,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_follow_inserts_updates_and_sweeps_and_survive_the_v1_upgrade() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        // A version-1 database: tasks but no counts.
+        sqlx::raw_sql(
+            "DROP TRIGGER tasks_count_insert; DROP TRIGGER tasks_count_update; \
+             DROP TRIGGER tasks_count_delete; DROP TABLE task_counts; PRAGMA user_version = 1",
+        )
+        .execute(&store.writer)
+        .await
+        .expect("downgrade");
+        let old = 1_000_000_000_000;
+        store
+            .commit(&[
+                write("a", TaskState::Completed, old),
+                write("b", TaskState::Working, old),
+            ])
+            .await
+            .expect("commit");
+        store.close().await;
+
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        let total = |s: Option<TaskState>| {
+            let store = store.clone();
+            async move { store.list(&query(s)).await.expect("list").total }
+        };
+        assert_eq!(total(None).await, 2, "rebuilt on upgrade");
+        store
+            .commit(&[
+                write("b", TaskState::Failed, old + 1),
+                write("c", TaskState::InputRequired, old + 2),
+            ])
+            .await
+            .expect("commit");
+        assert_eq!(total(None).await, 3);
+        assert_eq!(total(Some(TaskState::Failed)).await, 1, "b moved state");
+        assert_eq!(total(Some(TaskState::Working)).await, 0);
+        let swept = store
+            .sweep(&SweepRule {
+                older_than_micros: None,
+                keep_newest: Some(1),
+                settled_before_micros: i64::MAX,
+            })
+            .await
+            .expect("sweep");
+        assert_eq!(swept, 1, "the older of the two terminal tasks");
+        assert!(store.task("a").await.expect("get").is_none());
+        assert!(store.task("b").await.expect("get").is_some());
+        assert_eq!(total(None).await, 2);
+        assert_eq!(total(Some(TaskState::Completed)).await, 0);
+    }
+}

@@ -48,7 +48,7 @@ fn seeded(i: usize, start_us: i64) -> TaskWrite {
         Message::user_text(format!("seeded message {i}: {}", "lorem ipsum ".repeat(20)));
     message.task_id.clone_from(&id);
     message.context_id.clone_from(&context);
-    let state = if i % 20 == 0 {
+    let state = if i.is_multiple_of(20) {
         TaskState::Failed
     } else {
         TaskState::Completed
