@@ -12,11 +12,20 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::{sync::Notify, time::Instant};
 
+#[derive(Debug)]
+struct State {
+    /// Requests in flight.
+    in_flight: usize,
+    /// When `in_flight` last dropped to zero (or the connection opened).
+    since: Instant,
+    /// Whether any request has begun.
+    seen: bool,
+}
+
 /// Requests in flight on one connection.
 #[derive(Debug)]
 pub(crate) struct Activity {
-    /// In-flight requests, and when the count last dropped to zero (or the connection opened).
-    state: Mutex<(usize, Instant)>,
+    state: Mutex<State>,
     changed: Notify,
 }
 
@@ -24,14 +33,22 @@ impl Activity {
     /// A connection that has just opened, with nothing in flight.
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
-            state: Mutex::new((0, Instant::now())),
+            state: Mutex::new(State {
+                in_flight: 0,
+                since: Instant::now(),
+                seen: false,
+            }),
             changed: Notify::new(),
         })
     }
 
     /// Counts a request in flight until the returned guard is dropped.
     pub(crate) fn begin(self: &Arc<Self>) -> InFlight {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
+        {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.in_flight += 1;
+            st.seen = true;
+        }
         self.changed.notify_waiters();
         InFlight(self.clone())
     }
@@ -39,21 +56,20 @@ impl Activity {
     /// Completes once the connection has had no request in flight for `first` since it opened
     /// (before its first request), or for `idle` since its last request finished.
     pub(crate) async fn idle(&self, first: Duration, idle: Duration) {
-        let mut seen_request = false;
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let (in_flight, since) = *self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if in_flight > 0 {
-                seen_request = true;
-                changed.await;
-                continue;
-            }
-            let limit = if seen_request { idle } else { first };
-            tokio::select! {
-                () = tokio::time::sleep_until(since + limit) => return,
-                () = changed => seen_request = true,
+            let deadline = {
+                let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                (st.in_flight == 0).then(|| st.since + if st.seen { idle } else { first })
+            };
+            match deadline {
+                None => changed.await,
+                Some(at) => tokio::select! {
+                    () = tokio::time::sleep_until(at) => return,
+                    () = changed => {}
+                },
             }
         }
     }
@@ -66,9 +82,9 @@ pub(crate) struct InFlight(Arc<Activity>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         let mut st = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.0 -= 1;
-        if st.0 == 0 {
-            st.1 = Instant::now();
+        st.in_flight -= 1;
+        if st.in_flight == 0 {
+            st.since = Instant::now();
         }
         drop(st);
         self.0.changed.notify_waiters();
