@@ -21,7 +21,9 @@ pub struct GatewayConfig {
     /// Empty (the default) turns CORS off: browsers on other origins cannot read responses.
     pub cors_origins: Vec<String>,
     /// Largest request body accepted, in bytes; a larger one gets 413 (REST) or JSON-RPC
-    /// -32600 without being read further. Default 4 MiB.
+    /// -32600 without being read further. Default 4 MiB, the agents' default
+    /// `max_message_bytes` ([`switchyard::server::DEFAULT_MAX_MESSAGE_BYTES`]): a JSON body
+    /// becomes a protobuf request no larger than itself (the README's "Size limits").
     pub max_body_bytes: usize,
     /// How long a client may take to send its request body once the headers are in; a
     /// slower one gets 408 (REST) or JSON-RPC -32600. Default 10 s.
@@ -74,7 +76,7 @@ impl Default for GatewayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: None,
             cors_origins: Vec::new(),
-            max_body_bytes: 4 * 1024 * 1024,
+            max_body_bytes: switchyard::server::DEFAULT_MAX_MESSAGE_BYTES,
             body_read_timeout: Duration::from_secs(10),
             max_concurrent_requests: 1024,
             default_timeout: Duration::from_secs(60),
