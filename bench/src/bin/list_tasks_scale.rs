@@ -129,6 +129,13 @@ fn queries(n: usize, start_us: i64) -> Vec<(&'static str, ListTasksRequest)> {
             },
         ),
         (
+            "status COMPLETED",
+            ListTasksRequest {
+                status: TaskState::Completed as i32,
+                ..Default::default()
+            },
+        ),
+        (
             "status FAILED",
             ListTasksRequest {
                 status: TaskState::Failed as i32,
