@@ -36,6 +36,11 @@ use crate::{
     trace,
 };
 
+/// Largest reply a [`Client`] decodes, in bytes: 64 MiB. Agents served by this crate never
+/// send more ([`ServeConfig::max_task_bytes`](crate::ServeConfig::max_task_bytes) is capped
+/// below it), so every task they accepted can be read back.
+pub const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -221,11 +226,11 @@ impl Client {
     pub fn from_channel(channel: Channel) -> Self {
         Self {
             addr: "".into(),
-            streams: lean::LeanStreams::new(channel.clone(), 64 * 1024 * 1024),
+            streams: lean::LeanStreams::new(channel.clone(), MAX_REPLY_BYTES),
             a2a: A2aServiceClient::with_interceptor(channel.clone(), Versioned)
-                .max_decoding_message_size(64 * 1024 * 1024),
+                .max_decoding_message_size(MAX_REPLY_BYTES),
             agent: AgentServiceClient::with_interceptor(channel, Versioned)
-                .max_decoding_message_size(64 * 1024 * 1024),
+                .max_decoding_message_size(MAX_REPLY_BYTES),
             timeout: None,
             metadata: MetadataMap::new(),
         }

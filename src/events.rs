@@ -37,6 +37,16 @@ pub enum EventError {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The event would take the task past
+    /// [`ServeConfig::max_task_bytes`](crate::ServeConfig::max_task_bytes): the stored task
+    /// must always fit in one reply. The runtime then fails the task with a clear message.
+    #[error("the event of {event_bytes} bytes would take the task past its limit of {limit} bytes")]
+    TaskTooLarge {
+        /// Encoded size of the refused event, in bytes.
+        event_bytes: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
 }
 
 /// The publisher of one execution's task events.

@@ -55,6 +55,7 @@ pub use server::{
     AgentServer, ServeConfig, ServeError, ShutdownHandle, StoreConfig, serve, shutdown_signal,
 };
 pub use service::{A2A_VERSION, LAST_EVENT_ID};
+pub use store::Retention;
 
 /// The README's Rust examples, compiled by `cargo test --doc`.
 #[cfg(doctest)]

@@ -102,6 +102,10 @@ pub(crate) struct RuntimeConfig {
     pub(crate) push_notifications: bool,
     pub(crate) streaming: bool,
     pub(crate) recovery: Recovery,
+    /// Largest encoded size of a stored task, in bytes ([`ServeConfig::max_task_bytes`]).
+    ///
+    /// [`ServeConfig::max_task_bytes`]: crate::ServeConfig::max_task_bytes
+    pub(crate) max_task_bytes: usize,
 }
 
 /// The caller of an RPC, as far as the runtime cares.
@@ -303,6 +307,16 @@ impl Runtime {
         if closed {
             return Err(EventError::TaskClosed { state: st.pending });
         }
+        let event_bytes = prost::Message::encoded_len(&event);
+        // The runtime's own events (creation, WORKING, the outcome) are small and always fit
+        // in the reply's headroom; the agent's are bounded so the task stays readable.
+        if origin != Origin::Runtime && st.bytes + event_bytes > self.config.max_task_bytes {
+            return Err(EventError::TaskTooLarge {
+                event_bytes,
+                limit: self.config.max_task_bytes,
+            });
+        }
+        st.bytes += event_bytes;
         let seq = st.next_seq;
         st.next_seq += 1;
         if let Some(s) = new_state {
@@ -447,6 +461,9 @@ impl Runtime {
                 history: vec![message.clone()],
                 metadata: None,
             };
+            if prost::Message::encoded_len(&snapshot) > self.config.max_task_bytes {
+                return Err(task_too_large(&snapshot.id, self.config.max_task_bytes));
+            }
             self.create(snapshot, message, start, follow)?
         } else {
             self.continue_task(message, start, follow).await?
@@ -549,8 +566,12 @@ impl Runtime {
             ));
         }
         message.context_id.clone_from(&live.context_id);
+        let message_bytes = prost::Message::encoded_len(&message);
         let (exec, ack) = {
             let mut st = live.lock();
+            if st.bytes + message_bytes > self.config.max_task_bytes {
+                return Err(task_too_large(&live.id, self.config.max_task_bytes));
+            }
             if !st.pending.is_interrupted() {
                 let state = st.pending.as_str_name();
                 return Err(RpcError::unsupported(if st.pending.is_terminal() {
@@ -563,6 +584,7 @@ impl Runtime {
                     )
                 }));
             }
+            st.bytes += message_bytes;
             self.writer
                 .send(WriteOp::History {
                     task: live.clone(),
@@ -648,10 +670,14 @@ impl Runtime {
     /// ListTasks (A2A v1.0): newest status first, filtered, paged.
     pub(crate) async fn list_tasks(
         &self,
-        query: TaskQuery,
+        mut query: TaskQuery,
         history_length: Option<i32>,
         include_artifacts: bool,
     ) -> Result<ListTasksResponse, RpcError> {
+        // Every stored task is at most `max_task_bytes` (plus the runtime's own small events),
+        // so a page cut there always fits the reply limit (A2A lets a page hold fewer tasks
+        // than `page_size`; `next_page_token` continues it).
+        query.max_bytes = Some(self.config.max_task_bytes);
         let page = self.store.list(&query).await.map_err(store_error)?;
         let history_length = history_length.or(self.config.default_history_length);
         let tasks = page
@@ -938,6 +964,14 @@ fn not_cancelable(t: &Task) -> RpcError {
 
 pub(crate) fn store_error(e: StoreError) -> RpcError {
     RpcError::Internal(e.to_string())
+}
+
+/// A message refused because the task would outgrow `limit` (RESOURCE_EXHAUSTED).
+fn task_too_large(id: &str, limit: usize) -> RpcError {
+    RpcError::ResourceExhausted(format!(
+        "the message would take task {id} past the largest task size of {limit} bytes \
+         (max_task_bytes); start a new task"
+    ))
 }
 
 fn event_error(e: EventError) -> RpcError {

@@ -11,11 +11,16 @@
 //! 4. connections close (HTTP/2 GOAWAY) and the store is flushed and closed.
 
 pub mod cached;
+mod limits;
 pub mod listener;
 mod main;
 mod observe;
 pub mod version;
 
+pub use limits::{
+    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TASK_BYTES, MAX_REPLY_BYTES, REPLY_HEADROOM_BYTES,
+};
+pub use listener::ConnectionLimits;
 pub use main::{agent_main, agent_main_with};
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -36,7 +41,7 @@ use crate::{
     },
     runtime::{Recovery, Runtime, RuntimeConfig},
     service::{A2aGrpc, AgentGrpc},
-    store::{Durability, MemoryStore, SqliteStore, StoreError, TaskStore},
+    store::{Durability, MemoryStore, Retention, SqliteStore, StoreError, TaskStore, retention},
 };
 
 /// Where an agent's tasks live.
@@ -75,11 +80,25 @@ pub struct ServeConfig {
     pub public_grpc_url: Option<String>,
     /// Where tasks live.
     pub store: StoreConfig,
-    /// Largest gRPC message accepted or sent, in bytes; a larger request fails with
-    /// RESOURCE_EXHAUSTED. Default 4 MiB.
+    /// Largest gRPC request accepted, in bytes (the encoded `SendMessageRequest` and every other
+    /// request message); a larger one fails with RESOURCE_EXHAUSTED before it is decoded.
+    /// At most [`max_task_bytes`](Self::max_task_bytes). Default 4 MiB
+    /// ([`DEFAULT_MAX_MESSAGE_BYTES`]).
     pub max_message_bytes: usize,
+    /// Largest encoded size of a stored task (its history, artifacts and status), in bytes.
+    /// A message that would take a task past it is refused with RESOURCE_EXHAUSTED; an agent
+    /// event that would is refused with [`EventError::TaskTooLarge`](crate::EventError), and
+    /// the task then FAILS. Replies (a task, a `ListTasks` page, a stream event) are sent up
+    /// to this size plus [`REPLY_HEADROOM_BYTES`], so everything accepted can be read back;
+    /// `ListTasks` pages end early (with a `next_page_token`) where the next task would pass
+    /// it. At most [`MAX_REPLY_BYTES`] − [`REPLY_HEADROOM_BYTES`], what
+    /// [`Client`](crate::Client) and the gateway decode. Default 16 MiB
+    /// ([`DEFAULT_MAX_TASK_BYTES`]).
+    pub max_task_bytes: usize,
     /// Largest total size of the parts of one `SendMessageParts` call, in bytes; beyond it the
-    /// call fails with RESOURCE_EXHAUSTED. Default 64 MiB.
+    /// call fails with RESOURCE_EXHAUSTED. Capped at [`max_task_bytes`](Self::max_task_bytes)
+    /// (the assembled message is stored in its task). Default 8 MiB: half the default task,
+    /// so that an agent can still answer with an artifact of the same size.
     pub max_parts_bytes: usize,
     /// History messages returned when a request leaves `history_length` unset; `None` (the
     /// default) returns the whole history.
@@ -93,6 +112,13 @@ pub struct ServeConfig {
     pub push_notifications: bool,
     /// What to do with tasks a previous process left running. Default [`Recovery::Resume`].
     pub recovery: Recovery,
+    /// How long finished tasks are kept: by default 30 days and at most 100,000 per agent,
+    /// swept every minute ([`Retention`]; [`Retention::keep_all`] keeps everything). Only
+    /// terminal tasks are deleted.
+    pub retention: Retention,
+    /// Limits on the listener's connections: open connections, first-request and idle
+    /// timeouts ([`ConnectionLimits`]; defaults 10,000, 10 s and 5 min).
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServeConfig {
@@ -101,13 +127,16 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_grpc_url: None,
             store: StoreConfig::default(),
-            max_message_bytes: 4 * 1024 * 1024,
-            max_parts_bytes: 64 * 1024 * 1024,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_task_bytes: DEFAULT_MAX_TASK_BYTES,
+            max_parts_bytes: 8 * 1024 * 1024,
             default_history_length: None,
             drain_timeout: Duration::from_secs(30),
             cancel_grace: Duration::from_secs(5),
             push_notifications: false,
             recovery: Recovery::default(),
+            retention: Retention::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -127,6 +156,9 @@ pub enum ServeError {
     /// The task store could not be opened or recovered.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A setting is unusable (e.g. `max_message_bytes` above `max_task_bytes`).
+    #[error("invalid serve configuration: {0}")]
+    Config(String),
 }
 
 /// Triggers the drain of a running [`AgentServer`]. Cheap to clone.
@@ -184,14 +216,17 @@ pub struct AgentServer {
     stop: CancellationToken,
     drain_timeout: Duration,
     sqlite: Option<SqliteStore>,
+    /// The store and its retention, for the sweeper.
+    retention: (Arc<dyn TaskStore>, Retention),
+    connections: ConnectionLimits,
 }
 
 impl AgentServer {
     /// Opens the store, recovers unfinished tasks and binds the listener.
     ///
     /// # Errors
-    /// [`ServeError::Bind`] when the address is taken or not allowed; [`ServeError::Store`]
-    /// when the store cannot be opened.
+    /// [`ServeError::Config`] for inconsistent limits; [`ServeError::Bind`] when the address
+    /// is taken or not allowed; [`ServeError::Store`] when the store cannot be opened.
     pub async fn bind(agent: impl Agent, config: ServeConfig) -> Result<Self, ServeError> {
         Self::bind_arc(Arc::new(agent), config).await
     }
@@ -202,6 +237,7 @@ impl AgentServer {
     /// As [`bind`](Self::bind).
     pub async fn bind_arc(agent: Arc<dyn Agent>, config: ServeConfig) -> Result<Self, ServeError> {
         crate::telemetry::metrics::install();
+        config.validate()?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -244,9 +280,12 @@ impl AgentServer {
                 extended_card: agent.extended_card().is_some(),
             },
         ));
+        if config.retention.is_enabled() {
+            retention::sweep_once(&*store, &config.retention, &card.name).await;
+        }
         let rt = Runtime::start(
             agent,
-            store,
+            store.clone(),
             RuntimeConfig {
                 agent_name: card.name.as_str().into(),
                 default_history_length: config
@@ -256,6 +295,7 @@ impl AgentServer {
                 push_notifications: config.push_notifications,
                 streaming,
                 recovery: config.recovery,
+                max_task_bytes: config.max_task_bytes,
             },
         )
         .await?;
@@ -280,6 +320,8 @@ impl AgentServer {
             stop: CancellationToken::new(),
             drain_timeout: config.drain_timeout,
             sqlite,
+            retention: (store, config.retention),
+            connections: config.connections,
         })
     }
 
@@ -312,7 +354,17 @@ impl AgentServer {
             self.router,
             conn_stop.clone(),
             self.drain_timeout,
+            self.connections,
         ));
+        let (store, retention) = self.retention;
+        let sweeper = retention.is_enabled().then(|| {
+            tokio::spawn(retention::sweeper(
+                store,
+                retention,
+                self.card.name.as_str().into(),
+                conn_stop.clone(),
+            ))
+        });
         signal.await;
         tracing::info!(addr = %self.local_addr, running = self.rt.running(), "draining");
         for name in [
@@ -327,6 +379,9 @@ impl AgentServer {
         self.rt.drain(self.drain_timeout).await;
         conn_stop.cancel();
         let _ = serving.await;
+        if let Some(s) = sweeper {
+            let _ = s.await;
+        }
         if let Some(s) = self.sqlite {
             s.close().await;
         }
@@ -344,21 +399,22 @@ fn routes(
     >,
 ) -> axum::Router {
     let limit = config.max_message_bytes;
+    let reply = config.max_task_bytes + REPLY_HEADROOM_BYTES;
     let a2a = A2aServiceServer::new(A2aGrpc {
         rt: rt.clone(),
         card: card.clone(),
     })
     .max_decoding_message_size(limit)
-    .max_encoding_message_size(limit)
+    .max_encoding_message_size(reply)
     .accept_compressed(CompressionEncoding::Gzip)
     .send_compressed(CompressionEncoding::Gzip);
     let agent = AgentServiceServer::new(AgentGrpc {
         rt: rt.clone(),
         card: card.clone(),
-        max_parts_bytes: config.max_parts_bytes,
+        max_parts_bytes: config.max_parts_bytes.min(config.max_task_bytes),
     })
     .max_decoding_message_size(limit)
-    .max_encoding_message_size(limit)
+    .max_encoding_message_size(reply)
     .accept_compressed(CompressionEncoding::Gzip)
     .send_compressed(CompressionEncoding::Gzip);
     let v1 = tonic_reflection::server::Builder::configure()

@@ -11,9 +11,11 @@ use std::fmt;
 use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
 
 mod memory;
+pub mod retention;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use retention::{Retention, SweepRule};
 pub use sqlite::SqliteStore;
 
 /// One task's share of a group commit: its new snapshot and the events folded into it.
@@ -58,6 +60,10 @@ pub struct TaskQuery {
     pub page_size: u32,
     /// Continue after this task.
     pub after: Option<PageCursor>,
+    /// Largest total of the stored snapshots' encoded sizes on one page, in bytes: the page
+    /// ends (with a `next` cursor) before the task that would pass it, so that the page fits in
+    /// one reply; its first task is always included. `None`: no byte limit.
+    pub max_bytes: Option<usize>,
 }
 
 /// Position in the task order: status timestamp descending, then id descending.
@@ -156,6 +162,14 @@ pub trait TaskStore: Send + Sync + fmt::Debug + 'static {
 
     /// Deletes a push-notification config; `false` when it did not exist.
     async fn delete_push_config(&self, task_id: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Deletes the terminal tasks `rule` selects, with their events and push-notification
+    /// configs, and returns how many tasks it deleted ([`Retention`]). Never deletes a task
+    /// that is not terminal. The default deletes nothing: a store without retention.
+    async fn sweep(&self, rule: &SweepRule) -> Result<u64, StoreError> {
+        let _ = rule;
+        Ok(0)
+    }
 }
 
 #[cfg(test)]

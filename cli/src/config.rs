@@ -10,6 +10,7 @@ use std::{
     collections::BTreeMap,
     net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use figment::{
@@ -17,7 +18,9 @@ use figment::{
     providers::{Env, Format as _, Serialized, Toml},
 };
 use switchyard::{
+    Retention,
     registry::{AGENTS_ENV, AgentConfig, RegistryConfig},
+    server::ConnectionLimits,
     store::Durability,
 };
 
@@ -67,6 +70,78 @@ pub struct UpConfig {
     pub research_agents: Vec<String>,
     /// Milliseconds the research agent keeps from its deadline before passing it on.
     pub research_margin_ms: u64,
+    /// Connection limits of every listener `up` runs (each agent's and the gateway's).
+    pub connections: UpConnections,
+    /// How long each agent keeps its finished tasks.
+    pub retention: UpRetention,
+}
+
+/// Connection limits of every listener under `switchyard up` ([`ConnectionLimits`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpConnections {
+    /// Connections open at once per listener; beyond it a connection is closed at once.
+    pub max_connections: usize,
+    /// Seconds a connection has to send its first request head (and HTTP/1.1 headers).
+    pub header_read_timeout_secs: f64,
+    /// Seconds after which a connection with nothing in flight is closed.
+    pub idle_timeout_secs: f64,
+}
+
+impl Default for UpConnections {
+    fn default() -> Self {
+        let d = ConnectionLimits::default();
+        Self {
+            max_connections: d.max_connections,
+            header_read_timeout_secs: d.header_read_timeout.as_secs_f64(),
+            idle_timeout_secs: d.idle_timeout.as_secs_f64(),
+        }
+    }
+}
+
+impl UpConnections {
+    /// As the runtime's [`ConnectionLimits`] (checked by [`Config::validate`]).
+    pub fn limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs_f64(self.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs_f64(self.idle_timeout_secs),
+        }
+    }
+}
+
+/// Task retention of every agent under `switchyard up` ([`Retention`]); 0 means no limit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpRetention {
+    /// Seconds a terminal task is kept after its last status change; 0: no age limit.
+    pub max_age_secs: f64,
+    /// Terminal tasks kept per agent, the most recent; 0: no count limit.
+    pub max_terminal_tasks: u64,
+    /// Seconds between sweeps.
+    pub sweep_interval_secs: f64,
+}
+
+impl Default for UpRetention {
+    fn default() -> Self {
+        let d = Retention::default();
+        Self {
+            max_age_secs: d.max_age.map_or(0.0, |a| a.as_secs_f64()),
+            max_terminal_tasks: d.max_terminal_tasks.unwrap_or(0),
+            sweep_interval_secs: d.sweep_interval.as_secs_f64(),
+        }
+    }
+}
+
+impl UpRetention {
+    /// As the runtime's [`Retention`] (checked by [`Config::validate`]).
+    pub fn retention(&self) -> Retention {
+        Retention {
+            max_age: (self.max_age_secs > 0.0).then(|| Duration::from_secs_f64(self.max_age_secs)),
+            max_terminal_tasks: (self.max_terminal_tasks > 0).then_some(self.max_terminal_tasks),
+            sweep_interval: Duration::from_secs_f64(self.sweep_interval_secs),
+        }
+    }
 }
 
 /// One example agent under `switchyard up`.
@@ -132,6 +207,8 @@ impl Default for UpConfig {
             drain_timeout_secs: 30.0,
             research_agents: vec!["textstats".into(), "summarize".into(), "keywords".into()],
             research_margin_ms: 250,
+            connections: UpConnections::default(),
+            retention: UpRetention::default(),
         }
     }
 }
@@ -212,6 +289,37 @@ impl Config {
                 "up.drain_timeout_secs must be 0 or more".into(),
             ));
         }
+        let c = &self.up.connections;
+        let r = &self.up.retention;
+        for (name, secs, least) in [
+            (
+                "up.connections.header_read_timeout_secs",
+                c.header_read_timeout_secs,
+                0.001,
+            ),
+            (
+                "up.connections.idle_timeout_secs",
+                c.idle_timeout_secs,
+                0.001,
+            ),
+            ("up.retention.max_age_secs", r.max_age_secs, 0.0),
+            (
+                "up.retention.sweep_interval_secs",
+                r.sweep_interval_secs,
+                0.001,
+            ),
+        ] {
+            if !(secs.is_finite() && secs >= least && secs < 1e12) {
+                return Err(CliError::Config(format!(
+                    "{name} must be a number of seconds of at least {least}"
+                )));
+            }
+        }
+        if c.max_connections == 0 {
+            return Err(CliError::Config(
+                "up.connections.max_connections must be at least 1".into(),
+            ));
+        }
         for name in self.up.agents.keys() {
             if !crate::up::EXAMPLE_AGENTS.contains(&name.as_str()) {
                 return Err(CliError::Config(format!(
@@ -264,5 +372,29 @@ mod tests {
 
         let e = Config::load(Some(&dir.path().join("missing.toml"))).expect_err("missing");
         assert!(e.to_string().contains("does not exist"), "{e}");
+    }
+
+    #[test]
+    fn connection_limits_and_retention_come_from_the_up_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            "[up.connections]\nidle_timeout_secs = 5\nmax_connections = 7\n\
+             [up.retention]\nmax_terminal_tasks = 0\nmax_age_secs = 60\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&file)).expect("valid");
+        let limits = c.up.connections.limits();
+        assert_eq!(limits.idle_timeout, Duration::from_secs(5));
+        assert_eq!(limits.max_connections, 7);
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(10));
+        let r = c.up.retention.retention();
+        assert_eq!(r.max_age, Some(Duration::from_secs(60)));
+        assert_eq!(r.max_terminal_tasks, None, "0 is no limit");
+
+        std::fs::write(&file, "[up.connections]\nidle_timeout_secs = 0\n").expect("write");
+        let e = Config::load(Some(&file)).expect_err("zero");
+        assert!(e.to_string().contains("idle_timeout_secs"), "{e}");
     }
 }

@@ -37,6 +37,8 @@ async fn start(config: &Config, name: &str, agent: Arc<dyn Agent>) -> Result<Run
                 durability: config.up.durability,
             },
             drain_timeout: Duration::from_secs_f64(config.up.drain_timeout_secs),
+            retention: config.up.retention.retention(),
+            connections: config.up.connections.limits(),
             ..Default::default()
         },
     )

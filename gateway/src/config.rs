@@ -2,6 +2,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+pub use switchyard::server::ConnectionLimits;
+
 /// Settings of one gateway. `GatewayConfig::default()` works: loopback, a free port, CORS off.
 ///
 /// Tests and embedders build this value directly; the binary fills it from flags and
@@ -23,7 +25,9 @@ pub struct GatewayConfig {
     /// are always allowed.
     pub cors_origins: Vec<String>,
     /// Largest request body accepted, in bytes; a larger one gets 413 (REST) or JSON-RPC
-    /// -32600 without being read further. Default 4 MiB.
+    /// -32600 without being read further. Default 4 MiB, the agents' default
+    /// `max_message_bytes` ([`switchyard::server::DEFAULT_MAX_MESSAGE_BYTES`]): a JSON body
+    /// becomes a protobuf request no larger than itself (the README's "Size limits").
     pub max_body_bytes: usize,
     /// How long a client may take to send its request body once the headers are in; a
     /// slower one gets 408 (REST) or JSON-RPC -32600. Default 10 s.
@@ -64,6 +68,10 @@ pub struct GatewayConfig {
     pub card_timeout: Duration,
     /// `Cache-Control: max-age` of the agent cards served. Default 60 s.
     pub card_max_age: Duration,
+    /// Limits on client connections: open connections (beyond it a connection is closed at
+    /// once), the first request's deadline and the idle timeout ([`ConnectionLimits`];
+    /// defaults 10,000, 10 s and 5 min). SSE streams and WebSocket sessions count as busy.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for GatewayConfig {
@@ -72,7 +80,7 @@ impl Default for GatewayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: None,
             cors_origins: Vec::new(),
-            max_body_bytes: 4 * 1024 * 1024,
+            max_body_bytes: switchyard::server::DEFAULT_MAX_MESSAGE_BYTES,
             body_read_timeout: Duration::from_secs(10),
             max_concurrent_requests: 1024,
             default_timeout: Duration::from_secs(60),
@@ -86,6 +94,7 @@ impl Default for GatewayConfig {
             drain_timeout: Duration::from_secs(30),
             card_timeout: Duration::from_secs(5),
             card_max_age: Duration::from_secs(60),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -113,6 +122,7 @@ impl GatewayConfig {
                 return Err(format!("{name} must be longer than zero"));
             }
         }
+        self.connections.validate()?;
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {

@@ -65,7 +65,7 @@ mod sse;
 mod upstream;
 mod ws;
 
-pub use config::GatewayConfig;
+pub use config::{ConnectionLimits, GatewayConfig};
 pub use server::{Gateway, GatewayError};
 /// Starts the drain of a running [`Gateway`]; the same handle agents use.
 pub use switchyard::ShutdownHandle;

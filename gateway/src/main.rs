@@ -5,7 +5,7 @@ use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::Parser;
 use switchyard::{Registry, RegistryConfig, registry::AGENTS_ENV};
-use switchyard_gateway::{Gateway, GatewayConfig};
+use switchyard_gateway::{ConnectionLimits, Gateway, GatewayConfig};
 
 /// The Switchyard HTTP gateway.
 #[derive(Debug, Parser)]
@@ -36,6 +36,23 @@ struct Args {
     /// Requests, streams and sessions served at once; beyond it requests are shed (429).
     #[arg(long, default_value_t = GatewayConfig::default().max_concurrent_requests)]
     max_concurrent_requests: usize,
+    /// Client connections open at once; beyond it a new connection is closed at once.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a connection has to send its first request head (and HTTP/1.1 request headers).
+    #[arg(long, default_value_t = ConnectionLimits::default().header_read_timeout.as_secs_f64())]
+    header_read_timeout_secs: f64,
+    /// Seconds after which a connection with nothing in flight is closed.
+    #[arg(long, default_value_t = ConnectionLimits::default().idle_timeout.as_secs_f64())]
+    idle_timeout_secs: f64,
+}
+
+/// A positive number of seconds from a flag, or a one-line error naming it.
+fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("--{flag} must be a positive number of seconds, not {value}"))
 }
 
 /// Exit code of a configuration error (`EX_USAGE`).
@@ -65,6 +82,20 @@ async fn main() -> ExitCode {
     for (agent, error) in registry.load_cards(Duration::from_secs(5)).await {
         tracing::warn!(%agent, %error, "agent card not loaded; the agent is unreachable for now");
     }
+    let connections = match (
+        seconds("header-read-timeout-secs", args.header_read_timeout_secs),
+        seconds("idle-timeout-secs", args.idle_timeout_secs),
+    ) {
+        (Ok(header_read_timeout), Ok(idle_timeout)) => ConnectionLimits {
+            header_read_timeout,
+            idle_timeout,
+            max_connections: args.max_connections,
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("switchyard-gateway: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
     let config = GatewayConfig {
         listen: args.listen,
         public_url: args.public_url,
@@ -75,6 +106,7 @@ async fn main() -> ExitCode {
             .collect(),
         sse_keepalive: Duration::from_secs(args.sse_keepalive_secs.max(1)),
         max_concurrent_requests: args.max_concurrent_requests,
+        connections,
         ..GatewayConfig::default()
     };
     let gateway = match Gateway::bind(config, registry).await {

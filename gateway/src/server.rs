@@ -152,6 +152,7 @@ impl Gateway {
             self.router,
             connections.clone(),
             state.config.drain_timeout,
+            state.config.connections,
         ));
         tracing::info!(addr = %self.local_addr, url = %state.base_url, "gateway serving");
         tokio::select! {

@@ -122,6 +122,13 @@ fn finish(rt: &Runtime, live: &Arc<LiveTask>, exec_id: u64, outcome: Outcome) {
             Some("Task canceled by the agent.".to_owned()),
         ),
         Some(Ok(Err(AgentError::Events(EventError::TaskClosed { .. })))) => (None, None),
+        Some(Ok(Err(AgentError::Events(e @ EventError::TaskTooLarge { .. })))) => {
+            tracing::warn!(task.id = %live.id, error = %e, "task output too large");
+            (
+                Some(TaskState::Failed),
+                Some(format!("The agent's output is too large: {e}.")),
+            )
+        }
         Some(Ok(Err(e @ (AgentError::Events(_) | AgentError::Internal(_))))) => {
             tracing::error!(task.id = %live.id, error = %e, "agent failed");
             (

@@ -59,6 +59,10 @@ pub(crate) struct LiveState {
     pub(crate) executions: u64,
     /// A commit of this task failed.
     pub(crate) poisoned: bool,
+    /// Upper bound of the snapshot's encoded size once every accepted event is folded in, in
+    /// bytes: the committed snapshot's size plus the size of every event accepted since (a
+    /// fold never makes a snapshot larger than the event it folds in).
+    pub(crate) bytes: usize,
     /// Fired when a committed event leaves the task terminal or interrupted (`Ok`), or when a
     /// commit fails (`Err`).
     pub(crate) settle_waiters: Vec<oneshot::Sender<Result<(), ()>>>,
@@ -78,6 +82,7 @@ impl LiveTask {
     /// A live task whose committed state is `snapshot` at `committed_seq`.
     pub(crate) fn new(snapshot: Task, committed_seq: u64, pending: TaskState) -> Arc<Self> {
         let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let bytes = prost::Message::encoded_len(&snapshot);
         Arc::new(Self {
             id: snapshot.id.clone(),
             context_id: snapshot.context_id.clone(),
@@ -90,6 +95,7 @@ impl LiveTask {
                 execution: None,
                 executions: 0,
                 poisoned: false,
+                bytes,
                 settle_waiters: Vec::new(),
             }),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),

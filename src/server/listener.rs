@@ -1,37 +1,87 @@
 //! The HTTP/2 and HTTP/1.1 accept loop shared by agent servers and the gateway: one task per
-//! connection, WebSocket upgrades, graceful shutdown with a deadline.
+//! connection, WebSocket upgrades, connection limits ([`ConnectionLimits`]: a cap on open
+//! connections, a deadline for the first request, an idle timeout, HTTP/1.1 header and
+//! HTTP/2 keep-alive timeouts), graceful shutdown with a deadline.
 
-use std::{net::SocketAddr, time::Duration};
+mod activity;
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto, graceful::GracefulShutdown},
-    service::TowerToHyperService,
+    server::conn::auto,
 };
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower::ServiceExt as _;
+
+use activity::{Activity, Tracked};
 
 /// Concurrent HTTP/2 streams per connection: long-lived streams (subscriptions, sessions) must
 /// not starve new calls on a shared connection (hyper's default is 200).
 const MAX_CONCURRENT_STREAMS: u32 = 4096;
 /// Largest HTTP/1.1 read buffer per connection, in bytes (hyper's minimum).
 const HTTP1_READ_BUFFER: usize = 8192;
-/// An HTTP/1.1 client must send its request headers within this time.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// HTTP/2 keep-alive ping interval; a peer that does not answer within the timeout is dropped.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Serves `router` on `listener` until `stop` fires, then closes connections gracefully (HTTP/2
-/// GOAWAY, in-flight calls finish), waiting at most `grace`.
+/// Limits on the connections of one listener, so that idle or slow clients cannot hold the
+/// server's file descriptors and memory (HTTP/1.1 and HTTP/2 alike).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A new connection must deliver its first complete request head within this time (HTTP/1.1
+    /// headers, or the HTTP/2 preface and a request's HEADERS), and so must every later
+    /// HTTP/1.1 request once it has started; otherwise the connection is closed. Default 10 s.
+    pub header_read_timeout: Duration,
+    /// A connection with no request or stream in flight (a response still streaming counts as
+    /// in flight) is closed after this long: HTTP/1.1 keep-alive connections are closed, HTTP/2
+    /// connections get GOAWAY. Default 5 min.
+    pub idle_timeout: Duration,
+    /// Connections open at once. A connection beyond it is accepted and closed at once (the
+    /// client sees the connection reset or closed before any response), so the listener never
+    /// holds more file descriptors than this. Default 10,000.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// Checks that every limit is above zero; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_connections == 0 {
+            return Err("max_connections must be at least 1".into());
+        }
+        for (name, d) in [
+            ("header_read_timeout", self.header_read_timeout),
+            ("idle_timeout", self.idle_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(format!("{name} must be longer than zero"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serves `router` on `listener` within `limits` until `stop` fires, then closes connections
+/// gracefully (HTTP/2 GOAWAY, in-flight calls finish), waiting at most `grace`.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     stop: CancellationToken,
     grace: Duration,
+    limits: ConnectionLimits,
 ) {
-    let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http2()
@@ -42,10 +92,13 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(limits.header_read_timeout)
         // hyper's minimum: an idle connection (an SSE stream) keeps one 8 KiB read buffer
         // instead of growing it; bodies are read in chunks of at most this size.
         .max_buf_size(HTTP1_READ_BUFFER);
+    let builder = Arc::new(builder);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let connections = TaskTracker::new();
     loop {
         let (stream, peer): (_, SocketAddr) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -59,20 +112,73 @@ pub async fn serve(
             },
             () = stop.cancelled() => break,
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, max = limits.max_connections, "connection refused: at capacity");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let activity = Activity::new();
+        let service = {
+            let (router, activity) = (router.clone(), activity.clone());
+            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let request = activity.begin();
+                let router = router.clone();
+                async move {
+                    let response = router
+                        .oneshot(req.map(axum::body::Body::new))
+                        .await
+                        .unwrap_or_else(|never: Infallible| match never {});
+                    Ok::<_, Infallible>(response.map(|inner| Tracked {
+                        inner,
+                        _request: request,
+                    }))
+                }
+            })
+        };
+        let (builder, stop) = (builder.clone(), stop.clone());
+        connections.spawn(async move {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let idle = activity.idle(limits.header_read_timeout, limits.idle_timeout);
+            tokio::pin!(idle);
+            // After an idle close begins, the peer has `header_read_timeout` to finish it (an
+            // HTTP/2 peer must answer the GOAWAY's PING); then the socket is dropped.
+            let hard_close = tokio::time::sleep(Duration::MAX);
+            tokio::pin!(hard_close);
+            let mut closing = false;
+            loop {
+                tokio::select! {
+                    ended = conn.as_mut() => {
+                        if let Err(e) = ended {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    () = &mut idle, if !closing => {
+                        tracing::debug!(%peer, "closing an idle connection");
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                        hard_close
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + limits.header_read_timeout);
+                    }
+                    () = &mut hard_close => {
+                        tracing::debug!(%peer, "dropping an idle connection that did not close");
+                        break;
+                    }
+                    () = stop.cancelled(), if !closing => {
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
             }
+            drop(slot);
         });
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
+    connections.close();
+    if tokio::time::timeout(grace, connections.wait())
         .await
         .is_err()
     {

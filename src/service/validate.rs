@@ -168,6 +168,7 @@ pub(crate) fn list_request(req: &ListTasksRequest) -> Result<TaskQuery, RpcError
         status_after_micros: req.status_timestamp_after.as_ref().map(timestamp_micros),
         page_size,
         after,
+        max_bytes: None,
     })
 }
 

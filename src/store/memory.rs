@@ -7,9 +7,12 @@ use std::{
 };
 
 use super::{
-    PageCursor, StoreError, StoredEvent, StoredTask, TaskPage, TaskQuery, TaskStore, TaskWrite,
+    PageCursor, StoreError, StoredEvent, StoredTask, SweepRule, TaskPage, TaskQuery, TaskStore,
+    TaskWrite,
 };
-use crate::pb::a2a::TaskPushNotificationConfig;
+use prost::Message as _;
+
+use crate::pb::a2a::{Task, TaskPushNotificationConfig};
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -90,20 +93,54 @@ impl TaskStore for MemoryStore {
                 .unwrap_or(matching.len())
         });
         let size = query.page_size as usize;
-        let tasks: Vec<_> = matching
-            .iter()
-            .skip(start)
-            .take(size)
-            .map(|t| (*t).clone())
-            .collect();
-        let next = (start + size < matching.len())
-            .then(|| tasks.last())
-            .flatten()
-            .map(|t| PageCursor {
-                status_micros: t.status_micros(),
-                task_id: t.id.clone(),
-            });
+        let mut tasks: Vec<Task> = Vec::new();
+        let mut bytes = 0usize;
+        let mut more = false;
+        for t in matching.iter().skip(start) {
+            let len = t.encoded_len();
+            if tasks.len() >= size
+                || (!tasks.is_empty() && query.max_bytes.is_some_and(|m| bytes + len > m))
+            {
+                more = true;
+                break;
+            }
+            bytes += len;
+            tasks.push((*t).clone());
+        }
+        let next = more.then(|| tasks.last()).flatten().map(|t| PageCursor {
+            status_micros: t.status_micros(),
+            task_id: t.id.clone(),
+        });
         Ok(TaskPage { tasks, next, total })
+    }
+
+    async fn sweep(&self, rule: &SweepRule) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut terminal: Vec<(i64, String)> = inner
+            .tasks
+            .values()
+            .filter(|s| s.task.state().is_terminal())
+            .map(|s| (s.task.status_micros(), s.task.id.clone()))
+            .collect();
+        terminal.sort_by(|a, b| b.cmp(a));
+        let keep = rule
+            .keep_newest
+            .map_or(usize::MAX, |k| usize::try_from(k).unwrap_or(usize::MAX));
+        let doomed: Vec<String> = terminal
+            .into_iter()
+            .enumerate()
+            .filter(|(i, (us, _))| {
+                *us < rule.settled_before_micros
+                    && (*i >= keep || rule.older_than_micros.is_some_and(|o| *us < o))
+            })
+            .map(|(_, (_, id))| id)
+            .collect();
+        for id in &doomed {
+            inner.tasks.remove(id);
+            inner.events.remove(id);
+            inner.push.remove(id);
+        }
+        Ok(doomed.len() as u64)
     }
 
     async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError> {

@@ -12,6 +12,7 @@
 
 use std::{path::Path, str::FromStr as _, time::Duration};
 
+use futures::TryStreamExt as _;
 use prost::Message as _;
 use sqlx::{
     QueryBuilder, Row as _, Sqlite, SqlitePool,
@@ -19,15 +20,15 @@ use sqlx::{
 };
 
 use super::{
-    Durability, PageCursor, StoreError, StoredEvent, StoredTask, TaskPage, TaskQuery, TaskStore,
-    TaskWrite,
+    Durability, PageCursor, StoreError, StoredEvent, StoredTask, SweepRule, TaskPage, TaskQuery,
+    TaskStore, TaskWrite,
 };
 use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
 
-/// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version stored in `PRAGMA user_version`. 2 added `task_counts`.
+const SCHEMA_VERSION: i64 = 2;
 /// Records [`SCHEMA_VERSION`].
-const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 1";
+const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 2";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -47,6 +48,25 @@ CREATE TABLE IF NOT EXISTS task_events (
     event   BLOB NOT NULL,
     PRIMARY KEY (task_id, seq)
 ) WITHOUT ROWID;
+-- Tasks per state, kept by triggers: ListTasks' totalSize without a context or timestamp
+-- filter is a sum over at most nine rows instead of a scan of every task.
+CREATE TABLE IF NOT EXISTS task_counts (
+    state INTEGER PRIMARY KEY NOT NULL,
+    n     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS tasks_count_insert AFTER INSERT ON tasks BEGIN
+    INSERT INTO task_counts (state, n) VALUES (NEW.state, 1)
+        ON CONFLICT (state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tasks_count_update AFTER UPDATE OF state ON tasks
+    WHEN OLD.state != NEW.state BEGIN
+    UPDATE task_counts SET n = n - 1 WHERE state = OLD.state;
+    INSERT INTO task_counts (state, n) VALUES (NEW.state, 1)
+        ON CONFLICT (state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tasks_count_delete AFTER DELETE ON tasks BEGIN
+    UPDATE task_counts SET n = n - 1 WHERE state = OLD.state;
+END;
 CREATE TABLE IF NOT EXISTS push_configs (
     task_id    TEXT NOT NULL,
     id         TEXT NOT NULL,
@@ -55,6 +75,24 @@ CREATE TABLE IF NOT EXISTS push_configs (
     PRIMARY KEY (task_id, id)
 ) WITHOUT ROWID;
 ";
+
+/// Tasks deleted per transaction of a sweep.
+const SWEEP_BATCH: i64 = 1000;
+
+/// Appends the condition "the task is terminal".
+fn terminal(q: &mut QueryBuilder<Sqlite>) {
+    q.push("state IN (");
+    let mut list = q.separated(", ");
+    for s in [
+        TaskState::Completed,
+        TaskState::Failed,
+        TaskState::Canceled,
+        TaskState::Rejected,
+    ] {
+        list.push_bind(s as i32);
+    }
+    q.push(")");
+}
 
 /// Rows per multi-row INSERT; each row binds at most 6 values, far below SQLite's 32766.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -99,6 +137,7 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
         migrate(&writer).await?;
+        optimize(&writer).await;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .idle_timeout(None)
@@ -134,11 +173,33 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+    if version < 2 {
+        // Tasks written before the counting triggers existed.
+        sqlx::raw_sql(
+            "DELETE FROM task_counts; \
+             INSERT INTO task_counts (state, n) SELECT state, COUNT(*) FROM tasks GROUP BY state",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
     sqlx::raw_sql(SET_SCHEMA_VERSION)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
     tx.commit().await.map_err(backend)
+}
+
+/// Lets SQLite refresh the planner's statistics where they are stale (`PRAGMA optimize`,
+/// bounded work), so that a query filtered by context and state picks the context index.
+/// Run at open and after every retention sweep; a failure only costs plan quality.
+async fn optimize(pool: &SqlitePool) {
+    if let Err(e) = sqlx::raw_sql("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002")
+        .execute(pool)
+        .await
+    {
+        tracing::debug!(error = %e, "PRAGMA optimize failed");
+    }
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -243,8 +304,18 @@ impl TaskStore for SqliteStore {
                 q.push(" AND status_us > ").push_bind(after);
             }
         };
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM tasks");
-        filters(&mut count);
+        let mut count = if query.context_id.is_none() && query.status_after_micros.is_none() {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT COALESCE(SUM(n), 0) FROM task_counts");
+            if let Some(state) = query.state {
+                q.push(" WHERE state = ").push_bind(state as i32);
+            }
+            q
+        } else {
+            // Proportional to the matching tasks, through the context, state or timestamp index.
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM tasks");
+            filters(&mut q);
+            q
+        };
         let total: i64 = count
             .build_query_scalar()
             .fetch_one(&self.reader)
@@ -264,24 +335,26 @@ impl TaskStore for SqliteStore {
         }
         page.push(" ORDER BY status_us DESC, id DESC LIMIT ")
             .push_bind(i64::from(query.page_size) + 1);
-        let rows = page
-            .build()
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
-        let mut tasks = rows
-            .iter()
-            .map(|r| decode::<Task>(r.get::<&[u8], _>(0), "task"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if tasks.len() > query.page_size as usize {
-            tasks.truncate(query.page_size as usize);
-            tasks.last().map(|t| PageCursor {
-                status_micros: t.status_micros(),
-                task_id: t.id.clone(),
-            })
-        } else {
-            None
-        };
+        // Streamed, so that a page cut short by bytes reads no further rows.
+        let mut rows = page.build().fetch(&self.reader);
+        let mut tasks = Vec::new();
+        let mut bytes = 0usize;
+        let mut more = false;
+        while let Some(row) = rows.try_next().await.map_err(backend)? {
+            let blob = row.get::<&[u8], _>(0);
+            let full = tasks.len() >= query.page_size as usize
+                || (!tasks.is_empty() && query.max_bytes.is_some_and(|m| bytes + blob.len() > m));
+            if full {
+                more = true;
+                break;
+            }
+            bytes += blob.len();
+            tasks.push(decode::<Task>(blob, "task")?);
+        }
+        let next = more.then(|| tasks.last()).flatten().map(|t| PageCursor {
+            status_micros: t.status_micros(),
+            task_id: t.id.clone(),
+        });
         Ok(TaskPage {
             tasks,
             next,
@@ -307,6 +380,62 @@ impl TaskStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn sweep(&self, rule: &SweepRule) -> Result<u64, StoreError> {
+        let mut swept = 0;
+        // One short transaction per batch, so group commits interleave with a long sweep.
+        loop {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT id FROM (");
+            if let Some(keep) = rule.keep_newest {
+                q.push("SELECT id, status_us FROM (SELECT id, status_us FROM tasks WHERE ");
+                terminal(&mut q);
+                q.push(" ORDER BY status_us DESC, id DESC LIMIT -1 OFFSET ")
+                    .push_bind(i64::try_from(keep).unwrap_or(i64::MAX))
+                    .push(")");
+            } else {
+                q.push("SELECT NULL AS id, 0 AS status_us WHERE 0");
+            }
+            if let Some(older) = rule.older_than_micros {
+                q.push(" UNION SELECT id, status_us FROM tasks WHERE status_us < ")
+                    .push_bind(older)
+                    .push(" AND ");
+                terminal(&mut q);
+            }
+            q.push(") WHERE status_us < ")
+                .push_bind(rule.settled_before_micros)
+                .push(" LIMIT ")
+                .push_bind(SWEEP_BATCH);
+            let ids: Vec<String> = q
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if ids.is_empty() {
+                break;
+            }
+            for table in [
+                "task_events WHERE task_id",
+                "push_configs WHERE task_id",
+                "tasks WHERE id",
+            ] {
+                let mut d = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} IN ("));
+                let mut list = d.separated(", ");
+                for id in &ids {
+                    list.push_bind(id.as_str());
+                }
+                d.push(")");
+                d.build().execute(&mut *tx).await.map_err(backend)?;
+            }
+            tx.commit().await.map_err(backend)?;
+            swept += ids.len() as u64;
+            if ids.len() < SWEEP_BATCH as usize {
+                break;
+            }
+        }
+        optimize(&self.writer).await;
+        Ok(swept)
     }
 
     async fn put_push_config(&self, config: &TaskPushNotificationConfig) -> Result<(), StoreError> {
@@ -347,5 +476,97 @@ impl TaskStore for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task in `state` with status timestamp `us`.
+    fn write(id: &str, state: TaskState, us: i64) -> TaskWrite {
+        TaskWrite {
+            snapshot: Task {
+                id: id.into(),
+                context_id: "c".into(),
+                status: Some(crate::pb::a2a::TaskStatus {
+                    state: state as i32,
+                    message: None,
+                    timestamp: Some(crate::pb::Timestamp {
+                        seconds: us / 1_000_000,
+                        nanos: 0,
+                    }),
+                }),
+                ..Default::default()
+            },
+            last_seq: 1,
+            events: Vec::new(),
+        }
+    }
+
+    fn query(state: Option<TaskState>) -> TaskQuery {
+        TaskQuery {
+            state,
+            page_size: 10,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_follow_inserts_updates_and_sweeps_and_survive_the_v1_upgrade() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        // A version-1 database: tasks but no counts.
+        sqlx::raw_sql(
+            "DROP TRIGGER tasks_count_insert; DROP TRIGGER tasks_count_update; \
+             DROP TRIGGER tasks_count_delete; DROP TABLE task_counts; PRAGMA user_version = 1",
+        )
+        .execute(&store.writer)
+        .await
+        .expect("downgrade");
+        let old = 1_000_000_000_000;
+        store
+            .commit(&[
+                write("a", TaskState::Completed, old),
+                write("b", TaskState::Working, old),
+            ])
+            .await
+            .expect("commit");
+        store.close().await;
+
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        let total = |s: Option<TaskState>| {
+            let store = store.clone();
+            async move { store.list(&query(s)).await.expect("list").total }
+        };
+        assert_eq!(total(None).await, 2, "rebuilt on upgrade");
+        store
+            .commit(&[
+                write("b", TaskState::Failed, old + 1),
+                write("c", TaskState::InputRequired, old + 2),
+            ])
+            .await
+            .expect("commit");
+        assert_eq!(total(None).await, 3);
+        assert_eq!(total(Some(TaskState::Failed)).await, 1, "b moved state");
+        assert_eq!(total(Some(TaskState::Working)).await, 0);
+        let swept = store
+            .sweep(&SweepRule {
+                older_than_micros: None,
+                keep_newest: Some(1),
+                settled_before_micros: i64::MAX,
+            })
+            .await
+            .expect("sweep");
+        assert_eq!(swept, 1, "the older of the two terminal tasks");
+        assert!(store.task("a").await.expect("get").is_none());
+        assert!(store.task("b").await.expect("get").is_some());
+        assert_eq!(total(None).await, 2);
+        assert_eq!(total(Some(TaskState::Completed)).await, 0);
     }
 }

@@ -10,6 +10,7 @@
 //! | `switchyard_tasks_created_total` | counter | `agent` | tasks created |
 //! | `switchyard_tasks_settled_total` | counter | `agent`, `state` | tasks reaching a terminal or interrupted state |
 //! | `switchyard_tasks_live` | gauge | `agent` | tasks in memory (not terminal) |
+//! | `switchyard_tasks_swept_total` | counter | `agent` | finished tasks deleted by retention |
 //! | `switchyard_store_commit_duration_seconds` | histogram | `agent` | one group commit of the task store |
 //! | `switchyard_store_committed_events_total` | counter | `agent` | task events made durable |
 //! | `switchyard_store_commit_failures_total` | counter | `agent` | failed group commits |
@@ -42,6 +43,8 @@ pub const TASKS_CREATED: &str = "switchyard_tasks_created_total";
 pub const TASKS_SETTLED: &str = "switchyard_tasks_settled_total";
 /// Tasks in memory.
 pub const TASKS_LIVE: &str = "switchyard_tasks_live";
+/// Finished tasks deleted by retention.
+pub const TASKS_SWEPT: &str = "switchyard_tasks_swept_total";
 /// Group-commit duration.
 pub const STORE_COMMIT_DURATION: &str = "switchyard_store_commit_duration_seconds";
 /// Events made durable.
