@@ -2,6 +2,9 @@
 //! `switchyard.v1.AgentService` — with deadlines, metadata and trace-context propagation.
 
 pub mod lean;
+pub mod transport;
+
+pub use transport::Transport;
 
 use std::time::Duration;
 
@@ -139,14 +142,15 @@ impl ClientError {
 pub struct Client {
     addr: std::sync::Arc<str>,
     streams: lean::LeanStreams,
-    a2a: A2aServiceClient<Channel>,
-    agent: AgentServiceClient<Channel>,
+    transport: Transport,
+    a2a: A2aServiceClient<Transport>,
+    agent: AgentServiceClient<Transport>,
     timeout: Option<Duration>,
     metadata: MetadataMap,
 }
 
 /// Normalizes `host:port` (the A2A gRPC URL form) to `http://host:port`.
-fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
+pub(crate) fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
     let uri = if addr.contains("://") {
         addr.to_owned()
     } else {
@@ -196,7 +200,25 @@ impl Client {
         Ok(Self::from_channel(endpoint(addr)?.connect_lazy()).named(addr))
     }
 
-    fn named(mut self, addr: &str) -> Self {
+    /// A client whose calls fail with UNAVAILABLE saying that `target` resolved to no
+    /// address (a `dns:///` endpoint with no records).
+    pub(crate) fn unavailable(target: &str) -> Self {
+        let reason = format!("{target} resolved to no address");
+        let connector = tower::service_fn(move |_: http::Uri| {
+            let reason = reason.clone();
+            async move {
+                Err::<hyper_util::rt::TokioIo<tokio::net::TcpStream>, _>(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    reason,
+                ))
+            }
+        });
+        let channel = Endpoint::from_static("http://unresolved.invalid")
+            .connect_with_connector_lazy(connector);
+        Self::from_channel(channel).named(target)
+    }
+
+    pub(crate) fn named(mut self, addr: &str) -> Self {
         self.addr = addr.into();
         self
     }
@@ -208,14 +230,28 @@ impl Client {
 
     /// A client over an existing channel.
     pub fn from_channel(channel: Channel) -> Self {
+        Self::over(Transport::new(channel))
+    }
+
+    /// A client over `transport`.
+    pub(crate) fn over(transport: Transport) -> Self {
         Self {
             addr: "".into(),
-            streams: lean::LeanStreams::new(channel.clone(), 64 * 1024 * 1024),
-            a2a: A2aServiceClient::new(channel.clone()).max_decoding_message_size(64 * 1024 * 1024),
-            agent: AgentServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
+            streams: lean::LeanStreams::new(transport.clone(), 64 * 1024 * 1024),
+            a2a: A2aServiceClient::new(transport.clone())
+                .max_decoding_message_size(64 * 1024 * 1024),
+            agent: AgentServiceClient::new(transport.clone())
+                .max_decoding_message_size(64 * 1024 * 1024),
+            transport,
             timeout: None,
             metadata: MetadataMap::new(),
         }
+    }
+
+    /// The connection this client's calls go through, e.g. for another generated client
+    /// (`HealthClient::new(client.transport())`).
+    pub fn transport(&self) -> Transport {
+        self.transport.clone()
     }
 
     /// Sets the deadline of every call made with this client, relative to its start.
@@ -538,12 +574,12 @@ impl Client {
     }
 
     /// The generated `A2AService` client, for calls not wrapped here.
-    pub fn a2a(&self) -> A2aServiceClient<Channel> {
+    pub fn a2a(&self) -> A2aServiceClient<Transport> {
         self.a2a.clone()
     }
 
     /// The generated `AgentService` client.
-    pub fn agent(&self) -> AgentServiceClient<Channel> {
+    pub fn agent(&self) -> AgentServiceClient<Transport> {
         self.agent.clone()
     }
 }

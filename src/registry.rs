@@ -1,15 +1,26 @@
 //! The registry: which agents exist, where their gRPC endpoints are, and their cards.
 //!
 //! Agents come from configuration ([`RegistryConfig`]: a TOML/JSON file section, or the
-//! `SWITCHYARD_AGENTS` environment variable). Each agent has one or more endpoints
-//! (`host:port`); [`AgentRef::client`] balances calls across them per request (round robin),
-//! because one HTTP/2 connection per pod would pin all traffic to one replica. Cards are
+//! `SWITCHYARD_AGENTS` environment variable). Each agent has one or more endpoints, and
+//! [`AgentRef::client`] picks one **per request**, because one HTTP/2 connection per pod
+//! would pin all traffic to one replica:
+//!
+//! - `host:port` endpoints rotate round robin (a host name is resolved once, when its
+//!   connection opens);
+//! - `dns:///host:port` endpoints (gRPC name-resolution syntax) are resolved to every address
+//!   (A and AAAA) and kept in line with DNS ([`dns`]: on an interval, within the records' TTL,
+//!   and when a connection fails); calls go by power of two choices over a peak-EWMA latency
+//!   among the ready addresses ([`balance`]). On Kubernetes this is a headless Service:
+//!   `dns:///echo-headless.<namespace>.svc.cluster.local:50051`.
+//!
+//! An agent's endpoints are all of one kind. Cards are
 //! fetched over gRPC (`AgentService.GetAgentCard`); an agent that answers UNIMPLEMENTED there
 //! (one that serves only the A2A gRPC binding, e.g. written with the Python SDK) has its card
 //! fetched over HTTP from its `card_url`.
 
 use std::{
     collections::BTreeMap,
+    net::SocketAddr,
     sync::{
         Arc, RwLock,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -19,13 +30,20 @@ use std::{
 
 use crate::{Client, ClientError, pb::a2a::AgentCard};
 
+pub mod balance;
+pub mod dns;
+mod pool;
+
+pub use dns::DiscoveryConfig;
+
 /// Environment variable listing agents, in the format of [`RegistryConfig::from_env_value`]:
-/// `name=host:port[,host:port…][@card-url][;name=…]`.
+/// `name=endpoint[,endpoint…][@card-url][;name=…]`, an endpoint being `host:port` or
+/// `dns:///host:port`.
 pub const AGENTS_ENV: &str = "SWITCHYARD_AGENTS";
 
 /// The syntax of one agent in [`AGENTS_ENV`] and `switchyard-gateway --agents`, for messages.
-pub const AGENT_SYNTAX: &str =
-    "name=host:port[,host:port…][@http://host:port/.well-known/agent-card.json]";
+pub const AGENT_SYNTAX: &str = "name=host:port[,host:port…][@http://host:port/.well-known/agent-card.json] \
+     or name=dns:///host:port[@…]";
 
 /// One agent in the configuration.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -33,7 +51,8 @@ pub const AGENT_SYNTAX: &str =
 pub struct AgentConfig {
     /// Name the mesh routes by (`[a-z0-9][a-z0-9_-]*`, at most 63 characters).
     pub name: String,
-    /// gRPC endpoints of the agent's replicas, as `host:port`; at least one.
+    /// gRPC endpoints of the agent's replicas; at least one, all `host:port` or all
+    /// `dns:///host:port` (every address of the name, kept in line with DNS).
     pub endpoints: Vec<String>,
     /// Where to fetch the card over HTTP (`http://` or `https://` URL, protobuf JSON) when the
     /// agent answers `AgentService.GetAgentCard` with UNIMPLEMENTED: an agent that serves only
@@ -66,8 +85,8 @@ pub enum RegistryError {
     /// Two agents share a name.
     #[error("agent {0:?} is configured twice")]
     Duplicate(String),
-    /// An agent has no endpoint, or an endpoint is not `host:port`.
-    #[error("agent {agent:?}: invalid endpoint {endpoint:?}: expected host:port")]
+    /// An agent has no endpoint, or an endpoint is not `host:port` or `dns:///host:port`.
+    #[error("agent {agent:?}: invalid endpoint {endpoint:?}: expected host:port or dns:///host:port")]
     InvalidEndpoint {
         /// The agent.
         agent: String,
@@ -85,6 +104,15 @@ pub enum RegistryError {
         /// The URL as configured.
         url: String,
     },
+    /// An agent mixes `host:port` and `dns:///host:port` endpoints.
+    #[error(
+        "agent {0:?}: endpoints are either all host:port or all dns:///host:port; give the \
+         replicas of a Kubernetes Service as one dns:/// name (its headless Service)"
+    )]
+    MixedEndpoints(String),
+    /// DNS discovery cannot be set up (a bad setting, an unreadable `/etc/resolv.conf`).
+    #[error("DNS discovery: {0}")]
+    Discovery(String),
     /// No agent has this name.
     #[error("unknown agent {0:?}")]
     UnknownAgent(String),
@@ -107,6 +135,9 @@ fn valid_card_url(url: &str) -> bool {
 }
 
 fn valid_endpoint(e: &str) -> bool {
+    if e.starts_with("dns:") {
+        return dns::parse(e).is_some();
+    }
     let Some((host, port)) = e.rsplit_once(':') else {
         return false;
     };
@@ -188,6 +219,10 @@ impl RegistryConfig {
                     endpoint: bad.clone(),
                 });
             }
+            let discovered = a.endpoints.iter().filter(|e| dns::parse(e).is_some()).count();
+            if discovered != 0 && discovered != a.endpoints.len() {
+                return Err(RegistryError::MixedEndpoints(a.name.clone()));
+            }
             if let Some(url) = a.card_url.as_ref().filter(|u| !valid_card_url(u)) {
                 return Err(RegistryError::InvalidCardUrl {
                     agent: a.name.clone(),
@@ -199,13 +234,21 @@ impl RegistryConfig {
     }
 }
 
-/// One registered agent: its endpoints (with a lazily connecting client each) and its card.
+/// One registered agent: its endpoints and its card.
 #[derive(Debug)]
 struct Entry {
     config: AgentConfig,
-    clients: Vec<Client>,
-    next: AtomicUsize,
+    endpoints: Endpoints,
     card: RwLock<Option<Arc<AgentCard>>>,
+}
+
+/// Where an agent's calls go.
+#[derive(Debug)]
+enum Endpoints {
+    /// `host:port` endpoints, a lazily connecting client each, in round-robin order.
+    Fixed { clients: Vec<Client>, next: AtomicUsize },
+    /// `dns:///` endpoints.
+    Discovered(Arc<pool::Pool>),
 }
 
 /// A registered agent, cheap to clone.
@@ -223,10 +266,44 @@ impl AgentRef {
         &self.0.config
     }
 
-    /// A client of the next endpoint in round-robin order (per request, not per connection).
+    /// A client for one request (per request, not per connection): the next `host:port`
+    /// endpoint in round-robin order, or, for `dns:///` endpoints, the ready address chosen
+    /// by power of two choices over latency ([`balance`]). When DNS has no address for the
+    /// agent, the client's calls fail with UNAVAILABLE ("no address").
     pub fn client(&self) -> Client {
-        let i = self.0.next.fetch_add(1, Ordering::Relaxed) % self.0.clients.len();
-        self.0.clients[i].clone()
+        match &self.0.endpoints {
+            Endpoints::Fixed { clients, next } => {
+                let i = next.fetch_add(1, Ordering::Relaxed) % clients.len();
+                clients[i].clone()
+            }
+            Endpoints::Discovered(pool) => pool
+                .pick()
+                .unwrap_or_else(|| Client::unavailable(&self.0.config.endpoints.join(","))),
+        }
+    }
+
+    /// The addresses calls go to now: the configured `host:port` endpoints, or what the
+    /// `dns:///` endpoints resolve to.
+    pub fn endpoints(&self) -> Vec<String> {
+        match &self.0.endpoints {
+            Endpoints::Fixed { .. } => self.0.config.endpoints.clone(),
+            Endpoints::Discovered(pool) => {
+                pool.addresses().iter().map(ToString::to_string).collect()
+            }
+        }
+    }
+
+    /// Waits until the resolved addresses satisfy `done` (for `dns:///` endpoints, from
+    /// their first resolution on); returns at once for `host:port` endpoints.
+    pub async fn wait_for_endpoints(&self, mut done: impl FnMut(&[SocketAddr]) -> bool) {
+        let Endpoints::Discovered(pool) = &self.0.endpoints else {
+            return;
+        };
+        let mut rx = pool.subscribe();
+        // The sender lives as long as the pool, which `self` holds.
+        let _ = rx
+            .wait_for(|r| r.as_deref().is_some_and(&mut done))
+            .await;
     }
 
     /// The card, once fetched.
@@ -245,6 +322,7 @@ impl AgentRef {
     /// [`CardError::NoCardUrl`] when the agent does not serve `GetAgentCard` and has no
     /// `card_url`; [`CardError::Fetch`] when a fetch fails.
     pub async fn refresh_card(&self, timeout: Duration) -> Result<Arc<AgentCard>, CardError> {
+        let _ = tokio::time::timeout(timeout, self.wait_for_endpoints(|_| true)).await;
         let card = match self.client().with_timeout(timeout).agent_card().await {
             Ok(card) => card,
             Err(e) if e.code() == tonic::Code::Unimplemented => match &self.0.config.card_url {
@@ -320,19 +398,48 @@ async fn fetch_card_http(url: &str, timeout: Duration) -> Result<AgentCard, Clie
 }
 
 /// The agents of the mesh, by name.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Registry {
     agents: RwLock<BTreeMap<String, AgentRef>>,
     loaded: AtomicBool,
+    discovery: DiscoveryConfig,
+    resolver: std::sync::OnceLock<hickory_resolver::TokioResolver>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("agents", &self.agents)
+            .field("discovery", &self.discovery)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Registry {
-    /// A registry of the configured agents (clients connect lazily).
+    /// A registry of the configured agents (clients connect lazily), resolving `dns:///`
+    /// endpoints with the default [`DiscoveryConfig`] (the system's DNS configuration).
+    /// Needs a Tokio runtime.
     ///
     /// # Errors
     /// [`RegistryConfig::validate`]'s errors.
     pub fn new(config: &RegistryConfig) -> Result<Self, RegistryError> {
-        let registry = Self::default();
+        Self::with_discovery(config, DiscoveryConfig::default())
+    }
+
+    /// A registry of the configured agents resolving `dns:///` endpoints as `discovery`
+    /// says. Needs a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`RegistryConfig::validate`]'s errors; [`RegistryError::Discovery`] when an agent has
+    /// `dns:///` endpoints and the resolver cannot be built.
+    pub fn with_discovery(
+        config: &RegistryConfig,
+        discovery: DiscoveryConfig,
+    ) -> Result<Self, RegistryError> {
+        let registry = Self {
+            discovery,
+            ..Self::default()
+        };
         for a in &config.agents {
             registry.insert(a.clone())?;
         }
@@ -348,19 +455,38 @@ impl Registry {
             agents: vec![config.clone()],
         }
         .validate()?;
-        let clients = config
+        let targets: Vec<(String, u16)> = config
             .endpoints
             .iter()
-            .map(|e| Client::lazy(e))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| RegistryError::InvalidEndpoint {
-                agent: config.name.clone(),
-                endpoint: config.endpoints.join(","),
-            })?;
+            .filter_map(|e| dns::parse(e))
+            .map(|(host, port)| (host.to_owned(), port))
+            .collect();
+        let endpoints = if targets.is_empty() {
+            let clients = config
+                .endpoints
+                .iter()
+                .map(|e| Client::lazy(e))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| RegistryError::InvalidEndpoint {
+                    agent: config.name.clone(),
+                    endpoint: config.endpoints.join(","),
+                })?;
+            Endpoints::Fixed {
+                clients,
+                next: AtomicUsize::new(0),
+            }
+        } else {
+            let resolver = self.resolver()?;
+            Endpoints::Discovered(pool::Pool::start(
+                &config.name,
+                targets,
+                &self.discovery,
+                resolver,
+            ))
+        };
         let entry = AgentRef(Arc::new(Entry {
             config: config.clone(),
-            clients,
-            next: AtomicUsize::new(0),
+            endpoints,
             card: RwLock::new(None),
         }));
         self.agents
@@ -368,6 +494,15 @@ impl Registry {
             .unwrap_or_else(|e| e.into_inner())
             .insert(config.name, entry.clone());
         Ok(entry)
+    }
+
+    /// The resolver shared by every `dns:///` endpoint, built on first use.
+    fn resolver(&self) -> Result<hickory_resolver::TokioResolver, RegistryError> {
+        if let Some(r) = self.resolver.get() {
+            return Ok(r.clone());
+        }
+        let built = self.discovery.resolver()?;
+        Ok(self.resolver.get_or_init(|| built).clone())
     }
 
     /// The agent called `name`.
@@ -439,6 +574,13 @@ mod tests {
             ]
         );
         assert!(RegistryConfig::from_env_value("echo").is_err());
+        let c = RegistryConfig::from_env_value("echo=dns:///echo-headless.ns.svc:50051,dns:///b:1")
+            .expect("ok");
+        assert_eq!(
+            c.agents,
+            [agent("echo", &["dns:///echo-headless.ns.svc:50051", "dns:///b:1"])]
+        );
+        c.validate().expect("dns endpoints are valid");
     }
 
     #[test]
@@ -477,6 +619,11 @@ mod tests {
             (vec![agent("a", &[])], "invalid endpoint"),
             (vec![agent("a", &["http://h:1"])], "invalid endpoint"),
             (vec![agent("a", &["h:0"])], "invalid endpoint"),
+            (vec![agent("a", &["dns:///h"])], "invalid endpoint"),
+            (
+                vec![agent("a", &["h:1", "dns:///h:1"])],
+                "either all host:port or all dns:///host:port",
+            ),
         ] {
             let err = RegistryConfig { agents: cfg }.validate().expect_err(want);
             assert!(err.to_string().contains(want), "{err}");

@@ -143,7 +143,7 @@ async fn calls(
     call: Call,
     last_event_id: Option<u64>,
     f: &Forward,
-    mut a2a: switchyard::pb::a2a::a2a_service_client::A2aServiceClient<tonic::transport::Channel>,
+    mut a2a: switchyard::pb::a2a::a2a_service_client::A2aServiceClient<switchyard::client::Transport>,
     span: &tracing::Span,
 ) -> Result<Answer, ApiError> {
     let name = target.agent.name();
