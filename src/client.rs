@@ -71,6 +71,22 @@ fn describe(s: &Status) -> String {
     }
 }
 
+/// Whether a call failed because its connection could not be opened (`connect` was refused:
+/// nothing listens at the address any more), so that it never reached the agent and may be
+/// made again elsewhere. Such a call fails with UNAVAILABLE.
+pub fn never_sent(status: &Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// The gRPC name of a status code, e.g. `NOT_FOUND`.
 pub fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code::*;
@@ -581,5 +597,27 @@ impl Client {
     /// The generated `AgentService` client.
     pub fn agent(&self) -> AgentServiceClient<Transport> {
         self.agent.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_never_sent_and_an_agent_status_is() {
+        let dead = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind")
+            .local_addr()
+            .expect("addr");
+        let e = Client::lazy(&dead.to_string())
+            .expect("lazy")
+            .send_text("x")
+            .await
+            .expect_err("nothing listens");
+        assert_eq!(e.code(), tonic::Code::Unavailable);
+        assert!(never_sent(e.status().expect("a status")), "{e}");
+        assert!(!never_sent(&Status::unavailable("draining")));
     }
 }

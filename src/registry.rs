@@ -86,7 +86,9 @@ pub enum RegistryError {
     #[error("agent {0:?} is configured twice")]
     Duplicate(String),
     /// An agent has no endpoint, or an endpoint is not `host:port` or `dns:///host:port`.
-    #[error("agent {agent:?}: invalid endpoint {endpoint:?}: expected host:port or dns:///host:port")]
+    #[error(
+        "agent {agent:?}: invalid endpoint {endpoint:?}: expected host:port or dns:///host:port"
+    )]
     InvalidEndpoint {
         /// The agent.
         agent: String,
@@ -219,7 +221,11 @@ impl RegistryConfig {
                     endpoint: bad.clone(),
                 });
             }
-            let discovered = a.endpoints.iter().filter(|e| dns::parse(e).is_some()).count();
+            let discovered = a
+                .endpoints
+                .iter()
+                .filter(|e| dns::parse(e).is_some())
+                .count();
             if discovered != 0 && discovered != a.endpoints.len() {
                 return Err(RegistryError::MixedEndpoints(a.name.clone()));
             }
@@ -246,7 +252,10 @@ struct Entry {
 #[derive(Debug)]
 enum Endpoints {
     /// `host:port` endpoints, a lazily connecting client each, in round-robin order.
-    Fixed { clients: Vec<Client>, next: AtomicUsize },
+    Fixed {
+        clients: Vec<Client>,
+        next: AtomicUsize,
+    },
     /// `dns:///` endpoints.
     Discovered(Arc<pool::Pool>),
 }
@@ -301,9 +310,7 @@ impl AgentRef {
         };
         let mut rx = pool.subscribe();
         // The sender lives as long as the pool, which `self` holds.
-        let _ = rx
-            .wait_for(|r| r.as_deref().is_some_and(&mut done))
-            .await;
+        let _ = rx.wait_for(|r| r.as_deref().is_some_and(&mut done)).await;
     }
 
     /// The card, once fetched.
@@ -578,7 +585,10 @@ mod tests {
             .expect("ok");
         assert_eq!(
             c.agents,
-            [agent("echo", &["dns:///echo-headless.ns.svc:50051", "dns:///b:1"])]
+            [agent(
+                "echo",
+                &["dns:///echo-headless.ns.svc:50051", "dns:///b:1"]
+            )]
         );
         c.validate().expect("dns endpoints are valid");
     }

@@ -173,7 +173,9 @@ impl Drop for Backend {
     }
 }
 
-/// Follows `grpc.health.v1.Health/Watch` of the whole server (`service: ""`).
+/// Follows `grpc.health.v1.Health/Watch` of the whole server (`service: ""`). The stream is
+/// dropped at NOT_SERVING (a draining server waits for open streams) and watched again after
+/// a backoff of 50 ms doubling up to [`MAX_BACKOFF`].
 async fn watch_health(client: Client, load: Arc<EndpointLoad>) {
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -187,11 +189,12 @@ async fn watch_health(client: Client, load: Arc<EndpointLoad>) {
             Ok(stream) => {
                 let mut stream = stream.into_inner();
                 while let Some(Ok(status)) = stream.next().await {
-                    let serving = status.status == ServingStatus::Serving as i32;
-                    load.set_ready(serving);
-                    if serving {
-                        backoff = Duration::from_millis(50);
+                    if status.status != ServingStatus::Serving as i32 {
+                        // A draining agent: let go of the stream so that it can finish.
+                        break;
                     }
+                    load.set_ready(true);
+                    backoff = Duration::from_millis(50);
                 }
             }
             Err(status) if status.code() == tonic::Code::Unimplemented => {
@@ -250,7 +253,10 @@ mod tests {
         l.observe(Duration::from_millis(10));
         let rtt = l.cost() / 1e6;
         let expected = 100.0 * (-1f64).exp() + 10.0 * (1.0 - (-1f64).exp());
-        assert!((rtt - expected).abs() < 0.5, "{rtt} ms, expected {expected}");
+        assert!(
+            (rtt - expected).abs() < 0.5,
+            "{rtt} ms, expected {expected}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod a2a_rpc;
 mod agent_service;
 mod cancel;
+mod dns;
 mod durability;
 mod errors;
 mod gateway;
