@@ -9,8 +9,8 @@ use std::{
 
 use hickory_resolver::{
     TokioResolver,
-    config::{ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolverConfig},
-    net::runtime::TokioRuntimeProvider,
+    config::{LookupIpStrategy, NameServerConfigGroup, ResolverConfig},
+    name_server::TokioConnectionProvider,
 };
 
 use super::RegistryError;
@@ -85,17 +85,14 @@ impl DiscoveryConfig {
     /// A resolver for this configuration, asking for A and AAAA records.
     pub(crate) fn resolver(&self) -> Result<TokioResolver, RegistryError> {
         let mut builder = match self.nameserver {
-            Some(addr) => {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = addr.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = addr.port();
-                let ns = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
-                TokioResolver::builder_with_config(
-                    ResolverConfig::from_name_servers(vec![ns]),
-                    TokioRuntimeProvider::default(),
-                )
-            }
+            Some(addr) => TokioResolver::builder_with_config(
+                ResolverConfig::from_parts(
+                    None,
+                    Vec::new(),
+                    NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true),
+                ),
+                TokioConnectionProvider::default(),
+            ),
             None => TokioResolver::builder_tokio().map_err(|e| {
                 RegistryError::Discovery(format!("reading the system DNS configuration: {e}"))
             })?,
@@ -105,9 +102,7 @@ impl DiscoveryConfig {
         // Never keep an answer past the refresh interval.
         opts.positive_max_ttl = Some(self.refresh_interval);
         opts.negative_max_ttl = Some(self.min_refresh());
-        builder
-            .build()
-            .map_err(|e| RegistryError::Discovery(format!("building the DNS resolver: {e}")))
+        Ok(builder.build())
     }
 }
 

@@ -94,15 +94,13 @@ impl Pool {
 
     /// Records the answer for endpoint `i` and brings the backends in line with all answers.
     fn update(&self, i: usize, addrs: Vec<SocketAddr>) {
-        let all: Option<Vec<SocketAddr>> = {
+        let (complete, mut wanted) = {
             let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
             answers[i] = Some(addrs);
-            answers.iter().try_fold(Vec::new(), |mut acc, a| {
-                acc.extend(a.as_ref()?);
-                Some(acc)
-            })
+            let complete = answers.iter().all(Option::is_some);
+            let union: Vec<SocketAddr> = answers.iter().flatten().flatten().copied().collect();
+            (complete, union)
         };
-        let mut wanted: Vec<SocketAddr> = self.answers_union();
         wanted.sort();
         wanted.dedup();
         {
@@ -121,20 +119,9 @@ impl Pool {
             }
         }
         metrics::gauge!(REGISTRY_ENDPOINTS, "agent" => self.agent.clone()).set(wanted.len() as f64);
-        if all.is_some() {
+        if complete {
             self.resolved.send_replace(Some(wanted));
         }
-    }
-
-    fn answers_union(&self) -> Vec<SocketAddr> {
-        self.answers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .flatten()
-            .flatten()
-            .copied()
-            .collect()
     }
 
     /// Counts endpoint `i` as resolved (its resolution failed; the pool keeps what it had).

@@ -104,17 +104,17 @@ async fn dns_server(records: Arc<Mutex<Vec<Ipv4Addr>>>) -> SocketAddr {
             let Ok(query) = Message::from_vec(&buf[..n]) else {
                 continue;
             };
-            let mut reply = Message::new(
-                query.metadata.id,
-                MessageType::Response,
-                query.metadata.op_code,
-            );
-            reply.metadata.authoritative = true;
-            reply.metadata.recursion_desired = query.metadata.recursion_desired;
-            for q in &query.queries {
+            let mut reply = Message::new();
+            reply
+                .set_id(query.id())
+                .set_message_type(MessageType::Response)
+                .set_op_code(query.op_code())
+                .set_authoritative(true)
+                .set_recursion_desired(query.recursion_desired());
+            for q in query.queries() {
                 reply.add_query(q.clone());
                 if q.name().to_ascii() != NAME {
-                    reply.metadata.response_code = ResponseCode::NXDomain;
+                    reply.set_response_code(ResponseCode::NXDomain);
                     continue;
                 }
                 if q.query_type() == RecordType::A {
@@ -143,15 +143,16 @@ async fn calls_received(addr: SocketAddr) -> i32 {
         .total_size
 }
 
-/// Sends [`LOAD`] messages through the gateway, ten at a time; panics on any failure.
-async fn load(gw: &Gw, phase: &str) {
+/// Sends [`LOAD`] messages through the gateway, ten at a time, each waiting `delay_ms` in
+/// the agent; panics on any failure.
+async fn load(gw: &Gw, phase: &str, delay_ms: u64) {
     let results: Vec<Result<(), String>> = futures::stream::iter(0..LOAD)
         .map(|i| async move {
             let r = gw
                 .rpc(
                     "echo",
                     "SendMessage",
-                    json!({"message": msg(&format!("{phase}-{i}"), json!(null))}),
+                    json!({"message": msg(&format!("{phase}-{i}"), json!({"delay_ms": delay_ms}))}),
                 )
                 .await;
             match r["result"]["task"]["status"]["state"].as_str() {
@@ -217,7 +218,7 @@ async fn dns_endpoints_balance_per_request_and_follow_dns_and_dead_replicas() {
         calls_received(a2).await,
         calls_received(a3).await,
     ];
-    load(&gw, "three").await;
+    load(&gw, "three", 0).await;
     let after = [
         calls_received(a1).await,
         calls_received(a2).await,
@@ -230,9 +231,10 @@ async fn dns_endpoints_balance_per_request_and_follow_dns_and_dead_replicas() {
         "every replica gets calls: {got:?}"
     );
 
-    // 2. The record drops 127.0.0.2 while load runs: no request fails, and once the registry
-    //    has seen the change that process gets no more calls.
-    let (_, ()) = tokio::join!(load(&gw, "dropping"), async {
+    // 2. The record drops 127.0.0.2 while load runs (20 ms calls, so some are running there
+    //    when it goes): no request fails, and once the registry has seen the change that
+    //    process gets no more calls.
+    let (_, ()) = tokio::join!(load(&gw, "dropping", 20), async {
         *records.lock().expect("records") = ips(&[a1, a3]);
         tokio::time::timeout(PATIENCE, echo.wait_for_endpoints(|e| e.len() == 2))
             .await
@@ -241,7 +243,7 @@ async fn dns_endpoints_balance_per_request_and_follow_dns_and_dead_replicas() {
     assert_eq!(echo.endpoints(), [a1.to_string(), a3.to_string()]);
     let dropped = calls_received(a2).await;
     let kept = calls_received(a1).await + calls_received(a3).await;
-    load(&gw, "two").await;
+    load(&gw, "two", 0).await;
     assert_eq!(
         calls_received(a2).await,
         dropped,
@@ -255,7 +257,7 @@ async fn dns_endpoints_balance_per_request_and_follow_dns_and_dead_replicas() {
     // 3. 127.0.0.3 is killed (DNS still lists it): calls move to 127.0.0.1, none fails.
     third.kill().await.expect("kill");
     let one = calls_received(a1).await;
-    load(&gw, "killed").await;
+    load(&gw, "killed", 0).await;
     assert_eq!(calls_received(a1).await - one, LOAD as i32);
     assert_eq!(
         echo.endpoints().len(),
