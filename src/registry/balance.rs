@@ -2,7 +2,7 @@
 //! latency (Finagle's and linkerd's "P2C + PeakEWMA"; tower's `balance::p2c` with
 //! `load::PeakEwma` computes the same cost).
 //!
-//! Each [`Backend`] is one resolved address with its own lazily connecting [`Client`]. A pick
+//! Each backend is one resolved address with its own lazily connecting [`Client`]. A pick
 //! draws two distinct ready backends at random and takes the one with the lower cost,
 //! `latency EWMA × (calls in flight + 1)`. The EWMA follows a slower call at once (peak) and
 //! decays towards faster ones with a time constant of [`DECAY`].
