@@ -2,8 +2,10 @@
 //! `switchyard.v1.AgentService` — with deadlines, metadata and trace-context propagation.
 
 pub mod lean;
+pub mod transport;
 mod versioned;
 
+pub use transport::Transport;
 pub use versioned::{A2aClient, AgentClient, Versioned};
 
 use std::time::Duration;
@@ -74,6 +76,22 @@ fn describe(s: &Status) -> String {
         Some(kind) => format!("{} ({kind}): {}", code_name(s.code()), s.message()),
         None => format!("{}: {}", code_name(s.code()), s.message()),
     }
+}
+
+/// Whether a call failed because its connection could not be opened (`connect` was refused:
+/// nothing listens at the address any more), so that it never reached the agent and may be
+/// made again elsewhere. Such a call fails with UNAVAILABLE.
+pub fn never_sent(status: &Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// The gRPC name of a status code, e.g. `NOT_FOUND`.
@@ -147,6 +165,7 @@ impl ClientError {
 pub struct Client {
     addr: std::sync::Arc<str>,
     streams: lean::LeanStreams,
+    transport: Transport,
     a2a: A2aClient,
     agent: AgentClient,
     timeout: Option<Duration>,
@@ -161,7 +180,7 @@ pub struct Client {
 const MAX_HEADER_LIST_BYTES: u32 = 256 * 1024;
 
 /// Normalizes `host:port` (the A2A gRPC URL form) to `http://host:port`.
-fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
+pub(crate) fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
     let uri = if addr.contains("://") {
         addr.to_owned()
     } else {
@@ -212,7 +231,25 @@ impl Client {
         Ok(Self::from_channel(endpoint(addr)?.connect_lazy()).named(addr))
     }
 
-    fn named(mut self, addr: &str) -> Self {
+    /// A client whose calls fail with UNAVAILABLE saying that `target` resolved to no
+    /// address (a `dns:///` endpoint with no records).
+    pub(crate) fn unavailable(target: &str) -> Self {
+        let reason = format!("{target} resolved to no address");
+        let connector = tower::service_fn(move |_: http::Uri| {
+            let reason = reason.clone();
+            async move {
+                Err::<hyper_util::rt::TokioIo<tokio::net::TcpStream>, _>(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    reason,
+                ))
+            }
+        });
+        let channel = Endpoint::from_static("http://unresolved.invalid")
+            .connect_with_connector_lazy(connector);
+        Self::from_channel(channel).named(target)
+    }
+
+    pub(crate) fn named(mut self, addr: &str) -> Self {
         self.addr = addr.into();
         self
     }
@@ -224,16 +261,28 @@ impl Client {
 
     /// A client over an existing channel.
     pub fn from_channel(channel: Channel) -> Self {
+        Self::over(Transport::new(channel))
+    }
+
+    /// A client over `transport`.
+    pub(crate) fn over(transport: Transport) -> Self {
         Self {
             addr: "".into(),
-            streams: lean::LeanStreams::new(channel.clone(), MAX_REPLY_BYTES),
-            a2a: A2aServiceClient::with_interceptor(channel.clone(), Versioned)
+            streams: lean::LeanStreams::new(transport.clone(), MAX_REPLY_BYTES),
+            a2a: A2aServiceClient::with_interceptor(transport.clone(), Versioned)
                 .max_decoding_message_size(MAX_REPLY_BYTES),
-            agent: AgentServiceClient::with_interceptor(channel, Versioned)
+            agent: AgentServiceClient::with_interceptor(transport.clone(), Versioned)
                 .max_decoding_message_size(MAX_REPLY_BYTES),
+            transport,
             timeout: None,
             metadata: MetadataMap::new(),
         }
+    }
+
+    /// The connection this client's calls go through, e.g. for another generated client
+    /// (`HealthClient::new(client.transport())`).
+    pub fn transport(&self) -> Transport {
+        self.transport.clone()
     }
 
     /// Sets the deadline of every call made with this client, relative to its start.
@@ -565,5 +614,27 @@ impl Client {
     /// names a version itself.
     pub fn agent(&self) -> AgentClient {
         self.agent.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_never_sent_and_an_agent_status_is() {
+        let dead = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind")
+            .local_addr()
+            .expect("addr");
+        let e = Client::lazy(&dead.to_string())
+            .expect("lazy")
+            .send_text("x")
+            .await
+            .expect_err("nothing listens");
+        assert_eq!(e.code(), tonic::Code::Unavailable);
+        assert!(never_sent(e.status().expect("a status")), "{e}");
+        assert!(!never_sent(&Status::unavailable("draining")));
     }
 }

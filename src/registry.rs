@@ -1,15 +1,26 @@
 //! The registry: which agents exist, where their gRPC endpoints are, and their cards.
 //!
 //! Agents come from configuration ([`RegistryConfig`]: a TOML/JSON file section, or the
-//! `SWITCHYARD_AGENTS` environment variable). Each agent has one or more endpoints
-//! (`host:port`); [`AgentRef::client`] balances calls across them per request (round robin),
-//! because one HTTP/2 connection per pod would pin all traffic to one replica. Cards are
+//! `SWITCHYARD_AGENTS` environment variable). Each agent has one or more endpoints, and
+//! [`AgentRef::client`] picks one **per request**, because one HTTP/2 connection per pod
+//! would pin all traffic to one replica:
+//!
+//! - `host:port` endpoints rotate round robin (a host name is resolved once, when its
+//!   connection opens);
+//! - `dns:///host:port` endpoints (gRPC name-resolution syntax) are resolved to every address
+//!   (A and AAAA) and kept in line with DNS ([`dns`]: on an interval, within the records' TTL,
+//!   and when a connection fails); calls go by power of two choices over a peak-EWMA latency
+//!   among the ready addresses ([`balance`]). On Kubernetes this is a headless Service:
+//!   `dns:///echo-headless.<namespace>.svc.cluster.local:50051`.
+//!
+//! An agent's endpoints are all of one kind. Cards are
 //! fetched over gRPC (`AgentService.GetAgentCard`); an agent that answers UNIMPLEMENTED there
 //! (one that serves only the A2A gRPC binding, e.g. written with the Python SDK) has its card
 //! fetched over HTTP from its `card_url`.
 
 use std::{
     collections::BTreeMap,
+    net::SocketAddr,
     sync::{
         Arc, RwLock,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -19,193 +30,32 @@ use std::{
 
 use crate::{Client, ClientError, pb::a2a::AgentCard};
 
-/// Environment variable listing agents, in the format of [`RegistryConfig::from_env_value`]:
-/// `name=host:port[,host:port…][@card-url][;name=…]`.
-pub const AGENTS_ENV: &str = "SWITCHYARD_AGENTS";
+pub mod balance;
+mod config;
+pub mod dns;
+mod pool;
 
-/// The syntax of one agent in [`AGENTS_ENV`] and `switchyard-gateway --agents`, for messages.
-pub const AGENT_SYNTAX: &str =
-    "name=host:port[,host:port…][@http://host:port/.well-known/agent-card.json]";
+pub use config::{AGENT_SYNTAX, AGENTS_ENV, AgentConfig, RegistryConfig, RegistryError};
+pub use dns::DiscoveryConfig;
 
-/// One agent in the configuration.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgentConfig {
-    /// Name the mesh routes by (`[a-z0-9][a-z0-9_-]*`, at most 63 characters).
-    pub name: String,
-    /// gRPC endpoints of the agent's replicas, as `host:port`; at least one.
-    pub endpoints: Vec<String>,
-    /// Where to fetch the card over HTTP (`http://` or `https://` URL, protobuf JSON) when the
-    /// agent answers `AgentService.GetAgentCard` with UNIMPLEMENTED: an agent that serves only
-    /// the A2A gRPC binding (e.g. one written with another A2A SDK).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub card_url: Option<String>,
-    /// Whether the gateway may advertise the agent's own gRPC endpoint in the cards it serves.
-    #[serde(default)]
-    pub public_grpc: bool,
-}
-
-/// The agents of the mesh.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistryConfig {
-    /// Every agent, by unique name.
-    #[serde(default)]
-    pub agents: Vec<AgentConfig>,
-}
-
-/// Why a registry configuration or lookup failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// An agent name breaks the naming rule.
-    #[error(
-        "invalid agent name {0:?}: use lower-case letters, digits, '-' and '_' (at most 63, \
-         starting with a letter or digit)"
-    )]
-    InvalidName(String),
-    /// Two agents share a name.
-    #[error("agent {0:?} is configured twice")]
-    Duplicate(String),
-    /// An agent has no endpoint, or an endpoint is not `host:port`.
-    #[error("agent {agent:?}: invalid endpoint {endpoint:?}: expected host:port")]
-    InvalidEndpoint {
-        /// The agent.
-        agent: String,
-        /// The endpoint as configured (empty when none was given).
-        endpoint: String,
-    },
-    /// The `SWITCHYARD_AGENTS` (or `--agents`) value is malformed.
-    #[error("{AGENTS_ENV}: {0}")]
-    Env(String),
-    /// A card URL is not an `http://` or `https://` URL.
-    #[error("agent {agent:?}: invalid card URL {url:?}: expected an http:// or https:// URL")]
-    InvalidCardUrl {
-        /// The agent.
-        agent: String,
-        /// The URL as configured.
-        url: String,
-    },
-    /// No agent has this name.
-    #[error("unknown agent {0:?}")]
-    UnknownAgent(String),
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-}
-
-fn valid_card_url(url: &str) -> bool {
-    ["http://", "https://"].iter().any(|scheme| {
-        url.strip_prefix(scheme)
-            .is_some_and(|rest| !rest.is_empty())
-    }) && !url.contains(char::is_whitespace)
-}
-
-fn valid_endpoint(e: &str) -> bool {
-    let Some((host, port)) = e.rsplit_once(':') else {
-        return false;
-    };
-    !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok_and(|p| p > 0)
-}
-
-impl RegistryConfig {
-    /// Parses the format of `SWITCHYARD_AGENTS` and `switchyard-gateway --agents`
-    /// ([`AGENT_SYNTAX`]): `name=host:port[,host:port…][@card-url]`, agents separated by `;`.
-    /// The optional card URL after `@` is the agent's [`AgentConfig::card_url`], e.g.
-    /// `pyagent=127.0.0.1:50051@http://127.0.0.1:8000/.well-known/agent-card.json`. Empty
-    /// segments are ignored.
-    ///
-    /// # Errors
-    /// [`RegistryError::Env`] for a segment without `=` or with an empty or non-HTTP card URL.
-    pub fn from_env_value(value: &str) -> Result<Self, RegistryError> {
-        let mut agents = Vec::new();
-        for segment in value.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            let (name, rest) = segment
-                .split_once('=')
-                .ok_or_else(|| RegistryError::Env(format!("{segment:?} is not {AGENT_SYNTAX}")))?;
-            let (endpoints, card_url) = match rest.split_once('@') {
-                Some((endpoints, url)) => (endpoints, Some(url.trim().to_owned())),
-                None => (rest, None),
-            };
-            if let Some(url) = card_url.as_deref().filter(|u| !valid_card_url(u)) {
-                return Err(RegistryError::Env(format!(
-                    "{segment:?}: the card URL after '@' ({url:?}) must be an http:// or \
-                     https:// URL ({AGENT_SYNTAX})"
-                )));
-            }
-            agents.push(AgentConfig {
-                name: name.trim().to_owned(),
-                endpoints: endpoints
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|e| !e.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                card_url,
-                public_grpc: false,
-            });
-        }
-        Ok(Self { agents })
-    }
-
-    /// Adds (or replaces, by name) the agents of `other`.
-    pub fn merge(&mut self, other: Self) {
-        for a in other.agents {
-            match self.agents.iter_mut().find(|x| x.name == a.name) {
-                Some(existing) => *existing = a,
-                None => self.agents.push(a),
-            }
-        }
-    }
-
-    /// Checks names (valid, unique) and endpoints (at least one, each `host:port`).
-    ///
-    /// # Errors
-    /// The first problem found.
-    pub fn validate(&self) -> Result<(), RegistryError> {
-        let mut seen = std::collections::HashSet::new();
-        for a in &self.agents {
-            if !valid_name(&a.name) {
-                return Err(RegistryError::InvalidName(a.name.clone()));
-            }
-            if !seen.insert(a.name.as_str()) {
-                return Err(RegistryError::Duplicate(a.name.clone()));
-            }
-            if a.endpoints.is_empty() {
-                return Err(RegistryError::InvalidEndpoint {
-                    agent: a.name.clone(),
-                    endpoint: String::new(),
-                });
-            }
-            if let Some(bad) = a.endpoints.iter().find(|e| !valid_endpoint(e)) {
-                return Err(RegistryError::InvalidEndpoint {
-                    agent: a.name.clone(),
-                    endpoint: bad.clone(),
-                });
-            }
-            if let Some(url) = a.card_url.as_ref().filter(|u| !valid_card_url(u)) {
-                return Err(RegistryError::InvalidCardUrl {
-                    agent: a.name.clone(),
-                    url: url.clone(),
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
-/// One registered agent: its endpoints (with a lazily connecting client each) and its card.
+/// One registered agent: its endpoints and its card.
 #[derive(Debug)]
 struct Entry {
     config: AgentConfig,
-    clients: Vec<Client>,
-    next: AtomicUsize,
+    endpoints: Endpoints,
     card: RwLock<Option<Arc<AgentCard>>>,
+}
+
+/// Where an agent's calls go.
+#[derive(Debug)]
+enum Endpoints {
+    /// `host:port` endpoints, a lazily connecting client each, in round-robin order.
+    Fixed {
+        clients: Vec<Client>,
+        next: AtomicUsize,
+    },
+    /// `dns:///` endpoints.
+    Discovered(Arc<pool::Pool>),
 }
 
 /// A registered agent, cheap to clone.
@@ -223,10 +73,42 @@ impl AgentRef {
         &self.0.config
     }
 
-    /// A client of the next endpoint in round-robin order (per request, not per connection).
+    /// A client for one request (per request, not per connection): the next `host:port`
+    /// endpoint in round-robin order, or, for `dns:///` endpoints, the ready address chosen
+    /// by power of two choices over latency ([`balance`]). When DNS has no address for the
+    /// agent, the client's calls fail with UNAVAILABLE ("no address").
     pub fn client(&self) -> Client {
-        let i = self.0.next.fetch_add(1, Ordering::Relaxed) % self.0.clients.len();
-        self.0.clients[i].clone()
+        match &self.0.endpoints {
+            Endpoints::Fixed { clients, next } => {
+                let i = next.fetch_add(1, Ordering::Relaxed) % clients.len();
+                clients[i].clone()
+            }
+            Endpoints::Discovered(pool) => pool
+                .pick()
+                .unwrap_or_else(|| Client::unavailable(&self.0.config.endpoints.join(","))),
+        }
+    }
+
+    /// The addresses calls go to now: the configured `host:port` endpoints, or what the
+    /// `dns:///` endpoints resolve to.
+    pub fn endpoints(&self) -> Vec<String> {
+        match &self.0.endpoints {
+            Endpoints::Fixed { .. } => self.0.config.endpoints.clone(),
+            Endpoints::Discovered(pool) => {
+                pool.addresses().iter().map(ToString::to_string).collect()
+            }
+        }
+    }
+
+    /// Waits until the resolved addresses satisfy `done` (for `dns:///` endpoints, from
+    /// their first resolution on); returns at once for `host:port` endpoints.
+    pub async fn wait_for_endpoints(&self, mut done: impl FnMut(&[SocketAddr]) -> bool) {
+        let Endpoints::Discovered(pool) = &self.0.endpoints else {
+            return;
+        };
+        let mut rx = pool.subscribe();
+        // The sender lives as long as the pool, which `self` holds.
+        let _ = rx.wait_for(|r| r.as_deref().is_some_and(&mut done)).await;
     }
 
     /// The card, once fetched.
@@ -245,6 +127,7 @@ impl AgentRef {
     /// [`CardError::NoCardUrl`] when the agent does not serve `GetAgentCard` and has no
     /// `card_url`; [`CardError::Fetch`] when a fetch fails.
     pub async fn refresh_card(&self, timeout: Duration) -> Result<Arc<AgentCard>, CardError> {
+        let _ = tokio::time::timeout(timeout, self.wait_for_endpoints(|_| true)).await;
         let card = match self.client().with_timeout(timeout).agent_card().await {
             Ok(card) => card,
             Err(e) if e.code() == tonic::Code::Unimplemented => match &self.0.config.card_url {
@@ -320,19 +203,48 @@ async fn fetch_card_http(url: &str, timeout: Duration) -> Result<AgentCard, Clie
 }
 
 /// The agents of the mesh, by name.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Registry {
     agents: RwLock<BTreeMap<String, AgentRef>>,
     loaded: AtomicBool,
+    discovery: DiscoveryConfig,
+    resolver: std::sync::OnceLock<hickory_resolver::TokioResolver>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("agents", &self.agents)
+            .field("discovery", &self.discovery)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Registry {
-    /// A registry of the configured agents (clients connect lazily).
+    /// A registry of the configured agents (clients connect lazily), resolving `dns:///`
+    /// endpoints with the default [`DiscoveryConfig`] (the system's DNS configuration).
+    /// Needs a Tokio runtime.
     ///
     /// # Errors
     /// [`RegistryConfig::validate`]'s errors.
     pub fn new(config: &RegistryConfig) -> Result<Self, RegistryError> {
-        let registry = Self::default();
+        Self::with_discovery(config, DiscoveryConfig::default())
+    }
+
+    /// A registry of the configured agents resolving `dns:///` endpoints as `discovery`
+    /// says. Needs a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`RegistryConfig::validate`]'s errors; [`RegistryError::Discovery`] when an agent has
+    /// `dns:///` endpoints and the resolver cannot be built.
+    pub fn with_discovery(
+        config: &RegistryConfig,
+        discovery: DiscoveryConfig,
+    ) -> Result<Self, RegistryError> {
+        let registry = Self {
+            discovery,
+            ..Self::default()
+        };
         for a in &config.agents {
             registry.insert(a.clone())?;
         }
@@ -348,19 +260,38 @@ impl Registry {
             agents: vec![config.clone()],
         }
         .validate()?;
-        let clients = config
+        let targets: Vec<(String, u16)> = config
             .endpoints
             .iter()
-            .map(|e| Client::lazy(e))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| RegistryError::InvalidEndpoint {
-                agent: config.name.clone(),
-                endpoint: config.endpoints.join(","),
-            })?;
+            .filter_map(|e| dns::parse(e))
+            .map(|(host, port)| (host.to_owned(), port))
+            .collect();
+        let endpoints = if targets.is_empty() {
+            let clients = config
+                .endpoints
+                .iter()
+                .map(|e| Client::lazy(e))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| RegistryError::InvalidEndpoint {
+                    agent: config.name.clone(),
+                    endpoint: config.endpoints.join(","),
+                })?;
+            Endpoints::Fixed {
+                clients,
+                next: AtomicUsize::new(0),
+            }
+        } else {
+            let resolver = self.resolver()?;
+            Endpoints::Discovered(pool::Pool::start(
+                &config.name,
+                targets,
+                &self.discovery,
+                resolver,
+            ))
+        };
         let entry = AgentRef(Arc::new(Entry {
             config: config.clone(),
-            clients,
-            next: AtomicUsize::new(0),
+            endpoints,
             card: RwLock::new(None),
         }));
         self.agents
@@ -368,6 +299,15 @@ impl Registry {
             .unwrap_or_else(|e| e.into_inner())
             .insert(config.name, entry.clone());
         Ok(entry)
+    }
+
+    /// The resolver shared by every `dns:///` endpoint, built on first use.
+    fn resolver(&self) -> Result<hickory_resolver::TokioResolver, RegistryError> {
+        if let Some(r) = self.resolver.get() {
+            return Ok(r.clone());
+        }
+        let built = self.discovery.resolver()?;
+        Ok(self.resolver.get_or_init(|| built).clone())
     }
 
     /// The agent called `name`.
@@ -427,62 +367,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn env_format_parses_names_and_endpoints() {
-        let c =
-            RegistryConfig::from_env_value(" echo=127.0.0.1:1,127.0.0.1:2 ; x=h:3;").expect("ok");
-        assert_eq!(
-            c.agents,
-            [
-                agent("echo", &["127.0.0.1:1", "127.0.0.1:2"]),
-                agent("x", &["h:3"])
-            ]
-        );
-        assert!(RegistryConfig::from_env_value("echo").is_err());
-    }
-
-    #[test]
-    fn env_format_takes_a_card_url_after_at() {
-        let url = "http://127.0.0.1:8000/.well-known/agent-card.json";
-        let c = RegistryConfig::from_env_value(&format!("py=127.0.0.1:1,127.0.0.1:2@{url};e=h:3"))
-            .expect("ok");
-        let mut py = agent("py", &["127.0.0.1:1", "127.0.0.1:2"]);
-        py.card_url = Some(url.into());
-        assert_eq!(c.agents, [py, agent("e", &["h:3"])]);
-        for bad in ["py=h:1@", "py=h:1@ftp://h/card", "py=h:1@h:8000/card"] {
-            let err = RegistryConfig::from_env_value(bad).expect_err(bad);
-            assert!(
-                err.to_string()
-                    .contains("must be an http:// or https:// URL"),
-                "{err}"
-            );
-            assert!(err.to_string().contains(AGENT_SYNTAX), "{err}");
-        }
-        let mut file = agent("py", &["h:1"]);
-        file.card_url = Some("h:8000/card".into());
-        let err = RegistryConfig { agents: vec![file] }
-            .validate()
-            .expect_err("no scheme");
-        assert!(err.to_string().contains("invalid card URL"), "{err}");
-    }
-
-    #[test]
-    fn validation_names_the_problem() {
-        for (cfg, want) in [
-            (vec![agent("Echo", &["h:1"])], "invalid agent name"),
-            (
-                vec![agent("a", &["h:1"]), agent("a", &["h:2"])],
-                "configured twice",
-            ),
-            (vec![agent("a", &[])], "invalid endpoint"),
-            (vec![agent("a", &["http://h:1"])], "invalid endpoint"),
-            (vec![agent("a", &["h:0"])], "invalid endpoint"),
-        ] {
-            let err = RegistryConfig { agents: cfg }.validate().expect_err(want);
-            assert!(err.to_string().contains(want), "{err}");
-        }
-    }
-
     #[tokio::test]
     async fn clients_rotate_over_endpoints_per_call() {
         let r = Registry::new(&RegistryConfig {
@@ -502,17 +386,5 @@ mod tests {
             ]
         );
         assert!(matches!(r.agent("b"), Err(RegistryError::UnknownAgent(_))));
-    }
-
-    #[test]
-    fn merge_replaces_by_name() {
-        let mut c = RegistryConfig {
-            agents: vec![agent("a", &["h:1"]), agent("b", &["h:2"])],
-        };
-        c.merge(RegistryConfig {
-            agents: vec![agent("b", &["h:9"]), agent("c", &["h:3"])],
-        });
-        let eps: Vec<_> = c.agents.iter().map(|a| a.endpoints[0].as_str()).collect();
-        assert_eq!(eps, ["h:1", "h:9", "h:3"]);
     }
 }

@@ -248,7 +248,13 @@ impl Config {
         }
         figment = figment.merge(
             Env::prefixed("SWITCHYARD_")
-                .ignore(&["AGENTS", "CONFIG", "PYTHON"])
+                .ignore(&[
+                    "AGENTS",
+                    "CONFIG",
+                    "PYTHON",
+                    "DNS_SERVER",
+                    "DNS_REFRESH_SECS",
+                ])
                 .split("__"),
         );
         let mut config: Config = figment

@@ -37,8 +37,9 @@ impl Mesh {
         agents.merge(RegistryConfig {
             agents: config.agents.clone(),
         });
-        let registry =
-            Registry::new(&agents).map_err(|e| CliError::Config(format!("agents: {e}")))?;
+        let registry = switchyard::registry::DiscoveryConfig::from_env()
+            .and_then(|discovery| Registry::with_discovery(&agents, discovery))
+            .map_err(|e| CliError::Config(format!("agents: {e}")))?;
         Ok(Self {
             registry: Arc::new(registry),
             gateway,

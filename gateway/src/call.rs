@@ -92,6 +92,8 @@ fn check_streaming(agent: &AgentRef) -> Result<(), ApiError> {
 }
 
 /// Makes the call. `last_event_id` resumes a SubscribeToTask after that sequence number.
+/// A call whose connection was refused (it never reached the agent: a killed or removed
+/// replica) is made again, on the endpoint picked then, up to [`ATTEMPTS`] times.
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] for a call over a bound ([`crate::bounds`]); the agent's status
@@ -107,19 +109,38 @@ pub(crate) async fn dispatch(
     let name = target.agent.name();
     let method = call_name(&call);
     tracing::Span::current().record("a2a.method", method);
-    let client = target.agent.client();
-    let (f, span) = target
-        .forward
-        .client_span(A2A_SERVICE, method, name, client.address());
-    let result = calls(target, call, last_event_id, &f, client.a2a(), &span)
-        .instrument(span.clone())
-        .await;
-    match &result {
-        Ok(_) => record_outcome(&span, Code::Ok),
-        Err(e) => record_outcome(&span, e.code()),
+    let mut attempt = 1;
+    loop {
+        let client = target.agent.client();
+        let (f, span) = target
+            .forward
+            .client_span(A2A_SERVICE, method, name, client.address());
+        let result = calls(target, call.clone(), last_event_id, &f, client.a2a(), &span)
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(_) => record_outcome(&span, Code::Ok),
+            Err(e) => record_outcome(&span, e.code()),
+        }
+        match &result {
+            Err(ApiError::Upstream { status, .. })
+                if attempt < ATTEMPTS && switchyard::client::never_sent(status) =>
+            {
+                tracing::debug!(
+                    agent = name,
+                    endpoint = client.address(),
+                    "connection refused; trying another endpoint"
+                );
+                attempt += 1;
+            }
+            _ => return result,
+        }
     }
-    result
 }
+
+/// Attempts of one call whose connection attempts are refused (each may go to another
+/// endpoint of the agent); a call that reached an agent is never repeated.
+const ATTEMPTS: u32 = 3;
 
 /// The gRPC service every JSON-RPC and REST call goes to.
 const A2A_SERVICE: &str = "lf.a2a.v1.A2AService";

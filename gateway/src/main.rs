@@ -4,7 +4,10 @@
 use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::Parser;
-use switchyard::{Registry, RegistryConfig, registry::AGENTS_ENV};
+use switchyard::{
+    Registry, RegistryConfig,
+    registry::{AGENTS_ENV, DiscoveryConfig},
+};
 use switchyard_gateway::{ConnectionLimits, Gateway, GatewayConfig};
 
 /// The Switchyard HTTP gateway.
@@ -18,7 +21,9 @@ struct Args {
         default_value = "127.0.0.1:8080"
     )]
     listen: SocketAddr,
-    /// Agents: `name=host:port[,host:port…][@card-url]`, separated by `;`. The card URL
+    /// Agents: `name=host:port[,host:port…][@card-url]`, separated by `;`; an endpoint may be
+    /// `dns:///host:port` (every address of the name, balanced per request; resolver settings
+    /// from `SWITCHYARD_DNS_SERVER` and `SWITCHYARD_DNS_REFRESH_SECS`). The card URL
     /// (`http://host:port/.well-known/agent-card.json`) is needed for an agent that serves only
     /// the A2A gRPC binding (its `AgentService/GetAgentCard` answers UNIMPLEMENTED).
     #[arg(long, env = AGENTS_ENV, default_value = "")]
@@ -71,14 +76,15 @@ async fn main() -> ExitCode {
         }
     };
     let args = Args::parse();
-    let registry =
-        match RegistryConfig::from_env_value(&args.agents).and_then(|c| Registry::new(&c)) {
-            Ok(r) => Arc::new(r),
-            Err(e) => {
-                eprintln!("switchyard-gateway: {e}");
-                return ExitCode::from(EX_USAGE);
-            }
-        };
+    let registry = match RegistryConfig::from_env_value(&args.agents)
+        .and_then(|c| Registry::with_discovery(&c, DiscoveryConfig::from_env()?))
+    {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            eprintln!("switchyard-gateway: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
     for (agent, error) in registry.load_cards(Duration::from_secs(5)).await {
         tracing::warn!(%agent, %error, "agent card not loaded; the agent is unreachable for now");
     }

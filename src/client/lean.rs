@@ -13,10 +13,10 @@ use tonic::{
     Request, Response, Status, Streaming,
     codec::{BufferSettings, Codec},
     codegen::{GrpcMethod, http::uri::PathAndQuery},
-    transport::Channel,
 };
 use tonic_prost::{ProstDecoder, ProstEncoder};
 
+use super::Transport;
 use crate::pb::{
     a2a::{SendMessageRequest, StreamResponse, SubscribeToTaskRequest},
     agent::{ConverseRequest, ConverseResponse},
@@ -61,14 +61,14 @@ where
 /// The streaming RPCs of both services over one channel, with small buffers.
 #[derive(Debug, Clone)]
 pub struct LeanStreams {
-    grpc: tonic::client::Grpc<Channel>,
+    grpc: tonic::client::Grpc<Transport>,
 }
 
 impl LeanStreams {
-    /// Streams over `channel`, accepting messages up to `max_message_bytes`.
-    pub fn new(channel: Channel, max_message_bytes: usize) -> Self {
+    /// Streams over `transport`, accepting messages up to `max_message_bytes`.
+    pub fn new(transport: Transport, max_message_bytes: usize) -> Self {
         Self {
-            grpc: tonic::client::Grpc::new(channel).max_decoding_message_size(max_message_bytes),
+            grpc: tonic::client::Grpc::new(transport).max_decoding_message_size(max_message_bytes),
         }
     }
 

@@ -5,9 +5,9 @@ use tonic::{
     Request, Status,
     metadata::MetadataValue,
     service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
 };
 
+use super::Transport;
 use crate::{
     card::PROTOCOL_VERSION,
     pb::{
@@ -30,8 +30,8 @@ impl Interceptor for Versioned {
     }
 }
 
-/// The generated `A2AService` client over a channel, naming the A2A version on every call.
-pub type A2aClient = A2aServiceClient<InterceptedService<Channel, Versioned>>;
+/// The generated `A2AService` client over a [`Transport`], naming the A2A version on every call.
+pub type A2aClient = A2aServiceClient<InterceptedService<Transport, Versioned>>;
 
-/// The generated `AgentService` client over a channel, naming the A2A version on every call.
-pub type AgentClient = AgentServiceClient<InterceptedService<Channel, Versioned>>;
+/// The generated `AgentService` client over a [`Transport`], naming the A2A version on every call.
+pub type AgentClient = AgentServiceClient<InterceptedService<Transport, Versioned>>;

@@ -51,8 +51,17 @@ impl Gw {
         agents: Vec<AgentConfig>,
         tweak: impl FnOnce(&mut GatewayConfig),
     ) -> Self {
-        switchyard::install_crypto_provider();
         let registry = Arc::new(Registry::new(&RegistryConfig { agents }).expect("registry"));
+        Self::start_with_registry(registry, tweak).await
+    }
+
+    /// A gateway for the agents of `registry`, with cards loaded, after `tweak` adjusts the
+    /// config.
+    pub(crate) async fn start_with_registry(
+        registry: Arc<Registry>,
+        tweak: impl FnOnce(&mut GatewayConfig),
+    ) -> Self {
+        switchyard::install_crypto_provider();
         registry.load_cards(Duration::from_secs(5)).await;
         let mut config = GatewayConfig {
             drain_timeout: Duration::from_secs(5),

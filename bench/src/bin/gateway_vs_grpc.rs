@@ -19,7 +19,7 @@ use clap::Parser;
 use futures::StreamExt as _;
 use switchyard::{
     AgentServer, Registry, RegistryConfig, ServeConfig, StoreConfig,
-    client::{A2aClient, Versioned},
+    client::{A2aClient, Transport, Versioned},
     pb::a2a::{
         Message, SendMessageRequest, TaskState, a2a_service_client::A2aServiceClient,
         send_message_response,
@@ -212,10 +212,12 @@ async fn main() -> anyhow::Result<()> {
     let (_python, python_url) = start_python(&args).await?;
 
     let grpc = A2aServiceClient::with_interceptor(
-        Channel::from_shared(format!("http://{echo_addr}"))?
-            .tcp_nodelay(true)
-            .connect()
-            .await?,
+        Transport::new(
+            Channel::from_shared(format!("http://{echo_addr}"))?
+                .tcp_nodelay(true)
+                .connect()
+                .await?,
+        ),
         Versioned,
     );
     let http = reqwest::Client::builder()

@@ -9,7 +9,7 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Parser;
 use switchyard::{
     AgentServer, ServeConfig, StoreConfig,
-    client::{A2aClient, Versioned},
+    client::{A2aClient, Transport, Versioned},
     pb::a2a::{
         self, Artifact, Message, SendMessageRequest, SendMessageResponse, Task, TaskState,
         TaskStatus,
@@ -205,8 +205,10 @@ async fn main() -> anyhow::Result<()> {
     let bare_addr = start_bare().await?;
 
     // Both name the A2A version (the runtime refuses calls that do not), so both carry it.
-    let runtime = A2aServiceClient::with_interceptor(channel(runtime_addr).await?, Versioned);
-    let bare = A2aServiceClient::with_interceptor(channel(bare_addr).await?, Versioned);
+    let runtime =
+        A2aServiceClient::with_interceptor(Transport::new(channel(runtime_addr).await?), Versioned);
+    let bare =
+        A2aServiceClient::with_interceptor(Transport::new(channel(bare_addr).await?), Versioned);
     // Warm up both (connections, allocator, SQLite cache).
     let warm = Args {
         seconds: 1,
