@@ -16,6 +16,7 @@ mod gateway_python;
 mod gateway_rest;
 mod gateway_sse;
 mod gateway_ws;
+mod image;
 mod metrics;
 mod ops;
 mod push;
