@@ -45,8 +45,9 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// The profile directory this test binary was built into (`target/debug/deps/e2e-…` → `target/debug`),
-/// where the workspace build put the binaries.
+/// The profile directory this test binary was built into (`target/debug/deps/e2e-…` →
+/// `target/debug`), where `cargo build --workspace --all-targets` put the binaries (cargo builds
+/// another package's binaries only when asked).
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe
@@ -57,7 +58,7 @@ fn bin_dir() -> PathBuf {
         assert!(
             dir.join(b).is_file(),
             "{} is missing: the image test packs the binaries of this build; build them first \
-             (cargo build --workspace --bins, as `cargo nextest run --workspace` does)",
+             with `cargo build --workspace --all-targets` (scripts/test does)",
             dir.join(b).display()
         );
     }
