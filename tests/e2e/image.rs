@@ -1,7 +1,8 @@
 //! The container image (`Containerfile`, `scripts/image`): built with `buildah` and no container
 //! engine from the debug binaries this test run built, in its lighter (dev) form; then started
-//! with `buildah run --isolation chroot` as its configured user, where an agent must serve as
-//! the non-root user 65532, write its task store, and answer `grpc.health.v1` SERVING.
+//! with `buildah run --isolation chroot` as its configured user: every binary must start, and an
+//! agent must serve as the non-root user 65532, write its task store, and answer
+//! `grpc.health.v1` SERVING.
 //!
 //! Needs root (as CI runs) and buildah (`scripts/test` installs it; `scripts/image
 //! --setup-only` alone does too). A missing tool fails the test with what to do.
@@ -172,13 +173,18 @@ async fn image_built_without_an_engine_runs_an_agent_as_non_root_that_answers_he
     let mut mount = buildah(dir.path());
     mount.args(["mount", &ctr]);
     let root = PathBuf::from(output(mount, "buildah mount").await.trim());
+    assert!(!root.join("bin/sh").exists(), "the image has no shell");
+    // Every binary starts in the image (its shared libraries are there), found on its PATH.
     for b in BINARIES {
+        let mut version = buildah(dir.path());
+        version.args(["run", "--isolation", "chroot", &ctr, "--", b, "--version"]);
+        let out = output(version, &format!("{b} --version in the image")).await;
         assert!(
-            root.join("usr/local/bin").join(b).is_file(),
-            "{b} in the image"
+            out.trim_end()
+                .ends_with(concat!(" ", env!("CARGO_PKG_VERSION"))),
+            "{b} --version printed {out:?}"
         );
     }
-    assert!(!root.join("bin/sh").exists(), "the image has no shell");
 
     // Run: the echo agent, as the image's user, on a free loopback port (host network).
     let mut run = buildah(dir.path());
