@@ -20,6 +20,7 @@ mod gateway_python;
 mod gateway_rest;
 mod gateway_sse;
 mod gateway_ws;
+mod image;
 mod isolation;
 mod large_messages;
 mod metrics;
