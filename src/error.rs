@@ -169,7 +169,8 @@ pub enum RpcError {
     Internal(String),
 }
 
-fn describe(violations: &[FieldError]) -> String {
+/// The violations as one line, `field: description; …`, for a status or error message.
+pub fn describe(violations: &[FieldError]) -> String {
     violations
         .iter()
         .map(|v| format!("{}: {}", v.field, v.description))

@@ -18,7 +18,7 @@ use std::{collections::BTreeMap, time::Duration};
 use serde_json::{Value, json};
 use switchyard::{
     client::code_name,
-    error::{A2A_ERROR_DOMAIN, A2aErrorKind, FieldError},
+    error::{A2A_ERROR_DOMAIN, A2aErrorKind, FieldError, describe},
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
@@ -117,14 +117,6 @@ pub(crate) enum ApiError {
     /// message saying what to configure ([`switchyard::registry::CardError::NoCardUrl`]).
     #[error("{hint}")]
     CardNotConfigured { agent: String, hint: String },
-}
-
-fn describe(violations: &[FieldError]) -> String {
-    violations
-        .iter()
-        .map(|v| format!("{}: {}", v.field, v.description))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// `ErrorInfo` fields.
