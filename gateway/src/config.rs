@@ -27,7 +27,9 @@ pub struct GatewayConfig {
     /// Largest request body accepted, in bytes; a larger one gets 413 (REST) or JSON-RPC
     /// -32600 without being read further. Default 4 MiB, the agents' default
     /// `max_message_bytes` ([`switchyard::server::DEFAULT_MAX_MESSAGE_BYTES`]): a JSON body
-    /// becomes a protobuf request no larger than itself (the README's "Size limits").
+    /// usually becomes a smaller protobuf request, but `data` parts and metadata of many small
+    /// numbers can grow (each JSON number is a protobuf `Value` of about 11 bytes); the agent
+    /// refuses such a request with RESOURCE_EXHAUSTED (the README's "Size limits").
     pub max_body_bytes: usize,
     /// How long a client may take to send its request body once the headers are in; a
     /// slower one gets 408 (REST) or JSON-RPC -32600. Default 10 s.

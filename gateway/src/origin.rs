@@ -5,7 +5,8 @@
 //! server who asks (RFC 6455 §4.2.2, §10.2). The gateway decides before the upgrade:
 //!
 //! - no `Origin`: not a browser (the CLI, SDKs, `websocat`): allowed;
-//! - same origin as the gateway (the `Host` the request was sent to, or the public URL): allowed;
+//! - same origin as the gateway (its public URL; not the request's `Host`, which a DNS
+//!   rebinding page controls): allowed;
 //! - listed in `cors_origins` (`*` allows every origin): allowed;
 //! - with no `cors_origins` configured, pages served from loopback (`http://localhost:*`,
 //!   `http://127.0.0.1:*`, `http://[::1]:*`, any port, http or https): allowed, so local
@@ -43,7 +44,9 @@ fn is_loopback(origin: &str) -> bool {
 }
 
 /// Checks the `Origin` of a WebSocket upgrade against `allowed` (the gateway's
-/// `cors_origins`) and the gateway's own origin (`public_url`, and the request's `Host`).
+/// `cors_origins`) and the gateway's own origin (`public_url`). The request's `Host` is not
+/// trusted: a page that rebinds its own name to the gateway's address sends a `Host` equal to
+/// its `Origin`.
 ///
 /// # Errors
 /// [`ApiError::OriginNotAllowed`] (403) for a browser page of any other origin.
@@ -58,14 +61,7 @@ pub(crate) fn check(
     let origin = String::from_utf8_lossy(origin.as_bytes())
         .trim()
         .to_ascii_lowercase();
-    let host = headers.get(header::HOST).map(|h| {
-        String::from_utf8_lossy(h.as_bytes())
-            .trim()
-            .to_ascii_lowercase()
-    });
-    let authority = origin.split_once("://").map_or("", |(_, a)| a);
-    let same_origin =
-        origin == origin_of(public_url) || host.as_deref().is_some_and(|h| h == authority);
+    let same_origin = origin == origin_of(public_url);
     let listed = allowed
         .iter()
         .any(|a| a.trim() == "*" || origin_of(a) == origin);
@@ -114,6 +110,16 @@ mod tests {
                 "{bad}"
             );
         }
+        // DNS rebinding: a page whose name now points at the gateway sends a Host equal to
+        // its Origin; that is not the gateway's origin.
+        assert!(
+            check(
+                &from("http://evil.example:8080", "evil.example:8080"),
+                &[],
+                public
+            )
+            .is_err()
+        );
         // Behind a proxy: the public URL's origin is same-origin whatever the Host says.
         let proxied = from("https://agents.example.com", "10.0.0.7:8080");
         assert!(check(&proxied, &[], "https://agents.example.com/mesh").is_ok());

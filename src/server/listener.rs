@@ -56,7 +56,12 @@ impl Default for ConnectionLimits {
 }
 
 impl ConnectionLimits {
-    /// Checks that every limit is above zero; the error names the field.
+    /// Longest timeout accepted: about 31 years, far beyond any use and far from the
+    /// `Instant` arithmetic overflow of absurd values.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(1_000_000_000);
+
+    /// Checks that every limit is above zero and every timeout at most
+    /// [`MAX_TIMEOUT`](Self::MAX_TIMEOUT); the error names the field.
     pub fn validate(&self) -> Result<(), String> {
         if self.max_connections == 0 {
             return Err("max_connections must be at least 1".into());
@@ -67,6 +72,12 @@ impl ConnectionLimits {
         ] {
             if d.is_zero() {
                 return Err(format!("{name} must be longer than zero"));
+            }
+            if d > Self::MAX_TIMEOUT {
+                return Err(format!(
+                    "{name} must be at most {} seconds",
+                    Self::MAX_TIMEOUT.as_secs()
+                ));
             }
         }
         Ok(())

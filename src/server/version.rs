@@ -17,9 +17,17 @@ use crate::{
     service::A2A_VERSION,
 };
 
+/// Longest version string accepted, in bytes (`1.<minor>.<patch>` with a few digits each).
+pub const MAX_VERSION_BYTES: usize = 16;
+
 /// Whether Switchyard serves protocol version `v`: `1`, `1.<minor>` or `1.<minor>.<patch>`
-/// (patch numbers do not count in negotiation, §3.6). Every 1.x is served with 1.0 semantics.
+/// (patch numbers do not count in negotiation, §3.6), at most [`MAX_VERSION_BYTES`] long.
+/// Every 1.x is served with 1.0 semantics.
 pub fn serves(v: &str) -> bool {
+    // A version is short; a longer value is never forwarded as metadata.
+    if v.len() > MAX_VERSION_BYTES {
+        return false;
+    }
     let mut parts = v.split('.');
     parts.next() == Some("1")
         && parts.clone().count() <= 2

@@ -6,8 +6,8 @@
 //!   Host header field and to any request message that contains more than one Host header
 //!   field line"). Two hosts make routing, logs and the card URLs ambiguous.
 //! - A header the gateway forwards to the agent as gRPC metadata (`Authorization`,
-//!   `A2A-Version`, `A2A-Extensions`) longer than [`MAX_FORWARDED_HEADER_BYTES`], or repeated:
-//!   400. gRPC metadata travels in HTTP/2 headers on a connection shared with other clients'
+//!   `A2A-Version`, `A2A-Extensions`) longer than [`MAX_FORWARDED_HEADER_BYTES`], or repeated,
+//!   and `tracestate` lines longer than that together: 400. gRPC metadata travels in HTTP/2 headers on a connection shared with other clients'
 //!   calls; an agent may refuse oversized headers, so they never leave the gateway.
 
 use std::{
@@ -32,6 +32,9 @@ const FORWARDED: [http::HeaderName; 3] = [
     http::HeaderName::from_static("a2a-extensions"),
 ];
 
+/// `tracestate`, forwarded with `traceparent` (see [`crate::upstream`]).
+const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+
 /// What is wrong with the headers of a request, if anything.
 pub(crate) fn problem(version: http::Version, headers: &HeaderMap) -> Option<String> {
     match headers.get_all(http::header::HOST).iter().count() {
@@ -54,6 +57,18 @@ pub(crate) fn problem(version: http::Version, headers: &HeaderMap) -> Option<Str
                 ));
             }
         }
+    }
+    // W3C Trace Context §3.3.1: `tracestate` may come in several header lines, so only its
+    // combined size is bounded; it is forwarded when the gateway does not trace itself.
+    let tracestate: usize = headers
+        .get_all(TRACESTATE)
+        .iter()
+        .map(|v| v.len() + 1)
+        .sum();
+    if tracestate > MAX_FORWARDED_HEADER_BYTES {
+        return Some(format!(
+            "the tracestate header is {tracestate} bytes long; at most {MAX_FORWARDED_HEADER_BYTES}"
+        ));
     }
     None
 }
