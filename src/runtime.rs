@@ -349,6 +349,7 @@ impl Runtime {
                 task: task.clone(),
                 seq,
                 event,
+                bytes: event_bytes,
                 ack: ack_tx,
                 permit,
             })
@@ -589,6 +590,7 @@ impl Runtime {
                 .send(WriteOp::History {
                     task: live.clone(),
                     message: message.clone(),
+                    bytes: message_bytes,
                 })
                 .map_err(|_| RpcError::Unavailable("the server is shutting down".into()))?;
             let working = status_event(&live, TaskState::Working, None);

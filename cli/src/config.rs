@@ -254,6 +254,7 @@ impl Config {
                     "PYTHON",
                     "DNS_SERVER",
                     "DNS_REFRESH_SECS",
+                    "UPDATE_GOLDEN",
                 ])
                 .split("__"),
         );

@@ -84,8 +84,23 @@ impl Future for ResponseFuture {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let out = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
         if let Some(guard) = self.guard.take() {
-            guard.finish(out.is_ok());
+            // The call's own deadline expiring says nothing about the endpoint's health: it
+            // counts as a (slow) answer, not as a failed connection.
+            guard.finish(out.as_ref().map_or_else(timed_out, |_| true));
         }
         Poll::Ready(out)
     }
+}
+
+/// Whether `error` is the expiry of the call's own deadline (`grpc-timeout`), which tonic's
+/// channel reports as a transport error.
+fn timed_out(error: &tonic::transport::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }

@@ -119,11 +119,11 @@ fn parse_nameserver(v: &str) -> Result<SocketAddr, RegistryError> {
 fn parse_refresh(v: &str) -> Result<Duration, RegistryError> {
     v.parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| (Duration::from_millis(1)..=Duration::from_secs(1_000_000_000)).contains(d))
         .ok_or_else(|| {
             RegistryError::Discovery(format!(
-                "{DNS_REFRESH_ENV}={v:?}: expected a positive number of seconds"
+                "{DNS_REFRESH_ENV}={v:?}: expected a number of seconds from 0.001 to 1e9"
             ))
         })
 }

@@ -94,13 +94,13 @@ impl Pool {
 
     /// Records the answer for endpoint `i` and brings the backends in line with all answers.
     fn update(&self, i: usize, addrs: Vec<SocketAddr>) {
-        let (complete, mut wanted) = {
-            let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-            answers[i] = Some(addrs);
-            let complete = answers.iter().all(Option::is_some);
-            let union: Vec<SocketAddr> = answers.iter().flatten().flatten().copied().collect();
-            (complete, union)
-        };
+        // The answers' lock is held until the backends match them, so two endpoints resolved
+        // at once cannot leave the older union in place (lock order: answers, then backends;
+        // `pick` takes only the backends).
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        answers[i] = Some(addrs);
+        let complete = answers.iter().all(Option::is_some);
+        let mut wanted: Vec<SocketAddr> = answers.iter().flatten().flatten().copied().collect();
         wanted.sort();
         wanted.dedup();
         {
@@ -118,6 +118,7 @@ impl Pool {
                 *backends = next;
             }
         }
+        drop(answers);
         metrics::gauge!(REGISTRY_ENDPOINTS, "agent" => self.agent.clone()).set(wanted.len() as f64);
         if complete {
             self.resolved.send_replace(Some(wanted));

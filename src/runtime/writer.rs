@@ -38,6 +38,8 @@ pub(crate) enum WriteOp {
         task: Arc<LiveTask>,
         seq: u64,
         event: StreamResponse,
+        /// What the event added to `LiveState::bytes` when it was accepted.
+        bytes: usize,
         ack: Option<oneshot::Sender<CommitResult>>,
         permit: Option<OwnedSemaphorePermit>,
     },
@@ -45,6 +47,8 @@ pub(crate) enum WriteOp {
     History {
         task: Arc<LiveTask>,
         message: Message,
+        /// What the message added to `LiveState::bytes` when it was accepted.
+        bytes: usize,
     },
     /// Acknowledge once everything queued before it has committed.
     Barrier { ack: oneshot::Sender<CommitResult> },
@@ -56,6 +60,8 @@ pub(crate) type LiveMap = Mutex<HashMap<String, Arc<LiveTask>>>;
 struct Group {
     task: Arc<LiveTask>,
     write: TaskWrite,
+    /// Sum of the accept-time sizes of what `write` folds in (see `LiveState::bytes`).
+    bytes: usize,
 }
 
 /// Runs until every sender is gone. `agent` labels the metrics.
@@ -84,19 +90,24 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
     let mut acks = Vec::new();
     let mut permits = Vec::new();
     for op in ops.drain(..) {
-        let (task, change) = match op {
+        let (task, bytes, change) = match op {
             WriteOp::Event {
                 task,
                 seq,
                 event,
+                bytes,
                 ack,
                 permit,
             } => {
                 acks.extend(ack);
                 permits.extend(permit);
-                (task, Ok((seq, event)))
+                (task, bytes, Ok((seq, event)))
             }
-            WriteOp::History { task, message } => (task, Err(message)),
+            WriteOp::History {
+                task,
+                message,
+                bytes,
+            } => (task, bytes, Err(message)),
             WriteOp::Barrier { ack } => {
                 acks.push(ack);
                 continue;
@@ -111,9 +122,11 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
                     events: Vec::new(),
                 },
                 task: task.clone(),
+                bytes: 0,
             });
             groups.len() - 1
         });
+        groups[i].bytes += bytes;
         let w = &mut groups[i].write;
         match change {
             Ok((seq, event)) => {
@@ -131,7 +144,10 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
         }
     }
 
-    let (tasks, writes): (Vec<_>, Vec<_>) = groups.into_iter().map(|g| (g.task, g.write)).unzip();
+    let (tasks, writes): (Vec<_>, Vec<_>) = groups
+        .into_iter()
+        .map(|g| ((g.task, g.bytes), g.write))
+        .unzip();
     let started = std::time::Instant::now();
     let result = store.commit(&writes).await.map_err(Arc::new);
     drop(permits);
@@ -147,7 +163,7 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
     }
 
     let mut finished = Vec::new();
-    for (task, write) in tasks.into_iter().zip(writes) {
+    for ((task, folded), write) in tasks.into_iter().zip(writes) {
         let mut st = task.lock();
         match &result {
             Ok(()) => {
@@ -165,7 +181,13 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
                     )
                     .increment(1);
                 }
+                // `bytes` was the old snapshot plus everything accepted since; what this
+                // commit folded in is now measured in the new snapshot instead (an artifact
+                // replaced, not appended, counts once).
+                let old = prost::Message::encoded_len(&st.snapshot);
                 st.snapshot = write.snapshot;
+                st.bytes = (st.bytes.saturating_sub(old + folded))
+                    .saturating_add(prost::Message::encoded_len(&st.snapshot));
                 st.committed_seq = write.last_seq;
                 if settled {
                     for w in st.settle_waiters.drain(..) {

@@ -40,8 +40,9 @@ pub struct ConnectionLimits {
     /// connections get GOAWAY. Default 5 min.
     pub idle_timeout: Duration,
     /// Connections open at once. A connection beyond it is accepted and closed at once (the
-    /// client sees the connection reset or closed before any response), so the listener never
-    /// holds more file descriptors than this. Default 10,000.
+    /// client sees the connection reset or closed before any response). A connection upgraded
+    /// to a WebSocket leaves this count (the gateway bounds sessions with its
+    /// `max_concurrent_requests`). Default 10,000.
     pub max_connections: usize,
 }
 

@@ -232,3 +232,68 @@ async fn a_task_never_grows_past_max_task_bytes() {
     let t = echo.client.get_task(&asked.id, None).await.expect("get");
     assert_eq!(t.state(), TaskState::InputRequired);
 }
+
+/// Replaces one artifact `rounds` times with `size` bytes of text each (`append = false`): the
+/// task holds one copy, whatever the number of rounds.
+struct Rewriter {
+    rounds: usize,
+    size: usize,
+}
+
+#[tonic::async_trait]
+impl switchyard::Agent for Rewriter {
+    fn card(&self) -> switchyard::pb::a2a::AgentCard {
+        switchyard::card::builder("rewriter", "Rewrites one artifact").build()
+    }
+
+    async fn execute(
+        &self,
+        _ctx: switchyard::TaskContext,
+        events: switchyard::TaskEvents,
+    ) -> Result<(), switchyard::AgentError> {
+        for i in 0..self.rounds {
+            let mut doc = switchyard::pb::a2a::Artifact::new(
+                "doc",
+                vec![switchyard::pb::a2a::Part::text(format!(
+                    "{i:>width$}",
+                    width = self.size
+                ))],
+            );
+            doc.artifact_id = "doc".into();
+            events.artifact(doc).await?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_artifact_replaced_many_times_counts_once_toward_max_task_bytes() {
+    const LIMIT: usize = 256 * 1024;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 40 rounds of 32 KiB: 1.25 MiB published, one 32 KiB artifact kept.
+    let agent = Rewriter {
+        rounds: 40,
+        size: 32 * 1024,
+    };
+    let served = Served::start_in(agent, dir.path(), |c| {
+        c.max_message_bytes = LIMIT;
+        c.max_task_bytes = LIMIT;
+    })
+    .await;
+    let t = task_of(
+        served
+            .client
+            .send_message(request(message("go", Value::Null)))
+            .await
+            .expect("send"),
+    );
+    let why = t.status.as_ref().and_then(|s| s.message.as_ref());
+    assert_eq!(
+        t.state(),
+        TaskState::Completed,
+        "{:?}",
+        why.map(|m| m.text())
+    );
+    assert_eq!(t.artifacts.len(), 1);
+    assert_eq!(t.artifacts[0].text().trim_start(), "39");
+}

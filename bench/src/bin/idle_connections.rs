@@ -68,6 +68,8 @@ async fn start_gateway(
             &agents,
             "--max-concurrent-requests",
             &limit,
+            "--max-connections",
+            &limit,
         ],
         "listening on",
     )

@@ -1,7 +1,8 @@
-//! `switchyard-research`: serves the research agent over gRPC; its sub-agents come from
-//! `--agents` / `SWITCHYARD_AGENTS` (`name=host:port;…` or `name=dns:///host:port;…`, resolved
-//! as `SWITCHYARD_DNS_SERVER` / `SWITCHYARD_DNS_REFRESH_SECS` say). Other flags: see
-//! `switchyard::server::agent_main`.
+//! `switchyard-research`: serves the research agent over gRPC; its sub-agents, in report order,
+//! are the agents of `--agents` / `SWITCHYARD_AGENTS` (`name=host:port;…` or
+//! `name=dns:///host:port;…`, resolved as `SWITCHYARD_DNS_SERVER` /
+//! `SWITCHYARD_DNS_REFRESH_SECS` say; without any, textstats, summarize and keywords). Other
+//! flags: see `switchyard::server::agent_main`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -34,7 +35,13 @@ async fn main() -> std::process::ExitCode {
         for (name, e) in registry.load_cards(Duration::from_secs(5)).await {
             tracing::warn!(agent = %name, error = %e, "no card from a sub-agent yet");
         }
-        Ok(Research::new(registry, ResearchConfig::default()))
+        // The sub-agents are the agents given, in order (the Helm chart's `calls`); without
+        // any, the default three.
+        let mut research = ResearchConfig::default();
+        if !config.agents.is_empty() {
+            research.agents = config.agents.iter().map(|a| a.name.clone()).collect();
+        }
+        Ok(Research::new(registry, research))
     })
     .await
 }
