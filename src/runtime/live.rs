@@ -61,7 +61,9 @@ pub(crate) struct LiveState {
     pub(crate) poisoned: bool,
     /// Upper bound of the snapshot's encoded size once every accepted event is folded in, in
     /// bytes: the committed snapshot's size plus the size of every event accepted since (a
-    /// fold never makes a snapshot larger than the event it folds in).
+    /// fold never makes a snapshot larger than the event it folds in). Each commit measures
+    /// the new snapshot again, so a replaced artifact counts once once it is committed; events
+    /// accepted but not yet committed count in full.
     pub(crate) bytes: usize,
     /// Fired when a committed event leaves the task terminal or interrupted (`Ok`), or when a
     /// commit fails (`Err`).

@@ -261,6 +261,9 @@ impl switchyard::Agent for Rewriter {
             );
             doc.artifact_id = "doc".into();
             events.artifact(doc).await?;
+            // Each version is committed before the next (as when a document is rewritten
+            // over time): events accepted but not yet committed count in full.
+            events.flush().await?;
         }
         Ok(())
     }
