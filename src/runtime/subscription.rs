@@ -8,7 +8,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::live::{Committed, LiveTask};
 use crate::{
-    error::RpcError,
+    error::{A2aErrorKind, RpcError},
     pb::a2a::{StreamResponse, TaskState, stream_response},
     store::TaskStore,
 };
@@ -175,6 +175,53 @@ impl Subscription {
             seq: e.seq,
             event: e.event,
         }));
+        // Committed events the store no longer has were deleted with their (terminal) task by
+        // retention while this subscriber lagged: nothing more will ever arrive, so the stream
+        // ends instead of waiting on a task that is gone.
+        let committed = self.task.lock().committed_seq;
+        if self.backlog.is_empty() && committed > self.last {
+            return Err(RpcError::a2a(
+                A2aErrorKind::TaskNotFound,
+                format!(
+                    "task {} was deleted by retention before events {}..={committed} were read",
+                    self.task.id,
+                    self.last + 1
+                ),
+            ));
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{pb::a2a::Task, store::MemoryStore};
+
+    #[tokio::test]
+    async fn a_subscriber_whose_events_were_swept_ends_with_task_not_found() {
+        let task = LiveTask::new(
+            Task {
+                id: "t".into(),
+                ..Default::default()
+            },
+            5,
+            TaskState::Completed,
+        );
+        // The store holds nothing of the task: retention deleted it.
+        let (mut sub, committed) = Subscription::new(task, Arc::new(MemoryStore::new()), Some(2));
+        assert_eq!(committed, 5);
+        sub.until_terminal();
+        let end = tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
+            .await
+            .expect("the subscription ends instead of waiting");
+        match end {
+            Some(Err(RpcError::A2a { kind, message, .. })) => {
+                assert_eq!(kind, A2aErrorKind::TaskNotFound);
+                assert!(message.contains("3..=5"), "{message}");
+            }
+            other => panic!("expected TASK_NOT_FOUND, got {other:?}"),
+        }
+        assert!(sub.next().await.is_none());
     }
 }
