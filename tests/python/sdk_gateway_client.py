@@ -11,7 +11,6 @@ the SDK's exceptions. Prints one line per check; exits 1 on the first failure.
 
 import asyncio
 import sys
-import uuid
 
 import httpx
 from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
@@ -19,28 +18,17 @@ from a2a.types import (
     CancelTaskRequest,
     GetTaskRequest,
     ListTasksRequest,
-    Message,
-    Part,
-    Role,
     SendMessageRequest,
     SubscribeToTaskRequest,
     TaskState,
 )
 from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
-
-
-def check(cond, what):
-    if not cond:
-        print(f"FAIL: {what}")
-        sys.exit(1)
-    print(f"ok: {what}")
-
-
-def message(text, **metadata):
-    m = Message(message_id=str(uuid.uuid4()), role=Role.ROLE_USER, parts=[Part(text=text)])
-    if metadata:
-        m.metadata.update(metadata)
-    return m
+from sdk_checks import (
+    check,
+    message,
+    message_replies_store_no_task,
+    subscription_follows_a_waiting_task,
+)
 
 
 async def main(gateway, agent, binding):
@@ -112,34 +100,8 @@ async def main(gateway, agent, binding):
         check(False, "second cancel fails")
     except TaskNotCancelableError:
         check(True, "second cancel -> TaskNotCancelableError")
-    # a subscriber of a task waiting for input follows it through the answer to the end
-    events = [e async for e in unary.send_message(
-        SendMessageRequest(message=message("wait", ask="Who?")))]
-    waiting = events[0].task
-    check(waiting.status.state == TaskState.TASK_STATE_INPUT_REQUIRED, "ask makes INPUT_REQUIRED")
-    sub = streaming.subscribe(SubscribeToTaskRequest(id=waiting.id))
-    first = await sub.__anext__()
-    check(first.HasField("task") and first.task.id == waiting.id,
-          "subscribe to a waiting task starts with the task")
-    answer = message("Ada")
-    answer.task_id = waiting.id
-    [e async for e in unary.send_message(SendMessageRequest(message=answer))]
-    rest = [e async for e in sub]
-    check(rest and rest[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
-          and any(e.HasField("artifact_update") for e in rest),
-          "the subscription carries the continuation and ends with COMPLETED")
-
-    # a message reply (echo's reply=message): exactly one message, no task stored
-    for c, how in ((unary, "send"), (streaming, "stream")):
-        events = [e async for e in c.send_message(
-            SendMessageRequest(message=message(f"direct {how}", reply="message")))]
-        check(len(events) == 1 and events[0].HasField("message"),
-              f"{how}: a message reply is exactly one message")
-        m = events[0].message
-        check(m.role == Role.ROLE_AGENT and m.parts[0].text == f"direct {how}" and not m.task_id,
-              f"{how}: the agent's message echoes the text, with no task")
-    listed = await unary.list_tasks(ListTasksRequest())
-    check(listed.total_size == 4, "message replies store no task")
+    await subscription_follows_a_waiting_task(unary, streaming)
+    await message_replies_store_no_task(unary, streaming, tasks_before=4)
     for c in (unary, streaming, polling):
         await c.close()
     print("ALL OK")
