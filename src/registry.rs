@@ -356,16 +356,7 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn agent(name: &str, endpoints: &[&str]) -> AgentConfig {
-        AgentConfig {
-            name: name.into(),
-            endpoints: endpoints.iter().map(|e| (*e).to_owned()).collect(),
-            card_url: None,
-            public_grpc: false,
-        }
-    }
+    use super::{config::tests::agent, *};
 
     #[tokio::test]
     async fn clients_rotate_over_endpoints_per_call() {

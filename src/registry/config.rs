@@ -208,10 +208,11 @@ impl RegistryConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn agent(name: &str, endpoints: &[&str]) -> AgentConfig {
+    /// An agent with these endpoints, no card URL, not public (shared with the registry's tests).
+    pub(in crate::registry) fn agent(name: &str, endpoints: &[&str]) -> AgentConfig {
         AgentConfig {
             name: name.into(),
             endpoints: endpoints.iter().map(|e| (*e).to_owned()).collect(),
