@@ -965,7 +965,10 @@ fn not_cancelable(t: &Task) -> RpcError {
 }
 
 pub(crate) fn store_error(e: StoreError) -> RpcError {
-    RpcError::Internal(e.to_string())
+    match e {
+        StoreError::Unavailable(_) => RpcError::Unavailable(e.to_string()),
+        other => RpcError::Internal(other.to_string()),
+    }
 }
 
 /// A message refused because the task would outgrow `limit` (RESOURCE_EXHAUSTED).

@@ -6,7 +6,7 @@
 //! Events become visible to subscribers only after the batch that holds them has committed, so
 //! nothing a client has seen can be lost by a restart at the store's [`Durability`] level.
 
-use std::fmt;
+use std::{fmt, time::Duration};
 
 use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
 
@@ -27,6 +27,57 @@ pub struct TaskWrite {
     pub last_seq: u64,
     /// New events, in sequence order (possibly none, e.g. for a history-only change).
     pub events: Vec<StoredEvent>,
+    /// The writer's [`Lease::epoch`] of this task, for fencing: a store that keeps leases
+    /// refuses the whole batch with [`StoreError::Fenced`] when the task's current lease epoch
+    /// is another one (the task was taken over). `None`: not fenced (single-process stores,
+    /// tools and tests).
+    pub epoch: Option<u64>,
+}
+
+/// A replica's ownership of a running task: the replica that holds a live lease is the only one
+/// that executes the task and commits its events (several replicas on one shared store).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The task.
+    pub task_id: String,
+    /// The replica holding it (`ServeConfig`'s replica id).
+    pub owner: String,
+    /// Fencing token: grows by one each time the task changes owner. Commits carry it
+    /// ([`TaskWrite::epoch`]), and a store refuses a commit with another epoch.
+    pub epoch: u64,
+    /// How many times the task was taken over after its owner's lease expired (the owner died):
+    /// the runtime fails a task that reaches its poison limit instead of running it again.
+    pub takeovers: u32,
+}
+
+/// The answer to [`TaskStore::acquire_lease`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseClaim {
+    /// The caller holds the lease now.
+    Acquired(Lease),
+    /// Another replica holds a live lease.
+    Held {
+        /// That replica's id.
+        owner: String,
+    },
+}
+
+/// What one replica tells the others through a shared store ([`TaskStore::notices`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreNotice {
+    /// Events of `task_id` up to `last_seq` were committed (by any replica): subscribers on
+    /// other replicas read them with [`TaskStore::events_after`].
+    Committed {
+        /// The task.
+        task_id: String,
+        /// Sequence number of the last committed event.
+        last_seq: u64,
+    },
+    /// A caller asked (on any replica) to cancel `task_id`: its owner cancels the execution.
+    CancelRequested {
+        /// The task.
+        task_id: String,
+    },
 }
 
 /// A persisted task event.
@@ -128,6 +179,21 @@ pub enum StoreError {
     /// A record could not be decoded.
     #[error("task store: corrupt record: {0}")]
     Corrupt(String),
+    /// The store cannot be reached (connection refused or lost): calls fail with `UNAVAILABLE`
+    /// and may be retried once it is back.
+    #[error("task store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A commit carried a lease epoch that is no longer the task's ([`TaskWrite::epoch`]):
+    /// another replica took the task over, and nothing of the batch was written.
+    #[error(
+        "task store: task {task_id} is owned by another replica (lease epoch {epoch} is stale)"
+    )]
+    Fenced {
+        /// The task.
+        task_id: String,
+        /// The stale epoch the commit carried.
+        epoch: u64,
+    },
 }
 
 /// Where tasks, their events and push-notification configs live.
@@ -169,6 +235,78 @@ pub trait TaskStore: Send + Sync + fmt::Debug + 'static {
     async fn sweep(&self, rule: &SweepRule) -> Result<u64, StoreError> {
         let _ = rule;
         Ok(0)
+    }
+
+    // --- Several replicas on one store. The defaults describe a store that only one process
+    // --- uses (SQLite's file): it always grants the lease and has no one to notify.
+
+    /// Takes the lease of `task_id` for `owner` for `ttl`: granted when the task has no lease,
+    /// when `owner` already holds it (a renewal, same epoch), or when the holder's lease expired
+    /// (a takeover: `epoch + 1`, `takeovers + 1`); otherwise [`LeaseClaim::Held`].
+    async fn acquire_lease(
+        &self,
+        task_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<LeaseClaim, StoreError> {
+        let _ = ttl;
+        Ok(LeaseClaim::Acquired(Lease {
+            task_id: task_id.to_owned(),
+            owner: owner.to_owned(),
+            epoch: 1,
+            takeovers: 0,
+        }))
+    }
+
+    /// Extends by `ttl` every live lease `owner` holds, in one round trip; returns the ids of
+    /// the tasks whose lease `owner` has lost (expired and taken by another replica).
+    async fn renew_leases(&self, owner: &str, ttl: Duration) -> Result<Vec<String>, StoreError> {
+        let _ = (owner, ttl);
+        Ok(Vec::new())
+    }
+
+    /// Gives a lease up (the task settled, or the replica drains): another replica may take
+    /// the task at once, and doing so is not counted as a takeover.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let _ = lease;
+        Ok(())
+    }
+
+    /// Unfinished tasks with no live lease: the ones a replica may take over.
+    async fn orphaned(&self) -> Result<Vec<StoredTask>, StoreError> {
+        self.unfinished().await
+    }
+
+    /// Publishes `notice` to every replica on this store (PostgreSQL: `NOTIFY`). A store with
+    /// [`notices`](Self::notices) also publishes [`StoreNotice::Committed`] by itself for every
+    /// task of a batch, once the batch has committed.
+    async fn notify(&self, notice: &StoreNotice) -> Result<(), StoreError> {
+        let _ = notice;
+        Ok(())
+    }
+
+    /// Notices from every replica, this one's included. `None`: a single-process store.
+    fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<StoreNotice>> {
+        None
+    }
+
+    /// Sequence number of the last event delivered to push config `config_id` of `task_id`
+    /// (0: none yet), so that delivery resumes there after a restart or a takeover.
+    async fn push_cursor(&self, task_id: &str, config_id: &str) -> Result<u64, StoreError> {
+        let _ = (task_id, config_id);
+        Ok(0)
+    }
+
+    /// Records that push config `config_id` of `task_id` has been delivered every event up to
+    /// `seq`.
+    async fn set_push_cursor(
+        &self,
+        task_id: &str,
+        config_id: &str,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        let _ = (task_id, config_id, seq);
+        Ok(())
     }
 }
 

@@ -120,6 +120,7 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
                     snapshot: st.snapshot.clone(),
                     last_seq: st.committed_seq,
                     events: Vec::new(),
+                    epoch: None,
                 },
                 task: task.clone(),
                 bytes: 0,

@@ -501,6 +501,7 @@ mod tests {
             },
             last_seq: 1,
             events: Vec::new(),
+            epoch: None,
         }
     }
 

@@ -48,6 +48,7 @@ async fn seed(path: &Path, tasks: &[Task]) {
             snapshot: t.clone(),
             last_seq: 1,
             events: Vec::new(),
+            epoch: None,
         })
         .collect();
     store.commit(&batch).await.expect("seed");

@@ -99,6 +99,7 @@ fn seeded(i: usize, start_us: i64) -> TaskWrite {
         snapshot,
         last_seq: 3,
         events,
+        epoch: None,
     }
 }
 
