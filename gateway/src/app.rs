@@ -14,7 +14,7 @@ use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
-    GatewayConfig, card,
+    GatewayConfig, card, console,
     error::{ApiError, Failure},
     jsonrpc,
     lanes::Lanes,
@@ -153,6 +153,7 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
     let api = Router::new()
         .route("/agents", get(card::directory))
         .route("/.well-known/agent-card.json", get(card::gateway_card))
+        .route("/console/render", post(console::render))
         .route(
             "/agents/{agent}",
             post(jsonrpc::handle)
@@ -193,6 +194,8 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/", get(console::index))
+        .route("/console/{file}", get(console::asset))
         .with_state(state)
         .merge(api)
         .layer(

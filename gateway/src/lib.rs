@@ -12,6 +12,7 @@
 //! | agent card | `GET /agents/{agent}/.well-known/agent-card.json` | the agent's card, URLs rewritten |
 //! | directory | `GET /agents`, `GET /.well-known/agent-card.json` | every agent |
 //! | ops | `/healthz`, `/readyz` | — |
+//! | web console | `GET /` (assets under `/console/`), `POST /console/render` (Markdown → safe HTML) | uses the fronts above |
 //!
 //! Each request picks the next endpoint of its agent (round robin per request, see
 //! [`switchyard::AgentRef::client`]). The wire rules are those of A2A v1.0
@@ -21,7 +22,8 @@
 //!
 //! ## Layout
 //! - [`Gateway`], [`GatewayConfig`], [`ShutdownHandle`], [`GatewayError`]: the public API;
-//! - `jsonrpc`, `rest`, `sse`, `ws`, `card`, `ops`: the fronts;
+//! - `jsonrpc`, `rest`, `sse`, `ws`, `card`, `ops`: the fronts; `console`: the web console
+//!   (files in `gateway/console/`, embedded);
 //! - `call`, `method`, `upstream`, `lanes`: one call to one agent; `bounds`: the id and
 //!   nesting limits of [`switchyard::limits`] at the edge;
 //! - `error`: the error type and its three edges; `layers`: the middleware.
@@ -50,6 +52,7 @@ mod bounds;
 mod call;
 mod card;
 mod config;
+mod console;
 mod error;
 mod headers;
 mod jsonrpc;
