@@ -151,7 +151,7 @@ function onFrame(text) {
       chat.byTask.set(t.id, turn);
       turn.taskId = t.id;
       turn.watch.hidden = false;
-      turn.watch.textContent = `Watch task ${t.id.slice(0, 8)}… events`;
+      turn.watch.textContent = `Watch the events of task …${t.id.slice(-8)}`;
     }
   }
   updateCancel();

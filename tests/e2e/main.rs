@@ -8,6 +8,7 @@ mod bad_input;
 mod cancel;
 mod chart;
 mod connections;
+mod console;
 mod dns;
 mod durability;
 mod errors;
