@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
@@ -73,8 +74,41 @@ async function send(agent, { text = "", metadata = "", files = [] }) {
 const reached = (turn, state, timeout = 30_000) =>
   turn.locator(`.reply[data-state="${state}"]`).waitFor({ timeout });
 
-async function seqs() {
-  return page.$$eval("#task-events li[data-seq]", (lis) => lis.map((li) => Number(li.dataset.seq)));
+function seqsOf(p) {
+  return p.$$eval("#task-events li[data-seq]", (lis) => lis.map((li) => Number(li.dataset.seq)));
+}
+const seqs = () => seqsOf(page);
+
+/** A TCP relay on 127.0.0.1:0 to `target`'s host and port; `cut()` breaks every connection. */
+async function tcpRelay(target) {
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) sockets.add(s);
+    const done = () => {
+      for (const s of [client, upstream]) {
+        s.destroy();
+        sockets.delete(s);
+      }
+    };
+    client.pipe(upstream);
+    upstream.pipe(client);
+    for (const s of [client, upstream]) {
+      s.on("error", done);
+      s.on("close", done);
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    base: `http://127.0.0.1:${server.address().port}`,
+    cut: () => {
+      for (const s of sockets) s.destroy();
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
 }
 
 try {
@@ -204,6 +238,42 @@ try {
   assert.match(await page.textContent("#task-artifacts"), /40\/40/);
   checks.push(`resume: ${after.length} events, ${beforeReload.length} before the reload, Last-Event-ID ${from}, none twice`);
   await shot("05-resumed.png");
+
+  // 7b. A dropped connection resumes by itself: a second tab reaches the gateway through a TCP
+  // relay that cuts every connection mid-stream.
+  turn = await send("echo", { text: "drop me", metadata: '{"chunks": 30, "chunk_delay_ms": 150}' });
+  await turn.locator("button.watch:not([hidden])").waitFor();
+  const dropId = await turn.locator(".reply").getAttribute("data-task");
+  const relay = await tcpRelay(new URL(base));
+  const tab = await context.newPage();
+  tab.setDefaultTimeout(30_000);
+  tab.on("pageerror", (e) => pageErrors.push(String(e)));
+  const tabSubscribes = [];
+  tab.on("request", (r) => {
+    if (r.url().includes(":subscribe")) tabSubscribes.push(r.headers()["last-event-id"] ?? null);
+  });
+  await tab.goto(`${relay.base}/#task=echo/${dropId}`);
+  await tab.waitForFunction(() => document.querySelectorAll("#task-events li[data-seq]").length >= 4);
+  const cutAt = Math.max(...(await seqsOf(tab)));
+  relay.cut();
+  await tab.locator('#task-section[data-done="true"]').waitFor({ timeout: 60_000 });
+  const dropped = await seqsOf(tab);
+  for (let i = 1; i < dropped.length; i++) {
+    assert.ok(dropped[i] > dropped[i - 1], `no event twice, in order: ${dropped}`);
+  }
+  const resumes = tabSubscribes.filter((id) => Number(id) >= cutAt);
+  assert.ok(resumes.length >= 1, `a resumed subscription after the cut at ${cutAt}: ${tabSubscribes}`);
+  const dropHistory = await tab.evaluate(async (id) => {
+    const r = await fetch(`/agents/echo/tasks/${id}:subscribe`, {
+      headers: { "A2A-Version": "1.0", "Last-Event-ID": "0" },
+    });
+    return [...(await r.text()).matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  }, dropId);
+  assert.deepEqual(dropped, dropHistory);
+  await tab.screenshot({ path: path.join(out, "05b-dropped.png"), fullPage: true });
+  await tab.close();
+  relay.close();
+  checks.push(`drop: resumed with Last-Event-ID ${resumes[0]}, ${dropped.length} events, none twice`);
 
   // 8. The task list with states (REST ListTasks).
   await page.selectOption("#tasks-agent", "echo");
