@@ -9,12 +9,97 @@
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
+use reqwest::{Method, StatusCode, header};
 use switchyard_e2e::{Served, python::workspace};
 
 use crate::{
     gateway::{Gw, agent},
     research::{mesh, standard},
 };
+
+/// The page, its assets and the Markdown renderer over plain HTTP: content types, the
+/// Content-Security-Policy, unknown assets, and the renderer's input checks.
+#[tokio::test]
+async fn the_console_is_served_from_the_binary_with_a_strict_policy() {
+    let (gw, _echo, _dir) = Gw::echo_with(|c| c.max_body_bytes = 64 * 1024).await;
+    let page = gw
+        .http
+        .get(format!("{}/", gw.url))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(
+        page.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains(r#"<script type="module" src="/console/app.js">"#),
+        "{html}"
+    );
+    for (asset, media) in [("app.js", "text/javascript"), ("console.css", "text/css")] {
+        let r = gw
+            .http
+            .get(format!("{}/console/{asset}", gw.url))
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(r.status(), StatusCode::OK, "{asset}");
+        assert!(
+            r.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .expect("ascii")
+                .starts_with(media)
+        );
+        assert_eq!(r.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+    let missing = gw
+        .http
+        .get(format!("{}/console/secrets.txt", gw.url))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    let render = |content_type: &'static str, body: String| {
+        gw.http
+            .request(Method::POST, format!("{}/console/render", gw.url))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+    };
+    let r = render(
+        "text/markdown",
+        "# Title\n\n<script>alert(1)</script><img src=x onerror=alert(2)>\n\n[x](javascript:alert(3))"
+            .into(),
+    )
+    .await
+    .expect("render");
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.expect("html");
+    assert!(html.contains("<h1>Title</h1>"), "{html}");
+    for bad in ["<script", "onerror", "javascript:"] {
+        assert!(!html.contains(bad), "{bad} in {html}");
+    }
+    let r = render("application/json", "{}".into()).await.expect("json");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = render("text/markdown", "a".repeat(65 * 1024))
+        .await
+        .expect("large");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    gw.stop().await;
+}
 
 /// Bound on the whole browser run.
 const BROWSER_PATIENCE: Duration = Duration::from_secs(300);
