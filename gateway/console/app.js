@@ -116,14 +116,15 @@ function session(agent) {
     });
     ws.addEventListener("message", (m) => onFrame(m.data));
     ws.addEventListener("close", (c) => {
-      chat.opening = null;
       const why = `${c.code}${c.reason ? ` ${c.reason}` : ""}`;
+      reject(new Error(`the WebSocket session with ${agent} closed before it opened (${why})`));
+      if (chat.ws !== ws) return; // an earlier session, replaced by the current one
+      chat.ws = null;
+      chat.opening = null;
       setConnection(`closed (${why})`);
       if (c.code !== 1000 && c.code !== 1001 && c.code !== 1005) {
         showError(`the WebSocket session with ${agent} closed: ${why}`);
       }
-      reject(new Error(`the WebSocket session with ${agent} closed before it opened (${why})`));
-      if (chat.ws === ws) chat.ws = null;
     });
   });
   return chat.opening;

@@ -300,6 +300,11 @@ try {
   await page.focus("#error-dismiss");
   await page.keyboard.press("Enter");
   await page.locator("#error").waitFor({ state: "hidden" });
+  // A gateway error (an unknown task) is shown there too.
+  await page.fill("#task-id", "no-such-task");
+  await page.press("#task-id", "Enter");
+  await page.locator("#error:not([hidden])").waitFor();
+  assert.match(await alert.textContent(), /404/);
   checks.push("errors: shown in role=alert, dismissed with the keyboard");
 
   assert.deepEqual(dialogs, [], "no dialog fired");
