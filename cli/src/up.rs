@@ -169,6 +169,9 @@ fn print_banner(running: &[Running], gateway: Option<&str>, config: &Config, jso
             let _ = writeln!(out, "gateway    {g}  (A2A JSON-RPC, REST, SSE, WebSocket)");
         }
         let _ = writeln!(out, "data       {}", config.data_dir.display());
+        if let Some(g) = gateway {
+            let _ = writeln!(out, "console    {g}/  (open it in a browser)");
+        }
         let _ = writeln!(out, "ready: press Ctrl-C to stop");
     }
     let _ = out.flush();

@@ -416,6 +416,14 @@ fn commands_work_through_the_gateway_when_one_is_configured() {
         .and_then(|l| l.split_whitespace().next())
         .expect("the banner names the gateway")
         .to_owned();
+    // The web console is at the gateway's root (README, "A five-minute tour").
+    assert!(
+        up.banner.contains(&format!("console    {gateway}/")),
+        "{}",
+        up.banner
+    );
+    let page = http_get(gateway.trim_start_matches("http://"), "/");
+    assert!(page.contains("<title>Switchyard console</title>"), "{page}");
     let via = |args: &[&str], stdin: Option<&str>| {
         up.run_env(args, stdin, &[("SWITCHYARD_GATEWAY_URL", gateway.as_str())])
     };
