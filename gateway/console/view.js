@@ -4,6 +4,17 @@
 
 import { renderMarkdown } from "./api.js";
 
+/** The element with id `id`. */
+export const $ = (id) => document.getElementById(id);
+
+/** Shows an error in the page's one `role="alert"` region (dismissed with its button). */
+export function showError(error) {
+  const text = error instanceof Error ? error.message : String(error);
+  $("error-text").textContent = text;
+  $("error").hidden = false;
+  console.warn("console error:", text);
+}
+
 /** States after which a task changes no more. */
 export const TERMINAL = new Set([
   "TASK_STATE_COMPLETED",

@@ -60,6 +60,16 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../console/api.js"),
     },
     Asset {
+        name: "chat.js",
+        media_type: "text/javascript; charset=utf-8",
+        body: include_str!("../console/chat.js"),
+    },
+    Asset {
+        name: "tasks.js",
+        media_type: "text/javascript; charset=utf-8",
+        body: include_str!("../console/tasks.js"),
+    },
+    Asset {
         name: "sse.js",
         media_type: "text/javascript; charset=utf-8",
         body: include_str!("../console/sse.js"),
