@@ -1,9 +1,10 @@
 // The chat panel: one Converse session per agent over the WebSocket front
 // (`/agents/{agent}/ws?A2A-Version=1.0`), protobuf-JSON frames: `send` and `cancel` out,
-// `ConverseResponse`s in, routed to the turn they answer.
+// `ConverseResponse`s in, routed to the turn they answer. A message sent while the agent's
+// last task waits for input continues that task (`message.taskId`).
 
 import * as api from "./api.js";
-import { $, TERMINAL, TaskPanel, el, showError, taskOf } from "./view.js";
+import { $, INTERRUPTED, TERMINAL, TaskPanel, el, showError, taskOf } from "./view.js";
 import { watchTask } from "./tasks.js";
 
 /** One Converse session per agent; turns keyed by message id and by task id. */
@@ -71,7 +72,9 @@ function onFrame(text) {
   } else if (frame.event) {
     turn.panel.apply(frame.event);
     const t = taskOf(frame.event);
-    if (t?.id && !chat.byTask.has(t.id)) {
+    const contextId = frame.event.task?.contextId ?? frame.event.statusUpdate?.contextId;
+    if (contextId) turn.contextId = contextId;
+    if (t?.id && !turn.taskId) {
       chat.byTask.set(t.id, turn);
       turn.taskId = t.id;
       turn.watch.hidden = false;
@@ -84,9 +87,15 @@ function onFrame(text) {
 function activeTurn() {
   for (let i = chat.turns.length - 1; i >= 0; i--) {
     const t = chat.turns[i];
-    if (t.taskId && !TERMINAL.has(t.panel.currentState)) return t;
+    if (t.taskId && !t.continued && !TERMINAL.has(t.panel.currentState)) return t;
   }
   return null;
+}
+
+/** The latest turn with `agent` whose task waits for the user (INPUT_REQUIRED, AUTH_REQUIRED). */
+function waitingTurn(agent) {
+  const last = chat.turns.findLast((t) => t.node.dataset.agent === agent && t.taskId);
+  return last && !last.continued && INTERRUPTED.has(last.panel.currentState) ? last : null;
 }
 
 function updateCancel() {
@@ -127,6 +136,12 @@ $("chat-form").addEventListener("submit", async (ev) => {
   }
   const message = { messageId: api.newId(), role: "ROLE_USER", parts };
   if (metadata) message.metadata = metadata;
+  // A task of this agent that waits for input (or auth) gets this message as its next turn.
+  const waiting = waitingTurn(agent);
+  if (waiting) {
+    message.taskId = waiting.taskId;
+    if (waiting.contextId) message.contextId = waiting.contextId;
+  }
   let ws;
   try {
     ws = await session(agent);
@@ -139,6 +154,10 @@ $("chat-form").addEventListener("submit", async (ev) => {
   const you = el("div", null, "you");
   you.append(el("strong", "you → " + agent + ": "), el("span", text, "said"));
   for (const f of files) you.append(el("span", ` [file ${f.name}, ${f.size} bytes]`, "attached"));
+  if (waiting) {
+    waiting.continued = true;
+    you.append(el("span", ` (answers task …${waiting.taskId.slice(-8)})`, "continues"));
+  }
   const reply = el("div", null, "reply");
   const watch = el("button", "Watch task events");
   watch.type = "button";

@@ -131,7 +131,16 @@ try {
   await reached(turn, "COMPLETED");
   assert.match(await turn.locator(".reply pre.text").first().textContent(), /hello from the console/);
   assert.match(await page.textContent("#chat-connection"), /connected to echo/);
-  checks.push("chat: echo answered over the WebSocket");
+  // A task that asks for input is answered from the chat: the next message continues it.
+  const asking = await send("echo", { text: "ask me", metadata: '{"ask": "What is your name?"}' });
+  await reached(asking, "INPUT_REQUIRED");
+  assert.match(await asking.locator(".reply .note").textContent(), /What is your name\?/);
+  const askedId = await asking.locator(".reply").getAttribute("data-task");
+  turn = await send("echo", { text: "Ada" });
+  await reached(turn, "COMPLETED");
+  assert.equal(await turn.locator(".reply").getAttribute("data-task"), askedId, "the same task");
+  assert.match(await turn.locator(".reply").textContent(), /Ada/);
+  checks.push("chat: echo answered over the WebSocket, and a question was answered");
 
   // 3. Agent output with markup is text: no script element, no handler, no dialog.
   const evil = `<script>alert("xss-1")</script><img src=x onerror="alert('xss-2')"> **not bold**`;
