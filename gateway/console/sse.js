@@ -9,6 +9,11 @@ import { A2A_VERSION, errorOf } from "./api.js";
 const BACKOFF = [250, 500, 1000, 2000, 4000];
 /** Consecutive failed connections before giving up. */
 const MAX_FAILURES = 8;
+/** `status` of an `event: error` (the REST error envelope) after which the stream is resumed. */
+const RESUMABLE = new Set(["UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"]);
+
+/** An `event: error` that ends the stream for good. */
+class StreamFailed extends Error {}
 
 /**
  * Splits an `text/event-stream` body into events (WHATWG HTML, "Server-sent events",
@@ -104,10 +109,17 @@ export async function follow({ url, lastEventId, onEvent, onStatus, isFinal, sig
         const { value, done } = await reader.read();
         if (done) break;
         for (const e of parser.push(value)) {
+          if (signal?.aborted) return { done: false };
           const body = JSON.parse(e.data);
           if (e.event === "error") {
             const err = body.error ?? {};
-            throw new Error(`the stream failed: ${err.message ?? e.data}`);
+            // The gateway cut the stream (draining, a slow reader, a deadline): resume; the
+            // task itself goes on. Anything else (e.g. the task is gone) ends the view.
+            if (RESUMABLE.has(err.status)) {
+              onStatus?.(`cut by the gateway (${err.status}); resuming`);
+              break;
+            }
+            throw new StreamFailed(`the stream failed: ${err.message ?? e.data}`);
           }
           const seq = e.id === null ? null : Number(e.id);
           if (seq !== null) last = seq;
@@ -118,7 +130,7 @@ export async function follow({ url, lastEventId, onEvent, onStatus, isFinal, sig
       }
     } catch (e) {
       if (signal?.aborted) return { done: false };
-      if (e instanceof SyntaxError || e.message?.startsWith("the stream failed")) throw e;
+      if (e instanceof SyntaxError || e instanceof StreamFailed) throw e;
       // The connection dropped mid-body: resume below.
     } finally {
       reader.releaseLock();
