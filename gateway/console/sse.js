@@ -18,7 +18,8 @@ class StreamFailed extends Error {}
 /**
  * Splits an `text/event-stream` body into events (WHATWG HTML, "Server-sent events",
  * interpretation of the stream): `{id, event, data}` per blank-line-terminated block;
- * comments (`: ping`) are skipped.
+ * comments (`: ping`) are skipped. Unlike `EventSource`, `id` is that of the block itself
+ * (null without an `id:` line), as the console keys events by their own sequence number.
  */
 export class EventStreamParser {
   constructor() {
@@ -38,6 +39,8 @@ export class EventStreamParser {
     const out = [];
     let at;
     while ((at = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
+      // A CR that ends the chunk may be the first half of a CRLF: wait for the next chunk.
+      if (at === this.buffer.length - 1 && this.buffer[at] === "\r") break;
       const line = this.buffer.slice(0, at);
       const eol = this.buffer.startsWith("\r\n", at) ? 2 : 1;
       this.buffer = this.buffer.slice(at + eol);

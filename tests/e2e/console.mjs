@@ -299,6 +299,22 @@ try {
   checks.push("tasks: listed with states, filtered by state");
   await shot("06-tasks.png");
 
+  // 8b. The console's SSE parser on awkward framing: CRLF and CR line ends, a block split
+  // across chunks, comments, multi-line data, an event without id.
+  const parsed = await page.evaluate(async () => {
+    const { EventStreamParser } = await import("/console/sse.js");
+    const p = new EventStreamParser();
+    const chunks = [": ping\r\n\r\nid: 7\r\nda", "ta: {\"a\":", "1}\r\n\r", "\nevent: error\ndata: x\ndata: y\n\n", "data: z\r\r", "data: a\r", "\ndata: b\n\n"];
+    return chunks.flatMap((c) => p.push(c));
+  });
+  assert.deepEqual(parsed, [
+    { id: "7", event: "message", data: '{"a":1}' },
+    { id: null, event: "error", data: "x\ny" },
+    { id: null, event: "message", data: "z" },
+    { id: null, event: "message", data: "a\nb" },
+  ]);
+  checks.push("parser: SSE framing (CRLF, CR, split chunks, comments, multi-line data)");
+
   // 9. Visible errors (role=alert), dismissed from the keyboard.
   await page.fill("#chat-metadata", "{not json");
   await page.fill("#chat-text", "x");

@@ -185,6 +185,7 @@ async fn the_console_works_in_headless_chromium() {
             "resume",
             "drop",
             "tasks",
+            "parser",
             "errors"
         ],
         "every step ran: {stdout}"
