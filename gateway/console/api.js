@@ -44,10 +44,14 @@ export function card(agent) {
   return getJson(`/agents/${encodeURIComponent(agent)}/.well-known/agent-card.json`);
 }
 
-/** ListTasks over REST: `{tasks, nextPageToken}` of `agent`, optionally of one state. */
-export function listTasks(agent, state, pageSize = 50) {
+/**
+ * ListTasks over REST: `{tasks, nextPageToken}` of `agent`, optionally of one state, from
+ * `pageToken` on (a previous page's `nextPageToken`; empty for the first page).
+ */
+export function listTasks(agent, state, pageSize = 20, pageToken = "") {
   const q = new URLSearchParams({ pageSize: String(pageSize) });
   if (state) q.set("status", state);
+  if (pageToken) q.set("pageToken", pageToken);
   return getJson(`/agents/${encodeURIComponent(agent)}/tasks?${q}`, { "A2A-Version": A2A_VERSION });
 }
 

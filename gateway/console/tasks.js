@@ -108,16 +108,25 @@ $("task-stop").addEventListener("click", () => {
   $("task-stream").textContent = "stopped";
 });
 
-$("tasks-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const agent = $("tasks-agent").value;
+/** The query of the list shown, and where its next page starts. */
+const listing = { agent: null, state: "", pageSize: 20, next: "" };
+
+/** Lists a page of tasks: the first (`more` false) or the next one, appended. */
+async function listTasks(more) {
+  if (!more) {
+    listing.agent = $("tasks-agent").value;
+    listing.state = $("tasks-state").value;
+    listing.pageSize = Number($("tasks-size").value);
+    listing.next = "";
+  }
   let page;
   try {
-    page = await api.listTasks(agent, $("tasks-state").value);
+    page = await api.listTasks(listing.agent, listing.state, listing.pageSize, listing.next);
   } catch (e) {
     showError(e);
     return;
   }
+  const agent = listing.agent;
   const rows = (page.tasks ?? []).map((t) => {
     const tr = el("tr");
     tr.dataset.task = t.id;
@@ -137,7 +146,18 @@ $("tasks-form").addEventListener("submit", async (ev) => {
     );
     return tr;
   });
-  $("tasks").tBodies[0].replaceChildren(...rows);
-  $("tasks-caption").textContent = `${rows.length} tasks of ${agent}${page.nextPageToken ? " (more exist)" : ""}`;
+  const body = $("tasks").tBodies[0];
+  if (more) body.append(...rows);
+  else body.replaceChildren(...rows);
+  listing.next = page.nextPageToken ?? "";
+  $("tasks-more").hidden = !listing.next;
+  const shown = body.rows.length;
+  $("tasks-caption").textContent = `${shown} tasks of ${agent}${listing.next ? " (more exist)" : ""}`;
+}
+
+$("tasks-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  listTasks(false);
 });
 
+$("tasks-more").addEventListener("click", () => listTasks(true));

@@ -296,7 +296,17 @@ try {
     () => [...document.querySelectorAll("#tasks tbody tr")].every((tr) => tr.dataset.state === "CANCELED"),
   );
   assert.equal(await page.locator("#tasks tbody tr").count(), 1);
-  checks.push("tasks: listed with states, filtered by state");
+  // Pages: 5 at a time, then the next page appended, no task twice.
+  await page.selectOption("#tasks-state", "");
+  await page.selectOption("#tasks-size", "5");
+  await page.click("#tasks-list");
+  await page.waitForFunction(() => document.querySelectorAll("#tasks tbody tr").length === 5);
+  await page.locator("#tasks-more:not([hidden])").waitFor();
+  await page.click("#tasks-more");
+  await page.waitForFunction(() => document.querySelectorAll("#tasks tbody tr").length > 5);
+  const listed = await page.$$eval("#tasks tbody tr", (trs) => trs.map((tr) => tr.dataset.task));
+  assert.equal(new Set(listed).size, listed.length, `no task twice: ${listed}`);
+  checks.push(`tasks: listed with states, filtered by state, ${listed.length} over two pages`);
   await shot("06-tasks.png");
 
   // 8b. The console's SSE parser on awkward framing: CRLF and CR line ends, a block split
