@@ -250,7 +250,7 @@ try {
 
   // 7b. A dropped connection resumes by itself: a second tab reaches the gateway through a TCP
   // relay that cuts every connection mid-stream.
-  turn = await send("echo", { text: "drop me", metadata: '{"chunks": 30, "chunk_delay_ms": 150}' });
+  turn = await send("echo", { text: "drop me", metadata: '{"chunks": 50, "chunk_delay_ms": 150}' });
   await turn.locator("button.watch:not([hidden])").waitFor();
   const dropId = await turn.locator(".reply").getAttribute("data-task");
   const relay = await tcpRelay(new URL(base));
