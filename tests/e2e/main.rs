@@ -7,6 +7,7 @@ mod agent_service;
 mod bad_input;
 mod cancel;
 mod chart;
+mod clients;
 mod connections;
 mod dns;
 mod durability;

@@ -1,0 +1,142 @@
+//! The generated clients of `clients/` (Python, TypeScript on Node, Go) against the echo agent,
+//! each running every AgentService call kind (unary, server streaming, client streaming,
+//! bidirectional) and A2A SendMessage / SubscribeToTask / GetTask, and checking that a call
+//! without `a2a-version` is refused. The check programs are `tests/python/client_python.py`,
+//! `clients/typescript/test/node.ts` and `tests/go/clientcheck`; each prints `ALL OK` at the end.
+//!
+//! Needs what `scripts/test` installs: the Python client (`pip install -e clients/python` in the
+//! venv), `clients/typescript/node_modules` (npm), and Debian's Go toolchain with grpc-go and
+//! protobuf-go (GOPATH mode; the GOPATH and build cache live in the target directory).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use switchyard_e2e::{Served, python};
+use tokio::process::Command;
+
+/// Bound on one check program's run or one build.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Runs `cmd` to its end within [`PATIENCE`]; returns stdout and stderr, panicking with both
+/// when it fails.
+async fn run(mut cmd: Command, what: &str) -> String {
+    cmd.stdin(Stdio::null()).kill_on_drop(true);
+    let out = tokio::time::timeout(PATIENCE, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} finished within {PATIENCE:?}"))
+        .unwrap_or_else(|e| panic!("{what} started: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{text}",
+        out.status
+    );
+    text
+}
+
+/// The arguments of a check program: the target and, through the gateway, the agent's name.
+fn target_args(target: &str, agent: Option<&str>) -> Vec<String> {
+    std::iter::once(target.to_owned())
+        .chain(agent.map(str::to_owned))
+        .collect()
+}
+
+/// Runs the Python check program against `target`.
+async fn python_client(target: &str, agent: Option<&str>) -> String {
+    let mut args = vec!["tests/python/client_python.py".to_owned()];
+    args.extend(target_args(target, agent));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    python::run(&args).await
+}
+
+/// `clients/typescript`, with its npm packages installed.
+fn typescript_dir() -> PathBuf {
+    let dir = python::workspace().join("clients/typescript");
+    assert!(
+        dir.join("node_modules/@connectrpc/connect-node").exists(),
+        "{}/node_modules is missing: run `scripts/test --setup-only` (npm install there)",
+        dir.display()
+    );
+    dir
+}
+
+/// Compiles the TypeScript client and its Node check program (`npm run build:test`, tsc).
+async fn build_typescript() -> PathBuf {
+    let dir = typescript_dir();
+    let mut npm = Command::new("npm");
+    npm.args(["run", "build:test"]).current_dir(&dir);
+    run(npm, "npm run build:test (clients/typescript)").await;
+    dir.join("dist-test/test/node.js")
+}
+
+/// Builds `tests/go/clientcheck` against `clients/go` with Debian's Go in GOPATH mode: a GOPATH
+/// under the target directory links the repository's packages at their import path
+/// (`github.com/switchyard-mesh/switchyard/...`) beside Debian's `/usr/share/gocode`.
+async fn build_go() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
+    let repo = tmp.join("gopath/src/github.com/switchyard-mesh/switchyard");
+    let ws = python::workspace();
+    for (link, to) in [
+        (repo.join("clients"), ws.join("clients")),
+        (repo.join("tests/go"), ws.join("tests/go")),
+    ] {
+        if std::fs::read_link(&link).ok().as_deref() != Some(to.as_path()) {
+            std::fs::create_dir_all(link.parent().expect("parent")).expect("gopath dirs");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&to, &link).expect("link into the GOPATH");
+        }
+    }
+    let binary = tmp.join("clientcheck");
+    let mut go = Command::new("go");
+    go.current_dir(&ws)
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg("github.com/switchyard-mesh/switchyard/tests/go/clientcheck")
+        .env("GO111MODULE", "off")
+        .env(
+            "GOPATH",
+            format!("{}:/usr/share/gocode", tmp.join("gopath").display()),
+        )
+        .env("GOCACHE", tmp.join("cache"))
+        .env("GOFLAGS", "");
+    run(go, "go build (Debian golang-go; scripts/test installs it)").await;
+    binary
+}
+
+#[tokio::test]
+async fn the_python_client_calls_every_kind_and_a2a() {
+    let (echo, _dir) = Served::echo().await;
+    let out = python_client(&echo.addr.to_string(), None).await;
+    assert!(out.contains("ALL OK"), "{out}");
+    assert!(out.contains("ok: health: SERVING"), "{out}");
+}
+
+#[tokio::test]
+async fn the_typescript_client_calls_every_kind_and_a2a_from_node() {
+    let script = build_typescript().await;
+    let (echo, _dir) = Served::echo().await;
+    let mut node = Command::new("node");
+    node.arg(&script)
+        .args(target_args(&echo.addr.to_string(), None));
+    let out = run(node, "node test/node.ts").await;
+    assert!(out.contains("ALL OK"), "{out}");
+    assert!(out.contains("ok: health: SERVING"), "{out}");
+}
+
+#[tokio::test]
+async fn the_go_client_calls_every_kind_and_a2a() {
+    let binary = build_go().await;
+    let (echo, _dir) = Served::echo().await;
+    let mut check = Command::new(&binary);
+    check.args(target_args(&echo.addr.to_string(), None));
+    let out = run(check, "tests/go/clientcheck").await;
+    assert!(out.contains("ALL OK"), "{out}");
+    assert!(out.contains("ok: health: SERVING"), "{out}");
+}
