@@ -34,7 +34,9 @@ type A2AServiceClient interface {
 	CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*Task, error)
 	// Streams the events of an existing task: the current Task first, then live events, until the
 	// task reaches a terminal or interrupted state. Fails with UNSUPPORTED_OPERATION on a terminal
-	// task.
+	// task. With `last-event-id: N` request metadata (Switchyard), resumes after event N (each
+	// event's `switchyard.sequence` metadata): no Task first, only the later events, none twice,
+	// also on a task that has ended meanwhile.
 	SubscribeToTask(ctx context.Context, in *SubscribeToTaskRequest, opts ...grpc.CallOption) (A2AService_SubscribeToTaskClient, error)
 	// Creates a push-notification configuration for a task.
 	CreateTaskPushNotificationConfig(ctx context.Context, in *TaskPushNotificationConfig, opts ...grpc.CallOption) (*TaskPushNotificationConfig, error)
@@ -222,7 +224,9 @@ type A2AServiceServer interface {
 	CancelTask(context.Context, *CancelTaskRequest) (*Task, error)
 	// Streams the events of an existing task: the current Task first, then live events, until the
 	// task reaches a terminal or interrupted state. Fails with UNSUPPORTED_OPERATION on a terminal
-	// task.
+	// task. With `last-event-id: N` request metadata (Switchyard), resumes after event N (each
+	// event's `switchyard.sequence` metadata): no Task first, only the later events, none twice,
+	// also on a task that has ended meanwhile.
 	SubscribeToTask(*SubscribeToTaskRequest, A2AService_SubscribeToTaskServer) error
 	// Creates a push-notification configuration for a task.
 	CreateTaskPushNotificationConfig(context.Context, *TaskPushNotificationConfig) (*TaskPushNotificationConfig, error)

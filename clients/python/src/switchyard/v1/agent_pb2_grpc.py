@@ -94,14 +94,25 @@ class AgentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SendMessageParts(self, request_iterator, context):
-        """Client streaming. Sends one message whose parts arrive as a stream (large files, audio): a
-        `header` frame first, then `part` frames, each optionally followed by `raw_chunk` frames that
-        append bytes to that part. The message is handed to the agent once the client half-closes;
-        the response is that of SendMessage.
+        """Client streaming. Sends one message whose parts arrive as a stream (large files, audio).
 
-        Limits: the total size of all parts is bounded by the server (default 8 MiB); beyond it the
-        call fails with RESOURCE_EXHAUSTED and nothing is handed to the agent. A missing or repeated
-        header, or a `raw_chunk` that does not follow a raw part, fails with INVALID_ARGUMENT.
+        Frame order:
+        1. exactly one `header` frame, first: the SendMessageRequest whose message carries the
+        message_id, role, context_id, task_id, metadata and configuration; its `parts` (possibly
+        none) come first in the assembled message;
+        2. any number of `part` frames, each appended to the message's parts in order;
+        3. after a part whose content is `raw`, any number of `raw_chunk` frames, each appended to
+        that part's bytes (so a file of any size streams as one part: a `part` with the first
+        bytes, filename and media_type, then chunks of e.g. 64 KiB, each under the 4 MiB
+        per-message limit);
+        4. half-close. Only then is the assembled message validated (as for SendMessage) and handed
+        to the agent; the response is that of SendMessage.
+
+        Errors: a frame before the header, a second header, an empty frame, a `raw_chunk` that does
+        not follow a raw part, or no header at all fail with INVALID_ARGUMENT (BadRequest field
+        `frame[i]` or `header`); parts totalling more than the server's limit (default 8 MiB) fail
+        with RESOURCE_EXHAUSTED as soon as the limit is passed. In every failure nothing reaches the
+        agent. Canceling the call before the half-close sends nothing either.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -110,20 +121,38 @@ class AgentServiceServicer:
     def Converse(self, request_iterator, context):
         """Bidirectional streaming. A live session in one context: the caller sends messages and cancel
         requests at any time; the agent streams the events of every task of the session back,
-        interleaved, each tagged with the request it answers.
+        interleaved, each tagged with the request it answers (`in_reply_to`).
 
-        - The first message fixes the session's context (its `context_id`, or one the server makes);
-        a later message with another `context_id` is answered with an `error`, and the session
-        continues.
-        - A message with a `task_id` continues that task (it must be waiting for input).
+        Send:
+        - `send` starts a task (or continues the task named by `message.task_id`, which must be
+        waiting for input); its events come back as `event` frames whose `in_reply_to` is the
+        send's `message.message_id`: the Task snapshot first, then updates, until the task is
+        terminal or interrupted. Give every message a unique message_id to tell replies apart.
+        - The first message fixes the session's context (its `context_id`, or one the server makes,
+        seen in the first Task); later messages may leave `context_id` empty. A later message with
+        another `context_id` is answered with an `error` frame, and the session continues.
         - A message the agent answers directly gets exactly one `event` frame holding a `message`;
         no task is created.
-        - Per-request failures (unknown task, invalid message) are answered with an `error` frame;
-        the session continues.
-        - Ordering: the events of one task arrive in the order the agent produced them.
-        - Half-close: the server finishes streaming the tasks still running until each reaches a
-        terminal or interrupted state, then ends the call with OK.
-        - Disconnect: the call ends; tasks go on unless they were started with cancel-on-disconnect.
+
+        Cancel:
+        - `cancel` names a task this session started (CancelTaskRequest.id, e.g. from the first
+        Task frame of its send). The CANCELED status update then arrives as an event of that task
+        (tagged with the send's message_id). A task of another session, or an unknown id, is
+        answered with an `error` frame (NOT_FOUND, `TASK_NOT_FOUND`), a terminal task with one
+        (FAILED_PRECONDITION, `TASK_NOT_CANCELABLE`); these carry the task id in `in_reply_to`.
+
+        Rules:
+        - Per-request failures (invalid message, unknown task) are `error` frames; the session
+        continues. Only transport-level problems (an undecodable frame, the server shutting down:
+        UNAVAILABLE) end the call with a non-OK status.
+        - Ordering: the events of one task arrive in the order the agent produced them; events of
+        different tasks interleave.
+        - Half-close (the client ends its send side): the server finishes streaming the tasks still
+        running until each reaches a terminal or interrupted state, then ends the call with OK.
+        Half-close right after a `cancel` to cancel and then wait for the CANCELED event.
+        - Disconnect or call cancellation by the client: the call ends; the session's tasks go on
+        (read them later with A2AService.GetTask / SubscribeToTask).
+        - The call's deadline bounds the whole session and every task it started.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -2045,7 +2045,10 @@ export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
  * A2AService is the gRPC binding of the A2A protocol. Every A2A error travels as a gRPC status
  * whose `grpc-status-details-bin` trailer holds a `google.rpc.Status` with a `google.rpc.ErrorInfo`
  * detail (domain `a2a-protocol.org`, reason e.g. `TASK_NOT_FOUND`). The protocol version travels
- * in the `a2a-version` request metadata ("1.0"); a missing value means 0.3.
+ * in the `a2a-version` request metadata ("1.0"); a missing value means 0.3, which Switchyard
+ * agents refuse (FAILED_PRECONDITION, `VERSION_NOT_SUPPORTED`). The full calling contract
+ * (metadata, deadlines, resuming streams, the gateway's `x-switchyard-agent`, which status for
+ * which error) is at the top of `switchyard/v1/agent.proto`.
  *
  * @generated from service lf.a2a.v1.A2AService
  */
@@ -2107,7 +2110,9 @@ export const A2AService: GenService<{
   /**
    * Streams the events of an existing task: the current Task first, then live events, until the
    * task reaches a terminal or interrupted state. Fails with UNSUPPORTED_OPERATION on a terminal
-   * task.
+   * task. With `last-event-id: N` request metadata (Switchyard), resumes after event N (each
+   * event's `switchyard.sequence` metadata): no Task first, only the later events, none twice,
+   * also on a task that has ended meanwhile.
    *
    * @generated from rpc lf.a2a.v1.A2AService.SubscribeToTask
    */
