@@ -67,13 +67,34 @@ fn typescript_dir() -> PathBuf {
     dir
 }
 
-/// Compiles the TypeScript client and its Node check program (`npm run build:test`, tsc).
-async fn build_typescript() -> PathBuf {
+/// Compiles the TypeScript client and its test programs (tsc, `tsconfig.test.json`) into
+/// `clients/typescript/dist-test/<name>` (one folder per test, so that tests running at the same
+/// time do not write over each other); returns that folder.
+async fn build_typescript(name: &str) -> PathBuf {
     let dir = typescript_dir();
-    let mut npm = Command::new("npm");
-    npm.args(["run", "build:test"]).current_dir(&dir);
-    run(npm, "npm run build:test (clients/typescript)").await;
-    dir.join("dist-test/test/node.js")
+    let out = dir.join("dist-test").join(name);
+    let mut tsc = Command::new("npx");
+    tsc.args([
+        "--no-install",
+        "tsc",
+        "-p",
+        "tsconfig.test.json",
+        "--outDir",
+    ])
+    .arg(&out)
+    .current_dir(&dir);
+    run(tsc, "tsc -p tsconfig.test.json (clients/typescript)").await;
+    out
+}
+
+/// Runs a compiled TypeScript test program (`test/<program>.js` under `out`) with Node, from
+/// `clients/typescript`.
+async fn node(out: &Path, program: &str, args: Vec<String>) -> String {
+    let mut node = Command::new("node");
+    node.arg(out.join("test").join(format!("{program}.js")))
+        .args(args)
+        .current_dir(typescript_dir());
+    run(node, &format!("node test/{program}.ts")).await
 }
 
 /// Builds `tests/go/clientcheck` against `clients/go` with Debian's Go in GOPATH mode: a GOPATH
@@ -120,12 +141,9 @@ async fn the_python_client_calls_every_kind_and_a2a() {
 
 #[tokio::test]
 async fn the_typescript_client_calls_every_kind_and_a2a_from_node() {
-    let script = build_typescript().await;
+    let out = build_typescript("node").await;
     let (echo, _dir) = Served::echo().await;
-    let mut node = Command::new("node");
-    node.arg(&script)
-        .args(target_args(&echo.addr.to_string(), None));
-    let out = run(node, "node test/node.ts").await;
+    let out = node(&out, "node", target_args(&echo.addr.to_string(), None)).await;
     assert!(out.contains("ALL OK"), "{out}");
     assert!(out.contains("ok: health: SERVING"), "{out}");
 }

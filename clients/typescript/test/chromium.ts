@@ -1,7 +1,7 @@
 /**
  * The TypeScript client over gRPC-Web from headless Chromium (playwright-core + Debian's
  * /usr/bin/chromium), through the gateway. Run by the Rust end-to-end tests after
- * `npm run build:test`:
+ * `npm run build:test`, from clients/typescript:
  *
  *   node dist-test/test/chromium.js GATEWAY_URL AGENT
  *
@@ -13,7 +13,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { chromium } from "playwright-core";
 
@@ -21,7 +20,8 @@ import { chromium } from "playwright-core";
 const PAGE = "http://localhost:1/switchyard-client-test.html";
 
 async function main(gateway: string, agent: string): Promise<void> {
-  const entry = fileURLToPath(new URL("../../test/browser.ts", import.meta.url));
+  // Run from clients/typescript (the compiled script may live in any dist-test/ folder).
+  const entry = join(process.cwd(), "test/browser.ts");
   const bundle = await build({
     entryPoints: [entry],
     bundle: true,
