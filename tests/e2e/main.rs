@@ -14,6 +14,8 @@ mod durability;
 mod errors;
 mod gateway;
 mod gateway_card;
+mod gateway_grpc;
+mod gateway_grpc_web;
 mod gateway_jsonrpc;
 mod gateway_limits;
 mod gateway_ops;

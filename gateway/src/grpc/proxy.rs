@@ -1,0 +1,392 @@
+//! [`Proxy`]: one gRPC call forwarded to its agent as it is — the HTTP/2 request with its
+//! metadata and streamed body, the response with its streamed body and trailers — through the
+//! agent's connections (the registry's balanced channel for unary calls, a lane for streams).
+//!
+//! What the gateway changes on the way:
+//! - the path loses its `/agents/<name>` prefix; `x-switchyard-agent`, `host`, `content-length`
+//!   and the hop-by-hop headers are not forwarded (`te: trailers` is set);
+//! - `grpc-timeout` becomes the call's deadline (the client's, capped by `max_timeout`, or
+//!   `default_timeout` for a unary call without one; minus `deadline_margin`), which the
+//!   gateway also enforces itself;
+//! - `traceparent`/`tracestate` carry the gateway's span when OpenTelemetry records it;
+//! - a request the gateway refuses while it streams ([`super::frames`]), an agent that cannot
+//!   be reached or breaks the connection, and an expired deadline end the call with the
+//!   gateway's status in the trailers (or trailers-only before any response).
+
+use std::{
+    convert::Infallible,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{body::Body, extract::Request, response::Response};
+use bytes::Bytes;
+use futures::{FutureExt as _, future::BoxFuture};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+use http_body::Frame;
+use switchyard::{client::code_name, telemetry::metrics, trace};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
+use tonic::{Code, metadata::MetadataMap};
+use tower::{Service, ServiceExt as _};
+
+use super::{
+    Protocol,
+    frames::{Frames, Refusal},
+    target::{self, AGENT_HEADER},
+};
+use crate::{
+    app::AppState,
+    error::{ApiError, grpc},
+    lanes::LaneSlot,
+    layers::deadline::Deadline,
+};
+
+/// Extra time the gateway waits for the agent's own DEADLINE_EXCEEDED before it ends the
+/// call with its own.
+const LOCAL_SLACK: Duration = Duration::from_millis(50);
+
+/// Request headers that are not forwarded: hop-by-hop (RFC 9110 §7.6.1), those the hop to the
+/// agent sets itself, and the gateway's own routing header.
+const NOT_FORWARDED: [&str; 11] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "host",
+    "content-length",
+    "grpc-timeout",
+    "x-timeout-ms",
+    AGENT_HEADER,
+];
+
+/// The service at the bottom of the gRPC front.
+#[derive(Clone, Debug)]
+pub(crate) struct Proxy {
+    state: AppState,
+}
+
+impl Proxy {
+    pub(crate) fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+impl Service<Request> for Proxy {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let state = self.state.clone();
+        async move { Ok(forward(state, req).await) }.boxed()
+    }
+}
+
+/// A trailers-only answer of the gateway (inside tonic-web, which adapts it for gRPC-Web).
+fn refused(error: &ApiError, outcome: Option<Outcome>) -> Response {
+    crate::error::log(error);
+    if let Some(o) = outcome {
+        o.finish(error.code() as i32);
+    }
+    grpc::response(error, grpc::GRPC)
+}
+
+/// Forwards one call.
+async fn forward(state: AppState, req: Request) -> Response {
+    let protocol = req
+        .extensions()
+        .get::<Protocol>()
+        .copied()
+        .unwrap_or(Protocol::Grpc);
+    let outcome = Outcome::start(req.uri().path(), protocol);
+    let target = match target::target(req.uri().path(), req.headers()) {
+        Ok(t) => t,
+        Err(e) => return refused(&e, Some(outcome)),
+    };
+    tracing::Span::current().record("switchyard.agent", target.agent.as_str());
+    let agent = match state.agent(&target.agent) {
+        Ok(a) => a,
+        Err(e) => return refused(&e, Some(outcome)),
+    };
+    let deadline = req
+        .extensions()
+        .get::<Deadline>()
+        .cloned()
+        .unwrap_or_default();
+    let at = if target.streaming {
+        deadline.stream()
+    } else {
+        Some(deadline.unary())
+    };
+    let (parts, body) = req.into_parts();
+    let encoded = parts
+        .headers
+        .get("grpc-encoding")
+        .is_some_and(|v| v.as_bytes() != b"identity");
+    let refusal = Arc::new(Refusal::default());
+    let body = Frames::new(body, state.config.max_body_bytes, encoded, refusal.clone());
+    let mut upstream = http::Request::new(tonic::body::Body::new(body));
+    *upstream.method_mut() = http::Method::POST;
+    *upstream.version_mut() = http::Version::HTTP_2;
+    *upstream.uri_mut() = match target.path.parse() {
+        Ok(uri) => uri,
+        Err(_) => {
+            let e = ApiError::GrpcUnimplemented(format!("{:?} is not a valid path", target.path));
+            return refused(&e, Some(outcome));
+        }
+    };
+    *upstream.headers_mut() = forwarded_headers(&parts.headers, at);
+    let (client, slot) = if target.streaming {
+        let (client, slot) = state.lanes.client(&agent);
+        (client, Some(slot))
+    } else {
+        (agent.client(), None)
+    };
+    let call = client.transport().oneshot(upstream);
+    let expiry = async move {
+        match at {
+            Some(at) => tokio::time::sleep_until(at + LOCAL_SLACK).await,
+            None => std::future::pending().await,
+        }
+    };
+    let response = tokio::select! {
+        biased;
+        () = refusal.raised().cancelled() => {
+            let e = refusal.take().unwrap_or(ApiError::DeadlineExceeded);
+            return refused(&e, Some(outcome));
+        }
+        () = expiry => return refused(&ApiError::DeadlineExceeded, Some(outcome)),
+        r = call => r,
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            let error = transport_error(target.agent, &e);
+            return refused(&error, Some(outcome));
+        }
+    };
+    let (mut parts, body) = response.into_parts();
+    for name in ["connection", "keep-alive", "transfer-encoding", "upgrade"] {
+        parts.headers.remove(name);
+    }
+    if let Some(code) = status_in(&parts.headers) {
+        outcome.finish(code);
+        return Response::from_parts(parts, Body::new(body));
+    }
+    let relay = Relay {
+        inner: body,
+        refusal: Box::pin(refusal.raised().clone().cancelled_owned()),
+        refused: refusal,
+        expiry: at.map(|at| Box::pin(tokio::time::sleep_until(at + LOCAL_SLACK))),
+        ended: false,
+        outcome: Some(outcome),
+        _slot: slot,
+        agent: agent.name().to_owned(),
+    };
+    Response::from_parts(parts, Body::new(relay))
+}
+
+/// The request headers the agent gets (see the module docs), with the deadline `at`.
+fn forwarded_headers(headers: &HeaderMap, at: Option<Instant>) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len() + 2);
+    for (name, value) in headers {
+        if !NOT_FORWARDED.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out.insert(header::TE, HeaderValue::from_static("trailers"));
+    if let Some(at) = at {
+        let left = at.saturating_duration_since(Instant::now());
+        let encoded = switchyard::deadline::encode_grpc_timeout(left);
+        if let Ok(v) = HeaderValue::try_from(encoded) {
+            out.insert(HeaderName::from_static("grpc-timeout"), v);
+        }
+    }
+    let ours = trace::outgoing();
+    if ours.traceparent.is_some() {
+        let mut md = MetadataMap::new();
+        ours.inject(&mut md);
+        out.remove(trace::TRACESTATE);
+        for (name, value) in md.into_headers() {
+            if let Some(name) = name {
+                out.insert(name, value);
+            }
+        }
+    }
+    out
+}
+
+/// The gateway's error for a call that got no response from `agent`.
+fn transport_error(agent: String, error: &tonic::transport::Error) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<tonic::TimeoutExpired>() {
+            return ApiError::DeadlineExceeded;
+        }
+        source = e.source();
+    }
+    ApiError::Upstream {
+        agent,
+        status: tonic::Status::unavailable(format!("calling the agent failed: {error}")),
+    }
+}
+
+/// The `grpc-status` in `headers` (trailers, or the headers of a trailers-only answer).
+fn status_in(headers: &HeaderMap) -> Option<i32> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The record of one call: the status on the request's span and the call counter.
+#[derive(Debug)]
+struct Outcome {
+    service: &'static str,
+    method: &'static str,
+    protocol: Protocol,
+    span: tracing::Span,
+    done: bool,
+}
+
+impl Outcome {
+    fn start(path: &str, protocol: Protocol) -> Self {
+        let (_, rpc) = target::split(path);
+        let (service, method) = switchyard::server::known_rpc(rpc);
+        Self {
+            service,
+            method,
+            protocol,
+            span: tracing::Span::current(),
+            done: false,
+        }
+    }
+
+    fn finish(mut self, code: i32) {
+        self.record(code);
+    }
+
+    fn record(&mut self, code: i32) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        self.span.record("rpc.grpc.status_code", code);
+        // OpenTelemetry RPC conventions: these codes mark a server span as failed.
+        if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
+            self.span.record("otel.status_code", "error");
+        }
+        ::metrics::counter!(
+            metrics::HTTP_GRPC_CALLS,
+            "service" => self.service,
+            "method" => self.method,
+            "protocol" => self.protocol.label(),
+            "code" => code_name(Code::from_i32(code)),
+        )
+        .increment(1);
+    }
+}
+
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        // The client went away before the end.
+        self.record(Code::Cancelled as i32);
+    }
+}
+
+/// The agent's response body on its way to the client, ended with the gateway's status when
+/// the gateway refuses the request mid-stream, the deadline passes or the agent's stream breaks.
+struct Relay {
+    inner: tonic::body::Body,
+    refusal: Pin<Box<WaitForCancellationFutureOwned>>,
+    refused: Arc<Refusal>,
+    expiry: Option<Pin<Box<Sleep>>>,
+    ended: bool,
+    outcome: Option<Outcome>,
+    /// The call's place on a lane, held until the body ends.
+    _slot: Option<LaneSlot>,
+    agent: String,
+}
+
+impl Relay {
+    /// Ends the body with `error` as its trailers.
+    fn end_with(&mut self, error: ApiError) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        crate::error::log(&error);
+        self.ended = true;
+        let status = grpc::status(&error);
+        if let Some(o) = self.outcome.take() {
+            o.finish(status.code() as i32);
+        }
+        let mut trailers = HeaderMap::new();
+        if status.add_header(&mut trailers).is_err() {
+            trailers.insert("grpc-status", HeaderValue::from(status.code() as i32));
+        }
+        Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+    }
+}
+
+impl http_body::Body for Relay {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        if this.refusal.as_mut().poll(cx).is_ready() {
+            let e = this.refused.take().unwrap_or(ApiError::DeadlineExceeded);
+            return this.end_with(e);
+        }
+        if let Some(expiry) = this.expiry.as_mut()
+            && expiry.as_mut().poll(cx).is_ready()
+        {
+            return this.end_with(ApiError::DeadlineExceeded);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    this.ended = true;
+                    if let Some(o) = this.outcome.take() {
+                        o.finish(status_in(trailers).unwrap_or(Code::Unknown as i32));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(status))) => {
+                let agent = std::mem::take(&mut this.agent);
+                let error =
+                    if status.code() == Code::Cancelled && status.message() == "Timeout expired" {
+                        ApiError::DeadlineExceeded
+                    } else {
+                        ApiError::AgentFailed { agent, status }
+                    };
+                this.end_with(error)
+            }
+            Poll::Ready(None) => {
+                this.ended = true;
+                if let Some(o) = this.outcome.take() {
+                    // No trailers: the agent broke the gRPC protocol.
+                    o.finish(Code::Unknown as i32);
+                }
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
+}
