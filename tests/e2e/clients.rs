@@ -1,7 +1,9 @@
 //! The generated clients of `clients/` (Python, TypeScript on Node, Go) against the echo agent,
-//! each running every AgentService call kind (unary, server streaming, client streaming,
-//! bidirectional) and A2A SendMessage / SubscribeToTask / GetTask, and checking that a call
-//! without `a2a-version` is refused. The check programs are `tests/python/client_python.py`,
+//! directly and through the gateway's native gRPC (`x-switchyard-agent: echo`), each running
+//! every AgentService call kind (unary, server streaming, client streaming, bidirectional) and
+//! A2A SendMessage / SubscribeToTask / GetTask, and checking that a call without `a2a-version`
+//! is refused; and the TypeScript client over gRPC-Web from headless Chromium through the
+//! gateway (unary and server streaming). The check programs are `tests/python/client_python.py`,
 //! `clients/typescript/test/node.ts` and `tests/go/clientcheck`; each prints `ALL OK` at the end.
 //!
 //! Needs what `scripts/test` installs: the Python client (`pip install -e clients/python` in the
@@ -11,11 +13,14 @@
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
+    sync::Arc,
     time::Duration,
 };
 
 use switchyard_e2e::{Served, python};
 use tokio::process::Command;
+
+use crate::gateway::{Gw, agent};
 
 /// Bound on one check program's run or one build.
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -131,30 +136,75 @@ async fn build_go() -> PathBuf {
     binary
 }
 
-#[tokio::test]
-async fn the_python_client_calls_every_kind_and_a2a() {
-    let (echo, _dir) = Served::echo().await;
-    let out = python_client(&echo.addr.to_string(), None).await;
+/// The echo agent and a gateway in front of it as `echo`; the gateway's `host:port`.
+async fn echo_and_gateway() -> (Served, Gw, String, Arc<tempfile::TempDir>) {
+    let (echo, dir) = Served::echo().await;
+    let gw = Gw::start(vec![agent("echo", echo.addr)], |_| {}).await;
+    let addr = gw
+        .url
+        .strip_prefix("http://")
+        .expect("the gateway URL is http://host:port")
+        .to_owned();
+    (echo, gw, addr, dir)
+}
+
+/// Checks a check program's output: every check passed, health included.
+fn assert_all_ok(out: &str) {
     assert!(out.contains("ALL OK"), "{out}");
+    assert!(!out.contains("FAIL:"), "{out}");
     assert!(out.contains("ok: health: SERVING"), "{out}");
 }
 
 #[tokio::test]
-async fn the_typescript_client_calls_every_kind_and_a2a_from_node() {
+async fn the_python_client_calls_every_kind_and_a2a_directly_and_through_the_gateway() {
+    let (echo, gw, gateway, _dir) = echo_and_gateway().await;
+    assert_all_ok(&python_client(&echo.addr.to_string(), None).await);
+    assert_all_ok(&python_client(&gateway, Some("echo")).await);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_typescript_client_calls_every_kind_and_a2a_from_node_directly_and_through_the_gateway()
+{
     let out = build_typescript("node").await;
-    let (echo, _dir) = Served::echo().await;
-    let out = node(&out, "node", target_args(&echo.addr.to_string(), None)).await;
-    assert!(out.contains("ALL OK"), "{out}");
-    assert!(out.contains("ok: health: SERVING"), "{out}");
+    let (echo, gw, gateway, _dir) = echo_and_gateway().await;
+    let direct = node(&out, "node", target_args(&echo.addr.to_string(), None)).await;
+    assert_all_ok(&direct);
+    let through = node(&out, "node", target_args(&gateway, Some("echo"))).await;
+    assert_all_ok(&through);
+    gw.stop().await;
 }
 
 #[tokio::test]
-async fn the_go_client_calls_every_kind_and_a2a() {
+async fn the_go_client_calls_every_kind_and_a2a_directly_and_through_the_gateway() {
     let binary = build_go().await;
-    let (echo, _dir) = Served::echo().await;
-    let mut check = Command::new(&binary);
-    check.args(target_args(&echo.addr.to_string(), None));
-    let out = run(check, "tests/go/clientcheck").await;
-    assert!(out.contains("ALL OK"), "{out}");
-    assert!(out.contains("ok: health: SERVING"), "{out}");
+    let (echo, gw, gateway, _dir) = echo_and_gateway().await;
+    for args in [
+        target_args(&echo.addr.to_string(), None),
+        target_args(&gateway, Some("echo")),
+    ] {
+        let mut check = Command::new(&binary);
+        check.args(args);
+        assert_all_ok(&run(check, "tests/go/clientcheck").await);
+    }
+    gw.stop().await;
+}
+
+/// One headless Chromium run (playwright-core 1.65.1, Debian's /usr/bin/chromium): a page on
+/// another loopback origin calls echo through the gateway over gRPC-Web with the TypeScript
+/// client, unary and server streaming.
+#[tokio::test]
+async fn the_typescript_client_calls_unary_and_server_streaming_over_grpc_web_from_chromium() {
+    let out = build_typescript("chromium").await;
+    let (_echo, gw, _gateway, _dir) = echo_and_gateway().await;
+    let page = node(&out, "chromium", vec![gw.url.clone(), "echo".into()]).await;
+    assert!(page.contains("ALL OK"), "{page}");
+    for call in [
+        "gRPC-Web unary AgentService.SendMessage",
+        "gRPC-Web server-streaming AgentService.SendStreamingMessage",
+        "gRPC-Web unary A2AService.GetTask",
+    ] {
+        assert!(page.contains(&format!("ok: {call}")), "{page}");
+    }
+    gw.stop().await;
 }

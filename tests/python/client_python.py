@@ -6,8 +6,7 @@ HOST:PORT is an agent's gRPC port, or the gateway's port with AGENT naming the a
 `x-switchyard-agent` metadata). Runs the four AgentService call kinds (unary SendMessage,
 server-streaming SendStreamingMessage, client-streaming SendMessageParts, bidirectional
 Converse with a cancel and a half-close), A2A SendMessage / SubscribeToTask / GetTask, a call
-without `a2a-version` (refused), and, directly only, grpc.health.v1 Check, against the echo
-agent. Prints one line per check and `ALL OK` at the end; exits 1 on the first failure.
+without `a2a-version` (refused), and grpc.health.v1 Check, against the echo agent. Prints one line per check and `ALL OK` at the end; exits 1 on the first failure.
 """
 
 import queue
@@ -50,10 +49,9 @@ def main(target, agent):
         svc = agent_pb2_grpc.AgentServiceStub(channel)
         a2a = a2a_pb2_grpc.A2AServiceStub(channel)
 
-        if not agent:
-            health = health_pb2_grpc.HealthStub(channel)
-            r = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=TIMEOUT)
-            check(r.status == health_pb2.HealthCheckResponse.SERVING, "health: SERVING")
+        health = health_pb2_grpc.HealthStub(channel)
+        r = health.Check(health_pb2.HealthCheckRequest(service=""), metadata=md, timeout=TIMEOUT)
+        check(r.status == health_pb2.HealthCheckResponse.SERVING, "health: SERVING")
 
         # Unary.
         r = svc.SendMessage(a2a_pb2.SendMessageRequest(message=message("hello")),

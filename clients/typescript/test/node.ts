@@ -7,8 +7,8 @@
  * HOST:PORT is an agent's gRPC port, or the gateway's port with AGENT naming the agent (sent as
  * `x-switchyard-agent`). Runs the four AgentService call kinds (unary, server streaming, client
  * streaming, bidirectional with a cancel and a half-close), A2A SendMessage / SubscribeToTask /
- * GetTask, a call without `a2a-version` (refused) and, directly only, grpc.health.v1 Check,
- * against the echo agent. Prints one line per check and `ALL OK`; exits 1 on the first failure.
+ * GetTask, a call without `a2a-version` (refused) and grpc.health.v1 Check, against the echo
+ * agent. Prints one line per check and `ALL OK`; exits 1 on the first failure.
  */
 import { randomUUID } from "node:crypto";
 import { create, type JsonObject } from "@bufbuild/protobuf";
@@ -85,11 +85,9 @@ async function main(target: string, agent: string | undefined): Promise<void> {
   const a2a = createClient(A2AService, transport);
   const opts = { timeoutMs: TIMEOUT_MS };
 
-  if (agent === undefined) {
-    const health = createClient(Health, transport);
-    const r = await health.check({ service: "" }, opts);
-    check(r.status === HealthCheckResponse_ServingStatus.SERVING, "health: SERVING");
-  }
+  const health = createClient(Health, transport);
+  const r = await health.check({ service: "" }, opts);
+  check(r.status === HealthCheckResponse_ServingStatus.SERVING, "health: SERVING");
 
   // Unary.
   const unary = await svc.sendMessage({ message: message("hello") }, opts);

@@ -7,8 +7,8 @@
 // HOST:PORT is an agent's gRPC port, or the gateway's port with AGENT naming the agent (sent
 // as `x-switchyard-agent`). It runs the four AgentService call kinds (unary, server streaming,
 // client streaming, bidirectional with a cancel and a half-close), A2A SendMessage /
-// SubscribeToTask / GetTask, a call without `a2a-version` (refused) and, directly only,
-// grpc.health.v1 Check, against the echo agent. It prints one line per check and `ALL OK`,
+// SubscribeToTask / GetTask, a call without `a2a-version` (refused) and grpc.health.v1
+// Check, against the echo agent. It prints one line per check and `ALL OK`,
 // and exits 1 on the first failure.
 package main
 
@@ -84,16 +84,14 @@ func main() {
 	svc := switchyardv1.NewAgentServiceClient(conn)
 	a2a := a2av1.NewA2AServiceClient(conn)
 
-	if agent == "" {
-		ctx, cancel := call()
-		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		cancel()
-		must(err, "health")
-		check(r.Status == healthpb.HealthCheckResponse_SERVING, "health: SERVING")
-	}
+	ctx, cancel := call(pairs...)
+	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	cancel()
+	must(err, "health")
+	check(h.Status == healthpb.HealthCheckResponse_SERVING, "health: SERVING")
 
 	// Unary.
-	ctx, cancel := call(pairs...)
+	ctx, cancel = call(pairs...)
 	r, err := svc.SendMessage(ctx, &a2av1.SendMessageRequest{Message: message("hello", nil)})
 	cancel()
 	must(err, "SendMessage")
