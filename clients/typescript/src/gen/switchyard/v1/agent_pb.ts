@@ -32,6 +32,9 @@
 //   path prefix `/agents/<name>/<package.Service>/<Method>` (for clients that take a base URL:
 //   use `http://gateway/agents/<name>` as the base URL). Both forms at once must agree. The
 //   gateway forwards the call as it is; browsers get unary and server streaming over gRPC-Web.
+//   The gateway's own refusals: no agent named, or the header and path disagreeing,
+//   INVALID_ARGUMENT; an unknown agent, NOT_FOUND with reason `AGENT_NOT_FOUND`; a method
+//   it does not forward, UNIMPLEMENTED.
 //
 // Errors are gRPC statuses. A2A errors carry a `google.rpc.ErrorInfo` (domain
 // `a2a-protocol.org`) in `grpc-status-details-bin`; field errors a `google.rpc.BadRequest`
