@@ -7,8 +7,10 @@
 //! `clients/typescript/test/node.ts` and `tests/go/clientcheck`; each prints `ALL OK` at the end.
 //!
 //! Needs what `scripts/test` installs: the Python client (`pip install -e clients/python` in the
-//! venv), `clients/typescript/node_modules` (npm), and Debian's Go toolchain with grpc-go and
-//! protobuf-go (GOPATH mode; the GOPATH and build cache live in the target directory).
+//! venv), `clients/typescript/node_modules` (npm: the Connect packages, TypeScript, esbuild and
+//! playwright-core 1.65.1), Debian's Go toolchain with grpc-go and protobuf-go (GOPATH mode; the
+//! GOPATH and build cache live in the target directory) and Debian's `chromium`
+//! (`$SWITCHYARD_CHROMIUM` names another binary).
 
 use std::{
     path::{Path, PathBuf},
