@@ -142,6 +142,30 @@ async fn unary_and_server_streaming_in_binary_and_text() {
         assert_eq!(t.state(), TaskState::Completed);
         assert_eq!(t.artifacts[0].parts[0].as_text(), Some("web"));
 
+        // The same over HTTP/2 (a browser on an h2 connection).
+        let h2 = reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .timeout(PATIENCE)
+            .build()
+            .expect("client");
+        let r = h2
+            .post(format!("{}{SEND}", gw.url))
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::ACCEPT, content_type)
+            .header("x-switchyard-agent", "echo")
+            .header("a2a-version", "1.0")
+            .body(wrap(encoded(&request(Message::user_text("h2")))))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        let a = answer(r).await;
+        assert_eq!(
+            (a.status, a.messages.len()),
+            (Some(0), 1),
+            "h2 {content_type}: {a:?}"
+        );
+
         let chunked = encoded(&request(message("s", json!({"chunks": 3}))));
         let a = call(&gw, STREAM, content_type, None, wrap(chunked)).await;
         assert_eq!(a.status, Some(0), "{content_type}: {a:?}");

@@ -11,7 +11,10 @@
 //! - `traceparent`/`tracestate` carry the gateway's span when OpenTelemetry records it;
 //! - a request the gateway refuses while it streams ([`super::frames`]), an agent that cannot
 //!   be reached or breaks the connection, and an expired deadline end the call with the
-//!   gateway's status in the trailers (or trailers-only before any response).
+//!   gateway's status in the trailers (or trailers-only before any response);
+//! - when the gateway drains, open streams end with UNAVAILABLE (`ErrorInfo` reason
+//!   `DRAINING`: resume elsewhere, e.g. `SubscribeToTask` with `last-event-id`); unary calls
+//!   finish.
 
 use std::{
     convert::Infallible,
@@ -184,6 +187,9 @@ async fn forward(state: AppState, req: Request) -> Response {
     }
     let relay = Relay {
         inner: body,
+        draining: target
+            .streaming
+            .then(|| Box::pin(state.draining.clone().cancelled_owned())),
         refusal: Box::pin(refusal.raised().clone().cancelled_owned()),
         refused: refusal,
         expiry: at.map(|at| Box::pin(tokio::time::sleep_until(at + LOCAL_SLACK))),
@@ -306,6 +312,9 @@ impl Drop for Outcome {
 /// the gateway refuses the request mid-stream, the deadline passes or the agent's stream breaks.
 struct Relay {
     inner: tonic::body::Body,
+    /// For streams: the gateway's drain, which ends them with UNAVAILABLE (as it ends SSE
+    /// streams), so that clients resume elsewhere; unary calls finish.
+    draining: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     refusal: Pin<Box<WaitForCancellationFutureOwned>>,
     refused: Arc<Refusal>,
     expiry: Option<Pin<Box<Sleep>>>,
@@ -353,6 +362,11 @@ impl http_body::Body for Relay {
             && expiry.as_mut().poll(cx).is_ready()
         {
             return this.end_with(ApiError::DeadlineExceeded);
+        }
+        if let Some(draining) = this.draining.as_mut()
+            && draining.as_mut().poll(cx).is_ready()
+        {
+            return this.end_with(ApiError::Draining);
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Pending => Poll::Pending,
