@@ -293,6 +293,13 @@ async fn refusals_are_grpc_statuses() {
     assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
     assert!(s.message().contains("2048"), "{s:?}");
 
+    let mut fat = grpc(hello(), Some("echo"));
+    fat.metadata_mut()
+        .insert("x-big", "y".repeat(9000).parse().expect("ascii"));
+    let s = a2a.send_message(fat).await.expect_err("metadata too large");
+    assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+    assert!(s.message().contains("metadata"), "{s:?}");
+
     // The agent's own answers pass through untouched: its A2A error and version rule.
     let s = a2a
         .get_task(grpc(

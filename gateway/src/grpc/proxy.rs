@@ -4,7 +4,8 @@
 //!
 //! What the gateway changes on the way:
 //! - the path loses its `/agents/<name>` prefix; `x-switchyard-agent`, `host`, `content-length`
-//!   and the hop-by-hop headers are not forwarded (`te: trailers` is set);
+//!   and the hop-by-hop headers are not forwarded (`te: trailers` is set); all other metadata
+//!   is, up to [`MAX_METADATA_BYTES`] (more is INVALID_ARGUMENT);
 //! - `grpc-timeout` becomes the call's deadline (the client's, capped by `max_timeout`, or
 //!   `default_timeout` for a unary call without one; minus `deadline_margin`), which the
 //!   gateway also enforces itself;
@@ -66,6 +67,12 @@ const NOT_FORWARDED: [&str; 11] = [
     "x-timeout-ms",
     AGENT_HEADER,
 ];
+
+/// Largest metadata (request headers, counted as HTTP/2 does: name + value + 32 each) forwarded
+/// to an agent: gRPC's usual limit. The call shares an HTTP/2 connection with other clients'
+/// calls, and a header block over the agent's limit can end the whole connection (RFC 9113
+/// §10.5.1), so a larger one never leaves the gateway.
+const MAX_METADATA_BYTES: usize = 8 * 1024;
 
 /// The service at the bottom of the gRPC front.
 #[derive(Clone, Debug)]
@@ -147,7 +154,10 @@ async fn forward(state: AppState, req: Request) -> Response {
             return refused(&e, Some(outcome));
         }
     };
-    *upstream.headers_mut() = forwarded_headers(&parts.headers, at);
+    *upstream.headers_mut() = match forwarded_headers(&parts.headers, at) {
+        Ok(h) => h,
+        Err(e) => return refused(&e, Some(outcome)),
+    };
     let (client, slot) = if target.streaming {
         let (client, slot) = state.lanes.client(&agent);
         (client, Some(slot))
@@ -202,12 +212,24 @@ async fn forward(state: AppState, req: Request) -> Response {
 }
 
 /// The request headers the agent gets (see the module docs), with the deadline `at`.
-fn forwarded_headers(headers: &HeaderMap, at: Option<Instant>) -> HeaderMap {
+///
+/// # Errors
+/// [`ApiError::InvalidRequest`] when the client's metadata is larger than
+/// [`MAX_METADATA_BYTES`].
+fn forwarded_headers(headers: &HeaderMap, at: Option<Instant>) -> Result<HeaderMap, ApiError> {
     let mut out = HeaderMap::with_capacity(headers.len() + 2);
+    let mut size = 0;
     for (name, value) in headers {
         if !NOT_FORWARDED.contains(&name.as_str()) {
+            size += name.as_str().len() + value.len() + 32;
             out.append(name.clone(), value.clone());
         }
+    }
+    if size > MAX_METADATA_BYTES {
+        return Err(ApiError::InvalidRequest(format!(
+            "the request's metadata is {size} bytes (RFC 9113 §6.5.2 sizes); at most \
+             {MAX_METADATA_BYTES} are forwarded"
+        )));
     }
     out.insert(header::TE, HeaderValue::from_static("trailers"));
     if let Some(at) = at {
@@ -228,7 +250,7 @@ fn forwarded_headers(headers: &HeaderMap, at: Option<Instant>) -> HeaderMap {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The gateway's error for a call that got no response from `agent`.
