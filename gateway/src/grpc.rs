@@ -27,6 +27,7 @@
 
 mod frames;
 mod proxy;
+mod relay;
 pub(crate) mod target;
 
 use std::{
@@ -45,6 +46,10 @@ use crate::{
     error::{ApiError, Failure, Front, grpc},
     layers::{deadline::DeadlineLayer, drain::DrainLayer, limit::ConcurrencyLimitLayer},
 };
+
+/// Extra time the gateway waits for the agent's own DEADLINE_EXCEEDED before it ends a call
+/// with its own.
+const LOCAL_SLACK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Which protocol a call came in with, as a request extension (a metric label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
