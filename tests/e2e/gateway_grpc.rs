@@ -257,7 +257,15 @@ async fn both_services_serve_every_kind_by_header_and_by_path() {
 
 #[tokio::test]
 async fn refusals_are_grpc_statuses() {
-    let (gw, _echo, _dir) = Gw::echo_with(|c| c.max_body_bytes = 2048).await;
+    let (echo, _dir) = switchyard_e2e::Served::echo().await;
+    let gw = Gw::start(
+        vec![
+            crate::gateway::agent("echo", echo.addr),
+            crate::gateway::agent("down", crate::gateway::dead_addr().await),
+        ],
+        |c| c.max_body_bytes = 2048,
+    )
+    .await;
     let ch = channel(&gw).await;
     let mut a2a = A2aServiceClient::new(ch.clone());
     let hello = || request(Message::user_text("hello"));
@@ -284,6 +292,17 @@ async fn refusals_are_grpc_statuses() {
     .await
     .expect_err("unknown agent in the path");
     assert_eq!(s.code(), Code::NotFound, "{s:?}");
+
+    let s = a2a
+        .send_message(grpc(hello(), Some("down")))
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+    assert_eq!(reason(&s).as_deref(), Some("AGENT_UNAVAILABLE"));
+    assert!(
+        !s.message().contains("127.0.0.1"),
+        "no transport internals: {s:?}"
+    );
 
     let big = request(Message::user_text("x".repeat(4096)));
     let s = a2a

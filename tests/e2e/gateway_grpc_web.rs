@@ -251,6 +251,28 @@ async fn bad_input_gets_a_status_never_a_hang() {
         .await
         .expect("send");
     assert_eq!(r.headers()["grpc-status"], "12");
+    // A body that stops arriving halfway: the deadline ends the call.
+    let mut half = hello.clone();
+    half.truncate(hello.len() / 2);
+    let stalled = futures::StreamExt::chain(
+        futures::stream::iter([Ok::<_, std::io::Error>(half)]),
+        futures::stream::pending(),
+    );
+    let started = std::time::Instant::now();
+    let r = gw
+        .http
+        .post(format!("{}{SEND}", gw.url))
+        .header(header::CONTENT_TYPE, web)
+        .header("x-switchyard-agent", "echo")
+        .header("a2a-version", "1.0")
+        .header("grpc-timeout", "1S")
+        .body(reqwest::Body::wrap_stream(stalled))
+        .send()
+        .await
+        .expect("send");
+    let a = answer(r).await;
+    assert_eq!(a.status, Some(4), "{a:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
     // And the gateway still answers.
     let a = call(&gw, SEND, web, Some("echo"), hello).await;
     assert_eq!(a.status, Some(0), "{a:?}");
