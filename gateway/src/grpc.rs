@@ -27,6 +27,7 @@
 
 mod frames;
 mod proxy;
+mod relay;
 pub(crate) mod target;
 
 use std::{
@@ -45,6 +46,10 @@ use crate::{
     error::{ApiError, Failure, Front, grpc},
     layers::{deadline::DeadlineLayer, drain::DrainLayer, limit::ConcurrencyLimitLayer},
 };
+
+/// Extra time the gateway waits for the agent's own DEADLINE_EXCEEDED before it ends a call
+/// with its own.
+const LOCAL_SLACK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Which protocol a call came in with, as a request extension (a metric label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,7 +198,83 @@ impl Service<Request> for Dispatch {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use switchyard::{Registry, RegistryConfig};
+    use tokio_util::sync::CancellationToken;
+
     use super::*;
+    use crate::{GatewayConfig, app::Shared};
+
+    /// The gRPC front of a gateway for agent `a` (nothing listens), with `slots` concurrent
+    /// calls, drained when `draining` is.
+    fn front(draining: CancellationToken, slots: usize) -> Dispatch {
+        let registry =
+            Registry::new(&RegistryConfig::from_env_value("a=127.0.0.1:9").expect("config"))
+                .expect("registry");
+        let state = AppState(Arc::new(Shared {
+            registry: Arc::new(registry),
+            config: GatewayConfig::default(),
+            base_url: "http://127.0.0.1:1".into(),
+            draining,
+            lanes: Default::default(),
+            modified: Default::default(),
+        }));
+        Dispatch::new(state, ConcurrencyLimitLayer::new(slots), Router::new())
+    }
+
+    /// The trailers-only status of calling `agent` with `content_type` over `version`.
+    async fn status_of(
+        front: Dispatch,
+        version: http::Version,
+        content_type: &'static str,
+        agent: &'static str,
+    ) -> (String, String) {
+        let mut r = request(Method::POST, version, content_type);
+        *r.uri_mut() = "/lf.a2a.v1.A2AService/GetTask".parse().expect("path");
+        r.headers_mut()
+            .insert("x-switchyard-agent", HeaderValue::from_static(agent));
+        let response = front.oneshot(r).await.expect("infallible");
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        (header("grpc-status"), header("content-type"))
+    }
+
+    #[tokio::test]
+    async fn the_layers_refuse_with_grpc_statuses() {
+        use http::Version;
+        let open = CancellationToken::new();
+        let (code, ct) = status_of(front(open.clone(), 4), Version::HTTP_2, grpc::GRPC, "b").await;
+        assert_eq!(
+            (code.as_str(), ct.as_str()),
+            ("5", grpc::GRPC),
+            "unknown agent"
+        );
+        let (code, ct) = status_of(
+            front(open.clone(), 0),
+            Version::HTTP_11,
+            "application/grpc-web-text",
+            "a",
+        )
+        .await;
+        assert_eq!(code, "8", "shed at the concurrency limit");
+        assert!(ct.starts_with("application/grpc-web"), "{ct}");
+        let drained = CancellationToken::new();
+        drained.cancel();
+        for (version, ct) in [
+            (Version::HTTP_2, grpc::GRPC),
+            (Version::HTTP_11, "application/grpc-web+proto"),
+        ] {
+            let (code, _) = status_of(front(drained.clone(), 4), version, ct, "a").await;
+            assert_eq!(code, "14", "UNAVAILABLE while draining ({ct})");
+        }
+    }
 
     fn request(method: Method, version: http::Version, ct: &'static str) -> Request {
         let mut r = Request::new(axum::body::Body::empty());

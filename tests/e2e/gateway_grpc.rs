@@ -257,7 +257,15 @@ async fn both_services_serve_every_kind_by_header_and_by_path() {
 
 #[tokio::test]
 async fn refusals_are_grpc_statuses() {
-    let (gw, _echo, _dir) = Gw::echo_with(|c| c.max_body_bytes = 2048).await;
+    let (echo, _dir) = switchyard_e2e::Served::echo().await;
+    let gw = Gw::start(
+        vec![
+            crate::gateway::agent("echo", echo.addr),
+            crate::gateway::agent("down", crate::gateway::dead_addr().await),
+        ],
+        |c| c.max_body_bytes = 2048,
+    )
+    .await;
     let ch = channel(&gw).await;
     let mut a2a = A2aServiceClient::new(ch.clone());
     let hello = || request(Message::user_text("hello"));
@@ -285,6 +293,17 @@ async fn refusals_are_grpc_statuses() {
     .expect_err("unknown agent in the path");
     assert_eq!(s.code(), Code::NotFound, "{s:?}");
 
+    let s = a2a
+        .send_message(grpc(hello(), Some("down")))
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+    assert_eq!(reason(&s).as_deref(), Some("AGENT_UNAVAILABLE"));
+    assert!(
+        !s.message().contains("127.0.0.1"),
+        "no transport internals: {s:?}"
+    );
+
     let big = request(Message::user_text("x".repeat(4096)));
     let s = a2a
         .send_message(grpc(big, Some("echo")))
@@ -292,6 +311,13 @@ async fn refusals_are_grpc_statuses() {
         .expect_err("too large");
     assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
     assert!(s.message().contains("2048"), "{s:?}");
+
+    let mut fat = grpc(hello(), Some("echo"));
+    fat.metadata_mut()
+        .insert("x-big", "y".repeat(9000).parse().expect("ascii"));
+    let s = a2a.send_message(fat).await.expect_err("metadata too large");
+    assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+    assert!(s.message().contains("metadata"), "{s:?}");
 
     // The agent's own answers pass through untouched: its A2A error and version rule.
     let s = a2a
@@ -385,4 +411,122 @@ async fn grpcio_calls_an_agent_through_the_gateway() {
     let out = switchyard_e2e::python::run(&["tests/python/grpc_gateway_client.py", &target]).await;
     assert!(out.contains("grpcio through the gateway: ok"), "{out}");
     gw.stop().await;
+}
+
+#[tokio::test]
+async fn request_id_auth_version_trace_and_deadline_reach_the_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let probe =
+        switchyard_e2e::Served::start_in(crate::gateway_limits::Probe, dir.path(), |_| {}).await;
+    let gw = Gw::start(vec![crate::gateway::agent("probe", probe.addr)], |c| {
+        c.deadline_margin = Duration::from_millis(200)
+    })
+    .await;
+    let mut a2a = A2aServiceClient::new(channel(&gw).await);
+    let mut r = grpc(request(Message::user_text("hi")), Some("probe"));
+    let md = r.metadata_mut();
+    md.insert("a2a-version", "1.3".parse().expect("ascii"));
+    md.insert("x-request-id", "rid-9".parse().expect("ascii"));
+    md.insert("authorization", "Bearer secret".parse().expect("ascii"));
+    md.insert("custom-metadata", "passes".parse().expect("ascii"));
+    md.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .expect("ascii"),
+    );
+    r.set_timeout(Duration::from_secs(5));
+    let reply = a2a.send_message(r).await.expect("send");
+    assert_eq!(
+        reply.metadata().get("x-request-id").expect("echoed"),
+        "rid-9"
+    );
+    let Some(send_message_response::Payload::Task(t)) = reply.into_inner().payload else {
+        panic!("a task")
+    };
+    let Some(part::Content::Data(data)) = &t.artifacts[0].parts[0].content else {
+        panic!("a data part")
+    };
+    let seen = serde_json::to_value(data).expect("json");
+    assert_eq!(seen["x-request-id"], "rid-9", "{seen}");
+    assert_eq!(seen["authorization"], "Bearer secret");
+    assert_eq!(seen["a2a-version"], "1.3");
+    let got = seen["traceparent"].as_str().expect("traceparent");
+    assert!(
+        got.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "same trace: {got}"
+    );
+    let remaining = seen["remaining_ms"].as_f64().expect("a deadline");
+    assert!(
+        remaining > 0.0 && remaining <= 4800.0,
+        "5 s minus the margin: {remaining}"
+    );
+    gw.stop().await;
+    probe.stop().await;
+}
+
+#[tokio::test]
+async fn health_passes_and_a_drain_ends_open_streams_with_unavailable() {
+    let (gw, echo, _dir) = Gw::echo().await;
+    let ch = channel(&gw).await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(Prefixed {
+        channel: ch.clone(),
+        prefix: "/agents/echo".into(),
+    });
+    let s = health
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(
+        s.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+
+    let mut slow = request(message("slow", json!({"delay_ms": 20_000})));
+    slow.configuration = Some(switchyard::pb::a2a::SendMessageConfiguration {
+        return_immediately: true,
+        ..Default::default()
+    });
+    let task = echo.client.send_message(slow).await.expect("start");
+    let Some(send_message_response::Payload::Task(task)) = task.payload else {
+        panic!("a task")
+    };
+    let mut a2a = A2aServiceClient::new(ch);
+    let mut events = a2a
+        .subscribe_to_task(grpc(
+            switchyard::pb::a2a::SubscribeToTaskRequest {
+                id: task.id.clone(),
+                ..Default::default()
+            },
+            Some("echo"),
+        ))
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let first = tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("a snapshot in time");
+    assert!(matches!(
+        first,
+        Some(Ok(StreamResponse {
+            payload: Some(stream_response::Payload::Task(_))
+        }))
+    ));
+    let stopping = tokio::spawn(gw.stop());
+    let end = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match events.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(s)) => return s,
+                None => panic!("the stream ended without a status"),
+            }
+        }
+    })
+    .await
+    .expect("ended in time");
+    assert_eq!(end.code(), Code::Unavailable, "{end:?}");
+    assert_eq!(reason(&end).as_deref(), Some("DRAINING"));
+    stopping.await.expect("stopped");
+    echo.client.cancel_task(&task.id).await.expect("cancel");
 }

@@ -142,6 +142,30 @@ async fn unary_and_server_streaming_in_binary_and_text() {
         assert_eq!(t.state(), TaskState::Completed);
         assert_eq!(t.artifacts[0].parts[0].as_text(), Some("web"));
 
+        // The same over HTTP/2 (a browser on an h2 connection).
+        let h2 = reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .timeout(PATIENCE)
+            .build()
+            .expect("client");
+        let r = h2
+            .post(format!("{}{SEND}", gw.url))
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::ACCEPT, content_type)
+            .header("x-switchyard-agent", "echo")
+            .header("a2a-version", "1.0")
+            .body(wrap(encoded(&request(Message::user_text("h2")))))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        let a = answer(r).await;
+        assert_eq!(
+            (a.status, a.messages.len()),
+            (Some(0), 1),
+            "h2 {content_type}: {a:?}"
+        );
+
         let chunked = encoded(&request(message("s", json!({"chunks": 3}))));
         let a = call(&gw, STREAM, content_type, None, wrap(chunked)).await;
         assert_eq!(a.status, Some(0), "{content_type}: {a:?}");
@@ -227,6 +251,28 @@ async fn bad_input_gets_a_status_never_a_hang() {
         .await
         .expect("send");
     assert_eq!(r.headers()["grpc-status"], "12");
+    // A body that stops arriving halfway: the deadline ends the call.
+    let mut half = hello.clone();
+    half.truncate(hello.len() / 2);
+    let stalled = futures::StreamExt::chain(
+        futures::stream::iter([Ok::<_, std::io::Error>(half)]),
+        futures::stream::pending(),
+    );
+    let started = std::time::Instant::now();
+    let r = gw
+        .http
+        .post(format!("{}{SEND}", gw.url))
+        .header(header::CONTENT_TYPE, web)
+        .header("x-switchyard-agent", "echo")
+        .header("a2a-version", "1.0")
+        .header("grpc-timeout", "1S")
+        .body(reqwest::Body::wrap_stream(stalled))
+        .send()
+        .await
+        .expect("send");
+    let a = answer(r).await;
+    assert_eq!(a.status, Some(4), "{a:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
     // And the gateway still answers.
     let a = call(&gw, SEND, web, Some("echo"), hello).await;
     assert_eq!(a.status, Some(0), "{a:?}");

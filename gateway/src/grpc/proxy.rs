@@ -4,49 +4,44 @@
 //!
 //! What the gateway changes on the way:
 //! - the path loses its `/agents/<name>` prefix; `x-switchyard-agent`, `host`, `content-length`
-//!   and the hop-by-hop headers are not forwarded (`te: trailers` is set);
+//!   and the hop-by-hop headers are not forwarded (`te: trailers` is set); all other metadata
+//!   is, up to [`MAX_METADATA_BYTES`] (more is INVALID_ARGUMENT);
 //! - `grpc-timeout` becomes the call's deadline (the client's, capped by `max_timeout`, or
 //!   `default_timeout` for a unary call without one; minus `deadline_margin`), which the
 //!   gateway also enforces itself;
 //! - `traceparent`/`tracestate` carry the gateway's span when OpenTelemetry records it;
 //! - a request the gateway refuses while it streams ([`super::frames`]), an agent that cannot
 //!   be reached or breaks the connection, and an expired deadline end the call with the
-//!   gateway's status in the trailers (or trailers-only before any response).
+//!   gateway's status in the trailers (or trailers-only before any response);
+//! - when the gateway drains, open streams end with UNAVAILABLE (`ErrorInfo` reason
+//!   `DRAINING`: resume elsewhere, e.g. `SubscribeToTask` with `last-event-id`); unary calls
+//!   finish.
 
 use std::{
     convert::Infallible,
-    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::Duration,
 };
 
 use axum::{body::Body, extract::Request, response::Response};
-use bytes::Bytes;
 use futures::{FutureExt as _, future::BoxFuture};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
-use http_body::Frame;
-use switchyard::{client::code_name, telemetry::metrics, trace};
-use tokio::time::{Instant, Sleep};
-use tokio_util::sync::WaitForCancellationFutureOwned;
-use tonic::{Code, metadata::MetadataMap};
+use switchyard::trace;
+use tokio::time::Instant;
+use tonic::metadata::MetadataMap;
 use tower::{Service, ServiceExt as _};
 
 use super::{
     Protocol,
     frames::{Frames, Refusal},
+    relay::{Outcome, Relay, status_in},
     target::{self, AGENT_HEADER},
 };
 use crate::{
     app::AppState,
     error::{ApiError, grpc},
-    lanes::LaneSlot,
     layers::deadline::Deadline,
 };
-
-/// Extra time the gateway waits for the agent's own DEADLINE_EXCEEDED before it ends the
-/// call with its own.
-const LOCAL_SLACK: Duration = Duration::from_millis(50);
 
 /// Request headers that are not forwarded: hop-by-hop (RFC 9110 §7.6.1), those the hop to the
 /// agent sets itself, and the gateway's own routing header.
@@ -63,6 +58,12 @@ const NOT_FORWARDED: [&str; 11] = [
     "x-timeout-ms",
     AGENT_HEADER,
 ];
+
+/// Largest metadata (request headers, counted as HTTP/2 does: name + value + 32 each) forwarded
+/// to an agent: gRPC's usual limit. The call shares an HTTP/2 connection with other clients'
+/// calls, and a header block over the agent's limit can end the whole connection (RFC 9113
+/// §10.5.1), so a larger one never leaves the gateway.
+const MAX_METADATA_BYTES: usize = 8 * 1024;
 
 /// The service at the bottom of the gRPC front.
 #[derive(Clone, Debug)]
@@ -144,7 +145,10 @@ async fn forward(state: AppState, req: Request) -> Response {
             return refused(&e, Some(outcome));
         }
     };
-    *upstream.headers_mut() = forwarded_headers(&parts.headers, at);
+    *upstream.headers_mut() = match forwarded_headers(&parts.headers, at) {
+        Ok(h) => h,
+        Err(e) => return refused(&e, Some(outcome)),
+    };
     let (client, slot) = if target.streaming {
         let (client, slot) = state.lanes.client(&agent);
         (client, Some(slot))
@@ -154,7 +158,7 @@ async fn forward(state: AppState, req: Request) -> Response {
     let call = client.transport().oneshot(upstream);
     let expiry = async move {
         match at {
-            Some(at) => tokio::time::sleep_until(at + LOCAL_SLACK).await,
+            Some(at) => tokio::time::sleep_until(at + super::LOCAL_SLACK).await,
             None => std::future::pending().await,
         }
     };
@@ -182,26 +186,30 @@ async fn forward(state: AppState, req: Request) -> Response {
         outcome.finish(code);
         return Response::from_parts(parts, Body::new(body));
     }
-    let relay = Relay {
-        inner: body,
-        refusal: Box::pin(refusal.raised().clone().cancelled_owned()),
-        refused: refusal,
-        expiry: at.map(|at| Box::pin(tokio::time::sleep_until(at + LOCAL_SLACK))),
-        ended: false,
-        outcome: Some(outcome),
-        _slot: slot,
-        agent: agent.name().to_owned(),
-    };
+    let draining = target.streaming.then(|| state.draining.clone());
+    let relay = Relay::new(body, refusal, at, draining, outcome, slot, target.agent);
     Response::from_parts(parts, Body::new(relay))
 }
 
 /// The request headers the agent gets (see the module docs), with the deadline `at`.
-fn forwarded_headers(headers: &HeaderMap, at: Option<Instant>) -> HeaderMap {
+///
+/// # Errors
+/// [`ApiError::InvalidRequest`] when the client's metadata is larger than
+/// [`MAX_METADATA_BYTES`].
+fn forwarded_headers(headers: &HeaderMap, at: Option<Instant>) -> Result<HeaderMap, ApiError> {
     let mut out = HeaderMap::with_capacity(headers.len() + 2);
+    let mut size = 0;
     for (name, value) in headers {
         if !NOT_FORWARDED.contains(&name.as_str()) {
+            size += name.as_str().len() + value.len() + 32;
             out.append(name.clone(), value.clone());
         }
+    }
+    if size > MAX_METADATA_BYTES {
+        return Err(ApiError::InvalidRequest(format!(
+            "the request's metadata is {size} bytes (RFC 9113 §6.5.2 sizes); at most \
+             {MAX_METADATA_BYTES} are forwarded"
+        )));
     }
     out.insert(header::TE, HeaderValue::from_static("trailers"));
     if let Some(at) = at {
@@ -222,7 +230,7 @@ fn forwarded_headers(headers: &HeaderMap, at: Option<Instant>) -> HeaderMap {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The gateway's error for a call that got no response from `agent`.
@@ -237,156 +245,5 @@ fn transport_error(agent: String, error: &tonic::transport::Error) -> ApiError {
     ApiError::Upstream {
         agent,
         status: tonic::Status::unavailable(format!("calling the agent failed: {error}")),
-    }
-}
-
-/// The `grpc-status` in `headers` (trailers, or the headers of a trailers-only answer).
-fn status_in(headers: &HeaderMap) -> Option<i32> {
-    headers
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// The record of one call: the status on the request's span and the call counter.
-#[derive(Debug)]
-struct Outcome {
-    service: &'static str,
-    method: &'static str,
-    protocol: Protocol,
-    span: tracing::Span,
-    done: bool,
-}
-
-impl Outcome {
-    fn start(path: &str, protocol: Protocol) -> Self {
-        let (_, rpc) = target::split(path);
-        let (service, method) = switchyard::server::known_rpc(rpc);
-        Self {
-            service,
-            method,
-            protocol,
-            span: tracing::Span::current(),
-            done: false,
-        }
-    }
-
-    fn finish(mut self, code: i32) {
-        self.record(code);
-    }
-
-    fn record(&mut self, code: i32) {
-        if std::mem::replace(&mut self.done, true) {
-            return;
-        }
-        self.span.record("rpc.grpc.status_code", code);
-        // OpenTelemetry RPC conventions: these codes mark a server span as failed.
-        if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
-            self.span.record("otel.status_code", "error");
-        }
-        ::metrics::counter!(
-            metrics::HTTP_GRPC_CALLS,
-            "service" => self.service,
-            "method" => self.method,
-            "protocol" => self.protocol.label(),
-            "code" => code_name(Code::from_i32(code)),
-        )
-        .increment(1);
-    }
-}
-
-impl Drop for Outcome {
-    fn drop(&mut self) {
-        // The client went away before the end.
-        self.record(Code::Cancelled as i32);
-    }
-}
-
-/// The agent's response body on its way to the client, ended with the gateway's status when
-/// the gateway refuses the request mid-stream, the deadline passes or the agent's stream breaks.
-struct Relay {
-    inner: tonic::body::Body,
-    refusal: Pin<Box<WaitForCancellationFutureOwned>>,
-    refused: Arc<Refusal>,
-    expiry: Option<Pin<Box<Sleep>>>,
-    ended: bool,
-    outcome: Option<Outcome>,
-    /// The call's place on a lane, held until the body ends.
-    _slot: Option<LaneSlot>,
-    agent: String,
-}
-
-impl Relay {
-    /// Ends the body with `error` as its trailers.
-    fn end_with(&mut self, error: ApiError) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        crate::error::log(&error);
-        self.ended = true;
-        let status = grpc::status(&error);
-        if let Some(o) = self.outcome.take() {
-            o.finish(status.code() as i32);
-        }
-        let mut trailers = HeaderMap::new();
-        if status.add_header(&mut trailers).is_err() {
-            trailers.insert("grpc-status", HeaderValue::from(status.code() as i32));
-        }
-        Poll::Ready(Some(Ok(Frame::trailers(trailers))))
-    }
-}
-
-impl http_body::Body for Relay {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let this = &mut *self;
-        if this.ended {
-            return Poll::Ready(None);
-        }
-        if this.refusal.as_mut().poll(cx).is_ready() {
-            let e = this.refused.take().unwrap_or(ApiError::DeadlineExceeded);
-            return this.end_with(e);
-        }
-        if let Some(expiry) = this.expiry.as_mut()
-            && expiry.as_mut().poll(cx).is_ready()
-        {
-            return this.end_with(ApiError::DeadlineExceeded);
-        }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(trailers) = frame.trailers_ref() {
-                    this.ended = true;
-                    if let Some(o) = this.outcome.take() {
-                        o.finish(status_in(trailers).unwrap_or(Code::Unknown as i32));
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(status))) => {
-                let agent = std::mem::take(&mut this.agent);
-                let error =
-                    if status.code() == Code::Cancelled && status.message() == "Timeout expired" {
-                        ApiError::DeadlineExceeded
-                    } else {
-                        ApiError::AgentFailed { agent, status }
-                    };
-                this.end_with(error)
-            }
-            Poll::Ready(None) => {
-                this.ended = true;
-                if let Some(o) = this.outcome.take() {
-                    // No trailers: the agent broke the gRPC protocol.
-                    o.finish(Code::Unknown as i32);
-                }
-                Poll::Ready(None)
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.ended
     }
 }
