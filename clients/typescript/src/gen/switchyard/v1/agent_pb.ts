@@ -34,7 +34,9 @@
 //   gateway forwards the call as it is; browsers get unary and server streaming over gRPC-Web.
 //   The gateway's own refusals: no agent named, or the header and path disagreeing,
 //   INVALID_ARGUMENT; an unknown agent, NOT_FOUND with reason `AGENT_NOT_FOUND`; a method
-//   it does not forward, UNIMPLEMENTED.
+//   it does not forward, UNIMPLEMENTED; a malformed message frame, INTERNAL; an agent it cannot
+//   reach, or its drain (reason `DRAINING`), UNAVAILABLE. It caps deadlines (`max_timeout`)
+//   and gives unary calls without one a default (60 s).
 //
 // Errors are gRPC statuses. A2A errors carry a `google.rpc.ErrorInfo` (domain
 // `a2a-protocol.org`) in `grpc-status-details-bin`; field errors a `google.rpc.BadRequest`
