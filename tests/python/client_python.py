@@ -116,9 +116,10 @@ def main(target, agent):
               and State.TASK_STATE_COMPLETED in states.values(),
               "bidirectional Converse: quick task COMPLETED, slow task CANCELED, OK after half-close")
 
-        # A2A: SendMessage returning at once, SubscribeToTask to the end, GetTask.
+        # A2A: SendMessage returning at once, SubscribeToTask to the end, GetTask. The task works
+        # for 1.5 s (5 chunks, 300 ms apart), so it is still running when the subscription comes.
         r = a2a.SendMessage(a2a_pb2.SendMessageRequest(
-            message=message("later", chunks=3, chunk_delay_ms=200),
+            message=message("later", chunks=5, chunk_delay_ms=300),
             configuration=a2a_pb2.SendMessageConfiguration(return_immediately=True)),
             metadata=md, timeout=TIMEOUT)
         task_id = r.task.id

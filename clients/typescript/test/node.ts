@@ -187,10 +187,11 @@ async function main(target: string, agent: string | undefined): Promise<void> {
     "bidirectional Converse: quick task COMPLETED, slow task CANCELED, OK after half-close",
   );
 
-  // A2A: SendMessage returning at once, SubscribeToTask to the end, GetTask.
+  // A2A: SendMessage returning at once, SubscribeToTask to the end, GetTask. The task works for
+  // 1.5 s (5 chunks, 300 ms apart), so it is still running when the subscription comes.
   const started = await a2a.sendMessage(
     {
-      message: message("later", { chunks: 3, chunk_delay_ms: 200 }),
+      message: message("later", { chunks: 5, chunk_delay_ms: 300 }),
       configuration: { returnImmediately: true },
     },
     opts,

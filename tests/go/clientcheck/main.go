@@ -188,10 +188,11 @@ func main() {
 	check(slowTask != "" && states[slowTask] == a2av1.TaskState_TASK_STATE_CANCELED && completed,
 		"bidirectional Converse: quick task COMPLETED, slow task CANCELED, OK after half-close")
 
-	// A2A: SendMessage returning at once, SubscribeToTask to the end, GetTask.
+	// A2A: SendMessage returning at once, SubscribeToTask to the end, GetTask. The task works for
+	// 1.5 s (5 chunks, 300 ms apart), so it is still running when the subscription comes.
 	ctx, cancel = call(pairs...)
 	started, err := a2a.SendMessage(ctx, &a2av1.SendMessageRequest{
-		Message:       message("later", map[string]interface{}{"chunks": 3, "chunk_delay_ms": 200}),
+		Message:       message("later", map[string]interface{}{"chunks": 5, "chunk_delay_ms": 300}),
 		Configuration: &a2av1.SendMessageConfiguration{ReturnImmediately: true},
 	})
 	cancel()
