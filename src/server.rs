@@ -22,6 +22,7 @@ pub use limits::{
 };
 pub use listener::ConnectionLimits;
 pub use main::{agent_main, agent_main_with};
+pub use observe::{UNKNOWN_RPC, known_rpc};
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 

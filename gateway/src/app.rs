@@ -16,6 +16,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::{
     GatewayConfig, card, console,
     error::{ApiError, Failure},
+    grpc::Dispatch,
     jsonrpc,
     lanes::Lanes,
     layers::{
@@ -83,8 +84,9 @@ pub(crate) fn agent_segment(path: &str) -> &str {
     below.split('/').next().unwrap_or_default()
 }
 
-/// Headers a browser may send cross-origin.
-const ALLOWED_HEADERS: [&str; 11] = [
+/// Headers a browser may send cross-origin (gRPC-Web clients add `x-grpc-web`,
+/// `x-user-agent` and their metadata).
+const ALLOWED_HEADERS: [&str; 16] = [
     "content-type",
     "authorization",
     "a2a-version",
@@ -96,10 +98,25 @@ const ALLOWED_HEADERS: [&str; 11] = [
     "grpc-timeout",
     "x-timeout-ms",
     "cache-control",
+    "x-grpc-web",
+    "x-user-agent",
+    "x-switchyard-agent",
+    "grpc-encoding",
+    "grpc-accept-encoding",
 ];
 
-/// Headers a browser may read cross-origin.
-const EXPOSED_HEADERS: [&str; 4] = ["x-request-id", "retry-after", "etag", "a2a-version"];
+/// Headers a browser may read cross-origin (gRPC-Web: the status, also in trailers-only
+/// answers).
+const EXPOSED_HEADERS: [&str; 8] = [
+    "x-request-id",
+    "retry-after",
+    "etag",
+    "a2a-version",
+    "grpc-status",
+    "grpc-message",
+    "grpc-status-details-bin",
+    "grpc-encoding",
+];
 
 /// The CORS layer for `origins` (`*` allows any), or none when there are none.
 ///
@@ -119,14 +136,17 @@ pub(crate) fn cors(origins: &[String]) -> Result<Option<CorsLayer>, String> {
             .map_err(|_| format!("invalid CORS origin in {origins:?}"))?;
         AllowOrigin::list(list)
     };
-    Ok(Some(
-        CorsLayer::new()
-            .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::DELETE])
-            .allow_headers(ALLOWED_HEADERS.map(HeaderName::from_static))
-            .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
-            .max_age(Duration::from_secs(600)),
-    ))
+    Ok(Some(cors_with(allow)))
+}
+
+/// The gateway's CORS settings for the origins `allow`.
+pub(crate) fn cors_with(allow: AllowOrigin) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers(ALLOWED_HEADERS.map(HeaderName::from_static))
+        .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
+        .max_age(Duration::from_secs(600))
 }
 
 /// Marks an answer of an A2A route with the protocol version the gateway serves
@@ -147,9 +167,11 @@ async fn not_found(method: Method, uri: http::Uri) -> Failure {
     )))
 }
 
-/// The full application.
+/// The full application: the gRPC front beside the HTTP routes ([`crate::grpc::Dispatch`]),
+/// under the layers every request passes.
 pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
     let config = &state.config;
+    let limit = ConcurrencyLimitLayer::new(config.max_concurrent_requests);
     let api = Router::new()
         .route("/agents", get(card::directory))
         .route("/.well-known/agent-card.json", get(card::gateway_card))
@@ -182,22 +204,25 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(DrainLayer::new(state.draining.clone()))
-                .layer(ConcurrencyLimitLayer::new(config.max_concurrent_requests))
+                .layer(limit.clone())
                 .layer(BodyLimitLayer::new(config.max_body_bytes))
                 .layer(DeadlineLayer::new(
                     config.default_timeout,
+                    config.max_timeout,
                     config.deadline_margin,
                 )),
         )
         .with_state(state.clone());
-    Router::new()
+    let http = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/", get(console::index))
         .route("/console/{file}", get(console::asset))
-        .with_state(state)
-        .merge(api)
+        .with_state(state.clone())
+        .merge(api);
+    Router::new()
+        .fallback_service(Dispatch::new(state, limit, http))
         .layer(
             ServiceBuilder::new()
                 .layer(RequestIdLayer)

@@ -22,9 +22,11 @@ use crate::{
     error::{ApiError, Failure},
 };
 
-/// `card` with `supportedInterfaces` pointing at the gateway: JSON-RPC and HTTP+JSON at
-/// `<base>/agents/<name>`, then the agent's own gRPC address only when its configuration
-/// makes it public (`public_grpc`); `protocolVersion` 1.0 on each.
+/// `card` with `supportedInterfaces` pointing at the gateway: JSON-RPC, HTTP+JSON and gRPC at
+/// `<base>/agents/<name>` (gRPC through the gateway's gRPC front: the path prefix names the
+/// agent, since A2A gRPC clients cannot always add the `x-switchyard-agent` header; clients
+/// that dial a bare `host:port` send that header instead), then the agent's own gRPC address
+/// only when its configuration makes it public (`public_grpc`); `protocolVersion` 1.0 on each.
 pub(crate) fn rewrite(mut card: AgentCard, agent: &AgentRef, base: &str) -> AgentCard {
     let url = format!("{base}/agents/{}", agent.name());
     let interface = |url: String, binding: &str| AgentInterface {
@@ -41,7 +43,8 @@ pub(crate) fn rewrite(mut card: AgentCard, agent: &AgentRef, base: &str) -> Agen
         .or_else(|| agent.config().endpoints.first().cloned());
     let mut interfaces = vec![
         interface(url.clone(), binding::JSONRPC),
-        interface(url, binding::HTTP_JSON),
+        interface(url.clone(), binding::HTTP_JSON),
+        interface(url, binding::GRPC),
     ];
     if agent.config().public_grpc
         && let Some(grpc) = own_grpc
@@ -197,10 +200,18 @@ pub(crate) async fn gateway_card(State(state): State<AppState>, headers: HeaderM
     let card = AgentCard {
         name: "switchyard-gateway".into(),
         description: format!(
-            "The Switchyard gateway: A2A JSON-RPC, A2A REST, SSE and WebSocket for every agent \
-             of the mesh. Each agent's card is at {base}/agents/{{agent}}{WELL_KNOWN_CARD_PATH}; \
-             the directory is at {base}/agents."
+            "The Switchyard gateway: A2A JSON-RPC, A2A REST, SSE, WebSocket, native gRPC and \
+             gRPC-Web for every agent of the mesh. Each agent's card is at \
+             {base}/agents/{{agent}}{WELL_KNOWN_CARD_PATH}; the directory is at {base}/agents. \
+             gRPC calls name their agent with the metadata header x-switchyard-agent, or with \
+             the path prefix /agents/{{agent}}."
         ),
+        supported_interfaces: vec![AgentInterface {
+            url: base.to_string(),
+            protocol_binding: binding::GRPC.to_owned(),
+            tenant: String::new(),
+            protocol_version: PROTOCOL_VERSION.to_owned(),
+        }],
         version: env!("CARGO_PKG_VERSION").into(),
         default_input_modes: vec!["application/json".into()],
         default_output_modes: vec!["application/json".into()],

@@ -25,7 +25,8 @@ pub struct GatewayConfig {
     /// are always allowed.
     pub cors_origins: Vec<String>,
     /// Largest request body accepted, in bytes; a larger one gets 413 (REST) or JSON-RPC
-    /// -32600 without being read further. Default 4 MiB, the agents' default
+    /// -32600 without being read further. On the gRPC front it bounds each message instead
+    /// (a stream may carry many): a larger one gets RESOURCE_EXHAUSTED before it is forwarded. Default 4 MiB, the agents' default
     /// `max_message_bytes` ([`switchyard::server::DEFAULT_MAX_MESSAGE_BYTES`]): a JSON body
     /// usually becomes a smaller protobuf request, but `data` parts and metadata of many small
     /// numbers can grow (each JSON number is a protobuf `Value` of about 11 bytes); the agent
@@ -41,6 +42,9 @@ pub struct GatewayConfig {
     /// Deadline of a unary call when the client sends none (`grpc-timeout` or
     /// `X-Timeout-Ms`). Streams have no default deadline. Default 60 s.
     pub default_timeout: Duration,
+    /// Longest deadline a client may ask for (`grpc-timeout`, `X-Timeout-Ms`): a longer one is
+    /// cut to this, on every front. Default 1 hour.
+    pub max_timeout: Duration,
     /// Subtracted from every deadline before it is passed to the agent as `grpc-timeout`, so
     /// the agent gives up before the client does and its error still reaches the client.
     /// Default 100 ms.
@@ -86,6 +90,7 @@ impl Default for GatewayConfig {
             body_read_timeout: Duration::from_secs(10),
             max_concurrent_requests: 1024,
             default_timeout: Duration::from_secs(60),
+            max_timeout: Duration::from_secs(3600),
             deadline_margin: Duration::from_millis(100),
             sse_keepalive: Duration::from_secs(15),
             sse_buffer_events: 16,
@@ -119,10 +124,17 @@ impl GatewayConfig {
             ("ws_ping_interval", self.ws_ping_interval),
             ("slow_client_timeout", self.slow_client_timeout),
             ("default_timeout", self.default_timeout),
+            ("max_timeout", self.max_timeout),
         ] {
             if d.is_zero() {
                 return Err(format!("{name} must be longer than zero"));
             }
+        }
+        if self.default_timeout > self.max_timeout {
+            return Err(format!(
+                "default_timeout ({:?}) must not exceed max_timeout ({:?})",
+                self.default_timeout, self.max_timeout
+            ));
         }
         self.connections.validate()?;
         if let Some(url) = &self.public_url

@@ -3,11 +3,13 @@
 //!
 //! An error becomes bytes on the wire in exactly one place per edge:
 //! [`json_rpc::error_object`] (JSON-RPC), [`rest::envelope`] (REST, and every other HTTP
-//! answer) and [`close::close_code`] (WebSocket). What the edges share lives here: the gRPC
+//! answer), [`close::close_code`] (WebSocket) and [`grpc::status`] (native gRPC and
+//! gRPC-Web). What the edges share lives here: the gRPC
 //! code, the client-safe message and the `details` (`google.rpc.ErrorInfo`, `BadRequest`).
 
 pub(crate) mod close;
 mod failure;
+pub(crate) mod grpc;
 pub(crate) mod json_rpc;
 pub(crate) mod rest;
 
@@ -117,6 +119,17 @@ pub(crate) enum ApiError {
     /// message saying what to configure ([`switchyard::registry::CardError::NoCardUrl`]).
     #[error("{hint}")]
     CardNotConfigured { agent: String, hint: String },
+    /// gRPC: a service the gateway does not forward, or a call it cannot serve (UNIMPLEMENTED).
+    #[error("{0}")]
+    GrpcUnimplemented(String),
+    /// gRPC: a request body that breaks the gRPC framing (a length prefix cut short, a
+    /// compressed message without `grpc-encoding`, bad base64 in gRPC-Web text): INTERNAL, as
+    /// gRPC's status code table prescribes for protocol errors.
+    #[error("malformed gRPC request: {0}")]
+    MalformedGrpc(String),
+    /// gRPC: one message larger than the limit (RESOURCE_EXHAUSTED, as gRPC servers answer).
+    #[error("a request message of {size} bytes exceeds the limit of {limit} bytes")]
+    MessageTooLarge { size: u64, limit: usize },
 }
 
 /// `ErrorInfo` fields.
@@ -166,7 +179,10 @@ impl ApiError {
             Self::BodyTooLarge { .. }
             | Self::Overloaded
             | Self::SlowClient
-            | Self::FrameTooLarge { .. } => Code::ResourceExhausted,
+            | Self::FrameTooLarge { .. }
+            | Self::MessageTooLarge { .. } => Code::ResourceExhausted,
+            Self::GrpcUnimplemented(_) => Code::Unimplemented,
+            Self::MalformedGrpc(_) => Code::Internal,
             Self::BodyTimeout(_) | Self::DeadlineExceeded | Self::HeartbeatTimeout(_) => {
                 Code::DeadlineExceeded
             }
@@ -211,6 +227,7 @@ impl ApiError {
                 self,
                 Self::BodyTooLarge { .. }
                     | Self::FrameTooLarge { .. }
+                    | Self::MessageTooLarge { .. }
                     | Self::CardNotConfigured { .. }
             )
     }
@@ -218,10 +235,12 @@ impl ApiError {
     /// Whether the error is the gateway's or the agent's fault (logged at warn), not the
     /// client's.
     pub(crate) fn is_server_side(&self) -> bool {
-        matches!(
-            self.code(),
-            Code::Internal | Code::Unknown | Code::DataLoss | Code::Unavailable
-        ) || matches!(self, Self::Overloaded)
+        !matches!(self, Self::MalformedGrpc(_))
+            && matches!(
+                self.code(),
+                Code::Internal | Code::Unknown | Code::DataLoss | Code::Unavailable
+            )
+            || matches!(self, Self::Overloaded)
     }
 
     /// The `ErrorInfo` of the error.
@@ -250,6 +269,11 @@ impl ApiError {
                 ours("AGENT_CARD_NOT_CONFIGURED").with("agent", agent)
             }
             Self::OriginNotAllowed(origin) => ours("ORIGIN_NOT_ALLOWED").with("origin", origin),
+            Self::GrpcUnimplemented(_) => ours("METHOD_NOT_FOUND"),
+            Self::MalformedGrpc(_) => ours("MALFORMED_MESSAGE"),
+            Self::MessageTooLarge { limit, .. } => {
+                ours("MESSAGE_TOO_LARGE").with("limitBytes", limit)
+            }
         }
     }
 

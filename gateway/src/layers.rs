@@ -41,7 +41,7 @@ pub(crate) type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, In
 
 /// An immediate refusal of `request`, shaped for its front.
 pub(crate) fn refuse(request: &axum::extract::Request, error: ApiError) -> ResponseFuture {
-    let front = Front::of(request.method(), request.uri().path());
+    let front = Front::of_request(request);
     let response = Failure { front, error }.into_response();
     Box::pin(std::future::ready(Ok(response)))
 }

@@ -1,7 +1,7 @@
 //! # switchyard-gateway: every agent of the mesh over HTTP
 //!
 //! One HTTP listener (HTTP/1.1 and HTTP/2) in front of the agents of a
-//! [`switchyard::Registry`], translating into their gRPC services:
+//! [`switchyard::Registry`], translating into their gRPC services (or passing gRPC through):
 //!
 //! | front | route (per agent `{agent}`) | gRPC call |
 //! |---|---|---|
@@ -9,6 +9,7 @@
 //! | A2A REST (HTTP+JSON) | `/agents/{agent}/message:send`, `/tasks/{id}`, … | `lf.a2a.v1.A2AService/*` |
 //! | SSE | the streaming methods of both; `Last-Event-ID` resumes | server streaming |
 //! | WebSocket | `GET /agents/{agent}/ws` | `switchyard.v1.AgentService/Converse` |
+//! | native gRPC, gRPC-Web | `/{package.Service}/{Method}` + `x-switchyard-agent`, or `/agents/{agent}/{package.Service}/{Method}` | proxied as is (see `grpc`) |
 //! | agent card | `GET /agents/{agent}/.well-known/agent-card.json` | the agent's card, URLs rewritten |
 //! | directory | `GET /agents`, `GET /.well-known/agent-card.json` | every agent |
 //! | ops | `/healthz`, `/readyz` | — |
@@ -18,12 +19,12 @@
 //! [`switchyard::AgentRef::client`]). The wire rules are those of A2A v1.0
 //! (`design/A2A.md`); the tower layers and their order are in `layers`; errors become
 //! answers in exactly one place per edge: JSON-RPC error objects, the REST envelope with the
-//! googleapis HTTP status table, and WebSocket close codes (see `error`).
+//! googleapis HTTP status table, WebSocket close codes, and gRPC statuses (see `error`).
 //!
 //! ## Layout
 //! - [`Gateway`], [`GatewayConfig`], [`ShutdownHandle`], [`GatewayError`]: the public API;
-//! - `jsonrpc`, `rest`, `sse`, `ws`, `card`, `ops`: the fronts; `console`: the web console
-//!   (files in `gateway/console/`, embedded);
+//! - `jsonrpc`, `rest`, `sse`, `ws`, `grpc`, `card`, `ops`: the fronts; `console`: the web
+//!   console (files in `gateway/console/`, embedded);
 //! - `call`, `method`, `upstream`, `lanes`: one call to one agent; `bounds`: the id and
 //!   nesting limits of [`switchyard::limits`] at the edge;
 //! - `error`: the error type and its three edges; `layers`: the middleware.
@@ -54,6 +55,7 @@ mod card;
 mod config;
 mod console;
 mod error;
+mod grpc;
 mod headers;
 mod jsonrpc;
 mod lanes;

@@ -1,5 +1,6 @@
 //! `switchyard-gateway`: serves the agents named on the command line (or in
-//! `SWITCHYARD_AGENTS`) over A2A JSON-RPC, REST, SSE and WebSocket until SIGINT or SIGTERM.
+//! `SWITCHYARD_AGENTS`) over A2A JSON-RPC, REST, SSE, WebSocket, native gRPC and gRPC-Web until
+//! SIGINT or SIGTERM.
 
 use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 

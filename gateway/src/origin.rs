@@ -61,15 +61,21 @@ pub(crate) fn check(
     let origin = String::from_utf8_lossy(origin.as_bytes())
         .trim()
         .to_ascii_lowercase();
-    let same_origin = origin == origin_of(public_url);
-    let listed = allowed
-        .iter()
-        .any(|a| a.trim() == "*" || origin_of(a) == origin);
-    if same_origin || listed || (allowed.is_empty() && is_loopback(&origin)) {
+    if is_allowed(&origin, allowed, public_url) {
         Ok(())
     } else {
         Err(ApiError::OriginNotAllowed(origin))
     }
+}
+
+/// Whether a page of `origin` (`scheme://host[:port]`, lower case) may call the gateway under
+/// the policy above; also the CORS policy of gRPC-Web when no `cors_origins` are configured.
+pub(crate) fn is_allowed(origin: &str, allowed: &[String], public_url: &str) -> bool {
+    let same_origin = origin == origin_of(public_url);
+    let listed = allowed
+        .iter()
+        .any(|a| a.trim() == "*" || origin_of(a) == origin);
+    same_origin || listed || (allowed.is_empty() && is_loopback(origin))
 }
 
 #[cfg(test)]

@@ -98,7 +98,8 @@ where
 }
 
 /// Label of a service or method the agent does not serve.
-pub(crate) const UNKNOWN: &str = "unknown";
+pub const UNKNOWN_RPC: &str = "unknown";
+pub(crate) use UNKNOWN_RPC as UNKNOWN;
 
 /// The RPCs an agent serves, by service.
 const KNOWN: [(&str, &[&str]); 5] = [
@@ -139,9 +140,11 @@ const KNOWN: [(&str, &[&str]); 5] = [
     ),
 ];
 
-/// The `(service, method)` labels of a request path: the names the agent serves, else
-/// [`UNKNOWN`] — a label never holds what a client made up (bounded metric cardinality).
-pub(crate) fn known_rpc(path: &str) -> (&'static str, &'static str) {
+/// The `(service, method)` labels of a gRPC request path (`/package.Service/Method`): the names
+/// an agent serves (`lf.a2a.v1.A2AService`, `switchyard.v1.AgentService`,
+/// `grpc.health.v1.Health`, reflection v1 and v1alpha), else [`UNKNOWN_RPC`] — a label never
+/// holds what a client made up (bounded metric cardinality).
+pub fn known_rpc(path: &str) -> (&'static str, &'static str) {
     let path = path.trim_start_matches('/');
     let (service, method) = path.split_once('/').unwrap_or((path, ""));
     match KNOWN.iter().find(|(s, _)| *s == service) {

@@ -28,8 +28,10 @@ async fn agent_cards_point_at_the_gateway_with_etags() {
         json!([
             {"url": "https://agents.example.com/mesh/agents/echo", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
             {"url": "https://agents.example.com/mesh/agents/echo", "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"},
+            {"url": "https://agents.example.com/mesh/agents/echo", "protocolBinding": "GRPC", "protocolVersion": "1.0"},
         ]),
-        "the agent's own gRPC address stays private"
+        "the gateway's gRPC front with the agent's path prefix; the agent's own gRPC address \
+         stays private"
     );
     assert_eq!(card["capabilities"]["streaming"], true);
     assert!(card["skills"].as_array().is_some_and(|s| !s.is_empty()));
@@ -45,7 +47,7 @@ async fn agent_cards_point_at_the_gateway_with_etags() {
 
     let url = format!("{}/agents/public/.well-known/agent-card.json", gw.url);
     let card = json_of(gw.http.get(&url).send().await.expect("card")).await;
-    let last = &card["supportedInterfaces"][2];
+    let last = &card["supportedInterfaces"][3];
     assert_eq!(last["protocolBinding"], "GRPC");
     assert_eq!(last["url"], echo.addr.to_string(), "a bare host:port");
     gw.stop().await;
@@ -99,6 +101,11 @@ async fn the_directory_and_the_gateway_card_list_every_agent() {
     )
     .await;
     assert_eq!(card["name"], "switchyard-gateway");
+    assert_eq!(
+        card["supportedInterfaces"],
+        json!([{"url": gw.url, "protocolBinding": "GRPC", "protocolVersion": "1.0"}]),
+        "the gateway's own gRPC front (agents chosen by x-switchyard-agent)"
+    );
     for key in [
         "description",
         "version",

@@ -14,7 +14,7 @@ use switchyard_e2e::Served;
 use crate::gateway::{Gw, agent, json_of, msg, start_task};
 
 /// Reports what the agent received: selected gRPC metadata and the trace context.
-struct Probe;
+pub(crate) struct Probe;
 
 #[tonic::async_trait]
 impl Agent for Probe {

@@ -3,7 +3,8 @@
 //! sub-agents (one fails); every span carries one trace id, with correct parent/child links, the
 //! semantic-convention attributes, and the error status on the failing sub-agent. The same
 //! holds for a task started in a WebSocket session (`GET /agents/{agent}/ws` → `Converse`):
-//! its execution belongs to the session's trace.
+//! its execution belongs to the session's trace; and for a native gRPC call through the
+//! gateway's gRPC front.
 //!
 //! It installs the process's telemetry (global), so it is the only test that does.
 
@@ -264,6 +265,60 @@ async fn one_trace_from_the_browser_through_the_gateway_research_and_every_sub_a
     );
     assert_eq!(attr(session, "rpc.method").as_deref(), Some("Converse"));
     assert_fan_out(&spans, session);
+
+    // Native gRPC through the gateway's gRPC front: the gateway's server span is named after
+    // the method and the agent's server span is its child.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let browser_span = "00f067aa0ba902b7";
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut request = tonic::Request::new(switchyard::pb::a2a::SendMessageRequest {
+        message: Some(switchyard::pb::a2a::Message::user_text(
+            "Native calls are traced. The gateway names its span after the method.",
+        )),
+        ..Default::default()
+    });
+    for (k, v) in [
+        ("a2a-version", "1.0".to_owned()),
+        ("x-switchyard-agent", "research".to_owned()),
+        ("traceparent", format!("00-{trace_id}-{browser_span}-01")),
+    ] {
+        request.metadata_mut().insert(k, v.parse().expect("ascii"));
+    }
+    switchyard::pb::a2a::a2a_service_client::A2aServiceClient::new(channel)
+        .send_message(request)
+        .await
+        .expect("SendMessage through the gateway");
+    // The gateway (1), research (server, execute, 3 clients), each sub-agent (server, execute).
+    let spans = collect(&mut collector, &telemetry, trace_id, 12).await;
+    let server = only(
+        spans
+            .iter()
+            .filter(|s| s.parent_span_id == browser_span)
+            .collect(),
+        "gateway server span of the gRPC call under the caller's span",
+    );
+    assert_eq!(server.name, "lf.a2a.v1.A2AService/SendMessage");
+    assert_eq!(server.kind, "SPAN_KIND_SERVER");
+    assert_eq!(attr(server, "rpc.system").as_deref(), Some("grpc"));
+    assert_eq!(attr(server, "rpc.grpc.status_code").as_deref(), Some("0"));
+    assert_eq!(
+        attr(server, "switchyard.agent").as_deref(),
+        Some("research")
+    );
+    assert_eq!(
+        attr(server, "http.route").as_deref(),
+        Some("/lf.a2a.v1.A2AService/SendMessage")
+    );
+    let research_server = only(children(&spans, server), "research server span");
+    assert_eq!(
+        attr(research_server, "rpc.method").as_deref(),
+        Some("SendMessage")
+    );
+    assert_fan_out(&spans, research_server);
 }
 
 /// Drains the receiver until `want` spans of `trace_id` arrived (or 30 s passed).

@@ -4,7 +4,7 @@
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::{ApiError, json_rpc, rest};
+use super::{ApiError, grpc, json_rpc, rest};
 
 /// Which wire shape a client expects its errors in.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,6 +13,8 @@ pub(crate) enum Front {
     JsonRpc(Value),
     /// REST and every other HTTP route: the googleapis error envelope and HTTP status.
     Rest,
+    /// Native gRPC and gRPC-Web: a trailers-only answer with this content type.
+    Grpc(&'static str),
 }
 
 impl Front {
@@ -25,6 +27,15 @@ impl Front {
             Self::JsonRpc(Value::Null)
         } else {
             Self::Rest
+        }
+    }
+
+    /// The front of a request before its body is read: gRPC by its content type, else as
+    /// [`of`](Self::of).
+    pub(crate) fn of_request<B>(request: &http::Request<B>) -> Self {
+        match grpc::answer_type(request.headers()) {
+            Some(content_type) => Self::Grpc(content_type),
+            None => Self::of(request.method(), request.uri().path()),
         }
     }
 }
@@ -72,6 +83,7 @@ impl IntoResponse for Failure {
         let mut response = match self.front {
             Front::JsonRpc(id) => json_rpc::response(id, &self.error),
             Front::Rest => rest::response(&self.error),
+            Front::Grpc(content_type) => return grpc::response(&self.error, content_type),
         };
         if self.error.retry_after() {
             response.headers_mut().insert(

@@ -1,6 +1,6 @@
 //! [`DeadlineLayer`]: the deadline of a request, from `grpc-timeout` (gRPC syntax, e.g.
-//! `500m`) or `X-Timeout-Ms` (milliseconds) — the smaller when both are sent — minus the
-//! configured margin. Unary calls without one get the route default (also minus the margin);
+//! `500m`) or `X-Timeout-Ms` (milliseconds) — the smaller when both are sent, capped at the
+//! configured maximum — minus the configured margin. Unary calls without one get the route default (also minus the margin);
 //! streams without one have none. A malformed value is refused (400 / JSON-RPC -32600); a
 //! deadline no longer than the margin fails at once with DEADLINE_EXCEEDED, without reaching
 //! the agent.
@@ -55,13 +55,19 @@ impl Deadline {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct DeadlineLayer {
     default: Duration,
+    max: Duration,
     margin: Duration,
 }
 
 impl DeadlineLayer {
-    /// `default` for unary calls without a client deadline; `margin` taken off every one.
-    pub(crate) fn new(default: Duration, margin: Duration) -> Self {
-        Self { default, margin }
+    /// `default` for unary calls without a client deadline; a client's deadline cut to `max`;
+    /// `margin` taken off every one.
+    pub(crate) fn new(default: Duration, max: Duration, margin: Duration) -> Self {
+        Self {
+            default,
+            max,
+            margin,
+        }
     }
 }
 
@@ -142,7 +148,7 @@ where
             Ok(r) => r,
             Err(e) => return refuse(&req, e),
         };
-        let requested = match requested {
+        let requested = match requested.map(|t| t.min(self.layer.max)) {
             Some(t) if t <= self.layer.margin => {
                 return refuse(&req, ApiError::DeadlineExceeded);
             }

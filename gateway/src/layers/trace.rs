@@ -3,6 +3,12 @@
 //! `http.response.status_code`, `server.address`, `server.port`), named `{method} {route}`,
 //! lasting until the response body ends; and the request metrics
 //! (`switchyard_http_server_requests_total`, `switchyard_http_server_duration_seconds`).
+//!
+//! A gRPC call (a `application/grpc…` content type) gets the same span named
+//! `<package.Service>/<Method>` with the OpenTelemetry RPC attributes (`rpc.system`,
+//! `rpc.service`, `rpc.method`; the gRPC front records `rpc.grpc.status_code` and
+//! `switchyard.agent`), and the route template `/<package.Service>/<Method>` (or
+//! `/agents/{agent}/<package.Service>/<Method>`).
 
 use std::{
     convert::Infallible,
@@ -68,9 +74,15 @@ where
             .unwrap_or_default()
             .to_owned();
         let (address, port) = host.rsplit_once(':').unwrap_or((&host, ""));
+        let rpc = crate::error::grpc::answer_type(req.headers())
+            .map(|_| switchyard::server::known_rpc(crate::grpc::target::split(req.uri().path()).1));
+        let name = match rpc {
+            Some((service, rpc_method)) => format!("{service}/{rpc_method}"),
+            None => format!("{method} {route}"),
+        };
         let span = tracing::info_span!(
             "http.server",
-            otel.name = %format_args!("{method} {route}"),
+            otel.name = %name,
             otel.kind = "server",
             otel.status_code = tracing::field::Empty,
             http.request.method = %method,
@@ -82,7 +94,17 @@ where
             http.response.status_code = tracing::field::Empty,
             a2a.method = tracing::field::Empty,
             a2a.task.id = tracing::field::Empty,
+            rpc.system = tracing::field::Empty,
+            rpc.service = tracing::field::Empty,
+            rpc.method = tracing::field::Empty,
+            rpc.grpc.status_code = tracing::field::Empty,
+            switchyard.agent = tracing::field::Empty,
         );
+        if let Some((service, rpc_method)) = rpc {
+            span.record("rpc.system", "grpc");
+            span.record("rpc.service", service);
+            span.record("rpc.method", rpc_method);
+        }
         let parent =
             TraceContextPropagator::new().extract(&TraceHeaders::from_headers(req.headers()));
         let _ = span.set_parent(parent);
@@ -141,6 +163,16 @@ pub(crate) fn method_label(method: &http::Method) -> &'static str {
 /// The route template of a gateway path, for `http.route` and metric labels (bounded
 /// cardinality: agent names, tenants and ids become placeholders).
 pub(crate) fn route_template(path: &str) -> String {
+    if crate::grpc::target::is_grpc_path(path) {
+        let (agent, rpc) = crate::grpc::target::split(path);
+        let (service, method) = switchyard::server::known_rpc(rpc);
+        let prefix = if agent.is_some() {
+            "/agents/{agent}"
+        } else {
+            ""
+        };
+        return format!("{prefix}/{service}/{method}");
+    }
     let Some(below) = path.strip_prefix("/agents/") else {
         return match path {
             "/agents" | "/healthz" | "/readyz" | "/metrics" | "/.well-known/agent-card.json" => {
@@ -205,6 +237,18 @@ mod tests {
                 "/agents/{agent}/tasks/{id}/pushNotificationConfigs/{config_id}",
             ),
             ("/agents/echo/no/such/route/here", "/agents/{agent}/{*rest}"),
+            (
+                "/lf.a2a.v1.A2AService/GetTask",
+                "/lf.a2a.v1.A2AService/GetTask",
+            ),
+            (
+                "/agents/echo/switchyard.v1.AgentService/Converse",
+                "/agents/{agent}/switchyard.v1.AgentService/Converse",
+            ),
+            (
+                "/agents/echo/grpc.health.v1.Health/Made.Up",
+                "/agents/{agent}/grpc.health.v1.Health/unknown",
+            ),
             ("/random", "/{*unknown}"),
         ] {
             assert_eq!(route_template(path), want, "{path}");
