@@ -35,11 +35,12 @@
 //!
 //! ## Layout
 //! - [`Gateway`], [`GatewayConfig`], [`ShutdownHandle`], [`GatewayError`]: the public API;
-//! - `jsonrpc`, `rest`, `sse`, `ws`, `grpc` (dispatch by content type, `tonic-web`, the
-//!   proxy), `card`, `ops`: the fronts;
+//! - `jsonrpc`, `rest`, `sse`, `ws`, `card`, `ops`: the fronts;
 //! - `call`, `method`, `upstream`, `lanes`: one call to one agent; `bounds`: the id and
 //!   nesting limits of [`switchyard::limits`] at the edge;
-//! - `error`: the error type and its three edges; `layers`: the middleware.
+//! - `error`: the error type and its four edges; `layers`: the middleware;
+//! - `grpc`: the native gRPC and gRPC-Web front (dispatch by content type, `tonic-web`, the
+//!   proxy, framing checks).
 //!
 //! ## Example
 //! ```no_run
