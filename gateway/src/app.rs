@@ -172,6 +172,7 @@ async fn not_found(method: Method, uri: http::Uri) -> Failure {
 pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
     let config = &state.config;
     let limit = ConcurrencyLimitLayer::new(config.max_concurrent_requests);
+    let grpc_state = state.clone();
     let api = Router::new()
         .route("/agents", get(card::directory))
         .route("/.well-known/agent-card.json", get(card::gateway_card))
@@ -219,10 +220,10 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/", get(console::index))
         .route("/console/{file}", get(console::asset))
-        .with_state(state.clone())
+        .with_state(state)
         .merge(api);
     Router::new()
-        .fallback_service(Dispatch::new(state, limit, http))
+        .fallback_service(Dispatch::new(grpc_state, limit, http))
         .layer(
             ServiceBuilder::new()
                 .layer(RequestIdLayer)

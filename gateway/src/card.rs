@@ -55,6 +55,27 @@ pub(crate) fn rewrite(mut card: AgentCard, agent: &AgentRef, base: &str) -> Agen
     card
 }
 
+/// The gRPC URL of the gateway itself (the header form, no path): `host:port` as A2A's gRPC
+/// binding writes it when the public URL has no path (the port from the scheme when it names
+/// none), else the public URL itself (a gateway mounted under a path prefix).
+fn grpc_target(base: &str) -> String {
+    let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
+    if rest.contains('/') {
+        return base.to_owned();
+    }
+    let has_port = match rest.rsplit_once(':') {
+        Some((host, port)) => !port.is_empty() && (!host.contains('[') || host.ends_with(']')),
+        None => false,
+    };
+    if has_port {
+        rest.to_owned()
+    } else if scheme == "https" {
+        format!("{rest}:443")
+    } else {
+        format!("{rest}:80")
+    }
+}
+
 /// The card as JSON, with the fields A2A requires present even when empty.
 pub(crate) fn document(card: &AgentCard) -> Value {
     let mut v = serde_json::to_value(card).unwrap_or_else(|_| json!({}));
@@ -207,7 +228,7 @@ pub(crate) async fn gateway_card(State(state): State<AppState>, headers: HeaderM
              the path prefix /agents/{{agent}}."
         ),
         supported_interfaces: vec![AgentInterface {
-            url: base.to_string(),
+            url: grpc_target(base),
             protocol_binding: binding::GRPC.to_owned(),
             tenant: String::new(),
             protocol_version: PROTOCOL_VERSION.to_owned(),
@@ -230,6 +251,21 @@ pub(crate) async fn gateway_card(State(state): State<AppState>, headers: HeaderM
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gateways_grpc_url_is_host_and_port() {
+        assert_eq!(grpc_target("http://127.0.0.1:8080"), "127.0.0.1:8080");
+        assert_eq!(
+            grpc_target("https://agents.example.com"),
+            "agents.example.com:443"
+        );
+        assert_eq!(grpc_target("http://[::1]"), "[::1]:80");
+        assert_eq!(grpc_target("http://[::1]:9"), "[::1]:9");
+        assert_eq!(
+            grpc_target("https://example.com/mesh"),
+            "https://example.com/mesh"
+        );
+    }
 
     #[test]
     fn required_fields_are_present_even_when_empty() {

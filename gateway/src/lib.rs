@@ -21,13 +21,28 @@
 //! answers in exactly one place per edge: JSON-RPC error objects, the REST envelope with the
 //! googleapis HTTP status table, WebSocket close codes, and gRPC statuses (see `error`).
 //!
+//! ## Native gRPC and gRPC-Web
+//! The same port takes `application/grpc` (HTTP/2 with prior knowledge) and gRPC-Web
+//! (`application/grpc-web`, `application/grpc-web+proto`, `application/grpc-web-text`,
+//! `application/grpc-web-text+proto`; HTTP/1.1 or HTTP/2, translated by `tonic-web`) for
+//! `lf.a2a.v1.A2AService`, `switchyard.v1.AgentService`, `grpc.health.v1.Health` and
+//! reflection, and forwards each call to its agent as it is. The agent is named by the
+//! metadata header `x-switchyard-agent: <name>` on the usual path `/<package.Service>/<Method>`,
+//! or by the path prefix `/agents/<name>/<package.Service>/<Method>` (stripped on the way; the
+//! form A2A cards carry, since many gRPC clients cannot add a header). No agent named is
+//! INVALID_ARGUMENT naming the header; an unknown agent NOT_FOUND; a message over
+//! [`GatewayConfig::max_body_bytes`] RESOURCE_EXHAUSTED; broken framing INTERNAL — always a
+//! gRPC status (trailers-only, or in the trailers once the agent has answered).
+//!
 //! ## Layout
 //! - [`Gateway`], [`GatewayConfig`], [`ShutdownHandle`], [`GatewayError`]: the public API;
 //! - `jsonrpc`, `rest`, `sse`, `ws`, `grpc`, `card`, `ops`: the fronts; `console`: the web
 //!   console (files in `gateway/console/`, embedded);
 //! - `call`, `method`, `upstream`, `lanes`: one call to one agent; `bounds`: the id and
 //!   nesting limits of [`switchyard::limits`] at the edge;
-//! - `error`: the error type and its three edges; `layers`: the middleware.
+//! - `error`: the error type and its four edges; `layers`: the middleware;
+//! - `grpc`: the native gRPC and gRPC-Web front (dispatch by content type, `tonic-web`, the
+//!   proxy, framing checks).
 //!
 //! ## Example
 //! ```no_run

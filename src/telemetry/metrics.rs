@@ -19,8 +19,8 @@
 //! | `switchyard_http_server_requests_total` | counter | `route`, `method`, `status` | gateway HTTP requests |
 //! | `switchyard_http_server_duration_seconds` | histogram | `route`, `method` | gateway request duration, to the end of the body |
 //! | `switchyard_http_server_open_streams` | gauge | `protocol` (`sse`, `websocket`) | streams open now |
-//! | `switchyard_http_server_shed_requests_total` | counter | `reason` | requests refused by load shedding |
 //! | `switchyard_http_server_grpc_calls_total` | counter | `service`, `method`, `protocol` (`grpc`, `grpc-web`), `code` | gRPC and gRPC-Web calls proxied by the gateway, by final status code name |
+//! | `switchyard_http_server_shed_requests_total` | counter | `reason` | requests refused by load shedding |
 //! | `switchyard_trace_spans_exported_total` | counter | | spans exported over OTLP |
 //! | `switchyard_trace_spans_dropped_total` | counter | | spans dropped because the export queue was full |
 //! | `switchyard_trace_export_failed_spans_total` | counter | | spans whose export failed (collector down) |
@@ -63,10 +63,10 @@ pub const HTTP_REQUESTS: &str = "switchyard_http_server_requests_total";
 pub const HTTP_DURATION: &str = "switchyard_http_server_duration_seconds";
 /// Gateway streams open now.
 pub const HTTP_OPEN_STREAMS: &str = "switchyard_http_server_open_streams";
-/// Gateway requests refused by load shedding.
-pub const HTTP_SHED: &str = "switchyard_http_server_shed_requests_total";
 /// gRPC and gRPC-Web calls proxied by the gateway, by final status.
 pub const HTTP_GRPC_CALLS: &str = "switchyard_http_server_grpc_calls_total";
+/// Gateway requests refused by load shedding.
+pub const HTTP_SHED: &str = "switchyard_http_server_shed_requests_total";
 /// Spans exported.
 pub const TRACE_SPANS_EXPORTED: &str = "switchyard_trace_spans_exported_total";
 /// Spans dropped at a full export queue.
@@ -150,11 +150,11 @@ fn describe() {
         HTTP_OPEN_STREAMS,
         "gateway SSE and WebSocket streams open now"
     );
-    describe_counter!(HTTP_SHED, "gateway requests refused by load shedding");
     describe_counter!(
         HTTP_GRPC_CALLS,
         "gRPC and gRPC-Web calls proxied by the gateway, by final status code"
     );
+    describe_counter!(HTTP_SHED, "gateway requests refused by load shedding");
     describe_counter!(TRACE_SPANS_EXPORTED, "spans exported over OTLP");
     describe_counter!(
         TRACE_SPANS_DROPPED,

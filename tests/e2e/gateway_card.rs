@@ -103,8 +103,8 @@ async fn the_directory_and_the_gateway_card_list_every_agent() {
     assert_eq!(card["name"], "switchyard-gateway");
     assert_eq!(
         card["supportedInterfaces"],
-        json!([{"url": gw.url, "protocolBinding": "GRPC", "protocolVersion": "1.0"}]),
-        "the gateway's own gRPC front (agents chosen by x-switchyard-agent)"
+        json!([{"url": gw.url.trim_start_matches("http://"), "protocolBinding": "GRPC", "protocolVersion": "1.0"}]),
+        "the gateway's own gRPC front as host:port (agents chosen by x-switchyard-agent)"
     );
     for key in [
         "description",

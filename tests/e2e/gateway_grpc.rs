@@ -407,8 +407,7 @@ async fn deadlines_are_passed_on_capped_and_enforced() {
 #[tokio::test]
 async fn grpcio_calls_an_agent_through_the_gateway() {
     let (gw, _echo, _dir) = Gw::echo().await;
-    let target = gw.url.trim_start_matches("http://").to_owned();
-    let out = switchyard_e2e::python::run(&["tests/python/grpc_gateway_client.py", &target]).await;
+    let out = switchyard_e2e::python::run(&["tests/python/grpc_gateway_client.py", &gw.url]).await;
     assert!(out.contains("grpcio through the gateway: ok"), "{out}");
     gw.stop().await;
 }

@@ -1,8 +1,9 @@
 """Python's grpcio as a native gRPC client of agents through the gateway's port.
 
-Usage: python grpc_gateway_client.py HOST:PORT   (a gateway in front of the echo agent)
+Usage: python grpc_gateway_client.py http://HOST:PORT   (a gateway in front of the echo agent)
 
-Calls lf.a2a.v1.A2AService with the generated stubs of a2a-sdk 1.3.0 (a2a.types.a2a_pb2_grpc),
+Reads the gRPC address from the gateway's card (its GRPC interface), then calls
+lf.a2a.v1.A2AService with the generated stubs of a2a-sdk 1.3.0 (a2a.types.a2a_pb2_grpc),
 naming the agent with the `x-switchyard-agent` metadata header: SendMessage (unary),
 SendStreamingMessage (server streaming), GetTask, and an unknown agent (NOT_FOUND). Prints one
 line per check; exits 1 on the first failure.
@@ -11,11 +12,17 @@ line per check; exits 1 on the first failure.
 import sys
 
 import grpc
+import httpx
 from a2a.types import a2a_pb2, a2a_pb2_grpc
 from sdk_checks import check, message
 
 
-def main(target):
+def main(base):
+    card = httpx.get(f"{base}/.well-known/agent-card.json", timeout=30).json()
+    grpc_urls = [i["url"] for i in card["supportedInterfaces"] if i["protocolBinding"] == "GRPC"]
+    check(len(grpc_urls) == 1 and "/" not in grpc_urls[0],
+          "the gateway card names its gRPC address as host:port")
+    target = grpc_urls[0]
     metadata = [("x-switchyard-agent", "echo"), ("a2a-version", "1.0")]
     with grpc.insecure_channel(target) as channel:
         stub = a2a_pb2_grpc.A2AServiceStub(channel)

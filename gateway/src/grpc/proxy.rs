@@ -93,11 +93,9 @@ impl Service<Request> for Proxy {
 }
 
 /// A trailers-only answer of the gateway (inside tonic-web, which adapts it for gRPC-Web).
-fn refused(error: &ApiError, outcome: Option<Outcome>) -> Response {
+fn refused(error: &ApiError, outcome: Outcome) -> Response {
     crate::error::log(error);
-    if let Some(o) = outcome {
-        o.finish(error.code() as i32);
-    }
+    outcome.finish(error.code() as i32);
     grpc::response(error, grpc::GRPC)
 }
 
@@ -111,12 +109,12 @@ async fn forward(state: AppState, req: Request) -> Response {
     let outcome = Outcome::start(req.uri().path(), protocol);
     let target = match target::target(req.uri().path(), req.headers()) {
         Ok(t) => t,
-        Err(e) => return refused(&e, Some(outcome)),
+        Err(e) => return refused(&e, outcome),
     };
     tracing::Span::current().record("switchyard.agent", target.agent.as_str());
     let agent = match state.agent(&target.agent) {
         Ok(a) => a,
-        Err(e) => return refused(&e, Some(outcome)),
+        Err(e) => return refused(&e, outcome),
     };
     let deadline = req
         .extensions()
@@ -142,12 +140,12 @@ async fn forward(state: AppState, req: Request) -> Response {
         Ok(uri) => uri,
         Err(_) => {
             let e = ApiError::GrpcUnimplemented(format!("{:?} is not a valid path", target.path));
-            return refused(&e, Some(outcome));
+            return refused(&e, outcome);
         }
     };
     *upstream.headers_mut() = match forwarded_headers(&parts.headers, at) {
         Ok(h) => h,
-        Err(e) => return refused(&e, Some(outcome)),
+        Err(e) => return refused(&e, outcome),
     };
     let (client, slot) = if target.streaming {
         let (client, slot) = state.lanes.client(&agent);
@@ -166,16 +164,16 @@ async fn forward(state: AppState, req: Request) -> Response {
         biased;
         () = refusal.raised().cancelled() => {
             let e = refusal.take().unwrap_or(ApiError::DeadlineExceeded);
-            return refused(&e, Some(outcome));
+            return refused(&e, outcome);
         }
-        () = expiry => return refused(&ApiError::DeadlineExceeded, Some(outcome)),
+        () = expiry => return refused(&ApiError::DeadlineExceeded, outcome),
         r = call => r,
     };
     let response = match response {
         Ok(r) => r,
         Err(e) => {
             let error = transport_error(target.agent, &e);
-            return refused(&error, Some(outcome));
+            return refused(&error, outcome);
         }
     };
     let (mut parts, body) = response.into_parts();
