@@ -193,6 +193,7 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(crate::mcp::router(&state))
         .with_state(state)
         .merge(api)
         .layer(

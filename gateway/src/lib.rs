@@ -11,6 +11,7 @@
 //! | WebSocket | `GET /agents/{agent}/ws` | `switchyard.v1.AgentService/Converse` |
 //! | agent card | `GET /agents/{agent}/.well-known/agent-card.json` | the agent's card, URLs rewritten |
 //! | directory | `GET /agents`, `GET /.well-known/agent-card.json` | every agent |
+//! | MCP (streamable HTTP) | `/mcp`: every skill of every agent as a tool | `A2AService/SendStreamingMessage`, `CancelTask` |
 //! | ops | `/healthz`, `/readyz` | — |
 //!
 //! Each request picks the next endpoint of its agent (round robin per request, see
@@ -55,6 +56,7 @@ mod headers;
 mod jsonrpc;
 mod lanes;
 mod layers;
+mod mcp;
 mod method;
 mod ops;
 mod origin;
