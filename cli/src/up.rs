@@ -1,5 +1,7 @@
 //! `switchyard up`: every example agent in one process, each on its own loopback gRPC port
-//! with its own embedded durable store, plus the gateway; drained on Ctrl-C or SIGTERM.
+//! with its own embedded durable store, plus the configured stdio agents (local processes)
+//! and the gateway; drained on Ctrl-C or SIGTERM (stdio agents' processes are stopped after
+//! their servers have drained).
 
 use std::{io::Write as _, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -89,6 +91,15 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
             running.push(start(config, name, agent).await?);
         }
     }
+    let mut processes = Vec::new();
+    for (name, a) in &config.up.stdio_agents {
+        if !enabled(config, name) {
+            continue;
+        }
+        let (agent, process) = crate::stdio::agent(name, a).await?;
+        running.push(start(config, name, agent).await?);
+        processes.extend(process);
+    }
     let registry = Arc::new(
         Registry::new(&RegistryConfig {
             agents: running.iter().map(entry).collect(),
@@ -141,6 +152,9 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
     }
     for r in running {
         let _ = r.join.await;
+    }
+    for p in processes {
+        p.stop();
     }
     MeshFile::remove(&config.data_dir);
     eprintln!("switchyard: stopped");
