@@ -180,7 +180,10 @@ fn print_banner(running: &[Running], gateway: Option<&str>, config: &Config, jso
             let _ = writeln!(out, "{:<10} {:<22} {}", r.name, r.addr, r.skills.join(", "));
         }
         if let Some(g) = gateway {
-            let _ = writeln!(out, "gateway    {g}  (A2A JSON-RPC, REST, SSE, WebSocket; MCP at {g}/mcp)");
+            let _ = writeln!(
+                out,
+                "gateway    {g}  (A2A JSON-RPC, REST, SSE, WebSocket; MCP at {g}/mcp)"
+            );
         }
         let _ = writeln!(out, "data       {}", config.data_dir.display());
         let _ = writeln!(out, "ready: press Ctrl-C to stop");

@@ -101,6 +101,7 @@ async fn the_mcp_python_sdk_uses_the_mesh_at_the_gateway() {
         [
             "tools",
             "research",
+            "input-required",
             "cancelled",
             "waiting",
             "changed",
@@ -127,7 +128,7 @@ async fn the_mcp_python_sdk_uses_the_mesh_at_the_gateway() {
             .expect("progress")
             .is_empty()
     );
-    let left = steps[4]["tools"].as_array().expect("tools");
+    let left = steps[5]["tools"].as_array().expect("tools");
     assert!(left.contains(&json!("echo.echo")));
     assert!(
         !left
@@ -144,7 +145,7 @@ async fn the_mcp_python_sdk_uses_the_mesh_at_the_gateway() {
                 .list_tasks(ListTasksRequest::default())
                 .await
                 .expect("list");
-            // Echo got one call only: the cancelled one.
+            // Of echo's tasks only the cancelled call's can be CANCELED.
             if let Some(t) = tasks
                 .tasks
                 .iter()

@@ -7,9 +7,11 @@ Checks, in order, printing one JSON line per step on stdout (`{"step": …}`):
 1. `tools/list` holds `echo.echo` and `research.research-report` with schemas and descriptions;
 2. `research.research-report` on `--document` returns the report (text content), with at least
    one progress notification on the way;
-3. `echo.echo` with `delay_ms` 60000 is cancelled after 1 s (the SDK sends
+3. `echo.echo` with `ask` returns the question and the task id (not an error); calling it again
+   with that `task_id` and the answer finishes the task;
+4. `echo.echo` with `delay_ms` 60000 is cancelled after 1 s (the SDK sends
    `notifications/cancelled`); the caller checks that the task became CANCELED;
-4. with `--await-removal`, prints `{"step": "waiting"}` and waits (at most 60 s) for
+5. with `--await-removal`, prints `{"step": "waiting"}` and waits (at most 60 s) for
    `notifications/tools/list_changed`, after which `tools/list` must have lost every tool of
    the agent named by `--await-removal`.
 Exits non-zero (with the reason on stderr) when a check fails.
@@ -71,6 +73,15 @@ async def checks(read, write, args):
         if not progress:
             fail("no progress notification during research")
         emit(step="research", report=text, progress=progress, structured=result.structured_content)
+
+        asked = await session.call_tool("echo.echo", {"text": "hi", "metadata": {"ask": "Which city?"}})
+        task_id = (asked.structured_content or {}).get("task_id")
+        if asked.is_error or not task_id or "Which city?" not in asked.content[0].text:
+            fail(f"an input-required task should name its question and task id: {asked}")
+        answered = await session.call_tool("echo.echo", {"text": "Paris", "task_id": task_id})
+        if answered.is_error or answered.content[0].text != "Paris":
+            fail(f"answering the task with task_id should finish it: {answered}")
+        emit(step="input-required", task_id=task_id)
 
         with anyio.move_on_after(1):
             await session.call_tool("echo.echo", {"text": "never", "metadata": {"delay_ms": 60000}})
