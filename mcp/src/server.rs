@@ -188,6 +188,13 @@ impl MeshTools {
         loop {
             let event = tokio::select! {
                 () = context.ct.cancelled() => {
+                    if task.id.is_empty() {
+                        // Cancelled before the first event: its task snapshot names the task.
+                        let first = tokio::time::timeout(Duration::from_secs(5), stream.next()).await;
+                        if let Ok(Some(Ok(e))) = first {
+                            apply(&mut task, &e);
+                        }
+                    }
                     if !task.id.is_empty() {
                         let cancel = client.clone().with_timeout(Duration::from_secs(10));
                         match cancel.cancel_task(&task.id).await {
