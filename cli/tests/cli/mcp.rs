@@ -43,6 +43,22 @@ fn up_serves_stdio_agents_and_mcp_serves_the_mesh_over_stdio() {
         out.contains("\nHELLO STDIO\n") && out.contains("COMPLETED"),
         "{out}"
     );
+    // Through the gateway: JSON-RPC (`send`) and SSE (`stream`).
+    let gateway = up
+        .banner
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway    "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the banner names the gateway")
+        .to_owned();
+    let via = [("SWITCHYARD_GATEWAY_URL", gateway.as_str())];
+    let out = ok(&up.run_env(&["send", "upper", "via", "json-rpc"], None, &via));
+    assert!(out.contains("\nVIA JSON-RPC\n"), "{out}");
+    let out = ok(&up.run_env(&["stream", "upper", "via", "sse"], None, &via));
+    assert!(
+        out.contains("VIA SSE") && out.contains("COMPLETED"),
+        "{out}"
+    );
     let out = ok(&up.run(&["send", "wordtools", "--meta", "tool=reverse", "abc"]));
     assert!(
         out.contains("\ncba\n") && out.contains("COMPLETED"),
