@@ -2,5 +2,6 @@
 
 pub mod agents;
 pub mod chat;
+pub mod mcp;
 pub mod send;
 pub mod task;

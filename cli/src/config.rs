@@ -74,6 +74,59 @@ pub struct UpConfig {
     pub connections: UpConnections,
     /// How long each agent keeps its finished tasks.
     pub retention: UpRetention,
+    /// Local processes served as agents, by agent name (`[up.stdio_agents.<name>]`): a
+    /// command that speaks newline-delimited JSON-RPC with A2A methods (`kind = "a2a"`, the
+    /// default) or an MCP server (`kind = "mcp"`, its tools become the agent's skills). Each
+    /// gets its own loopback gRPC port (set it in `[up.agents.<name>]`) and is reachable over
+    /// every front of the gateway.
+    pub stdio_agents: BTreeMap<String, StdioAgentConfig>,
+}
+
+/// What a stdio agent speaks on stdin/stdout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StdioKind {
+    /// Newline-delimited JSON-RPC 2.0 with A2A method names and types
+    /// ([`switchyard_mcp::stdio_agent`]).
+    #[default]
+    A2a,
+    /// An MCP server (stdio transport); its tools are the agent's skills
+    /// ([`switchyard_mcp::mcp_agent`]).
+    Mcp,
+}
+
+/// One local process served as an agent by `switchyard up`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdioAgentConfig {
+    /// The program and its arguments, e.g. `["python3", "upper.py"]`.
+    pub command: Vec<String>,
+    /// What it speaks: `a2a` (default) or `mcp`.
+    #[serde(default)]
+    pub kind: StdioKind,
+    /// The agent's description (its card).
+    #[serde(default)]
+    pub description: String,
+    /// Example requests for the card's skill (`a2a` agents).
+    #[serde(default)]
+    pub examples: Vec<String>,
+    /// Extra environment variables of the process.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory of the process (default: the current one).
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+}
+
+impl StdioAgentConfig {
+    /// The process to run.
+    pub fn process(&self) -> switchyard_mcp::ProcessConfig {
+        switchyard_mcp::ProcessConfig {
+            command: self.command.clone(),
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+        }
+    }
 }
 
 /// Connection limits of every listener under `switchyard up` ([`ConnectionLimits`]).
@@ -209,6 +262,7 @@ impl Default for UpConfig {
             research_margin_ms: 250,
             connections: UpConnections::default(),
             retention: UpRetention::default(),
+            stdio_agents: BTreeMap::new(),
         }
     }
 }
@@ -279,6 +333,18 @@ impl Config {
     /// # Errors
     /// [`CliError::Config`] naming the field.
     pub fn validate(&self) -> Result<(), CliError> {
+        for (name, a) in &self.up.stdio_agents {
+            if a.command.first().is_none_or(String::is_empty) {
+                return Err(CliError::Config(format!(
+                    "up.stdio_agents.{name}.command must name a program"
+                )));
+            }
+            if crate::up::EXAMPLE_AGENTS.contains(&name.as_str()) {
+                return Err(CliError::Config(format!(
+                    "up.stdio_agents.{name}: the name of an example agent; pick another"
+                )));
+            }
+        }
         if !(self.timeout_secs.is_finite() && self.timeout_secs > 0.0) {
             return Err(CliError::Config(
                 "timeout_secs must be a positive number".into(),

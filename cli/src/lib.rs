@@ -1,5 +1,5 @@
 //! The `switchyard` command: runs the mesh (`switchyard up`) and talks to its agents (`agents`,
-//! `send`, `stream`, `chat`, `task …`, `health`).
+//! `send`, `stream`, `chat`, `task …`, `health`) and serves them to MCP clients (`mcp`).
 //!
 //! Human-readable output by default, `--json` for scripts; on failure, one line on standard
 //! error (`switchyard: …`) and a non-zero exit status (1; 64 for configuration errors; 2 for
@@ -13,6 +13,7 @@ pub mod error;
 mod gateway;
 pub mod mesh;
 pub mod render;
+pub mod stdio;
 pub mod target;
 pub mod up;
 pub mod via_gateway;
@@ -35,7 +36,9 @@ Examples:
   switchyard chat echo                           # interactive session
   switchyard task list echo                      # tasks of an agent, newest first
   switchyard task watch research <task-id>       # follow a running task
-  switchyard health                              # health of every agent and the gateway";
+  switchyard health                              # health of every agent and the gateway
+  switchyard mcp                                 # the agents' skills as MCP tools on stdio
+  switchyard stdio-agent --name upper -- python3 upper.py   # a local process as an agent";
 
 /// Run the Switchyard mesh and talk to its agents.
 #[derive(Debug, Parser)]
@@ -80,6 +83,12 @@ pub enum Command {
     Task(TaskCmd),
     /// Checks the health of every agent and the gateway.
     Health,
+    /// Serves every agent skill as an MCP tool over stdin/stdout (for an MCP client that
+    /// launches this command).
+    Mcp(cmd::mcp::McpArgs),
+    /// Serves a local process as a mesh agent (A2A JSON-RPC lines on stdin/stdout, or an
+    /// MCP server with `--mcp`) until Ctrl-C.
+    StdioAgent(stdio::StdioAgentArgs),
 }
 
 /// Runs the command line `args` (including the program name) and returns the exit status.
@@ -124,7 +133,7 @@ async fn execute(cli: &Cli) -> Result<(), CliError> {
         config.timeout_secs = t;
         config.validate()?;
     }
-    let up = matches!(cli.command, Command::Up);
+    let up = matches!(cli.command, Command::Up | Command::StdioAgent(_));
     let mut telemetry = switchyard::telemetry::TelemetryConfig::from_env("switchyard");
     if config.otlp_endpoint.is_some() {
         telemetry.otlp_endpoint.clone_from(&config.otlp_endpoint);
@@ -136,7 +145,9 @@ async fn execute(cli: &Cli) -> Result<(), CliError> {
     telemetry.default_filter = if up { "info" } else { "warn" }.into();
     let telemetry = switchyard::telemetry::init(&telemetry)
         .map_err(|e| CliError::Config(format!("telemetry: {e}")))?;
-    let result = if up {
+    let result = if let Command::StdioAgent(a) = &cli.command {
+        stdio::run(&config, a).await
+    } else if up {
         up::up(&config, cli.json).await
     } else {
         run_command(cli, &config).await
@@ -148,12 +159,13 @@ async fn execute(cli: &Cli) -> Result<(), CliError> {
 async fn run_command(cli: &Cli, config: &Config) -> Result<(), CliError> {
     let mesh = Mesh::load(config)?;
     match &cli.command {
-        Command::Up => unreachable!("`up` does not get here"),
+        Command::Up | Command::StdioAgent(_) => unreachable!("served commands do not get here"),
         Command::Agents => cmd::agents::agents(&mesh, cli.json).await,
         Command::Send(a) => cmd::send::send(&mesh, a, cli.json).await,
         Command::Stream(a) => cmd::send::stream(&mesh, a, cli.json).await,
         Command::Chat { agent } => cmd::chat::chat(&mesh, agent, cli.json).await,
         Command::Task(t) => cmd::task::run(&mesh, t, cli.json).await,
         Command::Health => cmd::agents::health(&mesh, cli.json).await,
+        Command::Mcp(a) => cmd::mcp::mcp(&mesh, a).await,
     }
 }

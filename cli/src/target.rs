@@ -48,6 +48,11 @@ impl Mesh {
         })
     }
 
+    /// The registry of every agent the command can reach.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
     /// The agent called `name`.
     ///
     /// # Errors

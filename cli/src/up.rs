@@ -1,5 +1,7 @@
 //! `switchyard up`: every example agent in one process, each on its own loopback gRPC port
-//! with its own embedded durable store, plus the gateway; drained on Ctrl-C or SIGTERM.
+//! with its own embedded durable store, plus the configured stdio agents (local processes)
+//! and the gateway; drained on Ctrl-C or SIGTERM (stdio agents' processes are stopped after
+//! their servers have drained).
 
 use std::{io::Write as _, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -89,6 +91,15 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
             running.push(start(config, name, agent).await?);
         }
     }
+    let mut processes = Vec::new();
+    for (name, a) in &config.up.stdio_agents {
+        if !enabled(config, name) {
+            continue;
+        }
+        let (agent, process) = crate::stdio::agent(name, a).await?;
+        running.push(start(config, name, agent).await?);
+        processes.extend(process);
+    }
     let registry = Arc::new(
         Registry::new(&RegistryConfig {
             agents: running.iter().map(entry).collect(),
@@ -142,6 +153,9 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
     for r in running {
         let _ = r.join.await;
     }
+    for p in processes {
+        p.stop();
+    }
     MeshFile::remove(&config.data_dir);
     eprintln!("switchyard: stopped");
     Ok(())
@@ -166,7 +180,10 @@ fn print_banner(running: &[Running], gateway: Option<&str>, config: &Config, jso
             let _ = writeln!(out, "{:<10} {:<22} {}", r.name, r.addr, r.skills.join(", "));
         }
         if let Some(g) = gateway {
-            let _ = writeln!(out, "gateway    {g}  (A2A JSON-RPC, REST, SSE, WebSocket)");
+            let _ = writeln!(
+                out,
+                "gateway    {g}  (A2A JSON-RPC, REST, SSE, WebSocket; MCP at {g}/mcp)"
+            );
         }
         let _ = writeln!(out, "data       {}", config.data_dir.display());
         if let Some(g) = gateway {

@@ -220,6 +220,7 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/", get(console::index))
         .route("/console/{file}", get(console::asset))
+        .merge(crate::mcp::router(&state))
         .with_state(state)
         .merge(api);
     Router::new()

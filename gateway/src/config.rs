@@ -78,6 +78,9 @@ pub struct GatewayConfig {
     /// once), the first request's deadline and the idle timeout ([`ConnectionLimits`];
     /// defaults 10,000, 10 s and 5 min). SSE streams and WebSocket sessions count as busy.
     pub connections: ConnectionLimits,
+    /// How often `/mcp` fetches the agents' cards again, to follow agents that come and go
+    /// (`notifications/tools/list_changed`). Default 5 s.
+    pub mcp_refresh_interval: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -102,6 +105,7 @@ impl Default for GatewayConfig {
             card_timeout: Duration::from_secs(5),
             card_max_age: Duration::from_secs(60),
             connections: ConnectionLimits::default(),
+            mcp_refresh_interval: Duration::from_secs(5),
         }
     }
 }
@@ -125,6 +129,7 @@ impl GatewayConfig {
             ("slow_client_timeout", self.slow_client_timeout),
             ("default_timeout", self.default_timeout),
             ("max_timeout", self.max_timeout),
+            ("mcp_refresh_interval", self.mcp_refresh_interval),
         ] {
             if d.is_zero() {
                 return Err(format!("{name} must be longer than zero"));

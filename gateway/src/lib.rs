@@ -12,6 +12,7 @@
 //! | native gRPC, gRPC-Web | `/{package.Service}/{Method}` + `x-switchyard-agent`, or `/agents/{agent}/{package.Service}/{Method}` | proxied as is (see `grpc`) |
 //! | agent card | `GET /agents/{agent}/.well-known/agent-card.json` | the agent's card, URLs rewritten |
 //! | directory | `GET /agents`, `GET /.well-known/agent-card.json` | every agent |
+//! | MCP (streamable HTTP) | `/mcp`: every skill of every agent as a tool | `A2AService/SendStreamingMessage`, `CancelTask` |
 //! | ops | `/healthz`, `/readyz` | — |
 //! | web console | `GET /` (assets under `/console/`), `POST /console/render` (Markdown → safe HTML) | uses the fronts above |
 //!
@@ -75,6 +76,7 @@ mod headers;
 mod jsonrpc;
 mod lanes;
 mod layers;
+mod mcp;
 mod method;
 mod ops;
 mod origin;

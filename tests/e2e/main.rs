@@ -27,6 +27,7 @@ mod gateway_ws;
 mod image;
 mod isolation;
 mod large_messages;
+mod mcp;
 mod metrics;
 mod ops;
 mod push;

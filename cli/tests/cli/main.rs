@@ -10,6 +10,8 @@ use std::{
     time::Duration,
 };
 
+mod mcp;
+
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
 fn repo_file(name: &str) -> PathBuf {
