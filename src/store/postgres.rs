@@ -186,7 +186,11 @@ impl PostgresStore {
             StoreError::Backend(format!("invalid PostgreSQL URL {url}: {e}").into())
         })?;
         let connect = connect
-            .options([("search_path", options.schema.as_str())])
+            .options([
+                ("search_path", options.schema.as_str()),
+                // Not the "already exists, skipping" notices of every start.
+                ("client_min_messages", "warning"),
+            ])
             .application_name("switchyard");
         // One direct connection first: the pool would retry until its timeout and report only
         // "pool timed out", where this gives the cause (refused, unknown host, bad password).
