@@ -637,14 +637,7 @@ pub(crate) mod pg {
         }
 
         pub(crate) async fn drop(self) {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP SCHEMA {} CASCADE",
-                self.schema
-            )))
-            .execute(self.store.pool())
-            .await
-            .expect("drop schema");
-            self.store.close().await;
+            self.store.drop_schema().await.expect("drop schema");
         }
     }
 
