@@ -671,6 +671,39 @@ pub(crate) mod pg {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_listener_comes_back_after_its_connection_is_killed() {
+        let db = TestSchema::new().await;
+        let mut rx = db.store.notices().expect("notices");
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1",
+        )
+        .bind(format!("LISTEN \"switchyard_{}\"", db.schema))
+        .fetch_all(db.store.pool())
+        .await
+        .expect("terminate");
+        assert_eq!(killed, [true], "one listening connection");
+        // Notices sent while it reconnects are lost: commit until one arrives.
+        let back = tokio::time::timeout(Duration::from_secs(20), async {
+            let mut seq = 0;
+            loop {
+                seq += 1;
+                db.store
+                    .commit(&[write("again", "c", TaskState::Working, T0, &[seq])])
+                    .await
+                    .expect("commit");
+                if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
+                {
+                    break n;
+                }
+            }
+        })
+        .await
+        .expect("notices again within 20 s");
+        assert!(matches!(back, StoreNotice::Committed { ref task_id, .. } if task_id == "again"));
+        db.drop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_starts_migrate_once() {
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
         let (a, b, c) = tokio::join!(

@@ -315,17 +315,39 @@ impl PostgresStore {
 /// The listener task: forwards notifications to `notices` until `stop`, reconnecting (with a
 /// bounded back-off) after every failure.
 async fn listen(
-    mut listener: PgListener,
+    listener: PgListener,
     pool: PgPool,
     channel: String,
     notices: broadcast::Sender<StoreNotice>,
     stop: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(100);
+    // `None` while reconnecting: the old listener's connection must go back to the pool of
+    // one before a new listener can take it.
+    let mut listener = Some(listener);
     loop {
+        let Some(l) = listener.as_mut() else {
+            match PgListener::connect_with(&pool).await {
+                Ok(mut l) => match l.listen(&channel).await {
+                    Ok(()) => {
+                        tracing::info!("store listener reconnected");
+                        listener = Some(l);
+                        continue;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "store listener: LISTEN failed"),
+                },
+                Err(e) => tracing::warn!(error = %e, "store listener: reconnect failed"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            continue;
+        };
         let next = tokio::select! {
             () = stop.cancelled() => break,
-            n = listener.try_recv() => n,
+            n = l.try_recv() => n,
         };
         match next {
             Ok(Some(n)) => {
@@ -341,21 +363,15 @@ async fn listen(
             Ok(None) => tracing::warn!("store listener reconnected; notices may have been lost"),
             Err(e) => {
                 tracing::warn!(error = %e, "store listener failed; reconnecting");
+                listener = None;
                 tokio::select! {
                     () = stop.cancelled() => break,
                     () = tokio::time::sleep(backoff) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                match PgListener::connect_with(&pool).await {
-                    Ok(mut l) => match l.listen(&channel).await {
-                        Ok(()) => listener = l,
-                        Err(e) => tracing::warn!(error = %e, "store listener: LISTEN failed"),
-                    },
-                    Err(e) => tracing::warn!(error = %e, "store listener: reconnect failed"),
-                }
             }
         }
     }
+    drop(listener);
     pool.close().await;
 }
 
