@@ -18,7 +18,7 @@ use figment::{
     providers::{Env, Format as _, Serialized, Toml},
 };
 use switchyard::{
-    Retention,
+    Retention, StoreConfig,
     registry::{AGENTS_ENV, AgentConfig, RegistryConfig},
     server::ConnectionLimits,
     store::Durability,
@@ -64,6 +64,15 @@ pub struct UpConfig {
     pub gateway: UpGateway,
     /// When a task-store commit counts as done: `fsync` (default) or `os`.
     pub durability: Durability,
+    /// Task store of every agent (unless the agent names its own): `memory`, `sqlite:<path>`
+    /// or `postgres://user:password@host:port/database` (each agent in its own schema, named
+    /// after it). Unset: a SQLite file per agent, `<data_dir>/<agent>.db`.
+    pub store: Option<String>,
+    /// Name of an environment variable holding the `store` spec (e.g. one a Kubernetes
+    /// Secret sets), instead of `store`.
+    pub store_env: Option<String>,
+    /// Path of a file holding the `store` spec (e.g. a mounted Secret), instead of `store`.
+    pub store_file: Option<PathBuf>,
     /// How long Ctrl-C waits for in-flight tasks before stopping anyway, seconds.
     pub drain_timeout_secs: f64,
     /// The research agent's sub-agents, in report order.
@@ -205,6 +214,12 @@ pub struct UpAgent {
     pub port: u16,
     /// Set to true to leave the agent out.
     pub disabled: bool,
+    /// This agent's task store spec (as [`UpConfig::store`]), overriding the mesh-wide one.
+    pub store: Option<String>,
+    /// Environment variable holding this agent's store spec.
+    pub store_env: Option<String>,
+    /// File holding this agent's store spec.
+    pub store_file: Option<PathBuf>,
 }
 
 /// The gateway under `switchyard up`.
@@ -257,6 +272,9 @@ impl Default for UpConfig {
             agents: BTreeMap::new(),
             gateway: UpGateway::default(),
             durability: Durability::Fsync,
+            store: None,
+            store_env: None,
+            store_file: None,
             drain_timeout_secs: 30.0,
             research_agents: vec!["textstats".into(), "summarize".into(), "keywords".into()],
             research_margin_ms: 250,
@@ -264,6 +282,83 @@ impl Default for UpConfig {
             retention: UpRetention::default(),
             stdio_agents: BTreeMap::new(),
         }
+    }
+}
+
+/// The store spec given by at most one of `store`, `store_env` and `store_file` (`what` names
+/// the table in errors); `None` when none is set.
+fn store_spec(
+    what: &str,
+    store: Option<&String>,
+    env: Option<&String>,
+    file: Option<&PathBuf>,
+) -> Result<Option<String>, CliError> {
+    match (store, env, file) {
+        (None, None, None) => Ok(None),
+        (Some(s), None, None) => Ok(Some(s.clone())),
+        (None, Some(var), None) => match std::env::var(var) {
+            Ok(s) => Ok(Some(s.trim().to_owned())),
+            Err(_) => Err(CliError::Config(format!(
+                "{what}.store_env: environment variable {var} is not set (or not UTF-8)"
+            ))),
+        },
+        (None, None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(s) => Ok(Some(s.trim().to_owned())),
+            Err(e) => Err(CliError::Config(format!(
+                "{what}.store_file: cannot read {}: {e}",
+                path.display()
+            ))),
+        },
+        _ => Err(CliError::Config(format!(
+            "{what}: set only one of store, store_env and store_file"
+        ))),
+    }
+}
+
+impl UpConfig {
+    /// The task store of agent `name`: its own `store`/`store_env`/`store_file`, else the
+    /// mesh-wide one, else a SQLite file `<data_dir>/<name>.db`; with [`durability`](Self::durability).
+    ///
+    /// # Errors
+    /// [`CliError::Config`] when more than one source is set at one level, the variable or file
+    /// cannot be read, or the spec is not `memory`, `sqlite:<path>` or `postgres://…` (the
+    /// message never repeats the spec: it may hold a password).
+    pub fn store_for(&self, name: &str, data_dir: &Path) -> Result<StoreConfig, CliError> {
+        let own = self.agents.get(name);
+        let spec = match store_spec(
+            &format!("up.agents.{name}"),
+            own.and_then(|a| a.store.as_ref()),
+            own.and_then(|a| a.store_env.as_ref()),
+            own.and_then(|a| a.store_file.as_ref()),
+        )? {
+            Some(s) => Some(s),
+            None => store_spec(
+                "up",
+                self.store.as_ref(),
+                self.store_env.as_ref(),
+                self.store_file.as_ref(),
+            )?,
+        };
+        let Some(spec) = spec else {
+            return Ok(StoreConfig::Sqlite {
+                path: data_dir.join(format!("{name}.db")),
+                durability: self.durability,
+            });
+        };
+        let store = StoreConfig::from_spec(&spec)
+            .map_err(|e| CliError::Config(format!("task store of {name}: {e}")))?;
+        Ok(match store {
+            StoreConfig::Sqlite { path, .. } => StoreConfig::Sqlite {
+                path,
+                durability: self.durability,
+            },
+            StoreConfig::Postgres { url, schema, .. } => StoreConfig::Postgres {
+                url,
+                schema,
+                durability: self.durability,
+            },
+            other => other,
+        })
     }
 }
 
@@ -401,6 +496,34 @@ impl Config {
                 )));
             }
         }
+        // Store sources: one per level, and a literal spec must parse (variables and files are
+        // read when `up` starts).
+        let levels = std::iter::once((
+            "up".to_owned(),
+            &self.up.store,
+            &self.up.store_env,
+            &self.up.store_file,
+        ))
+        .chain(self.up.agents.iter().map(|(n, a)| {
+            (
+                format!("up.agents.{n}"),
+                &a.store,
+                &a.store_env,
+                &a.store_file,
+            )
+        }));
+        for (what, store, env, file) in levels {
+            let set = [store.is_some(), env.is_some(), file.is_some()];
+            if set.iter().filter(|s| **s).count() > 1 {
+                return Err(CliError::Config(format!(
+                    "{what}: set only one of store, store_env and store_file"
+                )));
+            }
+            if let Some(spec) = store {
+                StoreConfig::from_spec(spec)
+                    .map_err(|e| CliError::Config(format!("{what}.store: {e}")))?;
+            }
+        }
         RegistryConfig {
             agents: self.agents.clone(),
         }
@@ -469,5 +592,82 @@ mod tests {
         std::fs::write(&file, "[up.connections]\nidle_timeout_secs = 0\n").expect("write");
         let e = Config::load(Some(&file)).expect_err("zero");
         assert!(e.to_string().contains("idle_timeout_secs"), "{e}");
+    }
+
+    #[test]
+    fn task_stores_come_from_the_agent_then_the_mesh_then_the_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.toml");
+        let secret = dir.path().join("dsn");
+        std::fs::write(&secret, "postgres://app:pw@db:5432/tasks\n").expect("write");
+        std::fs::write(
+            &file,
+            format!(
+                "data_dir = \"/d\"\n[up]\nstore = \"postgres://app:pw@db/mesh\"\ndurability = \"os\"\n\
+                 [up.agents.echo]\nstore = \"memory\"\n\
+                 [up.agents.keywords]\nstore_file = \"{}\"\n\
+                 [up.agents.summarize]\nstore = \"sqlite:/x/s.db\"\n",
+                secret.display()
+            ),
+        )
+        .expect("write");
+        let c = Config::load(Some(&file)).expect("valid");
+        let of = |n: &str| c.up.store_for(n, &c.data_dir).expect("store");
+        assert!(matches!(of("echo"), StoreConfig::Memory));
+        match of("textstats") {
+            StoreConfig::Postgres {
+                url,
+                schema: None,
+                durability: Durability::Os,
+            } => assert_eq!(url.expose(), "postgres://app:pw@db/mesh"),
+            other => panic!("{other:?}"),
+        }
+        match of("keywords") {
+            StoreConfig::Postgres { url, .. } => {
+                assert_eq!(url.expose(), "postgres://app:pw@db:5432/tasks");
+            }
+            other => panic!("{other:?}"),
+        }
+        match of("summarize") {
+            StoreConfig::Sqlite { path, durability } => {
+                assert_eq!(
+                    (path, durability),
+                    (PathBuf::from("/x/s.db"), Durability::Os)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let d = Config::default();
+        match d.up.store_for("echo", Path::new("/data")).expect("default") {
+            StoreConfig::Sqlite { path, .. } => assert_eq!(path, PathBuf::from("/data/echo.db")),
+            other => panic!("{other:?}"),
+        }
+
+        for (bad, want) in [
+            (
+                "[up]\nstore = \"mysql://x:secretpw@h/db\"\n",
+                "up.store: unknown store spec",
+            ),
+            (
+                "[up.agents.echo]\nstore = \"memory\"\nstore_env = \"X\"\n",
+                "up.agents.echo: set only one of",
+            ),
+        ] {
+            std::fs::write(&file, bad).expect("write");
+            let e = Config::load(Some(&file)).expect_err(bad);
+            assert!(e.to_string().contains(want), "{e}");
+            assert!(!e.to_string().contains("secretpw"), "{e}");
+        }
+        std::fs::write(
+            &file,
+            "[up]\nstore_env = \"SWITCHYARD_TEST_SURELY_UNSET_STORE\"\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&file)).expect("read when up starts");
+        let e = c.up.store_for("echo", &c.data_dir).expect_err("unset");
+        assert!(
+            e.to_string().contains("SWITCHYARD_TEST_SURELY_UNSET_STORE"),
+            "{e}"
+        );
     }
 }

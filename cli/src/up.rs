@@ -6,7 +6,7 @@
 use std::{io::Write as _, net::SocketAddr, sync::Arc, time::Duration};
 
 use switchyard::{
-    Agent, AgentServer, Registry, RegistryConfig, ServeConfig, ShutdownHandle, StoreConfig,
+    Agent, AgentServer, Registry, RegistryConfig, ServeConfig, ShutdownHandle,
     registry::AgentConfig,
 };
 use tokio::task::JoinHandle;
@@ -34,10 +34,7 @@ async fn start(config: &Config, name: &str, agent: Arc<dyn Agent>) -> Result<Run
         agent,
         ServeConfig {
             listen: SocketAddr::new(config.up.host, port),
-            store: StoreConfig::Sqlite {
-                path: config.data_dir.join(format!("{name}.db")),
-                durability: config.up.durability,
-            },
+            store: config.up.store_for(name, &config.data_dir)?,
             drain_timeout: Duration::from_secs_f64(config.up.drain_timeout_secs),
             retention: config.up.retention.retention(),
             connections: config.up.connections.limits(),

@@ -67,7 +67,7 @@ pub(crate) struct LiveState {
     pub(crate) bytes: usize,
     /// Fired when a committed event leaves the task terminal or interrupted (`Ok`), or when a
     /// commit fails (`Err`).
-    pub(crate) settle_waiters: Vec<oneshot::Sender<Result<(), ()>>>,
+    pub(crate) settle_waiters: Vec<oneshot::Sender<super::writer::CommitResult>>,
 }
 
 /// A task held in memory while it can still change.

@@ -211,7 +211,7 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
                 st.poisoned = true;
                 let _ = st.tx.send(Arc::new(Committed::StoreFailed));
                 for w in st.settle_waiters.drain(..) {
-                    let _ = w.send(Err(()));
+                    let _ = w.send(Err(err.clone()));
                 }
             }
         }

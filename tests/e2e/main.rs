@@ -30,6 +30,7 @@ mod large_messages;
 mod mcp;
 mod metrics;
 mod ops;
+mod postgres;
 mod push;
 mod python_sdk;
 mod reply;
