@@ -231,24 +231,6 @@ impl Client {
         Ok(Self::from_channel(endpoint(addr)?.connect_lazy()).named(addr))
     }
 
-    /// A client whose calls fail with UNAVAILABLE saying that `target` resolved to no
-    /// address (a `dns:///` endpoint with no records).
-    pub(crate) fn unavailable(target: &str) -> Self {
-        let reason = format!("{target} resolved to no address");
-        let connector = tower::service_fn(move |_: http::Uri| {
-            let reason = reason.clone();
-            async move {
-                Err::<hyper_util::rt::TokioIo<tokio::net::TcpStream>, _>(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    reason,
-                ))
-            }
-        });
-        let channel = Endpoint::from_static("http://unresolved.invalid")
-            .connect_with_connector_lazy(connector);
-        Self::from_channel(channel).named(target)
-    }
-
     pub(crate) fn named(mut self, addr: &str) -> Self {
         self.addr = addr.into();
         self

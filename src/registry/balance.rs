@@ -1,23 +1,27 @@
 //! Per-request balancing over an agent's endpoints: power of two choices over a peak-EWMA
 //! latency (Finagle's and linkerd's "P2C + PeakEWMA"; tower's `balance::p2c` with
-//! `load::PeakEwma` computes the same cost).
+//! `load::PeakEwma` computes the same cost), among the endpoints that are healthy and not
+//! ejected ([`crate::resilience::outlier`]).
 //!
-//! Each backend is one resolved address with its own lazily connecting [`Client`]. A pick
-//! draws two distinct ready backends at random and takes the one with the lower cost,
+//! Each backend is one endpoint with its own lazily connecting [`Client`]. A pick draws two
+//! distinct ready backends at random and takes the one with the lower cost,
 //! `latency EWMA × (calls in flight + 1)`. The EWMA follows a slower call at once (peak) and
 //! decays towards faster ones with a time constant of [`DECAY`].
 //!
-//! Readiness follows the endpoint's `grpc.health.v1.Health/Watch` stream (gRPC client-side
-//! health checking): SERVING puts it in rotation; NOT_SERVING (a draining agent), a broken
-//! stream (a killed process) or a call that failed without a response takes it out, and the
-//! watch reconnects with backoff. An endpoint without the health service (UNIMPLEMENTED) counts
-//! as ready. When no backend is ready, picks fall back to all of them, so a call still gets the
-//! real connection error.
+//! Why not tower's `Balance` service itself: it balances over services that are *ready*
+//! (`poll_ready`), while an agent's endpoints are shared by every caller in the process and
+//! chosen per request by code that also needs the choice itself (outlier bookkeeping, the
+//! gateway's stream lanes, metrics by endpoint); the cost function is the same.
+//!
+//! Readiness follows the endpoint's `grpc.health.v1.Health` ([`watch_health`], gRPC
+//! client-side health checking): SERVING puts it in rotation; NOT_SERVING (a draining agent),
+//! a broken stream (a killed process), a failed periodic check (a hung one) or a call that
+//! failed without a response takes it out, and the watch reconnects with backoff. An endpoint
+//! without the health service (UNIMPLEMENTED) counts as ready while it answers.
 
 use std::{
-    net::SocketAddr,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
@@ -28,16 +32,21 @@ use rand::Rng as _;
 use tokio::sync::Notify;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
-use crate::{Client, client::Transport};
+use crate::{
+    Client, ClientError,
+    client::Transport,
+    resilience::{
+        ResilienceConfig,
+        outlier::{Admission, Outlier},
+    },
+    telemetry::metrics::{BALANCER_EWMA, BALANCER_PICKS, OUTLIER_EJECTED, OUTLIER_EJECTIONS},
+};
 
 /// Time constant of the latency EWMA (linkerd's default).
 pub const DECAY: Duration = Duration::from_secs(10);
 
 /// Latency assumed for an endpoint before its first response.
 const DEFAULT_RTT: Duration = Duration::from_millis(1);
-
-/// Longest wait between two health-watch attempts of an endpoint that is down.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The measured load of one endpoint.
 #[derive(Debug)]
@@ -48,15 +57,20 @@ pub(crate) struct EndpointLoad {
     ready: AtomicBool,
     /// Woken when a call finds the connection broken: the name is resolved again.
     failed: Arc<Notify>,
+    /// Labels of the EWMA gauge, and the gauge once made.
+    labels: [(&'static str, String); 2],
+    ewma: OnceLock<metrics::Gauge>,
 }
 
 impl EndpointLoad {
-    fn new(failed: Arc<Notify>) -> Self {
+    fn new(failed: Arc<Notify>, agent: &str, addr: &str) -> Self {
         Self {
             rtt: Mutex::new((DEFAULT_RTT.as_nanos() as f64, Instant::now())),
             in_flight: AtomicUsize::new(0),
             ready: AtomicBool::new(false),
             failed,
+            labels: [("agent", agent.to_owned()), ("endpoint", addr.to_owned())],
+            ewma: OnceLock::new(),
         }
     }
 
@@ -89,6 +103,10 @@ impl EndpointLoad {
             ewma * w + sample * (1.0 - w)
         };
         *slot = (next, now);
+        drop(slot);
+        self.ewma
+            .get_or_init(|| metrics::gauge!(BALANCER_EWMA, &self.labels))
+            .set(next / 1e9);
     }
 
     fn is_ready(&self) -> bool {
@@ -131,37 +149,110 @@ impl Drop for CallGuard {
     }
 }
 
-/// One resolved address of an agent, with its client and load.
+/// One endpoint of an agent (a configured `host:port` or a resolved address), with its
+/// client, load, health and outlier state.
 #[derive(Debug)]
 pub(crate) struct Backend {
-    pub(crate) addr: SocketAddr,
+    /// `host:port`.
+    pub(crate) addr: String,
     pub(crate) client: Client,
     load: Arc<EndpointLoad>,
+    pub(crate) outlier: Outlier,
+    metrics: OnceLock<BackendMetrics>,
+    agent: Arc<str>,
     watch: tokio::task::AbortHandle,
 }
 
+/// The metric handles of one endpoint, made at its first call (the process's recorder is
+/// installed by then).
+#[derive(Debug)]
+struct BackendMetrics {
+    picks: metrics::Counter,
+    ejections: metrics::Counter,
+    ejected: metrics::Gauge,
+}
+
 impl Backend {
-    /// A backend for `addr` whose health is watched from now on; `failed` is woken when a
-    /// call or the watch finds its connection broken. Needs a Tokio runtime.
-    pub(crate) fn new(addr: SocketAddr, failed: Arc<Notify>) -> Self {
-        let load = Arc::new(EndpointLoad::new(failed));
-        let channel = crate::client::endpoint(&addr.to_string())
-            .expect("a socket address is a valid endpoint")
+    /// A backend for `addr` (`host:port`) of `agent`, whose health is watched from now on
+    /// ([`watch_health`]); `failed` is woken when a call or the watch finds its connection
+    /// broken. Needs a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidAddress`] for an address that is not `host:port`.
+    pub(crate) fn new(
+        addr: &str,
+        agent: &Arc<str>,
+        failed: Arc<Notify>,
+        config: &ResilienceConfig,
+    ) -> Result<Self, ClientError> {
+        let load = Arc::new(EndpointLoad::new(failed, agent, addr));
+        let channel = crate::client::endpoint(addr)?
+            .connect_timeout(config.connect_timeout)
+            .http2_keep_alive_interval(config.keepalive_interval)
+            .keep_alive_timeout(config.keepalive_timeout)
+            .keep_alive_while_idle(true)
             .connect_lazy();
-        let client =
-            Client::over(Transport::measured(channel, load.clone())).named(&addr.to_string());
-        let watch = tokio::spawn(watch_health(client.clone(), load.clone())).abort_handle();
-        Self {
-            addr,
+        let client = Client::over(Transport::measured(channel, load.clone())).named(addr);
+        let watch = tokio::spawn(watch_health(
+            client.clone(),
+            load.clone(),
+            config.health_interval,
+        ))
+        .abort_handle();
+        Ok(Self {
+            addr: addr.to_owned(),
             client,
             load,
+            outlier: Outlier::default(),
+            metrics: OnceLock::new(),
+            agent: agent.clone(),
             watch,
-        }
+        })
     }
 
-    /// Whether the endpoint is in rotation.
+    /// Whether the endpoint's health checks pass (or it has no health service and answers).
     pub(crate) fn is_ready(&self) -> bool {
         self.load.is_ready()
+    }
+
+    /// Whether the endpoint takes calls: healthy and not ejected.
+    pub(crate) fn is_available(&self) -> bool {
+        self.is_ready() && !self.outlier.is_ejected()
+    }
+
+    fn metrics(&self) -> &BackendMetrics {
+        self.metrics.get_or_init(|| {
+            let labels = [
+                ("agent", self.agent.to_string()),
+                ("endpoint", self.addr.clone()),
+            ];
+            BackendMetrics {
+                picks: metrics::counter!(BALANCER_PICKS, &labels),
+                ejections: metrics::counter!(OUTLIER_EJECTIONS, &labels),
+                ejected: metrics::gauge!(OUTLIER_EJECTED, &labels),
+            }
+        })
+    }
+
+    /// Counts one call sent here.
+    pub(crate) fn picked(&self) {
+        self.metrics().picks.increment(1);
+    }
+
+    /// Reports an ejection (`Some(time)`) or a return (`None`).
+    pub(crate) fn report_ejection(&self, ejected_for: Option<Duration>) {
+        let m = self.metrics();
+        match ejected_for {
+            Some(time) => {
+                m.ejections.increment(1);
+                m.ejected.set(1.0);
+                tracing::warn!(agent = %self.agent, endpoint = %self.addr, ejected_ms = time.as_millis() as u64, "endpoint ejected (outlier detection)");
+            }
+            None => {
+                m.ejected.set(0.0);
+                tracing::info!(agent = %self.agent, endpoint = %self.addr, "endpoint back in rotation (probe succeeded)");
+            }
+        }
     }
 }
 
@@ -173,63 +264,115 @@ impl Drop for Backend {
     }
 }
 
-/// Follows `grpc.health.v1.Health/Watch` of the whole server (`service: ""`). The stream is
-/// dropped at NOT_SERVING (a draining server waits for open streams) and watched again after
-/// a backoff of 50 ms doubling up to [`MAX_BACKOFF`].
-async fn watch_health(client: Client, load: Arc<EndpointLoad>) {
-    let mut backoff = Duration::from_millis(50);
+/// Follows `grpc.health.v1.Health/Watch` of the whole server (`service: ""`), and makes a
+/// `Health/Check` every `interval` (timeout `interval`) while the stream is quiet, which finds
+/// a hung process. The stream is dropped at NOT_SERVING (a draining server waits for open
+/// streams) and watched again after a backoff of 50 ms doubling up to `interval`. A server
+/// without the health service (UNIMPLEMENTED) is ready while it answers, asked again every
+/// `interval`.
+async fn watch_health(client: Client, load: Arc<EndpointLoad>, interval: Duration) {
+    let first = Duration::from_millis(50).min(interval);
+    let mut backoff = first;
+    let request = || HealthCheckRequest {
+        service: String::new(),
+    };
     loop {
         let mut health = tonic_health::pb::health_client::HealthClient::new(client.transport());
-        match health
-            .watch(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-        {
-            Ok(stream) => {
+        match tokio::time::timeout(interval, health.watch(request())).await {
+            Ok(Ok(stream)) => {
                 let mut stream = stream.into_inner();
-                while let Some(Ok(status)) = stream.next().await {
-                    if status.status != ServingStatus::Serving as i32 {
-                        // A draining agent: let go of the stream so that it can finish.
-                        break;
+                loop {
+                    tokio::select! {
+                        item = stream.next() => match item {
+                            Some(Ok(s)) if s.status == ServingStatus::Serving as i32 => {
+                                load.set_ready(true);
+                                backoff = first;
+                            }
+                            // NOT_SERVING (a draining agent: let go of the stream so that it
+                            // can finish), or the stream broke.
+                            _ => break,
+                        },
+                        () = tokio::time::sleep(interval) => {
+                            let check = tokio::time::timeout(interval, health.check(request())).await;
+                            let serving = matches!(&check, Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32);
+                            if !serving {
+                                break;
+                            }
+                        }
                     }
-                    load.set_ready(true);
-                    backoff = Duration::from_millis(50);
                 }
             }
-            Err(status) if status.code() == tonic::Code::Unimplemented => {
+            Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
                 load.set_ready(true);
-                return;
+                backoff = first;
+                tokio::time::sleep(interval).await;
+                continue;
             }
-            Err(_) => {}
+            Ok(Err(_)) | Err(_) => {}
         }
         load.set_ready(false);
         load.failed.notify_waiters();
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff = (backoff * 2).min(interval.max(first));
     }
 }
 
-/// Power of two choices among `backends`: two distinct ready ones at random, the lower cost
-/// wins; all of them when none is ready. `None` for an empty slice.
-pub(crate) fn pick(backends: &[Arc<Backend>]) -> Option<&Arc<Backend>> {
-    let ready: Vec<&Arc<Backend>> = backends.iter().filter(|b| b.is_ready()).collect();
-    let pool: Vec<&Arc<Backend>> = if ready.is_empty() {
-        backends.iter().collect()
-    } else {
-        ready
+/// One endpoint chosen for a call.
+#[derive(Debug)]
+pub(crate) struct Picked {
+    pub(crate) backend: Arc<Backend>,
+    /// Whether the call is the half-open probe of an ejected endpoint.
+    pub(crate) probe: bool,
+}
+
+/// Chooses the endpoint of one call among `backends`:
+///
+/// 1. a half-open endpoint (ejection over) that is healthy gets the call as its probe;
+/// 2. else power of two choices among the healthy, non-ejected endpoints: two distinct ones
+///    at random, the lower cost wins;
+/// 3. else the same among the non-ejected ones whatever their health (the call then gets the
+///    real connection error);
+/// 4. else a half-open one whatever its health, as its probe.
+///
+/// `None` when there is no endpoint or every one is ejected.
+pub(crate) fn pick(backends: &[Arc<Backend>]) -> Option<Picked> {
+    let now = Instant::now();
+    let admissions: Vec<Admission> = backends.iter().map(|b| b.outlier.admission(now)).collect();
+    let probe = |healthy: bool| {
+        backends.iter().zip(&admissions).find_map(|(b, a)| {
+            (*a == Admission::HalfOpen && (!healthy || b.is_ready()) && b.outlier.start_probe(now))
+                .then(|| Picked {
+                    backend: b.clone(),
+                    probe: true,
+                })
+        })
     };
-    match pool.len() {
-        0 => None,
-        1 => Some(pool[0]),
+    if let Some(p) = probe(true) {
+        return Some(p);
+    }
+    let closed: Vec<&Arc<Backend>> = backends
+        .iter()
+        .zip(&admissions)
+        .filter(|(_, a)| **a == Admission::Closed)
+        .map(|(b, _)| b)
+        .collect();
+    let ready: Vec<&Arc<Backend>> = closed.iter().copied().filter(|b| b.is_ready()).collect();
+    let pool = if ready.is_empty() { closed } else { ready };
+    let chosen = match pool.len() {
+        0 => return probe(false),
+        1 => pool[0],
         n => {
             let mut rng = rand::rng();
             let a = rng.random_range(0..n);
             let b = (a + rng.random_range(1..n)) % n;
             let (x, y) = (pool[a], pool[b]);
-            Some(if x.load.cost() <= y.load.cost() { x } else { y })
+            if x.load.cost() <= y.load.cost() { x } else { y }
         }
-    }
+    };
+    Some(Picked {
+        backend: chosen.clone(),
+        probe: false,
+    })
 }
 
 #[cfg(test)]
@@ -237,7 +380,7 @@ mod tests {
     use super::*;
 
     fn load() -> EndpointLoad {
-        EndpointLoad::new(Arc::new(Notify::new()))
+        EndpointLoad::new(Arc::new(Notify::new()), "a", "127.0.0.1:9")
     }
 
     #[test]
@@ -277,8 +420,13 @@ mod tests {
     #[tokio::test]
     async fn picks_prefer_ready_and_cheaper_endpoints() {
         let failed = Arc::new(Notify::new());
+        let agent: Arc<str> = "a".into();
         let backends: Vec<Arc<Backend>> = (1..=3)
-            .map(|i| Arc::new(Backend::new(([127, 0, 0, i], 9).into(), failed.clone())))
+            .map(|i| {
+                let addr = format!("127.0.0.{i}:9");
+                let config = ResilienceConfig::default();
+                Arc::new(Backend::new(&addr, &agent, failed.clone(), &config).expect("backend"))
+            })
             .collect();
         for b in &backends {
             // Nothing listens there; readiness is set by hand below.
@@ -291,8 +439,41 @@ mod tests {
         backends[0].load.observe(Duration::from_millis(50));
         for _ in 0..20 {
             let b = pick(&backends).expect("a backend");
-            assert_eq!(b.addr, backends[1].addr, "ready and cheaper");
+            assert_eq!(b.backend.addr, backends[1].addr, "ready and cheaper");
         }
         assert!(pick(&[]).is_none());
+        // The cheaper one ejected: the other ready one takes every call.
+        let config = crate::resilience::OutlierConfig {
+            consecutive_failures: 1,
+            base_ejection_time: Duration::from_millis(200),
+            ..Default::default()
+        };
+        let now = Instant::now();
+        let change = backends[1].outlier.record(
+            crate::resilience::outlier::Verdict::Failure,
+            now,
+            0,
+            3,
+            &config,
+        );
+        assert!(matches!(
+            change,
+            crate::resilience::outlier::Change::Ejected(_)
+        ));
+        for _ in 0..20 {
+            let b = pick(&backends).expect("a backend");
+            assert_eq!(b.backend.addr, backends[0].addr, "not the ejected one");
+            assert!(!b.probe);
+        }
+        // Its ejection over: the next call is its probe, and only that one.
+        std::thread::sleep(Duration::from_millis(210));
+        let p = pick(&backends).expect("a backend");
+        assert!(p.probe && p.backend.addr == backends[1].addr);
+        for _ in 0..20 {
+            assert_eq!(
+                pick(&backends).expect("a backend").backend.addr,
+                backends[0].addr
+            );
+        }
     }
 }
