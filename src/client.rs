@@ -94,6 +94,28 @@ pub fn never_sent(status: &Status) -> bool {
     false
 }
 
+/// A status that tonic made from a broken connection (it carries the transport error as its
+/// source; a status read from an agent's `grpc-status` never does) as UNAVAILABLE: tonic maps
+/// HTTP/2 and hyper errors to UNKNOWN, INTERNAL or RESOURCE_EXHAUSTED ("h2 protocol error"),
+/// which would read as the agent's answer and not be retried; the connection's loss is
+/// transient (gRPC status-code guide: UNAVAILABLE). Other statuses are returned unchanged.
+pub fn transport_loss(status: Status) -> Status {
+    let transport = std::error::Error::source(&status).is_some()
+        && matches!(
+            status.code(),
+            tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::ResourceExhausted
+        );
+    if !transport {
+        return status;
+    }
+    let mut lost = Status::unavailable(format!(
+        "the connection to the agent broke: {}",
+        status.message()
+    ));
+    lost.set_source(std::sync::Arc::new(status));
+    lost
+}
+
 /// The gRPC name of a status code, e.g. `NOT_FOUND`.
 pub fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code::*;
@@ -321,7 +343,7 @@ impl Client {
             if s.code() == tonic::Code::Cancelled && s.message() == "Timeout expired" {
                 Status::deadline_exceeded("the deadline expired")
             } else {
-                s
+                transport_loss(s)
             }
         });
         Ok(result?.into_inner())
@@ -618,5 +640,16 @@ mod tests {
         assert_eq!(e.code(), tonic::Code::Unavailable);
         assert!(never_sent(e.status().expect("a status")), "{e}");
         assert!(!never_sent(&Status::unavailable("draining")));
+    }
+
+    #[test]
+    fn a_broken_connection_is_unavailable_and_an_agents_status_is_kept() {
+        let mut h2 = Status::internal("h2 protocol error: connection reset");
+        h2.set_source(std::sync::Arc::new(std::io::Error::other("reset")));
+        let s = transport_loss(h2);
+        assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+        assert!(s.message().contains("connection reset"));
+        let s = transport_loss(Status::internal("the agent's own INTERNAL"));
+        assert_eq!(s.code(), tonic::Code::Internal);
     }
 }

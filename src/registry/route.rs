@@ -122,7 +122,7 @@ impl Router {
         };
         self.budget.deposit();
         if max_attempts == 1 {
-            return self.attempt(request, &path).await.0;
+            return self.attempt(request, &path, &mut Vec::new()).await.0;
         }
         let deadline = request
             .headers()
@@ -134,6 +134,9 @@ impl Router {
         let body: Bytes = body.collect().await?.to_bytes();
         let mut backoff = self.config.retry.backoff();
         let mut attempt = 1;
+        // Endpoints tried so far: a retry goes elsewhere when it can (Envoy's
+        // `previous_hosts` retry predicate).
+        let mut tried = Vec::new();
         loop {
             let mut request = http::Request::from_parts(
                 parts.clone(),
@@ -148,7 +151,7 @@ impl Router {
                     request.headers_mut().insert("grpc-timeout", v);
                 }
             }
-            let (outcome, assessment) = self.attempt(request, &path).await;
+            let (outcome, assessment) = self.attempt(request, &path, &mut tried).await;
             let Some(reason) = assessment
                 .retry
                 .filter(|r| kind == Kind::Read || *r == Reason::Unsent || *r == Reason::Pushback)
@@ -188,10 +191,26 @@ impl Router {
         }
     }
 
-    /// One attempt on the endpoint picked now; records its outcome there.
-    async fn attempt(&self, request: http::Request<Body>, path: &str) -> (Outcome, Assessment) {
+    /// One attempt on the endpoint picked now, among those not in `tried` when there are
+    /// any; records its outcome there, and the endpoint in `tried`.
+    async fn attempt(
+        &self,
+        request: http::Request<Body>,
+        path: &str,
+        tried: &mut Vec<String>,
+    ) -> (Outcome, Assessment) {
         let backends = self.endpoints.snapshot();
-        let Some(picked) = balance::pick(&backends) else {
+        let fresh: Vec<Arc<Backend>> = backends
+            .iter()
+            .filter(|b| !tried.contains(&b.addr))
+            .cloned()
+            .collect();
+        let picked = match balance::pick(&fresh) {
+            Some(p) => Some(p),
+            None if !tried.is_empty() => balance::pick(&backends),
+            None => None,
+        };
+        let Some(picked) = picked else {
             let status = Status::unavailable(format!(
                 "agent {:?} has no endpoint available (none resolved, or every one ejected \
                  by outlier detection)",
@@ -206,6 +225,7 @@ impl Router {
         };
         let backend = picked.backend;
         backend.picked();
+        tried.push(backend.addr.clone());
         let mut transport = backend.client.transport();
         let outcome: Outcome = match transport.ready().await {
             Ok(t) => t.call(request).await,
