@@ -96,14 +96,18 @@ pub fn never_sent(status: &Status) -> bool {
 
 /// A status that tonic made from a broken connection (it carries the transport error as its
 /// source; a status read from an agent's `grpc-status` never does) as UNAVAILABLE: tonic maps
-/// HTTP/2 and hyper errors to UNKNOWN, INTERNAL or RESOURCE_EXHAUSTED ("h2 protocol error"),
+/// HTTP/2 and hyper errors to UNKNOWN, INTERNAL, RESOURCE_EXHAUSTED ("h2 protocol error") or
+/// CANCELLED (hyper's "operation was canceled": the connection closed under a queued call),
 /// which would read as the agent's answer and not be retried; the connection's loss is
 /// transient (gRPC status-code guide: UNAVAILABLE). Other statuses are returned unchanged.
 pub fn transport_loss(status: Status) -> Status {
     let transport = std::error::Error::source(&status).is_some()
         && matches!(
             status.code(),
-            tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::ResourceExhausted
+            tonic::Code::Unknown
+                | tonic::Code::Internal
+                | tonic::Code::ResourceExhausted
+                | tonic::Code::Cancelled
         );
     if !transport {
         return status;

@@ -74,8 +74,8 @@ impl AgentRef {
     /// The agent's client: each of its calls goes to the endpoint picked for it (power of two
     /// choices over latency among the healthy, non-ejected endpoints, [`balance`]) and is
     /// retried where safe ([`crate::resilience`]). Its [`address`](Client::address) is the
-    /// configured endpoints, comma-separated. When no endpoint is available (DNS has no
-    /// address, or every one is ejected), calls fail with UNAVAILABLE.
+    /// configured endpoints, comma-separated. When DNS has no address for the agent, calls
+    /// fail with UNAVAILABLE.
     pub fn client(&self) -> Client {
         self.0.client.clone()
     }

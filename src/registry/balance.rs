@@ -341,9 +341,12 @@ pub(crate) struct Picked {
 ///    at random, the lower cost wins;
 /// 3. else the same among the non-ejected ones whatever their health (the call then gets the
 ///    real connection error);
-/// 4. else a half-open one whatever its health, as its probe.
+/// 4. else a half-open one whatever its health, as its probe;
+/// 5. else (every endpoint ejected: a single-endpoint agent, or ejections at their cap)
+///    the same among all of them, ejection ignored — Envoy's "panic mode": with no endpoint
+///    left to prefer, the agent is still called rather than failed outright.
 ///
-/// `None` when there is no endpoint or every one is ejected.
+/// `None` when there is no endpoint.
 pub(crate) fn pick(backends: &[Arc<Backend>]) -> Option<Picked> {
     let now = Instant::now();
     let admissions: Vec<Admission> = backends.iter().map(|b| b.outlier.admission(now)).collect();
@@ -366,9 +369,15 @@ pub(crate) fn pick(backends: &[Arc<Backend>]) -> Option<Picked> {
         .map(|(b, _)| b)
         .collect();
     let ready: Vec<&Arc<Backend>> = closed.iter().copied().filter(|b| b.is_ready()).collect();
-    let pool = if ready.is_empty() { closed } else { ready };
+    let mut pool = if ready.is_empty() { closed } else { ready };
+    if pool.is_empty() {
+        if let Some(p) = probe(false) {
+            return Some(p);
+        }
+        pool = backends.iter().collect();
+    }
     let chosen = match pool.len() {
-        0 => return probe(false),
+        0 => return None,
         1 => pool[0],
         n => {
             let mut rng = rand::rng();

@@ -212,8 +212,7 @@ impl Router {
         };
         let Some(picked) = picked else {
             let status = Status::unavailable(format!(
-                "agent {:?} has no endpoint available (none resolved, or every one ejected \
-                 by outlier detection)",
+                "agent {:?} has no endpoint (its dns:/// name resolved to no address)",
                 self.agent
             ));
             let assessment = Assessment {

@@ -461,7 +461,7 @@ async fn fault_proxy(target: SocketAddr, fault: Arc<Fault>) -> SocketAddr {
 
 /// The delay of the slow replica: well above the healthy latency on a loaded 2-core machine
 /// (tens of ms at the peaks), so that the balancer can tell them apart.
-const SLOW_MS: u64 = 300;
+const SLOW_MS: u64 = 500;
 
 /// Length of one round of load.
 const ROUND: Duration = Duration::from_secs(1);
@@ -485,20 +485,21 @@ async fn a_slow_replica_gets_a_small_share_and_the_p99_holds() {
 
     // Healthy first, for the reference p99; then slow rounds interleaved with healthy ones
     // (this machine's load varies by the second: the reference is taken at the same times).
-    let mut healthy = load(&client, 2, ROUND, 0).await;
+    // One caller: the latency of each call is its own, not its queue's.
+    let mut healthy = load(&client, 1, ROUND, 0).await;
     fault.delay_ms.store(SLOW_MS, Ordering::Relaxed);
     fault.mode.store(DELAY, Ordering::Relaxed);
     // Warm-up: the balancer learns the slow replica's latency from its first calls.
-    load(&client, 2, Duration::from_millis(500), 0).await;
+    load(&client, 1, Duration::from_millis(500), 0).await;
     let mut slowed = Tally::default();
     let mut to_slow = 0;
     for round in 0..3 {
         let before = fault.calls.load(Ordering::Relaxed);
-        slowed.merge(load(&client, 2, ROUND, 0).await);
+        slowed.merge(load(&client, 1, ROUND, 0).await);
         to_slow += fault.calls.load(Ordering::Relaxed) - before;
         if round < 2 {
             fault.mode.store(PASS, Ordering::Relaxed);
-            healthy.merge(load(&client, 2, ROUND, 0).await);
+            healthy.merge(load(&client, 1, ROUND, 0).await);
             fault.mode.store(DELAY, Ordering::Relaxed);
         }
     }
@@ -715,5 +716,218 @@ async fn a_dead_agent_is_unavailable_in_readyz_and_agents_and_its_stream_ends_un
     .expect("the dead agent shows within the interval");
     assert_eq!(seen["status"], "degraded");
     println!("dead agent reported {:?} after the kill", killed.elapsed());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_at_its_limit_pushes_back_and_callers_go_elsewhere_or_get_429() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limited = |c: &mut switchyard::ServeConfig| c.max_concurrent_executions = Some(1);
+    let busy =
+        switchyard_e2e::Served::start_in(switchyard_echo::Echo, &dir.path().join("a"), limited)
+            .await;
+    let other =
+        switchyard_e2e::Served::start_in(switchyard_echo::Echo, &dir.path().join("b"), limited)
+            .await;
+    // Occupy the one place of `busy`.
+    let long = switchyard_e2e::message("hold", json!({"delay_ms": 20000}));
+    let mut hold = switchyard_e2e::request(long);
+    hold.configuration = Some(switchyard::pb::a2a::SendMessageConfiguration {
+        return_immediately: true,
+        ..Default::default()
+    });
+    busy.client.send_message(hold.clone()).await.expect("held");
+
+    // Straight to it: RESOURCE_EXHAUSTED with the pushback, and no task created.
+    let status = switchyard_e2e::status_of(busy.client.send_text("more").await);
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert_eq!(
+        status
+            .metadata()
+            .get(switchyard::resilience::retry::PUSHBACK)
+            .expect("pushback"),
+        "200"
+    );
+
+    // Through a registry of both: the pushback sends the call to the other replica, and the
+    // busy one is not ejected for it.
+    let (registry, agent) = registry(&[busy.addr, other.addr], settings());
+    wait_health(&agent, &[(busy.addr, true), (other.addr, true)]).await;
+    let client = agent.client().with_timeout(Duration::from_secs(5));
+    for _ in 0..10 {
+        client
+            .send_text("elsewhere")
+            .await
+            .expect("the other replica");
+    }
+    assert!(metric("switchyard_client_pushback_total", &[("retry", "true")]) >= 1.0);
+    assert_eq!(
+        metric(
+            "switchyard_client_ejections_total",
+            &[("endpoint", &busy.addr.to_string())]
+        ),
+        0.0,
+        "load is not a failure"
+    );
+
+    // Both busy: the gateway answers 429 with Retry-After.
+    other.client.send_message(hold).await.expect("held");
+    let gw = Gw::start_with_registry(registry, |_| {}).await;
+    let r = gw
+        .post_json(
+            "/agents/echo/message:send",
+            &json!({"message": msg("full", Value::Null)}),
+        )
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()[reqwest::header::RETRY_AFTER], "1");
+    gw.stop().await;
+}
+
+/// Records the deadline each execution sees, then runs the inner agent.
+struct Recorded<A> {
+    inner: A,
+    seen: Arc<Mutex<Vec<(&'static str, Option<Duration>, Instant)>>>,
+    name: &'static str,
+}
+
+#[tonic::async_trait]
+impl<A: switchyard::Agent> switchyard::Agent for Recorded<A> {
+    fn card(&self) -> switchyard::pb::a2a::AgentCard {
+        self.inner.card()
+    }
+    async fn execute(
+        &self,
+        ctx: switchyard::TaskContext,
+        events: switchyard::TaskEvents,
+    ) -> Result<(), switchyard::AgentError> {
+        self.seen
+            .lock()
+            .expect("seen")
+            .push((self.name, ctx.remaining(), Instant::now()));
+        self.inner.execute(ctx, events).await
+    }
+}
+
+/// Waits until canceled (by its deadline), and records when.
+struct UntilCanceled(Arc<Mutex<Option<Instant>>>);
+
+#[tonic::async_trait]
+impl switchyard::Agent for UntilCanceled {
+    fn card(&self) -> switchyard::pb::a2a::AgentCard {
+        switchyard::card::builder("slow", "Waits until canceled").build()
+    }
+    async fn execute(
+        &self,
+        ctx: switchyard::TaskContext,
+        _events: switchyard::TaskEvents,
+    ) -> Result<(), switchyard::AgentError> {
+        ctx.cancellation().cancelled().await;
+        *self.0.lock().expect("slot") = Some(Instant::now());
+        Err(switchyard::AgentError::Canceled)
+    }
+}
+
+#[tokio::test]
+async fn a_deadline_shrinks_over_three_hops_and_nothing_runs_past_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let stopped = Arc::new(Mutex::new(None));
+    let textstats = switchyard_e2e::Served::start_arc_in(
+        Arc::new(Recorded {
+            inner: switchyard_textstats::TextStats,
+            seen: seen.clone(),
+            name: "textstats",
+        }),
+        &dir.path().join("textstats"),
+        |_| {},
+    )
+    .await;
+    let slow = switchyard_e2e::Served::start_arc_in(
+        Arc::new(Recorded {
+            inner: UntilCanceled(stopped.clone()),
+            seen: seen.clone(),
+            name: "slow",
+        }),
+        &dir.path().join("slow"),
+        |_| {},
+    )
+    .await;
+    let subs = Registry::new(&RegistryConfig {
+        agents: vec![
+            crate::gateway::agent("textstats", textstats.addr),
+            crate::gateway::agent("slow", slow.addr),
+        ],
+    })
+    .expect("registry");
+    let research = switchyard_research::Research::new(
+        Arc::new(subs),
+        switchyard_research::ResearchConfig {
+            agents: vec!["textstats".into(), "slow".into()],
+            deadline_margin: Duration::from_millis(200),
+            ..Default::default()
+        },
+    );
+    let research = switchyard_e2e::Served::start_arc_in(
+        Arc::new(Recorded {
+            inner: research,
+            seen: seen.clone(),
+            name: "research",
+        }),
+        &dir.path().join("research"),
+        |_| {},
+    )
+    .await;
+    let gw = Gw::start(
+        vec![crate::gateway::agent("research", research.addr)],
+        |_| {},
+    )
+    .await;
+
+    let timeout = Duration::from_millis(2000);
+    let sent = Instant::now();
+    let caller_deadline = sent + timeout;
+    let r = gw
+        .post_json(
+            "/agents/research/message:send",
+            &json!({"message": msg("Deadlines shrink. Every hop passes on less.", Value::Null)}),
+        )
+        .header("x-timeout-ms", timeout.as_millis().to_string())
+        .send()
+        .await
+        .expect("answer");
+    let answered = Instant::now();
+    let status = r.status();
+    let body = r.text().await.unwrap_or_default();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(answered <= caller_deadline, "answered in time");
+
+    let seen = seen.lock().expect("seen").clone();
+    let at = |name: &str| {
+        seen.iter()
+            .find(|(n, _, _)| *n == name)
+            .unwrap_or_else(|| panic!("{name} ran: {seen:?}"))
+    };
+    let (_, research_left, research_at) = at("research");
+    let (_, stats_left, stats_at) = at("textstats");
+    let (_, slow_left, _) = at("slow");
+    let research_left = research_left.expect("research has a deadline");
+    let stats_left = stats_left.expect("textstats has a deadline");
+    let slow_left = slow_left.expect("slow has a deadline");
+    println!(
+        "caller {timeout:?} → research {research_left:?} → textstats {stats_left:?}, slow \
+         {slow_left:?}"
+    );
+    // Each hop sees less than the one before, by at least what the time in between took.
+    assert!(research_left < timeout);
+    assert!(stats_left < research_left);
+    assert!(slow_left < research_left);
+    assert!(*research_at + research_left <= caller_deadline + Duration::from_millis(5));
+    assert!(*stats_at + stats_left <= *research_at + research_left);
+    // The sub-agent that would run forever was stopped before the caller's deadline.
+    let stopped = stopped.lock().expect("slot").expect("slow was canceled");
+    assert!(stopped <= caller_deadline, "nothing runs past the deadline");
     gw.stop().await;
 }
