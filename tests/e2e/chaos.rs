@@ -786,10 +786,13 @@ async fn an_agent_at_its_limit_pushes_back_and_callers_go_elsewhere_or_get_429()
     gw.stop().await;
 }
 
+/// What each execution saw: the agent, its remaining deadline, and when.
+type Seen = Arc<Mutex<Vec<(&'static str, Option<Duration>, Instant)>>>;
+
 /// Records the deadline each execution sees, then runs the inner agent.
 struct Recorded<A> {
     inner: A,
-    seen: Arc<Mutex<Vec<(&'static str, Option<Duration>, Instant)>>>,
+    seen: Seen,
     name: &'static str,
 }
 
