@@ -21,8 +21,8 @@
 //!    [`OutlierConfig::max_ejection_percent`] of an agent's endpoints at once; after the time, one
 //!    probe call (half-open) brings it back or ejects it again.
 //! 3. **balancing** ([`crate::registry::balance`]): power of two choices over a peak-EWMA
-//!    latency among the endpoints that are healthy (`grpc.health.v1` watch and periodic
-//!    checks, every [`ResilienceConfig::health_interval`]) and not ejected.
+//!    latency among the endpoints that are healthy (`grpc.health.v1` watch, reconnected within
+//!    [`ResilienceConfig::health_interval`]; HTTP/2 keep-alive PINGs) and not ejected.
 //! 4. **connection** per endpoint: connect timeout, HTTP/2 keep-alive pings, reconnects
 //!    paced by the health checks' backoff.
 //!
@@ -64,11 +64,12 @@ pub struct ResilienceConfig {
     /// calls fail with UNAVAILABLE). Default 5 s.
     pub keepalive_timeout: Duration,
     /// Active health checking: each endpoint's `grpc.health.v1.Health/Watch` stream is
-    /// followed (a killed process is out of rotation at once), and a `Health/Check` is made
-    /// this often, with this as its timeout (a hung process is out within two intervals).
-    /// The longest wait between two reconnection attempts of an endpoint that is down, too.
-    /// An endpoint without a health service (UNIMPLEMENTED) is healthy while it answers.
-    /// Default 5 s.
+    /// followed — a killed or NOT_SERVING agent is out of rotation at once, a hung one when
+    /// its connection fails the keep-alive PING. This is the longest wait between two
+    /// reconnection attempts of an endpoint that is down, the time after which an endpoint
+    /// that a failed call took out is asked again, and the timeout of a watch's start. An
+    /// endpoint without a health service (UNIMPLEMENTED) is healthy while it answers, asked
+    /// again this often. Default 5 s.
     pub health_interval: Duration,
     /// Outlier ejection.
     pub outlier: OutlierConfig,

@@ -13,11 +13,12 @@
 //! chosen per request by code that also needs the choice itself (outlier bookkeeping, the
 //! gateway's stream lanes, metrics by endpoint); the cost function is the same.
 //!
-//! Readiness follows the endpoint's `grpc.health.v1.Health` ([`watch_health`], gRPC
+//! Readiness follows the endpoint's `grpc.health.v1.Health/Watch` ([`watch_health`], gRPC
 //! client-side health checking): SERVING puts it in rotation; NOT_SERVING (a draining agent),
-//! a broken stream (a killed process), a failed periodic check (a hung one) or a call that
-//! failed without a response takes it out, and the watch reconnects with backoff. An endpoint
-//! without the health service (UNIMPLEMENTED) counts as ready while it answers.
+//! a broken stream (a killed process, or a hung one whose connection fails its HTTP/2
+//! keep-alive PING) or a call that failed without a response takes it out, and the watch
+//! reconnects with backoff. An endpoint without the health service (UNIMPLEMENTED) counts as
+//! ready while it answers.
 
 use std::{
     sync::{
@@ -271,21 +272,24 @@ impl Drop for Backend {
     }
 }
 
-/// Follows `grpc.health.v1.Health/Watch` of the whole server (`service: ""`), and makes a
-/// `Health/Check` every `interval` (timeout `interval`) while the stream is quiet, which finds
-/// a hung process. The stream is dropped at NOT_SERVING (a draining server waits for open
-/// streams) and watched again after a backoff of 50 ms doubling up to `interval`. A server
-/// without the health service (UNIMPLEMENTED) is ready while it answers, asked again every
-/// `interval`.
+/// Follows `grpc.health.v1.Health/Watch` of the whole server (`service: ""`): SERVING puts
+/// the endpoint in rotation at once, NOT_SERVING or a broken stream (a killed process, or a
+/// hung one whose connection failed its HTTP/2 keep-alive PING) takes it out at once. The
+/// stream is dropped at NOT_SERVING (a draining server waits for open streams) and watched
+/// again after a backoff of 50 ms doubling up to `interval`. Every `interval`, an endpoint
+/// that a failed call took out of rotation while its stream stayed up is watched again (its
+/// answer puts it back). A server without the health service (UNIMPLEMENTED) is ready while
+/// it answers, asked again every `interval`. No call is made in the steady state besides the
+/// open stream.
 async fn watch_health(client: Client, load: Arc<EndpointLoad>, interval: Duration) {
     let first = Duration::from_millis(50).min(interval);
     let mut backoff = first;
-    let request = || HealthCheckRequest {
-        service: String::new(),
-    };
     loop {
         let mut health = tonic_health::pb::health_client::HealthClient::new(client.transport());
-        match tokio::time::timeout(interval, health.watch(request())).await {
+        let watch = health.watch(HealthCheckRequest {
+            service: String::new(),
+        });
+        match tokio::time::timeout(interval.max(Duration::from_secs(1)), watch).await {
             Ok(Ok(stream)) => {
                 let mut stream = stream.into_inner();
                 loop {
@@ -300,13 +304,10 @@ async fn watch_health(client: Client, load: Arc<EndpointLoad>, interval: Duratio
                             _ => break,
                         },
                         () = tokio::time::sleep(interval) => {
-                            let check = tokio::time::timeout(interval, health.check(request())).await;
-                            let serving = matches!(&check, Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32);
-                            if !serving {
+                            if !load.is_ready() {
+                                // A call failed on the connection: ask again.
                                 break;
                             }
-                            // Back after a call found the connection broken for a moment.
-                            load.set_ready(true);
                         }
                     }
                 }
