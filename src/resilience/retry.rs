@@ -100,7 +100,8 @@ pub enum Kind {
     /// One request message with effects (a send, a cancel, a config change): retried only if
     /// it never reached an agent.
     Write,
-    /// A client-streaming or bidi call: its request cannot be replayed; never retried.
+    /// A client-streaming or bidi call, or a method this crate does not know: its request
+    /// may be a stream that cannot be replayed; never retried.
     Stream,
 }
 
@@ -120,14 +121,21 @@ pub fn kind(path: &str) -> Kind {
         )
         | ("switchyard.v1.AgentService", "GetAgentCard")
         | ("grpc.health.v1.Health", "Check" | "Watch") => Kind::Read,
-        ("lf.a2a.v1.A2AService" | "switchyard.v1.AgentService", "SendMessage")
-        | ("lf.a2a.v1.A2AService", "SendStreamingMessage")
-            if RETRY_SENDS =>
-        {
-            Kind::Read
-        }
-        ("switchyard.v1.AgentService", "SendMessageParts" | "Converse") => Kind::Stream,
-        _ => Kind::Write,
+        (
+            "lf.a2a.v1.A2AService" | "switchyard.v1.AgentService",
+            "SendMessage" | "SendStreamingMessage",
+        ) if RETRY_SENDS => Kind::Read,
+        (
+            "lf.a2a.v1.A2AService" | "switchyard.v1.AgentService",
+            "SendMessage" | "SendStreamingMessage",
+        )
+        | (
+            "lf.a2a.v1.A2AService",
+            "CancelTask" | "CreateTaskPushNotificationConfig" | "DeleteTaskPushNotificationConfig",
+        ) => Kind::Write,
+        // Client streams, bidi sessions, and methods of services this crate does not know
+        // (their request may be a stream): passed through, never buffered or retried.
+        _ => Kind::Stream,
     }
 }
 
@@ -182,7 +190,11 @@ mod tests {
         assert_eq!(kind("/switchyard.v1.AgentService/GetAgentCard"), Kind::Read);
         assert_eq!(kind("/lf.a2a.v1.A2AService/SendMessage"), Kind::Write);
         assert_eq!(kind("/lf.a2a.v1.A2AService/CancelTask"), Kind::Write);
-        assert_eq!(kind("/other.Service/GetTask"), Kind::Write);
+        assert_eq!(
+            kind("/other.Service/GetTask"),
+            Kind::Stream,
+            "unknown: passed through"
+        );
         assert_eq!(kind("/switchyard.v1.AgentService/Converse"), Kind::Stream);
         assert_eq!(method_label("/x.Y/Whatever"), "other");
         assert_eq!(method_label("/lf.a2a.v1.A2AService/GetTask"), "GetTask");
