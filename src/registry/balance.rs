@@ -350,6 +350,17 @@ pub(crate) struct Picked {
 /// `None` when there is no endpoint.
 pub(crate) fn pick(backends: &[Arc<Backend>]) -> Option<Picked> {
     let now = Instant::now();
+    if let [only] = backends {
+        // One endpoint: it gets the call whatever its state (steps 2 to 5 end there), as
+        // the probe when its ejection is over.
+        let probe = only.outlier.admission(now) == Admission::HalfOpen
+            && only.is_ready()
+            && only.outlier.start_probe(now);
+        return Some(Picked {
+            backend: only.clone(),
+            probe,
+        });
+    }
     let admissions: Vec<Admission> = backends.iter().map(|b| b.outlier.admission(now)).collect();
     let probe = |healthy: bool| {
         backends.iter().zip(&admissions).find_map(|(b, a)| {

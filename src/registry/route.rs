@@ -200,15 +200,15 @@ impl Router {
         tried: &mut Vec<String>,
     ) -> (Outcome, Assessment) {
         let backends = self.endpoints.snapshot();
-        let fresh: Vec<Arc<Backend>> = backends
-            .iter()
-            .filter(|b| !tried.contains(&b.addr))
-            .cloned()
-            .collect();
-        let picked = match balance::pick(&fresh) {
-            Some(p) => Some(p),
-            None if !tried.is_empty() => balance::pick(&backends),
-            None => None,
+        let picked = if tried.is_empty() {
+            balance::pick(&backends)
+        } else {
+            let fresh: Vec<Arc<Backend>> = backends
+                .iter()
+                .filter(|b| !tried.contains(&b.addr))
+                .cloned()
+                .collect();
+            balance::pick(&fresh).or_else(|| balance::pick(&backends))
         };
         let Some(picked) = picked else {
             let status = Status::unavailable(format!(
@@ -224,7 +224,9 @@ impl Router {
         };
         let backend = picked.backend;
         backend.picked();
-        tried.push(backend.addr.clone());
+        if backends.len() > 1 {
+            tried.push(backend.addr.clone());
+        }
         let mut transport = backend.client.transport();
         let outcome: Outcome = match transport.ready().await {
             Ok(t) => t.call(request).await,
@@ -234,7 +236,11 @@ impl Router {
         if let Some(p) = assessment.pushback {
             metrics::counter!(PUSHBACK, "agent" => self.agent.clone(), "method" => retry::method_label(path), "retry" => if p.is_ok() { "true" } else { "false" }).increment(1);
         }
-        let ejected = backends.iter().filter(|b| b.outlier.is_ejected()).count();
+        let ejected = match assessment.verdict {
+            // Only a failure can eject; the count is not needed otherwise.
+            Verdict::Failure => backends.iter().filter(|b| b.outlier.is_ejected()).count(),
+            Verdict::Success | Verdict::Load => 0,
+        };
         match backend.outlier.record(
             assessment.verdict,
             Instant::now(),
