@@ -119,7 +119,7 @@ pub struct ServeConfig {
     /// Limits on the listener's connections: open connections, first-request and idle
     /// timeouts ([`ConnectionLimits`]; defaults 10,000, 10 s and 5 min).
     pub connections: ConnectionLimits,
-    /// Backpressure: the most executions of [`Agent::execute`](crate::Agent::execute) running
+    /// Backpressure: the most executions of [`crate::Agent::execute`] running
     /// at once (new tasks and continued ones; tasks resumed after a restart are not refused).
     /// Beyond it a new `SendMessage` (any send RPC) fails at once, before a task is created,
     /// with RESOURCE_EXHAUSTED and `grpc-retry-pushback-ms: `[`OVERLOAD_PUSHBACK`]: callers

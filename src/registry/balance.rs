@@ -13,7 +13,7 @@
 //! chosen per request by code that also needs the choice itself (outlier bookkeeping, the
 //! gateway's stream lanes, metrics by endpoint); the cost function is the same.
 //!
-//! Readiness follows the endpoint's `grpc.health.v1.Health/Watch` ([`watch_health`], gRPC
+//! Readiness follows the endpoint's `grpc.health.v1.Health/Watch` (`watch_health`, gRPC
 //! client-side health checking): SERVING puts it in rotation; NOT_SERVING (a draining agent),
 //! a broken stream (a killed process, or a hung one whose connection fails its HTTP/2
 //! keep-alive PING) or a call that failed without a response takes it out, and the watch
