@@ -94,6 +94,32 @@ pub fn never_sent(status: &Status) -> bool {
     false
 }
 
+/// A status that tonic made from a broken connection (it carries the transport error as its
+/// source; a status read from an agent's `grpc-status` never does) as UNAVAILABLE: tonic maps
+/// HTTP/2 and hyper errors to UNKNOWN, INTERNAL, RESOURCE_EXHAUSTED ("h2 protocol error") or
+/// CANCELLED (hyper's "operation was canceled": the connection closed under a queued call),
+/// which would read as the agent's answer and not be retried; the connection's loss is
+/// transient (gRPC status-code guide: UNAVAILABLE). Other statuses are returned unchanged.
+pub fn transport_loss(status: Status) -> Status {
+    let transport = std::error::Error::source(&status).is_some()
+        && matches!(
+            status.code(),
+            tonic::Code::Unknown
+                | tonic::Code::Internal
+                | tonic::Code::ResourceExhausted
+                | tonic::Code::Cancelled
+        );
+    if !transport {
+        return status;
+    }
+    let mut lost = Status::unavailable(format!(
+        "the connection to the agent broke: {}",
+        status.message()
+    ));
+    lost.set_source(std::sync::Arc::new(status));
+    lost
+}
+
 /// The gRPC name of a status code, e.g. `NOT_FOUND`.
 pub fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code::*;
@@ -231,24 +257,6 @@ impl Client {
         Ok(Self::from_channel(endpoint(addr)?.connect_lazy()).named(addr))
     }
 
-    /// A client whose calls fail with UNAVAILABLE saying that `target` resolved to no
-    /// address (a `dns:///` endpoint with no records).
-    pub(crate) fn unavailable(target: &str) -> Self {
-        let reason = format!("{target} resolved to no address");
-        let connector = tower::service_fn(move |_: http::Uri| {
-            let reason = reason.clone();
-            async move {
-                Err::<hyper_util::rt::TokioIo<tokio::net::TcpStream>, _>(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    reason,
-                ))
-            }
-        });
-        let channel = Endpoint::from_static("http://unresolved.invalid")
-            .connect_with_connector_lazy(connector);
-        Self::from_channel(channel).named(target)
-    }
-
     pub(crate) fn named(mut self, addr: &str) -> Self {
         self.addr = addr.into();
         self
@@ -339,7 +347,7 @@ impl Client {
             if s.code() == tonic::Code::Cancelled && s.message() == "Timeout expired" {
                 Status::deadline_exceeded("the deadline expired")
             } else {
-                s
+                transport_loss(s)
             }
         });
         Ok(result?.into_inner())
@@ -636,5 +644,16 @@ mod tests {
         assert_eq!(e.code(), tonic::Code::Unavailable);
         assert!(never_sent(e.status().expect("a status")), "{e}");
         assert!(!never_sent(&Status::unavailable("draining")));
+    }
+
+    #[test]
+    fn a_broken_connection_is_unavailable_and_an_agents_status_is_kept() {
+        let mut h2 = Status::internal("h2 protocol error: connection reset");
+        h2.set_source(std::sync::Arc::new(std::io::Error::other("reset")));
+        let s = transport_loss(h2);
+        assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+        assert!(s.message().contains("connection reset"));
+        let s = transport_loss(Status::internal("the agent's own INTERNAL"));
+        assert_eq!(s.code(), tonic::Code::Internal);
     }
 }

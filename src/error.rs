@@ -158,6 +158,16 @@ pub enum RpcError {
     /// A size or rate limit was exceeded (RESOURCE_EXHAUSTED).
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The agent is at its limit of concurrent executions (RESOURCE_EXHAUSTED with
+    /// `grpc-retry-pushback-ms`, gRFC A6): nothing was started, the call may be made again
+    /// after `retry_after`, here or on another replica.
+    #[error("{message}")]
+    Overloaded {
+        /// Human-readable message.
+        message: String,
+        /// When to come back.
+        retry_after: std::time::Duration,
+    },
     /// The caller's deadline expired (DEADLINE_EXCEEDED).
     #[error("{0}")]
     DeadlineExceeded(String),
@@ -215,7 +225,7 @@ impl RpcError {
             Self::A2a { kind, .. } => kind.grpc_code(),
             Self::InvalidArgument(_) => Code::InvalidArgument,
             Self::NotFound(_) => Code::NotFound,
-            Self::ResourceExhausted(_) => Code::ResourceExhausted,
+            Self::ResourceExhausted(_) | Self::Overloaded { .. } => Code::ResourceExhausted,
             Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
             Self::Unavailable(_) => Code::Unavailable,
             Self::Internal(_) => Code::Internal,
@@ -279,6 +289,17 @@ impl From<RpcError> for Status {
             }
             RpcError::NotFound(m) => Status::not_found(cut(m)),
             RpcError::ResourceExhausted(m) => Status::resource_exhausted(cut(m)),
+            RpcError::Overloaded {
+                message,
+                retry_after,
+            } => {
+                let mut status = Status::resource_exhausted(cut(message));
+                status.metadata_mut().insert(
+                    crate::resilience::retry::PUSHBACK,
+                    tonic::metadata::MetadataValue::from(retry_after.as_millis() as u64),
+                );
+                status
+            }
             RpcError::DeadlineExceeded(m) => Status::deadline_exceeded(cut(m)),
             RpcError::Unavailable(m) => Status::unavailable(cut(m)),
             RpcError::Internal(detail) => {

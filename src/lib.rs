@@ -21,7 +21,8 @@
 //! - [`TaskContext`], [`TaskEvents`]: what an execution gets; [`MessageContext`]: what a
 //!   direct reply ([`Agent::reply`]) gets;
 //! - [`AgentServer`], [`ServeConfig`], [`serve`]: serving;
-//! - [`Client`]: calling agents;
+//! - [`Client`]: calling agents; [`Registry`]: the agents of the mesh, whose clients balance,
+//!   eject outliers and retry ([`resilience`]);
 //! - [`store`]: [`TaskStore`](store::TaskStore) and its implementations;
 //! - [`card`], [`task`], [`error`], [`trace`], [`deadline`]: protocol helpers;
 //! - [`limits`]: the bounds on ids and JSON nesting every edge enforces.
@@ -37,6 +38,7 @@ mod events;
 pub mod limits;
 pub mod pb;
 pub mod registry;
+pub mod resilience;
 mod runtime;
 pub mod server;
 mod service;

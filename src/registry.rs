@@ -1,17 +1,19 @@
 //! The registry: which agents exist, where their gRPC endpoints are, and their cards.
 //!
 //! Agents come from configuration ([`RegistryConfig`]: a TOML/JSON file section, or the
-//! `SWITCHYARD_AGENTS` environment variable). Each agent has one or more endpoints, and
-//! [`AgentRef::client`] picks one **per request**, because one HTTP/2 connection per pod
-//! would pin all traffic to one replica:
+//! `SWITCHYARD_AGENTS` environment variable). Each agent has one or more endpoints, and the
+//! client of an agent ([`AgentRef::client`]) picks one **per request**, because one HTTP/2
+//! connection per pod would pin all traffic to one replica:
 //!
-//! - `host:port` endpoints rotate round robin (a host name is resolved once, when its
-//!   connection opens);
+//! - `host:port` endpoints are fixed (a host name is resolved once, when its connection
+//!   opens);
 //! - `dns:///host:port` endpoints (gRPC name-resolution syntax) are resolved to every address
 //!   (A and AAAA) and kept in line with DNS ([`dns`]: on an interval, within the records' TTL,
-//!   and when a connection fails); calls go by power of two choices over a peak-EWMA latency
-//!   among the ready addresses ([`balance`]). On Kubernetes this is a headless Service:
+//!   and when a connection fails). On Kubernetes this is a headless Service:
 //!   `dns:///echo-headless.<namespace>.svc.cluster.local:50051`.
+//!
+//! Either way, calls go by power of two choices over a peak-EWMA latency among the healthy,
+//! non-ejected endpoints ([`balance`]), and are retried where safe ([`crate::resilience`]).
 //!
 //! An agent's endpoints are all of one kind. Cards are
 //! fetched over gRPC (`AgentService.GetAgentCard`); an agent that answers UNIMPLEMENTED there
@@ -23,17 +25,24 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc, RwLock,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
 
-use crate::{Client, ClientError, pb::a2a::AgentCard};
+use tokio::sync::Notify;
+
+use crate::{
+    Client, ClientError, client::Transport, pb::a2a::AgentCard, resilience::ResilienceConfig,
+};
 
 pub mod balance;
 mod config;
 pub mod dns;
 mod pool;
+pub(crate) mod route;
+
+use route::{Endpoints, Router};
 
 pub use config::{AGENT_SYNTAX, AGENTS_ENV, AgentConfig, RegistryConfig, RegistryError};
 pub use dns::DiscoveryConfig;
@@ -42,20 +51,9 @@ pub use dns::DiscoveryConfig;
 #[derive(Debug)]
 struct Entry {
     config: AgentConfig,
-    endpoints: Endpoints,
+    router: Arc<Router>,
+    client: Client,
     card: RwLock<Option<Arc<AgentCard>>>,
-}
-
-/// Where an agent's calls go.
-#[derive(Debug)]
-enum Endpoints {
-    /// `host:port` endpoints, a lazily connecting client each, in round-robin order.
-    Fixed {
-        clients: Vec<Client>,
-        next: AtomicUsize,
-    },
-    /// `dns:///` endpoints.
-    Discovered(Arc<pool::Pool>),
 }
 
 /// A registered agent, cheap to clone.
@@ -73,37 +71,61 @@ impl AgentRef {
         &self.0.config
     }
 
-    /// A client for one request (per request, not per connection): the next `host:port`
-    /// endpoint in round-robin order, or, for `dns:///` endpoints, the ready address chosen
-    /// by power of two choices over latency ([`balance`]). When DNS has no address for the
-    /// agent, the client's calls fail with UNAVAILABLE ("no address").
+    /// The agent's client: each of its calls goes to the endpoint picked for it (power of two
+    /// choices over latency among the healthy, non-ejected endpoints, [`balance`]) and is
+    /// retried where safe ([`crate::resilience`]). Its [`address`](Client::address) is the
+    /// configured endpoints, comma-separated. When DNS has no address for the agent, calls
+    /// fail with UNAVAILABLE.
     pub fn client(&self) -> Client {
-        match &self.0.endpoints {
-            Endpoints::Fixed { clients, next } => {
-                let i = next.fetch_add(1, Ordering::Relaxed) % clients.len();
-                clients[i].clone()
-            }
-            Endpoints::Discovered(pool) => pool
-                .pick()
-                .unwrap_or_else(|| Client::unavailable(&self.0.config.endpoints.join(","))),
-        }
+        self.0.client.clone()
+    }
+
+    /// The endpoint (`host:port`) the balancer would pick for a call now, for a caller that
+    /// keeps its own connections (e.g. the gateway's stream lanes); `None` when none is
+    /// available.
+    pub fn pick_endpoint(&self) -> Option<String> {
+        self.0.router.peek()
     }
 
     /// The addresses calls go to now: the configured `host:port` endpoints, or what the
     /// `dns:///` endpoints resolve to.
     pub fn endpoints(&self) -> Vec<String> {
-        match &self.0.endpoints {
-            Endpoints::Fixed { .. } => self.0.config.endpoints.clone(),
+        match &self.0.router.endpoints {
+            Endpoints::Fixed(_) => self.0.config.endpoints.clone(),
             Endpoints::Discovered(pool) => {
                 pool.addresses().iter().map(ToString::to_string).collect()
             }
         }
     }
 
+    /// Whether some endpoint of the agent is available: its health checks pass (or it has no
+    /// health service and answers) and it is not ejected. A dead agent turns unavailable
+    /// within [`ResilienceConfig::health_interval`] (at once when its process is gone).
+    pub fn is_available(&self) -> bool {
+        self.0
+            .router
+            .endpoints
+            .snapshot()
+            .iter()
+            .any(|b| b.is_available())
+    }
+
+    /// Each endpoint (`host:port`) with whether it is available
+    /// ([`is_available`](Self::is_available)).
+    pub fn endpoint_health(&self) -> Vec<(String, bool)> {
+        self.0
+            .router
+            .endpoints
+            .snapshot()
+            .iter()
+            .map(|b| (b.addr.clone(), b.is_available()))
+            .collect()
+    }
+
     /// Waits until the resolved addresses satisfy `done` (for `dns:///` endpoints, from
     /// their first resolution on); returns at once for `host:port` endpoints.
     pub async fn wait_for_endpoints(&self, mut done: impl FnMut(&[SocketAddr]) -> bool) {
-        let Endpoints::Discovered(pool) = &self.0.endpoints else {
+        let Endpoints::Discovered(pool) = &self.0.router.endpoints else {
             return;
         };
         let mut rx = pool.subscribe();
@@ -208,6 +230,7 @@ pub struct Registry {
     agents: RwLock<BTreeMap<String, AgentRef>>,
     loaded: AtomicBool,
     discovery: DiscoveryConfig,
+    resilience: ResilienceConfig,
     resolver: std::sync::OnceLock<hickory_resolver::TokioResolver>,
 }
 
@@ -216,6 +239,7 @@ impl std::fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("agents", &self.agents)
             .field("discovery", &self.discovery)
+            .field("resilience", &self.resilience)
             .finish_non_exhaustive()
     }
 }
@@ -241,8 +265,23 @@ impl Registry {
         config: &RegistryConfig,
         discovery: DiscoveryConfig,
     ) -> Result<Self, RegistryError> {
+        Self::with_settings(config, discovery, ResilienceConfig::default())
+    }
+
+    /// A registry of the configured agents resolving `dns:///` endpoints as `discovery`
+    /// says, whose clients balance, eject and retry as `resilience` says. Needs a Tokio
+    /// runtime.
+    ///
+    /// # Errors
+    /// As [`with_discovery`](Self::with_discovery).
+    pub fn with_settings(
+        config: &RegistryConfig,
+        discovery: DiscoveryConfig,
+        resilience: ResilienceConfig,
+    ) -> Result<Self, RegistryError> {
         let registry = Self {
             discovery,
+            resilience,
             ..Self::default()
         };
         for a in &config.agents {
@@ -267,31 +306,41 @@ impl Registry {
             .map(|(host, port)| (host.to_owned(), port))
             .collect();
         let endpoints = if targets.is_empty() {
-            let clients = config
+            let agent: Arc<str> = config.name.as_str().into();
+            let failed = Arc::new(Notify::new());
+            let backends = config
                 .endpoints
                 .iter()
-                .map(|e| Client::lazy(e))
+                .map(|e| {
+                    balance::Backend::new(e, &agent, failed.clone(), &self.resilience).map(Arc::new)
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| RegistryError::InvalidEndpoint {
                     agent: config.name.clone(),
                     endpoint: config.endpoints.join(","),
                 })?;
-            Endpoints::Fixed {
-                clients,
-                next: AtomicUsize::new(0),
-            }
+            Endpoints::Fixed(backends)
         } else {
             let resolver = self.resolver()?;
             Endpoints::Discovered(pool::Pool::start(
                 &config.name,
                 targets,
                 &self.discovery,
+                &self.resilience,
                 resolver,
             ))
         };
+        let router = Arc::new(Router::new(
+            &config.name,
+            endpoints,
+            self.resilience.clone(),
+        ));
+        let client =
+            Client::over(Transport::routed(router.clone())).named(&config.endpoints.join(","));
         let entry = AgentRef(Arc::new(Entry {
             config: config.clone(),
-            endpoints,
+            router,
+            client,
             card: RwLock::new(None),
         }));
         self.agents
@@ -359,23 +408,17 @@ mod tests {
     use super::{config::tests::agent, *};
 
     #[tokio::test]
-    async fn clients_rotate_over_endpoints_per_call() {
+    async fn picks_spread_over_fixed_endpoints() {
         let r = Registry::new(&RegistryConfig {
             agents: vec![agent("a", &["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"])],
         })
         .expect("registry");
         let a = r.agent("a").expect("a");
-        let order: Vec<String> = (0..5).map(|_| a.client().address().to_owned()).collect();
-        assert_eq!(
-            order,
-            [
-                "127.0.0.1:1",
-                "127.0.0.1:2",
-                "127.0.0.1:3",
-                "127.0.0.1:1",
-                "127.0.0.1:2"
-            ]
-        );
+        assert_eq!(a.client().address(), "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3");
+        let picked: std::collections::BTreeSet<String> = (0..200)
+            .map(|_| a.pick_endpoint().expect("an endpoint"))
+            .collect();
+        assert_eq!(picked.len(), 3, "{picked:?}");
         assert!(matches!(r.agent("b"), Err(RegistryError::UnknownAgent(_))));
     }
 }

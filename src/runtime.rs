@@ -106,6 +106,11 @@ pub(crate) struct RuntimeConfig {
     ///
     /// [`ServeConfig::max_task_bytes`]: crate::ServeConfig::max_task_bytes
     pub(crate) max_task_bytes: usize,
+    /// Places for running executions ([`ServeConfig::max_concurrent_executions`]); `None`:
+    /// no limit.
+    ///
+    /// [`ServeConfig::max_concurrent_executions`]: crate::ServeConfig::max_concurrent_executions
+    pub(crate) executions: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// The caller of an RPC, as far as the runtime cares.
@@ -439,11 +444,25 @@ impl Runtime {
         let mut message = request
             .message
             .ok_or_else(|| RpcError::invalid("message", "is required"))?;
+        let permit = match &self.config.executions {
+            None => None,
+            Some(places) => Some(places.clone().try_acquire_owned().map_err(|_| {
+                RpcError::Overloaded {
+                    message: format!(
+                        "agent {} is running its maximum of concurrent executions; retry later \
+                         or on another replica",
+                        self.config.agent_name
+                    ),
+                    retry_after: crate::server::OVERLOAD_PUSHBACK,
+                }
+            })?),
+        };
         let start = execution::Start {
             call,
             deadline: task_deadline,
             accepted_output_modes,
             resumed: false,
+            permit,
         };
         let started = if message.task_id.is_empty() {
             let task_id = new_id();
@@ -866,6 +885,7 @@ impl Runtime {
                         deadline: None,
                         accepted_output_modes: Vec::new(),
                         resumed: true,
+                        permit: None,
                     };
                     execution::spawn(self.clone(), live.clone(), exec, snapshot, message, start);
                 }

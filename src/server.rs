@@ -203,7 +203,18 @@ pub struct ServeConfig {
     /// Limits on the listener's connections: open connections, first-request and idle
     /// timeouts ([`ConnectionLimits`]; defaults 10,000, 10 s and 5 min).
     pub connections: ConnectionLimits,
+    /// Backpressure: the most executions of [`crate::Agent::execute`] running
+    /// at once (new tasks and continued ones; tasks resumed after a restart are not refused).
+    /// Beyond it a new `SendMessage` (any send RPC) fails at once, before a task is created,
+    /// with RESOURCE_EXHAUSTED and `grpc-retry-pushback-ms: `[`OVERLOAD_PUSHBACK`]: callers
+    /// through a registry retry another replica after that time (a load signal, never an
+    /// ejection); the gateway answers HTTP 429 with `Retry-After`. `None` (the default): no
+    /// limit. Agent binaries: `--max-concurrent-executions` / `<AGENT>_MAX_CONCURRENT_EXECUTIONS`.
+    pub max_concurrent_executions: Option<usize>,
 }
+
+/// The retry pushback an agent at its [`ServeConfig::max_concurrent_executions`] sends.
+pub const OVERLOAD_PUSHBACK: Duration = Duration::from_millis(200);
 
 impl Default for ServeConfig {
     fn default() -> Self {
@@ -217,6 +228,7 @@ impl Default for ServeConfig {
             default_history_length: None,
             drain_timeout: Duration::from_secs(30),
             cancel_grace: Duration::from_secs(5),
+            max_concurrent_executions: None,
             push_notifications: false,
             recovery: Recovery::default(),
             retention: Retention::default(),
@@ -388,6 +400,9 @@ impl AgentServer {
                 streaming,
                 recovery: config.recovery,
                 max_task_bytes: config.max_task_bytes,
+                executions: config
+                    .max_concurrent_executions
+                    .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
             },
         )
         .await?;

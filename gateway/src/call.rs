@@ -92,8 +92,10 @@ fn check_streaming(agent: &AgentRef) -> Result<(), ApiError> {
 }
 
 /// Makes the call. `last_event_id` resumes a SubscribeToTask after that sequence number.
-/// A call whose connection was refused (it never reached the agent: a killed or removed
-/// replica) is made again, on the endpoint picked then, up to [`ATTEMPTS`] times.
+/// Unary calls are balanced and retried by the agent's client ([`switchyard::resilience`]);
+/// a stream, which goes over a lane of its own, is opened again on the endpoint picked then
+/// when its connection was refused (it never reached the agent: a killed or removed
+/// replica), up to [`ATTEMPTS`] times.
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] for a call over a bound ([`crate::bounds`]); the agent's status
@@ -124,7 +126,9 @@ pub(crate) async fn dispatch(
         }
         match &result {
             Err(ApiError::Upstream { status, .. })
-                if attempt < ATTEMPTS && switchyard::client::never_sent(status) =>
+                if attempt < ATTEMPTS
+                    && is_stream(&call)
+                    && switchyard::client::never_sent(status) =>
             {
                 tracing::debug!(
                     agent = name,
@@ -138,7 +142,15 @@ pub(crate) async fn dispatch(
     }
 }
 
-/// Attempts of one call whose connection attempts are refused (each may go to another
+/// Whether the call opens a server stream (on a lane, outside the agent's client).
+fn is_stream(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::SendStreamingMessage(_) | Call::SubscribeToTask(_)
+    )
+}
+
+/// Attempts of one stream whose connection attempts are refused (each may go to another
 /// endpoint of the agent); a call that reached an agent is never repeated.
 const ATTEMPTS: u32 = 3;
 

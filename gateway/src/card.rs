@@ -157,7 +157,8 @@ fn entry(agent: &AgentRef, base: &str) -> Value {
         "description": card.as_ref().map_or("", |c| c.description.as_str()),
         "url": url,
         "cardUrl": format!("{url}{WELL_KNOWN_CARD_PATH}"),
-        "available": card.is_some(),
+        // Its card is loaded and some endpoint passes its health checks and is not ejected.
+        "available": card.is_some() && agent.is_available(),
         "streaming": card.as_ref().and_then(|c| c.capabilities.as_ref()).and_then(|c| c.streaming).unwrap_or(false),
         "skills": skills,
     })

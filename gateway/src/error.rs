@@ -220,6 +220,23 @@ impl ApiError {
         }
     }
 
+    /// The seconds of the answer's `Retry-After`: the agent's `grpc-retry-pushback-ms`
+    /// rounded up to whole seconds (RFC 9110 §10.2.3 has no finer unit), else
+    /// [`failure::RETRY_AFTER_SECS`].
+    pub(crate) fn retry_after_secs(&self) -> u64 {
+        let pushback = match self {
+            Self::Upstream { status, .. } => status
+                .metadata()
+                .get(switchyard::resilience::retry::PUSHBACK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok()),
+            _ => None,
+        };
+        pushback.map_or(u64::from(failure::RETRY_AFTER_SECS), |ms| {
+            ms.div_ceil(1000).max(1)
+        })
+    }
+
     /// Whether the answer carries `Retry-After`.
     pub(crate) fn retry_after(&self) -> bool {
         matches!(self.code(), Code::Unavailable | Code::ResourceExhausted)
@@ -338,6 +355,26 @@ fn upstream_info(agent: &str, status: &Status) -> Info {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_agents_pushback_sets_retry_after_in_whole_seconds() {
+        let mut status = Status::resource_exhausted("busy");
+        status.metadata_mut().insert(
+            switchyard::resilience::retry::PUSHBACK,
+            "1200".parse().expect("value"),
+        );
+        let e = ApiError::Upstream {
+            agent: "a".into(),
+            status,
+        };
+        assert!(e.retry_after());
+        assert_eq!(e.retry_after_secs(), 2);
+        let e = ApiError::Upstream {
+            agent: "a".into(),
+            status: Status::unavailable("down"),
+        };
+        assert_eq!(e.retry_after_secs(), 1);
+    }
 
     #[test]
     fn internal_details_never_reach_the_client() {

@@ -66,9 +66,14 @@ impl LaneSlot {
 
 impl Lanes {
     /// A client for one long-lived call to `agent`, and its place on the lane.
+    ///
+    /// The endpoint is the one the agent's balancer picks ([`AgentRef::pick_endpoint`]);
+    /// when none is available, the agent's own client, whose call fails with UNAVAILABLE.
     pub(crate) fn client(&self, agent: &AgentRef) -> (Client, LaneSlot) {
         let first = agent.client();
-        let addr = first.address().to_owned();
+        let Some(addr) = agent.pick_endpoint() else {
+            return (first, LaneSlot(Arc::new(AtomicUsize::new(1))));
+        };
         let mut map = self.by_endpoint.lock().unwrap_or_else(|e| e.into_inner());
         let lanes = map.entry(addr.clone()).or_insert_with(|| {
             // The address was valid for the registry, so it is valid here.

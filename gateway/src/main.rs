@@ -8,6 +8,7 @@ use clap::Parser;
 use switchyard::{
     Registry, RegistryConfig,
     registry::{AGENTS_ENV, DiscoveryConfig},
+    resilience::ResilienceConfig,
 };
 use switchyard_gateway::{ConnectionLimits, Gateway, GatewayConfig};
 
@@ -78,8 +79,12 @@ async fn main() -> ExitCode {
     };
     let args = Args::parse();
     let registry = match RegistryConfig::from_env_value(&args.agents)
-        .and_then(|c| Registry::with_discovery(&c, DiscoveryConfig::from_env()?))
-    {
+        .map_err(|e| e.to_string())
+        .and_then(|c| {
+            let resilience = ResilienceConfig::from_env().map_err(|e| e.to_string())?;
+            let discovery = DiscoveryConfig::from_env().map_err(|e| e.to_string())?;
+            Registry::with_settings(&c, discovery, resilience).map_err(|e| e.to_string())
+        }) {
         Ok(r) => Arc::new(r),
         Err(e) => {
             eprintln!("switchyard-gateway: {e}");

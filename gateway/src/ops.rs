@@ -1,5 +1,6 @@
 //! `/healthz` (liveness: the process serves HTTP), `/readyz` (readiness: the registry has
-//! loaded the agents' cards once, and the gateway is not draining), `/metrics` (Prometheus).
+//! loaded the agents' cards once, and the gateway is not draining; it names the agents with no
+//! available endpoint), `/metrics` (Prometheus).
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse};
 use serde_json::{Value, json};
@@ -12,19 +13,37 @@ pub(crate) async fn healthz() -> impl IntoResponse {
 }
 
 /// `GET /readyz`: 200 once the registry is loaded; 503 before, and during a drain.
+///
+/// The body names the agents that have no available endpoint (`"unavailable"`: every
+/// endpoint fails its `grpc.health.v1` checks or is ejected, see
+/// [`switchyard::AgentRef::is_available`]), and says `"degraded"` instead of `"ready"` while
+/// there are any. The status stays 200 then: the gateway still serves every other agent, and
+/// a failing readiness probe would take it out of rotation for all of them.
 pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let agents = state.registry.agents();
     let loaded = agents.iter().filter(|a| a.card().is_some()).count();
+    let unavailable: Vec<&str> = agents
+        .iter()
+        .filter(|a| !a.is_available())
+        .map(|a| a.name())
+        .collect();
     let (status, word) = if state.draining.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining")
     } else if !state.registry.is_loaded() {
         (StatusCode::SERVICE_UNAVAILABLE, "loading")
+    } else if !unavailable.is_empty() {
+        (StatusCode::OK, "degraded")
     } else {
         (StatusCode::OK, "ready")
     };
     (
         status,
-        body(json!({"status": word, "agents": agents.len(), "cardsLoaded": loaded})),
+        body(json!({
+            "status": word,
+            "agents": agents.len(),
+            "cardsLoaded": loaded,
+            "unavailable": unavailable,
+        })),
     )
 }
 

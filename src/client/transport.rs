@@ -1,6 +1,10 @@
 //! [`Transport`]: the HTTP/2 connection a [`Client`](crate::Client)'s calls go through — a
 //! tonic [`Channel`], measured when it belongs to an endpoint the registry balances over.
 //!
+//! A routed transport is a registered agent's ([`crate::registry`]): each call is balanced
+//! over the agent's endpoints, checked for outliers and retried where safe
+//! ([`crate::resilience`]).
+//!
 //! A measured transport records, per call, the time to the response headers (the peak-EWMA
 //! latency the balancer compares, see [`crate::registry`]) and the calls in flight, and
 //! reports a failed connection (the call got no response at all) so that the endpoint leaves
@@ -13,31 +17,54 @@ use std::{
 };
 
 use tonic::{body::Body, transport::Channel};
-use tower::Service;
+use tower::{BoxError, Service};
 
-use crate::registry::balance::{CallGuard, EndpointLoad};
+use crate::registry::{
+    balance::{CallGuard, EndpointLoad},
+    route::Router,
+};
 
-/// A [`Channel`], with an optional load measurement of its endpoint.
+/// A [`Channel`], with an optional load measurement of its endpoint; or the balanced,
+/// retrying transport of a registered agent ([`crate::resilience`]).
 #[derive(Clone, Debug)]
 pub struct Transport {
-    channel: Channel,
-    load: Option<Arc<EndpointLoad>>,
+    inner: Inner,
+}
+
+#[derive(Clone, Debug)]
+enum Inner {
+    Channel {
+        channel: Channel,
+        load: Option<Arc<EndpointLoad>>,
+    },
+    Routed(Arc<Router>),
 }
 
 impl Transport {
     /// An unmeasured transport over `channel`.
     pub fn new(channel: Channel) -> Self {
         Self {
-            channel,
-            load: None,
+            inner: Inner::Channel {
+                channel,
+                load: None,
+            },
         }
     }
 
     /// A transport whose calls update `load`.
     pub(crate) fn measured(channel: Channel, load: Arc<EndpointLoad>) -> Self {
         Self {
-            channel,
-            load: Some(load),
+            inner: Inner::Channel {
+                channel,
+                load: Some(load),
+            },
+        }
+    }
+
+    /// The transport of a registered agent: every call goes through `router`.
+    pub(crate) fn routed(router: Arc<Router>) -> Self {
+        Self {
+            inner: Inner::Routed(router),
         }
     }
 }
@@ -50,26 +77,45 @@ impl From<Channel> for Transport {
 
 impl Service<http::Request<Body>> for Transport {
     type Response = http::Response<Body>;
-    type Error = tonic::transport::Error;
+    type Error = BoxError;
     type Future = ResponseFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.channel.poll_ready(cx)
+        match &mut self.inner {
+            Inner::Channel { channel, .. } => channel.poll_ready(cx).map_err(Into::into),
+            Inner::Routed(_) => Poll::Ready(Ok(())),
+        }
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let guard = self.load.as_ref().map(|l| l.start());
-        ResponseFuture {
-            inner: self.channel.call(request),
-            guard,
+        match &mut self.inner {
+            Inner::Channel { channel, load } => {
+                let guard = load.as_ref().map(|l| l.start());
+                ResponseFuture {
+                    inner: Kind::Channel {
+                        inner: channel.call(request),
+                        guard,
+                    },
+                }
+            }
+            Inner::Routed(router) => ResponseFuture {
+                inner: Kind::Routed(Box::pin(router.clone().call(request))),
+            },
         }
     }
 }
 
 /// The response of a [`Transport`] call; completes its measurement.
 pub struct ResponseFuture {
-    inner: <Channel as Service<http::Request<Body>>>::Future,
-    guard: Option<CallGuard>,
+    inner: Kind,
+}
+
+enum Kind {
+    Channel {
+        inner: <Channel as Service<http::Request<Body>>>::Future,
+        guard: Option<CallGuard>,
+    },
+    Routed(Pin<Box<dyn Future<Output = Result<http::Response<Body>, BoxError>> + Send>>),
 }
 
 impl std::fmt::Debug for ResponseFuture {
@@ -79,16 +125,21 @@ impl std::fmt::Debug for ResponseFuture {
 }
 
 impl Future for ResponseFuture {
-    type Output = Result<http::Response<Body>, tonic::transport::Error>;
+    type Output = Result<http::Response<Body>, BoxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let out = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
-        if let Some(guard) = self.guard.take() {
-            // The call's own deadline expiring says nothing about the endpoint's health: it
-            // counts as a (slow) answer, not as a failed connection.
-            guard.finish(out.as_ref().map_or_else(timed_out, |_| true));
+        match &mut self.inner {
+            Kind::Channel { inner, guard } => {
+                let out = std::task::ready!(Pin::new(inner).poll(cx));
+                if let Some(guard) = guard.take() {
+                    // The call's own deadline expiring says nothing about the endpoint's
+                    // health: it counts as a (slow) answer, not as a failed connection.
+                    guard.finish(out.as_ref().map_or_else(timed_out, |_| true));
+                }
+                Poll::Ready(out.map_err(Into::into))
+            }
+            Kind::Routed(f) => f.as_mut().poll(cx),
         }
-        Poll::Ready(out)
     }
 }
 

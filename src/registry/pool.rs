@@ -1,5 +1,5 @@
 //! The endpoints of an agent found by DNS: one refresh task per `dns:///` endpoint keeps the
-//! set of [`Backend`]s equal to what DNS answers, and [`Pool::pick`] balances over them.
+//! set of [`Backend`]s equal to what DNS answers; the agent's router balances over them.
 //!
 //! A new address gets a backend (a lazily connecting client and a health watch); a removed
 //! address's backend leaves the pool at once, while calls already running on it keep their
@@ -14,15 +14,16 @@ use hickory_resolver::TokioResolver;
 use tokio::{sync::Notify, time::Instant};
 
 use super::{
-    balance::{self, Backend},
+    balance::Backend,
     dns::{self, DiscoveryConfig},
 };
-use crate::{Client, telemetry::metrics::REGISTRY_ENDPOINTS};
+use crate::{resilience::ResilienceConfig, telemetry::metrics::REGISTRY_ENDPOINTS};
 
 /// The discovered endpoints of one agent.
 #[derive(Debug)]
 pub(crate) struct Pool {
-    agent: String,
+    agent: Arc<str>,
+    resilience: ResilienceConfig,
     backends: RwLock<Vec<Arc<Backend>>>,
     /// The last answer for each `dns:///` endpoint; `None` before the first.
     answers: Mutex<Vec<Option<Vec<SocketAddr>>>>,
@@ -40,10 +41,12 @@ impl Pool {
         agent: &str,
         targets: Vec<(String, u16)>,
         config: &DiscoveryConfig,
+        resilience: &ResilienceConfig,
         resolver: TokioResolver,
     ) -> Arc<Self> {
         let pool = Arc::new(Self {
-            agent: agent.to_owned(),
+            agent: agent.into(),
+            resilience: resilience.clone(),
             backends: RwLock::default(),
             answers: Mutex::new(vec![None; targets.len()]),
             resolved: tokio::sync::watch::Sender::new(None),
@@ -70,11 +73,12 @@ impl Pool {
         pool
     }
 
-    /// A client of the endpoint chosen for one call ([`balance::pick`]); `None` when DNS
-    /// has no address for the agent (yet).
-    pub(crate) fn pick(&self) -> Option<Client> {
-        let backends = self.backends.read().unwrap_or_else(|e| e.into_inner());
-        balance::pick(&backends).map(|b| b.client.clone())
+    /// The backends in the pool now (empty when DNS has no address for the agent, yet).
+    pub(crate) fn backends(&self) -> Vec<Arc<Backend>> {
+        self.backends
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The addresses in the pool now.
@@ -83,7 +87,7 @@ impl Pool {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .map(|b| b.addr)
+            .filter_map(|b| b.addr.parse().ok())
             .collect()
     }
 
@@ -105,13 +109,17 @@ impl Pool {
         wanted.dedup();
         {
             let mut backends = self.backends.write().unwrap_or_else(|e| e.into_inner());
-            let before: Vec<SocketAddr> = backends.iter().map(|b| b.addr).collect();
-            if before != wanted {
+            let wanted_text: Vec<String> = wanted.iter().map(ToString::to_string).collect();
+            let before: Vec<&str> = backends.iter().map(|b| b.addr.as_str()).collect();
+            if before != wanted_text {
                 let mut next = Vec::with_capacity(wanted.len());
-                for addr in &wanted {
+                for addr in &wanted_text {
                     match backends.iter().find(|b| b.addr == *addr) {
                         Some(b) => next.push(b.clone()),
-                        None => next.push(Arc::new(Backend::new(*addr, self.failed.clone()))),
+                        None => next.push(Arc::new(
+                            Backend::new(addr, &self.agent, self.failed.clone(), &self.resilience)
+                                .expect("a socket address is a valid endpoint"),
+                        )),
                     }
                 }
                 tracing::info!(agent = %self.agent, endpoints = ?wanted, "endpoints changed");
@@ -119,7 +127,8 @@ impl Pool {
             }
         }
         drop(answers);
-        metrics::gauge!(REGISTRY_ENDPOINTS, "agent" => self.agent.clone()).set(wanted.len() as f64);
+        metrics::gauge!(REGISTRY_ENDPOINTS, "agent" => self.agent.to_string())
+            .set(wanted.len() as f64);
         if complete {
             self.resolved.send_replace(Some(wanted));
         }

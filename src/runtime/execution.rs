@@ -25,6 +25,11 @@ pub(crate) struct Start {
     pub(crate) deadline: Option<Instant>,
     pub(crate) accepted_output_modes: Vec<String>,
     pub(crate) resumed: bool,
+    /// The execution's place under [`ServeConfig::max_concurrent_executions`], held until it
+    /// ends.
+    ///
+    /// [`ServeConfig::max_concurrent_executions`]: crate::ServeConfig::max_concurrent_executions
+    pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Spawns the execution on the runtime's tracker (drain waits for it).
@@ -62,8 +67,10 @@ async fn run(
     exec: Execution,
     snapshot: Task,
     message: Message,
-    start: Start,
+    mut start: Start,
 ) {
+    // Held until the execution ends: its place under the concurrency limit.
+    let _permit = start.permit.take();
     if live.lock().pending == TaskState::Submitted {
         // Not awaited: ordered before every event of the agent all the same.
         let _ = rt.accept(

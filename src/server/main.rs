@@ -99,6 +99,16 @@ where
                 .value_name("PATH")
                 .help("File holding the task store spec (e.g. a mounted Secret)"),
         )
+        .arg(
+            Arg::new("max-concurrent-executions")
+                .long("max-concurrent-executions")
+                .env(format!("{upper}_MAX_CONCURRENT_EXECUTIONS"))
+                .value_parser(clap::value_parser!(u32).range(1..))
+                .help(
+                    "Most tasks executing at once; beyond it new sends get RESOURCE_EXHAUSTED \
+                     with grpc-retry-pushback-ms (default: no limit)",
+                ),
+        )
         .args(extra);
     let matches = command.get_matches();
     let fail = |e: &dyn std::fmt::Display| {
@@ -139,6 +149,9 @@ where
             durability: Durability::default(),
         }
     };
+    let max_concurrent_executions = matches
+        .get_one::<u32>("max-concurrent-executions")
+        .map(|n| *n as usize);
     let agent = match make(matches).await {
         Ok(a) => a,
         Err(e) => return fail(&e),
@@ -146,6 +159,7 @@ where
     let config = ServeConfig {
         listen,
         store,
+        max_concurrent_executions,
         ..Default::default()
     };
     let server = match AgentServer::bind(agent, config).await {

@@ -21,6 +21,13 @@
 //! | `switchyard_http_server_open_streams` | gauge | `protocol` (`sse`, `websocket`) | streams open now |
 //! | `switchyard_http_server_grpc_calls_total` | counter | `service`, `method`, `protocol` (`grpc`, `grpc-web`), `code` | gRPC and gRPC-Web calls proxied by the gateway, by final status code name |
 //! | `switchyard_http_server_shed_requests_total` | counter | `reason` | requests refused by load shedding |
+//! | `switchyard_client_balancer_picks_total` | counter | `agent`, `endpoint` | calls the balancer sent to each endpoint (a caller's registry) |
+//! | `switchyard_client_endpoint_latency_ewma_seconds` | gauge | `agent`, `endpoint` | the peak-EWMA latency the balancer compares |
+//! | `switchyard_client_ejections_total` | counter | `agent`, `endpoint` | outlier ejections of an endpoint |
+//! | `switchyard_client_endpoint_ejected` | gauge | `agent`, `endpoint` | 1 while the endpoint is ejected |
+//! | `switchyard_client_retries_total` | counter | `agent`, `method`, `reason` (`unsent`, `unavailable`, `broken`, `pushback`) | calls made again |
+//! | `switchyard_client_retry_budget_exhausted_total` | counter | `agent`, `method` | retries refused by the retry budget |
+//! | `switchyard_client_pushback_total` | counter | `agent`, `method`, `retry` (`true`, `false`) | answers carrying `grpc-retry-pushback-ms` |
 //! | `switchyard_trace_spans_exported_total` | counter | | spans exported over OTLP |
 //! | `switchyard_trace_spans_dropped_total` | counter | | spans dropped because the export queue was full |
 //! | `switchyard_trace_export_failed_spans_total` | counter | | spans whose export failed (collector down) |
@@ -67,6 +74,20 @@ pub const HTTP_OPEN_STREAMS: &str = "switchyard_http_server_open_streams";
 pub const HTTP_GRPC_CALLS: &str = "switchyard_http_server_grpc_calls_total";
 /// Gateway requests refused by load shedding.
 pub const HTTP_SHED: &str = "switchyard_http_server_shed_requests_total";
+/// Calls the balancer sent to each endpoint.
+pub const BALANCER_PICKS: &str = "switchyard_client_balancer_picks_total";
+/// The peak-EWMA latency of an endpoint, in seconds.
+pub const BALANCER_EWMA: &str = "switchyard_client_endpoint_latency_ewma_seconds";
+/// Outlier ejections of an endpoint.
+pub const OUTLIER_EJECTIONS: &str = "switchyard_client_ejections_total";
+/// 1 while an endpoint is ejected, else 0.
+pub const OUTLIER_EJECTED: &str = "switchyard_client_endpoint_ejected";
+/// Calls made again, by reason.
+pub const RETRIES: &str = "switchyard_client_retries_total";
+/// Retries the retry budget refused.
+pub const RETRY_BUDGET_EXHAUSTED: &str = "switchyard_client_retry_budget_exhausted_total";
+/// Answers carrying `grpc-retry-pushback-ms`.
+pub const PUSHBACK: &str = "switchyard_client_pushback_total";
 /// Spans exported.
 pub const TRACE_SPANS_EXPORTED: &str = "switchyard_trace_spans_exported_total";
 /// Spans dropped at a full export queue.
@@ -155,6 +176,20 @@ fn describe() {
         "gRPC and gRPC-Web calls proxied by the gateway, by final status code"
     );
     describe_counter!(HTTP_SHED, "gateway requests refused by load shedding");
+    describe_counter!(BALANCER_PICKS, "calls the balancer sent to each endpoint");
+    describe_gauge!(
+        BALANCER_EWMA,
+        Unit::Seconds,
+        "peak-EWMA latency of an endpoint, as the balancer compares it"
+    );
+    describe_counter!(OUTLIER_EJECTIONS, "outlier ejections of an endpoint");
+    describe_gauge!(OUTLIER_EJECTED, "1 while the endpoint is ejected");
+    describe_counter!(RETRIES, "calls made again, by reason");
+    describe_counter!(
+        RETRY_BUDGET_EXHAUSTED,
+        "retries refused because the retry budget was spent"
+    );
+    describe_counter!(PUSHBACK, "answers carrying grpc-retry-pushback-ms");
     describe_counter!(TRACE_SPANS_EXPORTED, "spans exported over OTLP");
     describe_counter!(
         TRACE_SPANS_DROPPED,

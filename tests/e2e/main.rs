@@ -6,6 +6,7 @@ mod a2a_rpc;
 mod agent_service;
 mod bad_input;
 mod cancel;
+mod chaos;
 mod chart;
 mod clients;
 mod connections;

@@ -40,7 +40,8 @@ impl Front {
     }
 }
 
-/// Seconds in the `Retry-After` header of 429 and 503 answers.
+/// Seconds in the `Retry-After` header of 429 and 503 answers, unless the agent's pushback
+/// says otherwise ([`ApiError::retry_after_secs`]).
 pub(crate) const RETRY_AFTER_SECS: u32 = 1;
 
 /// An error on its way to the client: the one `IntoResponse` type of the gateway.
@@ -88,7 +89,7 @@ impl IntoResponse for Failure {
         if self.error.retry_after() {
             response.headers_mut().insert(
                 http::header::RETRY_AFTER,
-                http::HeaderValue::from(RETRY_AFTER_SECS),
+                http::HeaderValue::from(self.error.retry_after_secs()),
             );
         }
         response

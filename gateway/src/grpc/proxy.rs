@@ -172,7 +172,7 @@ async fn forward(state: AppState, req: Request) -> Response {
     let response = match response {
         Ok(r) => r,
         Err(e) => {
-            let error = transport_error(target.agent, &e);
+            let error = transport_error(target.agent, &*e);
             return refused(&error, outcome);
         }
     };
@@ -232,7 +232,7 @@ fn forwarded_headers(headers: &HeaderMap, at: Option<Instant>) -> Result<HeaderM
 }
 
 /// The gateway's error for a call that got no response from `agent`.
-fn transport_error(agent: String, error: &tonic::transport::Error) -> ApiError {
+fn transport_error(agent: String, error: &(dyn std::error::Error + Send + Sync + 'static)) -> ApiError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if e.is::<tonic::TimeoutExpired>() {

@@ -30,8 +30,11 @@ async fn main() -> std::process::ExitCode {
         let config = RegistryConfig::from_env_value(&spec).map_err(|e| e.to_string())?;
         config.validate().map_err(|e| e.to_string())?;
         let discovery = DiscoveryConfig::from_env().map_err(|e| e.to_string())?;
-        let registry =
-            Arc::new(Registry::with_discovery(&config, discovery).map_err(|e| e.to_string())?);
+        let resilience =
+            switchyard::resilience::ResilienceConfig::from_env().map_err(|e| e.to_string())?;
+        let registry = Arc::new(
+            Registry::with_settings(&config, discovery, resilience).map_err(|e| e.to_string())?,
+        );
         for (name, e) in registry.load_cards(Duration::from_secs(5)).await {
             tracing::warn!(agent = %name, error = %e, "no card from a sub-agent yet");
         }
