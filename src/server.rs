@@ -39,7 +39,7 @@ use crate::{
         a2a::{AgentCard, a2a_service_server::A2aServiceServer},
         agent::agent_service_server::AgentServiceServer,
     },
-    runtime::{Recovery, Runtime, RuntimeConfig},
+    runtime::{Recovery, ReplicaConfig, Runtime, RuntimeConfig},
     service::{A2aGrpc, AgentGrpc},
     store::{Durability, MemoryStore, Retention, SqliteStore, StoreError, TaskStore, retention},
 };
@@ -56,7 +56,9 @@ pub enum StoreConfig {
     },
     /// Volatile, in memory ([`MemoryStore`]): tasks are lost on exit.
     Memory,
-    /// A store of your own.
+    /// A store instance of your own, possibly shared: several servers given one
+    /// `Arc<MemoryStore>` (or any store whose [`TaskStore::notices`] is `Some`) in one process
+    /// behave as replicas of one agent (leases, fencing, subscribe and cancel anywhere).
     Custom(Arc<dyn TaskStore>),
 }
 
@@ -119,6 +121,34 @@ pub struct ServeConfig {
     /// Limits on the listener's connections: open connections, first-request and idle
     /// timeouts ([`ConnectionLimits`]; defaults 10,000, 10 s and 5 min).
     pub connections: ConnectionLimits,
+    /// This replica's name in task leases, on a store shared by several replicas (its
+    /// [`TaskStore::notices`] is `Some`: PostgreSQL, or one [`MemoryStore`] shared in
+    /// process). Default [`default_replica_id`]: `$SWITCHYARD_REPLICA_ID`, else `$HOSTNAME`
+    /// (the pod name on Kubernetes), else `replica`. Each start adds a random suffix
+    /// (`<id>/<12 hex digits>`), so a restarted process never mistakes its dead predecessor's
+    /// leases for its own: they expire and count as takeovers.
+    pub replica_id: String,
+    /// How long a lease lasts without renewal: a replica renews its leases every
+    /// `lease_ttl / 3`, stops a task whose lease it could not renew for `3/4 · lease_ttl`, and
+    /// the tasks of a replica that died are taken over by another `lease_ttl` to
+    /// `1.5 · lease_ttl` after its last renewal (orphans are looked for every `lease_ttl / 2`).
+    /// At least 100 ms. Default 10 s.
+    pub lease_ttl: Duration,
+    /// Takeovers after which a task is failed instead of run again: a task whose owner died
+    /// more than this many times fails with "poison task: its owner died N times" and counts
+    /// in `switchyard_tasks_poisoned_total`. Default 3.
+    pub max_takeovers: u32,
+}
+
+/// The default [`ServeConfig::replica_id`]: `$SWITCHYARD_REPLICA_ID`, else `$HOSTNAME`, else
+/// `replica`.
+pub fn default_replica_id() -> String {
+    ["SWITCHYARD_REPLICA_ID", "HOSTNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|v| v.trim().to_owned())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| "replica".to_owned())
 }
 
 impl Default for ServeConfig {
@@ -137,6 +167,9 @@ impl Default for ServeConfig {
             recovery: Recovery::default(),
             retention: Retention::default(),
             connections: ConnectionLimits::default(),
+            replica_id: default_replica_id(),
+            lease_ttl: Duration::from_secs(10),
+            max_takeovers: 3,
         }
     }
 }
@@ -296,6 +329,12 @@ impl AgentServer {
                 streaming,
                 recovery: config.recovery,
                 max_task_bytes: config.max_task_bytes,
+                replica: ReplicaConfig {
+                    id: format!("{}/{}", config.replica_id, &crate::task::new_id()[24..])
+                        .into(),
+                    lease_ttl: config.lease_ttl,
+                    max_takeovers: config.max_takeovers,
+                },
             },
         )
         .await?;
