@@ -33,8 +33,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::metadata::MetadataMap;
 
 pub(crate) use live::LiveTask;
-pub(crate) use replica::ReplicaConfig;
 use replica::Replica;
+pub(crate) use replica::ReplicaConfig;
 pub(crate) use subscription::Subscription;
 use writer::{CommitResult, LiveMap, WriteOp};
 
@@ -943,8 +943,7 @@ impl Runtime {
     /// Runs an unfinished task again that this process did not start (after a restart or a
     /// takeover), with the agent's [`Recovery`] policy; `why` completes "Task failed: …".
     async fn restart(self: &Arc<Self>, live: &Arc<LiveTask>, why: &str) -> Result<(), StoreError> {
-        if self.config.push_notifications && !self.store.push_configs(&live.id).await?.is_empty()
-        {
+        if self.config.push_notifications && !self.store.push_configs(&live.id).await?.is_empty() {
             // At least once, from the oldest delivery cursor of the task's configs.
             let after = push::resume_point(&*self.store, &live.id).await?;
             push::watch(self, &live.id, after);

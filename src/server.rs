@@ -330,8 +330,7 @@ impl AgentServer {
                 recovery: config.recovery,
                 max_task_bytes: config.max_task_bytes,
                 replica: ReplicaConfig {
-                    id: format!("{}/{}", config.replica_id, &crate::task::new_id()[24..])
-                        .into(),
+                    id: format!("{}/{}", config.replica_id, &crate::task::new_id()[24..]).into(),
                     lease_ttl: config.lease_ttl,
                     max_takeovers: config.max_takeovers,
                 },

@@ -70,12 +70,14 @@ pub(crate) async fn resume_point(store: &dyn TaskStore, task_id: &str) -> Result
 async fn run(rt: &Arc<Runtime>, task_id: &str, after: u64) -> Result<(), String> {
     let mut sub = match rt.find(task_id).await.map_err(|e| e.to_string())? {
         Found::Live(l) => Subscription::new(l, rt.store.clone(), Some(after)).0,
-        Found::Finished(f) => Subscription::new(
-            LiveTask::new(f.task, f.last_seq, TaskState::Completed),
-            rt.store.clone(),
-            Some(after),
-        )
-        .0,
+        Found::Finished(f) => {
+            Subscription::new(
+                LiveTask::new(f.task, f.last_seq, TaskState::Completed),
+                rt.store.clone(),
+                Some(after),
+            )
+            .0
+        }
         Found::Remote(r) => {
             Subscription::from_store(task_id, rt.store.clone(), r.last_seq, Some(after))
         }

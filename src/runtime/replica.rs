@@ -22,9 +22,7 @@ use tokio::{
     time::{Instant, MissedTickBehavior, interval_at},
 };
 
-use super::{
-    CancelReason, LiveTask, Runtime, Subscription, not_cancelable, store_error,
-};
+use super::{CancelReason, LiveTask, Runtime, Subscription, not_cancelable, store_error};
 use crate::{
     error::RpcError,
     pb::a2a::{Task, TaskState},
@@ -238,7 +236,9 @@ impl Runtime {
             }
             let state = orphan.task.state();
             // A task waiting for input needs no execution: whoever continues it takes it.
-            if state.is_terminal() || state.is_interrupted() || self.live_task(&orphan.task.id).is_some()
+            if state.is_terminal()
+                || state.is_interrupted()
+                || self.live_task(&orphan.task.id).is_some()
             {
                 continue;
             }

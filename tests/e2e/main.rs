@@ -27,6 +27,7 @@ mod metrics;
 mod ops;
 mod push;
 mod python_sdk;
+mod replicas;
 mod reply;
 mod research;
 mod research_markdown;
