@@ -99,6 +99,19 @@ impl Default for UpConnections {
     }
 }
 
+impl UpConfig {
+    /// Whether the agents' task store is shared by several processes (needed for
+    /// `replicas` > 1).
+    pub fn shared_store(&self) -> bool {
+        false
+    }
+
+    /// Replicas of agent `name` (1 unless configured).
+    pub fn replicas(&self, name: &str) -> u32 {
+        self.agents.get(name).map_or(1, |a| a.replicas)
+    }
+}
+
 impl UpConnections {
     /// As the runtime's [`ConnectionLimits`] (checked by [`Config::validate`]).
     pub fn limits(&self) -> ConnectionLimits {
@@ -145,13 +158,28 @@ impl UpRetention {
 }
 
 /// One example agent under `switchyard up`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpAgent {
     /// Port of its gRPC listener; 0 (default) picks a free one.
     pub port: u16,
     /// Set to true to leave the agent out.
     pub disabled: bool,
+    /// Replicas of the agent (default 1): N servers, each on its own free port with its own
+    /// connection to the shared task store, registered as N endpoints of the agent (the
+    /// gateway balances per request). More than 1 needs a store shared by several processes
+    /// (PostgreSQL) and `port = 0`.
+    pub replicas: u32,
+}
+
+impl Default for UpAgent {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            disabled: false,
+            replicas: 1,
+        }
+    }
 }
 
 /// The gateway under `switchyard up`.
@@ -327,11 +355,29 @@ impl Config {
                 "up.connections.max_connections must be at least 1".into(),
             ));
         }
-        for name in self.up.agents.keys() {
+        for (name, agent) in &self.up.agents {
             if !crate::up::EXAMPLE_AGENTS.contains(&name.as_str()) {
                 return Err(CliError::Config(format!(
                     "up.agents.{name}: no such example agent (known: {})",
                     crate::up::EXAMPLE_AGENTS.join(", ")
+                )));
+            }
+            if agent.replicas == 0 {
+                return Err(CliError::Config(format!(
+                    "up.agents.{name}.replicas must be at least 1"
+                )));
+            }
+            if agent.replicas > 1 && !self.up.shared_store() {
+                return Err(CliError::Config(format!(
+                    "up.agents.{name}.replicas = {}: several replicas need a task store shared \
+                     by several processes (PostgreSQL); the SQLite store is one process's file",
+                    agent.replicas
+                )));
+            }
+            if agent.replicas > 1 && agent.port != 0 {
+                return Err(CliError::Config(format!(
+                    "up.agents.{name}: replicas = {} cannot share port {}; use port = 0",
+                    agent.replicas, agent.port
                 )));
             }
         }
@@ -403,5 +449,25 @@ mod tests {
         std::fs::write(&file, "[up.connections]\nidle_timeout_secs = 0\n").expect("write");
         let e = Config::load(Some(&file)).expect_err("zero");
         assert!(e.to_string().contains("idle_timeout_secs"), "{e}");
+    }
+
+    #[test]
+    fn several_replicas_need_a_shared_store_and_free_ports() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "[up.agents.echo]\nreplicas = 2\n").expect("write");
+        let e = Config::load(Some(&file)).expect_err("SQLite");
+        assert!(e.to_string().contains("up.agents.echo.replicas = 2"), "{e}");
+        assert!(e.to_string().contains("PostgreSQL"), "{e}");
+        assert_eq!(e.exit_code(), 64);
+
+        std::fs::write(&file, "[up.agents.echo]\nreplicas = 0\n").expect("write");
+        let e = Config::load(Some(&file)).expect_err("zero");
+        assert!(e.to_string().contains("at least 1"), "{e}");
+
+        std::fs::write(&file, "[up.agents.echo]\nport = 7001\n").expect("write");
+        let c = Config::load(Some(&file)).expect("one replica by default");
+        assert_eq!(c.up.replicas("echo"), 1);
+        assert_eq!(c.up.replicas("keywords"), 1);
     }
 }

@@ -18,42 +18,56 @@ use crate::{
 /// The agents `switchyard up` runs, in start order (`research` last: it calls the others).
 pub const EXAMPLE_AGENTS: [&str; 5] = ["echo", "textstats", "summarize", "keywords", "research"];
 
+/// One agent under `up`: its replicas (one server each).
 struct Running {
     name: String,
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     skills: Vec<String>,
-    stop: ShutdownHandle,
-    join: JoinHandle<()>,
+    servers: Vec<(ShutdownHandle, JoinHandle<()>)>,
 }
 
+/// Starts the `replicas` servers of agent `name` (see [`UpAgent::replicas`]).
+///
+/// [`UpAgent::replicas`]: crate::config::UpAgent::replicas
 async fn start(config: &Config, name: &str, agent: Arc<dyn Agent>) -> Result<Running, CliError> {
     let port = config.up.agents.get(name).map_or(0, |a| a.port);
-    let server = AgentServer::bind_arc(
-        agent,
-        ServeConfig {
-            listen: SocketAddr::new(config.up.host, port),
-            store: StoreConfig::Sqlite {
-                path: config.data_dir.join(format!("{name}.db")),
-                durability: config.up.durability,
-            },
-            drain_timeout: Duration::from_secs_f64(config.up.drain_timeout_secs),
-            retention: config.up.retention.retention(),
-            connections: config.up.connections.limits(),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(|e| CliError::Serve(format!("{name}: {e}")))?;
-    let skills = server.card().skills.iter().map(|s| s.id.clone()).collect();
-    let addr = server.local_addr();
-    let stop = server.shutdown_handle();
-    Ok(Running {
+    let replicas = config.up.replicas(name);
+    let mut running = Running {
         name: name.to_owned(),
-        addr,
-        skills,
-        stop,
-        join: tokio::spawn(server.run()),
-    })
+        addrs: Vec::new(),
+        skills: Vec::new(),
+        servers: Vec::new(),
+    };
+    for i in 0..replicas {
+        let server = AgentServer::bind_arc(
+            agent.clone(),
+            ServeConfig {
+                listen: SocketAddr::new(config.up.host, port),
+                store: store_of(config, name),
+                drain_timeout: Duration::from_secs_f64(config.up.drain_timeout_secs),
+                retention: config.up.retention.retention(),
+                connections: config.up.connections.limits(),
+                replica_id: format!("{}-{name}-{i}", switchyard::server::default_replica_id()),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| CliError::Serve(format!("{name}: {e}")))?;
+        running.skills = server.card().skills.iter().map(|s| s.id.clone()).collect();
+        running.addrs.push(server.local_addr());
+        running
+            .servers
+            .push((server.shutdown_handle(), tokio::spawn(server.run())));
+    }
+    Ok(running)
+}
+
+/// The task store of agent `name`'s servers.
+fn store_of(config: &Config, name: &str) -> StoreConfig {
+    StoreConfig::Sqlite {
+        path: config.data_dir.join(format!("{name}.db")),
+        durability: config.up.durability,
+    }
 }
 
 fn enabled(config: &Config, name: &str) -> bool {
@@ -63,7 +77,7 @@ fn enabled(config: &Config, name: &str) -> bool {
 fn entry(r: &Running) -> AgentConfig {
     AgentConfig {
         name: r.name.clone(),
-        endpoints: vec![r.addr.to_string()],
+        endpoints: r.addrs.iter().map(ToString::to_string).collect(),
         card_url: None,
         public_grpc: false,
     }
@@ -133,14 +147,14 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
     if let Some(g) = &gateway {
         g.stop.shutdown();
     }
-    for r in &running {
-        r.stop.shutdown();
+    for (stop, _) in running.iter().flat_map(|r| &r.servers) {
+        stop.shutdown();
     }
     if let Some(g) = gateway {
         let _ = g.join.await;
     }
-    for r in running {
-        let _ = r.join.await;
+    for (_, join) in running.into_iter().flat_map(|r| r.servers) {
+        let _ = join.await;
     }
     MeshFile::remove(&config.data_dir);
     eprintln!("switchyard: stopped");
@@ -152,7 +166,15 @@ fn print_banner(running: &[Running], gateway: Option<&str>, config: &Config, jso
     if json {
         let agents: Vec<_> = running
             .iter()
-            .map(|r| serde_json::json!({"name": r.name, "address": r.addr.to_string(), "skills": r.skills}))
+            .map(|r| {
+                let addrs: Vec<String> = r.addrs.iter().map(ToString::to_string).collect();
+                serde_json::json!({
+                    "name": r.name,
+                    "address": addrs.first(),
+                    "addresses": addrs,
+                    "skills": r.skills
+                })
+            })
             .collect();
         let doc = serde_json::json!({
             "agents": agents,
@@ -163,7 +185,15 @@ fn print_banner(running: &[Running], gateway: Option<&str>, config: &Config, jso
     } else {
         let _ = writeln!(out, "{:<10} {:<22} SKILLS", "AGENT", "ADDRESS (gRPC)");
         for r in running {
-            let _ = writeln!(out, "{:<10} {:<22} {}", r.name, r.addr, r.skills.join(", "));
+            for (i, addr) in r.addrs.iter().enumerate() {
+                let name = if i == 0 { r.name.as_str() } else { "" };
+                let skills = if i == 0 {
+                    r.skills.join(", ")
+                } else {
+                    format!("(replica {})", i + 1)
+                };
+                let _ = writeln!(out, "{name:<10} {addr:<22} {skills}");
+            }
         }
         if let Some(g) = gateway {
             let _ = writeln!(out, "gateway    {g}  (A2A JSON-RPC, REST, SSE, WebSocket)");
