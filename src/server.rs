@@ -41,7 +41,10 @@ use crate::{
     },
     runtime::{Recovery, ReplicaConfig, Runtime, RuntimeConfig},
     service::{A2aGrpc, AgentGrpc},
-    store::{Durability, MemoryStore, Retention, SqliteStore, StoreError, TaskStore, retention},
+    store::{
+        DatabaseUrl, Durability, MemoryStore, Retention, SqliteStore, StoreError, TaskStore,
+        retention,
+    },
 };
 
 /// Where an agent's tasks live.
@@ -56,10 +59,59 @@ pub enum StoreConfig {
     },
     /// Volatile, in memory ([`MemoryStore`]): tasks are lost on exit.
     Memory,
+    /// PostgreSQL (`PostgresStore`, cargo feature `postgres`): the store several replicas of
+    /// one agent share. A build without the feature refuses it at bind.
+    Postgres {
+        /// `postgres://user:password@host:port/database?…` (libpq's URI form; the password is
+        /// never printed).
+        url: DatabaseUrl,
+        /// Schema of the agent's tables; `None`: derived from the agent's name
+        /// (`schema_for_agent`, e.g. `text-stats` → `text_stats`). Replicas of one agent must
+        /// share it.
+        schema: Option<String>,
+        /// When a commit counts as done.
+        durability: Durability,
+    },
     /// A store instance of your own, possibly shared: several servers given one
     /// `Arc<MemoryStore>` (or any store whose [`TaskStore::notices`] is `Some`) in one process
     /// behave as replicas of one agent (leases, fencing, subscribe and cancel anywhere).
     Custom(Arc<dyn TaskStore>),
+}
+
+impl StoreConfig {
+    /// Parses a store spec, as the agent binaries' `--store` flag and `switchyard up`'s
+    /// `store` key take it: `memory`, `sqlite:<path>`, or `postgres://…` / `postgresql://…`
+    /// (default durability, schema from the agent's name).
+    ///
+    /// # Errors
+    /// A message naming the accepted forms (the spec itself is not repeated: it may hold a
+    /// password).
+    pub fn from_spec(spec: &str) -> Result<Self, String> {
+        let spec = spec.trim();
+        if spec == "memory" {
+            Ok(Self::Memory)
+        } else if let Some(path) = spec.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err("store spec `sqlite:` needs a file path (`sqlite:<path>`)".into());
+            }
+            Ok(Self::Sqlite {
+                path: PathBuf::from(path),
+                durability: Durability::default(),
+            })
+        } else if crate::store::is_postgres_url(spec) {
+            Ok(Self::Postgres {
+                url: DatabaseUrl::new(spec),
+                schema: None,
+                durability: Durability::default(),
+            })
+        } else {
+            let kind = spec.split(':').next().unwrap_or_default();
+            Err(format!(
+                "unknown store spec (starting {kind:?}): expected `memory`, `sqlite:<path>` or \
+                 `postgres://user:password@host:port/database`"
+            ))
+        }
+    }
 }
 
 impl Default for StoreConfig {
@@ -69,6 +121,37 @@ impl Default for StoreConfig {
             durability: Durability::default(),
         }
     }
+}
+
+/// Opens the PostgreSQL store of `agent` (schema: `schema`, or the one of the agent's name).
+#[cfg(feature = "postgres")]
+async fn open_postgres(
+    url: &DatabaseUrl,
+    schema: Option<&str>,
+    durability: Durability,
+    agent: &Arc<dyn Agent>,
+) -> Result<Arc<dyn TaskStore>, StoreError> {
+    use crate::store::{PostgresOptions, PostgresStore, schema_for_agent};
+    let schema = schema.map_or_else(|| schema_for_agent(&agent.card().name), str::to_owned);
+    let options = PostgresOptions {
+        durability,
+        ..PostgresOptions::new(schema)
+    };
+    Ok(Arc::new(PostgresStore::connect(url, &options).await?))
+}
+
+/// Without the `postgres` feature: refuses.
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(
+    url: &DatabaseUrl,
+    _: Option<&str>,
+    _: Durability,
+    _: &Arc<dyn Agent>,
+) -> Result<Arc<dyn TaskStore>, StoreError> {
+    Err(StoreError::Backend(
+        format!("store {url}: this build has no PostgreSQL support (cargo feature `postgres`)")
+            .into(),
+    ))
 }
 
 /// Settings of one agent server. `ServeConfig::default()` works: loopback, a free port, the
@@ -288,6 +371,14 @@ impl AgentServer {
                 (Arc::new(s.clone()), Some(s))
             }
             StoreConfig::Memory => (Arc::new(MemoryStore::new()), None),
+            StoreConfig::Postgres {
+                url,
+                schema,
+                durability,
+            } => (
+                open_postgres(url, schema.as_deref(), *durability, &agent).await?,
+                None,
+            ),
             StoreConfig::Custom(s) => (s.clone(), None),
         };
         let public = agent.card();

@@ -1,0 +1,719 @@
+//! The store conformance suite: one set of async checks run against [`MemoryStore`],
+//! [`SqliteStore`] and (feature `postgres`) [`PostgresStore`], each test on a fresh store (for
+//! PostgreSQL, a uniquely named schema in the database of `SWITCHYARD_TEST_POSTGRES`, dropped at
+//! the end), so that they run in parallel. Where the stores differ by design (leases, notices
+//! and push cursors are real only in a shared store; a duplicate sequence number is refused only
+//! by the SQL stores), [`Promises`] says what each store promises and the checks assert exactly
+//! that.
+//!
+//! [`PostgresStore`]: super::PostgresStore
+
+use std::time::Duration;
+
+use super::{
+    LeaseClaim, MemoryStore, PageCursor, SqliteStore, StoreError, StoredEvent, SweepRule,
+    TaskQuery, TaskStore, TaskWrite,
+};
+use crate::pb::{
+    Timestamp,
+    a2a::{
+        StreamResponse, Task, TaskPushNotificationConfig, TaskState, TaskStatus,
+        TaskStatusUpdateEvent, stream_response::Payload,
+    },
+};
+
+/// What a store promises beyond the common contract.
+#[derive(Clone, Copy, Debug)]
+struct Promises {
+    /// Real leases: exclusion, expiry, takeover counting, fencing, push cursors.
+    shared: bool,
+    /// A commit with an already stored `(task, seq)` fails and writes nothing.
+    rejects_duplicate_seq: bool,
+}
+
+const MEMORY: Promises = Promises {
+    shared: false,
+    rejects_duplicate_seq: false,
+};
+const SQLITE: Promises = Promises {
+    shared: false,
+    rejects_duplicate_seq: true,
+};
+#[cfg(feature = "postgres")]
+const POSTGRES: Promises = Promises {
+    shared: true,
+    rejects_duplicate_seq: true,
+};
+
+fn event(id: &str, seq: u64) -> StoredEvent {
+    StoredEvent {
+        seq,
+        event: StreamResponse {
+            payload: Some(Payload::StatusUpdate(TaskStatusUpdateEvent {
+                task_id: id.into(),
+                context_id: format!("seq-{seq}"),
+                ..Default::default()
+            })),
+        },
+    }
+}
+
+/// Task `id` of context `ctx` in `state` at `us` µs, with events `seqs`.
+fn write(id: &str, ctx: &str, state: TaskState, us: i64, seqs: &[u64]) -> TaskWrite {
+    TaskWrite {
+        snapshot: Task {
+            id: id.into(),
+            context_id: ctx.into(),
+            status: Some(TaskStatus {
+                state: state as i32,
+                message: None,
+                timestamp: Some(Timestamp {
+                    seconds: us.div_euclid(1_000_000),
+                    nanos: i32::try_from(us.rem_euclid(1_000_000) * 1000).expect("nanos"),
+                }),
+            }),
+            ..Default::default()
+        },
+        last_seq: seqs.last().copied().unwrap_or(0),
+        events: seqs.iter().map(|s| event(id, *s)).collect(),
+        epoch: None,
+    }
+}
+
+fn ids(tasks: &[Task]) -> Vec<&str> {
+    tasks.iter().map(|t| t.id.as_str()).collect()
+}
+
+fn push(task: &str, id: &str, url: &str) -> TaskPushNotificationConfig {
+    TaskPushNotificationConfig {
+        id: id.into(),
+        task_id: task.into(),
+        url: url.into(),
+        ..Default::default()
+    }
+}
+
+const T0: i64 = 1_700_000_000_000_000;
+
+async fn commit_get_events(s: &dyn TaskStore, p: Promises) {
+    assert!(s.task("nope").await.expect("get").is_none());
+    assert!(s.events_after("nope", 0).await.expect("events").is_empty());
+    s.commit(&[write("a", "c", TaskState::Submitted, T0, &[1])])
+        .await
+        .expect("commit");
+    s.commit(&[write("a", "c", TaskState::Working, T0 + 1, &[2, 3])])
+        .await
+        .expect("commit");
+    let got = s.task("a").await.expect("get").expect("stored");
+    assert_eq!(got.last_seq, 3);
+    assert_eq!(got.task.state(), TaskState::Working);
+    assert_eq!(got.task.status_micros(), T0 + 1);
+    let all = s.events_after("a", 0).await.expect("events");
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(all[1], event("a", 2), "events round-trip");
+    let tail = s.events_after("a", 2).await.expect("events");
+    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+    assert!(s.events_after("a", 3).await.expect("events").is_empty());
+
+    // Two writes of one task in one batch: the later snapshot wins, both events land.
+    let mut second = write("b", "c", TaskState::Completed, T0 + 5, &[2]);
+    second.snapshot.history.push(Default::default());
+    s.commit(&[write("b", "c", TaskState::Working, T0 + 4, &[1]), second])
+        .await
+        .expect("commit");
+    let b = s.task("b").await.expect("get").expect("stored");
+    assert_eq!((b.task.state(), b.last_seq), (TaskState::Completed, 2));
+    assert_eq!(b.task.history.len(), 1);
+    assert_eq!(s.events_after("b", 0).await.expect("events").len(), 2);
+
+    if p.rejects_duplicate_seq {
+        // A batch holding a duplicate (task, seq) fails as a whole.
+        let err = s
+            .commit(&[
+                write("new", "c", TaskState::Working, T0, &[1]),
+                write("a", "c", TaskState::Failed, T0 + 9, &[3]),
+            ])
+            .await;
+        assert!(err.is_err(), "duplicate seq accepted");
+        assert!(s.task("new").await.expect("get").is_none(), "not atomic");
+        let a = s.task("a").await.expect("get").expect("stored");
+        assert_eq!(a.task.state(), TaskState::Working);
+        assert_eq!(s.events_after("a", 0).await.expect("events").len(), 3);
+    }
+}
+
+async fn list_filters_order_paging(s: &dyn TaskStore, _: Promises) {
+    let q = |page_size| TaskQuery {
+        page_size,
+        ..Default::default()
+    };
+    let empty = s.list(&q(10)).await.expect("list");
+    assert!(empty.tasks.is_empty() && empty.next.is_none() && empty.total == 0);
+    s.commit(&[
+        write("t1", "x", TaskState::Completed, T0 + 1, &[1]),
+        write("t2", "y", TaskState::Working, T0 + 2, &[1]),
+        write("t3", "x", TaskState::Working, T0 + 3, &[1]),
+        // Same timestamp as t3: id breaks the tie (descending).
+        write("t4", "x", TaskState::Failed, T0 + 3, &[1]),
+        write("t5", "y", TaskState::Completed, T0 + 5, &[1]),
+    ])
+    .await
+    .expect("commit");
+
+    let all = s.list(&q(10)).await.expect("list");
+    assert_eq!(ids(&all.tasks), ["t5", "t4", "t3", "t2", "t1"]);
+    assert_eq!((all.total, all.next.as_ref()), (5, None));
+
+    // Paging by cursor.
+    let p1 = s.list(&q(2)).await.expect("list");
+    assert_eq!(ids(&p1.tasks), ["t5", "t4"]);
+    assert_eq!(p1.total, 5);
+    let c1 = p1.next.expect("more");
+    assert_eq!(
+        c1,
+        PageCursor {
+            status_micros: T0 + 3,
+            task_id: "t4".into()
+        }
+    );
+    let p2 = s
+        .list(&TaskQuery {
+            after: Some(c1),
+            ..q(2)
+        })
+        .await
+        .expect("list");
+    assert_eq!(ids(&p2.tasks), ["t3", "t2"]);
+    let p3 = s
+        .list(&TaskQuery {
+            after: p2.next,
+            ..q(2)
+        })
+        .await
+        .expect("list");
+    assert_eq!(ids(&p3.tasks), ["t1"]);
+    assert!(p3.next.is_none());
+
+    // Filters, alone and together, with their totals.
+    let by = |context_id: Option<&str>, state: Option<TaskState>, after: Option<i64>| TaskQuery {
+        context_id: context_id.map(Into::into),
+        state,
+        status_after_micros: after,
+        ..q(10)
+    };
+    let cases: [(TaskQuery, &[&str]); 6] = [
+        (by(Some("x"), None, None), &["t4", "t3", "t1"]),
+        (by(None, Some(TaskState::Working), None), &["t3", "t2"]),
+        (by(Some("y"), Some(TaskState::Completed), None), &["t5"]),
+        (by(None, None, Some(T0 + 2)), &["t5", "t4", "t3"]),
+        (by(Some("x"), None, Some(T0 + 3)), &[]),
+        (by(None, Some(TaskState::Rejected), None), &[]),
+    ];
+    for (query, want) in cases {
+        let page = s.list(&query).await.expect("list");
+        assert_eq!(ids(&page.tasks), want, "{query:?}");
+        assert_eq!(page.total, want.len() as u64, "{query:?}");
+    }
+
+    // State changes move the per-state totals.
+    s.commit(&[write("t2", "y", TaskState::Canceled, T0 + 6, &[2])])
+        .await
+        .expect("commit");
+    let working = s
+        .list(&by(None, Some(TaskState::Working), None))
+        .await
+        .expect("list");
+    assert_eq!((ids(&working.tasks), working.total), (vec!["t3"], 1));
+    assert_eq!(s.list(&q(1)).await.expect("list").total, 5);
+
+    // A byte limit ends the page early, but a page always holds one task.
+    let one = s.task("t5").await.expect("get").expect("t5");
+    let len = prost::Message::encoded_len(&one.task);
+    let tight = s
+        .list(&TaskQuery {
+            max_bytes: Some(len + len / 2),
+            ..q(10)
+        })
+        .await
+        .expect("list");
+    assert_eq!(tight.tasks.len(), 1);
+    assert!(tight.next.is_some());
+    let tiny = s
+        .list(&TaskQuery {
+            max_bytes: Some(1),
+            ..q(10)
+        })
+        .await
+        .expect("list");
+    assert_eq!(tiny.tasks.len(), 1);
+}
+
+async fn unfinished_tasks(s: &dyn TaskStore, _: Promises) {
+    s.commit(&[
+        write("done", "c", TaskState::Completed, T0, &[1]),
+        write("run", "c", TaskState::Working, T0, &[1]),
+        write("ask", "c", TaskState::InputRequired, T0, &[1]),
+        write("no", "c", TaskState::Rejected, T0, &[1]),
+    ])
+    .await
+    .expect("commit");
+    let mut open: Vec<String> = s
+        .unfinished()
+        .await
+        .expect("unfinished")
+        .into_iter()
+        .map(|t| t.task.id)
+        .collect();
+    open.sort();
+    assert_eq!(open, ["ask", "run"]);
+}
+
+async fn push_config_crud(s: &dyn TaskStore, p: Promises) {
+    assert!(s.push_configs("t").await.expect("list").is_empty());
+    s.put_push_config(&push("t", "p1", "http://a"))
+        .await
+        .expect("put");
+    s.put_push_config(&push("t", "p2", "http://b"))
+        .await
+        .expect("put");
+    s.put_push_config(&push("other", "p1", "http://c"))
+        .await
+        .expect("put");
+    // Replacing keeps the creation order.
+    s.put_push_config(&push("t", "p1", "http://a2"))
+        .await
+        .expect("put");
+    let got = s.push_configs("t").await.expect("list");
+    assert_eq!(
+        got.iter()
+            .map(|c| (c.id.as_str(), c.url.as_str()))
+            .collect::<Vec<_>>(),
+        [("p1", "http://a2"), ("p2", "http://b")]
+    );
+    assert_eq!(s.push_cursor("t", "p1").await.expect("cursor"), 0);
+    s.set_push_cursor("t", "p1", 5).await.expect("cursor");
+    s.set_push_cursor("t", "p1", 3).await.expect("cursor");
+    let want = if p.shared { 5 } else { 0 };
+    assert_eq!(
+        s.push_cursor("t", "p1").await.expect("cursor"),
+        want,
+        "never moves back"
+    );
+    assert_eq!(s.push_cursor("t", "p2").await.expect("cursor"), 0);
+    assert!(s.delete_push_config("t", "p1").await.expect("delete"));
+    assert!(!s.delete_push_config("t", "p1").await.expect("delete"));
+    assert!(!s.delete_push_config("t", "nope").await.expect("delete"));
+    assert_eq!(s.push_configs("t").await.expect("list").len(), 1);
+    assert_eq!(s.push_configs("other").await.expect("list").len(), 1);
+}
+
+async fn sweep_only_old_terminal_tasks(s: &dyn TaskStore, _: Promises) {
+    s.commit(&[
+        write("old-done", "c", TaskState::Completed, T0, &[1]),
+        write("old-run", "c", TaskState::Working, T0, &[1]),
+        write("mid-fail", "c", TaskState::Failed, T0 + 10, &[1]),
+        write("new-done", "c", TaskState::Completed, T0 + 20, &[1]),
+        write("fresh-done", "c", TaskState::Canceled, T0 + 100, &[1]),
+    ])
+    .await
+    .expect("commit");
+    s.put_push_config(&push("old-done", "p", "http://a"))
+        .await
+        .expect("put");
+    // Age: older than T0+5 → only old-done (old-run is not terminal).
+    let n = s
+        .sweep(&SweepRule {
+            older_than_micros: Some(T0 + 5),
+            keep_newest: None,
+            settled_before_micros: i64::MAX,
+        })
+        .await
+        .expect("sweep");
+    assert_eq!(n, 1);
+    assert!(s.task("old-done").await.expect("get").is_none());
+    assert!(s.events_after("old-done", 0).await.expect("ev").is_empty());
+    assert!(s.push_configs("old-done").await.expect("push").is_empty());
+    assert!(s.task("old-run").await.expect("get").is_some());
+    // Count: keep the newest 1 terminal task, but nothing settled at or after T0+100.
+    let n = s
+        .sweep(&SweepRule {
+            older_than_micros: None,
+            keep_newest: Some(1),
+            settled_before_micros: T0 + 100,
+        })
+        .await
+        .expect("sweep");
+    assert_eq!(n, 2, "mid-fail and new-done");
+    let left: Vec<String> = s
+        .list(&TaskQuery {
+            page_size: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .tasks
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(left, ["fresh-done", "old-run"]);
+    let total = s
+        .list(&TaskQuery {
+            page_size: 10,
+            state: Some(TaskState::Completed),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .total;
+    assert_eq!(total, 0, "counts follow sweeps");
+}
+
+async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
+    let ttl = Duration::from_secs(30);
+    s.commit(&[write("job", "c", TaskState::Working, T0, &[1])])
+        .await
+        .expect("commit");
+    let LeaseClaim::Acquired(first) = s.acquire_lease("job", "r1", ttl).await.expect("lease")
+    else {
+        panic!("a free task's lease is granted");
+    };
+    assert_eq!((first.epoch, first.takeovers), (1, 0));
+    if !p.shared {
+        // A single-process store grants every lease and fences nothing.
+        assert!(matches!(
+            s.acquire_lease("job", "r2", ttl).await.expect("lease"),
+            LeaseClaim::Acquired(_)
+        ));
+        assert!(s.renew_leases("r1", ttl).await.expect("renew").is_empty());
+        assert_eq!(s.orphaned().await.expect("orphaned").len(), 1);
+        assert!(s.notices().is_none());
+        return;
+    }
+    // Held by r1: r2 is refused, r1 renews in place.
+    assert_eq!(
+        s.acquire_lease("job", "r2", ttl).await.expect("lease"),
+        LeaseClaim::Held { owner: "r1".into() }
+    );
+    assert_eq!(
+        s.acquire_lease("job", "r1", ttl).await.expect("lease"),
+        LeaseClaim::Acquired(first.clone())
+    );
+    assert!(s.orphaned().await.expect("orphaned").is_empty(), "leased");
+    let fenced = |epoch, seq| TaskWrite {
+        epoch: Some(epoch),
+        ..write("job", "c", TaskState::Working, T0 + seq as i64, &[seq])
+    };
+    s.commit(&[fenced(1, 2)]).await.expect("owner commits");
+
+    // r1's lease runs out (a short renewal), r2 takes over: new epoch, one takeover.
+    assert!(
+        s.renew_leases("r1", Duration::from_millis(50))
+            .await
+            .expect("renew")
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(s.orphaned().await.expect("orphaned").len(), 1, "expired");
+    let LeaseClaim::Acquired(second) = s.acquire_lease("job", "r2", ttl).await.expect("lease")
+    else {
+        panic!("an expired lease is taken over");
+    };
+    assert_eq!((second.epoch, second.takeovers), (2, 1));
+    // r1 learns it lost the task, once.
+    assert_eq!(s.renew_leases("r1", ttl).await.expect("renew"), ["job"]);
+    assert!(s.renew_leases("r1", ttl).await.expect("renew").is_empty());
+    assert!(s.renew_leases("r2", ttl).await.expect("renew").is_empty());
+
+    // A late write of r1 is refused as a whole batch; r2's goes through.
+    let late = s
+        .commit(&[
+            write("bystander", "c", TaskState::Working, T0, &[1]),
+            fenced(1, 3),
+        ])
+        .await;
+    assert!(
+        matches!(late, Err(StoreError::Fenced { ref task_id, epoch: 1 }) if task_id == "job"),
+        "{late:?}"
+    );
+    assert!(
+        s.task("bystander").await.expect("get").is_none(),
+        "batch refused"
+    );
+    assert_eq!(s.task("job").await.expect("get").expect("job").last_seq, 2);
+    s.commit(&[fenced(2, 3)]).await.expect("new owner commits");
+    // No lease at all: a fenced write is refused too.
+    let stray = s
+        .commit(&[TaskWrite {
+            epoch: Some(1),
+            ..write("unleased", "c", TaskState::Working, T0, &[1])
+        }])
+        .await;
+    assert!(matches!(stray, Err(StoreError::Fenced { .. })), "{stray:?}");
+
+    // A release is not a takeover; the next owner gets a new epoch.
+    s.release_lease(&second).await.expect("release");
+    assert_eq!(s.orphaned().await.expect("orphaned").len(), 1, "released");
+    let LeaseClaim::Acquired(third) = s.acquire_lease("job", "r3", ttl).await.expect("lease")
+    else {
+        panic!("a released lease is granted");
+    };
+    assert_eq!((third.epoch, third.takeovers), (3, 1));
+    // Releasing with a stale lease changes nothing.
+    s.release_lease(&second).await.expect("release");
+    assert_eq!(
+        s.acquire_lease("job", "r1", ttl).await.expect("lease"),
+        LeaseClaim::Held { owner: "r3".into() }
+    );
+    // Terminal tasks are never orphaned.
+    s.commit(&[TaskWrite {
+        epoch: Some(3),
+        ..write("job", "c", TaskState::Completed, T0 + 9, &[4])
+    }])
+    .await
+    .expect("commit");
+    s.release_lease(&third).await.expect("release");
+    assert!(s.orphaned().await.expect("orphaned").is_empty());
+}
+
+async fn notices_on_commit_and_notify(s: &dyn TaskStore, p: Promises) {
+    let Some(mut rx) = s.notices() else {
+        assert!(!p.shared);
+        return;
+    };
+    s.commit(&[write("n1", "c", TaskState::Working, T0, &[1, 2])])
+        .await
+        .expect("commit");
+    s.notify(&super::StoreNotice::CancelRequested {
+        task_id: "n1".into(),
+    })
+    .await
+    .expect("notify");
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.push(
+            tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("notice within 10 s")
+                .expect("open"),
+        );
+    }
+    assert_eq!(
+        got,
+        [
+            super::StoreNotice::Committed {
+                task_id: "n1".into(),
+                last_seq: 2
+            },
+            super::StoreNotice::CancelRequested {
+                task_id: "n1".into()
+            },
+        ]
+    );
+    // A refused commit publishes nothing.
+    let _ = s
+        .commit(&[TaskWrite {
+            epoch: Some(9),
+            ..write("n2", "c", TaskState::Working, T0, &[1])
+        }])
+        .await;
+    s.notify(&super::StoreNotice::CancelRequested {
+        task_id: "mark".into(),
+    })
+    .await
+    .expect("notify");
+    let next = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("notice within 10 s")
+        .expect("open");
+    assert_eq!(
+        next,
+        super::StoreNotice::CancelRequested {
+            task_id: "mark".into()
+        }
+    );
+}
+
+/// Runs each named check against every store.
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    super::$check(&super::MemoryStore::new(), super::MEMORY).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let store = super::SqliteStore::open(
+                        &dir.path().join("t.db"),
+                        super::super::Durability::Os,
+                    )
+                    .await
+                    .expect("open");
+                    super::$check(&store, super::SQLITE).await;
+                    store.close().await;
+                }
+            )*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let db = super::pg::TestSchema::new().await;
+                    super::$check(&db.store, super::POSTGRES).await;
+                    db.drop().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    commit_get_events,
+    list_filters_order_paging,
+    unfinished_tasks,
+    push_config_crud,
+    sweep_only_old_terminal_tasks,
+    leases_and_fencing,
+    notices_on_commit_and_notify,
+);
+
+/// PostgreSQL test databases, and the checks only a shared store has.
+#[cfg(feature = "postgres")]
+pub(crate) mod pg {
+    use std::time::Duration;
+
+    use super::{T0, write};
+    use crate::{
+        pb::a2a::TaskState,
+        store::{DatabaseUrl, Durability, PostgresOptions, PostgresStore, StoreNotice, TaskStore},
+    };
+
+    /// The DSN of the test database: `SWITCHYARD_TEST_POSTGRES`, default
+    /// `postgres://postgres@127.0.0.1:5432/test` (trust auth).
+    pub(crate) fn test_url() -> DatabaseUrl {
+        DatabaseUrl::new(
+            std::env::var("SWITCHYARD_TEST_POSTGRES")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned()),
+        )
+    }
+
+    /// A store on a fresh, uniquely named schema; [`drop`](Self::drop) removes it.
+    pub(crate) struct TestSchema {
+        pub(crate) store: PostgresStore,
+        pub(crate) schema: String,
+    }
+
+    impl TestSchema {
+        pub(crate) async fn new() -> Self {
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let store = Self::open(&schema).await;
+            Self { store, schema }
+        }
+
+        /// Another store (another replica) on `schema`.
+        pub(crate) async fn open(schema: &str) -> PostgresStore {
+            let url = test_url();
+            let options = PostgresOptions {
+                durability: Durability::Os,
+                max_connections: 4,
+                ..PostgresOptions::new(schema)
+            };
+            match PostgresStore::connect(&url, &options).await {
+                Ok(s) => s,
+                Err(e) => panic!(
+                    "these tests need PostgreSQL at {url} ({e}). Start it with \
+                     `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
+                     (install: `apt-get install postgresql`), or point SWITCHYARD_TEST_POSTGRES \
+                     at a database the tests may create schemas in"
+                ),
+            }
+        }
+
+        pub(crate) async fn drop(self) {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA {} CASCADE",
+                self.schema
+            )))
+            .execute(self.store.pool())
+            .await
+            .expect("drop schema");
+            self.store.close().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replicas_see_each_others_commits_and_notices() {
+        let db = TestSchema::new().await;
+        let b = TestSchema::open(&db.schema).await;
+        let mut rx = b.notices().expect("notices");
+        db.store
+            .commit(&[write("shared", "c", TaskState::Working, T0, &[1, 2, 3])])
+            .await
+            .expect("commit");
+        let notice = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("within 10 s")
+            .expect("open");
+        assert_eq!(
+            notice,
+            StoreNotice::Committed {
+                task_id: "shared".into(),
+                last_seq: 3
+            }
+        );
+        assert_eq!(b.events_after("shared", 1).await.expect("events").len(), 2);
+        assert_eq!(
+            b.task("shared").await.expect("get").expect("task").last_seq,
+            3
+        );
+        b.close().await;
+        db.drop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_starts_migrate_once() {
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let (a, b, c) = tokio::join!(
+            TestSchema::open(&schema),
+            TestSchema::open(&schema),
+            TestSchema::open(&schema)
+        );
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(a.pool())
+            .await
+            .expect("migrations table in the schema");
+        assert_eq!(applied, 1);
+        b.close().await;
+        c.close().await;
+        TestSchema { store: a, schema }.drop().await;
+    }
+
+    #[tokio::test]
+    async fn unreachable_database_is_one_clear_error() {
+        // A port nothing listens on: bind, read the port, close.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let url = DatabaseUrl::new(format!("postgres://u:hunter2@127.0.0.1:{port}/x"));
+        let err = PostgresStore::connect(&url, &PostgresOptions::new("x"))
+            .await
+            .expect_err("nothing listens");
+        let msg = err.to_string();
+        assert!(
+            matches!(err, crate::store::StoreError::Unavailable(_)),
+            "{msg}"
+        );
+        assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+}
