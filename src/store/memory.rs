@@ -102,7 +102,7 @@ impl TaskStore for MemoryStore {
                 && inner
                     .leases
                     .get(&w.snapshot.id)
-                    .is_some_and(|l| l.epoch != epoch)
+                    .is_none_or(|l| l.epoch != epoch)
             {
                 return Err(StoreError::Fenced {
                     task_id: w.snapshot.id.clone(),
@@ -310,16 +310,13 @@ impl TaskStore for MemoryStore {
         let mut inner = self.lock();
         let mut lost = Vec::new();
         for (id, row) in &mut inner.leases {
-            if row.taken_from.as_deref() == Some(owner) {
+            if row.owner == owner && !row.released {
+                // Still ours, even if it expired meanwhile (nobody took it): extend.
+                row.expires = now + ttl;
+            } else if row.taken_from.as_deref() == Some(owner) {
+                // Taken from `owner` since its last renewal: reported once.
                 row.taken_from = None;
                 lost.push(id.clone());
-            } else if row.owner == owner && !row.released {
-                if row.expires > now {
-                    row.expires = now + ttl;
-                } else {
-                    // Expired before this renewal: another replica may take it at any moment.
-                    lost.push(id.clone());
-                }
             }
         }
         Ok(lost)
@@ -431,6 +428,11 @@ mod tests {
         // Renewed at 5 s: still live at 14 s.
         assert!(s.orphaned().await.unwrap().is_empty());
         tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(s.orphaned().await.unwrap().len(), 1);
+        // Expired but not taken: a renewal still extends it.
+        assert!(s.renew_leases("a", ttl).await.unwrap().is_empty());
+        assert!(s.orphaned().await.unwrap().is_empty());
+        tokio::time::advance(Duration::from_secs(11)).await;
         assert_eq!(s.orphaned().await.unwrap().len(), 1);
         let b = acquired(s.acquire_lease("t", "b", ttl).await.unwrap());
         assert_eq!((b.owner.as_str(), b.epoch, b.takeovers), ("b", 2, 1));
