@@ -28,6 +28,7 @@ mod ops;
 mod push;
 mod python_sdk;
 mod replicas;
+mod replicas_gateway;
 mod reply;
 mod research;
 mod research_markdown;
