@@ -145,7 +145,7 @@ pub(crate) struct Started {
     pub(crate) subscription: Option<Subscription>,
     /// With [`Follow::Settle`]: fires when a committed event settles the task (`Err` when a
     /// commit failed).
-    pub(crate) settled: Option<oneshot::Receiver<Result<(), ()>>>,
+    pub(crate) settled: Option<oneshot::Receiver<CommitResult>>,
     /// For a new task: fires when its creation is durable (continuations are durable already).
     pub(crate) created: Option<oneshot::Receiver<CommitResult>>,
 }
@@ -161,10 +161,14 @@ impl Started {
         match self.settled.take() {
             Some(rx) => match rx.await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(())) => Err(RpcError::Internal(format!(
-                    "task {} could not be persisted",
-                    self.task.id
-                ))),
+                Ok(Err(e)) => {
+                    let msg = format!("task {} could not be persisted: {e}", self.task.id);
+                    // UNAVAILABLE when the store cannot be reached (retryable).
+                    Err(match *e {
+                        StoreError::Unavailable(_) => RpcError::Unavailable(msg),
+                        _ => RpcError::Internal(msg),
+                    })
+                }
                 Err(_) => Err(RpcError::Unavailable("the server is shutting down".into())),
             },
             None => Ok(()),
@@ -1061,7 +1065,7 @@ fn message_created(started: &Started) -> bool {
 }
 
 /// Registers a waiter fired when the task settles.
-fn settle_waiter(live: &LiveTask) -> oneshot::Receiver<Result<(), ()>> {
+fn settle_waiter(live: &LiveTask) -> oneshot::Receiver<CommitResult> {
     let (tx, rx) = oneshot::channel();
     let mut st = live.lock();
     if st.snapshot.state().settles() && st.committed_seq > 0 {
@@ -1077,7 +1081,11 @@ async fn wait_ack(ack: Option<oneshot::Receiver<CommitResult>>) -> Result<(), Rp
     match ack {
         Some(rx) => match rx.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(RpcError::Internal(e.to_string())),
+            // UNAVAILABLE when the store cannot be reached (retryable), INTERNAL otherwise.
+            Ok(Err(e)) => Err(match *e {
+                StoreError::Unavailable(_) => RpcError::Unavailable(e.to_string()),
+                _ => RpcError::Internal(e.to_string()),
+            }),
             Err(_) => Err(RpcError::Unavailable("the server is shutting down".into())),
         },
         None => Ok(()),
@@ -1116,6 +1124,10 @@ fn task_too_large(id: &str, limit: usize) -> RpcError {
 fn event_error(e: EventError) -> RpcError {
     match e {
         EventError::ShuttingDown => RpcError::Unavailable("the server is shutting down".into()),
+        // The store cannot be reached (e.g. PostgreSQL lost): retryable, not an internal fault.
+        EventError::Store(s) if matches!(*s, StoreError::Unavailable(_)) => {
+            RpcError::Unavailable(s.to_string())
+        }
         other => RpcError::Internal(other.to_string()),
     }
 }

@@ -71,7 +71,7 @@ pub(crate) struct LiveState {
     pub(crate) bytes: usize,
     /// Fired when a committed event leaves the task terminal or interrupted (`Ok`), or when a
     /// commit fails (`Err`).
-    pub(crate) settle_waiters: Vec<oneshot::Sender<Result<(), ()>>>,
+    pub(crate) settle_waiters: Vec<oneshot::Sender<super::writer::CommitResult>>,
     /// The lease epoch this replica commits with (a shared store); `None`: not fenced.
     pub(crate) epoch: Option<u64>,
     /// Whether this replica still owns the task. Once false, every event is refused and the
@@ -139,8 +139,12 @@ impl LiveState {
             exec.cancel.cancel();
         }
         if stop {
+            let moved = Arc::new(crate::store::StoreError::Fenced {
+                task_id: self.snapshot.id.clone(),
+                epoch: self.epoch.unwrap_or_default(),
+            });
             for w in self.settle_waiters.drain(..) {
-                let _ = w.send(Err(()));
+                let _ = w.send(Err(moved.clone()));
             }
         }
         let _ = self.tx.send(Arc::new(Committed::Moved));

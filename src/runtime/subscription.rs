@@ -298,7 +298,7 @@ impl Subscription {
             .store
             .events_after(&self.task_id, self.last)
             .await
-            .map_err(|e| RpcError::Internal(e.to_string()))?;
+            .map_err(super::store_error)?;
         self.backlog.extend(events.into_iter().map(|e| Delivered {
             seq: e.seq,
             event: e.event,

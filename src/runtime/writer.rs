@@ -290,7 +290,7 @@ async fn commit_batch(
                 st.poisoned = true;
                 let _ = st.tx.send(Arc::new(Committed::StoreFailed));
                 for w in st.settle_waiters.drain(..) {
-                    let _ = w.send(Err(()));
+                    let _ = w.send(Err(err.clone()));
                 }
             }
         }

@@ -18,10 +18,16 @@ const EX_USAGE: u8 = 64;
 /// until SIGINT/SIGTERM, drains, and returns the exit code. Flags (with environment fallbacks,
 /// `NAME` being `name` upper-cased):
 /// - `--listen ADDR` (`NAME_LISTEN`, default `127.0.0.1:0`),
-/// - `--db FILE` (`NAME_DB`, default `switchyard-data/<name>.db`), `--memory` for no store file.
+/// - `--db FILE` (`NAME_DB`, default `switchyard-data/<name>.db`), `--memory` for no store file,
+/// - `--store SPEC` (`NAME_STORE`): `memory`, `sqlite:<path>` or `postgres://…` /
+///   `postgresql://…` ([`StoreConfig::from_spec`]); `--store-file PATH` (`NAME_STORE_FILE`)
+///   reads the spec from a file (e.g. a mounted Kubernetes Secret; surrounding whitespace is
+///   ignored). `--memory`, `--store` and `--store-file` exclude each other; any of them
+///   overrides `--db`.
 ///
 /// Prints `<name> listening on <addr>` once serving. A configuration error prints one line and
-/// exits 64.
+/// exits 64; so does a store that cannot be opened (e.g. an unreachable database: the line
+/// names its `host:port`, never its password).
 ///
 /// # Example
 /// ```no_run
@@ -73,7 +79,25 @@ where
             Arg::new("memory")
                 .long("memory")
                 .action(ArgAction::SetTrue)
+                .conflicts_with_all(["store", "store-file"])
                 .help("Keep tasks in memory only"),
+        )
+        .arg(
+            Arg::new("store")
+                .long("store")
+                .env(format!("{upper}_STORE"))
+                .hide_env_values(true)
+                .conflicts_with("store-file")
+                .value_name("SPEC")
+                .help("Task store: memory | sqlite:<path> | postgres://user:password@host:port/db"),
+        )
+        .arg(
+            Arg::new("store-file")
+                .long("store-file")
+                .env(format!("{upper}_STORE_FILE"))
+                .value_parser(clap::value_parser!(PathBuf))
+                .value_name("PATH")
+                .help("File holding the task store spec (e.g. a mounted Secret)"),
         )
         .args(extra);
     let matches = command.get_matches();
@@ -88,8 +112,24 @@ where
     let listen = *matches
         .get_one::<SocketAddr>("listen")
         .expect("the flag has a default");
+    let spec = match (
+        matches.get_one::<String>("store"),
+        matches.get_one::<PathBuf>("store-file"),
+    ) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(s) => Some(s.trim().to_owned()),
+            Err(e) => return fail(&format!("--store-file {}: {e}", path.display())),
+        },
+        (None, None) => None,
+    };
     let store = if matches.get_flag("memory") {
         StoreConfig::Memory
+    } else if let Some(spec) = spec {
+        match StoreConfig::from_spec(&spec) {
+            Ok(s) => s,
+            Err(e) => return fail(&format!("--store: {e}")),
+        }
     } else {
         StoreConfig::Sqlite {
             path: matches

@@ -43,7 +43,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use futures::TryStreamExt as _;
 use prost::Message as _;
 use sqlx::{
-    Executor as _, PgPool, Postgres, QueryBuilder, Row as _,
+    ConnectOptions as _, Connection as _, Executor as _, PgPool, Postgres, QueryBuilder, Row as _,
     migrate::{Migration, MigrationType, Migrator},
     postgres::{PgConnectOptions, PgListener, PgPoolOptions},
 };
@@ -188,6 +188,21 @@ impl PostgresStore {
         let connect = connect
             .options([("search_path", options.schema.as_str())])
             .application_name("switchyard");
+        // One direct connection first: the pool would retry until its timeout and report only
+        // "pool timed out", where this gives the cause (refused, unknown host, bad password).
+        let probe = tokio::time::timeout(options.acquire_timeout, connect.connect())
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(
+                    format!(
+                        "cannot connect to PostgreSQL at {host}: no answer within {:?}",
+                        options.acquire_timeout
+                    )
+                    .into(),
+                )
+            })?
+            .map_err(|e| connect_error(&host, e))?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .min_connections(0)
@@ -349,20 +364,17 @@ fn notice_payload(n: &StoreNotice) -> String {
 /// The error of a failed connection at start: [`StoreError::Unavailable`] naming the server
 /// when it cannot be reached, the database's own error otherwise.
 fn connect_error(host: &str, e: sqlx::Error) -> StoreError {
-    match db_error(host, e) {
-        StoreError::Unavailable(e) => {
-            StoreError::Unavailable(format!("cannot connect to PostgreSQL at {host}: {e}").into())
-        }
-        StoreError::Backend(e) => StoreError::Backend(format!("PostgreSQL at {host}: {e}").into()),
-        other => other,
+    if is_unavailable(&e) {
+        StoreError::Unavailable(format!("cannot connect to PostgreSQL at {host}: {e}").into())
+    } else {
+        StoreError::Backend(format!("PostgreSQL at {host}: {e}").into())
     }
 }
 
-/// Maps a driver error: the connection-level ones (I/O, TLS, pool timeout, SQLSTATE class 08
-/// "connection exception", 57P01..57P03 "the server is shutting down or starting") to
-/// [`StoreError::Unavailable`], everything else to [`StoreError::Backend`].
-fn db_error(host: &str, e: sqlx::Error) -> StoreError {
-    let unavailable = match &e {
+/// Whether `e` is connection-level: I/O, TLS, pool timeout, SQLSTATE class 08 ("connection
+/// exception") or 57P01..57P03 (the server is shutting down or starting).
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
@@ -373,8 +385,13 @@ fn db_error(host: &str, e: sqlx::Error) -> StoreError {
             c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
         }),
         _ => false,
-    };
-    if unavailable {
+    }
+}
+
+/// Maps a driver error: connection-level ones ([`is_unavailable`]) to
+/// [`StoreError::Unavailable`], everything else to [`StoreError::Backend`].
+fn db_error(host: &str, e: sqlx::Error) -> StoreError {
+    if is_unavailable(&e) {
         StoreError::Unavailable(format!("PostgreSQL at {host}: {e}").into())
     } else {
         StoreError::Backend(Box::new(e))

@@ -25,6 +25,7 @@ mod isolation;
 mod large_messages;
 mod metrics;
 mod ops;
+mod postgres;
 mod push;
 mod python_sdk;
 mod replicas;
