@@ -30,6 +30,7 @@ mod push;
 mod python_sdk;
 mod replicas;
 mod replicas_gateway;
+mod replicas_pg;
 mod reply;
 mod research;
 mod research_markdown;
