@@ -406,6 +406,11 @@ impl Runtime {
             }
             // The owner may have died meanwhile: then cancel it here.
             if let Some(live) = self.adopt_if_free(now).await? {
+                let snapshot = live.lock().snapshot.clone();
+                if snapshot.state() == TaskState::Canceled {
+                    // Canceled at our request between the read above and the adoption.
+                    return Ok(snapshot);
+                }
                 self.cancel_live(&live, CancelReason::Requested).await?;
                 return Ok(live.lock().snapshot.clone());
             }

@@ -283,3 +283,19 @@ async fn two_replicas_behind_the_gateway_serve_2000_mixed_requests_on_one_memory
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_behind_the_gateway_serve_2000_mixed_requests_on_one_postgresql() {
+    let db = crate::replicas_pg::Db::new().await;
+    let store = || StoreConfig::Postgres {
+        url: switchyard::store::DatabaseUrl::new(db.url.clone()),
+        schema: None,
+        durability: switchyard::store::Durability::Os,
+    };
+    let (a, _da) = replica("a", store()).await;
+    let (b, _db) = replica("b", store()).await;
+    mixed_load(&a, &b).await;
+    a.stop().await;
+    b.stop().await;
+    db.drop().await;
+}

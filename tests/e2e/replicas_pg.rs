@@ -63,14 +63,14 @@ fn with_database(url: &str, db: &str) -> String {
 }
 
 /// A database of its own for one test, dropped by [`drop`](Self::drop).
-struct Db {
+pub(crate) struct Db {
     name: String,
     /// Its URL.
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Db {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let admin = admin_url();
         let mut c = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
             panic!(
@@ -104,7 +104,7 @@ impl Db {
         row
     }
 
-    async fn drop(self) {
+    pub(crate) async fn drop(self) {
         let mut c = PgConnection::connect(&admin_url()).await.expect("connect");
         c.execute(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
