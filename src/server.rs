@@ -678,3 +678,44 @@ pub async fn shutdown_signal() {
         () = term => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_specs_parse_and_never_echo_a_password() {
+        assert!(matches!(
+            StoreConfig::from_spec("memory"),
+            Ok(StoreConfig::Memory)
+        ));
+        match StoreConfig::from_spec(" sqlite:/var/x.db\n") {
+            Ok(StoreConfig::Sqlite { path, durability }) => {
+                assert_eq!(path, PathBuf::from("/var/x.db"));
+                assert_eq!(durability, Durability::Fsync);
+            }
+            other => panic!("{other:?}"),
+        }
+        for url in [
+            "postgres://u:pw@h:5432/d",
+            "postgresql://u:pw@h/d?sslmode=require",
+        ] {
+            match StoreConfig::from_spec(url) {
+                Ok(c @ StoreConfig::Postgres { .. }) => {
+                    let StoreConfig::Postgres { url: u, schema, .. } = &c else {
+                        unreachable!()
+                    };
+                    assert_eq!(u.expose(), url);
+                    assert_eq!(schema, &None);
+                    assert!(!format!("{c:?}").contains("pw"), "{c:?}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        for bad in ["", "sqlite:", "mysql://u:secretpw@h/d", "/path/only"] {
+            let e = StoreConfig::from_spec(bad).expect_err(bad);
+            assert!(!e.contains("secretpw"), "{e}");
+            assert!(e.contains("sqlite:") || e.contains("file path"), "{e}");
+        }
+    }
+}

@@ -2,6 +2,8 @@
 //! callers for a fixed time, with latency percentiles; interleaved rounds so that machine noise
 //! hits every target alike.
 
+pub mod bare;
+
 use std::{
     future::Future,
     sync::Arc,

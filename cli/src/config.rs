@@ -18,7 +18,7 @@ use figment::{
     providers::{Env, Format as _, Serialized, Toml},
 };
 use switchyard::{
-    Retention,
+    Retention, StoreConfig,
     registry::{AGENTS_ENV, AgentConfig, RegistryConfig},
     server::ConnectionLimits,
     store::Durability,
@@ -64,6 +64,15 @@ pub struct UpConfig {
     pub gateway: UpGateway,
     /// When a task-store commit counts as done: `fsync` (default) or `os`.
     pub durability: Durability,
+    /// Task store of every agent (unless the agent names its own): `memory`, `sqlite:<path>`
+    /// or `postgres://user:password@host:port/database` (each agent in its own schema, named
+    /// after it). Unset: a SQLite file per agent, `<data_dir>/<agent>.db`.
+    pub store: Option<String>,
+    /// Name of an environment variable holding the `store` spec (e.g. one a Kubernetes
+    /// Secret sets), instead of `store`.
+    pub store_env: Option<String>,
+    /// Path of a file holding the `store` spec (e.g. a mounted Secret), instead of `store`.
+    pub store_file: Option<PathBuf>,
     /// How long Ctrl-C waits for in-flight tasks before stopping anyway, seconds.
     pub drain_timeout_secs: f64,
     /// The research agent's sub-agents, in report order.
@@ -100,12 +109,6 @@ impl Default for UpConnections {
 }
 
 impl UpConfig {
-    /// Whether the agents' task store is shared by several processes (needed for
-    /// `replicas` > 1).
-    pub fn shared_store(&self) -> bool {
-        false
-    }
-
     /// Replicas of agent `name` (1 unless configured).
     pub fn replicas(&self, name: &str) -> u32 {
         self.agents.get(name).map_or(1, |a| a.replicas)
@@ -165,10 +168,17 @@ pub struct UpAgent {
     pub port: u16,
     /// Set to true to leave the agent out.
     pub disabled: bool,
-    /// Replicas of the agent (default 1): N servers, each on its own free port with its own
-    /// connection to the shared task store, registered as N endpoints of the agent (the
-    /// gateway balances per request). More than 1 needs a store shared by several processes
-    /// (PostgreSQL) and `port = 0`.
+    /// This agent's task store spec (as [`UpConfig::store`]), overriding the mesh-wide one.
+    pub store: Option<String>,
+    /// Environment variable holding this agent's store spec.
+    pub store_env: Option<String>,
+    /// File holding this agent's store spec.
+    pub store_file: Option<PathBuf>,
+    /// Replicas of the agent (default 1): N servers, each on its own free port, registered as
+    /// N endpoints of the agent (the gateway balances per request). More than 1 needs a
+    /// shared task store: PostgreSQL (each replica with its own connections, as separate
+    /// processes would), or `memory` (one store shared in this process); never SQLite, whose
+    /// file is one process's. Needs `port = 0`.
     pub replicas: u32,
 }
 
@@ -177,6 +187,9 @@ impl Default for UpAgent {
         Self {
             port: 0,
             disabled: false,
+            store: None,
+            store_env: None,
+            store_file: None,
             replicas: 1,
         }
     }
@@ -232,12 +245,92 @@ impl Default for UpConfig {
             agents: BTreeMap::new(),
             gateway: UpGateway::default(),
             durability: Durability::Fsync,
+            store: None,
+            store_env: None,
+            store_file: None,
             drain_timeout_secs: 30.0,
             research_agents: vec!["textstats".into(), "summarize".into(), "keywords".into()],
             research_margin_ms: 250,
             connections: UpConnections::default(),
             retention: UpRetention::default(),
         }
+    }
+}
+
+/// The store spec given by at most one of `store`, `store_env` and `store_file` (`what` names
+/// the table in errors); `None` when none is set.
+fn store_spec(
+    what: &str,
+    store: Option<&String>,
+    env: Option<&String>,
+    file: Option<&PathBuf>,
+) -> Result<Option<String>, CliError> {
+    match (store, env, file) {
+        (None, None, None) => Ok(None),
+        (Some(s), None, None) => Ok(Some(s.clone())),
+        (None, Some(var), None) => match std::env::var(var) {
+            Ok(s) => Ok(Some(s.trim().to_owned())),
+            Err(_) => Err(CliError::Config(format!(
+                "{what}.store_env: environment variable {var} is not set (or not UTF-8)"
+            ))),
+        },
+        (None, None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(s) => Ok(Some(s.trim().to_owned())),
+            Err(e) => Err(CliError::Config(format!(
+                "{what}.store_file: cannot read {}: {e}",
+                path.display()
+            ))),
+        },
+        _ => Err(CliError::Config(format!(
+            "{what}: set only one of store, store_env and store_file"
+        ))),
+    }
+}
+
+impl UpConfig {
+    /// The task store of agent `name`: its own `store`/`store_env`/`store_file`, else the
+    /// mesh-wide one, else a SQLite file `<data_dir>/<name>.db`; with [`durability`](Self::durability).
+    ///
+    /// # Errors
+    /// [`CliError::Config`] when more than one source is set at one level, the variable or file
+    /// cannot be read, or the spec is not `memory`, `sqlite:<path>` or `postgres://…` (the
+    /// message never repeats the spec: it may hold a password).
+    pub fn store_for(&self, name: &str, data_dir: &Path) -> Result<StoreConfig, CliError> {
+        let own = self.agents.get(name);
+        let spec = match store_spec(
+            &format!("up.agents.{name}"),
+            own.and_then(|a| a.store.as_ref()),
+            own.and_then(|a| a.store_env.as_ref()),
+            own.and_then(|a| a.store_file.as_ref()),
+        )? {
+            Some(s) => Some(s),
+            None => store_spec(
+                "up",
+                self.store.as_ref(),
+                self.store_env.as_ref(),
+                self.store_file.as_ref(),
+            )?,
+        };
+        let Some(spec) = spec else {
+            return Ok(StoreConfig::Sqlite {
+                path: data_dir.join(format!("{name}.db")),
+                durability: self.durability,
+            });
+        };
+        let store = StoreConfig::from_spec(&spec)
+            .map_err(|e| CliError::Config(format!("task store of {name}: {e}")))?;
+        Ok(match store {
+            StoreConfig::Sqlite { path, .. } => StoreConfig::Sqlite {
+                path,
+                durability: self.durability,
+            },
+            StoreConfig::Postgres { url, schema, .. } => StoreConfig::Postgres {
+                url,
+                schema,
+                durability: self.durability,
+            },
+            other => other,
+        })
     }
 }
 
@@ -367,18 +460,39 @@ impl Config {
                     "up.agents.{name}.replicas must be at least 1"
                 )));
             }
-            if agent.replicas > 1 && !self.up.shared_store() {
-                return Err(CliError::Config(format!(
-                    "up.agents.{name}.replicas = {}: several replicas need a task store shared \
-                     by several processes (PostgreSQL); the SQLite store is one process's file",
-                    agent.replicas
-                )));
-            }
             if agent.replicas > 1 && agent.port != 0 {
                 return Err(CliError::Config(format!(
                     "up.agents.{name}: replicas = {} cannot share port {}; use port = 0",
                     agent.replicas, agent.port
                 )));
+            }
+        }
+        // Store sources: one per level, and a literal spec must parse (variables and files are
+        // read when `up` starts).
+        let levels = std::iter::once((
+            "up".to_owned(),
+            &self.up.store,
+            &self.up.store_env,
+            &self.up.store_file,
+        ))
+        .chain(self.up.agents.iter().map(|(n, a)| {
+            (
+                format!("up.agents.{n}"),
+                &a.store,
+                &a.store_env,
+                &a.store_file,
+            )
+        }));
+        for (what, store, env, file) in levels {
+            let set = [store.is_some(), env.is_some(), file.is_some()];
+            if set.iter().filter(|s| **s).count() > 1 {
+                return Err(CliError::Config(format!(
+                    "{what}: set only one of store, store_env and store_file"
+                )));
+            }
+            if let Some(spec) = store {
+                StoreConfig::from_spec(spec)
+                    .map_err(|e| CliError::Config(format!("{what}.store: {e}")))?;
             }
         }
         RegistryConfig {
@@ -452,13 +566,89 @@ mod tests {
     }
 
     #[test]
-    fn several_replicas_need_a_shared_store_and_free_ports() {
+    fn task_stores_come_from_the_agent_then_the_mesh_then_the_default() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("s.toml");
-        std::fs::write(&file, "[up.agents.echo]\nreplicas = 2\n").expect("write");
-        let e = Config::load(Some(&file)).expect_err("SQLite");
-        assert!(e.to_string().contains("up.agents.echo.replicas = 2"), "{e}");
-        assert!(e.to_string().contains("PostgreSQL"), "{e}");
+        let secret = dir.path().join("dsn");
+        std::fs::write(&secret, "postgres://app:pw@db:5432/tasks\n").expect("write");
+        std::fs::write(
+            &file,
+            format!(
+                "data_dir = \"/d\"\n[up]\nstore = \"postgres://app:pw@db/mesh\"\ndurability = \"os\"\n\
+                 [up.agents.echo]\nstore = \"memory\"\n\
+                 [up.agents.keywords]\nstore_file = \"{}\"\n\
+                 [up.agents.summarize]\nstore = \"sqlite:/x/s.db\"\n",
+                secret.display()
+            ),
+        )
+        .expect("write");
+        let c = Config::load(Some(&file)).expect("valid");
+        let of = |n: &str| c.up.store_for(n, &c.data_dir).expect("store");
+        assert!(matches!(of("echo"), StoreConfig::Memory));
+        match of("textstats") {
+            StoreConfig::Postgres {
+                url,
+                schema: None,
+                durability: Durability::Os,
+            } => assert_eq!(url.expose(), "postgres://app:pw@db/mesh"),
+            other => panic!("{other:?}"),
+        }
+        match of("keywords") {
+            StoreConfig::Postgres { url, .. } => {
+                assert_eq!(url.expose(), "postgres://app:pw@db:5432/tasks");
+            }
+            other => panic!("{other:?}"),
+        }
+        match of("summarize") {
+            StoreConfig::Sqlite { path, durability } => {
+                assert_eq!(
+                    (path, durability),
+                    (PathBuf::from("/x/s.db"), Durability::Os)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let d = Config::default();
+        match d.up.store_for("echo", Path::new("/data")).expect("default") {
+            StoreConfig::Sqlite { path, .. } => assert_eq!(path, PathBuf::from("/data/echo.db")),
+            other => panic!("{other:?}"),
+        }
+
+        for (bad, want) in [
+            (
+                "[up]\nstore = \"mysql://x:secretpw@h/db\"\n",
+                "up.store: unknown store spec",
+            ),
+            (
+                "[up.agents.echo]\nstore = \"memory\"\nstore_env = \"X\"\n",
+                "up.agents.echo: set only one of",
+            ),
+        ] {
+            std::fs::write(&file, bad).expect("write");
+            let e = Config::load(Some(&file)).expect_err(bad);
+            assert!(e.to_string().contains(want), "{e}");
+            assert!(!e.to_string().contains("secretpw"), "{e}");
+        }
+        std::fs::write(
+            &file,
+            "[up]\nstore_env = \"SWITCHYARD_TEST_SURELY_UNSET_STORE\"\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&file)).expect("read when up starts");
+        let e = c.up.store_for("echo", &c.data_dir).expect_err("unset");
+        assert!(
+            e.to_string().contains("SWITCHYARD_TEST_SURELY_UNSET_STORE"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn replicas_are_at_least_one_and_need_free_ports() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "[up.agents.echo]\nreplicas = 2\nport = 7001\n").expect("write");
+        let e = Config::load(Some(&file)).expect_err("one port");
+        assert!(e.to_string().contains("use port = 0"), "{e}");
         assert_eq!(e.exit_code(), 64);
 
         std::fs::write(&file, "[up.agents.echo]\nreplicas = 0\n").expect("write");

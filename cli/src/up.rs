@@ -31,19 +31,18 @@ struct Running {
 /// [`UpAgent::replicas`]: crate::config::UpAgent::replicas
 async fn start(config: &Config, name: &str, agent: Arc<dyn Agent>) -> Result<Running, CliError> {
     let port = config.up.agents.get(name).map_or(0, |a| a.port);
-    let replicas = config.up.replicas(name);
     let mut running = Running {
         name: name.to_owned(),
         addrs: Vec::new(),
         skills: Vec::new(),
         servers: Vec::new(),
     };
-    for i in 0..replicas {
+    for (i, store) in replica_stores(config, name)?.into_iter().enumerate() {
         let server = AgentServer::bind_arc(
             agent.clone(),
             ServeConfig {
                 listen: SocketAddr::new(config.up.host, port),
-                store: store_of(config, name),
+                store,
                 drain_timeout: Duration::from_secs_f64(config.up.drain_timeout_secs),
                 retention: config.up.retention.retention(),
                 connections: config.up.connections.limits(),
@@ -62,11 +61,33 @@ async fn start(config: &Config, name: &str, agent: Arc<dyn Agent>) -> Result<Run
     Ok(running)
 }
 
-/// The task store of agent `name`'s servers.
-fn store_of(config: &Config, name: &str) -> StoreConfig {
-    StoreConfig::Sqlite {
-        path: config.data_dir.join(format!("{name}.db")),
-        durability: config.up.durability,
+/// The task store of each replica of agent `name` ([`UpAgent::replicas`]): PostgreSQL
+/// stores open one connection pool per replica, as separate processes would; a `memory` store
+/// is one store that the replicas share.
+///
+/// # Errors
+/// [`CliError::Config`] when the store cannot be resolved, or for several replicas on a
+/// SQLite store.
+///
+/// [`UpAgent::replicas`]: crate::config::UpAgent::replicas
+fn replica_stores(config: &Config, name: &str) -> Result<Vec<StoreConfig>, CliError> {
+    let n = config.up.replicas(name) as usize;
+    let store = config.up.store_for(name, &config.data_dir)?;
+    if n <= 1 {
+        return Ok(vec![store]);
+    }
+    match store {
+        StoreConfig::Sqlite { .. } => Err(CliError::Config(format!(
+            "up.agents.{name}.replicas = {n}: several replicas need a shared task store \
+             (store = \"postgres://…\", or \"memory\" within this process); a SQLite file is \
+             one process's"
+        ))),
+        StoreConfig::Memory => {
+            let shared: Arc<dyn switchyard::store::TaskStore> =
+                Arc::new(switchyard::store::MemoryStore::new());
+            Ok(vec![StoreConfig::Custom(shared); n])
+        }
+        other => Ok(vec![other; n]),
     }
 }
 
@@ -202,4 +223,49 @@ fn print_banner(running: &[Running], gateway: Option<&str>, config: &Config, jso
         let _ = writeln!(out, "ready: press Ctrl-C to stop");
     }
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(toml: &str) -> Config {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, toml).expect("write");
+        Config::load(Some(&file)).expect("valid")
+    }
+
+    #[test]
+    fn several_replicas_share_one_store_and_never_a_sqlite_file() {
+        let c = config("[up.agents.echo]\nreplicas = 2\n");
+        let e = replica_stores(&c, "echo").expect_err("SQLite");
+        assert!(e.to_string().contains("up.agents.echo.replicas = 2"), "{e}");
+        assert!(e.to_string().contains("postgres://"), "{e}");
+        assert_eq!(e.exit_code(), 64);
+        assert_eq!(replica_stores(&c, "keywords").expect("one").len(), 1);
+
+        let c = config("[up.agents.echo]\nreplicas = 3\nstore = \"memory\"\n");
+        let stores = replica_stores(&c, "echo").expect("memory");
+        let shared: Vec<_> = stores
+            .iter()
+            .map(|s| match s {
+                StoreConfig::Custom(s) => Arc::as_ptr(s).cast::<()>(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(shared.len(), 3);
+        assert!(shared.iter().all(|p| *p == shared[0]), "one store for all");
+
+        let c = config(
+            "[up]\nstore = \"postgres://app@127.0.0.1:1/db\"\n[up.agents.echo]\nreplicas = 2\n",
+        );
+        let stores = replica_stores(&c, "echo").expect("postgres");
+        assert_eq!(stores.len(), 2);
+        assert!(
+            stores
+                .iter()
+                .all(|s| matches!(s, StoreConfig::Postgres { .. }))
+        );
+    }
 }

@@ -638,14 +638,7 @@ pub(crate) mod pg {
         }
 
         pub(crate) async fn drop(self) {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP SCHEMA {} CASCADE",
-                self.schema
-            )))
-            .execute(self.store.pool())
-            .await
-            .expect("drop schema");
-            self.store.close().await;
+            self.store.drop_schema().await.expect("drop schema");
         }
     }
 
@@ -675,6 +668,39 @@ pub(crate) mod pg {
             3
         );
         b.close().await;
+        db.drop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_listener_comes_back_after_its_connection_is_killed() {
+        let db = TestSchema::new().await;
+        let mut rx = db.store.notices().expect("notices");
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1",
+        )
+        .bind(format!("LISTEN \"switchyard_{}\"", db.schema))
+        .fetch_all(db.store.pool())
+        .await
+        .expect("terminate");
+        assert_eq!(killed, [true], "one listening connection");
+        // Notices sent while it reconnects are lost: commit until one arrives.
+        let back = tokio::time::timeout(Duration::from_secs(20), async {
+            let mut seq = 0;
+            loop {
+                seq += 1;
+                db.store
+                    .commit(&[write("again", "c", TaskState::Working, T0, &[seq])])
+                    .await
+                    .expect("commit");
+                if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
+                {
+                    break n;
+                }
+            }
+        })
+        .await
+        .expect("notices again within 20 s");
+        assert!(matches!(back, StoreNotice::Committed { ref task_id, .. } if task_id == "again"));
         db.drop().await;
     }
 

@@ -186,7 +186,11 @@ impl PostgresStore {
             StoreError::Backend(format!("invalid PostgreSQL URL {url}: {e}").into())
         })?;
         let connect = connect
-            .options([("search_path", options.schema.as_str())])
+            .options([
+                ("search_path", options.schema.as_str()),
+                // Not the "already exists, skipping" notices of every start.
+                ("client_min_messages", "warning"),
+            ])
             .application_name("switchyard");
         // One direct connection first: the pool would retry until its timeout and report only
         // "pool timed out", where this gives the cause (refused, unknown host, bad password).
@@ -279,6 +283,24 @@ impl PostgresStore {
         &self.inner.pool
     }
 
+    /// Deletes this store's schema with every table and row in it (`DROP SCHEMA … CASCADE`),
+    /// then closes the store: for tests and benchmarks. Irreversible.
+    ///
+    /// # Errors
+    /// As any call ([`StoreError::Unavailable`], [`StoreError::Backend`]).
+    pub async fn drop_schema(self) -> Result<(), StoreError> {
+        // The name was checked by `connect` (letters, digits, '_').
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            self.inner.schema
+        )))
+        .execute(&self.inner.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        self.close().await;
+        Ok(())
+    }
+
     /// Stops listening and closes the pool's connections.
     pub async fn close(&self) {
         self.inner.stop.cancel();
@@ -293,17 +315,39 @@ impl PostgresStore {
 /// The listener task: forwards notifications to `notices` until `stop`, reconnecting (with a
 /// bounded back-off) after every failure.
 async fn listen(
-    mut listener: PgListener,
+    listener: PgListener,
     pool: PgPool,
     channel: String,
     notices: broadcast::Sender<StoreNotice>,
     stop: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(100);
+    // `None` while reconnecting: the old listener's connection must go back to the pool of
+    // one before a new listener can take it.
+    let mut listener = Some(listener);
     loop {
+        let Some(l) = listener.as_mut() else {
+            match PgListener::connect_with(&pool).await {
+                Ok(mut l) => match l.listen(&channel).await {
+                    Ok(()) => {
+                        tracing::info!("store listener reconnected");
+                        listener = Some(l);
+                        continue;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "store listener: LISTEN failed"),
+                },
+                Err(e) => tracing::warn!(error = %e, "store listener: reconnect failed"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            continue;
+        };
         let next = tokio::select! {
             () = stop.cancelled() => break,
-            n = listener.try_recv() => n,
+            n = l.try_recv() => n,
         };
         match next {
             Ok(Some(n)) => {
@@ -319,21 +363,15 @@ async fn listen(
             Ok(None) => tracing::warn!("store listener reconnected; notices may have been lost"),
             Err(e) => {
                 tracing::warn!(error = %e, "store listener failed; reconnecting");
+                listener = None;
                 tokio::select! {
                     () = stop.cancelled() => break,
                     () = tokio::time::sleep(backoff) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                match PgListener::connect_with(&pool).await {
-                    Ok(mut l) => match l.listen(&channel).await {
-                        Ok(()) => listener = l,
-                        Err(e) => tracing::warn!(error = %e, "store listener: LISTEN failed"),
-                    },
-                    Err(e) => tracing::warn!(error = %e, "store listener: reconnect failed"),
-                }
             }
         }
     }
+    drop(listener);
     pool.close().await;
 }
 

@@ -254,11 +254,7 @@ async fn a_lost_database_gives_unavailable_and_the_agent_recovers_without_losing
     let store = PostgresStore::connect(&url, &PostgresOptions::new(schema.clone()))
         .await
         .expect("connect");
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(store.pool())
-        .await
-        .expect("drop schema");
-    store.close().await;
+    store.drop_schema().await.expect("drop schema");
 }
 
 /// 32 lower-case hex digits, unique enough for a schema name.

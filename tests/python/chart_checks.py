@@ -48,6 +48,14 @@ def check_render(name, docs, values, agents, release, namespace):
         upper = agent.upper().replace("-", "_")
         env = env_of(c)
         assert env[f"{upper}_LISTEN"]["value"] == f"0.0.0.0:{ports['grpc']}", f"{where} {agent} listen"
+        store = {**values.get("agentDefaults", {}).get("store", {}), **values.get("agents", {}).get(agent, {}).get("store", {})}
+        if store.get("type") == "postgres":
+            # The DSN only from the Secret, never in the manifest; no SQLite file.
+            ref = env[f"{upper}_STORE"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": store["existingSecret"], "key": store.get("secretKey", "dsn")}, f"{where} {agent} {ref}"
+            assert f"{upper}_DB" not in env, f"{where} {agent} has a SQLite path with postgres"
+        else:
+            assert f"{upper}_STORE" not in env, f"{where} {agent} store env without postgres"
         hpa = hpas.get(full)
         assert ("replicas" in workloads[full]["spec"]) == (hpa is None), f"{where} {agent} replicas with HPA"
         if hpa:

@@ -63,6 +63,16 @@ VALUE_SETS = {
         },
         EXAMPLE_AGENTS,
     ),
+    "postgres-replicas": (
+        {
+            "agentDefaults": {"store": {"type": "postgres", "existingSecret": "mesh-store"}},
+            "agents": {
+                "echo": {"replicas": 3},
+                "summarize": {"store": {"secretKey": "url"}, "autoscaling": {"enabled": True}},
+            },
+        },
+        EXAMPLE_AGENTS,
+    ),
     "persistent-ingress": (
         {
             "agentDefaults": {"store": {"persistence": {"enabled": True, "size": "2Gi"}}},
@@ -81,7 +91,11 @@ INVALID = {
         "at '/agents/echo': additional properties 'replica' not allowed",
     ),
     "wrong type": ({"gateway": {"replicas": "two"}}, "at '/gateway/replicas': got string, want integer"),
-    "bad enum": ({"agents": {"echo": {"store": {"type": "postgres"}}}}, "/agents/echo/store/type"),
+    "bad enum": ({"agents": {"echo": {"store": {"type": "mysql"}}}}, "/agents/echo/store/type"),
+    "postgres without a secret": (
+        {"agents": {"echo": {"store": {"type": "postgres"}}}},
+        "agents.echo.store.type is postgres but agents.echo.store.existingSecret is empty",
+    ),
     "bad agent name": ({"agents": {"Echo_2": {}}}, "Echo_2"),
     "grace below drain": ({"terminationGracePeriodSeconds": 10}, "/terminationGracePeriodSeconds"),
     "tracing without endpoint": (

@@ -1,27 +1,29 @@
-//! Unary `A2AService/SendMessage` to the echo agent through the Switchyard runtime (durable
-//! SQLite store on) versus a bare tonic server that answers the same request with the same
-//! completed Task, from the same client, at the same concurrency, in interleaved rounds.
+//! Unary `A2AService/SendMessage` and one stream's events/s, to the echo agent through the
+//! Switchyard runtime (durable SQLite store; with `--postgres`, also the PostgreSQL store) versus
+//! a bare tonic server that answers the same requests with the same tasks and events, from the
+//! same client, at the same concurrency, in interleaved rounds.
 //!
 //! `cargo run --release -p switchyard-bench --bin runtime_vs_tonic -- --help`
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use clap::Parser;
+use futures::StreamExt as _;
 use switchyard::{
     AgentServer, ServeConfig, StoreConfig,
     client::{A2aClient, Transport, Versioned},
     pb::a2a::{
-        self, Artifact, Message, SendMessageRequest, SendMessageResponse, Task, TaskState,
-        TaskStatus,
-        a2a_service_client::A2aServiceClient,
-        a2a_service_server::{A2aService, A2aServiceServer},
+        Message, SendMessageRequest, TaskState, a2a_service_client::A2aServiceClient,
         send_message_response,
     },
-    store::Durability,
-    task::{new_id, now_timestamp},
+    store::{DatabaseUrl, Durability, PostgresOptions, PostgresStore},
+    task::json_to_value,
 };
-use switchyard_bench::{Round, round, summarize};
-use tonic::{Request, Response, Status, transport::Channel};
+use switchyard_bench::{Round, bare::start_bare, median, round, summarize};
+use tonic::transport::Channel;
 
 #[derive(Debug, Parser)]
 #[command(about = "SendMessage through the Switchyard runtime vs a bare tonic server")]
@@ -35,118 +37,17 @@ struct Args {
     /// Rounds per target (interleaved).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
-    /// The runtime's store: fsync (SQLite, fsync per group commit), os (SQLite, written to
-    /// the OS per group commit) or memory (volatile, for comparison only).
+    /// The runtime's store: fsync (fsync per group commit), os (written to the OS per group
+    /// commit; PostgreSQL: synchronous_commit off) or memory (volatile, for comparison only).
     #[arg(long, default_value = "fsync")]
     durability: String,
-}
-
-/// The bare peer: answers SendMessage with a completed Task echoing the parts, no runtime.
-#[derive(Debug, Clone, Copy)]
-struct Bare;
-
-#[tonic::async_trait]
-impl A2aService for Bare {
-    async fn send_message(
-        &self,
-        request: Request<SendMessageRequest>,
-    ) -> Result<Response<SendMessageResponse>, Status> {
-        let mut message = request
-            .into_inner()
-            .message
-            .ok_or_else(|| Status::invalid_argument("message is required"))?;
-        let (id, context) = (new_id(), new_id());
-        message.task_id.clone_from(&id);
-        message.context_id.clone_from(&context);
-        let task = Task {
-            id,
-            context_id: context,
-            status: Some(TaskStatus {
-                state: TaskState::Completed as i32,
-                message: None,
-                timestamp: Some(now_timestamp()),
-            }),
-            artifacts: vec![Artifact::new("echo", message.parts.clone())],
-            history: vec![message],
-            metadata: None,
-        };
-        Ok(Response::new(SendMessageResponse {
-            payload: Some(send_message_response::Payload::Task(task)),
-        }))
-    }
-
-    type SendStreamingMessageStream = tonic::codegen::BoxStream<a2a::StreamResponse>;
-    async fn send_streaming_message(
-        &self,
-        _: Request<SendMessageRequest>,
-    ) -> Result<Response<Self::SendStreamingMessageStream>, Status> {
-        Err(Status::unimplemented("bench peer"))
-    }
-    async fn get_task(&self, _: Request<a2a::GetTaskRequest>) -> Result<Response<Task>, Status> {
-        Err(Status::unimplemented("bench peer"))
-    }
-    async fn list_tasks(
-        &self,
-        _: Request<a2a::ListTasksRequest>,
-    ) -> Result<Response<a2a::ListTasksResponse>, Status> {
-        Err(Status::unimplemented("bench peer"))
-    }
-    async fn cancel_task(
-        &self,
-        _: Request<a2a::CancelTaskRequest>,
-    ) -> Result<Response<Task>, Status> {
-        Err(Status::unimplemented("bench peer"))
-    }
-    type SubscribeToTaskStream = tonic::codegen::BoxStream<a2a::StreamResponse>;
-    async fn subscribe_to_task(
-        &self,
-        _: Request<a2a::SubscribeToTaskRequest>,
-    ) -> Result<Response<Self::SubscribeToTaskStream>, Status> {
-        Err(Status::unimplemented("bench peer"))
-    }
-    async fn create_task_push_notification_config(
-        &self,
-        _: Request<a2a::TaskPushNotificationConfig>,
-    ) -> Result<Response<a2a::TaskPushNotificationConfig>, Status> {
-        Err(Status::unimplemented("bench peer"))
-    }
-    async fn get_task_push_notification_config(
-        &self,
-        _: Request<a2a::GetTaskPushNotificationConfigRequest>,
-    ) -> Result<Response<a2a::TaskPushNotificationConfig>, Status> {
-        Err(Status::unimplemented("bench peer"))
-    }
-    async fn list_task_push_notification_configs(
-        &self,
-        _: Request<a2a::ListTaskPushNotificationConfigsRequest>,
-    ) -> Result<Response<a2a::ListTaskPushNotificationConfigsResponse>, Status> {
-        Err(Status::unimplemented("bench peer"))
-    }
-    async fn get_extended_agent_card(
-        &self,
-        _: Request<a2a::GetExtendedAgentCardRequest>,
-    ) -> Result<Response<a2a::AgentCard>, Status> {
-        Err(Status::unimplemented("bench peer"))
-    }
-    async fn delete_task_push_notification_config(
-        &self,
-        _: Request<a2a::DeleteTaskPushNotificationConfigRequest>,
-    ) -> Result<Response<pbjson_types::Empty>, Status> {
-        Err(Status::unimplemented("bench peer"))
-    }
-}
-
-async fn start_bare() -> anyhow::Result<SocketAddr> {
-    let incoming =
-        tonic::transport::server::TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?
-            .with_nodelay(Some(true));
-    let addr = incoming.local_addr()?;
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(A2aServiceServer::new(Bare))
-            .serve_with_incoming(incoming),
-    );
-    Ok(addr)
+    /// Also measure the runtime on this PostgreSQL database (in a schema of its own, dropped
+    /// at the end), e.g. postgres://postgres@127.0.0.1:5432/test.
+    #[arg(long, env = "SWITCHYARD_BENCH_POSTGRES")]
+    postgres: Option<String>,
+    /// Chunks of the one stream measured per round (each chunk is two events); 0: no stream.
+    #[arg(long, default_value_t = 2000)]
+    stream_chunks: u64,
 }
 
 fn request() -> SendMessageRequest {
@@ -178,20 +79,42 @@ async fn run_round(client: A2aClient, args: &Args) -> Round {
     .await
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let dir = tempfile::tempdir()?;
-    let sqlite = |durability| StoreConfig::Sqlite {
-        path: dir.path().join("bench.db"),
-        durability,
-    };
-    let store = match args.durability.as_str() {
-        "fsync" => sqlite(Durability::Fsync),
-        "os" => sqlite(Durability::Os),
-        "memory" => StoreConfig::Memory,
-        other => anyhow::bail!("--durability must be fsync, os or memory, not {other:?}"),
-    };
+/// Events per second of one stream of `chunks` chunks.
+async fn stream_rate(client: &A2aClient, chunks: u64) -> anyhow::Result<f64> {
+    let mut m = Message::user_text("stream");
+    m.metadata = Some(pbjson_types::Struct {
+        fields: [("chunks".to_owned(), json_to_value(chunks.into()))].into(),
+    });
+    let started = Instant::now();
+    let mut stream = client
+        .clone()
+        .send_streaming_message(SendMessageRequest {
+            message: Some(m),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut events = 0u64;
+    while let Some(e) = stream.next().await {
+        e?;
+        events += 1;
+    }
+    anyhow::ensure!(
+        events == 2 * chunks + 2,
+        "a stream of {chunks} chunks had {events} events"
+    );
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
+/// One measured server.
+struct Target {
+    label: String,
+    client: A2aClient,
+    unary: Vec<Round>,
+    stream: Vec<f64>,
+}
+
+async fn serve(store: StoreConfig) -> anyhow::Result<SocketAddr> {
     let server = AgentServer::bind(
         switchyard_echo::Echo,
         ServeConfig {
@@ -200,49 +123,140 @@ async fn main() -> anyhow::Result<()> {
         },
     )
     .await?;
-    let runtime_addr = server.local_addr();
+    let addr = server.local_addr();
     tokio::spawn(server.run());
-    let bare_addr = start_bare().await?;
+    Ok(addr)
+}
 
-    // Both name the A2A version (the runtime refuses calls that do not), so both carry it.
-    let runtime =
-        A2aServiceClient::with_interceptor(Transport::new(channel(runtime_addr).await?), Versioned);
-    let bare =
-        A2aServiceClient::with_interceptor(Transport::new(channel(bare_addr).await?), Versioned);
-    // Warm up both (connections, allocator, SQLite cache).
+async fn client(addr: SocketAddr) -> anyhow::Result<A2aClient> {
+    // The runtime refuses calls that do not name the A2A version, so every target gets it.
+    Ok(A2aServiceClient::with_interceptor(
+        Transport::new(channel(addr).await?),
+        Versioned,
+    ))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let durability = match args.durability.as_str() {
+        "fsync" => Some(Durability::Fsync),
+        "os" => Some(Durability::Os),
+        "memory" => None,
+        other => anyhow::bail!("--durability must be fsync, os or memory, not {other:?}"),
+    };
+    let mut targets = Vec::new();
+    let sqlite = match durability {
+        Some(durability) => StoreConfig::Sqlite {
+            path: dir.path().join("bench.db"),
+            durability,
+        },
+        None => StoreConfig::Memory,
+    };
+    let label = match durability {
+        Some(_) => format!(
+            "Switchyard runtime + echo, SQLite durability={}",
+            args.durability
+        ),
+        None => "Switchyard runtime + echo, in memory".to_owned(),
+    };
+    targets.push((label, serve(sqlite).await?));
+    let schema = format!("bench_{}", std::process::id());
+    if let Some(url) = &args.postgres {
+        let store = StoreConfig::Postgres {
+            url: DatabaseUrl::new(url.clone()),
+            schema: Some(schema.clone()),
+            durability: durability.unwrap_or_default(),
+        };
+        targets.push((
+            format!(
+                "Switchyard runtime + echo, PostgreSQL durability={}",
+                args.durability
+            ),
+            serve(store).await?,
+        ));
+    }
+    targets.push((
+        "bare tonic server, same answers".to_owned(),
+        start_bare().await?,
+    ));
+    let mut targets: Vec<Target> = {
+        let mut out = Vec::new();
+        for (label, addr) in targets {
+            out.push(Target {
+                label,
+                client: client(addr).await?,
+                unary: Vec::new(),
+                stream: Vec::new(),
+            });
+        }
+        out
+    };
+    // Warm up every target (connections, allocator, store caches).
     let warm = Args {
         seconds: 1,
         ..Args::parse()
     };
-    run_round(runtime.clone(), &warm).await;
-    run_round(bare.clone(), &warm).await;
-
-    let (mut r, mut b) = (Vec::new(), Vec::new());
-    for i in 0..args.rounds {
-        // Alternate which goes first, so drift in machine load hits both alike.
-        if i % 2 == 0 {
-            r.push(run_round(runtime.clone(), &args).await);
-            b.push(run_round(bare.clone(), &args).await);
-        } else {
-            b.push(run_round(bare.clone(), &args).await);
-            r.push(run_round(runtime.clone(), &args).await);
-        }
-        eprintln!("round {}: runtime {:?} | bare {:?}", i + 1, r[i], b[i]);
+    for t in &targets {
+        run_round(t.client.clone(), &warm).await;
     }
-    let (rr, rp50, rp99) = summarize(&r);
-    let (br, bp50, bp99) = summarize(&b);
-    let errors: u64 = r.iter().chain(&b).map(|x| x.errors).sum();
-    println!("| target | RPS (median) | p50 µs | p99 µs |");
-    println!("|---|---|---|---|");
+
+    let n = targets.len();
+    for i in 0..args.rounds {
+        // Rotate which goes first, so drift in machine load hits every target alike.
+        for k in 0..n {
+            let t = &mut targets[(i + k) % n];
+            t.unary.push(run_round(t.client.clone(), &args).await);
+            if args.stream_chunks > 0 {
+                t.stream
+                    .push(stream_rate(&t.client, args.stream_chunks).await?);
+            }
+        }
+        let line: Vec<String> = targets
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}: {:?} stream {:.0} ev/s",
+                    t.label,
+                    t.unary[i],
+                    t.stream.get(i).copied().unwrap_or(0.0)
+                )
+            })
+            .collect();
+        eprintln!("round {}: {}", i + 1, line.join(" | "));
+    }
+    let bare_rps = summarize(&targets[n - 1].unary).0;
+    let bare_stream = median(&mut targets[n - 1].stream.clone());
     println!(
-        "| Switchyard runtime + echo, SQLite durability={} | {rr:.0} | {rp50:.0} | {rp99:.0} |",
-        args.durability
+        "| target | RPS (median) | p50 µs | p99 µs | vs bare | one stream, events/s | vs bare |"
     );
-    println!("| bare tonic server, same answer | {br:.0} | {bp50:.0} | {bp99:.0} |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut errors = 0;
+    for t in &mut targets {
+        let (rps, p50, p99) = summarize(&t.unary);
+        let ev = median(&mut t.stream);
+        errors += t.unary.iter().map(|r| r.errors).sum::<u64>();
+        println!(
+            "| {} | {rps:.0} | {p50:.0} | {p99:.0} | {:.2}x | {ev:.0} | {:.2}x |",
+            t.label,
+            rps / bare_rps,
+            if bare_stream > 0.0 {
+                ev / bare_stream
+            } else {
+                0.0
+            }
+        );
+    }
     println!();
-    println!(
-        "ratio runtime/bare RPS: {:.2}x (target >= 0.80x); errors: {errors}",
-        rr / br
-    );
+    println!("errors: {errors}");
+    if let Some(url) = &args.postgres {
+        let store = PostgresStore::connect(
+            &DatabaseUrl::new(url.clone()),
+            &PostgresOptions::new(&schema),
+        )
+        .await?;
+        store.drop_schema().await?;
+    }
     Ok(())
 }
