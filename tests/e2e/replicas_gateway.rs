@@ -1,6 +1,7 @@
 //! Two replicas of one agent behind the gateway (one registry entry, two endpoints, balanced
-//! per request): 2,000 mixed requests (send, stream, get, list, cancel, subscribe) with
-//! bounded concurrency, no error, and every task visible on both replicas.
+//! per request): 2,000 mixed requests (send, stream, get, list, cancel, subscribe with
+//! `Last-Event-ID`) with bounded concurrency, no error, and every task visible on both
+//! replicas.
 
 use std::{
     collections::BTreeSet,
@@ -168,7 +169,7 @@ async fn operation(gw: &Gw, run: &Run, i: usize) {
                 .rpc(
                     "echo",
                     "SendMessage",
-                    json!({"message": msg("watch me", json!({"delay_ms": 1_500, "chunks": 2})),
+                    json!({"message": msg("watch me", json!({"delay_ms": 500, "chunks": 2})),
                            "configuration": {"returnImmediately": true}}),
                 )
                 .await;
@@ -176,12 +177,15 @@ async fn operation(gw: &Gw, run: &Run, i: usize) {
                 return run.error(format!("send to subscribe: {v}"));
             };
             run.created(&id);
+            // Resumes after event 1: live while the task runs, replayed from the store if it
+            // finished first (a loaded machine), on whichever replica the gateway picks.
             let r = gw
                 .post_json(
                     "/agents/echo",
                     &json!({"jsonrpc": "2.0", "id": i, "method": "SubscribeToTask",
                             "params": {"id": id}}),
                 )
+                .header("Last-Event-ID", "1")
                 .send()
                 .await
                 .expect("send");
@@ -191,8 +195,12 @@ async fn operation(gw: &Gw, run: &Run, i: usize) {
             }
             let events = sse_all(r).await;
             let kinds: Vec<String> = events.iter().map(|e| kind(&e.data["result"])).collect();
-            if kinds.last().map(String::as_str) != Some("status:COMPLETED") {
-                run.error(format!("subscribe {id}: {kinds:?} {:?}", events.last()));
+            let ids: Vec<u64> = events.iter().filter_map(|e| e.id.parse().ok()).collect();
+            let gap_free = ids.len() == events.len()
+                && ids.first() == Some(&2)
+                && ids.windows(2).all(|w| w[1] == w[0] + 1);
+            if !gap_free || kinds.last().map(String::as_str) != Some("status:COMPLETED") {
+                run.error(format!("subscribe {id}: {ids:?} {kinds:?} {:?}", events.last()));
             }
         }
     }
