@@ -7,6 +7,11 @@
 //! Data path of one event: [`TaskEvents`](crate::TaskEvents) → [`Runtime::accept`] (checks
 //! the state rules, assigns the next sequence number) → the group-commit writer (folds into
 //! the snapshot, commits the batch) → the task's broadcast → every [`Subscription`].
+//!
+//! On a store shared by several replicas ([`TaskStore::notices`] is `Some`), the live map
+//! holds exactly the tasks whose lease this replica holds (module `replica`): the others are
+//! read from the store, subscribed to through it, canceled through their owner, and taken over
+//! when their owner dies.
 
 mod execution;
 mod live;
@@ -996,7 +1001,8 @@ impl Runtime {
 
     /// Stops the runtime: waits up to `timeout` for running executions, ends open streams,
     /// and flushes the writer. Tasks still running stay WORKING in the store and are recovered
-    /// by the next start.
+    /// by the next start; on a shared store their executions stop here and their leases are
+    /// released, so another replica takes them over at once.
     pub(crate) async fn drain(&self, timeout: Duration) {
         self.draining.store(true, Ordering::Release);
         self.tracker.close();

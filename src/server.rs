@@ -6,7 +6,9 @@
 //! 1. health turns NOT_SERVING and new messages are refused with UNAVAILABLE (reads, cancels and
 //!    subscriptions still work), so balancers move traffic elsewhere;
 //! 2. running tasks get up to [`ServeConfig::drain_timeout`] to finish; those that do not stay
-//!    WORKING in the store and are resumed by the next start ([`Recovery`]);
+//!    WORKING in the store and are resumed by the next start ([`Recovery`]) or, on a store
+//!    shared by several replicas, have their leases released so that another replica takes
+//!    them over at once;
 //! 3. open streams end with UNAVAILABLE (clients resubscribe elsewhere with `last-event-id`);
 //! 4. connections close (HTTP/2 GOAWAY) and the store is flushed and closed.
 

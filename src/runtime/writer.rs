@@ -313,3 +313,49 @@ async fn commit_batch(
         let _ = ack.send(result.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{
+        pb::a2a::Task,
+        store::{LeaseClaim, MemoryStore},
+    };
+
+    fn write(id: &str, epoch: u64) -> TaskWrite {
+        TaskWrite {
+            snapshot: Task {
+                id: id.into(),
+                ..Default::default()
+            },
+            last_seq: 1,
+            events: Vec::new(),
+            epoch: Some(epoch),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fenced_task_is_left_out_and_the_rest_of_the_batch_commits() {
+        let store = MemoryStore::new();
+        let ttl = Duration::from_secs(30);
+        for id in ["kept", "lost", "also-kept"] {
+            assert!(matches!(
+                store.acquire_lease(id, "me", ttl).await.expect("lease"),
+                LeaseClaim::Acquired(_)
+            ));
+        }
+        let batch = [write("kept", 1), write("lost", 7), write("also-kept", 1)];
+        let (result, fenced) = commit_fenced(&store, &batch).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(fenced, [1]);
+        assert!(store.task("kept").await.expect("get").is_some());
+        assert!(store.task("also-kept").await.expect("get").is_some());
+        assert!(store.task("lost").await.expect("get").is_none());
+        // Every task fenced: nothing to commit, nothing fails.
+        let (result, fenced) = commit_fenced(&store, &[write("lost", 7)]).await;
+        assert!(result.is_ok());
+        assert_eq!(fenced, [0]);
+    }
+}

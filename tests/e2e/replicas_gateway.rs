@@ -200,7 +200,10 @@ async fn operation(gw: &Gw, run: &Run, i: usize) {
                 && ids.first() == Some(&2)
                 && ids.windows(2).all(|w| w[1] == w[0] + 1);
             if !gap_free || kinds.last().map(String::as_str) != Some("status:COMPLETED") {
-                run.error(format!("subscribe {id}: {ids:?} {kinds:?} {:?}", events.last()));
+                run.error(format!(
+                    "subscribe {id}: {ids:?} {kinds:?} {:?}",
+                    events.last()
+                ));
             }
         }
     }
