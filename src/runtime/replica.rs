@@ -60,6 +60,9 @@ pub(crate) struct Replica {
     /// Tasks whose release is in flight: an acquisition of one waits for it, or the release
     /// could land after the new acquisition (same owner, same epoch) and give the task away.
     releasing: Mutex<HashSet<String>>,
+    /// Leases given up while the store could not be reached: released once it answers again,
+    /// or this replica's next renewal would keep them alive with nobody running their tasks.
+    stalled: Mutex<Vec<Lease>>,
 }
 
 impl Replica {
@@ -69,6 +72,7 @@ impl Replica {
             store,
             held: Mutex::default(),
             releasing: Mutex::default(),
+            stalled: Mutex::default(),
         })
     }
 
@@ -125,6 +129,31 @@ impl Replica {
         }
     }
 
+    /// Gives up the lease of `task_id` while the store cannot be reached; it is released by
+    /// [`release_stalled`](Self::release_stalled) once the store answers again.
+    pub(crate) fn stall(&self, task_id: &str) {
+        if let Some(lease) = self.forget(task_id) {
+            self.stalled
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(lease);
+        }
+    }
+
+    /// Releases the leases given up by [`stall`](Self::stall) (their tasks then go to whichever
+    /// replica looks for orphans first, this one included); keeps those it cannot release yet.
+    pub(crate) async fn release_stalled(&self) {
+        let leases = std::mem::take(&mut *self.stalled.lock().unwrap_or_else(|e| e.into_inner()));
+        for lease in leases {
+            if self.store.release_lease(&lease).await.is_err() {
+                self.stalled
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(lease);
+            }
+        }
+    }
+
     /// Ids of every held lease.
     pub(crate) fn held_ids(&self) -> Vec<String> {
         self.held_lock().keys().cloned().collect()
@@ -175,12 +204,14 @@ pub(super) async fn lease_loop(rt: Weak<Runtime>) {
                         for id in lost {
                             rt.lose(&id);
                         }
+                        replica.release_stalled().await;
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "could not renew this replica's leases");
                         // Stop before any lease can expire and be taken over elsewhere.
                         if sent.duration_since(renewed_at) >= ttl * 3 / 4 {
                             for id in replica.held_ids() {
+                                replica.stall(&id);
                                 rt.lose(&id);
                             }
                         }

@@ -269,6 +269,8 @@ struct Partition {
     inner: Arc<MemoryStore>,
     /// Replica id prefix whose renewals are dropped.
     cut: Mutex<Option<String>>,
+    /// Renewals fail as if the store were unreachable.
+    down: std::sync::atomic::AtomicBool,
     fenced: AtomicUsize,
 }
 
@@ -317,6 +319,9 @@ impl TaskStore for Partition {
         self.inner.acquire_lease(task_id, owner, ttl).await
     }
     async fn renew_leases(&self, owner: &str, ttl: Duration) -> Result<Vec<String>, StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("the test cut the store off".into()));
+        }
         let cut = self.cut.lock().expect("lock").clone();
         if cut.is_some_and(|c| owner.starts_with(&c)) {
             return Ok(Vec::new());
@@ -354,6 +359,7 @@ async fn an_owner_that_lost_its_lease_is_fenced_and_another_replica_finishes_the
     let store = Arc::new(Partition {
         inner: memory.clone(),
         cut: Mutex::new(None),
+        down: std::sync::atomic::AtomicBool::new(false),
         fenced: AtomicUsize::new(0),
     });
     let (a, _da) = replica("a", store.clone(), |_| {}).await;
@@ -582,4 +588,46 @@ async fn push_delivery_resumes_at_its_cursor_on_the_replica_that_takes_over() {
         "no replay after the takeover (A delivered {delivered_by_a}; sent again: {again:?})"
     );
     b.stop().await;
+}
+
+#[tokio::test]
+async fn tasks_stopped_while_the_store_was_unreachable_run_again_when_it_is_back() {
+    let memory = Arc::new(MemoryStore::new());
+    let store = Arc::new(Partition {
+        inner: memory.clone(),
+        cut: Mutex::new(None),
+        down: std::sync::atomic::AtomicBool::new(false),
+        fenced: AtomicUsize::new(0),
+    });
+    let (a, _da) = replica("a", store.clone(), |_| {}).await;
+    let mut on_a = a
+        .client
+        .send_streaming_message(request(message(
+            "long",
+            json!({"chunks": 30, "chunk_delay_ms": 100}),
+        )))
+        .await
+        .expect("stream on A");
+    let id = task_of(&on_a.next().await.expect("first").expect("event"))
+        .id
+        .clone();
+    // Renewals fail for longer than 3/4 of the lease: A stops the execution.
+    store.down.store(true, Ordering::SeqCst);
+    tokio::time::sleep(TTL * 2).await;
+    let frozen = memory.task(&id).await.expect("get").expect("task").last_seq;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        memory.task(&id).await.expect("get").expect("task").last_seq,
+        frozen,
+        "no execution while the leases cannot be renewed"
+    );
+    // Back: the lease A gave up is released and the task runs again (here, on A itself).
+    store.down.store(false, Ordering::SeqCst);
+    let done = tokio::time::timeout(WAIT, settle(&a.client, &id))
+        .await
+        .expect("settles");
+    assert_eq!(done.state(), TaskState::Completed, "{}", status_text(&done));
+    assert_gap_free(&*memory, &id).await;
+    drop(on_a);
+    a.stop().await;
 }
