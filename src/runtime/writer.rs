@@ -292,6 +292,16 @@ async fn commit_batch(
                 for w in st.settle_waiters.drain(..) {
                     let _ = w.send(Err(err.clone()));
                 }
+                if let Some(r) = replica
+                    && matches!(**err, StoreError::Unavailable(_))
+                {
+                    // The store was lost: this replica gives the task up, and once the store
+                    // answers again its lease is released and the task runs again from what
+                    // was committed (whichever replica takes it), instead of staying stuck.
+                    r.stall(&task.id);
+                    st.disown(true);
+                    moved.push(task.clone());
+                }
             }
         }
     }
