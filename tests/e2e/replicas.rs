@@ -631,3 +631,111 @@ async fn tasks_stopped_while_the_store_was_unreachable_run_again_when_it_is_back
     drop(on_a);
     a.stop().await;
 }
+
+#[tokio::test]
+async fn push_configs_made_on_another_replica_are_shared_and_delivered() {
+    use switchyard::pb::a2a::{
+        DeleteTaskPushNotificationConfigRequest, GetTaskPushNotificationConfigRequest,
+        ListTaskPushNotificationConfigsRequest,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(
+                |State(tx): State<tokio::sync::mpsc::UnboundedSender<u64>>, body: String| async move {
+                    let e: StreamResponse = serde_json::from_str(&body).expect("protobuf JSON");
+                    let _ = tx.send(sequence_of(&e).expect("seq"));
+                    http::StatusCode::OK
+                },
+            ),
+        )
+        .with_state(tx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let store = Arc::new(MemoryStore::new());
+    let (a, _da) = replica("a", store.clone(), |c| c.push_notifications = true).await;
+    let (b, _db) = replica("b", store.clone(), |c| c.push_notifications = true).await;
+    let task = a
+        .client
+        .send(message("wait", json!({"ask": "more?"})))
+        .await
+        .expect("ask on A");
+    // Created on B, read and listed on A.
+    let created = b
+        .client
+        .a2a()
+        .create_task_push_notification_config(TaskPushNotificationConfig {
+            task_id: task.id.clone(),
+            url,
+            ..Default::default()
+        })
+        .await
+        .expect("create on B")
+        .into_inner();
+    let got = a
+        .client
+        .a2a()
+        .get_task_push_notification_config(GetTaskPushNotificationConfigRequest {
+            task_id: task.id.clone(),
+            id: created.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("get on A")
+        .into_inner();
+    assert_eq!(got, created);
+    let listed = a
+        .client
+        .a2a()
+        .list_task_push_notification_configs(ListTaskPushNotificationConfigsRequest {
+            task_id: task.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("list on A")
+        .into_inner();
+    assert_eq!(listed.configs, std::slice::from_ref(&created));
+    // The continuation's events (sent to A) are delivered.
+    let mut more = Message::user_text("yes");
+    more.task_id.clone_from(&task.id);
+    let done = a.client.send(more).await.expect("continue on A");
+    assert_eq!(done.state(), TaskState::Completed);
+    let mut seqs = Vec::new();
+    while seqs.len() < 3 {
+        seqs.push(
+            tokio::time::timeout(WAIT, rx.recv())
+                .await
+                .expect("delivered in time")
+                .expect("receiver"),
+        );
+    }
+    assert_eq!(seqs, [4, 5, 6]);
+    // Deleted on A: gone on B.
+    a.client
+        .a2a()
+        .delete_task_push_notification_config(DeleteTaskPushNotificationConfigRequest {
+            task_id: task.id.clone(),
+            id: created.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("delete on A");
+    let gone = b
+        .client
+        .a2a()
+        .get_task_push_notification_config(GetTaskPushNotificationConfigRequest {
+            task_id: task.id.clone(),
+            id: created.id,
+            ..Default::default()
+        })
+        .await
+        .expect_err("deleted");
+    assert_eq!(gone.code(), tonic::Code::NotFound);
+    a.stop().await;
+    b.stop().await;
+}
