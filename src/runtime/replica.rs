@@ -63,6 +63,10 @@ pub(crate) struct Replica {
     /// Leases given up while the store could not be reached: released once it answers again,
     /// or this replica's next renewal would keep them alive with nobody running their tasks.
     stalled: Mutex<Vec<Lease>>,
+    /// False from the moment this replica gave its leases up for want of renewals until a
+    /// renewal succeeds and they are released: meanwhile it takes no lease (it could not
+    /// keep one).
+    healthy: std::sync::atomic::AtomicBool,
 }
 
 impl Replica {
@@ -73,6 +77,7 @@ impl Replica {
             held: Mutex::default(),
             releasing: Mutex::default(),
             stalled: Mutex::default(),
+            healthy: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -83,6 +88,11 @@ impl Replica {
 
     /// Takes the lease of `task_id`; `Ok(None)` when another replica holds a live one.
     pub(crate) async fn acquire(&self, task_id: &str) -> Result<Option<Lease>, StoreError> {
+        if !self.healthy.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(
+                "this replica cannot renew its task leases; retry on another replica".into(),
+            ));
+        }
         self.wait_released(task_id).await;
         match self
             .store
@@ -132,6 +142,7 @@ impl Replica {
     /// Gives up the lease of `task_id` while the store cannot be reached; it is released by
     /// [`release_stalled`](Self::release_stalled) once the store answers again.
     pub(crate) fn stall(&self, task_id: &str) {
+        self.healthy.store(false, Ordering::Release);
         if let Some(lease) = self.forget(task_id) {
             self.stalled
                 .lock()
@@ -144,13 +155,16 @@ impl Replica {
     /// replica looks for orphans first, this one included); keeps those it cannot release yet.
     pub(crate) async fn release_stalled(&self) {
         let leases = std::mem::take(&mut *self.stalled.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut kept = Vec::new();
         for lease in leases {
             if self.store.release_lease(&lease).await.is_err() {
-                self.stalled
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(lease);
+                kept.push(lease);
             }
+        }
+        let mut stalled = self.stalled.lock().unwrap_or_else(|e| e.into_inner());
+        stalled.extend(kept);
+        if stalled.is_empty() {
+            self.healthy.store(true, Ordering::Release);
         }
     }
 
@@ -210,6 +224,7 @@ pub(super) async fn lease_loop(rt: Weak<Runtime>) {
                         tracing::warn!(error = %e, "could not renew this replica's leases");
                         // Stop before any lease can expire and be taken over elsewhere.
                         if sent.duration_since(renewed_at) >= ttl * 3 / 4 {
+                            replica.healthy.store(false, Ordering::Release);
                             for id in replica.held_ids() {
                                 replica.stall(&id);
                                 rt.lose(&id);
@@ -261,6 +276,9 @@ impl Runtime {
         let Some(r) = self.replica.clone() else {
             return Ok(());
         };
+        if !r.healthy.load(Ordering::Acquire) {
+            return Ok(());
+        }
         for orphan in self.store.orphaned().await? {
             if self.draining.load(Ordering::Acquire) {
                 return Ok(());

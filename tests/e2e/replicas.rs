@@ -115,7 +115,7 @@ async fn a_task_sent_to_one_replica_is_read_listed_subscribed_and_resumed_on_ano
         .client
         .send_streaming_message(request(message(
             "chunked",
-            json!({"chunks": 12, "chunk_delay_ms": 40}),
+            json!({"chunks": 12, "chunk_delay_ms": 100}),
         )))
         .await
         .expect("stream on A");

@@ -291,7 +291,7 @@ async fn processes_on_postgres_share_tasks_for_get_list_subscribe_resume_cancel_
     let b = Replica::start(&db, "b", &[]).await;
     let c = Replica::start(&db, "c", &[]).await;
 
-    let (rest_a, id) = long_task(&a, 10, 50).await;
+    let (rest_a, id) = long_task(&a, 10, 150).await;
     let got = b.client.get_task(&id, None).await.expect("get on B");
     assert!(!got.state().is_terminal());
     let listed = b
