@@ -31,7 +31,7 @@ use switchyard_e2e::{Served, collect, describe, message, request, settle};
 use tokio::sync::broadcast;
 
 /// A lease short enough for takeovers within a test, long enough for a loaded machine.
-const TTL: Duration = Duration::from_millis(800);
+const TTL: Duration = Duration::from_millis(1_500);
 
 /// Bound of every wait in this module.
 const WAIT: Duration = Duration::from_secs(30);

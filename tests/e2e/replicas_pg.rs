@@ -36,8 +36,9 @@ use tokio::{
     process::{Child, Command},
 };
 
-/// Lease of the agents under test: takeovers within about 1.5 s of a death.
-const LEASE_TTL_MS: u64 = 1_000;
+/// Lease of the agents under test: takeovers within about 3 s of a death, with room for a
+/// loaded machine's scheduling delays (a replica stops its tasks after 3/4 of it unrenewed).
+const LEASE_TTL_MS: u64 = 2_000;
 
 /// Bound of every wait.
 const WAIT: Duration = Duration::from_secs(60);
@@ -418,7 +419,10 @@ async fn a_killed_owners_task_is_finished_by_a_survivor_with_one_gap_free_sequen
         owner.starts_with("b/") || owner.starts_with("c/"),
         "{owner}"
     );
-    assert_eq!((epoch, takeovers), (2, 1));
+    // One takeover (a survivor that stalled on a loaded machine may have released and taken
+    // it again since, which bumps the epoch but is no takeover).
+    assert!(epoch >= 2, "{epoch}");
+    assert_eq!(takeovers, 1);
     b.stop().await;
     c.stop().await;
     db.drop().await;
