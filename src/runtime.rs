@@ -645,15 +645,7 @@ impl Runtime {
                         state.as_str_name()
                     )));
                 }
-                match self.adopt_if_free(*r).await? {
-                    Some(l) => l,
-                    None => {
-                        return Err(RpcError::Unavailable(format!(
-                            "task {} is being continued on another replica; retry",
-                            message.task_id
-                        )));
-                    }
-                }
+                self.adopt_to_continue(*r).await?
             }
         };
         if !message.context_id.is_empty() && message.context_id != live.context_id {
@@ -734,6 +726,41 @@ impl Runtime {
             settled,
             created: None,
         }))
+    }
+
+    /// Takes an interrupted task that another replica may still hold for a moment (its owner
+    /// releases the lease just after committing the interrupted state) to continue it here.
+    async fn adopt_to_continue(&self, stored: StoredTask) -> Result<Arc<LiveTask>, RpcError> {
+        const HANDOVER: Duration = Duration::from_secs(3);
+        let id = stored.task.id.clone();
+        let deadline = Instant::now() + HANDOVER;
+        let mut stored = stored;
+        loop {
+            if let Some(live) = self.adopt_if_free(stored).await? {
+                return Ok(live);
+            }
+            if Instant::now() >= deadline {
+                return Err(RpcError::Unavailable(format!(
+                    "task {id} is held by another replica; retry"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            stored = self
+                .store
+                .task(&id)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| RpcError::task_not_found(&id))?;
+            let state = stored.task.state();
+            if !state.is_interrupted() {
+                // Continued (or finished) elsewhere meanwhile.
+                return Err(RpcError::unsupported(format!(
+                    "task {id} is {}; only a task in TASK_STATE_INPUT_REQUIRED or \
+                     TASK_STATE_AUTH_REQUIRED accepts a message",
+                    state.as_str_name()
+                )));
+            }
+        }
     }
 
     /// Looks a task up: live in memory, or finished in the store (loading unfinished ones).
