@@ -36,7 +36,7 @@ async fn replica(name: &str, store: StoreConfig) -> (Served, tempfile::TempDir) 
     let s = Served::start_in(switchyard_echo::Echo, dir.path(), move |c| {
         c.store = store;
         c.replica_id = name;
-        c.lease_ttl = Duration::from_secs(2);
+        c.lease_ttl = Duration::from_secs(5);
     })
     .await;
     (s, dir)
