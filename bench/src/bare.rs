@@ -49,8 +49,9 @@ impl A2aService for Bare {
     }
 
     type SendStreamingMessageStream = tonic::codegen::BoxStream<a2a::StreamResponse>;
-    /// The echo agent's chunked stream without a runtime: the task, then per chunk a WORKING
-    /// update and an artifact chunk, then COMPLETED (`{"chunks": N}` in the message metadata).
+    /// The echo agent's chunked stream without a runtime (`{"chunks": N}` in the message
+    /// metadata): the task, WORKING, per chunk a WORKING progress update and an artifact chunk,
+    /// the echo artifact, COMPLETED: 2N + 4 events, as the runtime sends them.
     async fn send_streaming_message(
         &self,
         request: Request<SendMessageRequest>,
@@ -106,6 +107,18 @@ impl A2aService for Bare {
                 )),
             }
         };
+        let echo = a2a::StreamResponse {
+            payload: Some(stream_response::Payload::ArtifactUpdate(
+                a2a::TaskArtifactUpdateEvent {
+                    task_id: id.clone(),
+                    context_id: context.clone(),
+                    artifact: Some(Artifact::new("echo", message.parts.clone())),
+                    append: false,
+                    last_chunk: true,
+                    metadata: None,
+                },
+            )),
+        };
         let first = a2a::StreamResponse {
             payload: Some(stream_response::Payload::Task(Task {
                 id: id.clone(),
@@ -116,10 +129,12 @@ impl A2aService for Bare {
                 metadata: None,
             })),
         };
-        let last = update(TaskState::Completed);
-        let events = std::iter::once(first)
+        let working = update(TaskState::Working);
+        let last = [echo, update(TaskState::Completed)];
+        let events = [first, working]
+            .into_iter()
             .chain((1..=chunks).flat_map(move |i| [update(TaskState::Working), chunk(i)]))
-            .chain(std::iter::once(last))
+            .chain(last)
             .map(Ok);
         Ok(Response::new(Box::pin(futures::stream::iter(events))))
     }

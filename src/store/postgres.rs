@@ -15,8 +15,15 @@
 //! commits. Sequence numbers stay unique and gap-free with several replicas because only the
 //! lease holder writes a task, and its commits carry the lease epoch: the commit reads the
 //! task's lease row `FOR SHARE` and refuses the whole batch ([`StoreError::Fenced`]) when the
-//! epoch changed; a takeover's `UPDATE` of that row waits for the commit, and the primary key
-//! `(task_id, seq)` rejects a duplicate event in any case.
+//! epoch changed (or the task has no lease at all); a takeover's `UPDATE` of that row waits for
+//! the commit, and the primary key `(task_id, seq)` rejects a duplicate event in any case.
+//!
+//! # Leases
+//! A release keeps the row (marked released) so that epochs only grow: the next owner gets
+//! `epoch + 1` without counting a takeover. [`TaskStore::renew_leases`] reports each task taken
+//! from a replica once (the row remembers the displaced owner until it renews). All lease
+//! times use the database clock (`now()`), never a replica's; lease rows are always committed
+//! with the server's `synchronous_commit` (never relaxed by [`Durability::Os`]).
 //!
 //! # Durability
 //! [`Durability::Fsync`]: `synchronous_commit = on` (the server's default), a commit returns
@@ -24,9 +31,6 @@
 //! `SET LOCAL synchronous_commit = off`, so it returns before the WAL flush; a crash of the
 //! database server (not of the agent) may lose the last ~0.6 s of commits (3 ×
 //! `wal_writer_delay`), and never corrupts anything.
-//!
-//! # Leases
-//! All lease times use the database clock (`now()`), never a replica's.
 //!
 //! # Notices
 //! One dedicated connection `LISTEN`s on the schema's channel (`switchyard_<schema>`) and feeds

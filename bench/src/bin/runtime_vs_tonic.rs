@@ -45,7 +45,8 @@ struct Args {
     /// at the end), e.g. postgres://postgres@127.0.0.1:5432/test.
     #[arg(long, env = "SWITCHYARD_BENCH_POSTGRES")]
     postgres: Option<String>,
-    /// Chunks of the one stream measured per round (each chunk is two events); 0: no stream.
+    /// Chunks of the one stream measured per round (2 events each, plus 4 per stream); 0: no
+    /// stream.
     #[arg(long, default_value_t = 2000)]
     stream_chunks: u64,
 }
@@ -100,7 +101,7 @@ async fn stream_rate(client: &A2aClient, chunks: u64) -> anyhow::Result<f64> {
         events += 1;
     }
     anyhow::ensure!(
-        events == 2 * chunks + 2,
+        events == 2 * chunks + 4,
         "a stream of {chunks} chunks had {events} events"
     );
     Ok(events as f64 / started.elapsed().as_secs_f64())
@@ -134,6 +135,80 @@ async fn client(addr: SocketAddr) -> anyhow::Result<A2aClient> {
         Transport::new(channel(addr).await?),
         Versioned,
     ))
+}
+
+/// Warms up, runs the interleaved rounds and prints the table.
+async fn measure(args: &Args, targets: Vec<(String, SocketAddr)>) -> anyhow::Result<()> {
+    let mut targets: Vec<Target> = {
+        let mut out = Vec::new();
+        for (label, addr) in targets {
+            out.push(Target {
+                label,
+                client: client(addr).await?,
+                unary: Vec::new(),
+                stream: Vec::new(),
+            });
+        }
+        out
+    };
+    // Warm up every target (connections, allocator, store caches).
+    let warm = Args {
+        seconds: 1,
+        ..Args::parse()
+    };
+    for t in &targets {
+        run_round(t.client.clone(), &warm).await;
+    }
+
+    let n = targets.len();
+    for i in 0..args.rounds {
+        // Rotate which goes first, so drift in machine load hits every target alike.
+        for k in 0..n {
+            let t = &mut targets[(i + k) % n];
+            t.unary.push(run_round(t.client.clone(), args).await);
+            if args.stream_chunks > 0 {
+                t.stream
+                    .push(stream_rate(&t.client, args.stream_chunks).await?);
+            }
+        }
+        let line: Vec<String> = targets
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}: {:?} stream {:.0} ev/s",
+                    t.label,
+                    t.unary[i],
+                    t.stream.get(i).copied().unwrap_or(0.0)
+                )
+            })
+            .collect();
+        eprintln!("round {}: {}", i + 1, line.join(" | "));
+    }
+    let bare_rps = summarize(&targets[n - 1].unary).0;
+    let bare_stream = median(&mut targets[n - 1].stream.clone());
+    println!(
+        "| target | RPS (median) | p50 µs | p99 µs | vs bare | one stream, events/s | vs bare |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut errors = 0;
+    for t in &mut targets {
+        let (rps, p50, p99) = summarize(&t.unary);
+        let ev = median(&mut t.stream);
+        errors += t.unary.iter().map(|r| r.errors).sum::<u64>();
+        println!(
+            "| {} | {rps:.0} | {p50:.0} | {p99:.0} | {:.2}x | {ev:.0} | {:.2}x |",
+            t.label,
+            rps / bare_rps,
+            if bare_stream > 0.0 {
+                ev / bare_stream
+            } else {
+                0.0
+            }
+        );
+    }
+    println!();
+    println!("errors: {errors}");
+    Ok(())
 }
 
 #[tokio::main]
@@ -181,75 +256,8 @@ async fn main() -> anyhow::Result<()> {
         "bare tonic server, same answers".to_owned(),
         start_bare().await?,
     ));
-    let mut targets: Vec<Target> = {
-        let mut out = Vec::new();
-        for (label, addr) in targets {
-            out.push(Target {
-                label,
-                client: client(addr).await?,
-                unary: Vec::new(),
-                stream: Vec::new(),
-            });
-        }
-        out
-    };
-    // Warm up every target (connections, allocator, store caches).
-    let warm = Args {
-        seconds: 1,
-        ..Args::parse()
-    };
-    for t in &targets {
-        run_round(t.client.clone(), &warm).await;
-    }
-
-    let n = targets.len();
-    for i in 0..args.rounds {
-        // Rotate which goes first, so drift in machine load hits every target alike.
-        for k in 0..n {
-            let t = &mut targets[(i + k) % n];
-            t.unary.push(run_round(t.client.clone(), &args).await);
-            if args.stream_chunks > 0 {
-                t.stream
-                    .push(stream_rate(&t.client, args.stream_chunks).await?);
-            }
-        }
-        let line: Vec<String> = targets
-            .iter()
-            .map(|t| {
-                format!(
-                    "{}: {:?} stream {:.0} ev/s",
-                    t.label,
-                    t.unary[i],
-                    t.stream.get(i).copied().unwrap_or(0.0)
-                )
-            })
-            .collect();
-        eprintln!("round {}: {}", i + 1, line.join(" | "));
-    }
-    let bare_rps = summarize(&targets[n - 1].unary).0;
-    let bare_stream = median(&mut targets[n - 1].stream.clone());
-    println!(
-        "| target | RPS (median) | p50 µs | p99 µs | vs bare | one stream, events/s | vs bare |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    let mut errors = 0;
-    for t in &mut targets {
-        let (rps, p50, p99) = summarize(&t.unary);
-        let ev = median(&mut t.stream);
-        errors += t.unary.iter().map(|r| r.errors).sum::<u64>();
-        println!(
-            "| {} | {rps:.0} | {p50:.0} | {p99:.0} | {:.2}x | {ev:.0} | {:.2}x |",
-            t.label,
-            rps / bare_rps,
-            if bare_stream > 0.0 {
-                ev / bare_stream
-            } else {
-                0.0
-            }
-        );
-    }
-    println!();
-    println!("errors: {errors}");
+    // The schema goes whatever happens to the measurement.
+    let result = measure(&args, targets).await;
     if let Some(url) = &args.postgres {
         let store = PostgresStore::connect(
             &DatabaseUrl::new(url.clone()),
@@ -258,5 +266,5 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         store.drop_schema().await?;
     }
-    Ok(())
+    result
 }
