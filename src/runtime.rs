@@ -7,10 +7,16 @@
 //! Data path of one event: [`TaskEvents`](crate::TaskEvents) → [`Runtime::accept`] (checks
 //! the state rules, assigns the next sequence number) → the group-commit writer (folds into
 //! the snapshot, commits the batch) → the task's broadcast → every [`Subscription`].
+//!
+//! On a store shared by several replicas ([`TaskStore::notices`] is `Some`), the live map
+//! holds exactly the tasks whose lease this replica holds (module `replica`): the others are
+//! read from the store, subscribed to through it, canceled through their owner, and taken over
+//! when their owner dies.
 
 mod execution;
 mod live;
 mod push;
+mod replica;
 mod reply;
 mod subscription;
 mod writer;
@@ -32,6 +38,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::metadata::MetadataMap;
 
 pub(crate) use live::LiveTask;
+use replica::Replica;
+pub(crate) use replica::ReplicaConfig;
 pub(crate) use subscription::Subscription;
 use writer::{CommitResult, LiveMap, WriteOp};
 
@@ -111,6 +119,8 @@ pub(crate) struct RuntimeConfig {
     ///
     /// [`ServeConfig::max_concurrent_executions`]: crate::ServeConfig::max_concurrent_executions
     pub(crate) executions: Option<Arc<tokio::sync::Semaphore>>,
+    /// Lease settings, used when the store is shared by several replicas.
+    pub(crate) replica: ReplicaConfig,
 }
 
 /// The caller of an RPC, as far as the runtime cares.
@@ -178,8 +188,12 @@ impl Started {
 
 /// A task looked up for an operation.
 enum Found {
+    /// Owned by this replica.
     Live(Arc<LiveTask>),
+    /// Terminal, in the store.
     Finished(Box<StoredTask>),
+    /// Not terminal, owned by another replica or by none (a shared store).
+    Remote(Box<StoredTask>),
 }
 
 /// The runtime of one agent server.
@@ -198,6 +212,9 @@ pub(crate) struct Runtime {
     /// Tasks whose push notifications are being delivered.
     push_workers: std::sync::Mutex<std::collections::HashSet<String>>,
     closed: AtomicBool,
+    /// This replica's leases, on a store shared by several replicas ([`TaskStore::notices`]
+    /// is `Some`); `None`: this process is the store's only user.
+    replica: Option<Arc<Replica>>,
 }
 
 impl std::fmt::Debug for dyn Agent {
@@ -215,11 +232,16 @@ impl Runtime {
     ) -> Result<Arc<Self>, StoreError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let live: Arc<LiveMap> = Arc::default();
+        let notices = store.notices();
+        let replica = notices
+            .is_some()
+            .then(|| Replica::new(config.replica.clone(), store.clone()));
         tokio::spawn(writer::run(
             store.clone(),
             live.clone(),
             rx,
             config.agent_name.clone(),
+            replica.clone(),
         ));
         let rt = Arc::new(Self {
             agent,
@@ -232,8 +254,16 @@ impl Runtime {
             draining: AtomicBool::new(false),
             push_workers: std::sync::Mutex::default(),
             closed: AtomicBool::new(false),
+            replica,
         });
-        rt.recover().await?;
+        match notices {
+            Some(notices) => {
+                rt.take_over_orphans().await?;
+                tokio::spawn(replica::lease_loop(Arc::downgrade(&rt)));
+                tokio::spawn(replica::notice_listener(Arc::downgrade(&rt), notices));
+            }
+            None => rt.recover().await?,
+        }
         Ok(rt)
     }
 
@@ -303,6 +333,10 @@ impl Runtime {
                 ));
             }
         };
+        if !st.owned {
+            // Another replica owns the task now (or any may continue it).
+            return Err(EventError::TaskClosed { state: st.pending });
+        }
         if st.poisoned {
             return Err(EventError::Store(Arc::new(StoreError::Corrupt(
                 "an earlier commit of this task failed".into(),
@@ -488,7 +522,23 @@ impl Runtime {
             if prost::Message::encoded_len(&snapshot) > self.config.max_task_bytes {
                 return Err(task_too_large(&snapshot.id, self.config.max_task_bytes));
             }
-            self.create(snapshot, message, start, follow)?
+            let epoch = match &self.replica {
+                // A fresh id: the lease is always granted.
+                Some(r) => Some(
+                    r.acquire(&snapshot.id)
+                        .await
+                        .map_err(store_error)?
+                        .ok_or_else(|| {
+                            RpcError::Internal(format!(
+                                "the lease of the new task {} is held by another replica",
+                                snapshot.id
+                            ))
+                        })?
+                        .epoch,
+                ),
+                None => None,
+            };
+            self.create(snapshot, message, start, follow, epoch)?
         } else {
             self.continue_task(message, start, follow).await?
         };
@@ -511,6 +561,7 @@ impl Runtime {
         message: Message,
         start: execution::Start,
         follow: Follow,
+        epoch: Option<u64>,
     ) -> Result<Started, RpcError> {
         let live = LiveTask::new(
             Task {
@@ -521,6 +572,7 @@ impl Runtime {
             0,
             TaskState::Submitted,
         );
+        live.lock().epoch = epoch;
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -566,10 +618,33 @@ impl Runtime {
 
     async fn continue_task(
         self: &Arc<Self>,
-        mut message: Message,
-        start: execution::Start,
+        message: Message,
+        mut start: execution::Start,
         follow: Follow,
     ) -> Result<Started, RpcError> {
+        // A task this replica just gave up (it went to INPUT_REQUIRED) is taken again.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self
+                .try_continue(message.clone(), &mut start, follow, attempts >= 3)
+                .await?
+            {
+                Some(started) => return Ok(started),
+                None => continue,
+            }
+        }
+    }
+
+    /// One attempt of [`continue_task`](Self::continue_task); `None` when the task left this
+    /// replica meanwhile (try again).
+    async fn try_continue(
+        self: &Arc<Self>,
+        mut message: Message,
+        start: &mut execution::Start,
+        follow: Follow,
+        last_attempt: bool,
+    ) -> Result<Option<Started>, RpcError> {
         let live = match self.find(&message.task_id).await? {
             Found::Live(l) => l,
             Found::Finished(f) => {
@@ -578,6 +653,18 @@ impl Runtime {
                     f.task.id,
                     f.task.state().as_str_name()
                 )));
+            }
+            Found::Remote(r) => {
+                let state = r.task.state();
+                if !state.is_interrupted() {
+                    return Err(RpcError::unsupported(format!(
+                        "task {} is {}; only a task in TASK_STATE_INPUT_REQUIRED or \
+                         TASK_STATE_AUTH_REQUIRED accepts a message",
+                        r.task.id,
+                        state.as_str_name()
+                    )));
+                }
+                self.adopt_to_continue(*r).await?
             }
         };
         if !message.context_id.is_empty() && message.context_id != live.context_id {
@@ -593,6 +680,15 @@ impl Runtime {
         let message_bytes = prost::Message::encoded_len(&message);
         let (exec, ack) = {
             let mut st = live.lock();
+            if !st.owned {
+                if last_attempt {
+                    return Err(RpcError::Unavailable(format!(
+                        "task {} moved between replicas; retry",
+                        live.id
+                    )));
+                }
+                return Ok(None);
+            }
             if st.bytes + message_bytes > self.config.max_task_bytes {
                 return Err(task_too_large(&live.id, self.config.max_task_bytes));
             }
@@ -627,6 +723,13 @@ impl Runtime {
         let subscription = (follow == Follow::Stream).then_some(subscription);
         let settled = (follow == Follow::Settle).then(|| settle_waiter(&live));
         let snapshot = live.lock().snapshot.clone();
+        let start = execution::Start {
+            call: start.call.clone(),
+            deadline: start.deadline,
+            accepted_output_modes: start.accepted_output_modes.clone(),
+            resumed: start.resumed,
+            permit: start.permit.take(),
+        };
         execution::spawn(
             self.clone(),
             live.clone(),
@@ -635,14 +738,49 @@ impl Runtime {
             message,
             start,
         );
-        Ok(Started {
+        Ok(Some(Started {
             task: live,
             initial: Some((snapshot.clone(), seq)),
             snapshot,
             subscription,
             settled,
             created: None,
-        })
+        }))
+    }
+
+    /// Takes an interrupted task that another replica may still hold for a moment (its owner
+    /// releases the lease just after committing the interrupted state) to continue it here.
+    async fn adopt_to_continue(&self, stored: StoredTask) -> Result<Arc<LiveTask>, RpcError> {
+        const HANDOVER: Duration = Duration::from_secs(3);
+        let id = stored.task.id.clone();
+        let deadline = Instant::now() + HANDOVER;
+        let mut stored = stored;
+        loop {
+            if let Some(live) = self.adopt_if_free(stored).await? {
+                return Ok(live);
+            }
+            if Instant::now() >= deadline {
+                return Err(RpcError::Unavailable(format!(
+                    "task {id} is held by another replica; retry"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            stored = self
+                .store
+                .task(&id)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| RpcError::task_not_found(&id))?;
+            let state = stored.task.state();
+            if !state.is_interrupted() {
+                // Continued (or finished) elsewhere meanwhile.
+                return Err(RpcError::unsupported(format!(
+                    "task {id} is {}; only a task in TASK_STATE_INPUT_REQUIRED or \
+                     TASK_STATE_AUTH_REQUIRED accepts a message",
+                    state.as_str_name()
+                )));
+            }
+        }
     }
 
     /// Looks a task up: live in memory, or finished in the store (loading unfinished ones).
@@ -658,6 +796,9 @@ impl Runtime {
             .ok_or_else(|| RpcError::task_not_found(id))?;
         if stored.task.state().is_terminal() {
             return Ok(Found::Finished(Box::new(stored)));
+        }
+        if self.replica.is_some() {
+            return Ok(Found::Remote(Box::new(stored)));
         }
         let state = stored.task.state();
         let fresh = LiveTask::new(stored.task, stored.last_seq, state);
@@ -683,7 +824,7 @@ impl Runtime {
     ) -> Result<Task, RpcError> {
         let mut t = match self.find(id).await? {
             Found::Live(l) => l.lock().snapshot.clone(),
-            Found::Finished(f) => f.task,
+            Found::Finished(f) | Found::Remote(f) => f.task,
         };
         task::trim_history(
             &mut t,
@@ -729,6 +870,7 @@ impl Runtime {
         let live = match self.find(id).await? {
             Found::Live(l) => l,
             Found::Finished(f) => return Err(not_cancelable(&f.task)),
+            Found::Remote(r) => return self.cancel_remote(*r).await,
         };
         self.cancel_live(&live, reason).await?;
         Ok(live.lock().snapshot.clone())
@@ -771,6 +913,7 @@ impl Runtime {
     ) -> Result<(Option<(Task, u64)>, Subscription), RpcError> {
         let live = match self.find(id).await? {
             Found::Live(l) => l,
+            Found::Remote(r) => return self.subscribe_remote(*r, after),
             Found::Finished(f) if after.is_some() => {
                 let f = *f;
                 LiveTask::new(f.task, f.last_seq, TaskState::Completed)
@@ -829,6 +972,7 @@ impl Runtime {
             Some(a) => a,
             None => match self.find(&config.task_id).await? {
                 Found::Live(l) => l.lock().committed_seq,
+                Found::Remote(r) => r.last_seq,
                 Found::Finished(_) => return Ok(config),
             },
         };
@@ -836,7 +980,8 @@ impl Runtime {
         Ok(config)
     }
 
-    /// Starts executions for tasks a previous process left unfinished.
+    /// Starts executions for tasks a previous process left unfinished (a store this process
+    /// alone uses).
     async fn recover(self: &Arc<Self>) -> Result<(), StoreError> {
         for stored in self.store.unfinished().await? {
             let state = stored.task.state();
@@ -845,50 +990,58 @@ impl Runtime {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(live.id.clone(), live.clone());
-            if self.config.push_notifications
-                && !self.store.push_configs(&live.id).await?.is_empty()
-            {
-                // At least once: the receiver deduplicates by sequence number.
-                push::watch(self, &live.id, 0);
+            self.restart(&live, "the server restarted while it was running")
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs an unfinished task again that this process did not start (after a restart or a
+    /// takeover), with the agent's [`Recovery`] policy; `why` completes "Task failed: …".
+    async fn restart(self: &Arc<Self>, live: &Arc<LiveTask>, why: &str) -> Result<(), StoreError> {
+        if self.config.push_notifications && !self.store.push_configs(&live.id).await?.is_empty() {
+            // At least once, from the oldest delivery cursor of the task's configs.
+            let after = push::resume_point(&*self.store, &live.id).await?;
+            push::watch(self, &live.id, after);
+        }
+        let state = live.lock().pending;
+        if state.is_interrupted() {
+            return Ok(());
+        }
+        let snapshot = live.lock().snapshot.clone();
+        match self.config.recovery {
+            Recovery::Fail => {
+                let _ = self.runtime_status(
+                    live,
+                    TaskState::Failed,
+                    Some(&format!("Task failed: {why}.")),
+                );
             }
-            if state.is_interrupted() {
-                continue;
-            }
-            let snapshot = live.lock().snapshot.clone();
-            match self.config.recovery {
-                Recovery::Fail => {
+            Recovery::Resume => {
+                let Some(message) = snapshot
+                    .history
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == crate::pb::a2a::Role::User as i32)
+                    .cloned()
+                else {
                     let _ = self.runtime_status(
-                        &live,
+                        live,
                         TaskState::Failed,
-                        Some("Task failed: the server restarted while it was running."),
+                        Some("Task failed: no user message to resume from."),
                     );
-                }
-                Recovery::Resume => {
-                    let Some(message) = snapshot
-                        .history
-                        .iter()
-                        .rev()
-                        .find(|m| m.role == crate::pb::a2a::Role::User as i32)
-                        .cloned()
-                    else {
-                        let _ = self.runtime_status(
-                            &live,
-                            TaskState::Failed,
-                            Some("Task failed: no user message to resume from."),
-                        );
-                        continue;
-                    };
-                    tracing::info!(task.id = %live.id, "resuming task after restart");
-                    let exec = live.lock().begin_execution();
-                    let start = execution::Start {
-                        call: CallInfo::default(),
-                        deadline: None,
-                        accepted_output_modes: Vec::new(),
-                        resumed: true,
-                        permit: None,
-                    };
-                    execution::spawn(self.clone(), live.clone(), exec, snapshot, message, start);
-                }
+                    return Ok(());
+                };
+                tracing::info!(task.id = %live.id, why, "resuming task");
+                let exec = live.lock().begin_execution();
+                let start = execution::Start {
+                    call: CallInfo::default(),
+                    deadline: None,
+                    accepted_output_modes: Vec::new(),
+                    resumed: true,
+                    permit: None,
+                };
+                execution::spawn(self.clone(), live.clone(), exec, snapshot, message, start);
             }
         }
         Ok(())
@@ -896,7 +1049,8 @@ impl Runtime {
 
     /// Stops the runtime: waits up to `timeout` for running executions, ends open streams,
     /// and flushes the writer. Tasks still running stay WORKING in the store and are recovered
-    /// by the next start.
+    /// by the next start; on a shared store their executions stop here and their leases are
+    /// released, so another replica takes them over at once.
     pub(crate) async fn drain(&self, timeout: Duration) {
         self.draining.store(true, Ordering::Release);
         self.tracker.close();
@@ -913,6 +1067,20 @@ impl Runtime {
         let _ = self.flush().await;
         self.shutdown.cancel();
         self.closed.store(true, Ordering::Release);
+        if let Some(r) = &self.replica {
+            // Tasks still running go to another replica at once (no takeover counted).
+            let live: Vec<_> = self
+                .live
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain()
+                .map(|(_, l)| l)
+                .collect();
+            for l in live {
+                l.disown(true);
+            }
+            r.release_all().await;
+        }
     }
 
     /// Running executions.

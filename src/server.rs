@@ -6,7 +6,9 @@
 //! 1. health turns NOT_SERVING and new messages are refused with UNAVAILABLE (reads, cancels and
 //!    subscriptions still work), so balancers move traffic elsewhere;
 //! 2. running tasks get up to [`ServeConfig::drain_timeout`] to finish; those that do not stay
-//!    WORKING in the store and are resumed by the next start ([`Recovery`]);
+//!    WORKING in the store and are resumed by the next start ([`Recovery`]) or, on a store
+//!    shared by several replicas, have their leases released so that another replica takes
+//!    them over at once;
 //! 3. open streams end with UNAVAILABLE (clients resubscribe elsewhere with `last-event-id`);
 //! 4. connections close (HTTP/2 GOAWAY) and the store is flushed and closed.
 
@@ -40,7 +42,7 @@ use crate::{
         a2a::{AgentCard, a2a_service_server::A2aServiceServer},
         agent::agent_service_server::AgentServiceServer,
     },
-    runtime::{Recovery, Runtime, RuntimeConfig},
+    runtime::{Recovery, ReplicaConfig, Runtime, RuntimeConfig},
     service::{A2aGrpc, AgentGrpc},
     store::{
         DatabaseUrl, Durability, MemoryStore, Retention, SqliteStore, StoreError, TaskStore,
@@ -73,7 +75,9 @@ pub enum StoreConfig {
         /// When a commit counts as done.
         durability: Durability,
     },
-    /// A store of your own.
+    /// A store instance of your own, possibly shared: several servers given one
+    /// `Arc<MemoryStore>` (or any store whose [`TaskStore::notices`] is `Some`) in one process
+    /// behave as replicas of one agent (leases, fencing, subscribe and cancel anywhere).
     Custom(Arc<dyn TaskStore>),
 }
 
@@ -211,6 +215,34 @@ pub struct ServeConfig {
     /// ejection); the gateway answers HTTP 429 with `Retry-After`. `None` (the default): no
     /// limit. Agent binaries: `--max-concurrent-executions` / `<AGENT>_MAX_CONCURRENT_EXECUTIONS`.
     pub max_concurrent_executions: Option<usize>,
+    /// This replica's name in task leases, on a store shared by several replicas (its
+    /// [`TaskStore::notices`] is `Some`: PostgreSQL, or one [`MemoryStore`] shared in
+    /// process). Default [`default_replica_id`]: `$SWITCHYARD_REPLICA_ID`, else `$HOSTNAME`
+    /// (the pod name on Kubernetes), else `replica`. Each start adds a random suffix
+    /// (`<id>/<12 hex digits>`), so a restarted process never mistakes its dead predecessor's
+    /// leases for its own: they expire and count as takeovers.
+    pub replica_id: String,
+    /// How long a lease lasts without renewal: a replica renews its leases every
+    /// `lease_ttl / 3`, stops a task whose lease it could not renew for `3/4 · lease_ttl`, and
+    /// the tasks of a replica that died are taken over by another `lease_ttl` to
+    /// `1.5 · lease_ttl` after its last renewal (orphans are looked for every `lease_ttl / 2`).
+    /// At least 100 ms. Default 10 s.
+    pub lease_ttl: Duration,
+    /// Takeovers after which a task is failed instead of run again: a task whose owner died
+    /// more than this many times fails with "poison task: its owner died N times" and counts
+    /// in `switchyard_tasks_poisoned_total`. Default 3.
+    pub max_takeovers: u32,
+}
+
+/// The default [`ServeConfig::replica_id`]: `$SWITCHYARD_REPLICA_ID`, else `$HOSTNAME`, else
+/// `replica`.
+pub fn default_replica_id() -> String {
+    ["SWITCHYARD_REPLICA_ID", "HOSTNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|v| v.trim().to_owned())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| "replica".to_owned())
 }
 
 /// The retry pushback an agent at its [`ServeConfig::max_concurrent_executions`] sends.
@@ -233,6 +265,9 @@ impl Default for ServeConfig {
             recovery: Recovery::default(),
             retention: Retention::default(),
             connections: ConnectionLimits::default(),
+            replica_id: default_replica_id(),
+            lease_ttl: Duration::from_secs(10),
+            max_takeovers: 3,
         }
     }
 }
@@ -403,6 +438,11 @@ impl AgentServer {
                 executions: config
                     .max_concurrent_executions
                     .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
+                replica: ReplicaConfig {
+                    id: format!("{}/{}", config.replica_id, &crate::task::new_id()[24..]).into(),
+                    lease_ttl: config.lease_ttl,
+                    max_takeovers: config.max_takeovers,
+                },
             },
         )
         .await?;

@@ -161,6 +161,13 @@ impl Default for UpConnections {
     }
 }
 
+impl UpConfig {
+    /// Replicas of agent `name` (1 unless configured).
+    pub fn replicas(&self, name: &str) -> u32 {
+        self.agents.get(name).map_or(1, |a| a.replicas)
+    }
+}
+
 impl UpConnections {
     /// As the runtime's [`ConnectionLimits`] (checked by [`Config::validate`]).
     pub fn limits(&self) -> ConnectionLimits {
@@ -207,7 +214,7 @@ impl UpRetention {
 }
 
 /// One example agent under `switchyard up`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpAgent {
     /// Port of its gRPC listener; 0 (default) picks a free one.
@@ -220,6 +227,25 @@ pub struct UpAgent {
     pub store_env: Option<String>,
     /// File holding this agent's store spec.
     pub store_file: Option<PathBuf>,
+    /// Replicas of the agent (default 1): N servers, each on its own free port, registered as
+    /// N endpoints of the agent (the gateway balances per request). More than 1 needs a
+    /// shared task store: PostgreSQL (each replica with its own connections, as separate
+    /// processes would), or `memory` (one store shared in this process); never SQLite, whose
+    /// file is one process's. Needs `port = 0`.
+    pub replicas: u32,
+}
+
+impl Default for UpAgent {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            disabled: false,
+            store: None,
+            store_env: None,
+            store_file: None,
+            replicas: 1,
+        }
+    }
 }
 
 /// The gateway under `switchyard up`.
@@ -488,11 +514,22 @@ impl Config {
                 "up.connections.max_connections must be at least 1".into(),
             ));
         }
-        for name in self.up.agents.keys() {
+        for (name, agent) in &self.up.agents {
             if !crate::up::EXAMPLE_AGENTS.contains(&name.as_str()) {
                 return Err(CliError::Config(format!(
                     "up.agents.{name}: no such example agent (known: {})",
                     crate::up::EXAMPLE_AGENTS.join(", ")
+                )));
+            }
+            if agent.replicas == 0 {
+                return Err(CliError::Config(format!(
+                    "up.agents.{name}.replicas must be at least 1"
+                )));
+            }
+            if agent.replicas > 1 && agent.port != 0 {
+                return Err(CliError::Config(format!(
+                    "up.agents.{name}: replicas = {} cannot share port {}; use port = 0",
+                    agent.replicas, agent.port
                 )));
             }
         }
@@ -669,5 +706,24 @@ mod tests {
             e.to_string().contains("SWITCHYARD_TEST_SURELY_UNSET_STORE"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn replicas_are_at_least_one_and_need_free_ports() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "[up.agents.echo]\nreplicas = 2\nport = 7001\n").expect("write");
+        let e = Config::load(Some(&file)).expect_err("one port");
+        assert!(e.to_string().contains("use port = 0"), "{e}");
+        assert_eq!(e.exit_code(), 64);
+
+        std::fs::write(&file, "[up.agents.echo]\nreplicas = 0\n").expect("write");
+        let e = Config::load(Some(&file)).expect_err("zero");
+        assert!(e.to_string().contains("at least 1"), "{e}");
+
+        std::fs::write(&file, "[up.agents.echo]\nport = 7001\n").expect("write");
+        let c = Config::load(Some(&file)).expect("one replica by default");
+        assert_eq!(c.up.replicas("echo"), 1);
+        assert_eq!(c.up.replicas("keywords"), 1);
     }
 }

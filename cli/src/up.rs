@@ -6,7 +6,7 @@
 use std::{io::Write as _, net::SocketAddr, sync::Arc, time::Duration};
 
 use switchyard::{
-    Agent, AgentServer, Registry, RegistryConfig, ServeConfig, ShutdownHandle,
+    Agent, AgentServer, Registry, RegistryConfig, ServeConfig, ShutdownHandle, StoreConfig,
     registry::AgentConfig,
 };
 use tokio::task::JoinHandle;
@@ -20,39 +20,77 @@ use crate::{
 /// The agents `switchyard up` runs, in start order (`research` last: it calls the others).
 pub const EXAMPLE_AGENTS: [&str; 5] = ["echo", "textstats", "summarize", "keywords", "research"];
 
+/// One agent under `up`: its replicas (one server each).
 struct Running {
     name: String,
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     skills: Vec<String>,
-    stop: ShutdownHandle,
-    join: JoinHandle<()>,
+    servers: Vec<(ShutdownHandle, JoinHandle<()>)>,
 }
 
+/// Starts the `replicas` servers of agent `name` (see [`UpAgent::replicas`]).
+///
+/// [`UpAgent::replicas`]: crate::config::UpAgent::replicas
 async fn start(config: &Config, name: &str, agent: Arc<dyn Agent>) -> Result<Running, CliError> {
     let port = config.up.agents.get(name).map_or(0, |a| a.port);
-    let server = AgentServer::bind_arc(
-        agent,
-        ServeConfig {
-            listen: SocketAddr::new(config.up.host, port),
-            store: config.up.store_for(name, &config.data_dir)?,
-            drain_timeout: Duration::from_secs_f64(config.up.drain_timeout_secs),
-            retention: config.up.retention.retention(),
-            connections: config.up.connections.limits(),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(|e| CliError::Serve(format!("{name}: {e}")))?;
-    let skills = server.card().skills.iter().map(|s| s.id.clone()).collect();
-    let addr = server.local_addr();
-    let stop = server.shutdown_handle();
-    Ok(Running {
+    let mut running = Running {
         name: name.to_owned(),
-        addr,
-        skills,
-        stop,
-        join: tokio::spawn(server.run()),
-    })
+        addrs: Vec::new(),
+        skills: Vec::new(),
+        servers: Vec::new(),
+    };
+    for (i, store) in replica_stores(config, name)?.into_iter().enumerate() {
+        let server = AgentServer::bind_arc(
+            agent.clone(),
+            ServeConfig {
+                listen: SocketAddr::new(config.up.host, port),
+                store,
+                drain_timeout: Duration::from_secs_f64(config.up.drain_timeout_secs),
+                retention: config.up.retention.retention(),
+                connections: config.up.connections.limits(),
+                replica_id: format!("{}-{name}-{i}", switchyard::server::default_replica_id()),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| CliError::Serve(format!("{name}: {e}")))?;
+        running.skills = server.card().skills.iter().map(|s| s.id.clone()).collect();
+        running.addrs.push(server.local_addr());
+        running
+            .servers
+            .push((server.shutdown_handle(), tokio::spawn(server.run())));
+    }
+    Ok(running)
+}
+
+/// The task store of each replica of agent `name` ([`UpAgent::replicas`]): PostgreSQL
+/// stores open one connection pool per replica, as separate processes would; a `memory` store
+/// is one store that the replicas share.
+///
+/// # Errors
+/// [`CliError::Config`] when the store cannot be resolved, or for several replicas on a
+/// SQLite store.
+///
+/// [`UpAgent::replicas`]: crate::config::UpAgent::replicas
+fn replica_stores(config: &Config, name: &str) -> Result<Vec<StoreConfig>, CliError> {
+    let n = config.up.replicas(name) as usize;
+    let store = config.up.store_for(name, &config.data_dir)?;
+    if n <= 1 {
+        return Ok(vec![store]);
+    }
+    match store {
+        StoreConfig::Sqlite { .. } => Err(CliError::Config(format!(
+            "up.agents.{name}.replicas = {n}: several replicas need a shared task store \
+             (store = \"postgres://…\", or \"memory\" within this process); a SQLite file is \
+             one process's"
+        ))),
+        StoreConfig::Memory => {
+            let shared: Arc<dyn switchyard::store::TaskStore> =
+                Arc::new(switchyard::store::MemoryStore::new());
+            Ok(vec![StoreConfig::Custom(shared); n])
+        }
+        other => Ok(vec![other; n]),
+    }
 }
 
 fn enabled(config: &Config, name: &str) -> bool {
@@ -62,7 +100,7 @@ fn enabled(config: &Config, name: &str) -> bool {
 fn entry(r: &Running) -> AgentConfig {
     AgentConfig {
         name: r.name.clone(),
-        endpoints: vec![r.addr.to_string()],
+        endpoints: r.addrs.iter().map(ToString::to_string).collect(),
         card_url: None,
         public_grpc: false,
     }
@@ -141,14 +179,14 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
     if let Some(g) = &gateway {
         g.stop.shutdown();
     }
-    for r in &running {
-        r.stop.shutdown();
+    for (stop, _) in running.iter().flat_map(|r| &r.servers) {
+        stop.shutdown();
     }
     if let Some(g) = gateway {
         let _ = g.join.await;
     }
-    for r in running {
-        let _ = r.join.await;
+    for (_, join) in running.into_iter().flat_map(|r| r.servers) {
+        let _ = join.await;
     }
     for p in processes {
         p.stop();
@@ -163,7 +201,15 @@ fn print_banner(running: &[Running], gateway: Option<&str>, config: &Config, jso
     if json {
         let agents: Vec<_> = running
             .iter()
-            .map(|r| serde_json::json!({"name": r.name, "address": r.addr.to_string(), "skills": r.skills}))
+            .map(|r| {
+                let addrs: Vec<String> = r.addrs.iter().map(ToString::to_string).collect();
+                serde_json::json!({
+                    "name": r.name,
+                    "address": addrs.first(),
+                    "addresses": addrs,
+                    "skills": r.skills
+                })
+            })
             .collect();
         let doc = serde_json::json!({
             "agents": agents,
@@ -174,7 +220,15 @@ fn print_banner(running: &[Running], gateway: Option<&str>, config: &Config, jso
     } else {
         let _ = writeln!(out, "{:<10} {:<22} SKILLS", "AGENT", "ADDRESS (gRPC)");
         for r in running {
-            let _ = writeln!(out, "{:<10} {:<22} {}", r.name, r.addr, r.skills.join(", "));
+            for (i, addr) in r.addrs.iter().enumerate() {
+                let name = if i == 0 { r.name.as_str() } else { "" };
+                let skills = if i == 0 {
+                    r.skills.join(", ")
+                } else {
+                    format!("(replica {})", i + 1)
+                };
+                let _ = writeln!(out, "{name:<10} {addr:<22} {skills}");
+            }
         }
         if let Some(g) = gateway {
             let _ = writeln!(
@@ -189,4 +243,49 @@ fn print_banner(running: &[Running], gateway: Option<&str>, config: &Config, jso
         let _ = writeln!(out, "ready: press Ctrl-C to stop");
     }
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(toml: &str) -> Config {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, toml).expect("write");
+        Config::load(Some(&file)).expect("valid")
+    }
+
+    #[test]
+    fn several_replicas_share_one_store_and_never_a_sqlite_file() {
+        let c = config("[up.agents.echo]\nreplicas = 2\n");
+        let e = replica_stores(&c, "echo").expect_err("SQLite");
+        assert!(e.to_string().contains("up.agents.echo.replicas = 2"), "{e}");
+        assert!(e.to_string().contains("postgres://"), "{e}");
+        assert_eq!(e.exit_code(), 64);
+        assert_eq!(replica_stores(&c, "keywords").expect("one").len(), 1);
+
+        let c = config("[up.agents.echo]\nreplicas = 3\nstore = \"memory\"\n");
+        let stores = replica_stores(&c, "echo").expect("memory");
+        let shared: Vec<_> = stores
+            .iter()
+            .map(|s| match s {
+                StoreConfig::Custom(s) => Arc::as_ptr(s).cast::<()>(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(shared.len(), 3);
+        assert!(shared.iter().all(|p| *p == shared[0]), "one store for all");
+
+        let c = config(
+            "[up]\nstore = \"postgres://app@127.0.0.1:1/db\"\n[up.agents.echo]\nreplicas = 2\n",
+        );
+        let stores = replica_stores(&c, "echo").expect("postgres");
+        assert_eq!(stores.len(), 2);
+        assert!(
+            stores
+                .iter()
+                .all(|s| matches!(s, StoreConfig::Postgres { .. }))
+        );
+    }
 }

@@ -29,6 +29,10 @@ pub(crate) enum Committed {
     },
     /// The store failed; the task cannot go on in this process.
     StoreFailed,
+    /// This replica no longer owns the task (its lease was lost, taken over, or released at
+    /// an interrupted state): later events are committed elsewhere, and a subscriber follows
+    /// them in the store.
+    Moved,
 }
 
 /// The running execution of a task.
@@ -68,6 +72,11 @@ pub(crate) struct LiveState {
     /// Fired when a committed event leaves the task terminal or interrupted (`Ok`), or when a
     /// commit fails (`Err`).
     pub(crate) settle_waiters: Vec<oneshot::Sender<super::writer::CommitResult>>,
+    /// The lease epoch this replica commits with (a shared store); `None`: not fenced.
+    pub(crate) epoch: Option<u64>,
+    /// Whether this replica still owns the task. Once false, every event is refused and the
+    /// task is out of the live map.
+    pub(crate) owned: bool,
 }
 
 /// A task held in memory while it can still change.
@@ -99,9 +108,18 @@ impl LiveTask {
                 poisoned: false,
                 bytes,
                 settle_waiters: Vec::new(),
+                epoch: None,
+                owned: true,
             }),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })
+    }
+
+    /// Gives the task up on this replica: refuses its events from now on, tells its
+    /// subscribers to follow the store ([`Committed::Moved`]) and, with `stop`, cancels its
+    /// execution (the lease was lost: another replica runs it). Returns whether it was owned.
+    pub(crate) fn disown(&self, stop: bool) -> bool {
+        self.lock().disown(stop)
     }
 
     /// Locks the state. The lock is never held across an await.
@@ -111,6 +129,28 @@ impl LiveTask {
 }
 
 impl LiveState {
+    /// [`LiveTask::disown`] with the lock held.
+    pub(crate) fn disown(&mut self, stop: bool) -> bool {
+        if !self.owned {
+            return false;
+        }
+        self.owned = false;
+        if stop && let Some(exec) = self.execution.take() {
+            exec.cancel.cancel();
+        }
+        if stop {
+            let moved = Arc::new(crate::store::StoreError::Fenced {
+                task_id: self.snapshot.id.clone(),
+                epoch: self.epoch.unwrap_or_default(),
+            });
+            for w in self.settle_waiters.drain(..) {
+                let _ = w.send(Err(moved.clone()));
+            }
+        }
+        let _ = self.tx.send(Arc::new(Committed::Moved));
+        true
+    }
+
     /// Registers a new execution and returns it.
     pub(crate) fn begin_execution(&mut self) -> Execution {
         self.executions += 1;

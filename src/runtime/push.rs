@@ -11,15 +11,19 @@
 //!   by `switchyard.sequence`.
 //! - One delivery worker per task, from the moment the first config is created until the task
 //!   is terminal; configs are re-read for every event, so later configs get later events.
-//! - Across a restart, workers of unfinished tasks start again from the task's first event.
+//! - Each config's delivery cursor (the last sequence number it was delivered, or given up
+//!   on) is stored after every delivery ([`TaskStore::set_push_cursor`]): after a restart or a
+//!   takeover, delivery goes on after it, with no full replay (at most the event in flight is
+//!   sent again).
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use backon::{ExponentialBuilder, Retryable as _};
 
 use super::{Found, Runtime, live::LiveTask, subscription::Subscription};
 use crate::{
     pb::a2a::{StreamResponse, TaskPushNotificationConfig, TaskState},
+    store::{StoreError, TaskStore},
     telemetry::metrics,
 };
 
@@ -53,13 +57,34 @@ pub(crate) fn watch(rt: &Arc<Runtime>, task_id: &str, after: u64) {
     });
 }
 
+/// Where delivery of `task_id` resumes: the oldest cursor of its configs.
+pub(crate) async fn resume_point(store: &dyn TaskStore, task_id: &str) -> Result<u64, StoreError> {
+    let mut oldest: Option<u64> = None;
+    for c in store.push_configs(task_id).await? {
+        let cursor = store.push_cursor(task_id, &c.id).await?;
+        oldest = Some(oldest.map_or(cursor, |o| o.min(cursor)));
+    }
+    Ok(oldest.unwrap_or(0))
+}
+
 async fn run(rt: &Arc<Runtime>, task_id: &str, after: u64) -> Result<(), String> {
-    let live = match rt.find(task_id).await.map_err(|e| e.to_string())? {
-        Found::Live(l) => l,
-        Found::Finished(f) => LiveTask::new(f.task, f.last_seq, TaskState::Completed),
+    let mut sub = match rt.find(task_id).await.map_err(|e| e.to_string())? {
+        Found::Live(l) => Subscription::new(l, rt.store.clone(), Some(after)).0,
+        Found::Finished(f) => {
+            Subscription::new(
+                LiveTask::new(f.task, f.last_seq, TaskState::Completed),
+                rt.store.clone(),
+                Some(after),
+            )
+            .0
+        }
+        Found::Remote(r) => {
+            Subscription::from_store(task_id, rt.store.clone(), r.last_seq, Some(after))
+        }
     };
-    let (mut sub, _) = Subscription::new(live, rt.store.clone(), Some(after));
     sub.until_terminal();
+    // Delivery cursor of each config seen so far.
+    let mut cursors: HashMap<String, u64> = HashMap::new();
     loop {
         let next = tokio::select! {
             next = sub.next() => next,
@@ -75,10 +100,36 @@ async fn run(rt: &Arc<Runtime>, task_id: &str, after: u64) -> Result<(), String>
         let body: bytes::Bytes = serde_json::to_vec(&event.event)
             .expect("generated messages always serialize")
             .into();
-        let deliveries = configs
+        let mut due = Vec::new();
+        for c in &configs {
+            let cursor = match cursors.get(&c.id) {
+                Some(v) => *v,
+                None => {
+                    let v = rt
+                        .store
+                        .push_cursor(task_id, &c.id)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    cursors.insert(c.id.clone(), v);
+                    v
+                }
+            };
+            if cursor < event.seq {
+                due.push(c);
+            }
+        }
+        let deliveries = due
             .iter()
             .map(|c| deliver(c, body.clone(), &rt.config.agent_name, &event.event));
         futures::future::join_all(deliveries).await;
+        for c in due {
+            // Delivered or given up on: either way this event is done for this config.
+            rt.store
+                .set_push_cursor(task_id, &c.id, event.seq)
+                .await
+                .map_err(|e| e.to_string())?;
+            cursors.insert(c.id.clone(), event.seq);
+        }
     }
 }
 

@@ -1,8 +1,14 @@
 //! A subscriber's view of one task: every committed event after a given sequence number,
 //! exactly once and in order, whether it comes live from the broadcast or, for a subscriber
 //! that fell behind or resumes, from the store.
+//!
+//! On a shared store, a subscriber of a task that another replica runs (or that moves to
+//! another replica while subscribed) follows the store: it reads
+//! [`events_after`](TaskStore::events_after) its last delivered sequence number each time a
+//! [`StoreNotice::Committed`] of the task arrives, and every [`SAFETY_POLL`] in case a notice
+//! was lost. Tracking the last sequence number delivered keeps it free of gaps and duplicates.
 
-use std::{collections::VecDeque, sync::Arc};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -10,8 +16,11 @@ use super::live::{Committed, LiveTask};
 use crate::{
     error::{A2aErrorKind, RpcError},
     pb::a2a::{StreamResponse, TaskState, stream_response},
-    store::TaskStore,
+    store::{StoreNotice, TaskStore},
 };
+
+/// How often a subscriber that follows the store reads it without a notice.
+pub(crate) const SAFETY_POLL: Duration = Duration::from_secs(2);
 
 /// One event delivered to a subscriber.
 #[derive(Clone, Debug)]
@@ -55,12 +64,26 @@ fn terminal(event: &StreamResponse) -> bool {
     }
 }
 
+/// Where a subscription's events come from.
+#[derive(Debug)]
+enum Source {
+    /// This replica commits the task: its broadcast of committed events.
+    Local {
+        task: Arc<LiveTask>,
+        rx: broadcast::Receiver<Arc<Committed>>,
+    },
+    /// Another replica commits it: the store, woken by its notices (`None`: polling only).
+    Store {
+        notices: Option<broadcast::Receiver<StoreNotice>>,
+    },
+}
+
 /// Committed events of one task after a sequence number.
 #[derive(Debug)]
 pub(crate) struct Subscription {
-    task: Arc<LiveTask>,
+    task_id: String,
     store: Arc<dyn TaskStore>,
-    rx: broadcast::Receiver<Arc<Committed>>,
+    source: Source,
     /// Last sequence number delivered (or skipped by the caller's resume point).
     last: u64,
     /// Events read from the store, not yet delivered.
@@ -88,9 +111,9 @@ impl Subscription {
         };
         let last = after.unwrap_or(committed);
         let sub = Self {
-            task,
+            task_id: task.id.clone(),
             store,
-            rx,
+            source: Source::Local { task, rx },
             last,
             backlog: VecDeque::new(),
             catch_up: last < committed,
@@ -98,6 +121,28 @@ impl Subscription {
             done: false,
         };
         (sub, committed)
+    }
+
+    /// Subscribes to task `task_id`, committed up to `committed` by another replica, from
+    /// `after` (default `committed`), following the store.
+    pub(crate) fn from_store(
+        task_id: &str,
+        store: Arc<dyn TaskStore>,
+        committed: u64,
+        after: Option<u64>,
+    ) -> Self {
+        let notices = store.notices();
+        let last = after.unwrap_or(committed);
+        Self {
+            task_id: task_id.to_owned(),
+            store,
+            source: Source::Store { notices },
+            last,
+            backlog: VecDeque::new(),
+            catch_up: last < committed,
+            until_terminal: false,
+            done: false,
+        }
     }
 
     /// Makes the subscription go on through interrupted states, ending only at a terminal one.
@@ -123,38 +168,117 @@ impl Subscription {
             if self.done {
                 return None;
             }
-            if self.catch_up {
-                self.catch_up = false;
-                if let Err(e) = self.fill_backlog().await {
+            if let Some(d) = self.backlog.pop_front() {
+                return Some(Ok(self.deliver(d)));
+            }
+            let step = match &mut self.source {
+                Source::Local { .. } => {
+                    if self.catch_up {
+                        self.catch_up = false;
+                        self.fill_backlog().await
+                    } else {
+                        self.recv_local().await
+                    }
+                }
+                Source::Store { .. } => self.follow_store().await,
+            };
+            match step {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
                     self.done = true;
                     return Some(Err(e));
                 }
             }
-            if let Some(d) = self.backlog.pop_front() {
-                return Some(Ok(self.deliver(d)));
+        }
+    }
+
+    /// Waits for the broadcast; `Ok(false)` when it closed.
+    async fn recv_local(&mut self) -> Result<bool, RpcError> {
+        let Source::Local { rx, .. } = &mut self.source else {
+            return Ok(true);
+        };
+        match rx.recv().await {
+            Ok(c) => match &*c {
+                Committed::Event { seq, .. } if *seq <= self.last => {}
+                Committed::Event { seq, event } => self.backlog.push_back(Delivered {
+                    seq: *seq,
+                    event: event.clone(),
+                }),
+                Committed::StoreFailed => {
+                    return Err(RpcError::Internal(format!(
+                        "task {} could not be persisted",
+                        self.task_id
+                    )));
+                }
+                Committed::Moved => {
+                    // Everything this replica committed was broadcast before: go on from the
+                    // store with no gap.
+                    self.source = Source::Store {
+                        notices: self.store.notices(),
+                    };
+                }
+            },
+            Err(RecvError::Lagged(_)) => self.catch_up = true,
+            Err(RecvError::Closed) => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Reads the store after the last delivered event, and waits for a notice (or the safety
+    /// poll) when nothing is new.
+    async fn follow_store(&mut self) -> Result<bool, RpcError> {
+        let events = self
+            .store
+            .events_after(&self.task_id, self.last)
+            .await
+            .map_err(super::store_error)?;
+        if !events.is_empty() {
+            self.catch_up = false;
+            self.backlog.extend(events.into_iter().map(|e| Delivered {
+                seq: e.seq,
+                event: e.event,
+            }));
+            return Ok(true);
+        }
+        let Source::Store { notices } = &mut self.source else {
+            return Ok(true);
+        };
+        let (id, last) = (&self.task_id, self.last);
+        let woke = tokio::time::timeout(SAFETY_POLL, async {
+            let Some(rx) = notices else {
+                return std::future::pending().await;
+            };
+            loop {
+                match rx.recv().await {
+                    Ok(StoreNotice::Committed { task_id, last_seq })
+                        if task_id == *id && last_seq > last =>
+                    {
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => return,
+                    Err(RecvError::Closed) => return std::future::pending().await,
+                }
             }
-            match self.rx.recv().await {
-                Ok(c) => match &*c {
-                    Committed::Event { seq, .. } if *seq <= self.last => {}
-                    Committed::Event { seq, event } => {
-                        let d = Delivered {
-                            seq: *seq,
-                            event: event.clone(),
-                        };
-                        return Some(Ok(self.deliver(d)));
-                    }
-                    Committed::StoreFailed => {
-                        self.done = true;
-                        return Some(Err(RpcError::Internal(format!(
-                            "task {} could not be persisted",
-                            self.task.id
-                        ))));
-                    }
-                },
-                Err(RecvError::Lagged(_)) => self.catch_up = true,
-                Err(RecvError::Closed) => return None,
+        })
+        .await;
+        if woke.is_err() {
+            // No notice for a while: make sure the task still exists.
+            let exists = self
+                .store
+                .task(&self.task_id)
+                .await
+                .map_err(super::store_error)?
+                .is_some();
+            if !exists {
+                return Err(RpcError::a2a(
+                    A2aErrorKind::TaskNotFound,
+                    format!("task {} was deleted", self.task_id),
+                ));
             }
         }
+        Ok(true)
     }
 
     fn deliver(&mut self, d: Delivered) -> Delivered {
@@ -165,10 +289,14 @@ impl Subscription {
         d
     }
 
-    async fn fill_backlog(&mut self) -> Result<(), RpcError> {
+    async fn fill_backlog(&mut self) -> Result<bool, RpcError> {
+        let Source::Local { task, .. } = &self.source else {
+            return Ok(true);
+        };
+        let task = task.clone();
         let events = self
             .store
-            .events_after(&self.task.id, self.last)
+            .events_after(&self.task_id, self.last)
             .await
             .map_err(super::store_error)?;
         self.backlog.extend(events.into_iter().map(|e| Delivered {
@@ -178,18 +306,18 @@ impl Subscription {
         // Committed events the store no longer has were deleted with their (terminal) task by
         // retention while this subscriber lagged: nothing more will ever arrive, so the stream
         // ends instead of waiting on a task that is gone.
-        let committed = self.task.lock().committed_seq;
+        let committed = task.lock().committed_seq;
         if self.backlog.is_empty() && committed > self.last {
             return Err(RpcError::a2a(
                 A2aErrorKind::TaskNotFound,
                 format!(
                     "task {} was deleted by retention before events {}..={committed} were read",
-                    self.task.id,
+                    self.task_id,
                     self.last + 1
                 ),
             ));
         }
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -14,7 +14,10 @@ use std::{
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use super::live::{Committed, LiveTask};
+use super::{
+    live::{Committed, LiveTask},
+    replica::Replica,
+};
 use crate::{
     pb::a2a::{Message, StreamResponse},
     store::{StoreError, StoredEvent, TaskStore, TaskWrite},
@@ -62,14 +65,18 @@ struct Group {
     write: TaskWrite,
     /// Sum of the accept-time sizes of what `write` folds in (see `LiveState::bytes`).
     bytes: usize,
+    /// Acknowledgements of this task's events.
+    acks: Vec<oneshot::Sender<CommitResult>>,
 }
 
-/// Runs until every sender is gone. `agent` labels the metrics.
+/// Runs until every sender is gone. `agent` labels the metrics; `replica` is set on a shared
+/// store (leases, fencing).
 pub(crate) async fn run(
     store: Arc<dyn TaskStore>,
     live: Arc<LiveMap>,
     mut rx: mpsc::UnboundedReceiver<WriteOp>,
     agent: Arc<str>,
+    replica: Option<Arc<Replica>>,
 ) {
     let mut ops = Vec::with_capacity(64);
     while let Some(first) = rx.recv().await {
@@ -80,11 +87,55 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        commit_batch(&*store, &live, &mut ops, &agent).await;
+        commit_batch(&*store, &live, &mut ops, &agent, replica.as_ref()).await;
     }
 }
 
-async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<WriteOp>, agent: &str) {
+/// Commits `writes`; a task refused as [`StoreError::Fenced`] (another replica took it over)
+/// is taken out and the rest committed again, so one lost task does not fail the others.
+/// Returns the outcome and the indexes of the fenced writes.
+async fn commit_fenced(
+    store: &dyn TaskStore,
+    writes: &[TaskWrite],
+) -> (Result<(), Arc<StoreError>>, Vec<usize>) {
+    let mut fenced: Vec<usize> = Vec::new();
+    loop {
+        let remaining: Vec<TaskWrite> = writes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !fenced.contains(i))
+            .map(|(_, w)| w.clone())
+            .collect();
+        if remaining.is_empty() {
+            return (Ok(()), fenced);
+        }
+        match store.commit(&remaining).await {
+            Err(StoreError::Fenced { task_id, epoch }) => {
+                let Some(i) = writes.iter().enumerate().position(|(i, w)| {
+                    !fenced.contains(&i) && w.snapshot.id == task_id && w.epoch == Some(epoch)
+                }) else {
+                    // A store naming a task that is not in the batch: nothing to retry with.
+                    return (Err(Arc::new(StoreError::Fenced { task_id, epoch })), fenced);
+                };
+                tracing::warn!(
+                    task.id = %task_id,
+                    epoch,
+                    "commit fenced: another replica owns the task now; its execution stops here"
+                );
+                fenced.push(i);
+            }
+            other => return (other.map_err(Arc::new), fenced),
+        }
+    }
+}
+
+async fn commit_batch(
+    store: &dyn TaskStore,
+    live: &LiveMap,
+    ops: &mut Vec<WriteOp>,
+    agent: &str,
+    replica: Option<&Arc<Replica>>,
+) {
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<usize, usize> = HashMap::new();
     let mut acks = Vec::new();
@@ -99,9 +150,8 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
                 ack,
                 permit,
             } => {
-                acks.extend(ack);
                 permits.extend(permit);
-                (task, bytes, Ok((seq, event)))
+                (task, bytes, Ok((seq, event, ack)))
             }
             WriteOp::History {
                 task,
@@ -120,17 +170,20 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
                     snapshot: st.snapshot.clone(),
                     last_seq: st.committed_seq,
                     events: Vec::new(),
-                    epoch: None,
+                    epoch: st.epoch,
                 },
                 task: task.clone(),
                 bytes: 0,
+                acks: Vec::new(),
             });
             groups.len() - 1
         });
         groups[i].bytes += bytes;
-        let w = &mut groups[i].write;
+        let g = &mut groups[i];
+        let w = &mut g.write;
         match change {
-            Ok((seq, event)) => {
+            Ok((seq, event, ack)) => {
+                g.acks.extend(ack);
                 task::apply(&mut w.snapshot, &event);
                 w.last_seq = seq;
                 w.events.push(StoredEvent { seq, event });
@@ -147,10 +200,10 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
 
     let (tasks, writes): (Vec<_>, Vec<_>) = groups
         .into_iter()
-        .map(|g| ((g.task, g.bytes), g.write))
+        .map(|g| ((g.task, g.bytes, g.acks), g.write))
         .unzip();
     let started = std::time::Instant::now();
-    let result = store.commit(&writes).await.map_err(Arc::new);
+    let (result, fenced) = commit_fenced(store, &writes).await;
     drop(permits);
     let labels = [("agent", agent.to_owned())];
     match &result {
@@ -164,11 +217,32 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
     }
 
     let mut finished = Vec::new();
-    for ((task, folded), write) in tasks.into_iter().zip(writes) {
+    let mut moved = Vec::new();
+    for (i, ((task, folded, task_acks), write)) in tasks.into_iter().zip(writes).enumerate() {
+        if fenced.contains(&i) {
+            task.disown(true);
+            let err = Arc::new(StoreError::Fenced {
+                task_id: task.id.clone(),
+                epoch: write.epoch.unwrap_or_default(),
+            });
+            for ack in task_acks {
+                let _ = ack.send(Err(err.clone()));
+            }
+            if let Some(r) = replica {
+                r.forget(&task.id);
+            }
+            moved.push(task);
+            continue;
+        }
         let mut st = task.lock();
+        acks.extend(task_acks);
         match &result {
             Ok(()) => {
                 let terminal = write.snapshot.state().is_terminal();
+                // Committed as waiting for input, with nothing accepted after it.
+                let idle = write.snapshot.state().is_interrupted()
+                    && st.pending.is_interrupted()
+                    && st.next_seq == write.last_seq + 1;
                 let settled = write
                     .events
                     .iter()
@@ -204,6 +278,11 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
                 }
                 if terminal {
                     finished.push(task.clone());
+                } else if replica.is_some() && idle {
+                    // Waiting for input, with no continuation accepted since: any replica may
+                    // continue it, so the lease goes (and a subscriber here follows the store).
+                    st.disown(false);
+                    finished.push(task.clone());
                 }
             }
             Err(err) => {
@@ -213,19 +292,80 @@ async fn commit_batch(store: &dyn TaskStore, live: &LiveMap, ops: &mut Vec<Write
                 for w in st.settle_waiters.drain(..) {
                     let _ = w.send(Err(err.clone()));
                 }
+                if let Some(r) = replica
+                    && matches!(**err, StoreError::Unavailable(_))
+                {
+                    // The store was lost: this replica gives the task up, and once the store
+                    // answers again its lease is released and the task runs again from what
+                    // was committed (whichever replica takes it), instead of staying stuck.
+                    r.stall(&task.id);
+                    st.disown(true);
+                    moved.push(task.clone());
+                }
             }
         }
     }
     {
         let mut map = live.lock().unwrap_or_else(|e| e.into_inner());
-        for t in finished {
-            if map.get(&t.id).is_some_and(|l| Arc::ptr_eq(l, &t)) {
+        for t in finished.iter().chain(&moved) {
+            if map.get(&t.id).is_some_and(|l| Arc::ptr_eq(l, t)) {
                 map.remove(&t.id);
             }
         }
         ::metrics::gauge!(metrics::TASKS_LIVE, &labels).set(map.len() as f64);
     }
+    if let Some(r) = replica {
+        for t in &finished {
+            r.release(&t.id);
+        }
+    }
     for ack in acks {
         let _ = ack.send(result.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{
+        pb::a2a::Task,
+        store::{LeaseClaim, MemoryStore},
+    };
+
+    fn write(id: &str, epoch: u64) -> TaskWrite {
+        TaskWrite {
+            snapshot: Task {
+                id: id.into(),
+                ..Default::default()
+            },
+            last_seq: 1,
+            events: Vec::new(),
+            epoch: Some(epoch),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fenced_task_is_left_out_and_the_rest_of_the_batch_commits() {
+        let store = MemoryStore::new();
+        let ttl = Duration::from_secs(30);
+        for id in ["kept", "lost", "also-kept"] {
+            assert!(matches!(
+                store.acquire_lease(id, "me", ttl).await.expect("lease"),
+                LeaseClaim::Acquired(_)
+            ));
+        }
+        let batch = [write("kept", 1), write("lost", 7), write("also-kept", 1)];
+        let (result, fenced) = commit_fenced(&store, &batch).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(fenced, [1]);
+        assert!(store.task("kept").await.expect("get").is_some());
+        assert!(store.task("also-kept").await.expect("get").is_some());
+        assert!(store.task("lost").await.expect("get").is_none());
+        // Every task fenced: nothing to commit, nothing fails.
+        let (result, fenced) = commit_fenced(&store, &[write("lost", 7)]).await;
+        assert!(result.is_ok());
+        assert_eq!(fenced, [0]);
     }
 }

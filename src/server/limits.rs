@@ -40,6 +40,15 @@ impl ServeConfig {
                 self.max_task_bytes
             )));
         }
+        if self.lease_ttl < std::time::Duration::from_millis(100) {
+            return Err(ServeError::Config(format!(
+                "lease_ttl ({:?}) must be at least 100 ms",
+                self.lease_ttl
+            )));
+        }
+        if self.replica_id.trim().is_empty() {
+            return Err(ServeError::Config("replica_id must not be empty".into()));
+        }
         Ok(())
     }
 }

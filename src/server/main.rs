@@ -1,6 +1,6 @@
 //! [`agent_main`]: the whole `main` of an agent binary.
 
-use std::{future::Future, net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{future::Future, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
@@ -24,6 +24,11 @@ const EX_USAGE: u8 = 64;
 ///   reads the spec from a file (e.g. a mounted Kubernetes Secret; surrounding whitespace is
 ///   ignored). `--memory`, `--store` and `--store-file` exclude each other; any of them
 ///   overrides `--db`.
+/// - replicas on a shared store ([`ServeConfig::replica_id`], [`ServeConfig::lease_ttl`],
+///   [`ServeConfig::max_takeovers`]): `--replica-id ID` (`NAME_REPLICA_ID`, default
+///   `$SWITCHYARD_REPLICA_ID`, else `$HOSTNAME`), `--lease-ttl-ms MS` (`NAME_LEASE_TTL_MS`,
+///   default 10000), `--max-takeovers N` (`NAME_MAX_TAKEOVERS`, default 3),
+/// - `--push-notifications` (`NAME_PUSH_NOTIFICATIONS=true`): accept push-notification configs.
 ///
 /// Prints `<name> listening on <addr>` once serving. A configuration error prints one line and
 /// exits 64; so does a store that cannot be opened (e.g. an unreachable database: the line
@@ -109,6 +114,35 @@ where
                      with grpc-retry-pushback-ms (default: no limit)",
                 ),
         )
+        .arg(
+            Arg::new("replica-id")
+                .long("replica-id")
+                .env(format!("{upper}_REPLICA_ID"))
+                .help("This replica's name in task leases (default $SWITCHYARD_REPLICA_ID, else $HOSTNAME)"),
+        )
+        .arg(
+            Arg::new("lease-ttl-ms")
+                .long("lease-ttl-ms")
+                .env(format!("{upper}_LEASE_TTL_MS"))
+                .default_value("10000")
+                .value_parser(clap::value_parser!(u64).range(100..))
+                .help("Task lease duration on a shared store, in milliseconds (at least 100)"),
+        )
+        .arg(
+            Arg::new("max-takeovers")
+                .long("max-takeovers")
+                .env(format!("{upper}_MAX_TAKEOVERS"))
+                .default_value("3")
+                .value_parser(clap::value_parser!(u32))
+                .help("Takeovers after which a task is failed as poison"),
+        )
+        .arg(
+            Arg::new("push-notifications")
+                .long("push-notifications")
+                .env(format!("{upper}_PUSH_NOTIFICATIONS"))
+                .action(ArgAction::SetTrue)
+                .help("Accept push-notification configs"),
+        )
         .args(extra);
     let matches = command.get_matches();
     let fail = |e: &dyn std::fmt::Display| {
@@ -152,6 +186,19 @@ where
     let max_concurrent_executions = matches
         .get_one::<u32>("max-concurrent-executions")
         .map(|n| *n as usize);
+    let replica_id = matches
+        .get_one::<String>("replica-id")
+        .cloned()
+        .unwrap_or_else(super::default_replica_id);
+    let lease_ttl = Duration::from_millis(
+        *matches
+            .get_one::<u64>("lease-ttl-ms")
+            .expect("the flag has a default"),
+    );
+    let max_takeovers = *matches
+        .get_one::<u32>("max-takeovers")
+        .expect("the flag has a default");
+    let push_notifications = matches.get_flag("push-notifications");
     let agent = match make(matches).await {
         Ok(a) => a,
         Err(e) => return fail(&e),
@@ -160,6 +207,10 @@ where
         listen,
         store,
         max_concurrent_executions,
+        replica_id,
+        lease_ttl,
+        max_takeovers,
+        push_notifications,
         ..Default::default()
     };
     let server = match AgentServer::bind(agent, config).await {

@@ -32,7 +32,8 @@ struct Promises {
 }
 
 const MEMORY: Promises = Promises {
-    shared: false,
+    // Several servers of one process may share one `Arc<MemoryStore>` as replicas.
+    shared: true,
     rejects_duplicate_seq: false,
 };
 const SQLITE: Promises = Promises {

@@ -1,30 +1,84 @@
 //! A volatile [`TaskStore`] in process memory: everything is lost when the process exits.
 //! For tests, benchmarks and agents whose tasks need not survive a restart.
+//!
+//! It implements the whole replica contract, so several [`AgentServer`](crate::AgentServer)s
+//! of one process that share one `Arc<MemoryStore>` (through
+//! [`StoreConfig::Custom`](crate::StoreConfig::Custom)) behave as replicas of one agent:
+//! leases expire on tokio's clock (so `tokio::time::pause` drives them in tests), commits are
+//! fenced by lease epoch, and notices go through one in-process broadcast.
 
 use std::{
     collections::{BTreeMap, HashMap},
     sync::Mutex,
+    time::Duration,
 };
 
+use tokio::{sync::broadcast, time::Instant};
+
 use super::{
-    PageCursor, StoreError, StoredEvent, StoredTask, SweepRule, TaskPage, TaskQuery, TaskStore,
-    TaskWrite,
+    Lease, LeaseClaim, PageCursor, StoreError, StoreNotice, StoredEvent, StoredTask, SweepRule,
+    TaskPage, TaskQuery, TaskStore, TaskWrite,
 };
 use prost::Message as _;
 
 use crate::pb::a2a::{Task, TaskPushNotificationConfig};
+
+/// Notices kept for a slow listener before it lags (and re-reads the store).
+const NOTICE_CAPACITY: usize = 4096;
+
+/// The lease row of one task.
+#[derive(Debug)]
+struct LeaseRow {
+    owner: String,
+    epoch: u64,
+    takeovers: u32,
+    expires: Instant,
+    /// Given up by its owner ([`TaskStore::release_lease`]).
+    released: bool,
+    /// The owner this lease was taken from after it expired, until that owner's next
+    /// renewal reports the loss.
+    taken_from: Option<String>,
+}
+
+impl LeaseRow {
+    fn live(&self, now: Instant) -> bool {
+        !self.released && self.expires > now
+    }
+
+    fn lease(&self, task_id: &str) -> Lease {
+        Lease {
+            task_id: task_id.to_owned(),
+            owner: self.owner.clone(),
+            epoch: self.epoch,
+            takeovers: self.takeovers,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Inner {
     tasks: HashMap<String, StoredTask>,
     events: HashMap<String, BTreeMap<u64, StoredEvent>>,
     push: HashMap<String, Vec<TaskPushNotificationConfig>>,
+    leases: HashMap<String, LeaseRow>,
+    /// Delivery cursors by (task id, config id).
+    cursors: HashMap<(String, String), u64>,
 }
 
 /// A [`TaskStore`] in memory. Not durable.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    notices: broadcast::Sender<StoreNotice>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            notices: broadcast::channel(NOTICE_CAPACITY).0,
+        }
+    }
 }
 
 impl MemoryStore {
@@ -42,6 +96,20 @@ impl MemoryStore {
 impl TaskStore for MemoryStore {
     async fn commit(&self, batch: &[TaskWrite]) -> Result<(), StoreError> {
         let mut inner = self.lock();
+        // Fencing first: a refused batch writes nothing.
+        for w in batch {
+            if let Some(epoch) = w.epoch
+                && inner
+                    .leases
+                    .get(&w.snapshot.id)
+                    .is_none_or(|l| l.epoch != epoch)
+            {
+                return Err(StoreError::Fenced {
+                    task_id: w.snapshot.id.clone(),
+                    epoch,
+                });
+            }
+        }
         for w in batch {
             let events = inner.events.entry(w.snapshot.id.clone()).or_default();
             for e in &w.events {
@@ -54,6 +122,14 @@ impl TaskStore for MemoryStore {
                     last_seq: w.last_seq,
                 },
             );
+        }
+        drop(inner);
+        for w in batch {
+            // No receiver is not an error: no replica listens.
+            let _ = self.notices.send(StoreNotice::Committed {
+                task_id: w.snapshot.id.clone(),
+                last_seq: w.last_seq,
+            });
         }
         Ok(())
     }
@@ -139,6 +215,8 @@ impl TaskStore for MemoryStore {
             inner.tasks.remove(id);
             inner.events.remove(id);
             inner.push.remove(id);
+            inner.leases.remove(id);
+            inner.cursors.retain(|(t, _), _| t != id);
         }
         Ok(doomed.len() as u64)
     }
@@ -177,6 +255,253 @@ impl TaskStore for MemoryStore {
         };
         let before = list.len();
         list.retain(|c| c.id != id);
-        Ok(list.len() < before)
+        let deleted = list.len() < before;
+        inner.cursors.remove(&(task_id.to_owned(), id.to_owned()));
+        Ok(deleted)
+    }
+
+    async fn acquire_lease(
+        &self,
+        task_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<LeaseClaim, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let Some(row) = inner.leases.get_mut(task_id) else {
+            let row = LeaseRow {
+                owner: owner.to_owned(),
+                epoch: 1,
+                takeovers: 0,
+                expires: now + ttl,
+                released: false,
+                taken_from: None,
+            };
+            let lease = row.lease(task_id);
+            inner.leases.insert(task_id.to_owned(), row);
+            return Ok(LeaseClaim::Acquired(lease));
+        };
+        if row.owner == owner && !row.released {
+            // A renewal: same epoch.
+            row.expires = now + ttl;
+        } else if row.released {
+            // Given up: a new owner, not a takeover.
+            row.epoch += 1;
+            row.owner = owner.to_owned();
+            row.released = false;
+            row.expires = now + ttl;
+            row.taken_from = None;
+        } else if row.expires <= now {
+            // The owner died (or stalled): a takeover.
+            row.taken_from = Some(std::mem::replace(&mut row.owner, owner.to_owned()));
+            row.epoch += 1;
+            row.takeovers += 1;
+            row.expires = now + ttl;
+        } else {
+            return Ok(LeaseClaim::Held {
+                owner: row.owner.clone(),
+            });
+        }
+        Ok(LeaseClaim::Acquired(row.lease(task_id)))
+    }
+
+    async fn renew_leases(&self, owner: &str, ttl: Duration) -> Result<Vec<String>, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let mut lost = Vec::new();
+        for (id, row) in &mut inner.leases {
+            if row.owner == owner && !row.released {
+                // Still ours, even if it expired meanwhile (nobody took it): extend.
+                row.expires = now + ttl;
+            } else if row.taken_from.as_deref() == Some(owner) {
+                // Taken from `owner` since its last renewal: reported once.
+                row.taken_from = None;
+                lost.push(id.clone());
+            }
+        }
+        Ok(lost)
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(row) = inner.leases.get_mut(&lease.task_id)
+            && row.owner == lease.owner
+            && row.epoch == lease.epoch
+        {
+            row.released = true;
+        }
+        Ok(())
+    }
+
+    async fn orphaned(&self) -> Result<Vec<StoredTask>, StoreError> {
+        let now = Instant::now();
+        let inner = self.lock();
+        Ok(inner
+            .tasks
+            .values()
+            .filter(|s| !s.task.state().is_terminal())
+            .filter(|s| inner.leases.get(&s.task.id).is_none_or(|l| !l.live(now)))
+            .cloned()
+            .collect())
+    }
+
+    async fn notify(&self, notice: &StoreNotice) -> Result<(), StoreError> {
+        let _ = self.notices.send(notice.clone());
+        Ok(())
+    }
+
+    fn notices(&self) -> Option<broadcast::Receiver<StoreNotice>> {
+        Some(self.notices.subscribe())
+    }
+
+    async fn push_cursor(&self, task_id: &str, config_id: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .lock()
+            .cursors
+            .get(&(task_id.to_owned(), config_id.to_owned()))
+            .copied()
+            .unwrap_or(0))
+    }
+
+    async fn set_push_cursor(
+        &self,
+        task_id: &str,
+        config_id: &str,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let cursor = inner
+            .cursors
+            .entry((task_id.to_owned(), config_id.to_owned()))
+            .or_insert(0);
+        // Deliveries may finish out of order across workers: the cursor only moves forward.
+        *cursor = (*cursor).max(seq);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::a2a::{TaskState, TaskStatus};
+
+    fn write(id: &str, state: TaskState, epoch: Option<u64>) -> TaskWrite {
+        TaskWrite {
+            snapshot: Task {
+                id: id.into(),
+                status: Some(TaskStatus {
+                    state: state as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            last_seq: 1,
+            events: Vec::new(),
+            epoch,
+        }
+    }
+
+    fn acquired(c: LeaseClaim) -> Lease {
+        match c {
+            LeaseClaim::Acquired(l) => l,
+            LeaseClaim::Held { owner } => panic!("held by {owner}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn leases_expire_are_taken_over_and_fence_the_old_owner() {
+        let s = MemoryStore::new();
+        let ttl = Duration::from_secs(10);
+        let a = acquired(s.acquire_lease("t", "a", ttl).await.unwrap());
+        assert_eq!((a.epoch, a.takeovers), (1, 0));
+        s.commit(&[write("t", TaskState::Working, Some(1))])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.acquire_lease("t", "b", ttl).await.unwrap(),
+            LeaseClaim::Held { owner: "a".into() }
+        );
+        assert!(s.orphaned().await.unwrap().is_empty());
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(s.renew_leases("a", ttl).await.unwrap().is_empty());
+        tokio::time::advance(Duration::from_secs(9)).await;
+        // Renewed at 5 s: still live at 14 s.
+        assert!(s.orphaned().await.unwrap().is_empty());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(s.orphaned().await.unwrap().len(), 1);
+        // Expired but not taken: a renewal still extends it.
+        assert!(s.renew_leases("a", ttl).await.unwrap().is_empty());
+        assert!(s.orphaned().await.unwrap().is_empty());
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert_eq!(s.orphaned().await.unwrap().len(), 1);
+        let b = acquired(s.acquire_lease("t", "b", ttl).await.unwrap());
+        assert_eq!((b.owner.as_str(), b.epoch, b.takeovers), ("b", 2, 1));
+        match s.commit(&[write("t", TaskState::Completed, Some(1))]).await {
+            Err(StoreError::Fenced { task_id, epoch }) => assert_eq!((&*task_id, epoch), ("t", 1)),
+            other => panic!("expected Fenced, got {other:?}"),
+        }
+        assert_eq!(
+            s.task("t").await.unwrap().unwrap().task.state(),
+            TaskState::Working
+        );
+        assert_eq!(
+            s.renew_leases("a", ttl).await.unwrap(),
+            vec!["t".to_owned()]
+        );
+        s.commit(&[write("t", TaskState::Completed, Some(2))])
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_released_lease_passes_on_without_counting_a_takeover() {
+        let s = MemoryStore::new();
+        let ttl = Duration::from_secs(10);
+        let a = acquired(s.acquire_lease("t", "a", ttl).await.unwrap());
+        s.commit(&[write("t", TaskState::Working, Some(1))])
+            .await
+            .unwrap();
+        s.release_lease(&a).await.unwrap();
+        assert_eq!(s.orphaned().await.unwrap().len(), 1);
+        let b = acquired(s.acquire_lease("t", "b", ttl).await.unwrap());
+        assert_eq!((b.epoch, b.takeovers), (2, 0));
+        assert!(s.renew_leases("a", ttl).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn commits_and_notify_reach_every_listener() {
+        let s = MemoryStore::new();
+        let mut rx = s.notices().expect("the memory store has notices");
+        s.commit(&[write("t", TaskState::Working, None)])
+            .await
+            .unwrap();
+        s.notify(&StoreNotice::CancelRequested {
+            task_id: "t".into(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            StoreNotice::Committed {
+                task_id: "t".into(),
+                last_seq: 1
+            }
+        );
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            StoreNotice::CancelRequested {
+                task_id: "t".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn push_cursors_only_move_forward() {
+        let s = MemoryStore::new();
+        assert_eq!(s.push_cursor("t", "c").await.unwrap(), 0);
+        s.set_push_cursor("t", "c", 4).await.unwrap();
+        s.set_push_cursor("t", "c", 2).await.unwrap();
+        assert_eq!(s.push_cursor("t", "c").await.unwrap(), 4);
+        assert_eq!(s.push_cursor("t", "other").await.unwrap(), 0);
     }
 }

@@ -11,6 +11,7 @@
 //! | `switchyard_tasks_settled_total` | counter | `agent`, `state` | tasks reaching a terminal or interrupted state |
 //! | `switchyard_tasks_live` | gauge | `agent` | tasks in memory (not terminal) |
 //! | `switchyard_tasks_swept_total` | counter | `agent` | finished tasks deleted by retention |
+//! | `switchyard_tasks_poisoned_total` | counter | `agent` | tasks failed because their owner died more than `max_takeovers` times |
 //! | `switchyard_registry_endpoints` | gauge | `agent` | addresses the agent's `dns:///` endpoints resolve to now (in a caller's registry) |
 //! | `switchyard_store_commit_duration_seconds` | histogram | `agent` | one group commit of the task store |
 //! | `switchyard_store_committed_events_total` | counter | `agent` | task events made durable |
@@ -54,6 +55,8 @@ pub const TASKS_SETTLED: &str = "switchyard_tasks_settled_total";
 pub const TASKS_LIVE: &str = "switchyard_tasks_live";
 /// Finished tasks deleted by retention.
 pub const TASKS_SWEPT: &str = "switchyard_tasks_swept_total";
+/// Tasks failed as poison: taken over more than `max_takeovers` times.
+pub const TASKS_POISONED: &str = "switchyard_tasks_poisoned_total";
 /// Addresses an agent's `dns:///` endpoints resolve to now.
 pub const REGISTRY_ENDPOINTS: &str = "switchyard_registry_endpoints";
 /// Group-commit duration.
@@ -146,6 +149,10 @@ fn describe() {
         "tasks reaching a terminal or interrupted state"
     );
     describe_gauge!(TASKS_LIVE, "tasks held in memory (not terminal)");
+    describe_counter!(
+        TASKS_POISONED,
+        "tasks failed because their owner died more than max_takeovers times"
+    );
     describe_gauge!(
         REGISTRY_ENDPOINTS,
         "addresses an agent's dns:/// endpoints resolve to now"

@@ -487,3 +487,56 @@ fn assert_utc_z(stamp: &serde_json::Value) {
         "not UTC with Z: {s}"
     );
 }
+
+#[test]
+fn up_runs_several_replicas_of_an_agent_on_one_store_and_refuses_them_on_sqlite() {
+    let up = Up::start(&[
+        ("SWITCHYARD_UP__AGENTS__ECHO__REPLICAS", "2"),
+        ("SWITCHYARD_UP__AGENTS__ECHO__STORE", "memory"),
+    ]);
+    assert!(up.banner.contains("(replica 2)"), "{}", up.banner);
+    let mesh: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(up.dir.path().join("mesh.json")).expect("mesh file"))
+            .expect("json");
+    let endpoints: Vec<String> = mesh["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .find(|a| a["name"] == "echo")
+        .expect("echo")["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .map(|e| e.as_str().expect("endpoint").to_owned())
+        .collect();
+    assert_eq!(endpoints.len(), 2, "{endpoints:?}");
+    // A task sent to one replica is read on the other.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let one = switchyard::Client::connect(&endpoints[0]).await.expect("A");
+        let two = switchyard::Client::connect(&endpoints[1]).await.expect("B");
+        let t = one.send_text("twice").await.expect("send on A");
+        let got = two.get_task(&t.id, None).await.expect("get on B");
+        assert_eq!(got.state(), switchyard::pb::a2a::TaskState::Completed);
+        assert_eq!(got.artifacts[0].text(), "twice");
+    });
+    // Through the CLI's registry (either replica).
+    for i in 0..4 {
+        let sent = ok(&up.run(&["send", "echo", &format!("hello {i}")]));
+        assert!(sent.contains("COMPLETED"), "{sent}");
+    }
+    let (status, _) = up.interrupt();
+    assert!(status.success());
+
+    // SQLite (the default store) is one process's file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args(["up", "--data-dir"])
+        .arg(dir.path())
+        .env("SWITCHYARD_UP__AGENTS__ECHO__REPLICAS", "2")
+        .output()
+        .expect("run");
+    let (code, line) = failed(&out);
+    assert_eq!(code, 64);
+    assert!(line.contains("up.agents.echo.replicas = 2"), "{line}");
+}

@@ -232,7 +232,10 @@ fn forwarded_headers(headers: &HeaderMap, at: Option<Instant>) -> Result<HeaderM
 }
 
 /// The gateway's error for a call that got no response from `agent`.
-fn transport_error(agent: String, error: &(dyn std::error::Error + Send + Sync + 'static)) -> ApiError {
+fn transport_error(
+    agent: String,
+    error: &(dyn std::error::Error + Send + Sync + 'static),
+) -> ApiError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if e.is::<tonic::TimeoutExpired>() {
