@@ -172,6 +172,11 @@ async fn forward(state: AppState, req: Request) -> Response {
     let response = match response {
         Ok(r) => r,
         Err(e) => {
+            // The transport may read the whole request body before it answers (to be able to
+            // retry it): a framing or size error it met there is the client's, not the agent's.
+            if let Some(e) = refusal.take() {
+                return refused(&e, outcome);
+            }
             let error = transport_error(target.agent, &*e);
             return refused(&error, outcome);
         }
