@@ -12,7 +12,9 @@
 //!    for the task the owner may have started (the bridge sets `contextId` to
 //!    `bus-<messageId>` when the publisher left it empty; ListTasks by context, matched on the
 //!    message id) and waits for it instead of sending again;
-//! 3. call the agent under the message's deadline; RESOURCE_EXHAUSTED / UNAVAILABLE (the agent
+//! 3. call the agent under the message's deadline — SendMessage with `returnImmediately`, then
+//!    SubscribeToTask until the task settles, so the task does not die with a crashed bridge
+//!    (a blocking call's disconnect cancels it); RESOURCE_EXHAUSTED / UNAVAILABLE (the agent
 //!    sheds load) are retried in place with exponential backoff while the delivery is held,
 //!    which slows the bridge down;
 //! 4. success: store and publish the reply, ack. Failure: republish with `ce-attempt` + 1 and
@@ -372,15 +374,17 @@ impl Bridge {
                 return;
             }
         };
+        // Renews the claim while the agent works; dropped (aborted) with this future, so a
+        // crashed bridge's claim expires.
         let heartbeat = {
             let (dedupe, id, name, lease) =
                 (self.dedupe.clone(), id.clone(), c.name.clone(), c.lease);
-            tokio::spawn(async move {
+            tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(lease / 3).await;
                     let _ = dedupe.renew(&id, &name, lease).await;
                 }
-            })
+            }))
         };
         let agent = match remaining {
             Some(r) => self.agent.clone().with_timeout(r),
@@ -396,7 +400,7 @@ impl Bridge {
             _ => agent,
         };
         let result = self.run_once(&agent, req, &id, &context, takeover).await;
-        heartbeat.abort();
+        drop(heartbeat);
         match result {
             Ok((reply_type, reply)) => {
                 let ct = reply
@@ -491,16 +495,26 @@ impl Bridge {
             .find(|t| t.history.iter().any(|m| m.message_id == id))
     }
 
-    async fn wait_settled(&self, agent: &Client, mut task: Task) -> Result<Task, Failure> {
+    /// Follows the task until it settles (SubscribeToTask, which ends there), then reads it
+    /// with GetTask (which, unlike ListTasks, carries the artifacts).
+    async fn wait_settled(&self, agent: &Client, task: Task) -> Result<Task, Failure> {
+        let settled = |t: &Task| t.status.as_ref().is_some_and(|s| s.state().settles());
+        if settled(&task) && !task.artifacts.is_empty() {
+            return Ok(task);
+        }
         loop {
-            if task.status.as_ref().is_some_and(|s| s.state().settles()) {
-                return Ok(task);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            task = agent
+            let task = agent
                 .get_task(&task.id, None)
                 .await
                 .map_err(Failure::Agent)?;
+            if settled(&task) {
+                return Ok(task);
+            }
+            if let Ok(mut events) = agent.subscribe(&task.id, None).await {
+                while let Some(Ok(_)) = events.next().await {}
+            } else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
 
@@ -508,12 +522,22 @@ impl Bridge {
     async fn send(&self, agent: &Client, req: SendMessageRequest) -> Result<Reply, Failure> {
         let mut backoff = self.config.shed_backoff;
         let mut tries = 0;
+        // The task must not depend on this call: a blocking SendMessage whose caller goes away
+        // (this bridge crashing) cancels the task, and the bridge that takes the message over
+        // would find it CANCELED. So: return at once, then follow the task.
+        let mut detached = req.clone();
+        detached
+            .configuration
+            .get_or_insert_with(Default::default)
+            .return_immediately = true;
         loop {
             let result = match &self.config.events {
                 Some(events) => self.send_streaming(agent, req.clone(), events).await,
-                None => match agent.send_message(req.clone()).await {
+                None => match agent.send_message(detached.clone()).await {
                     Ok(r) => match r.payload {
-                        Some(send_message_response::Payload::Task(t)) => Ok(Reply::Task(t)),
+                        Some(send_message_response::Payload::Task(t)) => {
+                            self.wait_settled(agent, t).await.map(Reply::Task)
+                        }
                         Some(send_message_response::Payload::Message(m)) => Ok(Reply::Message(m)),
                         None => Err(Failure::Bus(BusError::Invalid(
                             "empty SendMessageResponse".into(),

@@ -5,7 +5,7 @@
 //!   and a durable pull consumer named after the group (explicit acks, `max_ack_pending` =
 //!   prefetch, `ack_wait`);
 //! - publish goes through JetStream (waiting for the stream's ack, `Nats-Msg-Id` =
-//!   `<ce-id>#<ce-attempt>` so the server's duplicate window drops a re-sent publish) when a
+//!   `<ce-id>#<ce-attempt>@<ce-replyto>` so the server's duplicate window drops a re-sent publish) when a
 //!   stream captures the subject, else through core NATS (reply addresses);
 //! - headers are NATS message headers; the stream sequence is the event-stream offset.
 
@@ -169,7 +169,13 @@ impl Bus for NatsBus {
         let mut headers = to_headers(&envelope);
         if self.has_stream(address).await {
             if let Some(id) = envelope.id() {
-                let id = format!("{id}#{}", envelope.attempt());
+                // A publisher's retry (same id, attempt and reply address) is dropped by the
+                // server's duplicate window; a new request with the same id is not.
+                let id = format!(
+                    "{id}#{}@{}",
+                    envelope.attempt(),
+                    envelope.reply_to().unwrap_or_default()
+                );
                 headers.insert("Nats-Msg-Id", id.as_str());
             }
             self.js

@@ -74,6 +74,44 @@ pub struct UpConfig {
     pub connections: UpConnections,
     /// How long each agent keeps its finished tasks.
     pub retention: UpRetention,
+    /// Bus bridges to start (`[[up.bridges]]`): each delivers one agent's bus address to it.
+    pub bridges: Vec<UpBridge>,
+}
+
+/// One bus bridge under `switchyard up` (see the `switchyard-bus` crate and README "Message
+/// buses").
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpBridge {
+    /// The bus: `inproc:` (default; the embedded in-process bus), `nats://host:4222`,
+    /// `amqp://user:pass@host:5672/%2f`, `redis://host:6379`.
+    pub url: String,
+    /// The agent it delivers to (one `up` runs).
+    pub agent: String,
+    /// Address prefix: requests on `<prefix>.agent.<agent>`.
+    pub prefix: String,
+    /// Attempts before a failing message is dead-lettered.
+    pub max_attempts: u32,
+    /// Unacknowledged messages held at once.
+    pub prefetch: usize,
+    /// Seconds before a silent consumer's messages are redelivered (NATS, Redis).
+    pub ack_wait_secs: f64,
+    /// Publish the agent's task events to `<prefix>.events.<agent>`.
+    pub events: bool,
+}
+
+impl Default for UpBridge {
+    fn default() -> Self {
+        Self {
+            url: "inproc:".into(),
+            agent: String::new(),
+            prefix: switchyard_bus::naming::PREFIX.into(),
+            max_attempts: 3,
+            prefetch: 64,
+            ack_wait_secs: 30.0,
+            events: false,
+        }
+    }
 }
 
 /// Connection limits of every listener under `switchyard up` ([`ConnectionLimits`]).
@@ -209,6 +247,7 @@ impl Default for UpConfig {
             research_margin_ms: 250,
             connections: UpConnections::default(),
             retention: UpRetention::default(),
+            bridges: Vec::new(),
         }
     }
 }
@@ -279,6 +318,25 @@ impl Config {
     /// # Errors
     /// [`CliError::Config`] naming the field.
     pub fn validate(&self) -> Result<(), CliError> {
+        for b in &self.up.bridges {
+            if b.agent.is_empty() {
+                return Err(CliError::Config(
+                    "up.bridges: every bridge needs an agent".into(),
+                ));
+            }
+            if b.max_attempts == 0 || b.prefetch == 0 {
+                return Err(CliError::Config(format!(
+                    "up.bridges ({}): max_attempts and prefetch must be at least 1",
+                    b.agent
+                )));
+            }
+            if !(b.ack_wait_secs.is_finite() && b.ack_wait_secs > 0.0) {
+                return Err(CliError::Config(format!(
+                    "up.bridges ({}): ack_wait_secs must be a positive number",
+                    b.agent
+                )));
+            }
+        }
         if !(self.timeout_secs.is_finite() && self.timeout_secs > 0.0) {
             return Err(CliError::Config(
                 "timeout_secs must be a positive number".into(),

@@ -35,7 +35,8 @@ Examples:
   switchyard chat echo                           # interactive session
   switchyard task list echo                      # tasks of an agent, newest first
   switchyard task watch research <task-id>       # follow a running task
-  switchyard health                              # health of every agent and the gateway";
+  switchyard health                              # health of every agent and the gateway
+  switchyard bus request --url nats://127.0.0.1:4222 echo hi   # over a bus bridge";
 
 /// Run the Switchyard mesh and talk to its agents.
 #[derive(Debug, Parser)]
@@ -80,6 +81,8 @@ pub enum Command {
     Task(TaskCmd),
     /// Checks the health of every agent and the gateway.
     Health,
+    /// Talks to agents over a message bus (a bridge must serve the agent there).
+    Bus(cmd::bus::BusArgs),
 }
 
 /// Runs the command line `args` (including the program name) and returns the exit status.
@@ -146,6 +149,9 @@ async fn execute(cli: &Cli) -> Result<(), CliError> {
 }
 
 async fn run_command(cli: &Cli, config: &Config) -> Result<(), CliError> {
+    if let Command::Bus(b) = &cli.command {
+        return cmd::bus::run(b, config, cli.json).await;
+    }
     let mesh = Mesh::load(config)?;
     match &cli.command {
         Command::Up => unreachable!("`up` does not get here"),
@@ -155,5 +161,6 @@ async fn run_command(cli: &Cli, config: &Config) -> Result<(), CliError> {
         Command::Chat { agent } => cmd::chat::chat(&mesh, agent, cli.json).await,
         Command::Task(t) => cmd::task::run(&mesh, t, cli.json).await,
         Command::Health => cmd::agents::health(&mesh, cli.json).await,
+        Command::Bus(_) => unreachable!("handled above"),
     }
 }

@@ -115,6 +115,9 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
         tracing::warn!(agent = %name, error = %e, "could not load the agent's card");
     }
     let gateway = crate::gateway::start(config, registry.clone()).await?;
+    let agents: Vec<(String, SocketAddr)> =
+        running.iter().map(|r| (r.name.clone(), r.addr)).collect();
+    let bridges = crate::cmd::bus::start_bridges(config, &agents).await?;
     let mesh = MeshFile {
         pid: std::process::id(),
         gateway: gateway.as_ref().map(|g| g.url.clone()),
@@ -130,6 +133,7 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
 
     switchyard::shutdown_signal().await;
     eprintln!("switchyard: draining (in-flight tasks finish or stay resumable) …");
+    bridges.stop().await;
     if let Some(g) = &gateway {
         g.stop.shutdown();
     }

@@ -60,11 +60,11 @@ async fn competing_bridges_survive_a_crash(broker: Broker) {
             let reply = replies.next().await.expect("reply");
             support::echoed(&reply);
             answered.insert(reply.correlation_id().expect("correlation id").to_owned());
-            if answered.len() == N / 5 {
-                if let Some(a) = a.take() {
-                    assert!(Stats::get(&a.stats.consumed) > 0, "bridge a took part");
-                    a.kill().await;
-                }
+            if answered.len() == N / 5
+                && let Some(a) = a.take()
+            {
+                assert!(Stats::get(&a.stats.consumed) > 0, "bridge a took part");
+                a.kill().await;
             }
         }
     };
