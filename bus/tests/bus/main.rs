@@ -6,6 +6,8 @@
 mod brokers;
 mod events;
 mod poison;
+mod pubsub;
 mod request_reply;
 mod support;
+mod trace;
 mod work_queue;
