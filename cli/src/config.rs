@@ -89,6 +89,8 @@ pub struct UpConfig {
     /// gets its own loopback gRPC port (set it in `[up.agents.<name>]`) and is reachable over
     /// every front of the gateway.
     pub stdio_agents: BTreeMap<String, StdioAgentConfig>,
+    /// Bus bridges to start (`[[up.bridges]]`): each delivers one agent's bus address to it.
+    pub bridges: Vec<UpBridge>,
 }
 
 /// What a stdio agent speaks on stdin/stdout.
@@ -134,6 +136,42 @@ impl StdioAgentConfig {
             command: self.command.clone(),
             env: self.env.clone(),
             cwd: self.cwd.clone(),
+        }
+    }
+}
+
+/// One bus bridge under `switchyard up` (see the `switchyard-bus` crate and README "Message
+/// buses").
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpBridge {
+    /// The bus: `inproc:` (default; the embedded in-process bus), `nats://host:4222`,
+    /// `amqp://user:pass@host:5672/%2f`, `redis://host:6379`.
+    pub url: String,
+    /// The agent it delivers to (one `up` runs).
+    pub agent: String,
+    /// Address prefix: requests on `<prefix>.agent.<agent>`.
+    pub prefix: String,
+    /// Attempts before a failing message is dead-lettered.
+    pub max_attempts: u32,
+    /// Unacknowledged messages held at once.
+    pub prefetch: usize,
+    /// Seconds before a silent consumer's messages are redelivered (NATS, Redis).
+    pub ack_wait_secs: f64,
+    /// Publish the agent's task events to `<prefix>.events.<agent>`.
+    pub events: bool,
+}
+
+impl Default for UpBridge {
+    fn default() -> Self {
+        Self {
+            url: "inproc:".into(),
+            agent: String::new(),
+            prefix: switchyard_bus::naming::PREFIX.into(),
+            max_attempts: 3,
+            prefetch: 64,
+            ack_wait_secs: 30.0,
+            events: false,
         }
     }
 }
@@ -307,6 +345,7 @@ impl Default for UpConfig {
             connections: UpConnections::default(),
             retention: UpRetention::default(),
             stdio_agents: BTreeMap::new(),
+            bridges: Vec::new(),
         }
     }
 }
@@ -463,6 +502,25 @@ impl Config {
             if crate::up::EXAMPLE_AGENTS.contains(&name.as_str()) {
                 return Err(CliError::Config(format!(
                     "up.stdio_agents.{name}: the name of an example agent; pick another"
+                )));
+            }
+        }
+        for b in &self.up.bridges {
+            if b.agent.is_empty() {
+                return Err(CliError::Config(
+                    "up.bridges: every bridge needs an agent".into(),
+                ));
+            }
+            if b.max_attempts == 0 || b.prefetch == 0 {
+                return Err(CliError::Config(format!(
+                    "up.bridges ({}): max_attempts and prefetch must be at least 1",
+                    b.agent
+                )));
+            }
+            if !(b.ack_wait_secs.is_finite() && b.ack_wait_secs > 0.0) {
+                return Err(CliError::Config(format!(
+                    "up.bridges ({}): ack_wait_secs must be a positive number",
+                    b.agent
                 )));
             }
         }

@@ -38,7 +38,8 @@ Examples:
   switchyard task watch research <task-id>       # follow a running task
   switchyard health                              # health of every agent and the gateway
   switchyard mcp                                 # the agents' skills as MCP tools on stdio
-  switchyard stdio-agent --name upper -- python3 upper.py   # a local process as an agent";
+  switchyard stdio-agent --name upper -- python3 upper.py   # a local process as an agent
+  switchyard bus request --url nats://127.0.0.1:4222 echo hi   # over a bus bridge";
 
 /// Run the Switchyard mesh and talk to its agents.
 #[derive(Debug, Parser)]
@@ -89,6 +90,8 @@ pub enum Command {
     /// Serves a local process as a mesh agent (A2A JSON-RPC lines on stdin/stdout, or an
     /// MCP server with `--mcp`) until Ctrl-C.
     StdioAgent(stdio::StdioAgentArgs),
+    /// Talks to agents over a message bus (a bridge must serve the agent there).
+    Bus(cmd::bus::BusArgs),
 }
 
 /// Runs the command line `args` (including the program name) and returns the exit status.
@@ -157,6 +160,9 @@ async fn execute(cli: &Cli) -> Result<(), CliError> {
 }
 
 async fn run_command(cli: &Cli, config: &Config) -> Result<(), CliError> {
+    if let Command::Bus(b) = &cli.command {
+        return cmd::bus::run(b, config, cli.json).await;
+    }
     let mesh = Mesh::load(config)?;
     match &cli.command {
         Command::Up | Command::StdioAgent(_) => unreachable!("served commands do not get here"),
@@ -167,5 +173,6 @@ async fn run_command(cli: &Cli, config: &Config) -> Result<(), CliError> {
         Command::Task(t) => cmd::task::run(&mesh, t, cli.json).await,
         Command::Health => cmd::agents::health(&mesh, cli.json).await,
         Command::Mcp(a) => cmd::mcp::mcp(&mesh, a).await,
+        Command::Bus(_) => unreachable!("handled above"),
     }
 }

@@ -161,6 +161,7 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
         tracing::warn!(agent = %name, error = %e, "could not load the agent's card");
     }
     let gateway = crate::gateway::start(config, registry.clone()).await?;
+    let bridges = crate::cmd::bus::start_bridges(config, &registry).await?;
     let mesh = MeshFile {
         pid: std::process::id(),
         gateway: gateway.as_ref().map(|g| g.url.clone()),
@@ -176,6 +177,7 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
 
     switchyard::shutdown_signal().await;
     eprintln!("switchyard: draining (in-flight tasks finish or stay resumable) …");
+    bridges.stop().await;
     if let Some(g) = &gateway {
         g.stop.shutdown();
     }

@@ -1,0 +1,90 @@
+//! Publish/subscribe: one message on a topic reaches every agent subscribed to it (one group
+//! per agent), and each agent's answer comes back with the same correlation id.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use switchyard_bus::{BridgeConfig, Dedupe, envelope::header, naming};
+use switchyard_e2e::Served;
+
+use crate::support::{self, Broker, WAIT};
+
+async fn fan_out(broker: Broker) {
+    let prefix = support::prefix();
+    let topic = naming::topic(&prefix, "news");
+    let bus = broker.connect().await;
+    let mut agents = Vec::new();
+    let mut bridges = Vec::new();
+    for name in ["alpha", "beta"] {
+        let (echo, dir) = Served::echo().await;
+        let mut c: BridgeConfig = support::config(&prefix);
+        c.agent = name.into();
+        c.address = topic.clone();
+        c.group = naming::topic_group(name);
+        c.dead_letter = naming::dead_letter(&naming::agent(&prefix, name));
+        bus.ensure(&topic, &c.group, c.consume)
+            .await
+            .expect("ensure");
+        bridges.push(support::start(
+            broker.connect().await,
+            echo.client.clone(),
+            Dedupe::memory().await.expect("dedupe"),
+            c,
+        ));
+        agents.push((echo, dir));
+    }
+    let reply_to = naming::reply(&prefix);
+    let mut replies = bus.subscribe(&reply_to).await.expect("subscribe");
+    let (id, env) = support::request("to everyone", serde_json::Value::Null);
+    bus.publish(&topic, env.with(header::REPLY_TO, &reply_to))
+        .await
+        .expect("publish");
+    let mut from = BTreeSet::new();
+    tokio::time::timeout(WAIT, async {
+        while from.len() < 2 {
+            let r = replies.next().await.expect("reply");
+            assert_eq!(r.correlation_id(), Some(id.as_str()));
+            assert_eq!(support::echoed(&r), "to everyone");
+            from.insert(r.get(header::SUBJECT).unwrap_or_default().to_owned());
+        }
+    })
+    .await
+    .expect("both subscribers answer");
+    assert_eq!(
+        from,
+        BTreeSet::from(["alpha".to_owned(), "beta".to_owned()])
+    );
+    for (echo, _) in &agents {
+        let tasks = echo
+            .client
+            .list_tasks(Default::default())
+            .await
+            .expect("list");
+        assert_eq!(tasks.total_size, 1, "each subscriber ran it once");
+    }
+    for b in bridges {
+        b.stop().await;
+    }
+    let groups = [naming::topic_group("alpha"), naming::topic_group("beta")];
+    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let _ = bus.remove(&topic, &groups).await;
+    for name in ["alpha", "beta"] {
+        let dlq = naming::dead_letter(&naming::agent(&prefix, name));
+        let _ = bus.remove(&dlq, &[naming::DEAD_LETTER_GROUP]).await;
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_nats() {
+    fan_out(Broker::Nats).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_amqp() {
+    fan_out(Broker::Amqp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_redis() {
+    fan_out(Broker::Redis).await;
+}

@@ -1,0 +1,149 @@
+//! Shared helpers: broker URLs, a bridge on a fresh prefix, request builders, clean-up.
+
+use std::{sync::Arc, time::Duration};
+
+use switchyard::pb::a2a::{Message, SendMessageRequest, Task, part};
+use switchyard_bus::{
+    Bridge, BridgeConfig, Bus, ConsumeOptions, Dedupe, Envelope, Stats, envelope, naming,
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The brokers the tests use.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Broker {
+    Inproc,
+    Nats,
+    Amqp,
+    Redis,
+}
+
+impl Broker {
+    pub(crate) fn url(self) -> String {
+        let (var, default) = match self {
+            Self::Inproc => return "inproc:".into(),
+            Self::Nats => ("SWITCHYARD_TEST_NATS", "nats://127.0.0.1:4222"),
+            Self::Amqp => (
+                "SWITCHYARD_TEST_AMQP",
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+            ),
+            Self::Redis => ("SWITCHYARD_TEST_REDIS", "redis://127.0.0.1:6379"),
+        };
+        std::env::var(var).unwrap_or_else(|_| default.into())
+    }
+
+    /// A connection; panics naming the broker when it is not running.
+    pub(crate) async fn connect(self) -> Arc<dyn Bus> {
+        switchyard_bus::connect(&self.url())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// A prefix no other test (or test run) uses.
+pub(crate) fn prefix() -> String {
+    format!(
+        "sytest-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// Bridge settings for tests: short redelivery and lease so a killed bridge's messages come
+/// back within seconds.
+pub(crate) fn config(prefix: &str) -> BridgeConfig {
+    let mut c = BridgeConfig::new(prefix, "echo");
+    c.consume = ConsumeOptions {
+        prefetch: 32,
+        ack_wait: Duration::from_secs(3),
+    };
+    c.lease = Duration::from_secs(3);
+    c
+}
+
+/// A running bridge.
+pub(crate) struct Running {
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) stop: CancellationToken,
+    pub(crate) join: JoinHandle<Result<(), switchyard_bus::BusError>>,
+    pub(crate) bus: Arc<dyn Bus>,
+}
+
+impl Running {
+    /// Stops it as a crash would: the task is aborted and its connections closed.
+    pub(crate) async fn kill(self) {
+        self.join.abort();
+        let _ = self.join.await;
+        self.bus.close().await;
+    }
+
+    pub(crate) async fn stop(self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.join).await;
+    }
+}
+
+pub(crate) fn start(
+    bus: Arc<dyn Bus>,
+    agent: switchyard::Client,
+    dedupe: Dedupe,
+    config: BridgeConfig,
+) -> Running {
+    let bridge = Bridge::new(bus.clone(), agent, dedupe, config);
+    let stats = bridge.stats();
+    let stop = CancellationToken::new();
+    let join = tokio::spawn(bridge.run(stop.clone()));
+    Running {
+        stats,
+        stop,
+        join,
+        bus,
+    }
+}
+
+/// A request envelope for the echo agent with a fresh message id.
+pub(crate) fn request(text: &str, metadata: serde_json::Value) -> (String, Envelope) {
+    let mut m: Message = switchyard_e2e::message(text, metadata);
+    m.message_id = uuid::Uuid::new_v4().to_string();
+    let id = m.message_id.clone();
+    let req = SendMessageRequest {
+        message: Some(m),
+        ..Default::default()
+    };
+    (
+        id,
+        Envelope::request("echo", &req, envelope::JSON).expect("envelope"),
+    )
+}
+
+/// The text of a reply Task's first artifact.
+pub(crate) fn echoed(reply: &Envelope) -> String {
+    assert_eq!(
+        reply.get(envelope::header::TYPE),
+        Some(envelope::TASK_TYPE),
+        "{reply:?}"
+    );
+    let task: Task = reply.decode("Task").expect("a Task body");
+    match task
+        .artifacts
+        .first()
+        .and_then(|a| a.parts.first())
+        .and_then(|p| p.content.as_ref())
+    {
+        Some(part::Content::Text(t)) => t.clone(),
+        other => panic!("a text artifact expected, got {other:?} in {task:?}"),
+    }
+}
+
+/// Removes the addresses of `prefix`'s echo bridge.
+pub(crate) async fn clean(bus: &dyn Bus, prefix: &str) {
+    let address = naming::agent(prefix, "echo");
+    let _ = bus.remove(&address, &[naming::BRIDGE_GROUP]).await;
+    let _ = bus
+        .remove(&naming::dead_letter(&address), &[naming::DEAD_LETTER_GROUP])
+        .await;
+    let _ = bus
+        .remove(&naming::events(prefix, "echo"), &[naming::REPLAY_GROUP])
+        .await;
+}
+
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
