@@ -140,28 +140,10 @@ pub fn kind(path: &str) -> Kind {
 }
 
 /// The RPC name of `path`, for metric labels: only names this crate's services define, else
-/// `other` (bounded cardinality).
+/// [`UNKNOWN_RPC`](crate::server::UNKNOWN_RPC) (bounded cardinality; the list is
+/// [`known_rpc`](crate::server::known_rpc)'s).
 pub fn method_label(path: &str) -> &'static str {
-    const KNOWN: [&str; 16] = [
-        "SendMessage",
-        "SendStreamingMessage",
-        "GetTask",
-        "ListTasks",
-        "CancelTask",
-        "SubscribeToTask",
-        "CreateTaskPushNotificationConfig",
-        "GetTaskPushNotificationConfig",
-        "ListTaskPushNotificationConfigs",
-        "DeleteTaskPushNotificationConfig",
-        "GetExtendedAgentCard",
-        "GetAgentCard",
-        "SendMessageParts",
-        "Converse",
-        "Check",
-        "Watch",
-    ];
-    let method = path.rsplit('/').next().unwrap_or("");
-    KNOWN.into_iter().find(|k| *k == method).unwrap_or("other")
+    crate::server::known_rpc(path).1
 }
 
 /// The server's pushback in a response's headers: `Some(Ok(delay))` to retry after `delay`,
@@ -196,7 +178,7 @@ mod tests {
             "unknown: passed through"
         );
         assert_eq!(kind("/switchyard.v1.AgentService/Converse"), Kind::Stream);
-        assert_eq!(method_label("/x.Y/Whatever"), "other");
+        assert_eq!(method_label("/x.Y/Whatever"), crate::server::UNKNOWN_RPC);
         assert_eq!(method_label("/lf.a2a.v1.A2AService/GetTask"), "GetTask");
     }
 
