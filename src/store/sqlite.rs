@@ -553,6 +553,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_v2_file_gains_the_message_table_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        // A version-2 database: no message table.
+        sqlx::raw_sql("DROP TABLE task_messages; PRAGMA user_version = 2")
+            .execute(&store.writer)
+            .await
+            .expect("downgrade");
+        store.close().await;
+
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&store.reader)
+            .await
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let key = MessageKey {
+            context_id: String::new(),
+            message_id: "m".into(),
+        };
+        let mut w = write("a", TaskState::Completed, 1_000_000);
+        w.messages = vec![key.clone()];
+        store.commit(&[w]).await.expect("commit");
+        assert_eq!(
+            store.task_for_message(&key).await.expect("get").as_deref(),
+            Some("a")
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn counts_follow_inserts_updates_and_sweeps_and_survive_the_v1_upgrade() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.db");
