@@ -31,7 +31,7 @@ use std::{
 };
 
 use tokio::{
-    sync::{mpsc, oneshot},
+    sync::{mpsc, oneshot, watch},
     time::Instant,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -51,7 +51,7 @@ use crate::{
         ListTasksResponse, Message, SendMessageRequest, StreamResponse, Task, TaskState,
         TaskStatus, TaskStatusUpdateEvent, stream_response,
     },
-    store::{StoreError, StoredTask, TaskQuery, TaskStore},
+    store::{MessageKey, StoreError, StoredTask, TaskQuery, TaskStore},
     task::{self, new_id, now_timestamp},
     trace::TraceHeaders,
 };
@@ -215,6 +215,45 @@ pub(crate) struct Runtime {
     /// This replica's leases, on a store shared by several replicas ([`TaskStore::notices`]
     /// is `Some`); `None`: this process is the store's only user.
     replica: Option<Arc<Replica>>,
+    /// Messages being accepted right now (idempotent sends): the first send of a key claims
+    /// it, and a concurrent duplicate waits for the task id it publishes. An entry goes once
+    /// the store holds the key (the commit that records it), so that one of the two always
+    /// answers a duplicate.
+    accepting: Arc<Accepting>,
+}
+
+/// Claims of messages being accepted: the task id each became, once known.
+type Accepting = std::sync::Mutex<HashMap<MessageKey, watch::Sender<Option<String>>>>;
+
+/// The claim of one message key in [`Runtime::accepting`]; dropped, it releases the key.
+struct Claim {
+    map: Arc<Accepting>,
+    key: MessageKey,
+    tx: watch::Sender<Option<String>>,
+}
+
+impl Claim {
+    /// Tells concurrent duplicates which task the message went to.
+    fn publish(&self, task_id: &str) {
+        self.tx.send_replace(Some(task_id.to_owned()));
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(&self.key).is_some_and(|t| t.same_channel(&self.tx)) {
+            map.remove(&self.key);
+        }
+    }
+}
+
+/// What [`Runtime::claim`] found for a message key.
+enum Claimed {
+    /// The key is this caller's to accept.
+    Mine(Claim),
+    /// The message was accepted already, by this task.
+    Task(String),
 }
 
 impl std::fmt::Debug for dyn Agent {
@@ -255,6 +294,7 @@ impl Runtime {
             push_workers: std::sync::Mutex::default(),
             closed: AtomicBool::new(false),
             replica,
+            accepting: Arc::default(),
         });
         match notices {
             Some(notices) => {
@@ -478,6 +518,19 @@ impl Runtime {
         let mut message = request
             .message
             .ok_or_else(|| RpcError::invalid("message", "is required"))?;
+        // Idempotence (issue 13 item 4): the key is the message as the client sent it.
+        let claim = if message.message_id.is_empty() {
+            None
+        } else {
+            let key = MessageKey {
+                context_id: message.context_id.clone(),
+                message_id: message.message_id.clone(),
+            };
+            match self.claim(key).await? {
+                Claimed::Mine(c) => Some(c),
+                Claimed::Task(id) => return self.repeated(&id, follow).await,
+            }
+        };
         let permit = match &self.config.executions {
             None => None,
             Some(places) => Some(places.clone().try_acquire_owned().map_err(|_| {
@@ -538,9 +591,24 @@ impl Runtime {
                 ),
                 None => None,
             };
-            self.create(snapshot, message, start, follow, epoch)?
+            let key = claim.as_ref().map(|c| &c.key);
+            let started = self.create(snapshot, message, start, follow, epoch, key)?;
+            if let Some(claim) = claim {
+                claim.publish(&started.task.id);
+                // Released once the creation (which records the key) has committed: a
+                // barrier queued after it.
+                let (tx, rx) = oneshot::channel();
+                let _ = self.writer.send(WriteOp::Barrier { ack: tx });
+                tokio::spawn(async move {
+                    let _ = rx.await;
+                    drop(claim);
+                });
+            }
+            started
         } else {
-            self.continue_task(message, start, follow).await?
+            // Durable (and the key recorded) when this returns; the claim goes then.
+            self.continue_task(message, start, follow, claim.as_ref().map(|c| &c.key))
+                .await?
         };
         if let Some(mut config) = push {
             config.task_id.clone_from(&started.task.id);
@@ -562,6 +630,7 @@ impl Runtime {
         start: execution::Start,
         follow: Follow,
         epoch: Option<u64>,
+        key: Option<&MessageKey>,
     ) -> Result<Started, RpcError> {
         let live = LiveTask::new(
             Task {
@@ -572,7 +641,11 @@ impl Runtime {
             0,
             TaskState::Submitted,
         );
-        live.lock().epoch = epoch;
+        {
+            let mut st = live.lock();
+            st.epoch = epoch;
+            st.messages.extend(key.cloned());
+        }
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -621,13 +694,14 @@ impl Runtime {
         message: Message,
         mut start: execution::Start,
         follow: Follow,
+        key: Option<&MessageKey>,
     ) -> Result<Started, RpcError> {
         // A task this replica just gave up (it went to INPUT_REQUIRED) is taken again.
         let mut attempts = 0;
         loop {
             attempts += 1;
             match self
-                .try_continue(message.clone(), &mut start, follow, attempts >= 3)
+                .try_continue(message.clone(), &mut start, follow, attempts >= 3, key)
                 .await?
             {
                 Some(started) => return Ok(started),
@@ -644,6 +718,7 @@ impl Runtime {
         start: &mut execution::Start,
         follow: Follow,
         last_attempt: bool,
+        key: Option<&MessageKey>,
     ) -> Result<Option<Started>, RpcError> {
         let live = match self.find(&message.task_id).await? {
             Found::Live(l) => l,
@@ -705,6 +780,7 @@ impl Runtime {
                 }));
             }
             st.bytes += message_bytes;
+            st.messages.extend(key.cloned());
             self.writer
                 .send(WriteOp::History {
                     task: live.clone(),
@@ -746,6 +822,110 @@ impl Runtime {
             settled,
             created: None,
         }))
+    }
+
+    /// Claims message `key` for this caller, or finds the task that accepted it already: in
+    /// the store, or from a concurrent send of the same key in this process (waited for, up
+    /// to [`CLAIM_WAIT`]).
+    async fn claim(&self, key: MessageKey) -> Result<Claimed, RpcError> {
+        const CLAIM_WAIT: Duration = Duration::from_secs(10);
+        let give_up = Instant::now() + CLAIM_WAIT;
+        loop {
+            let pending = {
+                let mut map = self.accepting.lock().unwrap_or_else(|e| e.into_inner());
+                match map.get(&key) {
+                    Some(tx) => Some(tx.subscribe()),
+                    None => {
+                        let tx = watch::Sender::new(None);
+                        map.insert(key.clone(), tx.clone());
+                        None
+                    }
+                }
+            };
+            let Some(mut rx) = pending else {
+                break;
+            };
+            let waited = tokio::time::timeout_at(give_up, rx.wait_for(Option::is_some)).await;
+            match waited {
+                Ok(Ok(id)) => return Ok(Claimed::Task(id.clone().unwrap_or_default())),
+                // The first send failed before it made a task: claim again.
+                Ok(Err(_)) => continue,
+                Err(_) => {
+                    return Err(RpcError::Unavailable(format!(
+                        "message {:?} is still being accepted by an earlier send; retry",
+                        key.message_id
+                    )));
+                }
+            }
+        }
+        let claim = Claim {
+            tx: self
+                .accepting
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| watch::Sender::new(None)),
+            map: self.accepting.clone(),
+            key,
+        };
+        match self.store.task_for_message(&claim.key).await {
+            Ok(Some(id)) => Ok(Claimed::Task(id)),
+            Ok(None) => Ok(Claimed::Mine(claim)),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// The answer to a message the agent accepted already (a client's retry): the task it
+    /// went to, followed as `follow` asks, like a first send of it: a stream of every event of
+    /// the task from its first one, or its settled (or current) state. Nothing is appended.
+    async fn repeated(self: &Arc<Self>, id: &str, follow: Follow) -> Result<Started, RpcError> {
+        ::metrics::counter!(
+            crate::telemetry::metrics::SENDS_REPEATED,
+            "agent" => self.config.agent_name.to_string()
+        )
+        .increment(1);
+        tracing::debug!(task.id = %id, "repeated message: answering with its task");
+        if follow == Follow::Stream {
+            let (initial, subscription) = self.subscribe(id, Some(0)).await?;
+            let task = match self.find(id).await? {
+                Found::Live(l) => l,
+                Found::Finished(f) | Found::Remote(f) => detached(*f),
+            };
+            let snapshot = task.lock().snapshot.clone();
+            return Ok(Started {
+                task,
+                snapshot,
+                initial,
+                subscription: Some(subscription),
+                settled: None,
+                created: None,
+            });
+        }
+        let (task, remote) = match self.find(id).await? {
+            Found::Live(l) => (l, false),
+            Found::Finished(f) => (detached(*f), false),
+            Found::Remote(f) => (detached(*f), true),
+        };
+        let snapshot = task.lock().snapshot.clone();
+        let settled = (follow == Follow::Settle).then(|| {
+            if remote && !snapshot.state().settles() {
+                // Another replica runs it: follow its snapshot in the store.
+                let (tx, rx) = oneshot::channel();
+                tokio::spawn(poll_settled(self.store.clone(), task.clone(), tx));
+                rx
+            } else {
+                settle_waiter(&task)
+            }
+        });
+        Ok(Started {
+            task,
+            snapshot,
+            initial: None,
+            subscription: None,
+            settled,
+            created: None,
+        })
     }
 
     /// Takes an interrupted task that another replica may still hold for a moment (its owner
@@ -1110,6 +1290,46 @@ fn status_event(task: &LiveTask, state: TaskState, text: Option<&str>) -> Stream
                 metadata: None,
             },
         )),
+    }
+}
+
+/// A task this replica does not run, in memory only to answer a repeated message: it refuses
+/// every event (so a cancel on the caller's behalf cannot write it).
+fn detached(stored: StoredTask) -> Arc<LiveTask> {
+    let state = stored.task.state();
+    let live = LiveTask::new(stored.task, stored.last_seq, state);
+    live.lock().owned = false;
+    live
+}
+
+/// Polls the stored snapshot of `task` (run by another replica) until it settles, then fires
+/// `done`; stops when nobody waits any more.
+async fn poll_settled(
+    store: Arc<dyn TaskStore>,
+    task: Arc<LiveTask>,
+    mut done: oneshot::Sender<CommitResult>,
+) {
+    const POLL: Duration = Duration::from_millis(50);
+    loop {
+        tokio::select! {
+            () = done.closed() => return,
+            () = tokio::time::sleep(POLL) => {}
+        }
+        match store.task(&task.id).await {
+            Ok(Some(stored)) if stored.task.state().settles() => {
+                let mut st = task.lock();
+                st.committed_seq = stored.last_seq;
+                st.snapshot = stored.task;
+                drop(st);
+                let _ = done.send(Ok(()));
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = done.send(Err(Arc::new(e)));
+                return;
+            }
+        }
     }
 }
 

@@ -41,6 +41,23 @@ pub struct TaskWrite {
     /// is another one (the task was taken over). `None`: not fenced (single-process stores,
     /// tools and tests).
     pub epoch: Option<u64>,
+    /// Messages this write accepts into the task (the user message that creates it, or a
+    /// continuation's), recorded in the same transaction so that a repeated `messageId` finds
+    /// this task ([`TaskStore::task_for_message`]). A key already recorded keeps its first
+    /// task.
+    pub messages: Vec<MessageKey>,
+}
+
+/// What identifies a message an agent accepted, for idempotent `SendMessage` (issue 13 item 4;
+/// A2A: `messageId` identifies a message): the `contextId` the client sent with it (empty when
+/// it sent none: then the message id alone identifies it within the agent) and its
+/// `messageId`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MessageKey {
+    /// The message's `contextId` as the client sent it; empty when it named none.
+    pub context_id: String,
+    /// The message's `messageId` (never empty: messages without one are not recorded).
+    pub message_id: String,
 }
 
 /// A replica's ownership of a running task: the replica that holds a live lease is the only one
@@ -225,6 +242,10 @@ pub trait TaskStore: Send + Sync + fmt::Debug + 'static {
 
     /// One page of tasks matching `query`, newest status timestamp first.
     async fn list(&self, query: &TaskQuery) -> Result<TaskPage, StoreError>;
+
+    /// The task that accepted the message `key` (recorded by [`commit`](Self::commit) from
+    /// [`TaskWrite::messages`]), if any. Sweeping a task forgets its messages.
+    async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError>;
 
     /// Every task not in a terminal state, for recovery after a restart.
     async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError>;

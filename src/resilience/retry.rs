@@ -11,9 +11,11 @@ use http::HeaderMap;
 use tower::retry::budget::{Budget as _, TpsBudget};
 
 /// Whether `SendMessage` / `SendStreamingMessage` are retried like reads after reaching an
-/// agent. Off until an agent answers a repeated `messageId` with the task it created first
-/// (issue 13, item 4); then this one switch makes them retryable.
-pub const RETRY_SENDS: bool = false;
+/// agent: on, since an agent answers a repeated message (same `contextId` and `messageId`)
+/// with the task it went to first instead of starting another (issue 13, item 4; the store
+/// records each accepted message with its task, so this holds across restarts and replicas).
+/// A message without a `messageId` is not protected, and A2A requires one.
+pub const RETRY_SENDS: bool = true;
 
 /// The metadata key of the server's retry pushback, in milliseconds (gRFC A6).
 pub const PUSHBACK: &str = "grpc-retry-pushback-ms";
@@ -170,7 +172,12 @@ mod tests {
         assert_eq!(kind("/lf.a2a.v1.A2AService/GetTask"), Kind::Read);
         assert_eq!(kind("/lf.a2a.v1.A2AService/ListTasks"), Kind::Read);
         assert_eq!(kind("/switchyard.v1.AgentService/GetAgentCard"), Kind::Read);
-        assert_eq!(kind("/lf.a2a.v1.A2AService/SendMessage"), Kind::Write);
+        // Idempotent since a repeated messageId answers with its first task (RETRY_SENDS).
+        assert_eq!(kind("/lf.a2a.v1.A2AService/SendMessage"), Kind::Read);
+        assert_eq!(
+            kind("/switchyard.v1.AgentService/SendStreamingMessage"),
+            Kind::Read
+        );
         assert_eq!(kind("/lf.a2a.v1.A2AService/CancelTask"), Kind::Write);
         assert_eq!(
             kind("/other.Service/GetTask"),

@@ -74,6 +74,11 @@ pub(crate) struct LiveState {
     pub(crate) settle_waiters: Vec<oneshot::Sender<super::writer::CommitResult>>,
     /// The lease epoch this replica commits with (a shared store); `None`: not fenced.
     pub(crate) epoch: Option<u64>,
+    /// Messages accepted into the task since the last commit that took them: the writer
+    /// records them in the store with the task ([`TaskWrite::messages`]).
+    ///
+    /// [`TaskWrite::messages`]: crate::store::TaskWrite::messages
+    pub(crate) messages: Vec<crate::store::MessageKey>,
     /// Whether this replica still owns the task. Once false, every event is refused and the
     /// task is out of the live map.
     pub(crate) owned: bool,
@@ -109,6 +114,7 @@ impl LiveTask {
                 bytes,
                 settle_waiters: Vec::new(),
                 epoch: None,
+                messages: Vec::new(),
                 owned: true,
             }),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),

@@ -164,13 +164,15 @@ async fn commit_batch(
             }
         };
         let i = *index.entry(Arc::as_ptr(&task) as usize).or_insert_with(|| {
-            let st = task.lock();
+            let mut st = task.lock();
             groups.push(Group {
                 write: TaskWrite {
                     snapshot: st.snapshot.clone(),
                     last_seq: st.committed_seq,
                     events: Vec::new(),
                     epoch: st.epoch,
+                    // Pushed before the op that brought the task here was queued.
+                    messages: std::mem::take(&mut st.messages),
                 },
                 task: task.clone(),
                 bytes: 0,
@@ -343,6 +345,7 @@ mod tests {
             last_seq: 1,
             events: Vec::new(),
             epoch: Some(epoch),
+            messages: Vec::new(),
         }
     }
 

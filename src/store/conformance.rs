@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use super::{
-    LeaseClaim, MemoryStore, PageCursor, SqliteStore, StoreError, StoredEvent, SweepRule,
-    TaskQuery, TaskStore, TaskWrite,
+    LeaseClaim, MemoryStore, MessageKey, PageCursor, SqliteStore, StoreError, StoredEvent,
+    SweepRule, TaskQuery, TaskStore, TaskWrite,
 };
 use crate::pb::{
     Timestamp,
@@ -78,6 +78,7 @@ fn write(id: &str, ctx: &str, state: TaskState, us: i64, seqs: &[u64]) -> TaskWr
         last_seq: seqs.last().copied().unwrap_or(0),
         events: seqs.iter().map(|s| event(id, *s)).collect(),
         epoch: None,
+        messages: Vec::new(),
     }
 }
 
@@ -402,6 +403,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
     assert!(s.orphaned().await.expect("orphaned").is_empty(), "leased");
     let fenced = |epoch, seq| TaskWrite {
         epoch: Some(epoch),
+        messages: Vec::new(),
         ..write("job", "c", TaskState::Working, T0 + seq as i64, &[seq])
     };
     s.commit(&[fenced(1, 2)]).await.expect("owner commits");
@@ -446,6 +448,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
     let stray = s
         .commit(&[TaskWrite {
             epoch: Some(1),
+            messages: Vec::new(),
             ..write("unleased", "c", TaskState::Working, T0, &[1])
         }])
         .await;
@@ -468,6 +471,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
     // Terminal tasks are never orphaned.
     s.commit(&[TaskWrite {
         epoch: Some(3),
+        messages: Vec::new(),
         ..write("job", "c", TaskState::Completed, T0 + 9, &[4])
     }])
     .await
@@ -514,6 +518,7 @@ async fn notices_on_commit_and_notify(s: &dyn TaskStore, p: Promises) {
     let _ = s
         .commit(&[TaskWrite {
             epoch: Some(9),
+            messages: Vec::new(),
             ..write("n2", "c", TaskState::Working, T0, &[1])
         }])
         .await;
@@ -532,6 +537,57 @@ async fn notices_on_commit_and_notify(s: &dyn TaskStore, p: Promises) {
             task_id: "mark".into()
         }
     );
+}
+
+fn key(ctx: &str, id: &str) -> MessageKey {
+    MessageKey {
+        context_id: ctx.into(),
+        message_id: id.into(),
+    }
+}
+
+/// Accepted messages map to their task, in the same commit; a key keeps its first task; the
+/// context is part of the key; a sweep forgets the swept task's messages.
+async fn messages_map_to_their_task(s: &dyn TaskStore, _: Promises) {
+    assert_eq!(s.task_for_message(&key("", "m1")).await.expect("get"), None);
+    let mut a = write("a", "c", TaskState::Completed, T0, &[1]);
+    a.messages = vec![key("", "m1"), key("c", "m2")];
+    let mut b = write("b", "c", TaskState::Working, T0 + 1, &[1]);
+    b.messages = vec![key("other", "m1")];
+    s.commit(&[a, b]).await.expect("commit");
+    let of = |ctx: &'static str, id: &'static str| async move {
+        s.task_for_message(&key(ctx, id)).await.expect("get")
+    };
+    assert_eq!(of("", "m1").await.as_deref(), Some("a"));
+    assert_eq!(of("c", "m2").await.as_deref(), Some("a"));
+    assert_eq!(
+        of("other", "m1").await.as_deref(),
+        Some("b"),
+        "context is in the key"
+    );
+    assert_eq!(of("c", "m1").await, None);
+    assert_eq!(of("", "m2").await, None);
+    // A later commit (a continuation of b, a second task) adds keys; a recorded key keeps its
+    // first task, and the commit with it still succeeds.
+    let mut b2 = write("b", "c", TaskState::Completed, T0 + 2, &[2]);
+    b2.messages = vec![key("c", "m3"), key("", "m1")];
+    s.commit(&[b2])
+        .await
+        .expect("commit of a known key succeeds");
+    assert_eq!(of("c", "m3").await.as_deref(), Some("b"));
+    assert_eq!(of("", "m1").await.as_deref(), Some("a"), "first task kept");
+    let n = s
+        .sweep(&SweepRule {
+            older_than_micros: Some(T0 + 1),
+            keep_newest: None,
+            settled_before_micros: i64::MAX,
+        })
+        .await
+        .expect("sweep");
+    assert_eq!(n, 1, "a");
+    assert_eq!(of("", "m1").await, None, "swept with its task");
+    assert_eq!(of("c", "m2").await, None);
+    assert_eq!(of("other", "m1").await.as_deref(), Some("b"));
 }
 
 /// Runs each named check against every store.
@@ -583,6 +639,7 @@ conformance!(
     sweep_only_old_terminal_tasks,
     leases_and_fencing,
     notices_on_commit_and_notify,
+    messages_map_to_their_task,
 );
 
 /// PostgreSQL test databases, and the checks only a shared store has.
@@ -716,7 +773,7 @@ pub(crate) mod pg {
             .fetch_one(a.pool())
             .await
             .expect("migrations table in the schema");
-        assert_eq!(applied, 1);
+        assert_eq!(applied, 2, "0001 and 0002, once each");
         b.close().await;
         c.close().await;
         TestSchema { store: a, schema }.drop().await;

@@ -16,8 +16,8 @@ use std::{
 use tokio::{sync::broadcast, time::Instant};
 
 use super::{
-    Lease, LeaseClaim, PageCursor, StoreError, StoreNotice, StoredEvent, StoredTask, SweepRule,
-    TaskPage, TaskQuery, TaskStore, TaskWrite,
+    Lease, LeaseClaim, MessageKey, PageCursor, StoreError, StoreNotice, StoredEvent, StoredTask,
+    SweepRule, TaskPage, TaskQuery, TaskStore, TaskWrite,
 };
 use prost::Message as _;
 
@@ -63,6 +63,8 @@ struct Inner {
     leases: HashMap<String, LeaseRow>,
     /// Delivery cursors by (task id, config id).
     cursors: HashMap<(String, String), u64>,
+    /// Accepted messages: the task of each.
+    messages: HashMap<MessageKey, String>,
 }
 
 /// A [`TaskStore`] in memory. Not durable.
@@ -115,6 +117,12 @@ impl TaskStore for MemoryStore {
             for e in &w.events {
                 events.insert(e.seq, e.clone());
             }
+            for key in &w.messages {
+                inner
+                    .messages
+                    .entry(key.clone())
+                    .or_insert_with(|| w.snapshot.id.clone());
+            }
             inner.tasks.insert(
                 w.snapshot.id.clone(),
                 StoredTask {
@@ -136,6 +144,10 @@ impl TaskStore for MemoryStore {
 
     async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
         Ok(self.lock().tasks.get(id).cloned())
+    }
+
+    async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().messages.get(key).cloned())
     }
 
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
@@ -216,6 +228,7 @@ impl TaskStore for MemoryStore {
             inner.events.remove(id);
             inner.push.remove(id);
             inner.leases.remove(id);
+            inner.messages.retain(|_, t| t != id);
             inner.cursors.retain(|(t, _), _| t != id);
         }
         Ok(doomed.len() as u64)
@@ -398,6 +411,7 @@ mod tests {
             last_seq: 1,
             events: Vec::new(),
             epoch,
+            messages: Vec::new(),
         }
     }
 

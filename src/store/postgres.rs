@@ -55,17 +55,24 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    DatabaseUrl, Durability, Lease, LeaseClaim, PageCursor, StoreError, StoreNotice, StoredEvent,
-    StoredTask, SweepRule, TaskPage, TaskQuery, TaskStore, TaskWrite,
+    DatabaseUrl, Durability, Lease, LeaseClaim, MessageKey, PageCursor, StoreError, StoreNotice,
+    StoredEvent, StoredTask, SweepRule, TaskPage, TaskQuery, TaskStore, TaskWrite,
 };
 use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
 
 /// The embedded migrations, in version order. Append only.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "tasks",
-    include_str!("../../migrations/postgres/0001_tasks.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "tasks",
+        include_str!("../../migrations/postgres/0001_tasks.sql"),
+    ),
+    (
+        2,
+        "task messages",
+        include_str!("../../migrations/postgres/0002_task_messages.sql"),
+    ),
+];
 
 /// Tasks deleted per transaction of a sweep.
 const SWEEP_BATCH: i64 = 1000;
@@ -601,6 +608,33 @@ impl TaskStore for PostgresStore {
             .map_err(|e| self.err(e))?;
         }
 
+        let messages = batch.iter().map(|w| w.messages.len()).sum();
+        if messages > 0 {
+            let (mut ctx, mut mid, mut tid) = (
+                Vec::with_capacity(messages),
+                Vec::with_capacity(messages),
+                Vec::with_capacity(messages),
+            );
+            for w in batch {
+                for k in &w.messages {
+                    ctx.push(k.context_id.clone());
+                    mid.push(k.message_id.clone());
+                    tid.push(w.snapshot.id.clone());
+                }
+            }
+            sqlx::query(
+                "INSERT INTO task_messages (context_id, message_id, task_id) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) \
+                 ON CONFLICT (context_id, message_id) DO NOTHING",
+            )
+            .bind(&ctx)
+            .bind(&mid)
+            .bind(&tid)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+
         // Delivered to every listener when (and only if) the transaction commits.
         let payloads: Vec<String> = latest
             .values()
@@ -618,6 +652,17 @@ impl TaskStore for PostgresStore {
             .await
             .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT task_id FROM task_messages WHERE context_id = $1 AND message_id = $2",
+        )
+        .bind(&key.context_id)
+        .bind(&key.message_id)
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(|e| self.err(e))
     }
 
     async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
@@ -774,6 +819,7 @@ impl TaskStore for PostgresStore {
                 "task_events WHERE task_id",
                 "push_configs WHERE task_id",
                 "task_leases WHERE task_id",
+                "task_messages WHERE task_id",
             ] {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DELETE FROM {table} = ANY($1)"

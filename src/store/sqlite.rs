@@ -20,15 +20,16 @@ use sqlx::{
 };
 
 use super::{
-    Durability, PageCursor, StoreError, StoredEvent, StoredTask, SweepRule, TaskPage, TaskQuery,
-    TaskStore, TaskWrite,
+    Durability, MessageKey, PageCursor, StoreError, StoredEvent, StoredTask, SweepRule, TaskPage,
+    TaskQuery, TaskStore, TaskWrite,
 };
 use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
 
-/// Schema version stored in `PRAGMA user_version`. 2 added `task_counts`.
-const SCHEMA_VERSION: i64 = 2;
+/// Schema version stored in `PRAGMA user_version`. 2 added `task_counts`, 3 `task_messages`
+/// (both created by [`SCHEMA`]'s `IF NOT EXISTS` statements when an older file is opened).
+const SCHEMA_VERSION: i64 = 3;
 /// Records [`SCHEMA_VERSION`].
-const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 2";
+const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 3";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -74,6 +75,15 @@ CREATE TABLE IF NOT EXISTS push_configs (
     config     BLOB NOT NULL,
     PRIMARY KEY (task_id, id)
 ) WITHOUT ROWID;
+-- The task that accepted each message (idempotent SendMessage): keyed by the contextId the
+-- client sent ('' when none) and the messageId; the first task recorded for a key keeps it.
+CREATE TABLE IF NOT EXISTS task_messages (
+    context_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    task_id    TEXT NOT NULL,
+    PRIMARY KEY (context_id, message_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS task_messages_by_task ON task_messages (task_id);
 ";
 
 /// Tasks deleted per transaction of a sweep.
@@ -254,7 +264,34 @@ impl TaskStore for SqliteStore {
             });
             q.build().execute(&mut *tx).await.map_err(backend)?;
         }
+        let messages: Vec<(&str, &MessageKey)> = batch
+            .iter()
+            .flat_map(|w| w.messages.iter().map(|k| (w.snapshot.id.as_str(), k)))
+            .collect();
+        for rows in messages.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO task_messages (context_id, message_id, task_id) ",
+            );
+            q.push_values(rows, |mut row, (id, k)| {
+                row.push_bind(k.context_id.clone())
+                    .push_bind(k.message_id.clone())
+                    .push_bind(id.to_string());
+            });
+            q.push(" ON CONFLICT (context_id, message_id) DO NOTHING");
+            q.build().execute(&mut *tx).await.map_err(backend)?;
+        }
         tx.commit().await.map_err(backend)
+    }
+
+    async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT task_id FROM task_messages WHERE context_id = ? AND message_id = ?",
+        )
+        .bind(&key.context_id)
+        .bind(&key.message_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)
     }
 
     async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
@@ -418,6 +455,7 @@ impl TaskStore for SqliteStore {
             for table in [
                 "task_events WHERE task_id",
                 "push_configs WHERE task_id",
+                "task_messages WHERE task_id",
                 "tasks WHERE id",
             ] {
                 let mut d = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} IN ("));
@@ -502,6 +540,7 @@ mod tests {
             last_seq: 1,
             events: Vec::new(),
             epoch: None,
+            messages: Vec::new(),
         }
     }
 
@@ -511,6 +550,42 @@ mod tests {
             page_size: 10,
             ..Default::default()
         }
+    }
+
+    #[tokio::test]
+    async fn a_v2_file_gains_the_message_table_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        // A version-2 database: no message table.
+        sqlx::raw_sql("DROP TABLE task_messages; PRAGMA user_version = 2")
+            .execute(&store.writer)
+            .await
+            .expect("downgrade");
+        store.close().await;
+
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&store.reader)
+            .await
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let key = MessageKey {
+            context_id: String::new(),
+            message_id: "m".into(),
+        };
+        let mut w = write("a", TaskState::Completed, 1_000_000);
+        w.messages = vec![key.clone()];
+        store.commit(&[w]).await.expect("commit");
+        assert_eq!(
+            store.task_for_message(&key).await.expect("get").as_deref(),
+            Some("a")
+        );
+        store.close().await;
     }
 
     #[tokio::test]

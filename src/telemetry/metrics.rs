@@ -49,6 +49,9 @@ pub const RPC_SERVER_DURATION: &str = "switchyard_rpc_server_duration_seconds";
 pub const RPC_SERVER_ACTIVE: &str = "switchyard_rpc_server_active_calls";
 /// Tasks created.
 pub const TASKS_CREATED: &str = "switchyard_tasks_created_total";
+/// Sends of a message the agent had accepted already (same contextId and messageId),
+/// answered with the task it went to instead of a new one.
+pub const SENDS_REPEATED: &str = "switchyard_sends_repeated_total";
 /// Tasks reaching a terminal or interrupted state.
 pub const TASKS_SETTLED: &str = "switchyard_tasks_settled_total";
 /// Tasks in memory.
@@ -144,6 +147,10 @@ fn describe() {
     );
     describe_gauge!(RPC_SERVER_ACTIVE, "gRPC calls and streams open now");
     describe_counter!(TASKS_CREATED, "tasks created");
+    describe_counter!(
+        SENDS_REPEATED,
+        "sends of an already accepted message, answered with its task"
+    );
     describe_counter!(
         TASKS_SETTLED,
         "tasks reaching a terminal or interrupted state"

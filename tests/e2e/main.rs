@@ -25,6 +25,7 @@ mod gateway_python;
 mod gateway_rest;
 mod gateway_sse;
 mod gateway_ws;
+mod idempotent;
 mod image;
 mod isolation;
 mod large_messages;

@@ -22,8 +22,8 @@ use switchyard::{
         TaskPushNotificationConfig, TaskState, TaskStatus, stream_response,
     },
     store::{
-        Lease, LeaseClaim, MemoryStore, StoreError, StoreNotice, StoredEvent, StoredTask,
-        SweepRule, TaskPage, TaskQuery, TaskStore, TaskWrite,
+        Lease, LeaseClaim, MemoryStore, MessageKey, StoreError, StoreNotice, StoredEvent,
+        StoredTask, SweepRule, TaskPage, TaskQuery, TaskStore, TaskWrite,
     },
     task::sequence_of,
 };
@@ -286,6 +286,9 @@ impl TaskStore for Partition {
     async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
         self.inner.task(id).await
     }
+    async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError> {
+        self.inner.task_for_message(key).await
+    }
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
         self.inner.events_after(id, after).await
     }
@@ -471,6 +474,7 @@ async fn orphan_with_takeovers(store: &MemoryStore, takeovers: u32) -> String {
             last_seq: 1,
             events: vec![StoredEvent { seq: 1, event }],
             epoch: Some(epoch),
+            messages: Vec::new(),
         }])
         .await
         .expect("commit");

@@ -49,6 +49,7 @@ async fn seed(path: &Path, tasks: &[Task]) {
             last_seq: 1,
             events: Vec::new(),
             epoch: None,
+            messages: Vec::new(),
         })
         .collect();
     store.commit(&batch).await.expect("seed");

@@ -48,6 +48,11 @@ fn seeded(i: usize, start_us: i64) -> TaskWrite {
         Message::user_text(format!("seeded message {i}: {}", "lorem ipsum ".repeat(20)));
     message.task_id.clone_from(&id);
     message.context_id.clone_from(&context);
+    // Recorded as the runtime records an accepted message (idempotent sends).
+    let key = switchyard::store::MessageKey {
+        context_id: context.clone(),
+        message_id: message.message_id.clone(),
+    };
     let state = if i.is_multiple_of(20) {
         TaskState::Failed
     } else {
@@ -100,6 +105,7 @@ fn seeded(i: usize, start_us: i64) -> TaskWrite {
         last_seq: 3,
         events,
         epoch: None,
+        messages: vec![key],
     }
 }
 
