@@ -6,6 +6,7 @@ async fn a_missing_broker_is_named() {
         ("nats://127.0.0.1:1", "nats"),
         ("amqp://guest:guest@127.0.0.1:1/%2f", "amqp"),
         ("redis://127.0.0.1:1", "redis"),
+        ("mqtt://127.0.0.1:1", "mqtt"),
     ] {
         let err = switchyard_bus::connect(url)
             .await

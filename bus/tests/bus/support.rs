@@ -16,6 +16,7 @@ pub(crate) enum Broker {
     Nats,
     Amqp,
     Redis,
+    Mqtt,
 }
 
 impl Broker {
@@ -28,6 +29,7 @@ impl Broker {
                 "amqp://guest:guest@127.0.0.1:5672/%2f",
             ),
             Self::Redis => ("SWITCHYARD_TEST_REDIS", "redis://127.0.0.1:6379"),
+            Self::Mqtt => ("SWITCHYARD_TEST_MQTT", "mqtt://127.0.0.1:1883"),
         };
         std::env::var(var).unwrap_or_else(|_| default.into())
     }
@@ -37,6 +39,15 @@ impl Broker {
         switchyard_bus::connect(&self.url())
             .await
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Waits until a bridge started just now has subscribed, where the broker keeps nothing
+    /// for a group before its first member subscribes (MQTT shared subscriptions: `ensure` is
+    /// a no-op there). Bounded: one second, far above a local SUBSCRIBE round trip.
+    pub(crate) async fn attached(self) {
+        if matches!(self, Self::Mqtt) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 }
 
