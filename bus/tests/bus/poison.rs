@@ -152,3 +152,8 @@ async fn poison_redis() {
 async fn poison_mqtt() {
     poison_and_garbage(Broker::Mqtt).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_kafka() {
+    poison_and_garbage(Broker::Kafka).await;
+}

@@ -108,3 +108,8 @@ async fn request_reply_redis() {
 async fn request_reply_mqtt() {
     round_trip(Broker::Mqtt).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_kafka() {
+    round_trip(Broker::Kafka).await;
+}
