@@ -4,14 +4,15 @@
 //! assignment, rebalancing when a bridge dies, committed offsets), which librdkafka implements
 //! and rskafka does not; the price is a C build (+80 s on a clean build).
 //!
-//! - an address is a topic of the same name (created on first use with one partition, so the
-//!   events of a stream keep their order; a group then has one active consumer and the others
-//!   take over when it dies);
+//! - an address is a topic of the same name, created on first use: an agent's request address
+//!   (`<prefix>.agent.<agent>`) with [`REQUEST_PARTITIONS`] partitions, so that the bridges of
+//!   a group share them (records are keyed by message id), every other address with one, so an
+//!   event stream keeps its order;
 //! - every envelope attribute is a Kafka record header; the record key is `ce-id`;
 //! - a group is a Kafka consumer group (`auto.offset.reset = earliest`, no auto-commit): a
 //!   delivery's offset is committed once it and every earlier delivery of its partition are
 //!   acknowledged (at least once); a nack republishes the record and acknowledges the original;
-//! - a subscription is assigned the topic's partition at its high watermark (no group);
+//! - a subscription is assigned every partition of the topic at its high watermark (no group);
 //! - **event-stream replay** is native: a new group reads a topic from its first offset.
 
 use std::{
@@ -40,6 +41,8 @@ use crate::{
 
 const T: &str = "kafka";
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Partitions of an agent's request topic: at most this many bridges of a group work at once.
+pub const REQUEST_PARTITIONS: i32 = 4;
 
 /// A Kafka cluster connection: one producer and an admin client; each consumer and
 /// subscription is its own librdkafka consumer.
@@ -138,13 +141,18 @@ impl KafkaBus {
         c
     }
 
-    /// Creates `topic` with one partition unless it exists.
+    /// Creates `topic` unless it exists (partitions: see the module comment).
     async fn create(&self, address: &str) -> Result<(), BusError> {
         let name = topic(address)?;
+        let partitions = if name.contains(".agent.") {
+            REQUEST_PARTITIONS
+        } else {
+            1
+        };
         let results = self
             .admin
             .create_topics(
-                &[NewTopic::new(name, 1, TopicReplication::Fixed(1))],
+                &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
                 &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
             )
             .await
@@ -261,9 +269,14 @@ impl Bus for KafkaBus {
             .create()
             .map_err(op("create consumer"))?;
         let consumer = tokio::task::spawn_blocking(move || {
-            let (_, high) = consumer.fetch_watermarks(&name, 0, TIMEOUT)?;
+            let meta = consumer.fetch_metadata(Some(&name), TIMEOUT)?;
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&name, 0, Offset::Offset(high))?;
+            for t in meta.topics() {
+                for p in t.partitions() {
+                    let (_, high) = consumer.fetch_watermarks(&name, p.id(), TIMEOUT)?;
+                    tpl.add_partition_offset(&name, p.id(), Offset::Offset(high))?;
+                }
+            }
             consumer.assign(&tpl)?;
             Ok::<_, rdkafka::error::KafkaError>(consumer)
         })
@@ -276,12 +289,12 @@ impl Bus for KafkaBus {
         }))
     }
 
+    /// Keeps the topic: deleting a topic that this process's clients still know crashes
+    /// librdkafka 2.12's metadata cache (SIGSEGV in `rd_kafka_metadata_cache_find`, seen
+    /// against Tansu 0.6). Delete topics with the broker's own tools (`tansu topic delete`,
+    /// `kafka-topics.sh --delete`) or let retention expire them.
     async fn remove(&self, address: &str, _: &[&str]) -> Result<(), BusError> {
-        self.admin
-            .delete_topics(&[topic(address)?], &AdminOptions::new())
-            .await
-            .map_err(op("delete topic"))?;
-        Ok(())
+        topic(address).map(drop)
     }
 
     async fn close(&self) {
