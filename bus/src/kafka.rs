@@ -105,6 +105,8 @@ impl KafkaBus {
         let producer: FutureProducer = base
             .clone()
             .set("acks", "all")
+            // Request/reply: send at once rather than batching for 5 ms.
+            .set("linger.ms", "0")
             .set("message.timeout.ms", "10000")
             .create()
             .map_err(op("create producer"))?;
@@ -244,6 +246,9 @@ impl Bus for KafkaBus {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", &session)
             .set("heartbeat.interval.ms", "1000")
+            // The broker answers a fetch as soon as a record is there, else after 10 ms
+            // (default 500 ms: a request/reply round trip would wait for it).
+            .set("fetch.wait.max.ms", "10")
             .create()
             .map_err(op("create consumer"))?;
         consumer
@@ -265,6 +270,7 @@ impl Bus for KafkaBus {
                 "group.id",
                 format!("sy-sub-{}", uuid::Uuid::new_v4().simple()),
             )
+            .set("fetch.wait.max.ms", "10")
             .set("enable.auto.commit", "false")
             .create()
             .map_err(op("create consumer"))?;
