@@ -13,7 +13,9 @@
 //! - [`Bridge`]: the bridge itself; [`Dedupe`]: its message-id store;
 //! - transports: [`InProcessBus`] (always), `nats::NatsBus` (feature `nats`, async-nats
 //!   JetStream), `amqp::AmqpBus` (feature `amqp`, lapin), `redis::RedisBus` (feature `redis`,
-//!   Redis Streams with consumer groups); [`connect`] picks one from a URL.
+//!   Redis Streams with consumer groups), `mqtt::MqttBus` (feature `mqtt`, rumqttc, MQTT 5
+//!   shared subscriptions), `kafka::KafkaBus` (feature `kafka`, rdkafka, consumer groups);
+//!   [`connect`] picks one from a URL.
 #![warn(missing_docs)]
 
 #[cfg(feature = "amqp")]
@@ -23,6 +25,10 @@ mod bus;
 pub mod dedupe;
 pub mod envelope;
 mod inproc;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 pub mod naming;
 #[cfg(feature = "nats")]
 pub mod nats;
@@ -37,7 +43,7 @@ pub use dedupe::{Claim, Dedupe};
 pub use envelope::{Envelope, EnvelopeError};
 pub use inproc::InProcessBus;
 
-/// Connects to the bus at `url` by scheme: `nats://`, `amqp://`, `redis://`, `inproc:` (a new
+/// Connects to the bus at `url` by scheme: `nats://`, `amqp://`, `redis://`, `mqtt://`, `kafka://`, `inproc:` (a new
 /// in-process bus).
 ///
 /// # Errors
@@ -53,8 +59,12 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Bus>, BusError> {
         "amqp" | "amqps" => Ok(Arc::new(amqp::AmqpBus::connect(url).await?)),
         #[cfg(feature = "redis")]
         "redis" | "rediss" => Ok(Arc::new(redis::RedisBus::connect(url).await?)),
+        #[cfg(feature = "mqtt")]
+        "mqtt" => Ok(Arc::new(mqtt::MqttBus::connect(url).await?)),
+        #[cfg(feature = "kafka")]
+        "kafka" => Ok(Arc::new(kafka::KafkaBus::connect(url).await?)),
         other => Err(BusError::Invalid(format!(
-            "bus URL {url:?}: scheme {other:?} is not one of inproc, nats, amqp, redis (or its cargo feature is off)"
+            "bus URL {url:?}: scheme {other:?} is not one of inproc, nats, amqp, redis, mqtt, kafka (or its cargo feature is off)"
         ))),
     }
 }

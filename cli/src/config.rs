@@ -146,7 +146,7 @@ impl StdioAgentConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct UpBridge {
     /// The bus: `inproc:` (default; the embedded in-process bus), `nats://host:4222`,
-    /// `amqp://user:pass@host:5672/%2f`, `redis://host:6379`.
+    /// `amqp://user:pass@host:5672/%2f`, `redis://host:6379`, `mqtt://host:1883`, `kafka://host:9092`.
     pub url: String,
     /// The agent it delivers to (one `up` runs).
     pub agent: String,

@@ -1,7 +1,7 @@
 //! Request/reply round trips per second over each message bus (a bus bridge in front of the
 //! echo agent) versus the same SendMessage as direct gRPC, same agent, same run, interleaved
-//! rounds. Buses: in-process, NATS JetStream, RabbitMQ, Redis Streams (brokers on their
-//! default local ports; a missing one is reported and skipped).
+//! rounds. Buses: in-process, NATS JetStream, RabbitMQ, Redis Streams, MQTT 5, Kafka (brokers
+//! on their default local ports; a missing one is reported and skipped).
 //!
 //! `cargo run --release -p switchyard-bench --bin bus_vs_grpc -- --help`
 
@@ -42,7 +42,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "inproc:,nats://127.0.0.1:4222,amqp://guest:guest@127.0.0.1:5672/%2f,redis://127.0.0.1:6379"
+        default_value = "inproc:,nats://127.0.0.1:4222,amqp://guest:guest@127.0.0.1:5672/%2f,redis://127.0.0.1:6379,mqtt://127.0.0.1:1883,kafka://127.0.0.1:9092"
     )]
     buses: Vec<String>,
 }

@@ -93,3 +93,8 @@ async fn event_stream_replay_nats() {
 async fn event_stream_replay_redis() {
     replay_equals_live(Broker::Redis).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_stream_replay_kafka() {
+    replay_equals_live(Broker::Kafka).await;
+}

@@ -37,6 +37,7 @@ async fn poison_and_garbage(broker: Broker) {
         Dedupe::memory().await.expect("dedupe"),
         config.clone(),
     );
+    broker.attached().await;
 
     // The agent rejects a message without parts (INVALID_ARGUMENT) every time.
     let mut empty = Message::user_text("x");
@@ -145,4 +146,14 @@ async fn poison_amqp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_redis() {
     poison_and_garbage(Broker::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_mqtt() {
+    poison_and_garbage(Broker::Mqtt).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_kafka() {
+    poison_and_garbage(Broker::Kafka).await;
 }

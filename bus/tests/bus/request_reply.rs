@@ -25,6 +25,7 @@ async fn round_trip(broker: Broker) {
     )
     .await
     .expect("ensure");
+    broker.attached().await;
     for text in ["hello bus", "second"] {
         let (id, env) = support::request(text, serde_json::Value::Null);
         let reply = request(bus.as_ref(), &address, env, &naming::reply(&prefix), WAIT)
@@ -101,4 +102,14 @@ async fn request_reply_amqp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_reply_redis() {
     round_trip(Broker::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_mqtt() {
+    round_trip(Broker::Mqtt).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_kafka() {
+    round_trip(Broker::Kafka).await;
 }

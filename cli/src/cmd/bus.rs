@@ -16,7 +16,8 @@ use crate::{config::Config, error::CliError};
 /// `switchyard bus …`.
 #[derive(Debug, Args)]
 pub struct BusArgs {
-    /// The bus: nats://host:4222, amqp://user:pass@host:5672/%2f, redis://host:6379.
+    /// The bus: nats://host:4222, amqp://user:pass@host:5672/%2f, redis://host:6379,
+    /// mqtt://host:1883, kafka://host:9092.
     #[arg(
         long,
         env = "SWITCHYARD_BUS_URL",

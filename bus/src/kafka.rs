@@ -1,0 +1,415 @@
+//! Kafka (rdkafka, bundled librdkafka), e.g. against Tansu or Apache Kafka.
+//!
+//! Why rdkafka and not rskafka: the bridge's work queue needs **consumer groups** (partition
+//! assignment, rebalancing when a bridge dies, committed offsets), which librdkafka implements
+//! and rskafka does not; the price is a C build (+80 s on a clean build).
+//!
+//! - an address is a topic of the same name, created on first use: an agent's request address
+//!   (`<prefix>.agent.<agent>`) with [`REQUEST_PARTITIONS`] partitions, so that the bridges of
+//!   a group share them (records are keyed by message id), every other address with one, so an
+//!   event stream keeps its order;
+//! - every envelope attribute is a Kafka record header; the record key is `ce-id`;
+//! - a group is a Kafka consumer group (`auto.offset.reset = earliest`, no auto-commit): a
+//!   delivery's offset is committed once it and every earlier delivery of its partition are
+//!   acknowledged (at least once); a nack republishes the record and acknowledges the original;
+//! - a subscription is assigned every partition of the topic at its high watermark (no group);
+//! - **event-stream replay** is native: a new group reads a topic from its first offset.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rdkafka::{
+    ClientConfig, Message as _, Offset, TopicPartitionList,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    consumer::{CommitMode, Consumer as _, StreamConsumer},
+    error::RDKafkaErrorCode,
+    message::{Header, Headers as _, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord, Producer as _},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    bus::{Acker, Bus, BusError, ConsumeOptions, Consumer, Delivery, Subscription},
+    envelope::{Envelope, header},
+};
+
+const T: &str = "kafka";
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Partitions of an agent's request topic: at most this many bridges of a group work at once.
+pub const REQUEST_PARTITIONS: i32 = 4;
+
+/// A Kafka cluster connection: one producer and an admin client; each consumer and
+/// subscription is its own librdkafka consumer.
+pub struct KafkaBus {
+    url: String,
+    servers: String,
+    producer: FutureProducer,
+    admin: AdminClient<DefaultClientContext>,
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for KafkaBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaBus")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn op(op: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> BusError {
+    move |e| BusError::op(T, op, e)
+}
+
+/// Checks `address` is a legal Kafka topic name (`[a-zA-Z0-9._-]`, 1..=249 characters).
+///
+/// # Errors
+/// [`BusError::Invalid`] naming the rule.
+pub fn topic(address: &str) -> Result<&str, BusError> {
+    if address.is_empty()
+        || address.len() > 249
+        || !address
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(BusError::Invalid(format!(
+            "Kafka topic {address:?}: 1 to 249 characters of [a-zA-Z0-9._-]"
+        )));
+    }
+    Ok(address)
+}
+
+impl KafkaBus {
+    /// Connects to `url` (`kafka://host:port[,host:port…]`, e.g. `kafka://127.0.0.1:9092`).
+    ///
+    /// # Errors
+    /// [`BusError::Invalid`] for a bad URL; [`BusError::Unreachable`] naming the URL when no
+    /// broker returns metadata within 5 s.
+    pub async fn connect(url: &str) -> Result<Self, BusError> {
+        let servers = url
+            .strip_prefix("kafka://")
+            .map(|s| s.trim_end_matches('/'))
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                BusError::Invalid(format!(
+                    "Kafka URL {url:?}: expected kafka://host:port[,host:port…]"
+                ))
+            })?
+            .to_owned();
+        let base = Self::config(&servers);
+        let producer: FutureProducer = base
+            .clone()
+            .set("acks", "all")
+            // Request/reply: send at once rather than batching for 5 ms.
+            .set("linger.ms", "0")
+            .set("message.timeout.ms", "10000")
+            .create()
+            .map_err(op("create producer"))?;
+        let admin: AdminClient<DefaultClientContext> =
+            base.create().map_err(op("create admin client"))?;
+        let probe = producer.clone();
+        let meta = tokio::task::spawn_blocking(move || {
+            probe
+                .client()
+                .fetch_metadata(None, Duration::from_secs(5))
+                .map(|_| ())
+        })
+        .await
+        .map_err(|e| BusError::op(T, "metadata", e))?;
+        meta.map_err(|e| BusError::Unreachable {
+            transport: T,
+            url: url.into(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            url: url.into(),
+            servers,
+            producer,
+            admin,
+            stop: CancellationToken::new(),
+        })
+    }
+
+    fn config(servers: &str) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", servers)
+            .set("socket.timeout.ms", "5000")
+            .set("log_level", "3");
+        c
+    }
+
+    /// Creates `topic` unless it exists (partitions: see the module comment).
+    async fn create(&self, address: &str) -> Result<(), BusError> {
+        let name = topic(address)?;
+        let partitions = if name.contains(".agent.") {
+            REQUEST_PARTITIONS
+        } else {
+            1
+        };
+        let results = self
+            .admin
+            .create_topics(
+                &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+                &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
+            )
+            .await
+            .map_err(op("create topic"))?;
+        for r in results {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((t, code)) => {
+                    return Err(BusError::op(T, "create topic", format!("{t}: {code}")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn to_envelope(m: &impl rdkafka::Message) -> Envelope {
+    let mut env = Envelope {
+        body: m.payload().map(Bytes::copy_from_slice).unwrap_or_default(),
+        ..Default::default()
+    };
+    if let Some(hs) = m.headers() {
+        for h in hs.iter() {
+            if let Some(v) = h.value {
+                env.set(&h.key.to_ascii_lowercase(), &String::from_utf8_lossy(v));
+            }
+        }
+    }
+    env
+}
+
+async fn send(producer: &FutureProducer, address: &str, env: &Envelope) -> Result<(), BusError> {
+    let mut headers = OwnedHeaders::new_with_capacity(env.headers.len());
+    for (k, v) in &env.headers {
+        headers = headers.insert(Header {
+            key: k,
+            value: Some(v.as_bytes()),
+        });
+    }
+    let mut record = FutureRecord::<str, [u8]>::to(topic(address)?)
+        .payload(env.body.as_ref())
+        .headers(headers);
+    if let Some(id) = env.get(header::ID) {
+        record = record.key(id);
+    }
+    producer
+        .send(record, TIMEOUT)
+        .await
+        .map(drop)
+        .map_err(|(e, _)| BusError::op(T, "publish", e))
+}
+
+#[async_trait]
+impl Bus for KafkaBus {
+    fn transport(&self) -> &'static str {
+        T
+    }
+
+    /// Creates the topic; a group that has not committed yet starts from the first offset, so
+    /// nothing published in between is lost.
+    async fn ensure(&self, address: &str, _: &str, _: ConsumeOptions) -> Result<(), BusError> {
+        self.create(address).await
+    }
+
+    async fn publish(&self, address: &str, envelope: Envelope) -> Result<(), BusError> {
+        if self.stop.is_cancelled() {
+            return Err(BusError::Closed(T));
+        }
+        send(&self.producer, address, &envelope).await
+    }
+
+    async fn consume(
+        &self,
+        address: &str,
+        group: &str,
+        name: &str,
+        options: ConsumeOptions,
+    ) -> Result<Box<dyn Consumer>, BusError> {
+        self.create(address).await?;
+        let session = options
+            .ack_wait
+            .as_millis()
+            .clamp(6000, 300_000)
+            .to_string();
+        let consumer: StreamConsumer = Self::config(&self.servers)
+            .set("group.id", group)
+            .set("client.id", name)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", &session)
+            .set("heartbeat.interval.ms", "1000")
+            // The broker answers a fetch as soon as a record is there, else after 10 ms
+            // (default 500 ms: a request/reply round trip would wait for it).
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .map_err(op("create consumer"))?;
+        consumer
+            .subscribe(&[topic(address)?])
+            .map_err(op("subscribe"))?;
+        Ok(Box::new(KafkaConsumer {
+            consumer: Arc::new(consumer),
+            pending: Arc::default(),
+            producer: self.producer.clone(),
+            stop: self.stop.clone(),
+        }))
+    }
+
+    async fn subscribe(&self, address: &str) -> Result<Box<dyn Subscription>, BusError> {
+        self.create(address).await?;
+        let name = topic(address)?.to_owned();
+        let consumer: StreamConsumer = Self::config(&self.servers)
+            .set(
+                "group.id",
+                format!("sy-sub-{}", uuid::Uuid::new_v4().simple()),
+            )
+            .set("fetch.wait.max.ms", "10")
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(op("create consumer"))?;
+        let consumer = tokio::task::spawn_blocking(move || {
+            let meta = consumer.fetch_metadata(Some(&name), TIMEOUT)?;
+            let mut tpl = TopicPartitionList::new();
+            for t in meta.topics() {
+                for p in t.partitions() {
+                    let (_, high) = consumer.fetch_watermarks(&name, p.id(), TIMEOUT)?;
+                    tpl.add_partition_offset(&name, p.id(), Offset::Offset(high))?;
+                }
+            }
+            consumer.assign(&tpl)?;
+            Ok::<_, rdkafka::error::KafkaError>(consumer)
+        })
+        .await
+        .map_err(|e| BusError::op(T, "assign", e))?
+        .map_err(op("assign"))?;
+        Ok(Box::new(KafkaSubscription {
+            consumer,
+            stop: self.stop.clone(),
+        }))
+    }
+
+    /// Keeps the topic: deleting a topic that this process's clients still know crashes
+    /// librdkafka 2.12's metadata cache (SIGSEGV in `rd_kafka_metadata_cache_find`, seen
+    /// against Tansu 0.6). Delete topics with the broker's own tools (`tansu topic delete`,
+    /// `kafka-topics.sh --delete`) or let retention expire them.
+    async fn remove(&self, address: &str, _: &[&str]) -> Result<(), BusError> {
+        topic(address).map(drop)
+    }
+
+    async fn close(&self) {
+        self.stop.cancel();
+    }
+}
+
+/// Per partition: offsets handed out and whether each is acknowledged.
+type Pending = Arc<Mutex<BTreeMap<(String, i32), BTreeMap<i64, bool>>>>;
+
+struct KafkaConsumer {
+    consumer: Arc<StreamConsumer>,
+    pending: Pending,
+    producer: FutureProducer,
+    stop: CancellationToken,
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn next(&mut self) -> Result<Delivery, BusError> {
+        let m = tokio::select! {
+            () = self.stop.cancelled() => return Err(BusError::Closed(T)),
+            m = self.consumer.recv() => m.map_err(op("consume"))?,
+        };
+        let (topic, partition, offset) = (m.topic().to_owned(), m.partition(), m.offset());
+        let envelope = to_envelope(&m);
+        drop(m);
+        self.pending
+            .lock()
+            .expect("pending offsets")
+            .entry((topic.clone(), partition))
+            .or_default()
+            .insert(offset, false);
+        Ok(Delivery {
+            redelivered: envelope.attempt() > 1,
+            envelope: envelope.clone(),
+            acker: Box::new(KafkaAcker {
+                envelope,
+                consumer: self.consumer.clone(),
+                pending: self.pending.clone(),
+                producer: self.producer.clone(),
+                topic,
+                partition,
+                offset,
+            }),
+        })
+    }
+}
+
+struct KafkaAcker {
+    consumer: Arc<StreamConsumer>,
+    pending: Pending,
+    producer: FutureProducer,
+    topic: String,
+    partition: i32,
+    offset: i64,
+    /// Republished by a nack.
+    envelope: Envelope,
+}
+
+#[async_trait]
+impl Acker for KafkaAcker {
+    async fn ack(self: Box<Self>) -> Result<(), BusError> {
+        // Commit past the longest acknowledged prefix of this partition's deliveries.
+        let commit = {
+            let mut pending = self.pending.lock().expect("pending offsets");
+            let offsets = pending
+                .entry((self.topic.clone(), self.partition))
+                .or_default();
+            offsets.insert(self.offset, true);
+            let mut done = None;
+            while let Some((&o, &acked)) = offsets.first_key_value() {
+                if !acked {
+                    break;
+                }
+                offsets.pop_first();
+                done = Some(o);
+            }
+            done
+        };
+        if let Some(o) = commit {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(o + 1))
+                .map_err(op("commit"))?;
+            self.consumer
+                .commit(&tpl, CommitMode::Async)
+                .map_err(op("commit"))?;
+        }
+        Ok(())
+    }
+
+    async fn nack(self: Box<Self>, delay: Duration) -> Result<(), BusError> {
+        tokio::time::sleep(delay).await;
+        send(&self.producer, &self.topic, &self.envelope).await?;
+        self.ack().await
+    }
+}
+
+struct KafkaSubscription {
+    consumer: StreamConsumer,
+    stop: CancellationToken,
+}
+
+#[async_trait]
+impl Subscription for KafkaSubscription {
+    async fn next(&mut self) -> Result<Envelope, BusError> {
+        tokio::select! {
+            () = self.stop.cancelled() => Err(BusError::Closed(T)),
+            m = self.consumer.recv() => Ok(to_envelope(&m.map_err(op("subscribe"))?)),
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! MQTT 5 (rumqttc), e.g. against Mosquitto.
+//!
+//! - an address is a topic with `.` replaced by `/` (`switchyard.agent.echo` →
+//!   `switchyard/agent/echo`); `+`, `#` and `/` are refused in addresses;
+//! - every envelope attribute travels as an MQTT 5 **user property**; `content-type` also as the
+//!   Content Type property, `ce-replyto` also as the **Response Topic** and `ce-correlationid`
+//!   also as the **Correlation Data**, so a plain MQTT 5 client (`mosquitto_rr`, `mosquitto_pub -D
+//!   publish response-topic …`) can ask and be answered; on receipt, the user properties win
+//!   and the standard properties fill what they lack;
+//! - a group is an MQTT 5 **shared subscription** `$share/<group>/<topic>` at QoS 1: each
+//!   consumer is its own client with manual acknowledgements (PUBACK only after
+//!   [`Acker::ack`]) and Receive Maximum = `prefetch` (the broker's inflight window);
+//! - a nack republishes the message to the same topic and acknowledges the original (MQTT has no
+//!   negative acknowledgement);
+//! - a subscription is a plain QoS 1 subscription with automatic acknowledgements.
+//!
+//! Limits, from MQTT itself: there is no durable storage for a group before a consumer
+//! subscribes ([`Bus::ensure`] is a no-op, so publish to an agent only once its bridge runs),
+//! no broker-side lag, and no replay of an event stream (a retained message keeps only the
+//! last one per topic). A consumer's session is not persistent: what a crashed consumer held
+//! unacknowledged is redelivered only where the broker hands a dead session's inflight
+//! messages to another member of the shared subscription (MQTT 5 §4.8.2, a SHOULD).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rumqttc::v5::{
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions,
+    mqttbytes::{
+        QoS,
+        v5::{Packet, Publish, PublishProperties, SubscribeReasonCode},
+    },
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::{
+    bus::{Acker, Bus, BusError, ConsumeOptions, Consumer, Delivery, Subscription},
+    envelope::{Envelope, header},
+};
+
+const T: &str = "mqtt";
+/// How long connecting and subscribing may take.
+const HANDSHAKE: Duration = Duration::from_secs(5);
+
+/// An MQTT 5 connection (one client for publishing; each consumer and subscription opens its
+/// own).
+#[derive(Debug)]
+pub struct MqttBus {
+    conf: Conf,
+    publisher: AsyncClient,
+    /// Cancels every event loop of this bus (as a crash would: no DISCONNECT is sent).
+    stop: CancellationToken,
+}
+
+/// Where the broker is.
+#[derive(Debug, Clone)]
+struct Conf {
+    url: String,
+    host: String,
+    port: u16,
+    login: Option<(String, String)>,
+}
+
+/// The MQTT topic of `address`.
+///
+/// # Errors
+/// [`BusError::Invalid`] when `address` holds `/`, `+` or `#`, or is empty.
+pub fn topic(address: &str) -> Result<String, BusError> {
+    if address.is_empty() || address.contains(['/', '+', '#']) {
+        return Err(BusError::Invalid(format!(
+            "MQTT address {address:?}: must be non-empty without '/', '+' or '#' (dots become topic levels)"
+        )));
+    }
+    Ok(address.replace('.', "/"))
+}
+
+fn address(topic: &str) -> String {
+    topic.replace('/', ".")
+}
+
+/// Splits `mqtt://[user:pass@]host[:port]` (port 1883 by default).
+fn parse(url: &str) -> Result<Conf, BusError> {
+    let invalid = |why: &str| BusError::Invalid(format!("MQTT URL {url:?}: {why}"));
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .ok_or_else(|| invalid("expected mqtt://[user:pass@]host[:port]"))?;
+    let rest = rest.trim_end_matches('/');
+    let (login, hostport) = match rest.rsplit_once('@') {
+        Some((creds, hp)) => {
+            let (u, p) = creds.split_once(':').unwrap_or((creds, ""));
+            (Some((u.to_owned(), p.to_owned())), hp)
+        }
+        None => (None, rest),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| invalid("the port is not a number in 1..=65535"))?,
+        ),
+        None => (hostport, 1883),
+    };
+    if host.is_empty() {
+        return Err(invalid("no host"));
+    }
+    Ok(Conf {
+        url: url.into(),
+        host: host.to_owned(),
+        port,
+        login,
+    })
+}
+
+impl Conf {
+    fn options(&self, receive_maximum: Option<u16>) -> MqttOptions {
+        let id = format!("sy-{}", uuid::Uuid::new_v4().simple());
+        let mut o = MqttOptions::new(id, self.host.clone(), self.port);
+        o.set_keep_alive(Duration::from_secs(10))
+            .set_clean_start(true)
+            .set_connection_timeout(HANDSHAKE.as_secs());
+        if let Some((u, p)) = &self.login {
+            o.set_credentials(u.clone(), p.clone());
+        }
+        if let Some(max) = receive_maximum {
+            o.set_manual_acks(true).set_receive_maximum(Some(max));
+        }
+        o
+    }
+
+    /// A connected client: its event loop has seen the broker's CONNACK.
+    async fn session(
+        &self,
+        receive_maximum: Option<u16>,
+    ) -> Result<(AsyncClient, EventLoop), BusError> {
+        let (client, mut events) = AsyncClient::new(self.options(receive_maximum), 256);
+        let unreachable = |reason: String| BusError::Unreachable {
+            transport: T,
+            url: self.url.clone(),
+            reason,
+        };
+        let handshake = async {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        };
+        tokio::time::timeout(HANDSHAKE, handshake)
+            .await
+            .map_err(|_| unreachable(format!("no CONNACK within {HANDSHAKE:?}")))?
+            .map_err(unreachable)?;
+        Ok((client, events))
+    }
+}
+
+impl MqttBus {
+    /// Connects to `url` (`mqtt://[user:pass@]host[:port]`, e.g. `mqtt://127.0.0.1:1883`).
+    ///
+    /// # Errors
+    /// [`BusError::Invalid`] for a bad URL; [`BusError::Unreachable`] naming the URL when no
+    /// broker accepts an MQTT 5 connection within 5 s.
+    pub async fn connect(url: &str) -> Result<Self, BusError> {
+        let conf = parse(url)?;
+        let (publisher, events) = conf.session(None).await?;
+        let bus = Self {
+            conf,
+            publisher,
+            stop: CancellationToken::new(),
+        };
+        bus.spawn(events, None);
+        Ok(bus)
+    }
+
+    /// Subscribes `filter` at QoS 1 and waits for the SUBACK.
+    async fn subscribed(
+        client: &AsyncClient,
+        events: &mut EventLoop,
+        filter: &str,
+    ) -> Result<(), BusError> {
+        client
+            .subscribe(filter, QoS::AtLeastOnce)
+            .await
+            .map_err(|e| BusError::op(T, "subscribe", e))?;
+        let wait = async {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                        return match ack.return_codes.first() {
+                            Some(SubscribeReasonCode::Success(_)) => Ok(()),
+                            other => Err(BusError::op(
+                                T,
+                                "subscribe",
+                                format!("{filter}: the broker refused ({other:?})"),
+                            )),
+                        };
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(BusError::op(T, "subscribe", e)),
+                }
+            }
+        };
+        tokio::time::timeout(HANDSHAKE, wait)
+            .await
+            .map_err(|_| BusError::op(T, "subscribe", format!("{filter}: no SUBACK in 5 s")))?
+    }
+
+    /// Drives `events` until the bus closes or `own` is cancelled; incoming publishes go to
+    /// `deliver`. A connection error ends a subscriber's loop (its subscription would not
+    /// survive a reconnect with a clean start); the publisher's loop reconnects.
+    fn spawn(
+        &self,
+        mut events: EventLoop,
+        deliver: Option<(mpsc::Sender<Publish>, CancellationToken)>,
+    ) {
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            let own = deliver.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+            loop {
+                let polled = tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = own.cancelled() => return,
+                    p = events.poll() => p,
+                };
+                match (polled, &deliver) {
+                    (Ok(Event::Incoming(Packet::Publish(p))), Some((tx, _))) => {
+                        if tx.send(p).await.is_err() {
+                            return;
+                        }
+                    }
+                    (Ok(_), _) => {}
+                    (Err(e), Some(_)) => {
+                        tracing::warn!(error = %e, "MQTT subscriber connection lost");
+                        return;
+                    }
+                    (Err(e), None) => {
+                        if matches!(e, ConnectionError::RequestsDone) {
+                            return;
+                        }
+                        tracing::warn!(error = %e, "MQTT publisher connection lost; reconnecting");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn properties(envelope: &Envelope) -> Result<PublishProperties, BusError> {
+    Ok(PublishProperties {
+        content_type: envelope.get(header::CONTENT_TYPE).map(str::to_owned),
+        response_topic: envelope.reply_to().map(topic).transpose()?,
+        correlation_data: envelope
+            .correlation_id()
+            .map(|c| Bytes::copy_from_slice(c.as_bytes())),
+        user_properties: envelope
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..Default::default()
+    })
+}
+
+fn to_envelope(p: &Publish) -> Envelope {
+    let mut env = Envelope {
+        body: p.payload.clone(),
+        ..Default::default()
+    };
+    if let Some(props) = &p.properties {
+        for (k, v) in &props.user_properties {
+            env.set(&k.to_ascii_lowercase(), v);
+        }
+        if env.get(header::CONTENT_TYPE).is_none()
+            && let Some(ct) = &props.content_type
+        {
+            env.set(header::CONTENT_TYPE, ct);
+        }
+        if env.reply_to().is_none()
+            && let Some(rt) = &props.response_topic
+        {
+            env.set(header::REPLY_TO, &address(rt));
+        }
+        if env.correlation_id().is_none()
+            && let Some(c) = &props.correlation_data
+        {
+            env.set(header::CORRELATION_ID, &String::from_utf8_lossy(c));
+        }
+    }
+    env
+}
+
+async fn send(client: &AsyncClient, address: &str, envelope: &Envelope) -> Result<(), BusError> {
+    client
+        .publish_with_properties(
+            topic(address)?,
+            QoS::AtLeastOnce,
+            false,
+            envelope.body.clone(),
+            properties(envelope)?,
+        )
+        .await
+        .map_err(|e| BusError::op(T, "publish", e))
+}
+
+#[async_trait]
+impl Bus for MqttBus {
+    fn transport(&self) -> &'static str {
+        T
+    }
+
+    /// A no-op: MQTT keeps nothing for a shared subscription before a member subscribes.
+    async fn ensure(&self, address: &str, _: &str, _: ConsumeOptions) -> Result<(), BusError> {
+        topic(address).map(drop)
+    }
+
+    async fn publish(&self, address: &str, envelope: Envelope) -> Result<(), BusError> {
+        if self.stop.is_cancelled() {
+            return Err(BusError::Closed(T));
+        }
+        send(&self.publisher, address, &envelope).await
+    }
+
+    async fn consume(
+        &self,
+        address: &str,
+        group: &str,
+        _name: &str,
+        options: ConsumeOptions,
+    ) -> Result<Box<dyn Consumer>, BusError> {
+        if group.is_empty() || group.contains(['/', '+', '#']) {
+            return Err(BusError::Invalid(format!(
+                "MQTT shared-subscription group {group:?}: must be non-empty without '/', '+' or '#'"
+            )));
+        }
+        let filter = format!("$share/{group}/{}", topic(address)?);
+        let window =
+            u16::try_from(options.prefetch.clamp(1, usize::from(u16::MAX))).unwrap_or(u16::MAX);
+        let (client, mut events) = self.conf.session(Some(window)).await?;
+        Self::subscribed(&client, &mut events, &filter).await?;
+        let (tx, rx) = mpsc::channel(usize::from(window));
+        let own = self.stop.child_token();
+        self.spawn(events, Some((tx, own.clone())));
+        Ok(Box::new(MqttConsumer {
+            rx,
+            client,
+            _guard: own.drop_guard(),
+        }))
+    }
+
+    async fn subscribe(&self, address: &str) -> Result<Box<dyn Subscription>, BusError> {
+        let filter = topic(address)?;
+        let (client, mut events) = self.conf.session(None).await?;
+        Self::subscribed(&client, &mut events, &filter).await?;
+        let (tx, rx) = mpsc::channel(256);
+        let own = self.stop.child_token();
+        self.spawn(events, Some((tx, own.clone())));
+        Ok(Box::new(MqttSubscription {
+            rx,
+            _client: client,
+            _guard: own.drop_guard(),
+        }))
+    }
+
+    /// Nothing to delete: MQTT topics exist only while subscribed.
+    async fn remove(&self, address: &str, _: &[&str]) -> Result<(), BusError> {
+        topic(address).map(drop)
+    }
+
+    async fn close(&self) {
+        self.stop.cancel();
+    }
+}
+
+struct MqttConsumer {
+    rx: mpsc::Receiver<Publish>,
+    client: AsyncClient,
+    _guard: DropGuard,
+}
+
+#[async_trait]
+impl Consumer for MqttConsumer {
+    async fn next(&mut self) -> Result<Delivery, BusError> {
+        let p = self.rx.recv().await.ok_or(BusError::Closed(T))?;
+        Ok(Delivery {
+            envelope: to_envelope(&p),
+            redelivered: p.dup,
+            acker: Box::new(MqttAcker {
+                client: self.client.clone(),
+                publish: p,
+            }),
+        })
+    }
+}
+
+struct MqttAcker {
+    client: AsyncClient,
+    publish: Publish,
+}
+
+#[async_trait]
+impl Acker for MqttAcker {
+    async fn ack(self: Box<Self>) -> Result<(), BusError> {
+        self.client
+            .ack(&self.publish)
+            .await
+            .map_err(|e| BusError::op(T, "ack", e))
+    }
+
+    async fn nack(self: Box<Self>, delay: Duration) -> Result<(), BusError> {
+        tokio::time::sleep(delay).await;
+        let env = to_envelope(&self.publish);
+        send(
+            &self.client,
+            &address(&String::from_utf8_lossy(&self.publish.topic)),
+            &env,
+        )
+        .await?;
+        self.ack().await
+    }
+}
+
+struct MqttSubscription {
+    rx: mpsc::Receiver<Publish>,
+    _client: AsyncClient,
+    _guard: DropGuard,
+}
+
+#[async_trait]
+impl Subscription for MqttSubscription {
+    async fn next(&mut self) -> Result<Envelope, BusError> {
+        let p = self.rx.recv().await.ok_or(BusError::Closed(T))?;
+        Ok(to_envelope(&p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_topics() {
+        let c = parse("mqtt://127.0.0.1:1883").unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port, c.login),
+            ("127.0.0.1", 1883, None)
+        );
+        let c = parse("mqtt://u:p@broker").unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port, c.login),
+            ("broker", 1883, Some(("u".into(), "p".into())))
+        );
+        assert!(parse("mqtt://h:99999").is_err());
+        assert!(parse("http://h").is_err());
+        assert_eq!(topic("a.agent.echo").unwrap(), "a/agent/echo");
+        assert!(topic("a/b").is_err());
+        assert!(topic("a.#").is_err());
+    }
+
+    #[test]
+    fn envelope_round_trips_through_properties() {
+        let mut env = Envelope::default();
+        env.set(header::ID, "m1")
+            .set(header::CORRELATION_ID, "c1")
+            .set(header::REPLY_TO, "p.reply.x")
+            .set(header::CONTENT_TYPE, "application/json");
+        env.body = Bytes::from_static(b"{}");
+        let props = properties(&env).unwrap();
+        assert_eq!(props.response_topic.as_deref(), Some("p/reply/x"));
+        assert_eq!(props.correlation_data.as_deref(), Some(&b"c1"[..]));
+        let p = Publish::new("p/agent/a", QoS::AtLeastOnce, env.body.clone(), Some(props));
+        assert_eq!(to_envelope(&p), env);
+        // A plain MQTT 5 request: the standard properties fill the envelope.
+        let bare = PublishProperties {
+            response_topic: Some("p/reply/y".into()),
+            correlation_data: Some(Bytes::from_static(b"c2")),
+            ..Default::default()
+        };
+        let p = Publish::new("p/agent/a", QoS::AtLeastOnce, "x", Some(bare));
+        let got = to_envelope(&p);
+        assert_eq!(got.reply_to(), Some("p.reply.y"));
+        assert_eq!(got.correlation_id(), Some("c2"));
+    }
+}
