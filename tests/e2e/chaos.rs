@@ -10,7 +10,6 @@
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
-    process::Stdio,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU8, AtomicU64, Ordering},
@@ -29,16 +28,10 @@ use switchyard::{
     resilience::{OutlierConfig, ResilienceConfig, RetryConfig},
     telemetry::metrics,
 };
-use tokio::{
-    io::{AsyncBufReadExt as _, BufReader},
-    process::Child,
-};
+use tokio::process::Child;
 use tower::{Service as _, ServiceExt as _};
 
 use crate::gateway::{Gw, msg};
-
-/// Environment variable that makes [`echo_replica_process`] serve.
-const REPLICA_ENV: &str = "SWITCHYARD_CHAOS_REPLICA";
 
 /// Bound on every wait.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -46,52 +39,9 @@ const PATIENCE: Duration = Duration::from_secs(20);
 /// Health-check interval of these tests.
 const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Not a test: the body of an echo replica process (this test binary, started by
-/// [`replica`] with [`REPLICA_ENV`] set); does nothing otherwise.
-#[tokio::test]
-#[ignore = "runs only as a child process of the chaos tests"]
-async fn echo_replica_process() {
-    let Ok(listen) = std::env::var(REPLICA_ENV) else {
-        return;
-    };
-    let config = switchyard::ServeConfig {
-        listen: listen.parse().expect("listen address"),
-        store: switchyard::StoreConfig::Memory,
-        ..Default::default()
-    };
-    let server = switchyard::AgentServer::bind(switchyard_echo::Echo, config)
-        .await
-        .expect("bind");
-    println!("LISTENING {}", server.local_addr());
-    server.run().await;
-}
-
-/// An echo replica process on a free port.
+/// An echo replica process on a free port (the DNS test's replica process).
 async fn replica() -> (Child, SocketAddr) {
-    let mut child = tokio::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "chaos::echo_replica_process",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(REPLICA_ENV, "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("replica started");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = tokio::time::timeout(PATIENCE, async {
-        while let Some(line) = lines.next_line().await.expect("read") {
-            if let Some(a) = line.strip_prefix("LISTENING ") {
-                return a.parse::<SocketAddr>().expect("address");
-            }
-        }
-        panic!("the replica exited before listening");
-    })
-    .await
-    .expect("listening in time");
-    (child, addr)
+    crate::dns::replica(SocketAddr::from(([127, 0, 0, 1], 0))).await
 }
 
 /// SIGKILLs a replica and waits for it to be gone.

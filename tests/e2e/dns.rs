@@ -62,8 +62,9 @@ async fn echo_replica_process() {
     server.run().await;
 }
 
-/// An echo replica process listening on `listen`; returns it and its address.
-async fn replica(listen: SocketAddr) -> (Child, SocketAddr) {
+/// An echo replica process listening on `listen` (port 0: a free one); returns it and its
+/// address. The chaos tests start theirs here too.
+pub(crate) async fn replica(listen: SocketAddr) -> (Child, SocketAddr) {
     let mut child = tokio::process::Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",

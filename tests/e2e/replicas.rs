@@ -56,21 +56,23 @@ async fn replica(
 }
 
 /// The sequence numbers of `events`.
-fn seqs(events: &[StreamResponse]) -> Vec<u64> {
+pub(crate) fn seqs(events: &[StreamResponse]) -> Vec<u64> {
     events
         .iter()
         .map(|e| sequence_of(e).expect("every event has a sequence number"))
         .collect()
 }
 
-fn task_of(e: &StreamResponse) -> &Task {
+/// The task of a stream's first event (panics on anything else).
+pub(crate) fn task_of(e: &StreamResponse) -> &Task {
     match &e.payload {
         Some(stream_response::Payload::Task(t)) => t,
         other => panic!("expected the task first, got {other:?}"),
     }
 }
 
-fn status_text(t: &Task) -> String {
+/// The text of a task's status message (empty without one).
+pub(crate) fn status_text(t: &Task) -> String {
     t.status
         .as_ref()
         .and_then(|s| s.message.as_ref())

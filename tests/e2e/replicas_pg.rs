@@ -25,12 +25,14 @@ use sqlx::{Connection as _, Executor as _, PgConnection};
 use switchyard::{
     Client,
     pb::a2a::{
-        ListTasksRequest, Message, SendMessageConfiguration, StreamResponse, Task,
+        ListTasksRequest, Message, SendMessageConfiguration, StreamResponse,
         TaskPushNotificationConfig, TaskState, send_message_response, stream_response,
     },
     task::sequence_of,
 };
 use switchyard_e2e::{collect, describe, message, request, settle};
+
+use crate::replicas::{seqs, status_text, task_of};
 use tokio::{
     io::{AsyncBufReadExt as _, BufReader},
     process::{Child, Command},
@@ -206,29 +208,6 @@ impl Replica {
     }
 }
 
-fn seqs(events: &[StreamResponse]) -> Vec<u64> {
-    events
-        .iter()
-        .map(|e| sequence_of(e).expect("every event has a sequence number"))
-        .collect()
-}
-
-fn task_of(e: &StreamResponse) -> &Task {
-    match &e.payload {
-        Some(stream_response::Payload::Task(t)) => t,
-        other => panic!("expected the task first, got {other:?}"),
-    }
-}
-
-fn status_text(t: &Task) -> String {
-    t.status
-        .as_ref()
-        .and_then(|s| s.message.as_ref())
-        .map(|m| m.text())
-        .unwrap_or_default()
-}
-
-/// The "chunk i of n" progress numbers of `events`, in order.
 fn chunk_numbers(events: &[StreamResponse]) -> Vec<u64> {
     events
         .iter()
