@@ -7,7 +7,12 @@
 //! - a group is the durable queue `<address>@<group>` bound to `amq.topic` with routing key
 //!   `<address>`; competing consumers share it, `basic.qos` prefetch is the window; a consumer
 //!   whose connection closes has its unacknowledged deliveries requeued at once;
-//! - a subscription is a server-named, exclusive, auto-delete queue with the same binding.
+//! - a subscription is a server-named, exclusive, auto-delete queue with the same binding,
+//!   consumed on one channel shared by every subscription of the connection.
+//!
+//! Consumers are ended with an explicit `basic.cancel` before their channel closes: lapin 4
+//! cancels a dropped consumer in the background, and when that cancel meets a channel that is
+//! already closing it records a connection error, after which the connection opens no channel.
 
 use std::time::Duration;
 
@@ -16,9 +21,9 @@ use futures::StreamExt;
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties,
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
-        BasicQosOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
-        QueueDeleteOptions,
+        BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+        BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueueBindOptions,
+        QueueDeclareOptions, QueueDeleteOptions,
     },
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
@@ -36,6 +41,8 @@ const EXCHANGE: &str = "amq.topic";
 pub struct AmqpBus {
     conn: Connection,
     publisher: Channel,
+    /// Every subscription's consumer: a subscription opens and closes no channel of its own.
+    subscriber: Channel,
 }
 
 /// The queue of `group` on `address`.
@@ -69,7 +76,15 @@ impl AmqpBus {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(|e| BusError::op(T, "confirm.select", e))?;
-        Ok(Self { conn, publisher })
+        let subscriber = conn
+            .create_channel()
+            .await
+            .map_err(|e| BusError::op(T, "open channel", e))?;
+        Ok(Self {
+            conn,
+            publisher,
+            subscriber,
+        })
     }
 
     async fn declare(
@@ -217,18 +232,15 @@ impl Bus for AmqpBus {
             )
             .await
             .map_err(|e| BusError::op(T, "basic.consume", e))?;
-        Ok(Box::new(AmqpConsumer {
-            consumer,
-            _channel: channel,
-        }))
+        Ok(Box::new(AmqpConsumer(Ended {
+            consumer: Some(consumer),
+            channel,
+            close_channel: true,
+        })))
     }
 
     async fn subscribe(&self, address: &str) -> Result<Box<dyn Subscription>, BusError> {
-        let channel = self
-            .conn
-            .create_channel()
-            .await
-            .map_err(|e| BusError::op(T, "open channel", e))?;
+        let channel = &self.subscriber;
         let q = channel
             .queue_declare(
                 "".into(),
@@ -264,7 +276,11 @@ impl Bus for AmqpBus {
             )
             .await
             .map_err(|e| BusError::op(T, "basic.consume", e))?;
-        Ok(Box::new(AmqpSubscription { consumer, channel }))
+        Ok(Box::new(AmqpSubscription(Ended {
+            consumer: Some(consumer),
+            channel: channel.clone(),
+            close_channel: false,
+        })))
     }
 
     async fn lag(&self, address: &str, group: &str) -> Result<Option<u64>, BusError> {
@@ -301,16 +317,51 @@ impl Bus for AmqpBus {
     }
 }
 
-struct AmqpConsumer {
-    consumer: lapin::Consumer,
-    _channel: Channel,
+/// A consumer that, when dropped, is cancelled with `basic.cancel` and only then has its
+/// channel closed (when it owns the channel), in that order.
+struct Ended {
+    consumer: Option<lapin::Consumer>,
+    channel: Channel,
+    close_channel: bool,
 }
+
+impl Ended {
+    fn consumer(&mut self) -> &mut lapin::Consumer {
+        self.consumer
+            .as_mut()
+            .expect("the consumer is only taken on drop")
+    }
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        let Some(consumer) = self.consumer.take() else {
+            return;
+        };
+        let channel = self.channel.clone();
+        let close = self.close_channel;
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = channel
+                    .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+                    .await;
+                drop(consumer);
+                if close {
+                    let _ = channel.close(200, "done".into()).await;
+                }
+            });
+        }
+    }
+}
+
+struct AmqpConsumer(Ended);
 
 #[async_trait]
 impl Consumer for AmqpConsumer {
     async fn next(&mut self) -> Result<Delivery, BusError> {
         let d = self
-            .consumer
+            .0
+            .consumer()
             .next()
             .await
             .ok_or(BusError::Closed(T))?
@@ -351,27 +402,14 @@ impl Acker for AmqpAcker {
     }
 }
 
-struct AmqpSubscription {
-    consumer: lapin::Consumer,
-    channel: Channel,
-}
-
-impl Drop for AmqpSubscription {
-    fn drop(&mut self) {
-        let channel = self.channel.clone();
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = channel.close(200, "done".into()).await;
-            });
-        }
-    }
-}
+struct AmqpSubscription(Ended);
 
 #[async_trait]
 impl Subscription for AmqpSubscription {
     async fn next(&mut self) -> Result<Envelope, BusError> {
         let d = self
-            .consumer
+            .0
+            .consumer()
             .next()
             .await
             .ok_or(BusError::Closed(T))?
