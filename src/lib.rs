@@ -25,7 +25,8 @@
 //!   eject outliers and retry ([`resilience`]);
 //! - [`store`]: [`TaskStore`](store::TaskStore) and its implementations;
 //! - [`card`], [`task`], [`error`], [`trace`], [`deadline`]: protocol helpers;
-//! - [`limits`]: the bounds on ids and JSON nesting every edge enforces.
+//! - [`limits`]: the bounds on ids and JSON nesting every edge enforces;
+//! - [`identity`]: who is calling (mTLS SPIFFE IDs, gateway-authenticated principals).
 #![warn(missing_docs)]
 
 mod agent;
@@ -35,6 +36,7 @@ mod context;
 pub mod deadline;
 pub mod error;
 mod events;
+pub mod identity;
 pub mod limits;
 pub mod pb;
 pub mod registry;
