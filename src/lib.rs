@@ -26,7 +26,8 @@
 //! - [`store`]: [`TaskStore`](store::TaskStore) and its implementations;
 //! - [`card`], [`task`], [`error`], [`trace`], [`deadline`]: protocol helpers;
 //! - [`limits`]: the bounds on ids and JSON nesting every edge enforces;
-//! - [`identity`]: who is calling (mTLS SPIFFE IDs, gateway-authenticated principals).
+//! - [`identity`]: who is calling (mTLS SPIFFE IDs, gateway-authenticated principals);
+//! - [`outbound`]: where push notifications may go ([`outbound::PushPolicy`]).
 #![warn(missing_docs)]
 
 mod agent;
@@ -38,6 +39,7 @@ pub mod error;
 mod events;
 pub mod identity;
 pub mod limits;
+pub mod outbound;
 pub mod pb;
 pub mod registry;
 pub mod resilience;

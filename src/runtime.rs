@@ -108,6 +108,10 @@ pub(crate) struct RuntimeConfig {
     pub(crate) default_history_length: Option<i32>,
     pub(crate) cancel_grace: Duration,
     pub(crate) push_notifications: bool,
+    /// Where push notifications may go.
+    pub(crate) push: Arc<crate::outbound::PushPolicy>,
+    /// The HTTP client of push deliveries, whose resolver enforces [`Self::push`].
+    pub(crate) push_client: reqwest::Client,
     pub(crate) streaming: bool,
     pub(crate) recovery: Recovery,
     /// Largest encoded size of a stored task, in bytes ([`ServeConfig::max_task_bytes`]).
@@ -514,6 +518,9 @@ impl Runtime {
                 A2aErrorKind::PushNotificationNotSupported,
                 "this agent does not support push notifications",
             ));
+        }
+        if let Some(p) = &push {
+            self.check_push_url("configuration.task_push_notification_config.url", &p.url)?;
         }
         let mut message = request
             .message
@@ -1131,6 +1138,17 @@ impl Runtime {
     /// Checks that task `id` exists.
     pub(crate) async fn ensure_task(&self, id: &str) -> Result<(), RpcError> {
         self.find(id).await.map(drop)
+    }
+
+    /// Refuses a push-notification URL the agent's [`PushPolicy`](crate::outbound::PushPolicy)
+    /// refuses without DNS (scheme, IP-literal host) with INVALID_ARGUMENT on `field`; names
+    /// are checked at every delivery.
+    pub(crate) fn check_push_url(&self, field: &str, url: &str) -> Result<(), RpcError> {
+        self.config
+            .push
+            .check_url(url)
+            .map(drop)
+            .map_err(|e| RpcError::invalid(field, e.to_string()))
     }
 
     /// Creates or replaces a push-notification config and makes sure the task's events are

@@ -198,6 +198,12 @@ pub struct ServeConfig {
     /// Whether push-notification configs are accepted (`capabilities.pushNotifications`).
     /// Default false.
     pub push_notifications: bool,
+    /// Where push notifications may be delivered ([`crate::outbound`]): by default `https`
+    /// only and never to a loopback, private, link-local or metadata address. A config whose
+    /// URL breaks it is refused with INVALID_ARGUMENT when its host is an IP literal, and
+    /// every delivery is checked again after DNS resolution. Agent binaries:
+    /// `--push-allow-http`, `--push-allow-network CIDR`.
+    pub push_policy: crate::outbound::PushPolicy,
     /// What to do with tasks a previous process left running. Default [`Recovery::Resume`].
     pub recovery: Recovery,
     /// How long finished tasks are kept: by default 30 days and at most 100,000 per agent,
@@ -262,6 +268,7 @@ impl Default for ServeConfig {
             cancel_grace: Duration::from_secs(5),
             max_concurrent_executions: None,
             push_notifications: false,
+            push_policy: crate::outbound::PushPolicy::default(),
             recovery: Recovery::default(),
             retention: Retention::default(),
             connections: ConnectionLimits::default(),
@@ -432,6 +439,8 @@ impl AgentServer {
                     .map(|h| i32::try_from(h).unwrap_or(i32::MAX)),
                 cancel_grace: config.cancel_grace,
                 push_notifications: config.push_notifications,
+                push: Arc::new(config.push_policy.clone()),
+                push_client: crate::outbound::client(Arc::new(config.push_policy.clone())),
                 streaming,
                 recovery: config.recovery,
                 max_task_bytes: config.max_task_bytes,

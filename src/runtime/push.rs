@@ -22,6 +22,7 @@ use backon::{ExponentialBuilder, Retryable as _};
 
 use super::{Found, Runtime, live::LiveTask, subscription::Subscription};
 use crate::{
+    outbound,
     pb::a2a::{StreamResponse, TaskPushNotificationConfig, TaskState},
     store::{StoreError, TaskStore},
     telemetry::metrics,
@@ -120,7 +121,7 @@ async fn run(rt: &Arc<Runtime>, task_id: &str, after: u64) -> Result<(), String>
         }
         let deliveries = due
             .iter()
-            .map(|c| deliver(c, body.clone(), &rt.config.agent_name, &event.event));
+            .map(|c| deliver(rt, c, body.clone(), &event.event));
         futures::future::join_all(deliveries).await;
         for c in due {
             // Delivered or given up on: either way this event is done for this config.
@@ -137,18 +138,33 @@ async fn run(rt: &Arc<Runtime>, task_id: &str, after: u64) -> Result<(), String>
 #[derive(Debug)]
 struct Failed {
     retry: bool,
+    /// The policy refused the destination ([`crate::outbound`]).
+    refused: bool,
+    /// Never the URL's path, query or credentials, nor the token.
     reason: String,
 }
 
+/// Delivers one event to one config, checking the destination against the agent's push
+/// policy first (scheme and IP literal here, resolved addresses in the client's resolver).
 async fn deliver(
+    rt: &Runtime,
     config: &TaskPushNotificationConfig,
     body: bytes::Bytes,
-    agent: &str,
     event: &StreamResponse,
 ) {
+    let origin = outbound::origin(&config.url);
     let attempt = || async {
-        let mut request = crate::http_client()
-            .post(&config.url)
+        if let Err(e) = rt.config.push.check_url(&config.url) {
+            return Err(Failed {
+                retry: false,
+                refused: true,
+                reason: format!("{origin} refused: {e}"),
+            });
+        }
+        let mut request = rt
+            .config
+            .push_client
+            .post(config.url.trim())
             .header(http::header::CONTENT_TYPE, "application/a2a+json")
             .timeout(ATTEMPT_TIMEOUT)
             .body(body.clone());
@@ -169,13 +185,22 @@ async fn deliver(
                 let s = r.status();
                 Err(Failed {
                     retry: s.is_server_error() || s.as_u16() == 408 || s.as_u16() == 429,
-                    reason: format!("{} answered {s}", config.url),
+                    refused: false,
+                    reason: format!("{origin} answered {s}"),
                 })
             }
-            Err(e) => Err(Failed {
-                retry: true,
-                reason: format!("{}: {e}", config.url),
-            }),
+            Err(e) => match outbound::refused_by_resolver(&e) {
+                Some(r) => Err(Failed {
+                    retry: false,
+                    refused: true,
+                    reason: format!("{origin} refused: {r}"),
+                }),
+                None => Err(Failed {
+                    retry: true,
+                    refused: false,
+                    reason: format!("{origin}: {}", error_chain(&e.without_url())),
+                }),
+            },
         }
     };
     let result = attempt
@@ -197,13 +222,25 @@ async fn deliver(
                 reason = %f.reason,
                 "push notification not delivered"
             );
-            "failed"
+            if f.refused { "refused" } else { "failed" }
         }
     };
     ::metrics::counter!(
         metrics::PUSH_DELIVERIES,
-        "agent" => agent.to_owned(),
+        "agent" => rt.config.agent_name.to_string(),
         "outcome" => outcome
     )
     .increment(1);
+}
+
+/// `e` and its sources, joined by ": ".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }

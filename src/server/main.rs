@@ -28,7 +28,10 @@ const EX_USAGE: u8 = 64;
 ///   [`ServeConfig::max_takeovers`]): `--replica-id ID` (`NAME_REPLICA_ID`, default
 ///   `$SWITCHYARD_REPLICA_ID`, else `$HOSTNAME`), `--lease-ttl-ms MS` (`NAME_LEASE_TTL_MS`,
 ///   default 10000), `--max-takeovers N` (`NAME_MAX_TAKEOVERS`, default 3),
-/// - `--push-notifications` (`NAME_PUSH_NOTIFICATIONS=true`): accept push-notification configs.
+/// - `--push-notifications` (`NAME_PUSH_NOTIFICATIONS=true`): accept push-notification configs;
+///   `--push-allow-http` (`NAME_PUSH_ALLOW_HTTP=true`) and `--push-allow-network CIDR`
+///   (repeatable; `NAME_PUSH_ALLOW_NETWORKS=CIDR,CIDR`) loosen their
+///   [`PushPolicy`](crate::outbound::PushPolicy).
 ///
 /// Prints `<name> listening on <addr>` once serving. A configuration error prints one line and
 /// exits 64; so does a store that cannot be opened (e.g. an unreachable database: the line
@@ -143,6 +146,26 @@ where
                 .action(ArgAction::SetTrue)
                 .help("Accept push-notification configs"),
         )
+        .arg(
+            Arg::new("push-allow-http")
+                .long("push-allow-http")
+                .env(format!("{upper}_PUSH_ALLOW_HTTP"))
+                .action(ArgAction::SetTrue)
+                .help("Allow plain http:// push-notification URLs (default: https only)"),
+        )
+        .arg(
+            Arg::new("push-allow-network")
+                .long("push-allow-network")
+                .env(format!("{upper}_PUSH_ALLOW_NETWORKS"))
+                .value_delimiter(',')
+                .action(ArgAction::Append)
+                .value_parser(clap::value_parser!(crate::outbound::IpNet))
+                .value_name("CIDR")
+                .help(
+                    "A loopback/private/link-local network push notifications may reach \
+                     (repeatable, e.g. 127.0.0.0/8; default: none)",
+                ),
+        )
         .args(extra);
     let matches = command.get_matches();
     let fail = |e: &dyn std::fmt::Display| {
@@ -199,6 +222,13 @@ where
         .get_one::<u32>("max-takeovers")
         .expect("the flag has a default");
     let push_notifications = matches.get_flag("push-notifications");
+    let push_policy = crate::outbound::PushPolicy {
+        allow_http: matches.get_flag("push-allow-http"),
+        allow: matches
+            .get_many::<crate::outbound::IpNet>("push-allow-network")
+            .map(|v| v.copied().collect())
+            .unwrap_or_default(),
+    };
     let agent = match make(matches).await {
         Ok(a) => a,
         Err(e) => return fail(&e),
@@ -211,6 +241,7 @@ where
         lease_ttl,
         max_takeovers,
         push_notifications,
+        push_policy,
         ..Default::default()
     };
     let server = match AgentServer::bind(agent, config).await {

@@ -151,6 +151,7 @@ impl A2aService for A2aGrpc {
         self.check_push()?;
         let config = request.into_inner();
         validate::push_config(&config)?;
+        self.rt.check_push_url("url", &config.url)?;
         self.rt.ensure_task(&config.task_id).await?;
         Ok(Response::new(self.rt.put_push_config(config, None).await?))
     }

@@ -173,7 +173,7 @@ fn describe() {
     describe_counter!(STORE_COMMIT_FAILURES, "failed group commits");
     describe_counter!(
         PUSH_DELIVERIES,
-        "push notifications sent, by outcome after retries"
+        "push notifications, by outcome after retries: delivered, failed, refused (push policy)"
     );
     describe_counter!(HTTP_REQUESTS, "gateway HTTP requests");
     describe_histogram!(

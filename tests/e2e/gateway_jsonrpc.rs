@@ -13,7 +13,7 @@ fn error(v: &Value) -> &Value {
 
 #[tokio::test]
 async fn every_method_reaches_the_agent() {
-    let (echo, _dir) = Served::echo_with(|c| c.push_notifications = true).await;
+    let (echo, _dir) = Served::echo_with(switchyard_e2e::local_push).await;
     let gw = Gw::start(vec![agent("echo", echo.addr)], |_| {}).await;
 
     let v = gw

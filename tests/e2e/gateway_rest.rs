@@ -30,7 +30,7 @@ fn envelope(got: &(StatusCode, Value), http: u16, status: &str, reason: &str) {
 
 #[tokio::test]
 async fn every_route_reaches_the_agent() {
-    let (echo, _dir) = Served::echo_with(|c| c.push_notifications = true).await;
+    let (echo, _dir) = Served::echo_with(switchyard_e2e::local_push).await;
     let gw = Gw::start(vec![agent("echo", echo.addr)], |_| {}).await;
     let base = "/agents/echo";
 

@@ -1,5 +1,7 @@
 //! Push notifications: config CRUD behind the capability, and real delivery to an HTTP
-//! receiver — every event, in order, with the configured credentials, retried on failure.
+//! receiver — every event, in order, with the configured credentials, retried on failure;
+//! outbound safety: internal destinations refused by default, at creation when the host is
+//! an IP literal and at delivery (after DNS resolution) when it is a name.
 
 use std::sync::{
     Arc,
@@ -16,7 +18,9 @@ use switchyard::{
     },
     task::sequence_of,
 };
-use switchyard_e2e::{Served, assert_utc_timestamps, describe, message, reason, request};
+use switchyard_e2e::{
+    Served, assert_utc_timestamps, bad_fields, describe, message, reason, request,
+};
 use tokio::sync::mpsc;
 
 /// What the receiver got: headers, the decoded event and the body as JSON.
@@ -85,7 +89,7 @@ async fn take(rx: &mut mpsc::UnboundedReceiver<Received>, n: usize) -> Vec<Recei
 
 #[tokio::test]
 async fn every_event_is_pushed_in_order_with_credentials_after_a_retry() {
-    let (echo, _dir) = Served::echo_with(|c| c.push_notifications = true).await;
+    let (echo, _dir) = Served::echo_with(switchyard_e2e::local_push).await;
     let card = echo.client.agent_card().await.expect("card");
     assert_eq!(
         card.capabilities.and_then(|c| c.push_notifications),
@@ -127,7 +131,7 @@ async fn every_event_is_pushed_in_order_with_credentials_after_a_retry() {
 
 #[tokio::test]
 async fn config_crud_and_delivery_of_a_continued_task() {
-    let (echo, _dir) = Served::echo_with(|c| c.push_notifications = true).await;
+    let (echo, _dir) = Served::echo_with(switchyard_e2e::local_push).await;
     let mut a2a = echo.client.a2a();
     let task = echo
         .client
@@ -244,5 +248,139 @@ async fn without_the_capability_every_config_call_is_refused() {
     assert_eq!(
         e.a2a_kind(),
         Some(switchyard::error::A2aErrorKind::PushNotificationNotSupported)
+    );
+}
+
+/// The total of `switchyard_push_deliveries_total` with `outcome`.
+fn push_outcomes(outcome: &str) -> f64 {
+    let text = switchyard::telemetry::metrics::render().expect("the recorder is installed");
+    text.lines()
+        .filter(|l| l.starts_with("switchyard_push_deliveries_total{"))
+        .filter(|l| l.contains(&format!("outcome=\"{outcome}\"")))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn internal_and_plain_http_literal_urls_are_refused_at_creation_by_default() {
+    let (echo, _dir) = Served::echo_with(|c| c.push_notifications = true).await;
+    let task = echo.client.send_text("x").await.expect("send");
+    let mut a2a = echo.client.a2a();
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://127.1.2.3:8443/hook",
+        "https://10.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://192.168.1.1/",
+        "https://172.16.0.1/",
+        "https://0.0.0.0/",
+        "https://[::1]/hook",
+        "https://[fd00:ec2::254]/",
+        "https://[fe80::1]/",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[::ffff:a9fe:a9fe]/",
+        "http://example.com/hook",
+    ] {
+        let mut c = config(url);
+        c.task_id.clone_from(&task.id);
+        let e = a2a
+            .create_task_push_notification_config(c)
+            .await
+            .expect_err(url);
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{url}: {e:?}");
+        assert_eq!(bad_fields(&e), ["url"], "{url}: {e:?}");
+        assert!(
+            !e.message().contains("tok-123") && !e.message().contains("secret"),
+            "no secret in the error: {e:?}"
+        );
+    }
+    // Inline in SendMessage: refused before a task is created.
+    let mut req = request(Message::user_text("inline"));
+    req.configuration = Some(SendMessageConfiguration {
+        task_push_notification_config: Some(config("https://10.0.0.1/hook")),
+        ..Default::default()
+    });
+    let e = switchyard_e2e::status_of(echo.client.send_message(req).await);
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert_eq!(
+        bad_fields(&e),
+        ["configuration.task_push_notification_config.url"]
+    );
+    // A public https URL is accepted (delivery is not attempted here: the task is done).
+    let mut c = config("https://hooks.example.com/a2a");
+    c.task_id.clone_from(&task.id);
+    a2a.create_task_push_notification_config(c)
+        .await
+        .expect("a public https URL is accepted");
+}
+
+/// A receiver on `ip:0` counting every request it gets; its URL path is `/hook`.
+async fn counting_receiver(ip: &str) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move || {
+            let h = h.clone();
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, hits)
+}
+
+#[tokio::test]
+async fn a_name_resolving_to_loopback_is_refused_at_every_delivery() {
+    switchyard::telemetry::metrics::install();
+    // http allowed, and of the loopback network only 127.0.0.2: the control receiver's.
+    let (echo, _dir) = Served::echo_with(|c| {
+        c.push_notifications = true;
+        c.push_policy = switchyard::outbound::PushPolicy {
+            allow_http: true,
+            allow: vec!["127.0.0.2/32".parse().expect("net")],
+        };
+    })
+    .await;
+    let (target, target_hits) = counting_receiver("127.0.0.1").await;
+    let (control, control_hits) = counting_receiver("127.0.0.2").await;
+    // A name (accepted at creation) that resolves to 127.0.0.1 / ::1, and in another task
+    // the allowed control receiver.
+    for url in [
+        format!("http://localhost:{}/hook", target.port()),
+        format!("http://{control}/hook"),
+    ] {
+        let mut req = request(message("pushed", json!({"chunks": 2})));
+        req.configuration = Some(SendMessageConfiguration {
+            task_push_notification_config: Some(config(&url)),
+            ..Default::default()
+        });
+        echo.client.send_message(req).await.expect("send");
+    }
+    // Each task has 8 events: all refused for the name (none retried), all delivered to
+    // the control receiver.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while push_outcomes("refused") < 8.0 || control_hits.load(Ordering::SeqCst) < 8 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "8 refused and 8 delivered, got {} refused, {} delivered",
+            push_outcomes("refused"),
+            control_hits.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        target_hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the loopback receiver through the name"
+    );
+    assert_eq!(
+        push_outcomes("refused"),
+        8.0,
+        "each event refused once, never retried"
     );
 }

@@ -546,7 +546,7 @@ async fn push_delivery_resumes_at_its_cursor_on_the_replica_that_takes_over() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let store = Arc::new(MemoryStore::new());
-    let (a, _da) = replica("a", store.clone(), |c| c.push_notifications = true).await;
+    let (a, _da) = replica("a", store.clone(), switchyard_e2e::local_push).await;
     let mut req = request(message(
         "pushed",
         json!({"chunks": 30, "chunk_delay_ms": 60}),
@@ -573,7 +573,7 @@ async fn push_delivery_resumes_at_its_cursor_on_the_replica_that_takes_over() {
     // A drains: its lease is released, B takes the task over and goes on delivering.
     a.stop().await;
     let delivered_by_a = hits.0.lock().expect("lock").len() as u64;
-    let (b, _db) = replica("b", store.clone(), |c| c.push_notifications = true).await;
+    let (b, _db) = replica("b", store.clone(), switchyard_e2e::local_push).await;
     let done = tokio::time::timeout(WAIT, settle(&b.client, &id))
         .await
         .expect("settles");
@@ -664,8 +664,8 @@ async fn push_configs_made_on_another_replica_are_shared_and_delivered() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let store = Arc::new(MemoryStore::new());
-    let (a, _da) = replica("a", store.clone(), |c| c.push_notifications = true).await;
-    let (b, _db) = replica("b", store.clone(), |c| c.push_notifications = true).await;
+    let (a, _da) = replica("a", store.clone(), switchyard_e2e::local_push).await;
+    let (b, _db) = replica("b", store.clone(), switchyard_e2e::local_push).await;
     let task = a
         .client
         .send(message("wait", json!({"ask": "more?"})))

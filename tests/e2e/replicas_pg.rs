@@ -542,7 +542,12 @@ async fn push_delivery_resumes_after_a_restart_without_resending_delivered_event
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let db = Db::new().await;
-    let push = ["--push-notifications"];
+    let push = [
+        "--push-notifications",
+        "--push-allow-http",
+        "--push-allow-network",
+        "127.0.0.0/8",
+    ];
     let a = Replica::start(&db, "a", &push).await;
     let mut req = request(message(
         "pushed",

@@ -112,6 +112,19 @@ impl Served {
     }
 }
 
+/// Accepts push-notification configs and lets them reach receivers on this host over plain
+/// http (the default [`PushPolicy`](switchyard::outbound::PushPolicy) refuses both).
+pub fn local_push(c: &mut ServeConfig) {
+    c.push_notifications = true;
+    c.push_policy = switchyard::outbound::PushPolicy {
+        allow_http: true,
+        allow: vec![
+            "127.0.0.0/8".parse().expect("network"),
+            "::1/128".parse().expect("network"),
+        ],
+    };
+}
+
 /// A user text message whose metadata is `metadata` (a JSON object, or null for none).
 pub fn message(text: &str, metadata: serde_json::Value) -> Message {
     let mut m = Message::user_text(text);
