@@ -9,17 +9,33 @@
 //!   and the standard properties fill what they lack;
 //! - a group is an MQTT 5 **shared subscription** `$share/<group>/<topic>` at QoS 1: each
 //!   consumer is its own client with manual acknowledgements (PUBACK only after
-//!   [`Acker::ack`]) and Receive Maximum = `prefetch` (the broker's inflight window);
+//!   [`Acker::ack`]) and Receive Maximum = `prefetch` (the broker's inflight window), in a
+//!   **persistent session**: its client id is `sy:<group>:<consumer name>:<address>` (the
+//!   bridge's [`name`](crate::BridgeConfig::name)), Clean Start is off and the Session Expiry
+//!   Interval is [`SESSION_EXPIRY`];
 //! - a nack republishes the message to the same topic and acknowledges the original (MQTT has no
 //!   negative acknowledgement);
 //! - a subscription is a plain QoS 1 subscription with automatic acknowledgements.
 //!
-//! Limits, from MQTT itself: there is no durable storage for a group before a consumer
-//! subscribes ([`Bus::ensure`] is a no-op, so publish to an agent only once its bridge runs),
-//! no broker-side lag, and no replay of an event stream (a retained message keeps only the
-//! last one per topic). A consumer's session is not persistent: what a crashed consumer held
-//! unacknowledged is redelivered only where the broker hands a dead session's inflight
-//! messages to another member of the shared subscription (MQTT 5 §4.8.2, a SHOULD).
+//! What MQTT guarantees here, and what it does not (MQTT 5 §4.3.2, §4.4, §4.8.2):
+//! - **At least once per session**: a QoS 1 message the broker handed to a consumer stays
+//!   unacknowledged in that consumer's session until PUBACK. When a bridge crashes, the
+//!   broker keeps its session (inflight and queued messages) for [`SESSION_EXPIRY`]; a bridge
+//!   started again **under the same name** resumes it and gets them again (DUP set), and the
+//!   bridge's dedupe store makes that exactly once in effect (the work-queue test kills one
+//!   of two bridges mid-run and starts its replacement under the same name).
+//! - **Not**: moving a dead member's messages to the other members of the shared
+//!   subscription. The standard leaves it open and Mosquitto does not do it: what a crashed
+//!   bridge held, and what the broker queued for its session while it was away, waits for a
+//!   bridge of the same name (or is dropped when the session expires). Give bridges stable
+//!   names (e.g. the pod name of a StatefulSet) on MQTT; the default random name is only
+//!   right for bridges that are never restarted.
+//! - There is no durable storage for a group before a consumer first subscribes
+//!   ([`Bus::ensure`] is a no-op, so publish to an agent only once its bridge has run once),
+//!   no broker-side lag (the bridge reports none for MQTT), and **no replay** of an event
+//!   stream: a retained message keeps only the last one per topic. For replay, run a second
+//!   bridge (or `switchyard bus`) that publishes the agent's events to a transport with
+//!   replay (NATS JetStream, Redis Streams, Kafka, RabbitMQ streams).
 
 use std::time::Duration;
 
@@ -43,6 +59,9 @@ use crate::{
 const T: &str = "mqtt";
 /// How long connecting and subscribing may take.
 const HANDSHAKE: Duration = Duration::from_secs(5);
+/// How long the broker keeps a consumer's session (its subscription, unacknowledged and
+/// queued messages) after the consumer's connection ends, in seconds: one hour.
+pub const SESSION_EXPIRY: u32 = 3600;
 
 /// An MQTT 5 connection (one client for publishing; each consumer and subscription opens its
 /// own).
@@ -115,12 +134,20 @@ fn parse(url: &str) -> Result<Conf, BusError> {
 }
 
 impl Conf {
-    fn options(&self, receive_maximum: Option<u16>) -> MqttOptions {
-        let id = format!("sy-{}", uuid::Uuid::new_v4().simple());
+    /// Options of one client: persistent under `session` (its client id), else a fresh
+    /// clean session.
+    fn options(&self, receive_maximum: Option<u16>, session: Option<&str>) -> MqttOptions {
+        let id = session.map_or_else(
+            || format!("sy-{}", uuid::Uuid::new_v4().simple()),
+            str::to_owned,
+        );
         let mut o = MqttOptions::new(id, self.host.clone(), self.port);
         o.set_keep_alive(Duration::from_secs(10))
-            .set_clean_start(true)
+            .set_clean_start(session.is_none())
             .set_connection_timeout(HANDSHAKE.as_secs());
+        if session.is_some() {
+            o.set_session_expiry_interval(Some(SESSION_EXPIRY));
+        }
         if let Some((u, p)) = &self.login {
             o.set_credentials(u.clone(), p.clone());
         }
@@ -134,8 +161,9 @@ impl Conf {
     async fn session(
         &self,
         receive_maximum: Option<u16>,
+        persistent: Option<&str>,
     ) -> Result<(AsyncClient, EventLoop), BusError> {
-        let (client, mut events) = AsyncClient::new(self.options(receive_maximum), 256);
+        let (client, mut events) = AsyncClient::new(self.options(receive_maximum, persistent), 256);
         let unreachable = |reason: String| BusError::Unreachable {
             transport: T,
             url: self.url.clone(),
@@ -166,7 +194,7 @@ impl MqttBus {
     /// broker accepts an MQTT 5 connection within 5 s.
     pub async fn connect(url: &str) -> Result<Self, BusError> {
         let conf = parse(url)?;
-        let (publisher, events) = conf.session(None).await?;
+        let (publisher, events) = conf.session(None, None).await?;
         let bus = Self {
             conf,
             publisher,
@@ -176,12 +204,14 @@ impl MqttBus {
         Ok(bus)
     }
 
-    /// Subscribes `filter` at QoS 1 and waits for the SUBACK.
+    /// Subscribes `filter` at QoS 1 and waits for the SUBACK; returns the messages that
+    /// arrived meanwhile (a resumed session's, sent right after CONNACK).
     async fn subscribed(
         client: &AsyncClient,
         events: &mut EventLoop,
         filter: &str,
-    ) -> Result<(), BusError> {
+    ) -> Result<Vec<Publish>, BusError> {
+        let mut early = Vec::new();
         client
             .subscribe(filter, QoS::AtLeastOnce)
             .await
@@ -199,6 +229,7 @@ impl MqttBus {
                             )),
                         };
                     }
+                    Ok(Event::Incoming(Packet::Publish(p))) => early.push(p),
                     Ok(_) => {}
                     Err(e) => return Err(BusError::op(T, "subscribe", e)),
                 }
@@ -206,20 +237,21 @@ impl MqttBus {
         };
         tokio::time::timeout(HANDSHAKE, wait)
             .await
-            .map_err(|_| BusError::op(T, "subscribe", format!("{filter}: no SUBACK in 5 s")))?
+            .map_err(|_| BusError::op(T, "subscribe", format!("{filter}: no SUBACK in 5 s")))??;
+        Ok(early)
     }
 
     /// Drives `events` until the bus closes or `own` is cancelled; incoming publishes go to
-    /// `deliver`. A connection error ends a subscriber's loop (its subscription would not
-    /// survive a reconnect with a clean start); the publisher's loop reconnects.
-    fn spawn(
-        &self,
-        mut events: EventLoop,
-        deliver: Option<(mpsc::Sender<Publish>, CancellationToken)>,
-    ) {
+    /// `deliver` without ever blocking the loop (it must keep polling to send keep-alives
+    /// and acknowledgements, or the broker drops it for a missed keep-alive; a consumer's backlog
+    /// is bounded by its Receive Maximum, a subscription's by its reader's pace). After a
+    /// connection error the publisher's loop and a persistent consumer's reconnect (the
+    /// broker kept the consumer's session and subscription); a plain subscription's loop ends
+    /// (with a clean start its subscription would not survive).
+    fn spawn(&self, mut events: EventLoop, deliver: Option<Deliver>) {
         let stop = self.stop.clone();
         tokio::spawn(async move {
-            let own = deliver.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+            let own = deliver.as_ref().map(|d| d.own.clone()).unwrap_or_default();
             loop {
                 let polled = tokio::select! {
                     () = stop.cancelled() => return,
@@ -227,27 +259,36 @@ impl MqttBus {
                     p = events.poll() => p,
                 };
                 match (polled, &deliver) {
-                    (Ok(Event::Incoming(Packet::Publish(p))), Some((tx, _))) => {
-                        if tx.send(p).await.is_err() {
+                    (Ok(Event::Incoming(Packet::Publish(p))), Some(d)) => {
+                        if d.tx.send(p).is_err() {
                             return;
                         }
                     }
                     (Ok(_), _) => {}
-                    (Err(e), Some(_)) => {
+                    (Err(e), Some(d)) if !d.resume => {
                         tracing::warn!(error = %e, "MQTT subscriber connection lost");
                         return;
                     }
-                    (Err(e), None) => {
+                    (Err(e), _) => {
                         if matches!(e, ConnectionError::RequestsDone) {
                             return;
                         }
-                        tracing::warn!(error = %e, "MQTT publisher connection lost; reconnecting");
+                        tracing::warn!(error = %e, "MQTT connection lost; reconnecting");
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                 }
             }
         });
     }
+}
+
+/// Where a consumer's or subscription's event loop hands its messages.
+struct Deliver {
+    tx: mpsc::UnboundedSender<Publish>,
+    /// Cancelled when the consumer or subscription is dropped.
+    own: CancellationToken,
+    /// Reconnect after a connection error (a persistent session).
+    resume: bool,
 }
 
 fn properties(envelope: &Envelope) -> Result<PublishProperties, BusError> {
@@ -329,7 +370,7 @@ impl Bus for MqttBus {
         &self,
         address: &str,
         group: &str,
-        _name: &str,
+        name: &str,
         options: ConsumeOptions,
     ) -> Result<Box<dyn Consumer>, BusError> {
         if group.is_empty() || group.contains(['/', '+', '#']) {
@@ -340,11 +381,22 @@ impl Bus for MqttBus {
         let filter = format!("$share/{group}/{}", topic(address)?);
         let window =
             u16::try_from(options.prefetch.clamp(1, usize::from(u16::MAX))).unwrap_or(u16::MAX);
-        let (client, mut events) = self.conf.session(Some(window)).await?;
-        Self::subscribed(&client, &mut events, &filter).await?;
-        let (tx, rx) = mpsc::channel(usize::from(window));
+        let id = format!("sy:{group}:{name}:{address}");
+        let (client, mut events) = self.conf.session(Some(window), Some(&id)).await?;
+        let early = Self::subscribed(&client, &mut events, &filter).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        for p in early {
+            let _ = tx.send(p);
+        }
         let own = self.stop.child_token();
-        self.spawn(events, Some((tx, own.clone())));
+        self.spawn(
+            events,
+            Some(Deliver {
+                tx,
+                own: own.clone(),
+                resume: true,
+            }),
+        );
         Ok(Box::new(MqttConsumer {
             rx,
             client,
@@ -354,11 +406,21 @@ impl Bus for MqttBus {
 
     async fn subscribe(&self, address: &str) -> Result<Box<dyn Subscription>, BusError> {
         let filter = topic(address)?;
-        let (client, mut events) = self.conf.session(None).await?;
-        Self::subscribed(&client, &mut events, &filter).await?;
-        let (tx, rx) = mpsc::channel(256);
+        let (client, mut events) = self.conf.session(None, None).await?;
+        let early = Self::subscribed(&client, &mut events, &filter).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        for p in early {
+            let _ = tx.send(p);
+        }
         let own = self.stop.child_token();
-        self.spawn(events, Some((tx, own.clone())));
+        self.spawn(
+            events,
+            Some(Deliver {
+                tx,
+                own: own.clone(),
+                resume: false,
+            }),
+        );
         Ok(Box::new(MqttSubscription {
             rx,
             _client: client,
@@ -377,7 +439,7 @@ impl Bus for MqttBus {
 }
 
 struct MqttConsumer {
-    rx: mpsc::Receiver<Publish>,
+    rx: mpsc::UnboundedReceiver<Publish>,
     client: AsyncClient,
     _guard: DropGuard,
 }
@@ -425,7 +487,7 @@ impl Acker for MqttAcker {
 }
 
 struct MqttSubscription {
-    rx: mpsc::Receiver<Publish>,
+    rx: mpsc::UnboundedReceiver<Publish>,
     _client: AsyncClient,
     _guard: DropGuard,
 }

@@ -1,5 +1,9 @@
 //! Two competing bridges process 1,000 messages exactly once in effect while one of them is
 //! killed mid-run: every message answered, one task per message.
+//!
+//! On MQTT the killed bridge is started again under the same name: a shared subscription's
+//! broker never hands a dead member's messages to the others (see `switchyard_bus::mqtt`), so
+//! its persistent session, resumed by the replacement, is where they come back from.
 
 use std::{collections::HashSet, time::Duration};
 
@@ -11,6 +15,7 @@ use crate::support::{self, Broker};
 const N: usize = 1000;
 
 async fn competing_bridges_survive_a_crash(broker: Broker) {
+    let restart = matches!(broker, Broker::Mqtt);
     let (echo, _dir) = Served::echo_with(|c| {
         if let switchyard::StoreConfig::Sqlite { durability, .. } = &mut c.store {
             *durability = switchyard::store::Durability::Os;
@@ -42,6 +47,7 @@ async fn competing_bridges_survive_a_crash(broker: Broker) {
     };
     let a = start("bridge-a").await;
     let b = start("bridge-b").await;
+    broker.attached().await;
 
     let reply_to = naming::reply(&prefix);
     let mut replies = bus.subscribe(&reply_to).await.expect("subscribe");
@@ -55,6 +61,7 @@ async fn competing_bridges_survive_a_crash(broker: Broker) {
     }
     let mut answered = HashSet::new();
     let mut a = Some(a);
+    let mut replacement = None;
     let collect = async {
         while answered.len() < N {
             let reply = replies.next().await.expect("reply");
@@ -65,12 +72,29 @@ async fn competing_bridges_survive_a_crash(broker: Broker) {
             {
                 assert!(Stats::get(&a.stats.consumed) > 0, "bridge a took part");
                 a.kill().await;
+                if restart {
+                    replacement = Some(start("bridge-a").await);
+                }
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(240), collect)
-        .await
-        .unwrap_or_else(|_| panic!("{broker:?}: only {} of {N} answered", answered.len()));
+    let done = tokio::time::timeout(Duration::from_secs(240), collect).await;
+    let counts = |s: &Stats| {
+        format!(
+            "consumed {}, redelivered {}, answered {}, duplicates {}",
+            Stats::get(&s.consumed),
+            Stats::get(&s.redeliveries),
+            Stats::get(&s.answered),
+            Stats::get(&s.duplicates)
+        )
+    };
+    assert!(
+        done.is_ok(),
+        "{broker:?}: only {} of {N} answered; bridge b: {}; replacement of a: {:?}",
+        answered.len(),
+        counts(&b.stats),
+        replacement.as_ref().map(|r| counts(&r.stats))
+    );
     assert_eq!(answered, ids, "every message answered, nothing else");
     let tasks = echo
         .client
@@ -82,6 +106,14 @@ async fn competing_bridges_survive_a_crash(broker: Broker) {
         "{broker:?}: one task per message"
     );
     assert!(a.is_none(), "bridge a was killed mid-run");
+    if let Some(r) = replacement {
+        assert!(
+            Stats::get(&r.stats.redeliveries) > 0,
+            "the replacement resumed the killed bridge's session and got its unacknowledged \
+             messages again"
+        );
+        r.stop().await;
+    }
     b.stop().await;
     support::clean(bus.as_ref(), &prefix).await;
 }
@@ -104,4 +136,9 @@ async fn work_queue_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_queue_kafka() {
     competing_bridges_survive_a_crash(Broker::Kafka).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_queue_mqtt() {
+    competing_bridges_survive_a_crash(Broker::Mqtt).await;
 }
