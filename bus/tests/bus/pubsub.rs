@@ -32,6 +32,7 @@ async fn fan_out(broker: Broker) {
         ));
         agents.push((echo, dir));
     }
+    broker.attached().await;
     let reply_to = naming::reply(&prefix);
     let mut replies = bus.subscribe(&reply_to).await.expect("subscribe");
     let (id, env) = support::request("to everyone", serde_json::Value::Null);
@@ -87,4 +88,14 @@ async fn pubsub_amqp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_redis() {
     fan_out(Broker::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_mqtt() {
+    fan_out(Broker::Mqtt).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_kafka() {
+    fan_out(Broker::Kafka).await;
 }
