@@ -1,6 +1,8 @@
 //! One trace from the publisher's `traceparent` through the bridge, the agent and the reply,
-//! in a real OTLP receiver. It installs the process's telemetry, so it is the only test here
-//! that does.
+//! in a real OTLP receiver, over every transport (each carries `traceparent` in its own
+//! headers: NATS headers, AMQP properties, Redis stream fields, MQTT 5 user properties, Kafka
+//! record headers). Each test installs its process's telemetry (nextest runs every test in
+//! its own process).
 
 use std::time::Duration;
 
@@ -19,8 +21,7 @@ fn attr(span: &ExportedSpan, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_trace_from_publisher_through_bridge_and_agent_to_the_reply() {
+async fn one_trace_from_publisher_through_bridge_and_agent_to_the_reply(broker: Broker) {
     let mut collector = FakeCollectorServer::start().await.expect("collector");
     let mut config = TelemetryConfig::from_env("switchyard-bus-test");
     config.otlp_endpoint = Some(collector.endpoint());
@@ -28,17 +29,18 @@ async fn one_trace_from_publisher_through_bridge_and_agent_to_the_reply() {
 
     let (echo, _dir) = Served::echo().await;
     let prefix = support::prefix();
-    let bus = Broker::Nats.connect().await;
+    let bus = broker.connect().await;
     let config = support::config(&prefix);
     bus.ensure(&config.address, naming::BRIDGE_GROUP, config.consume)
         .await
         .expect("ensure");
     let bridge = support::start(
-        Broker::Nats.connect().await,
+        broker.connect().await,
         echo.client.clone(),
         Dedupe::memory().await.expect("dedupe"),
         config.clone(),
     );
+    broker.attached().await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let publisher_span = "00f067aa0ba902b7";
     let (_, env) = support::request("traced", serde_json::Value::Null);
@@ -91,7 +93,11 @@ async fn one_trace_from_publisher_through_bridge_and_agent_to_the_reply() {
         .find(|s| s.parent_span_id == publisher_span)
         .unwrap_or_else(|| panic!("the bridge's span continues the publisher's: {names:#?}"));
     assert_eq!(process.kind, "SPAN_KIND_CONSUMER", "{names:#?}");
-    assert_eq!(attr(process, "messaging.system").as_deref(), Some("nats"));
+    assert_eq!(
+        attr(process, "messaging.system").as_deref(),
+        Some(bus.transport()),
+        "{names:#?}"
+    );
     let send = spans
         .iter()
         .find(|s| {
@@ -116,4 +122,29 @@ async fn one_trace_from_publisher_through_bridge_and_agent_to_the_reply() {
     );
     bridge.stop().await;
     support::clean(bus.as_ref(), &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_nats() {
+    one_trace_from_publisher_through_bridge_and_agent_to_the_reply(Broker::Nats).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_amqp() {
+    one_trace_from_publisher_through_bridge_and_agent_to_the_reply(Broker::Amqp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_redis() {
+    one_trace_from_publisher_through_bridge_and_agent_to_the_reply(Broker::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_mqtt() {
+    one_trace_from_publisher_through_bridge_and_agent_to_the_reply(Broker::Mqtt).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_kafka() {
+    one_trace_from_publisher_through_bridge_and_agent_to_the_reply(Broker::Kafka).await;
 }
