@@ -13,7 +13,9 @@
 //!   delivery's offset is committed once it and every earlier delivery of its partition are
 //!   acknowledged (at least once); a nack republishes the record and acknowledges the original;
 //! - a subscription is assigned every partition of the topic at its high watermark (no group);
-//! - **event-stream replay** is native: a new group reads a topic from its first offset.
+//! - **event-stream replay** is native: a new group reads a topic from its first offset;
+//! - **lag** ([`Bus::lag`]) is, summed over the topic's partitions, the high watermark minus
+//!   the group's committed offset (the low watermark where the group has committed nothing).
 
 use std::{
     collections::BTreeMap,
@@ -27,7 +29,7 @@ use rdkafka::{
     ClientConfig, Message as _, Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
-    consumer::{CommitMode, Consumer as _, StreamConsumer},
+    consumer::{BaseConsumer, CommitMode, Consumer as _, StreamConsumer},
     error::RDKafkaErrorCode,
     message::{Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord, Producer as _},
@@ -51,6 +53,8 @@ pub struct KafkaBus {
     servers: String,
     producer: FutureProducer,
     admin: AdminClient<DefaultClientContext>,
+    /// One consumer per group for reading committed offsets (it never joins the group).
+    offsets: Mutex<std::collections::HashMap<String, Arc<BaseConsumer>>>,
     stop: CancellationToken,
 }
 
@@ -131,6 +135,7 @@ impl KafkaBus {
             servers,
             producer,
             admin,
+            offsets: Mutex::default(),
             stop: CancellationToken::new(),
         })
     }
@@ -293,6 +298,59 @@ impl Bus for KafkaBus {
             consumer,
             stop: self.stop.clone(),
         }))
+    }
+
+    async fn lag(&self, address: &str, group: &str) -> Result<Option<u64>, BusError> {
+        let name = topic(address)?.to_owned();
+        let consumer = {
+            let mut offsets = self.offsets.lock().expect("offset consumers");
+            match offsets.get(group) {
+                Some(c) => c.clone(),
+                None => {
+                    let c: BaseConsumer = Self::config(&self.servers)
+                        .set("group.id", group)
+                        .set("enable.auto.commit", "false")
+                        .create()
+                        .map_err(op("create consumer"))?;
+                    let c = Arc::new(c);
+                    offsets.insert(group.to_owned(), c.clone());
+                    c
+                }
+            }
+        };
+        let lag = tokio::task::spawn_blocking(move || -> Result<u64, BusError> {
+            let meta = consumer
+                .fetch_metadata(Some(&name), TIMEOUT)
+                .map_err(op("metadata"))?;
+            let partitions: Vec<i32> = meta
+                .topics()
+                .iter()
+                .filter(|t| t.name() == name)
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            let mut tpl = TopicPartitionList::new();
+            for p in &partitions {
+                tpl.add_partition(&name, *p);
+            }
+            let committed = consumer
+                .committed_offsets(tpl, TIMEOUT)
+                .map_err(op("committed offsets"))?;
+            let mut lag = 0u64;
+            for p in partitions {
+                let (low, high) = consumer
+                    .fetch_watermarks(&name, p, TIMEOUT)
+                    .map_err(op("watermarks"))?;
+                let from = match committed.find_partition(&name, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o.max(low),
+                    _ => low,
+                };
+                lag += u64::try_from(high - from).unwrap_or(0);
+            }
+            Ok(lag)
+        })
+        .await
+        .map_err(|e| BusError::op(T, "lag", e))??;
+        Ok(Some(lag))
     }
 
     /// Keeps the topic: deleting a topic that this process's clients still know crashes

@@ -6,6 +6,7 @@
 
 mod brokers;
 mod events;
+mod lag;
 mod poison;
 mod pubsub;
 mod request_reply;

@@ -1,0 +1,90 @@
+//! Lag: what a group has not consumed yet, as each broker tells it (JetStream pending count,
+//! RabbitMQ ready messages, the Redis group's lag, Kafka high watermark minus the committed
+//! offset); MQTT has none.
+
+use std::time::Duration;
+
+use switchyard_bus::{Envelope, envelope::header, naming};
+
+use crate::support::{self, Broker, WAIT};
+
+const N: u64 = 5;
+
+async fn lag_follows_consumption(broker: Broker) {
+    let prefix = support::prefix();
+    let bus = broker.connect().await;
+    let config = support::config(&prefix);
+    let (address, group) = (config.address.clone(), naming::BRIDGE_GROUP);
+    bus.ensure(&address, group, config.consume)
+        .await
+        .expect("ensure");
+    for i in 0..N {
+        let mut env = Envelope::default();
+        env.set(header::ID, &format!("m{i}"));
+        env.body = format!("{i}").into();
+        bus.publish(&address, env).await.expect("publish");
+    }
+    assert_eq!(
+        bus.lag(&address, group).await.expect("lag"),
+        Some(N),
+        "{broker:?}: every published message is pending"
+    );
+    let mut consumer = bus
+        .consume(&address, group, "lag-test", config.consume)
+        .await
+        .expect("consume");
+    for _ in 0..N {
+        let d = tokio::time::timeout(WAIT, consumer.next())
+            .await
+            .expect("delivered in time")
+            .expect("delivery");
+        d.acker.ack().await.expect("ack");
+    }
+    // Acknowledgements may be committed asynchronously (Kafka): wait for the broker to tell.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let lag = bus.lag(&address, group).await.expect("lag");
+        if lag == Some(0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{broker:?}: lag {lag:?} after every message was acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(consumer);
+    support::clean(bus.as_ref(), &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_nats() {
+    lag_follows_consumption(Broker::Nats).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_amqp() {
+    lag_follows_consumption(Broker::Amqp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_redis() {
+    lag_follows_consumption(Broker::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_kafka() {
+    lag_follows_consumption(Broker::Kafka).await;
+}
+
+/// MQTT brokers keep no per-group position to compare with: the bridge reports no lag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_mqtt_is_not_reported() {
+    let prefix = support::prefix();
+    let bus = Broker::Mqtt.connect().await;
+    let address = naming::agent(&prefix, "echo");
+    assert_eq!(
+        bus.lag(&address, naming::BRIDGE_GROUP).await.expect("lag"),
+        None
+    );
+}
