@@ -8,7 +8,14 @@
 //!   `<address>`; competing consumers share it, `basic.qos` prefetch is the window; a consumer
 //!   whose connection closes has its unacknowledged deliveries requeued at once;
 //! - a subscription is a server-named, exclusive, auto-delete queue with the same binding,
-//!   consumed on one channel shared by every subscription of the connection.
+//!   consumed on one channel shared by every subscription of the connection;
+//! - an **event stream** address ([`naming::is_events`](crate::naming::is_events)) is one
+//!   RabbitMQ **stream** (`x-queue-type: stream`, durable, named `<address>@stream`, bound the
+//!   same way) whatever the group: the stream keeps every event, and each consumer reads it
+//!   from its first offset (`x-stream-offset: first`), so a reader that joins late replays the
+//!   whole stream. RabbitMQ tracks no position per group on a stream (the offset tracking of
+//!   the stream protocol is not part of AMQP 0-9-1): a consumer that reconnects replays from
+//!   the start again, acknowledgements only return credit, and a nack does not requeue.
 //!
 //! Consumers are ended with an explicit `basic.cancel` before their channel closes: lapin 4
 //! cancels a dropped consumer in the background, and when that cancel meets a channel that is
@@ -45,9 +52,14 @@ pub struct AmqpBus {
     subscriber: Channel,
 }
 
-/// The queue of `group` on `address`.
+/// The queue of `group` on `address` (`<address>@stream` for every group of an event
+/// stream).
 pub fn queue_name(address: &str, group: &str) -> String {
-    format!("{address}@{group}")
+    if crate::naming::is_events(address) {
+        format!("{address}@stream")
+    } else {
+        format!("{address}@{group}")
+    }
 }
 
 impl AmqpBus {
@@ -94,6 +106,13 @@ impl AmqpBus {
         group: &str,
     ) -> Result<String, BusError> {
         let queue = queue_name(address, group);
+        let mut args = FieldTable::default();
+        if crate::naming::is_events(address) {
+            args.insert(
+                "x-queue-type".into(),
+                AMQPValue::LongString(LongString::from("stream")),
+            );
+        }
         channel
             .queue_declare(
                 queue.as_str().into(),
@@ -101,7 +120,7 @@ impl AmqpBus {
                     durable: true,
                     ..Default::default()
                 },
-                FieldTable::default(),
+                args,
             )
             .await
             .map_err(|e| BusError::op(T, "queue.declare", e))?;
@@ -223,12 +242,19 @@ impl Bus for AmqpBus {
             .await
             .map_err(|e| BusError::op(T, "basic.qos", e))?;
         let queue = self.declare(&channel, address, group).await?;
+        let mut args = FieldTable::default();
+        if crate::naming::is_events(address) {
+            args.insert(
+                "x-stream-offset".into(),
+                AMQPValue::LongString(LongString::from("first")),
+            );
+        }
         let consumer = channel
             .basic_consume(
                 queue.as_str().into(),
                 format!("{name}-{}", uuid::Uuid::new_v4()).as_str().into(),
                 BasicConsumeOptions::default(),
-                FieldTable::default(),
+                args,
             )
             .await
             .map_err(|e| BusError::op(T, "basic.consume", e))?;

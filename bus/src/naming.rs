@@ -37,6 +37,11 @@ pub fn events(prefix: &str, agent: &str) -> String {
     format!("{prefix}.events.{agent}")
 }
 
+/// Whether `address` is an event stream ([`events`]: its next-to-last segment is `events`).
+pub fn is_events(address: &str) -> bool {
+    address.rsplit('.').nth(1) == Some("events")
+}
+
 /// A publish/subscribe topic.
 pub fn topic(prefix: &str, topic: &str) -> String {
     format!("{prefix}.topic.{topic}")

@@ -98,3 +98,8 @@ async fn event_stream_replay_redis() {
 async fn event_stream_replay_kafka() {
     replay_equals_live(Broker::Kafka).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_stream_replay_amqp() {
+    replay_equals_live(Broker::Amqp).await;
+}
