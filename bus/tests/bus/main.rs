@@ -1,8 +1,10 @@
 //! The bus bridge against real brokers (NATS/JetStream 4222, RabbitMQ 5672, Redis 6379,
-//! Mosquitto 1883 on 127.0.0.1; override with SWITCHYARD_TEST_NATS / _AMQP / _REDIS / _MQTT)
-//! and the real echo agent.
+//! Mosquitto 1883 on 127.0.0.1; override with SWITCHYARD_TEST_NATS / _AMQP / _REDIS / _MQTT;
+//! Kafka: a Tansu broker each test process starts, or SWITCHYARD_TEST_KAFKA) and the real echo
+//! agent.
 //! A test whose broker is not running fails with a message naming it. Every test uses its own
-//! address prefix and removes what it created.
+//! address prefix and removes what it created, except Kafka topics (never deleted: see
+//! `switchyard_bus::kafka`; they live in the test process's in-memory Tansu).
 
 mod brokers;
 mod events;
