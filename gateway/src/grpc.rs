@@ -219,6 +219,7 @@ mod tests {
             draining,
             lanes: Default::default(),
             modified: Default::default(),
+            authenticator: None,
         }));
         Dispatch::new(state, ConcurrencyLimitLayer::new(slots), Router::new())
     }
