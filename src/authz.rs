@@ -26,7 +26,7 @@ pub mod layer;
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::identity::{Principal, PrincipalKind, SpiffeId};
 
@@ -104,7 +104,7 @@ impl Matcher {
 }
 
 /// The rules of one agent, as configured (`[up.auth.policy.<agent>]`).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct AgentPolicyConfig {
     /// Rules allowing calls to the agent.

@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) modified: switchyard::server::cached::Modified,
     /// Checks credentials; `None` when authentication is off.
     pub(crate) authenticator: Option<Arc<crate::auth::Authenticator>>,
+    /// What the cards served declare about authentication.
+    pub(crate) card_security: Arc<card::CardSecurity>,
 }
 
 /// The state of the router.

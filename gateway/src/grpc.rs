@@ -220,6 +220,7 @@ mod tests {
             lanes: Default::default(),
             modified: Default::default(),
             authenticator: None,
+            card_security: Default::default(),
         }));
         Dispatch::new(state, ConcurrencyLimitLayer::new(slots), Router::new())
     }

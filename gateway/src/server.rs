@@ -120,6 +120,7 @@ impl Gateway {
         );
         let state = AppState(Arc::new(Shared {
             authenticator,
+            card_security: Arc::new(crate::card::CardSecurity::of(&config.auth)),
             registry,
             config,
             base_url: base_url.into(),

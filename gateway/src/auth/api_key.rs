@@ -2,7 +2,7 @@
 //!
 //! A key should be a random, high-entropy string (e.g. 32 random bytes, base64url): then one
 //! round of SHA-256 is enough, and the hash in the configuration reveals nothing usable.
-//! `switchyard auth hash-key` (or `printf %s "$KEY" | sha256sum`) gives the hash to configure.
+//! `printf %s "$KEY" | sha256sum` gives the hash to configure.
 
 use ring::digest;
 use subtle::ConstantTimeEq as _;
