@@ -179,7 +179,8 @@ impl UpAuth {
                 } else {
                     JwksSource::File(jwks.into())
                 };
-                let mut c = JwtConfig::new(source, self.jwt_audiences.clone(), self.jwt_issuer.clone());
+                let mut c =
+                    JwtConfig::new(source, self.jwt_audiences.clone(), self.jwt_issuer.clone());
                 c.leeway = Duration::from_secs(self.jwt_leeway_secs);
                 Some(c)
             }

@@ -236,11 +236,11 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
             ServiceBuilder::new()
                 .layer(RequestIdLayer)
                 .layer(TraceLayer)
-                .layer(HeaderCheckLayer)
-                .option_layer(cors)
                 .layer(AuthLayer::new(
                     auth.authenticator.clone(),
                     auth.config.auth.policy.clone(),
-                )),
+                ))
+                .layer(HeaderCheckLayer)
+                .option_layer(cors),
         )
 }

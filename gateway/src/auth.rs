@@ -133,8 +133,11 @@ pub(crate) struct Authenticator {
     jwt: Option<jwt::JwtVerifier>,
 }
 
-/// Longest credential read, in bytes; a longer one is refused before any parsing.
-pub(crate) const MAX_CREDENTIAL_BYTES: usize = 16 * 1024;
+/// Longest credential read, in bytes (the limit of every header forwarded to agents); a
+/// longer one is refused before any parsing. (An HTTP/1.1 request head over 8 KiB in all is
+/// refused by the HTTP server with 431 before any layer runs.)
+pub(crate) const MAX_CREDENTIAL_BYTES: usize =
+    crate::layers::header_check::MAX_FORWARDED_HEADER_BYTES;
 
 impl Authenticator {
     /// Loads the keys (a JWKS file must be readable; a JWKS URL is fetched lazily if it cannot

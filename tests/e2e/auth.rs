@@ -169,7 +169,9 @@ async fn refused(r: reqwest::Response, reason: impl Fn(&Value) -> &Value) -> Out
             r.headers()
         );
     }
-    let v = json_of(r).await;
+    // Not `json_of`: a refusal below the gateway's layers (none expected) would have no JSON
+    // body, and the assertion on the outcome says more than a parse panic.
+    let v: Value = serde_json::from_slice(&r.bytes().await.expect("body")).unwrap_or_default();
     let why = reason(&v).as_str().unwrap_or_default().to_owned();
     assert!(!v.to_string().contains(API_KEY), "{v}");
     Outcome::Refused(status, why)
@@ -488,21 +490,24 @@ async fn bad_tokens_and_malformed_credentials_always_get_401_and_never_a_panic()
         ),
         ("two parts", format!("{h}.{c}")),
         ("many parts", format!("{good}.{good}")),
-        ("huge token", "a".repeat(20_000)),
-        ("huge JWT-shaped", format!("{h}.{}.{s}", "A".repeat(12_000))),
+        // An HTTP/1.1 request head must fit 8 KiB (hyper answers 431 above it), so the huge
+        // tokens over HTTP/1.1 stay below that; gRPC (HTTP/2) takes the 12 KB ones.
+        ("huge token", "a".repeat(7_000)),
+        ("huge JWT-shaped", format!("{h}.{}.{s}", "A".repeat(6_500))),
+        ("huger token", "a".repeat(12_000)),
+        (
+            "huger JWT-shaped",
+            format!("{h}.{}.{s}", "A".repeat(12_000)),
+        ),
         ("wrong key", "sk-test-nope".into()),
     ];
     for (name, token) in &cases {
         for front in ["rest", "rpc", "grpc"] {
             let got = match front {
+                _ if front != "grpc" && token.len() > 7_500 => continue,
                 "rest" => rest(&gw, Some(&bearer(token))).await,
                 "rpc" => json_rpc(&gw, Some(&bearer(token))).await,
-                _ => {
-                    if token.len() > 8000 {
-                        continue;
-                    }
-                    grpc(&gw, Some(&bearer(token))).await
-                }
+                _ => grpc(&gw, Some(&bearer(token))).await,
             };
             assert!(
                 matches!(got, Outcome::Refused(401, _)),

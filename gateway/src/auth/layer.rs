@@ -1,7 +1,7 @@
 //! [`AuthLayer`]: authentication and authorization of every request, on every front.
 //!
 //! 1. A client-sent [`PRINCIPAL_HEADER`] is always removed (only the gateway sets it).
-//! 2. Public routes pass: `/healthz`, `/readyz`, `/metrics`, the console's page and assets and
+//! 2. Public routes pass: CORS preflights, `/healthz`, `/readyz`, `/metrics`, the console's page and assets and
 //!    `POST /console/render`, the agent cards (`/.well-known/agent-card.json`,
 //!    `/agents/{agent}/.well-known/agent-card.json`), the directory `GET /agents`, and gRPC
 //!    health checks.
@@ -76,6 +76,14 @@ pub(crate) struct Auth<S> {
 fn is_public(request: &Request) -> bool {
     let path = request.uri().path();
     let read = matches!(*request.method(), Method::GET | Method::HEAD);
+    if request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        // A CORS preflight carries no credentials; the CORS layer answers it.
+        return true;
+    }
     if path.starts_with("/grpc.health.v1.Health/") || path == "/console/render" {
         return true;
     }
