@@ -259,8 +259,11 @@ mod tests {
         }
     }
 
-    fn policy(toml: &[(&str, &[&str], &[(&str, &[&str])])]) -> Policy {
-        let agents = toml
+    /// One agent's rules: name, `allow`, and per-skill lists.
+    type AgentRules<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a [&'a str])]);
+
+    fn policy(rules: &[AgentRules<'_>]) -> Policy {
+        let agents = rules
             .iter()
             .map(|(agent, allow, skills)| {
                 (

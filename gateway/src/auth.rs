@@ -203,7 +203,7 @@ fn credential(headers: &HeaderMap) -> Result<Credential<'_>, AuthError> {
         (Some(_), Some(_)) => Err(AuthError::Malformed(
             "send either Authorization or X-API-Key, not both",
         )),
-        (None, Some(key)) if key.is_empty() => Err(AuthError::Malformed("empty X-API-Key")),
+        (None, Some("")) => Err(AuthError::Malformed("empty X-API-Key")),
         (None, Some(key)) => Ok(Credential::ApiKey(key)),
         (Some(value), None) => {
             let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
@@ -219,5 +219,96 @@ fn credential(headers: &HeaderMap) -> Result<Credential<'_>, AuthError> {
             Ok(Credential::Bearer(token))
         }
         (None, None) => Err(AuthError::Missing),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    /// Header lines: name and raw value.
+    type Lines<'a> = &'a [(&'a str, &'a [u8])];
+
+    fn headers(list: Lines<'_>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in list {
+            h.append(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_bytes(value).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[tokio::test]
+    async fn credentials_are_read_from_one_header_and_bad_ones_are_named() {
+        let auth = Authenticator::new(&AuthConfig {
+            api_keys: vec![ApiKey::from_key("ci", "k-1").expect("key")],
+            ..AuthConfig::default()
+        })
+        .await
+        .expect("config");
+        for ok in [
+            &[("authorization", b"Bearer k-1".as_slice())][..],
+            &[("authorization", b"bearer   k-1 ")],
+            &[("x-api-key", b"k-1")],
+        ] {
+            let p = auth
+                .authenticate(&headers(ok))
+                .await
+                .expect("authenticated");
+            assert_eq!(p.to_string(), "api-key:ci");
+        }
+        let cases: [(Lines<'_>, &str); 9] = [
+            (&[], "authentication required"),
+            (&[("authorization", b"Basic azox")], "scheme must be Bearer"),
+            (&[("authorization", b"Bearer")], "exactly one token"),
+            (&[("authorization", b"Bearer a b")], "exactly one token"),
+            (&[("authorization", b"Bearer \xff")], "not visible ASCII"),
+            (&[("x-api-key", b"")], "empty X-API-Key"),
+            (
+                &[
+                    ("authorization", b"Bearer k-1"),
+                    ("authorization", b"Bearer k-1"),
+                ],
+                "repeated",
+            ),
+            (
+                &[("authorization", b"Bearer k-1"), ("x-api-key", b"k-1")],
+                "not both",
+            ),
+            (&[("x-api-key", b"k-2")], "unknown API key"),
+        ];
+        for (h, want) in cases {
+            let e = auth.authenticate(&headers(h)).await.expect_err("refused");
+            assert!(e.to_string().contains(want), "{h:?}: {e}");
+            assert!(!e.to_string().contains("k-1"), "{e}");
+        }
+        let long = format!("Bearer {}", "a".repeat(MAX_CREDENTIAL_BYTES));
+        let e = auth
+            .authenticate(&headers(&[("authorization", long.as_bytes())]))
+            .await
+            .expect_err("too long");
+        assert!(e.to_string().contains("too long"), "{e}");
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let twice = AuthConfig {
+            api_keys: vec![
+                ApiKey::from_key("ci", "a").expect("key"),
+                ApiKey::from_key("ci", "b").expect("key"),
+            ],
+            ..AuthConfig::default()
+        };
+        assert!(twice.validate().unwrap_err().contains("twice"));
+        let no_aud = AuthConfig {
+            jwt: Some(JwtConfig::new(JwksSource::File("x".into()), vec![], None)),
+            ..AuthConfig::default()
+        };
+        assert!(no_aud.validate().unwrap_err().contains("audience"));
+        assert!(!AuthConfig::default().is_enabled());
     }
 }

@@ -285,3 +285,139 @@ fn parse_jwks(body: &[u8]) -> Result<Vec<Key>, String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    use jsonwebtoken::{EncodingKey, Header};
+    use ring::{
+        rand::SystemRandom,
+        signature::{Ed25519KeyPair, KeyPair as _},
+    };
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims(edit: impl FnOnce(&mut Value)) -> Value {
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut c = json!({"sub": "alice", "aud": "a", "exp": now + 600, "scp": ["x", "y"],
+                           "scope": "y z"});
+        edit(&mut c);
+        c
+    }
+
+    /// A verifier over a JWKS file with one Ed25519 key `k1`, and its signing key.
+    async fn verifier(dir: &std::path::Path) -> (JwtVerifier, EncodingKey) {
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("key");
+        let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).expect("pkcs8");
+        let jwks = json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "kid": "k1", "x": B64.encode(pair.public_key().as_ref())},
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"},
+            {"kty": "weird"},
+        ]});
+        let path = dir.join("jwks.json");
+        std::fs::write(&path, jwks.to_string()).expect("write");
+        let mut config = JwtConfig::new(JwksSource::File(path), vec!["a".into()], None);
+        config.refetch_interval = Duration::from_secs(3600);
+        let v = JwtVerifier::new(config).await.expect("loads");
+        (v, EncodingKey::from_ed_der(doc.as_ref()))
+    }
+
+    fn sign(key: &EncodingKey, kid: Option<&str>, claims: &Value) -> String {
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&h, claims, key).expect("sign")
+    }
+
+    #[tokio::test]
+    async fn tokens_are_verified_and_unusable_keys_skipped() {
+        let dir = tempfile_dir();
+        let (v, key) = verifier(dir.path()).await;
+        assert_eq!(
+            v.cache.read().await.keys.len(),
+            1,
+            "only the Ed25519 key is usable"
+        );
+        let p = v
+            .verify(&sign(&key, Some("k1"), &claims(|_| {})))
+            .await
+            .expect("valid");
+        assert_eq!(p.to_string(), "jwt:alice");
+        assert_eq!(p.scopes, ["x", "y", "z"]);
+        // Without kid: every key of the type is tried.
+        assert!(v.verify(&sign(&key, None, &claims(|_| {}))).await.is_ok());
+        let reason = |e: AuthError| e.to_string();
+        let now = jsonwebtoken::get_current_timestamp();
+        for (edit, want) in [
+            (json!({"exp": now - 120}), "expired"),
+            (json!({"nbf": now + 120}), "not yet valid"),
+            (json!({"aud": "b"}), "another audience"),
+            (json!({"sub": ""}), "\"sub\""),
+        ] {
+            let c = claims(|c| {
+                for (k, val) in edit.as_object().expect("object") {
+                    c[k] = val.clone();
+                }
+            });
+            let e = v
+                .verify(&sign(&key, Some("k1"), &c))
+                .await
+                .expect_err("refused");
+            assert!(reason(e.clone()).contains(want), "{edit}: {e}");
+        }
+        // Within the leeway.
+        let c = claims(|c| c["exp"] = json!(now - 5));
+        assert!(v.verify(&sign(&key, Some("k1"), &c)).await.is_ok());
+        let e = v
+            .verify(&sign(&key, Some("k9"), &claims(|_| {})))
+            .await
+            .expect_err("kid");
+        assert!(reason(e).contains("unknown key"));
+        let none = format!(
+            "{}.{}.",
+            B64.encode(r#"{"alg":"none"}"#),
+            B64.encode(claims(|_| {}).to_string())
+        );
+        assert!(v.verify(&none).await.is_err());
+        let hs = format!(
+            "{}.{}.c2ln",
+            B64.encode(r#"{"alg":"HS256","kid":"hmac"}"#),
+            B64.encode(claims(|_| {}).to_string())
+        );
+        let e = v.verify(&hs).await.expect_err("HS256");
+        assert!(reason(e).contains("not accepted"));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kid_refetches_at_most_once_per_interval() {
+        let dir = tempfile_dir();
+        let (v, _) = verifier(dir.path()).await;
+        let other = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("key");
+        let pair = Ed25519KeyPair::from_pkcs8(other.as_ref()).expect("pkcs8");
+        let key = EncodingKey::from_ed_der(other.as_ref());
+        // The first unknown kid fetches (still unknown), the second within the interval does not.
+        assert!(
+            v.verify(&sign(&key, Some("k2"), &claims(|_| {})))
+                .await
+                .is_err()
+        );
+        let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k2",
+                                    "x": B64.encode(pair.public_key().as_ref())}]});
+        std::fs::write(dir.path().join("jwks.json"), jwks.to_string()).expect("write");
+        assert!(
+            v.verify(&sign(&key, Some("k2"), &claims(|_| {})))
+                .await
+                .is_err()
+        );
+        *v.refetch.lock().await = None;
+        assert!(
+            v.verify(&sign(&key, Some("k2"), &claims(|_| {})))
+                .await
+                .is_ok()
+        );
+    }
+
+    fn tempfile_dir() -> tempfile::TempDir {
+        tempfile::tempdir().expect("temp dir")
+    }
+}
