@@ -573,6 +573,12 @@ impl Config {
                     "DNS_SERVER",
                     "DNS_REFRESH_SECS",
                     "UPDATE_GOLDEN",
+                    // The switchyard-gateway binary's authentication settings.
+                    "API_KEYS",
+                    "JWKS",
+                    "JWT_AUDIENCES",
+                    "JWT_ISSUER",
+                    "AUTH_POLICY_FILE",
                 ])
                 .split("__"),
         );
@@ -768,6 +774,45 @@ mod tests {
 
         let e = Config::load(Some(&dir.path().join("missing.toml"))).expect_err("missing");
         assert!(e.to_string().contains("does not exist"), "{e}");
+    }
+
+    #[test]
+    fn the_up_auth_table_configures_the_gateway_and_tokens_stay_hidden() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.toml");
+        let hash = switchyard_gateway::hash_api_key("k-1");
+        std::fs::write(
+            &file,
+            format!(
+                "token = \"s3cret\"\n[up.auth]\njwks = \"https://idp.test/jwks\"\n\
+                 jwt_audiences = [\"sy\"]\n[up.auth.api_keys]\nci = \"{hash}\"\n\
+                 [up.auth.policy.echo]\nallow = [\"api-key:ci\", \"jwt:alice\"]\n"
+            ),
+        )
+        .expect("write");
+        let c = Config::load(Some(&file)).expect("valid");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let auth = c.up.auth.gateway_config().expect("valid");
+        assert!(auth.is_enabled() && auth.policy.is_enabled());
+        assert_eq!(auth.api_keys[0].name(), "ci");
+        let jwt = auth.jwt.expect("jwt");
+        assert_eq!(
+            jwt.jwks,
+            switchyard_gateway::JwksSource::Url("https://idp.test/jwks".into())
+        );
+
+        for (bad, want) in [
+            ("[up.auth.api_keys]\nci = \"abc\"\n", "64 hex digits"),
+            ("[up.auth]\njwks = \"/x.json\"\n", "jwt_audiences"),
+            (
+                "[up.auth.policy.echo]\nallow = [\"user:x\"]\n",
+                "invalid policy rule",
+            ),
+        ] {
+            std::fs::write(&file, bad).expect("write");
+            let e = Config::load(Some(&file)).expect_err(want);
+            assert!(e.to_string().contains(want), "{e}");
+        }
     }
 
     #[test]
