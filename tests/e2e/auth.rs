@@ -419,6 +419,31 @@ async fn every_front_refuses_anonymous_and_unlisted_callers_and_serves_allowed_o
         let r = gw.req(Method::GET, open).send().await.expect("send");
         assert_eq!(r.status(), StatusCode::OK, "{open}");
     }
+    // Every decision is counted, by agent and outcome.
+    let text = gw
+        .req(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("body");
+    for decision in ["allow", "deny"] {
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with("switchyard_authz_decisions_total{")
+                    && l.contains("agent=\"echo\"")
+                    && l.contains(&format!("decision=\"{decision}\""))
+            })
+            .unwrap_or_else(|| panic!("no {decision} count in:\n{text}"));
+        let n: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("a value");
+        assert!(n >= 5.0, "{line}");
+    }
     gw.stop().await;
 }
 
