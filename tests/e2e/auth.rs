@@ -104,13 +104,16 @@ async fn serve_jwks(jwks: Value) -> String {
     format!("http://{addr}/jwks.json")
 }
 
+/// A policy for echo: `allow`, and `stream` (a skill) only for the API key `ci`.
 fn policy(allow: &[&str]) -> Arc<Policy> {
     let mut agents = BTreeMap::new();
     agents.insert(
         "echo".to_owned(),
         AgentPolicyConfig {
             allow: allow.iter().map(|s| (*s).to_owned()).collect(),
-            skills: BTreeMap::new(),
+            skills: [("stream".to_owned(), vec!["api-key:ci".to_owned()])]
+                .into_iter()
+                .collect(),
         },
     );
     Arc::new(Policy::from_config(&agents).expect("policy"))
@@ -313,7 +316,73 @@ async fn mcp(gw: &Gw, auth: Option<&str>) -> Outcome {
     .send()
     .await
     .expect("send");
+    if r.status() == StatusCode::OK {
+        return Outcome::Ok;
+    }
     refused(r, |v| &v["error"]["details"][0]["reason"]).await
+}
+
+/// The JSON-RPC message of an MCP answer (plain JSON, or the `data:` of an SSE event that
+/// answers a request).
+async fn mcp_answer(r: reqwest::Response) -> Value {
+    let text = r.text().await.expect("body");
+    if let Ok(v) = serde_json::from_str(&text) {
+        return v;
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .find(|v| v.get("result").is_some() || v.get("error").is_some())
+        .unwrap_or_else(|| panic!("no MCP answer in {text}"))
+}
+
+/// One MCP session as `auth`: initialize, then call `tool`; the text of its result and whether
+/// it is an error.
+async fn mcp_call(gw: &Gw, auth: &str, tool: &str) -> (bool, String) {
+    let post = |body: Value, session: Option<&str>| {
+        let mut r = gw
+            .http
+            .post(format!("{}/mcp", gw.url))
+            .header(header::AUTHORIZATION, auth)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .body(body.to_string());
+        if let Some(s) = session {
+            r = r.header("mcp-session-id", s);
+        }
+        r
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+    let r = post(init, None).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let session = r
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session")
+        .to_owned();
+    mcp_answer(r).await;
+    let r = post(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        Some(&session),
+    )
+    .send()
+    .await
+    .expect("send");
+    assert!(r.status().is_success(), "{}", r.status());
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": tool, "arguments": {"text": "via mcp"}}});
+    let v = mcp_answer(post(call, Some(&session)).send().await.expect("send")).await;
+    let result = &v["result"];
+    (
+        result["isError"].as_bool().unwrap_or(false),
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
 }
 
 fn unauthenticated(reason: &str) -> Outcome {
@@ -385,8 +454,20 @@ async fn every_front_refuses_anonymous_and_unlisted_callers_and_serves_allowed_o
     assert_eq!(grpc_web(&gw, Some(&bob)).await, denied(d));
 
     assert_eq!(mcp(&gw, None).await, unauthenticated(u));
-    // With a policy, /mcp (every agent at once) is refused even to allowed principals.
-    assert_eq!(mcp(&gw, Some(&alice)).await, denied(d));
+    // /mcp reaches every agent: a session needs credentials, and each tool call is checked.
+    assert_eq!(mcp(&gw, Some(&bob)).await, Outcome::Ok);
+    let (error, text) = mcp_call(&gw, &bob, "echo.echo").await;
+    assert!(
+        error && text.starts_with("PERMISSION_DENIED") && text.contains("jwt:bob"),
+        "{text}"
+    );
+    let (error, text) = mcp_call(&gw, &alice, "echo.echo").await;
+    assert!(!error && text.contains("via mcp"), "{text}");
+    // Skill rules: `stream` is the API key's only.
+    let (error, text) = mcp_call(&gw, &alice, "echo.stream").await;
+    assert!(error && text.contains("skill \"stream\""), "{text}");
+    let (error, text) = mcp_call(&gw, &key, "echo.stream").await;
+    assert!(!error, "{text}");
 
     // The extended card needs credentials; the public card does not, and declares both
     // schemes.

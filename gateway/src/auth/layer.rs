@@ -12,8 +12,9 @@
 //!    request extension and as [`PRINCIPAL_HEADER`] to the agent; the credential headers are
 //!    not forwarded.
 //! 4. When a [`Policy`] exists, the principal must be allowed to call the agent the request is
-//!    for; otherwise 403 / PERMISSION_DENIED. `/mcp` reaches every agent at once, so with a
-//!    policy it is refused (403) until per-tool checks exist.
+//!    for; otherwise 403 / PERMISSION_DENIED. `/mcp` reaches every agent in one session: there
+//!    each tool call is checked by its agent and skill (`switchyard_mcp::McpConfig::policy`),
+//!    a refusal being a tool error `PERMISSION_DENIED: …`.
 
 use std::{
     convert::Infallible,
@@ -205,9 +206,10 @@ fn authorize(
     request: &Request,
     principal: Option<&Principal>,
 ) -> Option<Decision> {
-    if request.uri().path().starts_with(crate::mcp::PATH) {
-        let reason = "MCP is not available while an authorization policy is configured";
-        return Some(Decision::Deny(reason.into()));
+    if request.uri().path() == crate::mcp::PATH {
+        // One session reaches every agent: each tool call is checked by agent and skill
+        // (`McpConfig::policy`), with the principal this layer put in the extensions.
+        return principal.is_none().then_some(Decision::Unauthenticated);
     }
     let agent = agent_of(request)?;
     match policy.check("gateway", &agent, None, principal) {
