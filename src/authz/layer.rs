@@ -1,4 +1,4 @@
-//! [`AuthzLayer`]: the agent runtime's enforcement of the [`Policy`](super::Policy), on every
+//! [`AuthzLayer`]: the agent runtime's enforcement of the [`Policy`], on every
 //! gRPC call of the agent server.
 //!
 //! The caller is the end user whose [`Principal`] a trusted forwarder (a gateway, by its mTLS
