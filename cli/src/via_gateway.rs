@@ -132,6 +132,10 @@ impl GatewayAgent {
             ))
         })?;
         match (envelope.result, envelope.error) {
+            (_, Some(e)) if status == reqwest::StatusCode::UNAUTHORIZED => Err(self.fail(format!(
+                "{} (JSON-RPC {}; pass a JWT or API key with --token or SWITCHYARD_TOKEN)",
+                e.message, e.code
+            ))),
             (_, Some(e)) => Err(self.fail(format!("{} (JSON-RPC {})", e.message, e.code))),
             (Some(r), None) => Ok(r),
             (None, None) => Err(self.fail("a JSON-RPC response with neither result nor error")),
