@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 mod agent;
+pub mod authz;
 pub mod card;
 pub mod client;
 mod context;

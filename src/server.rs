@@ -238,6 +238,10 @@ pub struct ServeConfig {
     /// more than this many times fails with "poison task: its owner died N times" and counts
     /// in `switchyard_tasks_poisoned_total`. Default 3.
     pub max_takeovers: u32,
+    /// Authorization of the calls this agent serves, by the [`Policy`](crate::authz::Policy)
+    /// under the agent's card name ([`crate::authz::layer`]). Default: no policy, every call
+    /// allowed.
+    pub authz: std::sync::Arc<crate::authz::layer::AgentAuthz>,
 }
 
 /// The default [`ServeConfig::replica_id`]: `$SWITCHYARD_REPLICA_ID`, else `$HOSTNAME`, else
@@ -275,6 +279,7 @@ impl Default for ServeConfig {
             replica_id: default_replica_id(),
             lease_ttl: Duration::from_secs(10),
             max_takeovers: 3,
+            authz: std::sync::Arc::default(),
         }
     }
 }
@@ -594,6 +599,10 @@ fn routes(
         .layer(axum::middleware::map_response(remap_oversize))
         .layer(axum::middleware::map_response(remap_undecodable))
         .layer(axum::middleware::from_fn(version::grpc))
+        .layer(crate::authz::layer::AuthzLayer::new(
+            config.authz.clone(),
+            &card.name,
+        ))
         .layer(observe::ObserveLayer::new(&card.name));
     axum::Router::new()
         .route(

@@ -38,6 +38,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// When set, commands reach agents through this gateway (A2A JSON-RPC) instead of gRPC.
     pub gateway_url: Option<String>,
+    /// Credential sent to the gateway as `Authorization: Bearer <token>`: a JWT or an API
+    /// key. From `--token` or `SWITCHYARD_TOKEN` (better than a file: it stays out of
+    /// version control). Never logged or printed.
+    pub token: Option<Token>,
     /// Deadline of a command's calls, in seconds.
     pub timeout_secs: f64,
     /// OTLP/gRPC endpoint to export traces to (Jaeger, an OpenTelemetry Collector), e.g.
@@ -91,6 +95,104 @@ pub struct UpConfig {
     pub stdio_agents: BTreeMap<String, StdioAgentConfig>,
     /// Bus bridges to start (`[[up.bridges]]`): each delivers one agent's bus address to it.
     pub bridges: Vec<UpBridge>,
+    /// Authentication and authorization at the gateway (`[up.auth]`); off by default.
+    pub auth: UpAuth,
+}
+
+/// A secret credential: shown as `***` in debug output.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+/// `[up.auth]`: the gateway's API keys, JWT settings and the authorization policy.
+///
+/// ```toml
+/// [up.auth.api_keys]
+/// ci = "<sha256 hex of the key>"   # switchyard auth hash-key <key>
+/// [up.auth]
+/// jwks = "https://idp.example.com/.well-known/jwks.json"   # or a file path
+/// jwt_audiences = ["switchyard"]
+/// jwt_issuer = "https://idp.example.com"
+/// [up.auth.policy.echo]
+/// allow = ["api-key:ci", "jwt:alice", "scope:agents.call"]
+/// [up.auth.policy.echo.skills]
+/// echo = ["jwt:alice"]
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpAuth {
+    /// API keys by name: the lower-case hex SHA-256 of each key (never the key).
+    pub api_keys: BTreeMap<String, String>,
+    /// The JWKS of bearer JWTs: an `http(s)://` URL or a file path. Unset: no JWTs.
+    pub jwks: Option<String>,
+    /// Accepted `aud` values (required with `jwks`).
+    pub jwt_audiences: Vec<String>,
+    /// Required `iss`, if any.
+    pub jwt_issuer: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`, seconds. Default 30.
+    pub jwt_leeway_secs: u64,
+    /// Who may call which agent (and skill), by agent name; see `switchyard::authz`.
+    /// Once any agent is listed, agents not listed cannot be called.
+    pub policy: BTreeMap<String, switchyard::authz::AgentPolicyConfig>,
+}
+
+impl Default for UpAuth {
+    fn default() -> Self {
+        Self {
+            api_keys: BTreeMap::new(),
+            jwks: None,
+            jwt_audiences: Vec::new(),
+            jwt_issuer: None,
+            jwt_leeway_secs: 30,
+            policy: BTreeMap::new(),
+        }
+    }
+}
+
+impl UpAuth {
+    /// The gateway's [`switchyard_gateway::AuthConfig`].
+    ///
+    /// # Errors
+    /// A bad key hash, a JWKS without audiences, or a bad policy rule.
+    pub fn gateway_config(&self) -> Result<switchyard_gateway::AuthConfig, String> {
+        use switchyard_gateway::{ApiKey, AuthConfig, JwksSource, JwtConfig};
+        let api_keys = self
+            .api_keys
+            .iter()
+            .map(|(name, hash)| ApiKey::from_hash(name, hash))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("up.auth.api_keys: {e}"))?;
+        let jwt = match &self.jwks {
+            None => None,
+            Some(jwks) => {
+                if self.jwt_audiences.is_empty() {
+                    return Err("up.auth.jwt_audiences must name at least one audience when up.auth.jwks is set".into());
+                }
+                let source = if jwks.starts_with("http://") || jwks.starts_with("https://") {
+                    JwksSource::Url(jwks.clone())
+                } else {
+                    JwksSource::File(jwks.into())
+                };
+                let mut c =
+                    JwtConfig::new(source, self.jwt_audiences.clone(), self.jwt_issuer.clone());
+                c.leeway = Duration::from_secs(self.jwt_leeway_secs);
+                Some(c)
+            }
+        };
+        let policy = switchyard::authz::Policy::from_config(&self.policy)
+            .map_err(|e| format!("up.auth.{e}"))?;
+        Ok(AuthConfig {
+            api_keys,
+            jwt,
+            policy: std::sync::Arc::new(policy),
+        })
+    }
 }
 
 /// What a stdio agent speaks on stdin/stdout.
@@ -320,6 +422,7 @@ impl Default for Config {
         Self {
             data_dir: default_data_dir(),
             gateway_url: None,
+            token: None,
             timeout_secs: 120.0,
             otlp_endpoint: None,
             log_format: switchyard::telemetry::LogFormat::default(),
@@ -343,6 +446,7 @@ impl Default for UpConfig {
             research_agents: vec!["textstats".into(), "summarize".into(), "keywords".into()],
             research_margin_ms: 250,
             connections: UpConnections::default(),
+            auth: UpAuth::default(),
             retention: UpRetention::default(),
             stdio_agents: BTreeMap::new(),
             bridges: Vec::new(),
@@ -469,6 +573,12 @@ impl Config {
                     "DNS_SERVER",
                     "DNS_REFRESH_SECS",
                     "UPDATE_GOLDEN",
+                    // The switchyard-gateway binary's authentication settings.
+                    "API_KEYS",
+                    "JWKS",
+                    "JWT_AUDIENCES",
+                    "JWT_ISSUER",
+                    "AUTH_POLICY_FILE",
                 ])
                 .split("__"),
         );
@@ -493,6 +603,7 @@ impl Config {
     /// # Errors
     /// [`CliError::Config`] naming the field.
     pub fn validate(&self) -> Result<(), CliError> {
+        self.up.auth.gateway_config().map_err(CliError::Config)?;
         for (name, a) in &self.up.stdio_agents {
             if a.command.first().is_none_or(String::is_empty) {
                 return Err(CliError::Config(format!(
@@ -663,6 +774,45 @@ mod tests {
 
         let e = Config::load(Some(&dir.path().join("missing.toml"))).expect_err("missing");
         assert!(e.to_string().contains("does not exist"), "{e}");
+    }
+
+    #[test]
+    fn the_up_auth_table_configures_the_gateway_and_tokens_stay_hidden() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.toml");
+        let hash = switchyard_gateway::hash_api_key("k-1");
+        std::fs::write(
+            &file,
+            format!(
+                "token = \"s3cret\"\n[up.auth]\njwks = \"https://idp.test/jwks\"\n\
+                 jwt_audiences = [\"sy\"]\n[up.auth.api_keys]\nci = \"{hash}\"\n\
+                 [up.auth.policy.echo]\nallow = [\"api-key:ci\", \"jwt:alice\"]\n"
+            ),
+        )
+        .expect("write");
+        let c = Config::load(Some(&file)).expect("valid");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let auth = c.up.auth.gateway_config().expect("valid");
+        assert!(auth.is_enabled() && auth.policy.is_enabled());
+        assert_eq!(auth.api_keys[0].name(), "ci");
+        let jwt = auth.jwt.expect("jwt");
+        assert_eq!(
+            jwt.jwks,
+            switchyard_gateway::JwksSource::Url("https://idp.test/jwks".into())
+        );
+
+        for (bad, want) in [
+            ("[up.auth.api_keys]\nci = \"abc\"\n", "64 hex digits"),
+            ("[up.auth]\njwks = \"/x.json\"\n", "jwt_audiences"),
+            (
+                "[up.auth.policy.echo]\nallow = [\"user:x\"]\n",
+                "invalid policy rule",
+            ),
+        ] {
+            std::fs::write(&file, bad).expect("write");
+            let e = Config::load(Some(&file)).expect_err(want);
+            assert!(e.to_string().contains(want), "{e}");
+        }
     }
 
     #[test]

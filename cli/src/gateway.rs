@@ -24,8 +24,10 @@ pub(crate) async fn start(
     if g.disabled {
         return Ok(None);
     }
+    let auth = config.up.auth.gateway_config().map_err(CliError::Config)?;
     let gateway = Gateway::bind(
         GatewayConfig {
+            auth,
             listen: SocketAddr::new(config.up.host, g.port),
             public_url: g.public_url.clone(),
             cors_origins: g.cors_origins.clone(),

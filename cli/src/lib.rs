@@ -57,6 +57,10 @@ pub struct Cli {
     /// Deadline of the command's calls, in seconds.
     #[arg(long, global = true, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+    /// Credential for the gateway (`Authorization: Bearer`): a JWT or an API key. Also
+    /// `SWITCHYARD_TOKEN` (preferred: a flag shows in the process list).
+    #[arg(long, global = true, value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -131,6 +135,9 @@ async fn execute(cli: &Cli) -> Result<(), CliError> {
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(d) = &cli.data_dir {
         config.data_dir.clone_from(d);
+    }
+    if let Some(t) = &cli.token {
+        config.token = Some(config::Token(t.clone()));
     }
     if let Some(t) = cli.timeout {
         config.timeout_secs = t;

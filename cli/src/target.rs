@@ -17,6 +17,8 @@ pub struct Mesh {
     pub gateway: Option<String>,
     /// The gateway commands go through (`gateway_url`), if configured.
     via: Option<String>,
+    /// The credential for the gateway.
+    token: Option<crate::config::Token>,
     timeout: Duration,
 }
 
@@ -44,6 +46,7 @@ impl Mesh {
             registry: Arc::new(registry),
             gateway,
             via: config.gateway_url.clone(),
+            token: config.token.clone(),
             timeout: Duration::from_secs_f64(config.timeout_secs),
         })
     }
@@ -94,7 +97,10 @@ impl Mesh {
     /// [`CliError::UnknownAgent`] (gRPC only: the gateway knows its own agents).
     pub fn conn(&self, name: &str, streaming: bool) -> Result<Conn, CliError> {
         if let Some(base) = &self.via {
-            return Ok(Conn::Gateway(GatewayAgent::new(base, name, self.timeout)));
+            return Ok(Conn::Gateway(
+                GatewayAgent::new(base, name, self.timeout)
+                    .with_token(self.token.as_ref().map(|t| t.0.as_str())),
+            ));
         }
         let client = if streaming {
             self.streaming_client(name)?

@@ -52,6 +52,27 @@ impl GatewayAgent {
         }
     }
 
+    /// Sends `token` (a JWT or an API key) as `Authorization: Bearer <token>` on every call,
+    /// marked sensitive so that no log shows it. A token that is not a valid header value is
+    /// dropped (the gateway then answers 401, which says what is missing).
+    #[must_use]
+    pub fn with_token(mut self, token: Option<&str>) -> Self {
+        let Some(token) = token else {
+            return self;
+        };
+        let Ok(mut value) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        else {
+            return self;
+        };
+        value.set_sensitive(true);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        if let Ok(client) = reqwest::Client::builder().default_headers(headers).build() {
+            self.http = client;
+        }
+        self
+    }
+
     /// The agent's base URL on the gateway (`<gateway>/agents/<name>`).
     pub fn url(&self) -> &str {
         &self.url
@@ -111,6 +132,10 @@ impl GatewayAgent {
             ))
         })?;
         match (envelope.result, envelope.error) {
+            (_, Some(e)) if status == reqwest::StatusCode::UNAUTHORIZED => Err(self.fail(format!(
+                "{} (JSON-RPC {}; pass a JWT or API key with --token or SWITCHYARD_TOKEN)",
+                e.message, e.code
+            ))),
             (_, Some(e)) => Err(self.fail(format!("{} (JSON-RPC {})", e.message, e.code))),
             (Some(r), None) => Ok(r),
             (None, None) => Err(self.fail("a JSON-RPC response with neither result nor error")),

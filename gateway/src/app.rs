@@ -14,7 +14,9 @@ use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
-    GatewayConfig, card, console,
+    GatewayConfig,
+    auth::layer::AuthLayer,
+    card, console,
     error::{ApiError, Failure},
     grpc::Dispatch,
     jsonrpc,
@@ -40,6 +42,10 @@ pub(crate) struct Shared {
     pub(crate) lanes: Arc<Lanes>,
     /// When each card and directory document last changed (`Last-Modified`).
     pub(crate) modified: switchyard::server::cached::Modified,
+    /// Checks credentials; `None` when authentication is off.
+    pub(crate) authenticator: Option<Arc<crate::auth::Authenticator>>,
+    /// What the cards served declare about authentication.
+    pub(crate) card_security: Arc<card::CardSecurity>,
 }
 
 /// The state of the router.
@@ -173,6 +179,7 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
     let config = &state.config;
     let limit = ConcurrencyLimitLayer::new(config.max_concurrent_requests);
     let grpc_state = state.clone();
+    let auth = state.clone();
     let api = Router::new()
         .route("/agents", get(card::directory))
         .route("/.well-known/agent-card.json", get(card::gateway_card))
@@ -229,6 +236,10 @@ pub(crate) fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
             ServiceBuilder::new()
                 .layer(RequestIdLayer)
                 .layer(TraceLayer)
+                .layer(AuthLayer::new(
+                    auth.authenticator.clone(),
+                    auth.config.auth.policy.clone(),
+                ))
                 .layer(HeaderCheckLayer)
                 .option_layer(cors),
         )

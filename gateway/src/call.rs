@@ -39,6 +39,8 @@ pub(crate) struct Target {
     pub(crate) forward: Forward,
     /// The gateway's public base URL, for the cards it returns.
     pub(crate) base_url: Arc<str>,
+    /// The security declarations of the cards returned.
+    pub(crate) card_security: Arc<card::CardSecurity>,
     /// Connections for streams.
     pub(crate) lanes: Arc<Lanes>,
 }
@@ -209,7 +211,12 @@ async fn calls(
             let extended = f
                 .call(name, a2a.get_extended_agent_card(f.unary(r)))
                 .await?;
-            card::document(&card::rewrite(extended, &target.agent, &target.base_url))
+            card::document(&card::rewrite(
+                extended,
+                &target.agent,
+                &target.base_url,
+                &target.card_security,
+            ))
         }
         Call::SendStreamingMessage(r) => {
             check_streaming(&target.agent)?;

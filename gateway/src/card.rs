@@ -27,7 +27,13 @@ use crate::{
 /// agent, since A2A gRPC clients cannot always add the `x-switchyard-agent` header; clients
 /// that dial a bare `host:port` send that header instead), then the agent's own gRPC address
 /// only when its configuration makes it public (`public_grpc`); `protocolVersion` 1.0 on each.
-pub(crate) fn rewrite(mut card: AgentCard, agent: &AgentRef, base: &str) -> AgentCard {
+pub(crate) fn rewrite(
+    mut card: AgentCard,
+    agent: &AgentRef,
+    base: &str,
+    security: &CardSecurity,
+) -> AgentCard {
+    security.apply(&mut card);
     let url = format!("{base}/agents/{}", agent.name());
     let interface = |url: String, binding: &str| AgentInterface {
         url,
@@ -137,7 +143,7 @@ pub(crate) async fn agent_card(
 ) -> Result<Response, Failure> {
     let agent = state.agent(&name).map_err(Failure::rest)?;
     let card = card_of(&state, &agent).await.map_err(Failure::rest)?;
-    let card = rewrite(card, &agent, &state.base_url);
+    let card = rewrite(card, &agent, &state.base_url, &state.card_security);
     Ok(cached(
         &state,
         &format!("/agents/{name}{WELL_KNOWN_CARD_PATH}"),
@@ -219,7 +225,7 @@ pub(crate) async fn gateway_card(State(state): State<AppState>, headers: HeaderM
             }
         })
         .collect();
-    let card = AgentCard {
+    let mut card = AgentCard {
         name: "switchyard-gateway".into(),
         description: format!(
             "The Switchyard gateway: A2A JSON-RPC, A2A REST, SSE, WebSocket, native gRPC and \
@@ -240,6 +246,7 @@ pub(crate) async fn gateway_card(State(state): State<AppState>, headers: HeaderM
         skills,
         ..Default::default()
     };
+    state.card_security.apply(&mut card);
     cached(
         &state,
         WELL_KNOWN_CARD_PATH,
@@ -280,5 +287,67 @@ mod tests {
         ] {
             assert!(v.get(key).is_some(), "{key}");
         }
+    }
+}
+
+/// The `securitySchemes` and `securityRequirements` of the cards the gateway serves: what its
+/// authentication accepts (A2A v1.0 §4.5: `X-API-Key` as an `apiKey` scheme, bearer JWTs as
+/// an `httpAuth` Bearer scheme; any one of them suffices). With authentication off the
+/// agent's own declarations pass unchanged.
+#[derive(Debug, Default)]
+pub(crate) struct CardSecurity {
+    schemes: Vec<(String, switchyard::pb::a2a::SecurityScheme)>,
+}
+
+impl CardSecurity {
+    /// The schemes of `auth`.
+    pub(crate) fn of(auth: &crate::AuthConfig) -> Self {
+        use switchyard::pb::a2a::{
+            ApiKeySecurityScheme, HttpAuthSecurityScheme, SecurityScheme, security_scheme::Scheme,
+        };
+        let mut schemes = Vec::new();
+        if !auth.api_keys.is_empty() {
+            schemes.push((
+                "apiKey".to_owned(),
+                SecurityScheme {
+                    scheme: Some(Scheme::ApiKeySecurityScheme(ApiKeySecurityScheme {
+                        description: "A named API key issued by the mesh operator (also \
+                                      accepted as Authorization: Bearer <key>)"
+                            .into(),
+                        location: "header".into(),
+                        name: "X-API-Key".into(),
+                    })),
+                },
+            ));
+        }
+        if auth.jwt.is_some() {
+            schemes.push((
+                "bearer".to_owned(),
+                SecurityScheme {
+                    scheme: Some(Scheme::HttpAuthSecurityScheme(HttpAuthSecurityScheme {
+                        description: "A JWT from the mesh's identity provider".into(),
+                        scheme: "Bearer".into(),
+                        bearer_format: "JWT".into(),
+                    })),
+                },
+            ));
+        }
+        Self { schemes }
+    }
+
+    /// Sets the card's schemes and requirements (when authentication is on).
+    fn apply(&self, card: &mut AgentCard) {
+        use switchyard::pb::a2a::SecurityRequirement;
+        if self.schemes.is_empty() {
+            return;
+        }
+        card.security_schemes = self.schemes.iter().cloned().collect();
+        card.security_requirements = self
+            .schemes
+            .iter()
+            .map(|(name, _)| SecurityRequirement {
+                schemes: [(name.clone(), Default::default())].into_iter().collect(),
+            })
+            .collect();
     }
 }

@@ -81,6 +81,9 @@ pub struct GatewayConfig {
     /// How often `/mcp` fetches the agents' cards again, to follow agents that come and go
     /// (`notifications/tools/list_changed`). Default 5 s.
     pub mcp_refresh_interval: Duration,
+    /// Authentication (API keys, bearer JWTs) and the authorization policy; off by default
+    /// ([`AuthConfig`](crate::AuthConfig), the README's "Security").
+    pub auth: crate::AuthConfig,
 }
 
 impl Default for GatewayConfig {
@@ -106,6 +109,7 @@ impl Default for GatewayConfig {
             card_max_age: Duration::from_secs(60),
             connections: ConnectionLimits::default(),
             mcp_refresh_interval: Duration::from_secs(5),
+            auth: crate::AuthConfig::default(),
         }
     }
 }
@@ -142,6 +146,7 @@ impl GatewayConfig {
             ));
         }
         self.connections.validate()?;
+        self.auth.validate()?;
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {

@@ -127,6 +127,13 @@ pub(crate) enum ApiError {
     /// gRPC's status code table prescribes for protocol errors.
     #[error("malformed gRPC request: {0}")]
     MalformedGrpc(String),
+    /// The request carries no valid credentials (HTTP 401, UNAUTHENTICATED); the reason never
+    /// holds the credential.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The authenticated caller may not call this agent (HTTP 403, PERMISSION_DENIED).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// gRPC: one message larger than the limit (RESOURCE_EXHAUSTED, as gRPC servers answer).
     #[error("a request message of {size} bytes exceeds the limit of {limit} bytes")]
     MessageTooLarge { size: u64, limit: usize },
@@ -174,7 +181,8 @@ impl ApiError {
             | Self::InvalidFrame(_)
             | Self::UnsupportedFrame => Code::InvalidArgument,
             Self::MethodNotAllowed { .. } => Code::Unimplemented,
-            Self::OriginNotAllowed(_) => Code::PermissionDenied,
+            Self::OriginNotAllowed(_) | Self::PermissionDenied(_) => Code::PermissionDenied,
+            Self::Unauthenticated(_) => Code::Unauthenticated,
             Self::A2a { kind, .. } => kind.grpc_code(),
             Self::BodyTooLarge { .. }
             | Self::Overloaded
@@ -287,6 +295,8 @@ impl ApiError {
             }
             Self::OriginNotAllowed(origin) => ours("ORIGIN_NOT_ALLOWED").with("origin", origin),
             Self::GrpcUnimplemented(_) => ours("METHOD_NOT_FOUND"),
+            Self::Unauthenticated(_) => ours("UNAUTHENTICATED"),
+            Self::PermissionDenied(_) => ours("PERMISSION_DENIED"),
             Self::MalformedGrpc(_) => ours("MALFORMED_MESSAGE"),
             Self::MessageTooLarge { limit, .. } => {
                 ours("MESSAGE_TOO_LARGE").with("limitBytes", limit)

@@ -219,6 +219,8 @@ mod tests {
             draining,
             lanes: Default::default(),
             modified: Default::default(),
+            authenticator: None,
+            card_security: Default::default(),
         }));
         Dispatch::new(state, ConcurrencyLimitLayer::new(slots), Router::new())
     }

@@ -61,6 +61,7 @@ pub(crate) async fn handle(
         agent,
         forward,
         base_url: state.base_url.clone(),
+        card_security: state.card_security.clone(),
         lanes: state.lanes.clone(),
     };
     match dispatch(&target, request.call, last_event_id).await {

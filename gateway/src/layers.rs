@@ -5,20 +5,23 @@
 //!    including the errors of the layers below;
 //! 2. [`trace`]: one `http.server` span per request, continuing the caller's W3C trace
 //!    context; the gRPC call made inside carries it on (see [`crate::upstream`]);
-//! 3. [`header_check`]: two `Host` headers, or a forwarded header that is repeated or too
+//! 3. [`crate::auth::layer`]: authentication (401) and the authorization policy (403), when
+//!    configured; before the header checks, so that every bad credential (a repeated or
+//!    oversized `Authorization`) gets 401; CORS preflights pass;
+//! 4. [`header_check`]: two `Host` headers, or a forwarded header that is repeated or too
 //!    large, get 400;
-//! 4. CORS (`tower_http::cors`, only when origins are configured): answers preflights before
+//! 5. CORS (`tower_http::cors`, only when origins are configured): answers preflights before
 //!    anything below can refuse them, and marks error answers readable too;
-//! 5. [`drain`]: once the gateway drains, new requests get 503 + `Retry-After`;
-//! 6. [`limit`]: at most `max_concurrent_requests` requests, streams and sessions at once;
+//! 6. [`drain`]: once the gateway drains, new requests get 503 + `Retry-After`;
+//! 7. [`limit`]: at most `max_concurrent_requests` requests, streams and sessions at once;
 //!    beyond it requests are shed at once with 429 / RESOURCE_EXHAUSTED + `Retry-After`;
-//! 7. [`body_limit`]: bodies over `max_body_bytes` are refused (by `Content-Length` before
+//! 8. [`body_limit`]: bodies over `max_body_bytes` are refused (by `Content-Length` before
 //!    reading, else while reading);
-//! 8. [`deadline`]: `grpc-timeout` or `X-Timeout-Ms` (else the route default) minus the
+//! 9. [`deadline`]: `grpc-timeout` or `X-Timeout-Ms` (else the route default) minus the
 //!    margin becomes the deadline the handlers pass to the agent;
-//! 9. the routes.
+//! 10. the routes.
 //!
-//! `/healthz` and `/readyz` sit outside layers 5–8: probes are never shed, and liveness
+//! `/healthz` and `/readyz` sit outside layers 6–9: probes are never shed, and liveness
 //! stays up during a drain. Every layer is `FooLayer` → `Foo<S>`; its refusals go through
 //! [`Failure`], shaped for the front the request was aimed at.
 

@@ -65,6 +65,7 @@
 #![warn(missing_docs)]
 
 mod app;
+mod auth;
 mod bounds;
 mod call;
 mod card;
@@ -87,6 +88,7 @@ mod sse;
 mod upstream;
 mod ws;
 
+pub use auth::{ApiKey, AuthConfig, JwksSource, JwtConfig, api_key::hash as hash_api_key};
 pub use config::{ConnectionLimits, GatewayConfig};
 pub use server::{Gateway, GatewayError};
 /// Starts the drain of a running [`Gateway`]; the same handle agents use.

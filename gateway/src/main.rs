@@ -5,12 +5,15 @@
 use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::Parser;
+use switchyard::authz::Policy;
 use switchyard::{
     Registry, RegistryConfig,
     registry::{AGENTS_ENV, DiscoveryConfig},
     resilience::ResilienceConfig,
 };
-use switchyard_gateway::{ConnectionLimits, Gateway, GatewayConfig};
+use switchyard_gateway::{
+    ApiKey, AuthConfig, ConnectionLimits, Gateway, GatewayConfig, JwksSource, JwtConfig,
+};
 
 /// The Switchyard HTTP gateway.
 #[derive(Debug, Parser)]
@@ -52,6 +55,66 @@ struct Args {
     /// Seconds after which a connection with nothing in flight is closed.
     #[arg(long, default_value_t = ConnectionLimits::default().idle_timeout.as_secs_f64())]
     idle_timeout_secs: f64,
+    /// API keys, `name=<sha256 hex of the key>`, comma-separated. Any key (or a JWKS) turns
+    /// authentication on.
+    #[arg(
+        long,
+        env = "SWITCHYARD_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    api_keys: Vec<String>,
+    /// JWKS of bearer JWTs: an http(s) URL or a file path.
+    #[arg(long, env = "SWITCHYARD_JWKS")]
+    jwks: Option<String>,
+    /// Accepted JWT audiences (`aud`), comma-separated; required with --jwks.
+    #[arg(long, env = "SWITCHYARD_JWT_AUDIENCES", value_delimiter = ',')]
+    jwt_audiences: Vec<String>,
+    /// Required JWT issuer (`iss`).
+    #[arg(long, env = "SWITCHYARD_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Authorization policy, a JSON file: `{"<agent>": {"allow": ["jwt:alice", …],
+    /// "skills": {"<skill>": […]}}}` (see the README's "Security").
+    #[arg(long, env = "SWITCHYARD_AUTH_POLICY_FILE")]
+    policy_file: Option<std::path::PathBuf>,
+}
+
+/// The authentication settings of the flags.
+fn auth(args: &Args) -> Result<AuthConfig, String> {
+    let api_keys = args
+        .api_keys
+        .iter()
+        .filter(|k| !k.is_empty())
+        .map(|entry| {
+            let (name, hash) = entry
+                .split_once('=')
+                .ok_or_else(|| "--api-keys entries are name=<sha256 hex>".to_owned())?;
+            ApiKey::from_hash(name.trim(), hash)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let jwt = args.jwks.as_ref().map(|jwks| {
+        let source = if jwks.starts_with("http://") || jwks.starts_with("https://") {
+            JwksSource::Url(jwks.clone())
+        } else {
+            JwksSource::File(jwks.into())
+        };
+        JwtConfig::new(source, args.jwt_audiences.clone(), args.jwt_issuer.clone())
+    });
+    let policy = match &args.policy_file {
+        None => Policy::default(),
+        Some(path) => {
+            let text = std::fs::read(path)
+                .map_err(|e| format!("--policy-file {}: {e}", path.display()))?;
+            let agents = serde_json::from_slice(&text)
+                .map_err(|e| format!("--policy-file {}: {e}", path.display()))?;
+            Policy::from_config(&agents)?
+        }
+    };
+    Ok(AuthConfig {
+        api_keys,
+        jwt,
+        policy: Arc::new(policy),
+    })
 }
 
 /// A positive number of seconds from a flag, or a one-line error naming it.
@@ -108,7 +171,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
+    let auth = match auth(&args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("switchyard-gateway: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
     let config = GatewayConfig {
+        auth,
         listen: args.listen,
         public_url: args.public_url,
         cors_origins: args

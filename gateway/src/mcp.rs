@@ -16,6 +16,7 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: &AppState) -> Rout
         state.registry.clone(),
         McpConfig {
             refresh_interval: state.config.mcp_refresh_interval,
+            policy: state.config.auth.policy.clone(),
             ..Default::default()
         },
         state.draining.clone(),

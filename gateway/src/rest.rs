@@ -98,6 +98,7 @@ async fn serve(
         agent,
         forward,
         base_url: state.base_url.clone(),
+        card_security: state.card_security.clone(),
         lanes: state.lanes.clone(),
     };
     match dispatch(&target, call, last_event_id).await? {

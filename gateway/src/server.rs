@@ -94,7 +94,33 @@ impl Gateway {
                 format!("http://{addr}")
             }
         };
+        let authenticator = if config.auth.is_enabled() {
+            let a = crate::auth::Authenticator::new(&config.auth)
+                .await
+                .map_err(GatewayError::Config)?;
+            Some(Arc::new(a))
+        } else {
+            None
+        };
+        tracing::info!(
+            authentication = if authenticator.is_some() { "on" } else { "off" },
+            api_keys = config.auth.api_keys.len(),
+            jwt = config.auth.jwt.is_some(),
+            authorization = if config.auth.policy.is_enabled() {
+                "on"
+            } else {
+                "off"
+            },
+            "gateway authentication {}",
+            if authenticator.is_some() {
+                "on"
+            } else {
+                "off (every caller is anonymous)"
+            }
+        );
         let state = AppState(Arc::new(Shared {
+            authenticator,
+            card_security: Arc::new(crate::card::CardSecurity::of(&config.auth)),
             registry,
             config,
             base_url: base_url.into(),

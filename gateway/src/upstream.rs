@@ -25,8 +25,15 @@ use crate::{
     layers::{deadline::Deadline, request_id::RequestIdValue},
 };
 
-/// HTTP headers forwarded as gRPC metadata of the same name (lower case).
-const FORWARDED: [&str; 3] = ["a2a-version", "a2a-extensions", "authorization"];
+/// HTTP headers forwarded as gRPC metadata of the same name (lower case). With
+/// authentication on, `authorization` is gone by then and the principal header carries the
+/// caller ([`crate::auth::layer`]).
+const FORWARDED: [&str; 4] = [
+    "a2a-version",
+    "a2a-extensions",
+    "authorization",
+    switchyard::identity::PRINCIPAL_HEADER,
+];
 
 /// Extra time the gateway waits for the agent's own DEADLINE_EXCEEDED before it answers
 /// with its own.

@@ -43,6 +43,12 @@ pub struct McpConfig {
     pub card_timeout: Duration,
     /// Deadline of one tool call (the task's gRPC deadline). Default 10 minutes.
     pub call_timeout: Duration,
+    /// Authorization of tool calls: the tool's agent and skill against the
+    /// [`Principal`](switchyard::identity::Principal) the HTTP layer in front put in the
+    /// request's extensions (the gateway's authentication); a refused call is a tool error
+    /// starting `PERMISSION_DENIED:` (or `UNAUTHENTICATED:`). Default: empty, every call
+    /// allowed.
+    pub policy: Arc<switchyard::authz::Policy>,
 }
 
 impl Default for McpConfig {
@@ -51,6 +57,7 @@ impl Default for McpConfig {
             refresh_interval: Duration::from_secs(5),
             card_timeout: Duration::from_secs(3),
             call_timeout: Duration::from_secs(600),
+            policy: Arc::default(),
         }
     }
 }
@@ -154,6 +161,26 @@ impl MeshTools {
             .clone()
     }
 
+    /// Why the policy refuses this call, if it does.
+    fn refusal(&self, entry: &Entry, context: &RequestContext<RoleServer>) -> Option<String> {
+        use switchyard::{authz::Decision, identity::Principal};
+        let policy = &self.0.config.policy;
+        if !policy.is_enabled() {
+            return None;
+        }
+        let principal = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>());
+        match policy.check("gateway", &entry.agent, Some(&entry.skill), principal) {
+            Decision::Allow => None,
+            Decision::Deny(reason) => Some(format!("PERMISSION_DENIED: {reason}")),
+            Decision::Unauthenticated => {
+                Some("UNAUTHENTICATED: this tool needs an authenticated caller".into())
+            }
+        }
+    }
+
     /// Runs one tool call: the message, the task's events (progress), cancellation.
     async fn call(
         &self,
@@ -161,6 +188,11 @@ impl MeshTools {
         args: serde_json::Map<String, Value>,
         context: &RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CallToolResult, McpError> {
+        if let Some(refusal) = self.refusal(entry, context) {
+            return Ok(rmcp::model::CallToolResult::error(vec![
+                rmcp::model::ContentBlock::text(refusal),
+            ]));
+        }
         let message = message(entry, args)?;
         let agent = self
             .0

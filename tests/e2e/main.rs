@@ -4,6 +4,7 @@
 
 mod a2a_rpc;
 mod agent_service;
+mod auth;
 mod bad_input;
 mod cancel;
 mod chaos;

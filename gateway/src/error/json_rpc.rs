@@ -40,6 +40,9 @@ pub(crate) fn code(error: &ApiError) -> i32 {
         | ApiError::MethodNotAllowed { .. }
         | ApiError::UnknownAgent(_) => -32601,
         ApiError::InvalidParams(_) | ApiError::BadRequest(_) => -32602,
+        // Implementation-defined server errors (JSON-RPC 2.0 §5.1); A2A defines none for
+        // authentication, the ErrorInfo reason (UNAUTHENTICATED, PERMISSION_DENIED) tells.
+        ApiError::Unauthenticated(_) | ApiError::PermissionDenied(_) => -32000,
         ApiError::Upstream { status, .. } => match status.code() {
             Code::NotFound => -32001,
             Code::InvalidArgument => -32602,
@@ -64,10 +67,13 @@ pub(crate) fn envelope(id: Value, error: &ApiError) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": error_object(error)})
 }
 
-/// The HTTP status a JSON-RPC error travels with: 404 for an unknown agent, else 200.
+/// The HTTP status a JSON-RPC error travels with: 404 for an unknown agent, 401 and 403 for
+/// authentication and authorization refusals, else 200.
 pub(crate) fn http_status(error: &ApiError) -> StatusCode {
     match error {
         ApiError::UnknownAgent(_) => StatusCode::NOT_FOUND,
+        ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        ApiError::PermissionDenied(_) => StatusCode::FORBIDDEN,
         _ => StatusCode::OK,
     }
 }
