@@ -47,6 +47,7 @@ mod service;
 pub mod store;
 pub mod task;
 pub mod telemetry;
+pub mod tls;
 pub mod trace;
 
 pub use agent::{Agent, AgentError};

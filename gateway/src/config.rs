@@ -81,6 +81,15 @@ pub struct GatewayConfig {
     /// How often `/mcp` fetches the agents' cards again, to follow agents that come and go
     /// (`notifications/tools/list_changed`). Default 5 s.
     pub mcp_refresh_interval: Duration,
+    /// HTTPS at the edge: the certificate chain (leaf first) and private key PEM files. Both
+    /// set: the listener speaks only TLS (HTTP/2 via ALPN `h2`, else HTTP/1.1), the files are
+    /// re-read when they change (no restart), and the default
+    /// [`public_url`](Self::public_url) is `https://…`. Both unset (the default): plain HTTP.
+    /// One without the other is refused. Binary: `--tls-cert`/`--tls-key`
+    /// (`GATEWAY_TLS_CERT`/`GATEWAY_TLS_KEY`).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key of [`tls_cert`](Self::tls_cert).
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -106,6 +115,8 @@ impl Default for GatewayConfig {
             card_max_age: Duration::from_secs(60),
             connections: ConnectionLimits::default(),
             mcp_refresh_interval: Duration::from_secs(5),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -142,6 +153,9 @@ impl GatewayConfig {
             ));
         }
         self.connections.validate()?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("tls_cert and tls_key must be set together (HTTPS needs both)".into());
+        }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
