@@ -91,6 +91,15 @@ pub struct UpConfig {
     pub stdio_agents: BTreeMap<String, StdioAgentConfig>,
     /// Bus bridges to start (`[[up.bridges]]`): each delivers one agent's bus address to it.
     pub bridges: Vec<UpBridge>,
+    /// Plain text between the mesh's workloads instead of mTLS. Default false: `up` creates
+    /// a development CA and per-workload certificates in `<data_dir>/certs` and every
+    /// internal hop (gateway → agent, research → sub-agents, CLI → agent) uses mTLS. When
+    /// true, `up` says so loudly at start.
+    pub insecure: bool,
+    /// The SPIFFE trust domain of the mesh's workload identities
+    /// (`spiffe://<trust_domain>/agent/<name>`, `…/gateway`, `…/cli`). Default
+    /// `switchyard.local`.
+    pub trust_domain: String,
 }
 
 /// What a stdio agent speaks on stdin/stdout.
@@ -346,6 +355,8 @@ impl Default for UpConfig {
             retention: UpRetention::default(),
             stdio_agents: BTreeMap::new(),
             bridges: Vec::new(),
+            insecure: false,
+            trust_domain: "switchyard.local".into(),
         }
     }
 }

@@ -238,3 +238,56 @@ fn time_left(der: &CertificateDer<'_>) -> Option<Duration> {
     let left = c.validity().time_to_expiration()?;
     Duration::try_from(left).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificates_are_reused_until_they_belong_to_another_ca_or_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let id = SpiffeId::parse("spiffe://td.test/agent/echo").expect("id");
+        let ca = DevCa::ensure(dir.path(), "td.test").expect("CA");
+        let files = ca.issue("echo", &id).expect("issue");
+        let first = std::fs::read(&files.cert).expect("cert");
+        assert_eq!(
+            super::super::spiffe_id_of(&CertificateDer::from_pem_slice(&first).expect("pem"))
+                .expect("id"),
+            id
+        );
+
+        // The next start: same CA, same certificate.
+        let again = DevCa::ensure(dir.path(), "td.test").expect("CA again");
+        assert_eq!(
+            std::fs::read(again.ca_path()).ok(),
+            std::fs::read(ca.ca_path()).ok()
+        );
+        again.issue("echo", &id).expect("reuse");
+        assert_eq!(std::fs::read(&files.cert).expect("cert"), first, "reused");
+
+        // Another SPIFFE ID for the name: re-issued.
+        let other = SpiffeId::parse("spiffe://td.test/agent/other").expect("id");
+        again.issue("echo", &other).expect("reissue");
+        assert_ne!(std::fs::read(&files.cert).expect("cert"), first);
+
+        // A certificate of another CA: re-issued.
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        let foreign = DevCa::ensure(elsewhere.path(), "td.test").expect("other CA");
+        let theirs = foreign.issue("echo", &id).expect("issue");
+        std::fs::copy(&theirs.cert, &files.cert).expect("copy");
+        std::fs::copy(&theirs.key, &files.key).expect("copy");
+        let copied = std::fs::read(&files.cert).expect("cert");
+        again.issue("echo", &id).expect("reissue");
+        assert_ne!(std::fs::read(&files.cert).expect("cert"), copied);
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&files.key)
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "private keys are not readable by others: {mode:o}"
+        );
+    }
+}
