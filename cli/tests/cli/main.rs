@@ -385,16 +385,13 @@ fn with_the_collector_down_requests_succeed_and_the_span_queue_stays_bounded() {
     let mesh: serde_json::Value =
         serde_json::from_slice(&std::fs::read(up.dir.path().join("mesh.json")).expect("mesh file"))
             .expect("json");
-    let echo = mesh["agents"]
-        .as_array()
-        .expect("agents")
-        .iter()
-        .find(|a| a["name"] == "echo")
-        .expect("echo")["endpoints"][0]
+    // The agents speak mTLS only; the gateway's plain-HTTP `/metrics` is the same process's.
+    let gateway = mesh["gateway"]
         .as_str()
-        .expect("endpoint")
+        .expect("gateway URL")
+        .trim_start_matches("http://")
         .to_owned();
-    let metrics = http_get(&echo, "/metrics");
+    let metrics = http_get(&gateway, "/metrics");
     let dropped: f64 = metrics
         .lines()
         .find(|l| l.starts_with("switchyard_trace_spans_dropped_total"))
