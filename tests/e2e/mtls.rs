@@ -21,10 +21,13 @@ use switchyard::{
 
 const DOMAIN: &str = "switchyard.test";
 
+/// The SPIFFE IDs (or `None`) of the callers an agent saw, in order.
+type Seen = Arc<Mutex<Vec<Option<String>>>>;
+
 /// Records the SPIFFE ID of every caller and answers with it.
 struct Whoami {
     name: &'static str,
-    seen: Arc<Mutex<Vec<Option<String>>>>,
+    seen: Seen,
 }
 
 #[tonic::async_trait]
@@ -86,7 +89,7 @@ async fn serve(agent: Arc<dyn Agent>, tls: Option<MeshTls>) -> Running {
     Running { addr, stop, join }
 }
 
-fn whoami(name: &'static str) -> (Arc<dyn Agent>, Arc<Mutex<Vec<Option<String>>>>) {
+fn whoami(name: &'static str) -> (Arc<dyn Agent>, Seen) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     (
         Arc::new(Whoami {
