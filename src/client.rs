@@ -35,6 +35,7 @@ use crate::{
         },
     },
     service::{A2A_VERSION, LAST_EVENT_ID},
+    tls::ClientTls,
     trace,
 };
 
@@ -205,20 +206,19 @@ pub struct Client {
 /// hurts nobody else.
 const MAX_HEADER_LIST_BYTES: u32 = 256 * 1024;
 
-/// Normalizes `host:port` (the A2A gRPC URL form) to `http://host:port`.
+/// Normalizes `host:port` (the A2A gRPC URL form) to `http://host:port`; `https://` and
+/// `grpcs://` are accepted too (the connection then needs a [`ClientTls`]: see [`channel`]).
 pub(crate) fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
     let uri = if addr.contains("://") {
         addr.to_owned()
     } else {
         format!("http://{addr}")
     };
-    if uri.starts_with("https://") || uri.starts_with("grpcs://") {
-        return Err(ClientError::InvalidAddress {
-            addr: addr.to_owned(),
-            reason: "TLS is not enabled in this build; use http:// or host:port".into(),
-        });
-    }
-    let uri = uri.replacen("grpc://", "http://", 1);
+    // The TLS connector below does the TLS; tonic sees plain HTTP/2 over it.
+    let uri = uri
+        .replacen("grpcs://", "http://", 1)
+        .replacen("https://", "http://", 1)
+        .replacen("grpc://", "http://", 1);
     Endpoint::from_shared(uri)
         .map(|e| {
             e.tcp_nodelay(true)
@@ -233,14 +233,104 @@ pub(crate) fn endpoint(addr: &str) -> Result<Endpoint, ClientError> {
         })
 }
 
+/// The TLS settings of a connection to `addr`: `tls` if given, else the process-wide
+/// [`default_client`](crate::tls::default_client); an `https://`/`grpcs://` address without
+/// either is refused (never silently plain text).
+pub(crate) fn tls_for(
+    addr: &str,
+    tls: Option<&ClientTls>,
+) -> Result<Option<ClientTls>, ClientError> {
+    let invalid = |reason: String| ClientError::InvalidAddress {
+        addr: addr.to_owned(),
+        reason,
+    };
+    let tls = match tls {
+        Some(t) => Some(t.clone()),
+        None => crate::tls::default_client().map_err(invalid)?,
+    };
+    if tls.is_none() && (addr.starts_with("https://") || addr.starts_with("grpcs://")) {
+        return Err(invalid(format!(
+            "TLS needs the mesh CA and a client certificate: set {}, {} and {}",
+            crate::tls::ENV_CA,
+            crate::tls::ENV_CERT,
+            crate::tls::ENV_KEY
+        )));
+    }
+    Ok(tls)
+}
+
+/// A channel over `endpoint`: mTLS with `tls` ([`ClientTls::connect`]), else plain text;
+/// connected on first use when `lazy`.
+pub(crate) async fn channel(
+    endpoint: Endpoint,
+    tls: Option<ClientTls>,
+    lazy: bool,
+) -> Result<Channel, tonic::transport::Error> {
+    match (tls, lazy) {
+        (None, true) => Ok(endpoint.connect_lazy()),
+        (None, false) => endpoint.connect().await,
+        (Some(t), true) => Ok(endpoint.connect_with_connector_lazy(TlsConnector(t))),
+        (Some(t), false) => endpoint.connect_with_connector(TlsConnector(t)).await,
+    }
+}
+
+/// A lazy [`channel`] (no await needed).
+pub(crate) fn lazy_channel(endpoint: Endpoint, tls: Option<ClientTls>) -> Channel {
+    match tls {
+        None => endpoint.connect_lazy(),
+        Some(t) => endpoint.connect_with_connector_lazy(TlsConnector(t)),
+    }
+}
+
+/// The connector of mTLS channels: TCP, then the TLS handshake of [`ClientTls::connect`].
+#[derive(Clone, Debug)]
+struct TlsConnector(ClientTls);
+
+impl tower::Service<http::Uri> for TlsConnector {
+    type Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+    type Error = std::io::Error;
+    type Future = futures::future::BoxFuture<'static, std::io::Result<Self::Response>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let tls = self.0.clone();
+        Box::pin(async move {
+            let host = uri.host().unwrap_or_default().to_owned();
+            let port = uri.port_u16().unwrap_or(443);
+            tls.connect(&host, port)
+                .await
+                .map(hyper_util::rt::TokioIo::new)
+        })
+    }
+}
+
 impl Client {
     /// Connects to the agent at `addr` (`host:port` or `http://host:port`).
     ///
     /// # Errors
     /// [`ClientError::InvalidAddress`], or [`ClientError::Connect`] when nothing answers.
+    ///
+    /// With a process-wide client identity ([`crate::tls::default_client`]: the
+    /// `SWITCHYARD_TLS_*` variables), the connection is mTLS; else plain text (`https://` is
+    /// then refused).
     pub async fn connect(addr: &str) -> Result<Self, ClientError> {
-        let channel = endpoint(addr)?
-            .connect()
+        Self::connect_with(addr, None).await
+    }
+
+    /// Connects to the agent at `addr` over mTLS with `tls` (its certificate presented, the
+    /// agent verified by SPIFFE ID: [`crate::tls`]); `None`: as [`connect`](Self::connect).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect); a refused handshake is [`ClientError::Connect`].
+    pub async fn connect_with(addr: &str, tls: Option<&ClientTls>) -> Result<Self, ClientError> {
+        let tls = tls_for(addr, tls)?;
+        let channel = channel(endpoint(addr)?, tls, false)
             .await
             .map_err(|source| ClientError::Connect {
                 addr: addr.to_owned(),
@@ -249,12 +339,22 @@ impl Client {
         Ok(Self::from_channel(channel).named(addr))
     }
 
-    /// A client that connects on first use (and reconnects after failures).
+    /// A client that connects on first use (and reconnects after failures); TLS as
+    /// [`connect`](Self::connect).
     ///
     /// # Errors
     /// [`ClientError::InvalidAddress`].
     pub fn lazy(addr: &str) -> Result<Self, ClientError> {
-        Ok(Self::from_channel(endpoint(addr)?.connect_lazy()).named(addr))
+        Self::lazy_with(addr, None)
+    }
+
+    /// [`lazy`](Self::lazy) over mTLS with `tls` (`None`: as [`lazy`](Self::lazy)).
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidAddress`].
+    pub fn lazy_with(addr: &str, tls: Option<&ClientTls>) -> Result<Self, ClientError> {
+        let tls = tls_for(addr, tls)?;
+        Ok(Self::from_channel(lazy_channel(endpoint(addr)?, tls)).named(addr))
     }
 
     pub(crate) fn named(mut self, addr: &str) -> Self {

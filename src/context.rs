@@ -33,6 +33,7 @@ pub struct TaskContext {
     pub(crate) trace: TraceHeaders,
     pub(crate) accepted_output_modes: Vec<String>,
     pub(crate) resumed: bool,
+    pub(crate) peer: Option<crate::identity::PeerIdentity>,
 }
 
 impl TaskContext {
@@ -71,6 +72,14 @@ impl TaskContext {
     /// The caller's gRPC request metadata (for a resumed execution: empty).
     pub fn metadata(&self) -> &MetadataMap {
         &self.metadata
+    }
+
+    /// The caller's workload identity: the SPIFFE ID of the client certificate it presented
+    /// over mTLS, verified against the mesh CA ([`crate::tls`]). `None` on a plain-text
+    /// server and for a [`resumed`](Self::resumed) execution (the runtime, not a caller, started it). The end user the call is for (forwarded by a gateway) is another
+    /// matter: see [`crate::identity::Principal`].
+    pub fn peer_identity(&self) -> Option<&crate::identity::PeerIdentity> {
+        self.peer.as_ref()
     }
 
     /// Media types the caller accepts (`SendMessageConfiguration.accepted_output_modes`);

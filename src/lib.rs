@@ -50,6 +50,7 @@ mod service;
 pub mod store;
 pub mod task;
 pub mod telemetry;
+pub mod tls;
 pub mod trace;
 
 pub use agent::{Agent, AgentError};

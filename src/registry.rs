@@ -87,6 +87,18 @@ impl AgentRef {
         self.0.router.peek()
     }
 
+    /// The mTLS identity this agent's clients present ([`ResilienceConfig::tls`], else the
+    /// process-wide [`default_client`](crate::tls::default_client)), for a caller that keeps
+    /// its own connections to [`pick_endpoint`](Self::pick_endpoint); `None`: plain text.
+    pub fn client_tls(&self) -> Option<crate::tls::ClientTls> {
+        self.0
+            .router
+            .config
+            .tls
+            .clone()
+            .or_else(|| crate::tls::default_client().ok().flatten())
+    }
+
     /// The addresses calls go to now: the configured `host:port` endpoints, or what the
     /// `dns:///` endpoints resolve to.
     pub fn endpoints(&self) -> Vec<String> {

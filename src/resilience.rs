@@ -75,6 +75,10 @@ pub struct ResilienceConfig {
     pub outlier: OutlierConfig,
     /// Retries.
     pub retry: RetryConfig,
+    /// The mTLS identity the clients present to the endpoints, which are then verified by
+    /// SPIFFE ID ([`crate::tls`]). `None` (the default): the process-wide
+    /// [`default_client`](crate::tls::default_client) (`SWITCHYARD_TLS_*`), else plain text.
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl Default for ResilienceConfig {
@@ -86,6 +90,7 @@ impl Default for ResilienceConfig {
             health_interval: Duration::from_secs(5),
             outlier: OutlierConfig::default(),
             retry: RetryConfig::default(),
+            tls: None,
         }
     }
 }

@@ -133,6 +133,8 @@ pub(crate) struct CallInfo {
     pub(crate) deadline: Option<Instant>,
     pub(crate) metadata: MetadataMap,
     pub(crate) trace: TraceHeaders,
+    /// The mTLS peer's verified SPIFFE ID ([`crate::tls`]), when the server speaks mTLS.
+    pub(crate) peer: Option<crate::identity::PeerIdentity>,
 }
 
 /// How the caller of [`Runtime::send`] follows the task.

@@ -242,6 +242,14 @@ pub struct ServeConfig {
     /// under the agent's card name ([`crate::authz::layer`]). Default: no policy, every call
     /// allowed.
     pub authz: std::sync::Arc<crate::authz::layer::AgentAuthz>,
+    /// mTLS ([`crate::tls`]): `Some`, the listener speaks only TLS, requires a client
+    /// certificate from the mesh CA whose single URI SAN is a SPIFFE ID of the mesh's trust
+    /// domain (plain text and other CAs are refused at the handshake), and each request
+    /// carries the caller's [`PeerIdentity`](crate::identity::PeerIdentity)
+    /// ([`TaskContext::peer_identity`](crate::TaskContext::peer_identity)). `None` (the
+    /// default): plain-text HTTP/2, for tests and explicitly insecure setups. Agent binaries:
+    /// `--tls-ca/--tls-cert/--tls-key` or `SWITCHYARD_TLS_CA/_CERT/_KEY`.
+    pub tls: Option<crate::tls::MeshTls>,
 }
 
 /// The default [`ServeConfig::replica_id`]: `$SWITCHYARD_REPLICA_ID`, else `$HOSTNAME`, else
@@ -280,6 +288,7 @@ impl Default for ServeConfig {
             lease_ttl: Duration::from_secs(10),
             max_takeovers: 3,
             authz: std::sync::Arc::default(),
+            tls: None,
         }
     }
 }
@@ -362,6 +371,7 @@ pub struct AgentServer {
     /// The store and its retention, for the sweeper.
     retention: (Arc<dyn TaskStore>, Retention),
     connections: ConnectionLimits,
+    tls: Option<crate::tls::ServerTls>,
 }
 
 impl AgentServer {
@@ -381,6 +391,12 @@ impl AgentServer {
     pub async fn bind_arc(agent: Arc<dyn Agent>, config: ServeConfig) -> Result<Self, ServeError> {
         crate::telemetry::metrics::install();
         config.validate()?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(crate::tls::ServerTls::mesh)
+            .transpose()
+            .map_err(|e| ServeError::Config(e.to_string()))?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -483,6 +499,7 @@ impl AgentServer {
             sqlite,
             retention: (store, config.retention),
             connections: config.connections,
+            tls,
         })
     }
 
@@ -516,6 +533,7 @@ impl AgentServer {
             conn_stop.clone(),
             self.drain_timeout,
             self.connections,
+            self.tls,
         ));
         let (store, retention) = self.retention;
         let sweeper = retention.is_enabled().then(|| {

@@ -47,10 +47,15 @@ impl CallInfo {
             .and_then(crate::deadline::parse_grpc_timeout)
             .map(|d| Instant::now() + d);
         let trace = TraceHeaders::from_metadata(&metadata);
+        let peer = req
+            .extensions()
+            .get::<crate::identity::PeerIdentity>()
+            .cloned();
         Self {
             deadline,
             metadata,
             trace,
+            peer,
         }
     }
 }

@@ -97,6 +97,15 @@ pub struct UpConfig {
     pub bridges: Vec<UpBridge>,
     /// Authentication and authorization at the gateway (`[up.auth]`); off by default.
     pub auth: UpAuth,
+    /// Plain text between the mesh's workloads instead of mTLS. Default false: `up` creates
+    /// a development CA and per-workload certificates in `<data_dir>/certs` and every
+    /// internal hop (gateway → agent, research → sub-agents, CLI → agent) uses mTLS. When
+    /// true, `up` says so loudly at start.
+    pub insecure: bool,
+    /// The SPIFFE trust domain of the mesh's workload identities
+    /// (`spiffe://<trust_domain>/agent/<name>`, `…/gateway`, `…/cli`). Default
+    /// `switchyard.local`.
+    pub trust_domain: String,
 }
 
 /// A secret credential: shown as `***` in debug output.
@@ -450,6 +459,8 @@ impl Default for UpConfig {
             retention: UpRetention::default(),
             stdio_agents: BTreeMap::new(),
             bridges: Vec::new(),
+            insecure: false,
+            trust_domain: "switchyard.local".into(),
         }
     }
 }

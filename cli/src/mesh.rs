@@ -24,6 +24,14 @@ pub struct MeshFile {
     pub gateway: Option<String>,
     /// Every agent with its gRPC endpoint.
     pub agents: Vec<AgentConfig>,
+    /// The CLI's mTLS material (mesh CA, `spiffe://<trust-domain>/cli` certificate and key);
+    /// absent when the mesh runs in plain text (`[up] insecure = true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<switchyard::tls::TlsFiles>,
+    /// The gateway's mTLS material (`…/gateway`), for a gateway started on its own against
+    /// this mesh (`SWITCHYARD_TLS_CA/_CERT/_KEY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_tls: Option<switchyard::tls::TlsFiles>,
 }
 
 impl MeshFile {

@@ -35,6 +35,19 @@ impl Mesh {
                 agents: mesh.agents,
             });
             gateway = mesh.gateway;
+            if let Some(files) = &mesh.tls {
+                // The mesh speaks mTLS: every call of this process presents the CLI's
+                // certificate (unless SWITCHYARD_TLS_* named another first).
+                let tls = switchyard::tls::MeshTls::load(files)
+                    .and_then(|t| t.client())
+                    .map_err(|e| {
+                        CliError::Config(format!(
+                            "mesh TLS ({}): {e}",
+                            MeshFile::path(&config.data_dir).display()
+                        ))
+                    })?;
+                switchyard::tls::set_default_client(Some(tls));
+            }
         }
         agents.merge(RegistryConfig {
             agents: config.agents.clone(),

@@ -7,7 +7,10 @@ use std::{io::Write as _, net::SocketAddr, sync::Arc, time::Duration};
 
 use switchyard::{
     Agent, AgentServer, Registry, RegistryConfig, ServeConfig, ShutdownHandle, StoreConfig,
-    registry::AgentConfig,
+    identity::SpiffeId,
+    registry::{AgentConfig, DiscoveryConfig},
+    resilience::ResilienceConfig,
+    tls::{MeshTls, TlsFiles, dev::DevCa},
 };
 use tokio::task::JoinHandle;
 
@@ -28,10 +31,79 @@ struct Running {
     servers: Vec<(ShutdownHandle, JoinHandle<()>)>,
 }
 
-/// Starts the `replicas` servers of agent `name` (see [`UpAgent::replicas`]).
+/// The mesh's workload identities under `up`: the development CA in `<data_dir>/certs`
+/// ([`switchyard::tls::dev`]); `None` in plain-text mode (`[up] insecure = true`).
+struct Identities {
+    ca: DevCa,
+    domain: String,
+}
+
+impl Identities {
+    /// Opens (or creates) the CA, or says loudly that the mesh runs in plain text.
+    fn open(config: &Config) -> Result<Option<Self>, CliError> {
+        if config.up.insecure {
+            tracing::warn!("INSECURE: [up] insecure = true: no mTLS between the mesh's workloads");
+            eprintln!(
+                "switchyard: INSECURE: [up] insecure = true: agents, the gateway and the CLI \
+                 talk plain text, and agents accept calls from anyone who reaches their ports"
+            );
+            return Ok(None);
+        }
+        let domain = config.up.trust_domain.clone();
+        let ca = DevCa::ensure(&config.data_dir.join("certs"), &domain)
+            .map_err(|e| CliError::Serve(format!("development CA: {e}")))?;
+        Ok(Some(Self { ca, domain }))
+    }
+
+    /// The files of workload `name` (`spiffe://<domain>/<path>`), reused or (re)issued.
+    fn files(&self, name: &str, path: &[&str]) -> Result<TlsFiles, CliError> {
+        let id = SpiffeId::workload(&self.domain, path)
+            .map_err(|e| CliError::Config(format!("up.trust_domain: {e}")))?;
+        self.ca
+            .issue(name, &id)
+            .map_err(|e| CliError::Serve(format!("certificate of {name}: {e}")))
+    }
+
+    /// The loaded material of workload `name`.
+    fn workload(&self, name: &str, path: &[&str]) -> Result<MeshTls, CliError> {
+        MeshTls::load(&self.files(name, path)?)
+            .map_err(|e| CliError::Serve(format!("certificate of {name}: {e}")))
+    }
+
+    /// The material of agent `name` (`…/agent/<name>`).
+    fn agent(&self, name: &str) -> Result<MeshTls, CliError> {
+        self.workload(name, &["agent", name])
+    }
+}
+
+/// A registry of `agents` whose clients present `tls` (plain text without).
+fn registry_as(agents: Vec<AgentConfig>, tls: Option<&MeshTls>) -> Result<Registry, CliError> {
+    let tls = tls
+        .map(MeshTls::client)
+        .transpose()
+        .map_err(|e| CliError::Serve(e.to_string()))?;
+    Registry::with_settings(
+        &RegistryConfig { agents },
+        DiscoveryConfig::default(),
+        ResilienceConfig {
+            tls,
+            ..ResilienceConfig::default()
+        },
+    )
+    .map_err(|e| CliError::Serve(e.to_string()))
+}
+
+/// Starts the `replicas` servers of agent `name` (see [`UpAgent::replicas`]), over mTLS with
+/// `ids`' certificate for it, else in plain text.
 ///
 /// [`UpAgent::replicas`]: crate::config::UpAgent::replicas
-async fn start(config: &Config, name: &str, agent: Arc<dyn Agent>) -> Result<Running, CliError> {
+async fn start(
+    config: &Config,
+    name: &str,
+    agent: Arc<dyn Agent>,
+    ids: Option<&Identities>,
+) -> Result<Running, CliError> {
+    let tls = ids.map(|i| i.agent(name)).transpose()?;
     let port = config.up.agents.get(name).map_or(0, |a| a.port);
     let mut running = Running {
         name: name.to_owned(),
@@ -49,6 +121,7 @@ async fn start(config: &Config, name: &str, agent: Arc<dyn Agent>) -> Result<Run
                 retention: config.up.retention.retention(),
                 connections: config.up.connections.limits(),
                 replica_id: format!("{}-{name}-{i}", switchyard::server::default_replica_id()),
+                tls: tls.clone(),
                 ..Default::default()
             },
         )
@@ -114,6 +187,8 @@ fn entry(r: &Running) -> AgentConfig {
 /// directory.
 pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
     let _lock = UpLock::acquire(&config.data_dir)?;
+    let ids = Identities::open(config)?;
+    let ids = ids.as_ref();
     let mut running = Vec::new();
     let simple: [(&str, Arc<dyn Agent>); 4] = [
         ("echo", Arc::new(switchyard_echo::Echo)),
@@ -123,7 +198,7 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
     ];
     for (name, agent) in simple {
         if enabled(config, name) {
-            running.push(start(config, name, agent).await?);
+            running.push(start(config, name, agent, ids).await?);
         }
     }
     let mut processes = Vec::new();
@@ -132,25 +207,31 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
             continue;
         }
         let (agent, process) = crate::stdio::agent(name, a).await?;
-        running.push(start(config, name, agent).await?);
+        running.push(start(config, name, agent, ids).await?);
         processes.extend(process);
     }
-    let registry = Arc::new(
-        Registry::new(&RegistryConfig {
-            agents: running.iter().map(entry).collect(),
-        })
-        .map_err(|e| CliError::Serve(e.to_string()))?,
-    );
+    // The gateway's (and the bus bridges') calls present `…/gateway`; research's its own.
+    let gateway_tls = ids
+        .map(|i| i.workload("gateway", &["gateway"]))
+        .transpose()?;
+    let registry = Arc::new(registry_as(
+        running.iter().map(entry).collect(),
+        gateway_tls.as_ref(),
+    )?);
     if enabled(config, "research") {
+        let research_tls = ids.map(|i| i.agent("research")).transpose()?;
         let research = switchyard_research::Research::new(
-            registry.clone(),
+            Arc::new(registry_as(
+                running.iter().map(entry).collect(),
+                research_tls.as_ref(),
+            )?),
             switchyard_research::ResearchConfig {
                 agents: config.up.research_agents.clone(),
                 deadline_margin: Duration::from_millis(config.up.research_margin_ms),
                 ..Default::default()
             },
         );
-        let r = start(config, "research", Arc::new(research)).await?;
+        let r = start(config, "research", Arc::new(research), ids).await?;
         registry
             .insert(entry(&r))
             .map_err(|e| CliError::Serve(e.to_string()))?;
@@ -166,6 +247,8 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
         pid: std::process::id(),
         gateway: gateway.as_ref().map(|g| g.url.clone()),
         agents: running.iter().map(entry).collect(),
+        tls: ids.map(|i| i.files("cli", &["cli"])).transpose()?,
+        gateway_tls: gateway_tls.map(|t| t.files().clone()),
     };
     mesh.write(&config.data_dir)?;
     print_banner(

@@ -84,6 +84,15 @@ pub struct GatewayConfig {
     /// Authentication (API keys, bearer JWTs) and the authorization policy; off by default
     /// ([`AuthConfig`](crate::AuthConfig), the README's "Security").
     pub auth: crate::AuthConfig,
+    /// HTTPS at the edge: the certificate chain (leaf first) and private key PEM files. Both
+    /// set: the listener speaks only TLS (HTTP/2 via ALPN `h2`, else HTTP/1.1), the files are
+    /// re-read when they change (no restart), and the default
+    /// [`public_url`](Self::public_url) is `https://…`. Both unset (the default): plain HTTP.
+    /// One without the other is refused. Binary: `--tls-cert`/`--tls-key`
+    /// (`GATEWAY_TLS_CERT`/`GATEWAY_TLS_KEY`).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key of [`tls_cert`](Self::tls_cert).
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -110,6 +119,8 @@ impl Default for GatewayConfig {
             connections: ConnectionLimits::default(),
             mcp_refresh_interval: Duration::from_secs(5),
             auth: crate::AuthConfig::default(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -147,6 +158,9 @@ impl GatewayConfig {
         }
         self.connections.validate()?;
         self.auth.validate()?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("tls_cert and tls_key must be set together (HTTPS needs both)".into());
+        }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {

@@ -71,13 +71,14 @@ impl Lanes {
     /// when none is available, the agent's own client, whose call fails with UNAVAILABLE.
     pub(crate) fn client(&self, agent: &AgentRef) -> (Client, LaneSlot) {
         let first = agent.client();
+        let tls = agent.client_tls();
         let Some(addr) = agent.pick_endpoint() else {
             return (first, LaneSlot(Arc::new(AtomicUsize::new(1))));
         };
         let mut map = self.by_endpoint.lock().unwrap_or_else(|e| e.into_inner());
         let lanes = map.entry(addr.clone()).or_insert_with(|| {
             // The address was valid for the registry, so it is valid here.
-            let client = Client::lazy(&addr).unwrap_or_else(|_| first.clone());
+            let client = Client::lazy_with(&addr, tls.as_ref()).unwrap_or_else(|_| first.clone());
             vec![Lane {
                 client,
                 open: Arc::default(),
@@ -94,7 +95,7 @@ impl Lanes {
             return (lane.client.clone(), LaneSlot(lane.open.clone()));
         }
         // The address was valid for the registry, so it is valid here.
-        let client = Client::lazy(&addr).unwrap_or(first);
+        let client = Client::lazy_with(&addr, tls.as_ref()).unwrap_or(first);
         let open = Arc::new(AtomicUsize::new(1));
         lanes.push(Lane {
             client: client.clone(),

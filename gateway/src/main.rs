@@ -77,6 +77,12 @@ struct Args {
     /// "skills": {"<skill>": […]}}}` (see the README's "Security").
     #[arg(long, env = "SWITCHYARD_AUTH_POLICY_FILE")]
     policy_file: Option<std::path::PathBuf>,
+    /// HTTPS at the edge: certificate chain PEM file (with --tls-key); re-read when it changes.
+    #[arg(long, env = "GATEWAY_TLS_CERT")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// HTTPS at the edge: private key PEM file (with --tls-cert).
+    #[arg(long, env = "GATEWAY_TLS_KEY")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 /// The authentication settings of the flags.
@@ -141,6 +147,17 @@ async fn main() -> ExitCode {
         }
     };
     let args = Args::parse();
+    // mTLS to the agents: SWITCHYARD_TLS_CA/_CERT/_KEY (the gateway's own certificate).
+    match switchyard::tls::default_client() {
+        Ok(Some(tls)) => tracing::info!(spiffe_id = %tls.spiffe_id(), "mTLS to agents"),
+        Ok(None) => tracing::warn!(
+            "INSECURE: no SWITCHYARD_TLS_CA/_CERT/_KEY: calls to agents are plain text"
+        ),
+        Err(e) => {
+            eprintln!("switchyard-gateway: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    }
     let registry = match RegistryConfig::from_env_value(&args.agents)
         .map_err(|e| e.to_string())
         .and_then(|c| {
@@ -190,6 +207,8 @@ async fn main() -> ExitCode {
         sse_keepalive: Duration::from_secs(args.sse_keepalive_secs.max(1)),
         max_concurrent_requests: args.max_concurrent_requests,
         connections,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
         ..GatewayConfig::default()
     };
     let gateway = match Gateway::bind(config, registry).await {
@@ -201,8 +220,9 @@ async fn main() -> ExitCode {
     };
     // The bound address (what a local client or a test connects to); the public URL used in
     // cards is logged with "gateway serving".
+    let scheme = if gateway.is_https() { "https" } else { "http" };
     println!(
-        "switchyard-gateway listening on http://{}",
+        "switchyard-gateway listening on {scheme}://{}",
         gateway.local_addr()
     );
     gateway.run_until(switchyard::shutdown_signal()).await;

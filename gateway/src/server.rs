@@ -57,6 +57,7 @@ pub struct Gateway {
     router: axum::Router,
     state: AppState,
     stop: ShutdownHandle,
+    tls: Option<switchyard::tls::ServerTls>,
 }
 
 impl Gateway {
@@ -73,6 +74,13 @@ impl Gateway {
         switchyard::telemetry::metrics::install();
         config.validate().map_err(GatewayError::Config)?;
         let cors = app::cors(&config.cors_origins).map_err(GatewayError::Config)?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                switchyard::tls::ServerTls::edge(cert, key)
+                    .map_err(|e| GatewayError::Config(e.to_string()))?,
+            ),
+            _ => None,
+        };
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -91,7 +99,8 @@ impl Gateway {
                 if addr.ip().is_unspecified() {
                     addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
                 }
-                format!("http://{addr}")
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{addr}")
             }
         };
         let authenticator = if config.auth.is_enabled() {
@@ -135,7 +144,13 @@ impl Gateway {
             router,
             state,
             stop: ShutdownHandle::new(),
+            tls,
         })
+    }
+
+    /// Whether the listener speaks HTTPS ([`GatewayConfig::tls_cert`]).
+    pub fn is_https(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The address the listener is bound to.
@@ -143,7 +158,7 @@ impl Gateway {
         self.local_addr
     }
 
-    /// The public base URL (`public_url`, else `http://<bound address>`), without a trailing
+    /// The public base URL (`public_url`, else `http://<bound address>`, `https://…` with TLS), without a trailing
     /// slash; agent `x` is at `<url>/agents/x`.
     pub fn url(&self) -> String {
         self.state.base_url.to_string()
@@ -179,6 +194,7 @@ impl Gateway {
             connections.clone(),
             state.config.drain_timeout,
             state.config.connections,
+            self.tls,
         ));
         tracing::info!(addr = %self.local_addr, url = %state.base_url, "gateway serving");
         tokio::select! {

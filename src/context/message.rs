@@ -24,6 +24,7 @@ pub struct MessageContext {
     pub(crate) deadline: Option<Instant>,
     pub(crate) trace: TraceHeaders,
     pub(crate) accepted_output_modes: Vec<String>,
+    pub(crate) peer: Option<crate::identity::PeerIdentity>,
 }
 
 impl MessageContext {
@@ -47,6 +48,14 @@ impl MessageContext {
     pub fn message_metadata(&self, key: &str) -> Option<serde_json::Value> {
         let m = self.message.metadata.as_ref()?;
         m.fields.get(key).map(crate::task::value_to_json)
+    }
+
+    /// The caller's workload identity: the SPIFFE ID of the client certificate it presented
+    /// over mTLS, verified against the mesh CA ([`crate::tls`]). `None` on a plain-text
+    /// server. The end user the call is for (forwarded by a gateway) is another
+    /// matter: see [`crate::identity::Principal`].
+    pub fn peer_identity(&self) -> Option<&crate::identity::PeerIdentity> {
+        self.peer.as_ref()
     }
 
     /// The caller's gRPC request metadata.

@@ -192,12 +192,15 @@ impl Backend {
         config: &ResilienceConfig,
     ) -> Result<Self, ClientError> {
         let load = Arc::new(EndpointLoad::new(failed, agent, addr));
-        let channel = crate::client::endpoint(addr)?
-            .connect_timeout(config.connect_timeout)
-            .http2_keep_alive_interval(config.keepalive_interval)
-            .keep_alive_timeout(config.keepalive_timeout)
-            .keep_alive_while_idle(true)
-            .connect_lazy();
+        let tls = crate::client::tls_for(addr, config.tls.as_ref())?;
+        let channel = crate::client::lazy_channel(
+            crate::client::endpoint(addr)?
+                .connect_timeout(config.connect_timeout)
+                .http2_keep_alive_interval(config.keepalive_interval)
+                .keep_alive_timeout(config.keepalive_timeout)
+                .keep_alive_while_idle(true),
+            tls,
+        );
         let client = Client::over(Transport::measured(channel.clone(), load.clone())).named(addr);
         // Health calls share the connection but not the measurement: they are fast even when
         // the agent's calls are slow, and would hide that from the balancer.

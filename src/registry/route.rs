@@ -51,7 +51,7 @@ impl Endpoints {
 pub(crate) struct Router {
     agent: String,
     pub(crate) endpoints: Endpoints,
-    config: ResilienceConfig,
+    pub(crate) config: ResilienceConfig,
     budget: RetryBudget,
 }
 

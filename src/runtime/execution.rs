@@ -90,6 +90,7 @@ async fn run(
         trace: start.call.trace,
         accepted_output_modes: start.accepted_output_modes,
         resumed: start.resumed,
+        peer: start.call.peer,
     };
     let events = TaskEvents {
         runtime: rt.clone(),

@@ -54,6 +54,7 @@ impl Runtime {
         let ctx = MessageContext {
             message,
             metadata: call.metadata.clone(),
+            peer: call.peer.clone(),
             deadline: call.deadline,
             trace: call.trace.clone(),
             accepted_output_modes: request

@@ -17,6 +17,8 @@ use tower::ServiceExt as _;
 
 use activity::{Activity, Tracked};
 
+use crate::{identity::PeerIdentity, tls::ServerTls};
+
 /// Concurrent HTTP/2 streams per connection: long-lived streams (subscriptions, sessions) must
 /// not starve new calls on a shared connection (hyper's default is 200).
 const MAX_CONCURRENT_STREAMS: u32 = 4096;
@@ -87,12 +89,20 @@ impl ConnectionLimits {
 
 /// Serves `router` on `listener` within `limits` until `stop` fires, then closes connections
 /// gracefully (HTTP/2 GOAWAY, in-flight calls finish), waiting at most `grace`.
+///
+/// With `tls`, every connection first completes a TLS handshake (within
+/// [`ConnectionLimits::header_read_timeout`]); a connection that fails it (plain text, a
+/// certificate the verifier refuses) is closed and logged at DEBUG. With mTLS
+/// ([`ServerTls::peer_trust_domain`]), the client's certificate must carry a SPIFFE ID of the
+/// trust domain, and every request of the connection carries its
+/// [`PeerIdentity`](crate::identity::PeerIdentity) as an extension.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     stop: CancellationToken,
     grace: Duration,
     limits: ConnectionLimits,
+    tls: Option<ServerTls>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -109,6 +119,13 @@ pub async fn serve(
         // instead of growing it; bodies are read in chunks of at most this size.
         .max_buf_size(HTTP1_READ_BUFFER);
     let builder = Arc::new(builder);
+    let acceptor = tls
+        .as_ref()
+        .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone()));
+    let trust_domain: Option<Arc<str>> = tls
+        .as_ref()
+        .and_then(|t| t.peer_trust_domain.as_deref())
+        .map(Into::into);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let connections = TaskTracker::new();
     loop {
@@ -130,61 +147,58 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let activity = Activity::new();
-        let service = {
-            let (router, activity) = (router.clone(), activity.clone());
-            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let request = activity.begin();
-                let router = router.clone();
-                async move {
-                    let response = router
-                        .oneshot(req.map(axum::body::Body::new))
-                        .await
-                        .unwrap_or_else(|never: Infallible| match never {});
-                    Ok::<_, Infallible>(response.map(|inner| Tracked {
-                        inner,
-                        _request: request,
-                    }))
-                }
-            })
-        };
-        let (builder, stop) = (builder.clone(), stop.clone());
+        let (builder, stop, router) = (builder.clone(), stop.clone(), router.clone());
+        let (acceptor, trust_domain) = (acceptor.clone(), trust_domain.clone());
         connections.spawn(async move {
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            let idle = activity.idle(limits.header_read_timeout, limits.idle_timeout);
-            tokio::pin!(idle);
-            // After an idle close begins, the peer has `header_read_timeout` to finish it (an
-            // HTTP/2 peer must answer the GOAWAY's PING); then the socket is dropped.
-            let hard_close = tokio::time::sleep(Duration::MAX);
-            tokio::pin!(hard_close);
-            let mut closing = false;
-            loop {
-                tokio::select! {
-                    ended = conn.as_mut() => {
-                        if let Err(e) = ended {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                        break;
-                    }
-                    () = &mut idle, if !closing => {
-                        tracing::debug!(%peer, "closing an idle connection");
-                        closing = true;
-                        conn.as_mut().graceful_shutdown();
-                        hard_close
-                            .as_mut()
-                            .reset(tokio::time::Instant::now() + limits.header_read_timeout);
-                    }
-                    () = &mut hard_close => {
-                        tracing::debug!(%peer, "dropping an idle connection that did not close");
-                        break;
-                    }
-                    () = stop.cancelled(), if !closing => {
-                        closing = true;
-                        conn.as_mut().graceful_shutdown();
-                    }
+            let Some(acceptor) = acceptor else {
+                connection(
+                    TokioIo::new(stream),
+                    None,
+                    peer,
+                    router,
+                    &builder,
+                    stop,
+                    limits,
+                )
+                .await;
+                drop(slot);
+                return;
+            };
+            let handshake = tokio::select! {
+                r = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)) => r,
+                () = stop.cancelled() => return,
+            };
+            let tls = match handshake {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
                 }
-            }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let identity = match trust_domain {
+                Some(domain) => match crate::tls::peer_identity(tls.get_ref().1, &domain) {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "mTLS peer refused");
+                        return;
+                    }
+                },
+                None => None,
+            };
+            connection(
+                TokioIo::new(tls),
+                identity,
+                peer,
+                router,
+                &builder,
+                stop,
+                limits,
+            )
+            .await;
             drop(slot);
         });
     }
@@ -195,5 +209,76 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!(?grace, "connections still open after the drain timeout");
+    }
+}
+
+/// Serves one accepted (and, with TLS, handshaken) connection until it ends, goes idle or the
+/// server stops.
+async fn connection<I>(
+    io: I,
+    identity: Option<PeerIdentity>,
+    peer: SocketAddr,
+    router: axum::Router,
+    builder: &auto::Builder<TokioExecutor>,
+    stop: CancellationToken,
+    limits: ConnectionLimits,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let activity = Activity::new();
+    let service = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+            let request = activity.begin();
+            let router = router.clone();
+            if let Some(id) = &identity {
+                req.extensions_mut().insert(id.clone());
+            }
+            async move {
+                let response = router
+                    .oneshot(req.map(axum::body::Body::new))
+                    .await
+                    .unwrap_or_else(|never: Infallible| match never {});
+                Ok::<_, Infallible>(response.map(|inner| Tracked {
+                    inner,
+                    _request: request,
+                }))
+            }
+        })
+    };
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
+    let idle = activity.idle(limits.header_read_timeout, limits.idle_timeout);
+    tokio::pin!(idle);
+    // After an idle close begins, the peer has `header_read_timeout` to finish it (an
+    // HTTP/2 peer must answer the GOAWAY's PING); then the socket is dropped.
+    let hard_close = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(hard_close);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            ended = conn.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            () = &mut idle, if !closing => {
+                tracing::debug!(%peer, "closing an idle connection");
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+                hard_close
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + limits.header_read_timeout);
+            }
+            () = &mut hard_close => {
+                tracing::debug!(%peer, "dropping an idle connection that did not close");
+                break;
+            }
+            () = stop.cancelled(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
     }
 }

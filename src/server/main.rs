@@ -32,6 +32,10 @@ const EX_USAGE: u8 = 64;
 ///   `--push-allow-http` (`NAME_PUSH_ALLOW_HTTP=true`) and `--push-allow-network CIDR`
 ///   (repeatable; `NAME_PUSH_ALLOW_NETWORKS=CIDR,CIDR`) loosen their
 ///   [`PushPolicy`](crate::outbound::PushPolicy).
+/// - `--push-notifications` (`NAME_PUSH_NOTIFICATIONS=true`): accept push-notification configs.
+/// - mTLS ([`ServeConfig::tls`]): `--tls-ca`, `--tls-cert`, `--tls-key` (`SWITCHYARD_TLS_CA`,
+///   `SWITCHYARD_TLS_CERT`, `SWITCHYARD_TLS_KEY`); the agent's own calls present the same
+///   certificate. Without them the agent serves plain text and says so (WARN) at start.
 ///
 /// Prints `<name> listening on <addr>` once serving. A configuration error prints one line and
 /// exits 64; so does a store that cannot be opened (e.g. an unreachable database: the line
@@ -165,6 +169,25 @@ where
                     "A loopback/private/link-local network push notifications may reach \
                      (repeatable, e.g. 127.0.0.0/8; default: none)",
                 ),
+            Arg::new("tls-ca")
+                .long("tls-ca")
+                .env(crate::tls::ENV_CA)
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("mTLS: the mesh CA certificate PEM file (with --tls-cert and --tls-key)"),
+        )
+        .arg(
+            Arg::new("tls-cert")
+                .long("tls-cert")
+                .env(crate::tls::ENV_CERT)
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("mTLS: this agent's certificate chain PEM file (SPIFFE ID in the URI SAN)"),
+        )
+        .arg(
+            Arg::new("tls-key")
+                .long("tls-key")
+                .env(crate::tls::ENV_KEY)
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("mTLS: this agent's private key PEM file"),
         )
         .args(extra);
     let matches = command.get_matches();
@@ -229,6 +252,36 @@ where
             .map(|v| v.copied().collect())
             .unwrap_or_default(),
     };
+    let tls = match (
+        matches.get_one::<PathBuf>("tls-ca"),
+        matches.get_one::<PathBuf>("tls-cert"),
+        matches.get_one::<PathBuf>("tls-key"),
+    ) {
+        (None, None, None) => {
+            tracing::warn!(
+                "INSECURE: no --tls-ca/--tls-cert/--tls-key: serving and calling in plain text"
+            );
+            None
+        }
+        (Some(ca), Some(cert), Some(key)) => {
+            let files = crate::tls::TlsFiles {
+                ca: ca.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            match crate::tls::MeshTls::load(&files).and_then(|t| Ok((t.client()?, t))) {
+                Ok((client, tls)) => {
+                    // Calls this agent makes (a registry, `Client::connect`) present its
+                    // certificate too.
+                    crate::tls::set_default_client(Some(client));
+                    tracing::info!(spiffe_id = %tls.spiffe_id(), "mTLS");
+                    Some(tls)
+                }
+                Err(e) => return fail(&format!("TLS: {e}")),
+            }
+        }
+        _ => return fail(&"--tls-ca, --tls-cert and --tls-key go together"),
+    };
     let agent = match make(matches).await {
         Ok(a) => a,
         Err(e) => return fail(&e),
@@ -242,6 +295,7 @@ where
         max_takeovers,
         push_notifications,
         push_policy,
+        tls,
         ..Default::default()
     };
     let server = match AgentServer::bind(agent, config).await {

@@ -6,7 +6,7 @@
 //! Span attributes follow the OpenTelemetry semantic conventions for RPC (`rpc.system`,
 //! `rpc.service`, `rpc.method`, `rpc.grpc.status_code`) plus `switchyard.agent` and the A2A
 //! attributes the handlers record (`a2a.method`, `a2a.task.id`, `a2a.context.id`,
-//! `a2a.task.state`). The parent is the caller's W3C trace context.
+//! `a2a.task.state`) and `peer.spiffe_id`, the caller's verified SPIFFE ID over mTLS. The parent is the caller's W3C trace context.
 
 use std::{
     convert::Infallible,
@@ -191,7 +191,11 @@ impl Call {
             a2a.task.id = tracing::field::Empty,
             a2a.context.id = tracing::field::Empty,
             a2a.task.state = tracing::field::Empty,
+            peer.spiffe_id = tracing::field::Empty,
         );
+        if let Some(peer) = req.extensions().get::<crate::identity::PeerIdentity>() {
+            span.record("peer.spiffe_id", peer.0.as_str());
+        }
         if a2a {
             span.record("a2a.method", method);
         }

@@ -32,6 +32,7 @@ mod isolation;
 mod large_messages;
 mod mcp;
 mod metrics;
+mod mtls;
 mod ops;
 mod postgres;
 mod push;

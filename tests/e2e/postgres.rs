@@ -264,3 +264,27 @@ fn uuid_like() -> String {
     let b = RandomState::new().hash_one(std::time::SystemTime::now());
     format!("{a:016x}{b:016x}")
 }
+
+/// A DSN with `sslmode=require` works (sqlx over rustls with ring), and the session really is
+/// encrypted (`pg_stat_ssl`).
+#[tokio::test]
+async fn a_dsn_with_sslmode_require_connects_over_tls() {
+    let base = test_url();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}sslmode=require");
+    let pool = sqlx::PgPool::connect(&url).await.expect("TLS connection");
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .expect("pg_stat_ssl");
+    assert!(ssl, "the session is TLS");
+    pool.close().await;
+    let schema = format!("sslmode_{}", &uuid_like()[..12]);
+    let store = PostgresStore::connect(
+        &DatabaseUrl::new(&url),
+        &PostgresOptions::new(schema.clone()),
+    )
+    .await
+    .expect("the task store over TLS");
+    store.drop_schema().await.expect("drop schema");
+}

@@ -114,6 +114,10 @@ INVALID = {
         {"agents": {"textstats": {"allowFrom": []}}},
         "agents.research.calls names \"textstats\", but agents.textstats.allowFrom does not list \"research\"",
     ),
+    "cert-manager without an issuer": (
+        {"mtls": {"enabled": True, "certManager": {"enabled": True}}},
+        "mtls.certManager.issuerRef.name is required",
+    ),
     "call to a disabled agent": (
         {"agents": {"keywords": {"enabled": False}}},
         "agents.research.calls names \"keywords\", which is not an enabled agent",
@@ -205,7 +209,44 @@ def run_sets():
     missing = [k for k in keys if not any(f"`{p}`" in readme for p in prefixes(k))]
     assert not missing, f"helm/switchyard/README.md does not document {missing}"
     print(f"ok README documents all {len(keys)} keys")
-    print(f"chart value sets: {passed + 4} passed")
+    check_mtls()
+    print(f"chart value sets: {passed + 5} passed")
+
+
+def check_mtls():
+    """mTLS from Secrets, cert-manager Certificates opt-in, HTTPS at the gateway's edge."""
+    issuer = {"name": "mesh-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    values = {
+        "mtls": {"enabled": True, "trustDomain": "prod.example", "certManager": {"enabled": True, "issuerRef": issuer}},
+        "gateway": {"tlsSecret": "edge-cert"},
+    }
+    docs = render(values)
+    certs = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Certificate"}
+    assert set(certs) == {f"switchyard-{n}" for n in [*EXAMPLE_AGENTS, "gateway"]}, sorted(certs)
+    assert certs["switchyard-research"]["uris"] == ["spiffe://prod.example/agent/research"], certs
+    assert certs["switchyard-gateway"]["uris"] == ["spiffe://prod.example/gateway"], certs
+    assert all(c["issuerRef"] == issuer and "client auth" in c["usages"] for c in certs.values()), certs
+    for d in docs:
+        if d["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        pod = d["spec"]["template"]["spec"]
+        name = d["metadata"]["name"]
+        c = pod["containers"][0]
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env.get("SWITCHYARD_TLS_CERT") == "/etc/switchyard/tls/tls.crt", (name, env)
+        secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        assert f"{name}-tls" in secrets, (name, secrets)
+        if name == "switchyard-gateway":
+            assert env.get("GATEWAY_TLS_CERT") == "/etc/switchyard/edge/tls.crt", env
+            assert "edge-cert" in secrets, secrets
+            assert c["readinessProbe"]["httpGet"]["scheme"] == "HTTPS", c["readinessProbe"]
+        else:
+            assert "tcpSocket" in c["readinessProbe"] and "grpc" not in c["readinessProbe"], c["readinessProbe"]
+    # Off by default: no Certificate, no TLS environment.
+    plain = render({})
+    assert not [d for d in plain if d["kind"] == "Certificate"]
+    assert "SWITCHYARD_TLS_CA" not in json.dumps(plain)
+    print("ok mTLS from Secrets, cert-manager Certificates with SPIFFE IDs, HTTPS edge")
 
 
 def leaf_keys(tree, prefix=""):

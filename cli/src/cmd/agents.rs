@@ -118,13 +118,18 @@ pub async fn health(mesh: &Mesh, json: bool) -> Result<(), CliError> {
 }
 
 async fn check(endpoint: &str) -> String {
-    let channel = match tonic::transport::Endpoint::from_shared(format!("http://{endpoint}")) {
-        Ok(e) => e.connect_timeout(Duration::from_secs(3)),
-        Err(e) => return format!("INVALID ({e})"),
-    };
-    let channel = match channel.connect().await {
-        Ok(c) => c,
-        Err(_) => return "UNREACHABLE".into(),
+    // Through `Client`: mTLS when the mesh uses it.
+    let channel = match tokio::time::timeout(
+        Duration::from_secs(3),
+        switchyard::Client::connect(endpoint),
+    )
+    .await
+    {
+        Ok(Ok(c)) => c.transport(),
+        Ok(Err(switchyard::ClientError::InvalidAddress { reason, .. })) => {
+            return format!("INVALID ({reason})");
+        }
+        Ok(Err(_)) | Err(_) => return "UNREACHABLE".into(),
     };
     let mut req = tonic::Request::new(HealthCheckRequest {
         service: String::new(),

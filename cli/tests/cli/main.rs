@@ -385,16 +385,13 @@ fn with_the_collector_down_requests_succeed_and_the_span_queue_stays_bounded() {
     let mesh: serde_json::Value =
         serde_json::from_slice(&std::fs::read(up.dir.path().join("mesh.json")).expect("mesh file"))
             .expect("json");
-    let echo = mesh["agents"]
-        .as_array()
-        .expect("agents")
-        .iter()
-        .find(|a| a["name"] == "echo")
-        .expect("echo")["endpoints"][0]
+    // The agents speak mTLS only; the gateway's plain-HTTP `/metrics` is the same process's.
+    let gateway = mesh["gateway"]
         .as_str()
-        .expect("endpoint")
+        .expect("gateway URL")
+        .trim_start_matches("http://")
         .to_owned();
-    let metrics = http_get(&echo, "/metrics");
+    let metrics = http_get(&gateway, "/metrics");
     let dropped: f64 = metrics
         .lines()
         .find(|l| l.starts_with("switchyard_trace_spans_dropped_total"))
@@ -513,8 +510,19 @@ fn up_runs_several_replicas_of_an_agent_on_one_store_and_refuses_them_on_sqlite(
     // A task sent to one replica is read on the other.
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let one = switchyard::Client::connect(&endpoints[0]).await.expect("A");
-        let two = switchyard::Client::connect(&endpoints[1]).await.expect("B");
+        // The mesh speaks mTLS: present the CLI's certificate from mesh.json.
+        let files: switchyard::tls::TlsFiles = serde_json::from_value(mesh["tls"].clone())
+            .expect("mesh.json names the CLI's TLS files");
+        let tls = switchyard::tls::MeshTls::load(&files)
+            .expect("load")
+            .client()
+            .expect("client");
+        let one = switchyard::Client::connect_with(&endpoints[0], Some(&tls))
+            .await
+            .expect("A");
+        let two = switchyard::Client::connect_with(&endpoints[1], Some(&tls))
+            .await
+            .expect("B");
         let t = one.send_text("twice").await.expect("send on A");
         let got = two.get_task(&t.id, None).await.expect("get on B");
         assert_eq!(got.state(), switchyard::pb::a2a::TaskState::Completed);
@@ -539,4 +547,74 @@ fn up_runs_several_replicas_of_an_agent_on_one_store_and_refuses_them_on_sqlite(
     let (code, line) = failed(&out);
     assert_eq!(code, 64);
     assert!(line.contains("up.agents.echo.replicas = 2"), "{line}");
+}
+
+/// `switchyard up` is mTLS by default: a development CA and per-workload certificates in the
+/// data directory, named in mesh.json; agents refuse plain text.
+/// Plain text only with `[up] insecure = true`, said loudly at start.
+#[test]
+fn up_uses_mtls_by_default_and_plain_text_only_when_told() {
+    let up = Up::start(&[]);
+    let certs = up.dir.path().join("certs");
+    for f in [
+        "ca.pem",
+        "ca.key",
+        "echo.pem",
+        "research.pem",
+        "gateway.pem",
+        "cli.pem",
+    ] {
+        assert!(certs.join(f).is_file(), "{f} in {}", certs.display());
+    }
+    let mesh: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(up.dir.path().join("mesh.json")).expect("mesh file"))
+            .expect("json");
+    let files: switchyard::tls::TlsFiles =
+        serde_json::from_value(mesh["tls"].clone()).expect("tls in mesh.json");
+    let tls = switchyard::tls::MeshTls::load(&files).expect("load");
+    assert_eq!(tls.spiffe_id().as_str(), "spiffe://switchyard.local/cli");
+    let echo = mesh["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .find(|a| a["name"] == "echo")
+        .expect("echo")["endpoints"][0]
+        .as_str()
+        .expect("endpoint")
+        .to_owned();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let plain = match switchyard::Client::connect(&echo).await {
+            Err(_) => true,
+            Ok(c) => c.send_text("plain").await.is_err(),
+        };
+        assert!(plain, "plain text is refused");
+        let client = switchyard::Client::connect_with(&echo, Some(&tls.client().expect("client")))
+            .await
+            .expect("mTLS");
+        let t = client.send_text("over mTLS").await.expect("send");
+        assert_eq!(t.artifacts[0].text(), "over mTLS");
+    });
+    // The CLI finds its certificate through mesh.json; research's fan-out works over mTLS.
+    let sent = ok(&up.run(&[
+        "send",
+        "research",
+        "Mutual TLS protects every hop of the mesh.",
+    ]));
+    assert!(sent.contains("COMPLETED"), "{sent}");
+    let (status, _) = up.interrupt();
+    assert!(status.success());
+
+    // Plain text only when told, and said at start.
+    let insecure = Up::start(&[("SWITCHYARD_UP__INSECURE", "true")]);
+    let mesh: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(insecure.dir.path().join("mesh.json")).expect("mesh file"),
+    )
+    .expect("json");
+    assert!(mesh.get("tls").is_none(), "{mesh}");
+    let sent = ok(&insecure.run(&["send", "echo", "plain"]));
+    assert!(sent.contains("COMPLETED"), "{sent}");
+    let (status, err) = insecure.interrupt();
+    assert!(status.success());
+    assert!(err.contains("INSECURE"), "{err}");
 }

@@ -234,3 +234,23 @@ the first Ingress host, else the gateway Service's cluster DNS name.
 {{- printf "http://%s.%s.svc.%s:%d" (include "switchyard.componentName" (list . "gateway")) .Release.Namespace .Values.clusterDomain (int $g.service.port) }}
 {{- end }}
 {{- end }}
+
+{{/* Secret of a component's mTLS certificate. Args: (list $ component). */}}
+{{- define "switchyard.tlsSecret" -}}
+{{- $ := index . 0 -}}
+{{- $c := index . 1 -}}
+{{- default (printf "%s-tls" (include "switchyard.componentName" (list $ $c))) (index $.Values.mtls.secretNames $c) -}}
+{{- end }}
+
+{{/* mTLS environment of a workload (SWITCHYARD_TLS_*). Args: (list $ component). */}}
+{{- define "switchyard.mtlsEnv" -}}
+{{- $ := index . 0 -}}
+{{- if $.Values.mtls.enabled }}
+- name: SWITCHYARD_TLS_CA
+  value: /etc/switchyard/tls/ca.crt
+- name: SWITCHYARD_TLS_CERT
+  value: /etc/switchyard/tls/tls.crt
+- name: SWITCHYARD_TLS_KEY
+  value: /etc/switchyard/tls/tls.key
+{{- end }}
+{{- end }}
