@@ -169,6 +169,8 @@ where
                     "A loopback/private/link-local network push notifications may reach \
                      (repeatable, e.g. 127.0.0.0/8; default: none)",
                 ),
+        )
+        .arg(
             Arg::new("tls-ca")
                 .long("tls-ca")
                 .env(crate::tls::ENV_CA)
