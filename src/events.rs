@@ -18,6 +18,10 @@ use crate::{
 /// [`TaskEvents::progress`].
 pub const PROGRESS_KEY: &str = "switchyard.progress";
 
+/// Largest checkpoint an execution may record ([`TaskEvents::checkpoint`]), in bytes: a
+/// checkpoint says where to continue, not what was produced (that is in the events).
+pub const MAX_CHECKPOINT_BYTES: usize = 1024 * 1024;
+
 /// Why an event was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
@@ -84,6 +88,34 @@ impl TaskEvents {
         self.runtime
             .publish(&self.task, event, Origin::Execution(self.execution))
             .await
+    }
+
+    /// Records how far the execution got, for a resumed execution to continue from
+    /// ([`TaskContext::checkpoint`](crate::TaskContext::checkpoint)) instead of starting over
+    /// and repeating events its clients already received (issue 13 item 8). It is persisted with
+    /// the task, in the same commit as every event published before it; the next checkpoint
+    /// replaces it, and a message that continues the task clears it. `data` is opaque to the
+    /// runtime (at most [`MAX_CHECKPOINT_BYTES`],
+    /// never empty).
+    ///
+    /// # Errors
+    /// [`EventError::TaskClosed`] when this execution no longer runs the task;
+    /// [`EventError::Invalid`] for an empty or oversized checkpoint;
+    /// [`EventError::ShuttingDown`].
+    pub fn checkpoint(&self, data: impl Into<Vec<u8>>) -> Result<(), EventError> {
+        self.runtime
+            .checkpoint(&self.task, self.execution, data.into())
+    }
+
+    /// [`checkpoint`](Self::checkpoint) of `value` as JSON.
+    ///
+    /// # Errors
+    /// As [`checkpoint`](Self::checkpoint); [`EventError::Invalid`] when `value` does not
+    /// serialize.
+    pub fn checkpoint_json(&self, value: &impl serde::Serialize) -> Result<(), EventError> {
+        let data = serde_json::to_vec(value)
+            .map_err(|e| EventError::Invalid(format!("the checkpoint does not serialize: {e}")))?;
+        self.checkpoint(data)
     }
 
     /// Publishes a status update with an optional agent message.

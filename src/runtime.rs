@@ -457,6 +457,44 @@ impl Runtime {
             .map(drop)
     }
 
+    /// Queues execution `execution`'s checkpoint of `task`: it commits with the events the
+    /// execution published before it (the writer's queue is ordered).
+    pub(crate) fn checkpoint(
+        &self,
+        task: &Arc<LiveTask>,
+        execution: u64,
+        data: Vec<u8>,
+    ) -> Result<(), EventError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(EventError::ShuttingDown);
+        }
+        if data.is_empty() {
+            return Err(EventError::Invalid("a checkpoint cannot be empty".into()));
+        }
+        if data.len() > crate::events::MAX_CHECKPOINT_BYTES {
+            return Err(EventError::Invalid(format!(
+                "a checkpoint of {} bytes is over the limit of {} bytes",
+                data.len(),
+                crate::events::MAX_CHECKPOINT_BYTES
+            )));
+        }
+        let st = task.lock();
+        if !st.owned
+            || st.pending.is_terminal()
+            || st.pending.is_interrupted()
+            || !st.is_current(execution)
+        {
+            return Err(EventError::TaskClosed { state: st.pending });
+        }
+        // Sent under the task lock, like events, so it lands after the ones before it.
+        self.writer
+            .send(WriteOp::Checkpoint {
+                task: task.clone(),
+                data,
+            })
+            .map_err(|_| EventError::ShuttingDown)
+    }
+
     /// A status update made by the runtime, acknowledged once committed.
     fn runtime_status(
         &self,
@@ -549,6 +587,7 @@ impl Runtime {
             deadline: task_deadline,
             accepted_output_modes,
             resumed: false,
+            checkpoint: None,
             permit,
         };
         let started = if message.task_id.is_empty() {
@@ -804,6 +843,7 @@ impl Runtime {
             deadline: start.deadline,
             accepted_output_modes: start.accepted_output_modes.clone(),
             resumed: start.resumed,
+            checkpoint: None,
             permit: start.permit.take(),
         };
         execution::spawn(
@@ -1212,13 +1252,20 @@ impl Runtime {
                     );
                     return Ok(());
                 };
-                tracing::info!(task.id = %live.id, why, "resuming task");
+                let checkpoint = self.store.checkpoint(&live.id).await?;
+                tracing::info!(
+                    task.id = %live.id,
+                    why,
+                    checkpoint = checkpoint.is_some(),
+                    "resuming task"
+                );
                 let exec = live.lock().begin_execution();
                 let start = execution::Start {
                     call: CallInfo::default(),
                     deadline: None,
                     accepted_output_modes: Vec::new(),
                     resumed: true,
+                    checkpoint,
                     permit: None,
                 };
                 execution::spawn(self.clone(), live.clone(), exec, snapshot, message, start);

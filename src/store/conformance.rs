@@ -79,6 +79,7 @@ fn write(id: &str, ctx: &str, state: TaskState, us: i64, seqs: &[u64]) -> TaskWr
         events: seqs.iter().map(|s| event(id, *s)).collect(),
         epoch: None,
         messages: Vec::new(),
+        checkpoint: None,
     }
 }
 
@@ -404,6 +405,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
     let fenced = |epoch, seq| TaskWrite {
         epoch: Some(epoch),
         messages: Vec::new(),
+        checkpoint: None,
         ..write("job", "c", TaskState::Working, T0 + seq as i64, &[seq])
     };
     s.commit(&[fenced(1, 2)]).await.expect("owner commits");
@@ -449,6 +451,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
         .commit(&[TaskWrite {
             epoch: Some(1),
             messages: Vec::new(),
+            checkpoint: None,
             ..write("unleased", "c", TaskState::Working, T0, &[1])
         }])
         .await;
@@ -472,6 +475,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
     s.commit(&[TaskWrite {
         epoch: Some(3),
         messages: Vec::new(),
+        checkpoint: None,
         ..write("job", "c", TaskState::Completed, T0 + 9, &[4])
     }])
     .await
@@ -519,6 +523,7 @@ async fn notices_on_commit_and_notify(s: &dyn TaskStore, p: Promises) {
         .commit(&[TaskWrite {
             epoch: Some(9),
             messages: Vec::new(),
+            checkpoint: None,
             ..write("n2", "c", TaskState::Working, T0, &[1])
         }])
         .await;

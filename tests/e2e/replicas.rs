@@ -477,6 +477,7 @@ async fn orphan_with_takeovers(store: &MemoryStore, takeovers: u32) -> String {
             events: vec![StoredEvent { seq: 1, event }],
             epoch: Some(epoch),
             messages: Vec::new(),
+            checkpoint: None,
         }])
         .await
         .expect("commit");
