@@ -595,6 +595,48 @@ async fn messages_map_to_their_task(s: &dyn TaskStore, _: Promises) {
     assert_eq!(of("other", "m1").await.as_deref(), Some("b"));
 }
 
+async fn checkpoints_replace_clear_and_sweep(s: &dyn TaskStore, _: Promises) {
+    assert_eq!(s.checkpoint("a").await.expect("get"), None);
+    let mut a = write("a", "c", TaskState::Working, T0, &[1]);
+    a.checkpoint = Some(b"one".to_vec());
+    s.commit(&[a]).await.expect("commit");
+    assert_eq!(s.checkpoint("a").await.expect("get").as_deref(), Some(&b"one"[..]));
+    // No checkpoint in a write: the stored one stays.
+    s.commit(&[write("a", "c", TaskState::Working, T0, &[2])])
+        .await
+        .expect("commit");
+    assert_eq!(s.checkpoint("a").await.expect("get").as_deref(), Some(&b"one"[..]));
+    // Two writes of one task in a batch: the later one wins.
+    let mut a3 = write("a", "c", TaskState::Working, T0, &[3]);
+    a3.checkpoint = Some(b"two".to_vec());
+    let mut a4 = write("a", "c", TaskState::Working, T0, &[4]);
+    a4.checkpoint = Some(b"three".to_vec());
+    s.commit(&[a3, a4]).await.expect("commit");
+    assert_eq!(
+        s.checkpoint("a").await.expect("get").as_deref(),
+        Some(&b"three"[..])
+    );
+    // Empty: cleared (a new execution starts).
+    let mut a5 = write("a", "c", TaskState::Working, T0, &[5]);
+    a5.checkpoint = Some(Vec::new());
+    s.commit(&[a5]).await.expect("commit");
+    assert_eq!(s.checkpoint("a").await.expect("get"), None);
+    // Swept with its task.
+    let mut b = write("b", "c", TaskState::Completed, T0, &[1]);
+    b.checkpoint = Some(b"b".to_vec());
+    s.commit(&[b]).await.expect("commit");
+    let n = s
+        .sweep(&SweepRule {
+            older_than_micros: Some(T0 + 1),
+            keep_newest: None,
+            settled_before_micros: i64::MAX,
+        })
+        .await
+        .expect("sweep");
+    assert_eq!(n, 1, "b");
+    assert_eq!(s.checkpoint("b").await.expect("get"), None);
+}
+
 /// Runs each named check against every store.
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
@@ -645,6 +687,7 @@ conformance!(
     leases_and_fencing,
     notices_on_commit_and_notify,
     messages_map_to_their_task,
+    checkpoints_replace_clear_and_sweep,
 );
 
 /// PostgreSQL test databases, and the checks only a shared store has.

@@ -593,6 +593,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_v3_file_gains_the_checkpoint_table_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        sqlx::raw_sql("DROP TABLE task_checkpoints; PRAGMA user_version = 3")
+            .execute(&store.writer)
+            .await
+            .expect("downgrade");
+        store.close().await;
+
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&store.reader)
+            .await
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let mut w = write("a", TaskState::Working, 1_000_000);
+        w.checkpoint = Some(b"at 3".to_vec());
+        store.commit(&[w]).await.expect("commit");
+        assert_eq!(
+            store.checkpoint("a").await.expect("get").as_deref(),
+            Some(&b"at 3"[..])
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn a_v2_file_gains_the_message_table_on_open() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.db");
