@@ -435,6 +435,7 @@ impl Runtime {
                 bytes: event_bytes,
                 ack: ack_tx,
                 permit,
+                checkpoint: st.next_checkpoint.take(),
             })
             .map_err(|_| EventError::ShuttingDown)?;
         Ok(ack_rx)
@@ -446,6 +447,7 @@ impl Runtime {
         task: &Arc<LiveTask>,
         event: StreamResponse,
         origin: Origin,
+        checkpoint: Option<Vec<u8>>,
     ) -> Result<(), EventError> {
         let permit = task
             .in_flight
@@ -453,8 +455,12 @@ impl Runtime {
             .acquire_owned()
             .await
             .map_err(|_| EventError::ShuttingDown)?;
-        self.accept(task, event, origin, false, Some(permit))
-            .map(drop)
+        let mut st = task.lock();
+        // Taken by the event's write op, under this same lock.
+        st.next_checkpoint = checkpoint;
+        let accepted = self.accept_locked(task, &mut st, event, origin, false, Some(permit));
+        st.next_checkpoint = None;
+        accepted.map(drop)
     }
 
     /// Queues execution `execution`'s checkpoint of `task`: it commits with the events the
@@ -468,16 +474,7 @@ impl Runtime {
         if self.closed.load(Ordering::Acquire) {
             return Err(EventError::ShuttingDown);
         }
-        if data.is_empty() {
-            return Err(EventError::Invalid("a checkpoint cannot be empty".into()));
-        }
-        if data.len() > crate::events::MAX_CHECKPOINT_BYTES {
-            return Err(EventError::Invalid(format!(
-                "a checkpoint of {} bytes is over the limit of {} bytes",
-                data.len(),
-                crate::events::MAX_CHECKPOINT_BYTES
-            )));
-        }
+        crate::events::check_checkpoint(&data)?;
         let st = task.lock();
         if !st.owned
             || st.pending.is_terminal()

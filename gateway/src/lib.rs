@@ -81,6 +81,7 @@ mod method;
 mod ops;
 mod origin;
 mod query;
+mod resume;
 mod rest;
 mod server;
 mod sse;

@@ -98,6 +98,7 @@ async fn run(
         runtime: rt.clone(),
         task: live.clone(),
         execution: exec.id,
+        checkpoint: None,
     };
     let fut = AssertUnwindSafe(rt.agent().execute(ctx, events)).catch_unwind();
     tokio::pin!(fut);

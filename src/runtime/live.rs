@@ -82,6 +82,9 @@ pub(crate) struct LiveState {
     /// Whether this replica still owns the task. Once false, every event is refused and the
     /// task is out of the live map.
     pub(crate) owned: bool,
+    /// The checkpoint the event being accepted commits with (set and cleared around one
+    /// accept, under the lock: [`crate::TaskEvents::with_checkpoint`]).
+    pub(crate) next_checkpoint: Option<Vec<u8>>,
 }
 
 /// A task held in memory while it can still change.
@@ -116,6 +119,7 @@ impl LiveTask {
                 epoch: None,
                 messages: Vec::new(),
                 owned: true,
+                next_checkpoint: None,
             }),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })

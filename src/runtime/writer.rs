@@ -45,6 +45,8 @@ pub(crate) enum WriteOp {
         bytes: usize,
         ack: Option<oneshot::Sender<CommitResult>>,
         permit: Option<OwnedSemaphorePermit>,
+        /// The execution's checkpoint after this event, committed with it.
+        checkpoint: Option<Vec<u8>>,
     },
     /// Append a message to the task's history (a continuation's user message).
     History {
@@ -65,7 +67,12 @@ pub(crate) enum WriteOp {
 
 /// What one operation changes in its task's write.
 enum Change {
-    Event(u64, StreamResponse, Option<oneshot::Sender<CommitResult>>),
+    Event(
+        u64,
+        StreamResponse,
+        Option<oneshot::Sender<CommitResult>>,
+        Option<Vec<u8>>,
+    ),
     History(Message),
     Checkpoint(Vec<u8>),
 }
@@ -162,9 +169,10 @@ async fn commit_batch(
                 bytes,
                 ack,
                 permit,
+                checkpoint,
             } => {
                 permits.extend(permit);
-                (task, bytes, Change::Event(seq, event, ack))
+                (task, bytes, Change::Event(seq, event, ack, checkpoint))
             }
             WriteOp::History {
                 task,
@@ -199,7 +207,10 @@ async fn commit_batch(
         let g = &mut groups[i];
         let w = &mut g.write;
         match change {
-            Change::Event(seq, event, ack) => {
+            Change::Event(seq, event, ack, checkpoint) => {
+                if checkpoint.is_some() {
+                    w.checkpoint = checkpoint;
+                }
                 g.acks.extend(ack);
                 task::apply(&mut w.snapshot, &event);
                 w.last_seq = seq;

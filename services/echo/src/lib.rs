@@ -13,7 +13,7 @@
 //! | `ask` | text | asks for input (INPUT_REQUIRED) with that question; the next message to the task is echoed |
 //! | `auth` | text | asks for authentication (AUTH_REQUIRED) |
 //! | `delay_ms` | number | waits that long first (stops early when canceled) |
-//! | `chunks` | number N | streams N artifact chunks `"1/N"` … `"N/N"` (one artifact, `append`), each after a WORKING progress update, each followed by a checkpoint (`{"chunksDone": i}`): a task resumed after a restart continues after the last committed chunk instead of repeating chunks |
+//! | `chunks` | number N | streams N artifact chunks `"1/N"` … `"N/N"` (one artifact, `append`), each after a WORKING progress update, each committed with a checkpoint (`{"chunksDone": i}`): a task resumed after a restart continues after the last committed chunk instead of repeating chunks |
 //! | `chunk_delay_ms` | number | waits that long before each chunk |
 //! | `ignore_cancel` | `true` | ignores cancellation: keeps waiting and publishing |
 //! | `report_deadline` | `true` | adds a data part `{"remaining_ms": N}` (the caller's deadline as the agent saw it; `null` without one) |
@@ -150,12 +150,10 @@ impl Agent for Echo {
                     parts: vec![Part::text(format!("{i}/{n}"))],
                     ..Default::default()
                 };
-                if let Err(e) = events.artifact_chunk(chunk, i > 1, i == n).await
-                    && !ignore_cancel
-                {
-                    return Err(e.into());
-                }
-                if let Err(e) = events.checkpoint_json(&serde_json::json!({ CHUNKS_DONE: i }))
+                // The chunk and the checkpoint saying it was sent commit together.
+                let done = serde_json::json!({ CHUNKS_DONE: i });
+                let with = events.with_checkpoint_json(&done)?;
+                if let Err(e) = with.artifact_chunk(chunk, i > 1, i == n).await
                     && !ignore_cancel
                 {
                     return Err(e.into());

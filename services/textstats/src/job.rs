@@ -150,7 +150,7 @@ pub fn markdown_part(markdown: String) -> Part {
 /// step, then the artifact in chunks; for a short input, just the whole artifact. Checks for
 /// cancellation before every step and every chunk.
 ///
-/// Each published update is followed by a checkpoint counting the updates published so far
+/// Each published update commits with a checkpoint counting the updates published so far
 /// (`{"published": n}`): a task resumed after a restart runs the (deterministic) job again but
 /// publishes only the updates after the checkpoint, so its clients see no progress update and
 /// no artifact chunk twice (issue 13 item 8).
@@ -215,26 +215,25 @@ impl Published<'_> {
 
     async fn progress(&mut self, fraction: f64, message: String) -> Result<(), AgentError> {
         if self.next_is_new() {
-            self.events.progress(fraction, message).await?;
-            self.checkpoint()?;
+            self.checkpointed()?.progress(fraction, message).await?;
         }
         Ok(())
     }
 
     async fn chunk(&mut self, chunk: Chunk) -> Result<(), AgentError> {
         if self.next_is_new() {
-            self.events
+            self.checkpointed()?
                 .artifact_chunk(chunk.artifact, chunk.append, chunk.last_chunk)
                 .await?;
-            self.checkpoint()?;
         }
         Ok(())
     }
 
-    fn checkpoint(&self) -> Result<(), AgentError> {
-        self.events
-            .checkpoint_json(&serde_json::json!({ PUBLISHED: self.n }))?;
-        Ok(())
+    /// A publisher whose next event commits with the checkpoint that counts it.
+    fn checkpointed(&self) -> Result<TaskEvents, AgentError> {
+        Ok(self
+            .events
+            .with_checkpoint_json(&serde_json::json!({ PUBLISHED: self.n }))?)
     }
 }
 
