@@ -41,10 +41,10 @@ use crate::{
 };
 
 /// Re-subscriptions per break before the stream fails with UNAVAILABLE.
-pub(crate) const ATTEMPTS: u32 = 8;
+pub(crate) const ATTEMPTS: u32 = 12;
 /// Wait before the first re-subscription; doubles after each failed one.
 pub(crate) const BACKOFF: Duration = Duration::from_millis(100);
-/// Longest wait between two re-subscriptions (8 attempts span about 6 s: an agent restart).
+/// Longest wait between two re-subscriptions (12 attempts span about 10 s: an agent restart).
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest wait for a re-subscription's response headers.
 pub(crate) const OPEN_TIMEOUT: Duration = Duration::from_secs(5);

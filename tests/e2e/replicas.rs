@@ -291,6 +291,9 @@ impl TaskStore for Partition {
     async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError> {
         self.inner.task_for_message(key).await
     }
+    async fn checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.checkpoint(id).await
+    }
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
         self.inner.events_after(id, after).await
     }
