@@ -926,7 +926,10 @@ impl Runtime {
         if follow == Follow::Stream {
             let (initial, subscription) = self.subscribe(id, Some(0)).await?;
             let task = match self.find(id).await? {
-                Found::Live(l) => l,
+                Found::Live(l) => {
+                    l.lock().reattached = true;
+                    l
+                }
                 Found::Finished(f) | Found::Remote(f) => detached(*f),
             };
             let snapshot = task.lock().snapshot.clone();
@@ -940,7 +943,10 @@ impl Runtime {
             });
         }
         let (task, remote) = match self.find(id).await? {
-            Found::Live(l) => (l, false),
+            Found::Live(l) => {
+                l.lock().reattached = true;
+                (l, false)
+            }
             Found::Finished(f) => (detached(*f), false),
             Found::Remote(f) => (detached(*f), true),
         };

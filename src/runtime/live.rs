@@ -85,6 +85,9 @@ pub(crate) struct LiveState {
     /// The checkpoint the event being accepted commits with (set and cleared around one
     /// accept, under the lock: [`crate::TaskEvents::with_checkpoint`]).
     pub(crate) next_checkpoint: Option<Vec<u8>>,
+    /// A repeated message (same `messageId`) re-attached a caller to the task: a unary
+    /// caller's disconnect does not cancel it then (`DISCONNECT_GRACE` in the service).
+    pub(crate) reattached: bool,
 }
 
 /// A task held in memory while it can still change.
@@ -120,6 +123,7 @@ impl LiveTask {
                 messages: Vec::new(),
                 owned: true,
                 next_checkpoint: None,
+                reattached: false,
             }),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })
