@@ -20,10 +20,11 @@ use tonic_types::StatusExt as _;
 use tracing::Instrument as _;
 
 use crate::{
-    card, resume,
+    card,
     error::ApiError,
     lanes::Lanes,
     method::Call,
+    resume,
     upstream::{Forward, record_outcome, traced},
 };
 

@@ -191,10 +191,10 @@ impl Resumable {
             tokio::time::sleep(delay).await;
             let (client, slot) = self.up.lanes.client(&self.up.agent);
             let endpoint = client.address().to_owned();
-            let (f, span) = self
-                .up
-                .forward
-                .client_span(A2A_SERVICE, "SubscribeToTask", &name, &endpoint);
+            let (f, span) =
+                self.up
+                    .forward
+                    .client_span(A2A_SERVICE, "SubscribeToTask", &name, &endpoint);
             let mut req = f.streaming(SubscribeToTaskRequest {
                 tenant: self.up.tenant.clone(),
                 id: task_id.clone(),
@@ -203,7 +203,10 @@ impl Resumable {
                 .insert(switchyard::LAST_EVENT_ID, MetadataValue::from(after));
             let open = tokio::time::timeout(
                 OPEN_TIMEOUT,
-                client.streams().subscribe_to_task(req).instrument(span.clone()),
+                client
+                    .streams()
+                    .subscribe_to_task(req)
+                    .instrument(span.clone()),
             )
             .await
             .unwrap_or_else(|_| Err(Status::unavailable("the re-subscription timed out")));

@@ -57,15 +57,14 @@ pub(crate) enum WriteOp {
     },
     /// Replace the task's checkpoint (an execution's, [`crate::TaskEvents::checkpoint`]); it
     /// commits with the events queued before it.
-    Checkpoint {
-        task: Arc<LiveTask>,
-        data: Vec<u8>,
-    },
+    Checkpoint { task: Arc<LiveTask>, data: Vec<u8> },
     /// Acknowledge once everything queued before it has committed.
     Barrier { ack: oneshot::Sender<CommitResult> },
 }
 
 /// What one operation changes in its task's write.
+// Short-lived, one at a time: boxing the event would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Change {
     Event(
         u64,

@@ -600,12 +600,18 @@ async fn checkpoints_replace_clear_and_sweep(s: &dyn TaskStore, _: Promises) {
     let mut a = write("a", "c", TaskState::Working, T0, &[1]);
     a.checkpoint = Some(b"one".to_vec());
     s.commit(&[a]).await.expect("commit");
-    assert_eq!(s.checkpoint("a").await.expect("get").as_deref(), Some(&b"one"[..]));
+    assert_eq!(
+        s.checkpoint("a").await.expect("get").as_deref(),
+        Some(&b"one"[..])
+    );
     // No checkpoint in a write: the stored one stays.
     s.commit(&[write("a", "c", TaskState::Working, T0, &[2])])
         .await
         .expect("commit");
-    assert_eq!(s.checkpoint("a").await.expect("get").as_deref(), Some(&b"one"[..]));
+    assert_eq!(
+        s.checkpoint("a").await.expect("get").as_deref(),
+        Some(&b"one"[..])
+    );
     // Two writes of one task in a batch: the later one wins.
     let mut a3 = write("a", "c", TaskState::Working, T0, &[3]);
     a3.checkpoint = Some(b"two".to_vec());

@@ -1018,7 +1018,10 @@ async fn an_sse_stream_survives_its_agent_killed_and_restarted() {
     assert_eq!(run.ids, expected, "no gap, no duplicate");
     assert_eq!(run.last_state(), json!("TASK_STATE_COMPLETED"));
     let (got, updates) = run.artifacts();
-    assert_eq!(got, want, "the reassembled artifacts of an uninterrupted run");
+    assert_eq!(
+        got, want,
+        "the reassembled artifacts of an uninterrupted run"
+    );
     assert_eq!(updates, want_updates, "no artifact chunk twice");
     assert!(resumes() > before, "the gateway re-subscribed");
     gw.stop().await;
