@@ -217,7 +217,7 @@ async fn calls(
             let tenant = r.tenant.clone();
             let (client, slot) = target.lanes.client(&target.agent);
             let stream = opened(
-                target,
+                &target.agent,
                 client.address(),
                 f.call(
                     name,
@@ -244,7 +244,7 @@ async fn calls(
                 Err(e) if past_the_end(&e) && finished(&id, f, name, &mut a2a).await => {
                     return Ok(Answer::Stream(Box::pin(futures::stream::empty())));
                 }
-                other => opened(target, client.address(), other)?,
+                other => opened(&target.agent, client.address(), other)?,
             };
             return Ok(Answer::Stream(resume::resumable(
                 Box::pin(slot.hold(traced(stream, span.clone()))),
@@ -268,11 +268,15 @@ fn upstream(target: &Target, endpoint: &str, tenant: String) -> resume::Upstream
 
 /// `result` of opening a stream on a lane to `endpoint`, its failure to reach the agent
 /// counted in the endpoint's outlier state (a lane's calls go around the agent's client).
-fn opened<T>(target: &Target, endpoint: &str, result: Result<T, ApiError>) -> Result<T, ApiError> {
+pub(crate) fn opened<T>(
+    agent: &AgentRef,
+    endpoint: &str,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
     if let Err(ApiError::Upstream { status, .. } | ApiError::AgentFailed { status, .. }) = &result
         && resume::broken(status)
     {
-        target.agent.report_endpoint(endpoint, true);
+        agent.report_endpoint(endpoint, true);
     }
     result
 }
