@@ -827,7 +827,7 @@ pub(crate) mod pg {
             .fetch_one(a.pool())
             .await
             .expect("migrations table in the schema");
-        assert_eq!(applied, 2, "0001 and 0002, once each");
+        assert_eq!(applied, 3, "0001, 0002 and 0003, once each");
         b.close().await;
         c.close().await;
         TestSchema { store: a, schema }.drop().await;
