@@ -277,6 +277,113 @@ mod tests {
         assert!(!broken(&Status::deadline_exceeded("late")));
     }
 
+    fn status_event(seq: u64, state: TaskState) -> Result<StreamResponse, Status> {
+        let mut md = pbjson_types::Struct::default();
+        md.fields.insert(
+            "switchyard.sequence".into(),
+            pbjson_types::Value {
+                kind: Some(pbjson_types::value::Kind::NumberValue(seq as f64)),
+            },
+        );
+        Ok(StreamResponse {
+            payload: Some(Payload::StatusUpdate(
+                switchyard::pb::a2a::TaskStatusUpdateEvent {
+                    task_id: "t".into(),
+                    status: Some(switchyard::pb::a2a::TaskStatus {
+                        state: state as i32,
+                        ..Default::default()
+                    }),
+                    metadata: Some(md),
+                    ..Default::default()
+                },
+            )),
+        })
+    }
+
+    fn upstream_of(agent: &AgentRef) -> Upstream {
+        Upstream {
+            agent: agent.clone(),
+            lanes: Arc::default(),
+            forward: Forward::new(
+                &http::HeaderMap::new(),
+                None,
+                crate::layers::deadline::Deadline::default(),
+            ),
+            endpoint: "127.0.0.1:9".into(),
+            tenant: String::new(),
+        }
+    }
+
+    fn agent() -> AgentRef {
+        let config = switchyard::RegistryConfig::from_env_value("a=127.0.0.1:9").expect("config");
+        switchyard::Registry::new(&config)
+            .expect("registry")
+            .agent("a")
+            .expect("agent")
+    }
+
+    fn seqs(items: &[Result<StreamResponse, Status>]) -> Vec<Option<u64>> {
+        items
+            .iter()
+            .map(|i| i.as_ref().ok().and_then(switchyard::task::sequence_of))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn replayed_events_are_dropped_and_a_settled_stream_ends() {
+        let agent = agent();
+        let items = vec![
+            status_event(1, TaskState::Working),
+            status_event(2, TaskState::Working),
+            status_event(2, TaskState::Working),
+            status_event(1, TaskState::Working),
+            status_event(3, TaskState::Completed),
+        ];
+        let out: Vec<_> = resumable(Box::pin(futures::stream::iter(items)), upstream_of(&agent))
+            .collect()
+            .await;
+        assert_eq!(seqs(&out), [Some(1), Some(2), Some(3)]);
+    }
+
+    #[tokio::test]
+    async fn the_agents_own_error_is_passed_on_and_ends_the_stream() {
+        let agent = agent();
+        let items = vec![
+            status_event(1, TaskState::Working),
+            Err(Status::not_found("no such task")),
+            status_event(2, TaskState::Working),
+        ];
+        let out: Vec<_> = resumable(Box::pin(futures::stream::iter(items)), upstream_of(&agent))
+            .collect()
+            .await;
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            out[1].as_ref().expect_err("the error").code(),
+            Code::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stream_without_sequence_numbers_is_not_resumed() {
+        let agent = agent();
+        let mut lost = Status::unknown("connection reset");
+        lost.set_source(Arc::new(std::io::Error::other("reset")));
+        let items = vec![
+            Ok(StreamResponse {
+                payload: Some(Payload::StatusUpdate(Default::default())),
+            }),
+            Err(lost),
+        ];
+        let out: Vec<_> = resumable(Box::pin(futures::stream::iter(items)), upstream_of(&agent))
+            .collect()
+            .await;
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            out[1].as_ref().expect_err("the break").code(),
+            Code::Unknown
+        );
+    }
+
     #[test]
     fn jitter_stays_within_a_fifth() {
         for _ in 0..100 {
