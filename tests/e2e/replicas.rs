@@ -413,7 +413,7 @@ async fn an_owner_that_lost_its_lease_is_fenced_and_another_replica_finishes_the
     );
     let t = b.client.get_task(&id, None).await.expect("get");
     assert_eq!(t.state(), TaskState::Completed);
-    // The task ran again from the start on B (resumed): its last chunk is complete.
+    // B resumed the task (from its last committed checkpoint): its last artifact is complete.
     assert_eq!(
         t.artifacts
             .iter()
