@@ -34,6 +34,7 @@ pub struct TaskContext {
     pub(crate) accepted_output_modes: Vec<String>,
     pub(crate) resumed: bool,
     pub(crate) peer: Option<crate::identity::PeerIdentity>,
+    pub(crate) checkpoint: Option<Vec<u8>>,
 }
 
 impl TaskContext {
@@ -120,6 +121,30 @@ impl TaskContext {
     /// Whether this execution resumes a task that a restart interrupted.
     pub fn resumed(&self) -> bool {
         self.resumed
+    }
+
+    /// The last checkpoint the interrupted execution committed
+    /// ([`TaskEvents::checkpoint`](crate::TaskEvents::checkpoint)), on a
+    /// [`resumed`](Self::resumed) execution that made one; `None` otherwise (a new execution,
+    /// or none was made: start from scratch). Every event published before the checkpoint was
+    /// committed with it, so an agent that continues from it neither repeats nor skips
+    /// anything its clients received.
+    pub fn checkpoint(&self) -> Option<&[u8]> {
+        self.checkpoint.as_deref()
+    }
+
+    /// [`checkpoint`](Self::checkpoint) decoded from JSON (as written by
+    /// [`TaskEvents::checkpoint_json`](crate::TaskEvents::checkpoint_json)).
+    ///
+    /// # Errors
+    /// The checkpoint is not JSON of type `T`.
+    pub fn checkpoint_json<T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Result<Option<T>, serde_json::Error> {
+        self.checkpoint
+            .as_deref()
+            .map(serde_json::from_slice)
+            .transpose()
     }
 
     /// The W3C trace context (`traceparent`, `tracestate`) the caller sent.

@@ -18,6 +18,30 @@ use crate::{
 /// [`TaskEvents::progress`].
 pub const PROGRESS_KEY: &str = "switchyard.progress";
 
+/// Largest checkpoint an execution may record ([`TaskEvents::checkpoint`]), in bytes: a
+/// checkpoint says where to continue, not what was produced (that is in the events).
+pub const MAX_CHECKPOINT_BYTES: usize = 1024 * 1024;
+
+/// A checkpoint's JSON encoding.
+fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>, EventError> {
+    serde_json::to_vec(value)
+        .map_err(|e| EventError::Invalid(format!("the checkpoint does not serialize: {e}")))
+}
+
+/// Refuses an empty or oversized checkpoint.
+pub(crate) fn check_checkpoint(data: &[u8]) -> Result<(), EventError> {
+    if data.is_empty() {
+        return Err(EventError::Invalid("a checkpoint cannot be empty".into()));
+    }
+    if data.len() > MAX_CHECKPOINT_BYTES {
+        return Err(EventError::Invalid(format!(
+            "a checkpoint of {} bytes is over the limit of {MAX_CHECKPOINT_BYTES} bytes",
+            data.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Why an event was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
@@ -61,6 +85,8 @@ pub struct TaskEvents {
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) task: Arc<LiveTask>,
     pub(crate) execution: u64,
+    /// Committed with each event this handle publishes ([`with_checkpoint`](Self::with_checkpoint)).
+    pub(crate) checkpoint: Option<Vec<u8>>,
 }
 
 impl TaskEvents {
@@ -82,8 +108,68 @@ impl TaskEvents {
     /// store failed.
     pub async fn publish(&self, event: StreamResponse) -> Result<(), EventError> {
         self.runtime
-            .publish(&self.task, event, Origin::Execution(self.execution))
+            .publish(
+                &self.task,
+                event,
+                Origin::Execution(self.execution),
+                self.checkpoint.clone(),
+            )
             .await
+    }
+
+    /// A publisher whose event carries checkpoint `data`: the event and the checkpoint commit
+    /// together, in one transaction, so a client that received the event and a resumed
+    /// execution that reads [`TaskContext::checkpoint`](crate::TaskContext::checkpoint) agree
+    /// exactly on where the work stands — nothing is published twice or skipped (issue 13
+    /// item 8). Publish one event through it, e.g.
+    /// `events.with_checkpoint(json)?.artifact_chunk(chunk, true, false).await?`.
+    ///
+    /// # Errors
+    /// [`EventError::Invalid`] for an empty checkpoint or one over [`MAX_CHECKPOINT_BYTES`].
+    pub fn with_checkpoint(&self, data: impl Into<Vec<u8>>) -> Result<Self, EventError> {
+        let data = data.into();
+        check_checkpoint(&data)?;
+        Ok(Self {
+            checkpoint: Some(data),
+            ..self.clone()
+        })
+    }
+
+    /// [`with_checkpoint`](Self::with_checkpoint) of `value` as JSON.
+    ///
+    /// # Errors
+    /// As [`with_checkpoint`](Self::with_checkpoint); [`EventError::Invalid`] when `value`
+    /// does not serialize.
+    pub fn with_checkpoint_json(&self, value: &impl serde::Serialize) -> Result<Self, EventError> {
+        self.with_checkpoint(to_json(value)?)
+    }
+
+    /// Records how far the execution got (between events; to checkpoint an event's effect,
+    /// publish it [`with_checkpoint`](Self::with_checkpoint) instead, which commits both at
+    /// once), for a resumed execution to continue from
+    /// ([`TaskContext::checkpoint`](crate::TaskContext::checkpoint)) instead of starting over
+    /// and repeating events its clients already received (issue 13 item 8). It is persisted with
+    /// the task, in the same commit as every event published before it; the next checkpoint
+    /// replaces it, and a message that continues the task clears it. `data` is opaque to the
+    /// runtime (at most [`MAX_CHECKPOINT_BYTES`],
+    /// never empty).
+    ///
+    /// # Errors
+    /// [`EventError::TaskClosed`] when this execution no longer runs the task;
+    /// [`EventError::Invalid`] for an empty or oversized checkpoint;
+    /// [`EventError::ShuttingDown`].
+    pub fn checkpoint(&self, data: impl Into<Vec<u8>>) -> Result<(), EventError> {
+        self.runtime
+            .checkpoint(&self.task, self.execution, data.into())
+    }
+
+    /// [`checkpoint`](Self::checkpoint) of `value` as JSON.
+    ///
+    /// # Errors
+    /// As [`checkpoint`](Self::checkpoint); [`EventError::Invalid`] when `value` does not
+    /// serialize.
+    pub fn checkpoint_json(&self, value: &impl serde::Serialize) -> Result<(), EventError> {
+        self.checkpoint(to_json(value)?)
     }
 
     /// Publishes a status update with an optional agent message.

@@ -56,7 +56,7 @@ pub mod trace;
 pub use agent::{Agent, AgentError};
 pub use client::{Client, ClientError};
 pub use context::{MessageContext, TaskContext};
-pub use events::{EventError, PROGRESS_KEY, TaskEvents};
+pub use events::{EventError, MAX_CHECKPOINT_BYTES, PROGRESS_KEY, TaskEvents};
 pub use registry::{AgentRef, Registry, RegistryConfig};
 pub use runtime::Recovery;
 pub use server::{

@@ -99,6 +99,20 @@ impl AgentRef {
             .or_else(|| crate::tls::default_client().ok().flatten())
     }
 
+    /// Reports the outcome of a long-lived call that went to endpoint `addr` over the caller's
+    /// own connection (the gateway's SSE and WebSocket lanes): `failed` (the connection
+    /// could not be made or broke, or the agent answered UNAVAILABLE) counts towards the
+    /// endpoint's outlier ejection like a failed unary call, a success resets its count
+    /// ([`crate::resilience`]). An address that is not one of the agent's endpoints is ignored.
+    pub fn report_endpoint(&self, addr: &str, failed: bool) {
+        let verdict = if failed {
+            crate::resilience::outlier::Verdict::Failure
+        } else {
+            crate::resilience::outlier::Verdict::Success
+        };
+        self.0.router.record_external(addr, verdict);
+    }
+
     /// The addresses calls go to now: the configured `host:port` endpoints, or what the
     /// `dns:///` endpoints resolve to.
     pub fn endpoints(&self) -> Vec<String> {

@@ -441,6 +441,7 @@ impl Runtime {
                 bytes: event_bytes,
                 ack: ack_tx,
                 permit,
+                checkpoint: st.next_checkpoint.take(),
             })
             .map_err(|_| EventError::ShuttingDown)?;
         Ok(ack_rx)
@@ -452,6 +453,7 @@ impl Runtime {
         task: &Arc<LiveTask>,
         event: StreamResponse,
         origin: Origin,
+        checkpoint: Option<Vec<u8>>,
     ) -> Result<(), EventError> {
         let permit = task
             .in_flight
@@ -459,8 +461,41 @@ impl Runtime {
             .acquire_owned()
             .await
             .map_err(|_| EventError::ShuttingDown)?;
-        self.accept(task, event, origin, false, Some(permit))
-            .map(drop)
+        let mut st = task.lock();
+        // Taken by the event's write op, under this same lock.
+        st.next_checkpoint = checkpoint;
+        let accepted = self.accept_locked(task, &mut st, event, origin, false, Some(permit));
+        st.next_checkpoint = None;
+        accepted.map(drop)
+    }
+
+    /// Queues execution `execution`'s checkpoint of `task`: it commits with the events the
+    /// execution published before it (the writer's queue is ordered).
+    pub(crate) fn checkpoint(
+        &self,
+        task: &Arc<LiveTask>,
+        execution: u64,
+        data: Vec<u8>,
+    ) -> Result<(), EventError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(EventError::ShuttingDown);
+        }
+        crate::events::check_checkpoint(&data)?;
+        let st = task.lock();
+        if !st.owned
+            || st.pending.is_terminal()
+            || st.pending.is_interrupted()
+            || !st.is_current(execution)
+        {
+            return Err(EventError::TaskClosed { state: st.pending });
+        }
+        // Sent under the task lock, like events, so it lands after the ones before it.
+        self.writer
+            .send(WriteOp::Checkpoint {
+                task: task.clone(),
+                data,
+            })
+            .map_err(|_| EventError::ShuttingDown)
     }
 
     /// A status update made by the runtime, acknowledged once committed.
@@ -558,6 +593,7 @@ impl Runtime {
             deadline: task_deadline,
             accepted_output_modes,
             resumed: false,
+            checkpoint: None,
             permit,
         };
         let started = if message.task_id.is_empty() {
@@ -813,6 +849,7 @@ impl Runtime {
             deadline: start.deadline,
             accepted_output_modes: start.accepted_output_modes.clone(),
             resumed: start.resumed,
+            checkpoint: None,
             permit: start.permit.take(),
         };
         execution::spawn(
@@ -898,7 +935,10 @@ impl Runtime {
         if follow == Follow::Stream {
             let (initial, subscription) = self.subscribe(id, Some(0)).await?;
             let task = match self.find(id).await? {
-                Found::Live(l) => l,
+                Found::Live(l) => {
+                    l.lock().reattached = true;
+                    l
+                }
                 Found::Finished(f) | Found::Remote(f) => detached(*f),
             };
             let snapshot = task.lock().snapshot.clone();
@@ -912,7 +952,10 @@ impl Runtime {
             });
         }
         let (task, remote) = match self.find(id).await? {
-            Found::Live(l) => (l, false),
+            Found::Live(l) => {
+                l.lock().reattached = true;
+                (l, false)
+            }
             Found::Finished(f) => (detached(*f), false),
             Found::Remote(f) => (detached(*f), true),
         };
@@ -1232,13 +1275,20 @@ impl Runtime {
                     );
                     return Ok(());
                 };
-                tracing::info!(task.id = %live.id, why, "resuming task");
+                let checkpoint = self.store.checkpoint(&live.id).await?;
+                tracing::info!(
+                    task.id = %live.id,
+                    why,
+                    checkpoint = checkpoint.is_some(),
+                    "resuming task"
+                );
                 let exec = live.lock().begin_execution();
                 let start = execution::Start {
                     call: CallInfo::default(),
                     deadline: None,
                     accepted_output_modes: Vec::new(),
                     resumed: true,
+                    checkpoint,
                     permit: None,
                 };
                 execution::spawn(self.clone(), live.clone(), exec, snapshot, message, start);

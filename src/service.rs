@@ -76,7 +76,15 @@ pub(crate) fn record_state(state: crate::pb::a2a::TaskState) {
     tracing::Span::current().record("a2a.task.state", state.as_str_name());
 }
 
-/// Cancels a task when the unary call waiting for it goes away before it settles.
+/// How long a task whose unary caller went away keeps running for a retry of the same message
+/// (same `messageId`, e.g. the gateway's or the client's retry after a broken connection) to
+/// re-attach to it ([`Runtime::send`] answers a repeated message with its task). Canceled after
+/// it unless a repeated message re-attached a caller.
+pub(crate) const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
+
+/// Cancels a task when the unary call waiting for it goes away before it settles, after
+/// [`DISCONNECT_GRACE`] and only if no retry of its message re-attached to it by then.
+/// The caller's deadline is enforced by the execution itself all the same.
 struct CancelOnDrop {
     rt: Arc<Runtime>,
     task: Option<Arc<LiveTask>>,
@@ -92,6 +100,16 @@ impl Drop for CancelOnDrop {
             };
             let rt = self.rt.clone();
             tokio::spawn(async move {
+                if reason == CancelReason::Disconnected {
+                    tokio::time::sleep(DISCONNECT_GRACE).await;
+                    if task.lock().reattached {
+                        tracing::debug!(
+                            task.id = %task.id,
+                            "the caller went away, but a retry re-attached: not canceled"
+                        );
+                        return;
+                    }
+                }
                 let _ = rt.cancel_live(&task, reason).await;
             });
         }
@@ -102,7 +120,8 @@ impl Drop for CancelOnDrop {
 /// `return_immediately`, waits until it is terminal or interrupted.
 ///
 /// The caller's deadline bounds the wait and the task: when it expires the task is canceled and
-/// the call fails with DEADLINE_EXCEEDED. If the caller disconnects first, the task is canceled.
+/// the call fails with DEADLINE_EXCEEDED. If the caller disconnects first, the task is canceled
+/// after [`DISCONNECT_GRACE`] unless a retry of the same message re-attached to it.
 pub(crate) async fn send_and_wait(
     rt: &Arc<Runtime>,
     call: CallInfo,

@@ -46,6 +46,12 @@ pub struct TaskWrite {
     /// this task ([`TaskStore::task_for_message`]). A key already recorded keeps its first
     /// task.
     pub messages: Vec<MessageKey>,
+    /// The running execution's checkpoint as of the last event of `events` (issue 13 item 8,
+    /// [`TaskEvents::checkpoint`](crate::TaskEvents::checkpoint)), written in the same
+    /// transaction: `None` leaves the stored one as it is, `Some(empty)` deletes it (a new
+    /// execution starts from scratch), `Some(bytes)` replaces it. A resumed execution gets it
+    /// back from [`TaskStore::checkpoint`].
+    pub checkpoint: Option<Vec<u8>>,
 }
 
 /// What identifies a message an agent accepted, for idempotent `SendMessage` (issue 13 item 4;
@@ -246,6 +252,10 @@ pub trait TaskStore: Send + Sync + fmt::Debug + 'static {
     /// The task that accepted the message `key` (recorded by [`commit`](Self::commit) from
     /// [`TaskWrite::messages`]), if any. Sweeping a task forgets its messages.
     async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError>;
+
+    /// The last checkpoint committed for task `id` ([`TaskWrite::checkpoint`]), if any; a
+    /// sweep deletes it with the task.
+    async fn checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Every task not in a terminal state, for recovery after a restart.
     async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError>;

@@ -24,6 +24,7 @@ use crate::{
     error::ApiError,
     lanes::Lanes,
     method::Call,
+    resume,
     upstream::{Forward, record_outcome, traced},
 };
 
@@ -220,20 +221,26 @@ async fn calls(
         }
         Call::SendStreamingMessage(r) => {
             check_streaming(&target.agent)?;
+            let tenant = r.tenant.clone();
             let (client, slot) = target.lanes.client(&target.agent);
-            let stream = f
-                .call(
+            let stream = opened(
+                &target.agent,
+                client.address(),
+                f.call(
                     name,
                     client.streams().send_streaming_message(f.streaming(r)),
                 )
-                .await?;
-            return Ok(Answer::Stream(Box::pin(
-                slot.hold(traced(stream, span.clone())),
+                .await,
+            )?;
+            return Ok(Answer::Stream(resume::resumable(
+                Box::pin(slot.hold(traced(stream, span.clone()))),
+                upstream(target, client.address(), tenant),
             )));
         }
         Call::SubscribeToTask(r) => {
             check_streaming(&target.agent)?;
             let id = r.id.clone();
+            let tenant = r.tenant.clone();
             let mut req = f.streaming(r);
             if let Some(n) = last_event_id {
                 req.metadata_mut()
@@ -244,14 +251,41 @@ async fn calls(
                 Err(e) if past_the_end(&e) && finished(&id, f, name, &mut a2a).await => {
                     return Ok(Answer::Stream(Box::pin(futures::stream::empty())));
                 }
-                other => other?,
+                other => opened(&target.agent, client.address(), other)?,
             };
-            return Ok(Answer::Stream(Box::pin(
-                slot.hold(traced(stream, span.clone())),
+            return Ok(Answer::Stream(resume::resumable(
+                Box::pin(slot.hold(traced(stream, span.clone()))),
+                upstream(target, client.address(), tenant),
             )));
         }
     };
     Ok(Answer::Unary(value))
+}
+
+/// What [`resume::resumable`] needs to open a stream to `target` again.
+fn upstream(target: &Target, endpoint: &str, tenant: String) -> resume::Upstream {
+    resume::Upstream {
+        agent: target.agent.clone(),
+        lanes: target.lanes.clone(),
+        forward: target.forward.clone(),
+        endpoint: endpoint.to_owned(),
+        tenant,
+    }
+}
+
+/// `result` of opening a stream on a lane to `endpoint`, its failure to reach the agent
+/// counted in the endpoint's outlier state (a lane's calls go around the agent's client).
+pub(crate) fn opened<T>(
+    agent: &AgentRef,
+    endpoint: &str,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if let Err(ApiError::Upstream { status, .. } | ApiError::AgentFailed { status, .. }) = &result
+        && resume::broken(status)
+    {
+        agent.report_endpoint(endpoint, true);
+    }
+    result
 }
 
 /// Whether the agent refused a resume because its `last-event-id` is past the task's last

@@ -83,6 +83,7 @@ mod ops;
 mod origin;
 mod query;
 mod rest;
+mod resume;
 mod server;
 mod sse;
 mod upstream;

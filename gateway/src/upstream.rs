@@ -121,6 +121,11 @@ impl Forward {
         self.deadline.unary()
     }
 
+    /// The deadline of a stream: the client's, if it sent one.
+    pub(crate) fn stream_deadline(&self) -> Option<Instant> {
+        self.deadline.stream()
+    }
+
     /// A gRPC request carrying the forwarded metadata and `deadline`.
     pub(crate) fn request<T>(&self, message: T, deadline: Option<Instant>) -> tonic::Request<T> {
         let mut req = tonic::Request::new(message);

@@ -71,6 +71,10 @@ const READ_BUFFER: usize = 4 * 1024;
 #[derive(Clone, Debug)]
 struct Settings {
     agent: String,
+    /// The agent, for reporting a broken session to its endpoint's outlier state.
+    agent_ref: switchyard::AgentRef,
+    /// The endpoint (`host:port`) the session's Converse call went to.
+    endpoint: String,
     slow_client: Duration,
     ping_interval: Duration,
     draining: CancellationToken,
@@ -116,22 +120,27 @@ pub(crate) async fn handle(
         &name,
         client.address(),
     );
-    let responses = forward
+    let endpoint = client.address().to_owned();
+    let opened = forward
         .call(
             &name,
             client.streams().converse(forward.streaming(outbound)),
         )
         .instrument(rpc.clone())
-        .await
-        .map_err(|e| {
-            record_outcome(&rpc, e.code());
-            Failure::rest(e)
-        })?;
+        .await;
+    let responses = crate::call::opened(&agent, &endpoint, opened).map_err(|e| {
+        record_outcome(&rpc, e.code());
+        Failure::rest(e)
+    })?;
     record_outcome(&rpc, tonic::Code::Ok);
+    // The agent answered: a success for the endpoint's outlier state.
+    agent.report_endpoint(&endpoint, false);
     let responses: Responses = Box::pin(lane.hold(traced(responses, rpc)));
     let max = state.config.ws_max_message_bytes;
     let settings = Settings {
         agent: name,
+        agent_ref: agent.clone(),
+        endpoint,
         slow_client: state.config.slow_client_timeout,
         ping_interval: state.config.ws_ping_interval,
         draining: state.draining.clone(),
@@ -200,7 +209,12 @@ async fn session(
                     }
                 }
                 None => break End::Done,
-                Some(Err(status)) => break End::Failed(upstream(&s.agent, status)),
+                Some(Err(status)) => {
+                    if crate::resume::broken(&status) {
+                        s.agent_ref.report_endpoint(&s.endpoint, true);
+                    }
+                    break End::Failed(upstream(&s.agent, status));
+                }
             },
             _ = ping.tick() => {
                 let idle = start.elapsed().saturating_sub(Duration::from_millis(seen.load(Ordering::Relaxed)));

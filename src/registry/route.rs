@@ -112,6 +112,31 @@ impl Router {
         Some(picked.backend.addr.clone())
     }
 
+    /// Records the outcome of a call that went around the router to endpoint `addr` (a
+    /// caller with its own connections, e.g. the gateway's stream lanes) in that endpoint's
+    /// outlier state; an unknown address is ignored.
+    pub(crate) fn record_external(&self, addr: &str, verdict: Verdict) {
+        let backends = self.endpoints.snapshot();
+        let Some(backend) = backends.iter().find(|b| b.addr == addr) else {
+            return;
+        };
+        let ejected = match verdict {
+            Verdict::Failure => backends.iter().filter(|b| b.outlier.is_ejected()).count(),
+            Verdict::Success | Verdict::Load => 0,
+        };
+        match backend.outlier.record(
+            verdict,
+            Instant::now(),
+            ejected,
+            backends.len(),
+            &self.config.outlier,
+        ) {
+            Change::Ejected(time) => backend.report_ejection(Some(time)),
+            Change::Returned => backend.report_ejection(None),
+            Change::None => {}
+        }
+    }
+
     /// Makes the call: picks, sends, records, and retries what may be retried.
     pub(crate) async fn call(self: Arc<Self>, request: http::Request<Body>) -> Outcome {
         let path = request.uri().path().to_owned();

@@ -25,6 +25,8 @@ pub(crate) struct Start {
     pub(crate) deadline: Option<Instant>,
     pub(crate) accepted_output_modes: Vec<String>,
     pub(crate) resumed: bool,
+    /// The task's last committed checkpoint, for a resumed execution.
+    pub(crate) checkpoint: Option<Vec<u8>>,
     /// The execution's place under [`ServeConfig::max_concurrent_executions`], held until it
     /// ends.
     ///
@@ -91,11 +93,13 @@ async fn run(
         accepted_output_modes: start.accepted_output_modes,
         resumed: start.resumed,
         peer: start.call.peer,
+        checkpoint: start.checkpoint.take(),
     };
     let events = TaskEvents {
         runtime: rt.clone(),
         task: live.clone(),
         execution: exec.id,
+        checkpoint: None,
     };
     let fut = AssertUnwindSafe(rt.agent().execute(ctx, events)).catch_unwind();
     tokio::pin!(fut);

@@ -82,6 +82,12 @@ pub(crate) struct LiveState {
     /// Whether this replica still owns the task. Once false, every event is refused and the
     /// task is out of the live map.
     pub(crate) owned: bool,
+    /// The checkpoint the event being accepted commits with (set and cleared around one
+    /// accept, under the lock: [`crate::TaskEvents::with_checkpoint`]).
+    pub(crate) next_checkpoint: Option<Vec<u8>>,
+    /// A repeated message (same `messageId`) re-attached a caller to the task: a unary
+    /// caller's disconnect does not cancel it then (`DISCONNECT_GRACE` in the service).
+    pub(crate) reattached: bool,
 }
 
 /// A task held in memory while it can still change.
@@ -116,6 +122,8 @@ impl LiveTask {
                 epoch: None,
                 messages: Vec::new(),
                 owned: true,
+                next_checkpoint: None,
+                reattached: false,
             }),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })

@@ -45,6 +45,8 @@ pub(crate) enum WriteOp {
         bytes: usize,
         ack: Option<oneshot::Sender<CommitResult>>,
         permit: Option<OwnedSemaphorePermit>,
+        /// The execution's checkpoint after this event, committed with it.
+        checkpoint: Option<Vec<u8>>,
     },
     /// Append a message to the task's history (a continuation's user message).
     History {
@@ -53,8 +55,25 @@ pub(crate) enum WriteOp {
         /// What the message added to `LiveState::bytes` when it was accepted.
         bytes: usize,
     },
+    /// Replace the task's checkpoint (an execution's, [`crate::TaskEvents::checkpoint`]); it
+    /// commits with the events queued before it.
+    Checkpoint { task: Arc<LiveTask>, data: Vec<u8> },
     /// Acknowledge once everything queued before it has committed.
     Barrier { ack: oneshot::Sender<CommitResult> },
+}
+
+/// What one operation changes in its task's write.
+// Short-lived, one at a time: boxing the event would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum Change {
+    Event(
+        u64,
+        StreamResponse,
+        Option<oneshot::Sender<CommitResult>>,
+        Option<Vec<u8>>,
+    ),
+    History(Message),
+    Checkpoint(Vec<u8>),
 }
 
 /// Live tasks by id, shared with the runtime.
@@ -149,15 +168,17 @@ async fn commit_batch(
                 bytes,
                 ack,
                 permit,
+                checkpoint,
             } => {
                 permits.extend(permit);
-                (task, bytes, Ok((seq, event, ack)))
+                (task, bytes, Change::Event(seq, event, ack, checkpoint))
             }
             WriteOp::History {
                 task,
                 message,
                 bytes,
-            } => (task, bytes, Err(message)),
+            } => (task, bytes, Change::History(message)),
+            WriteOp::Checkpoint { task, data } => (task, 0, Change::Checkpoint(data)),
             WriteOp::Barrier { ack } => {
                 acks.push(ack);
                 continue;
@@ -173,6 +194,7 @@ async fn commit_batch(
                     epoch: st.epoch,
                     // Pushed before the op that brought the task here was queued.
                     messages: std::mem::take(&mut st.messages),
+                    checkpoint: None,
                 },
                 task: task.clone(),
                 bytes: 0,
@@ -184,13 +206,19 @@ async fn commit_batch(
         let g = &mut groups[i];
         let w = &mut g.write;
         match change {
-            Ok((seq, event, ack)) => {
+            Change::Event(seq, event, ack, checkpoint) => {
+                if checkpoint.is_some() {
+                    w.checkpoint = checkpoint;
+                }
                 g.acks.extend(ack);
                 task::apply(&mut w.snapshot, &event);
                 w.last_seq = seq;
                 w.events.push(StoredEvent { seq, event });
             }
-            Err(message) => {
+            Change::Checkpoint(data) => w.checkpoint = Some(data),
+            Change::History(message) => {
+                // A new execution starts from this message: not from an earlier checkpoint.
+                w.checkpoint = Some(Vec::new());
                 // The agent's question (the waiting status's message) precedes the reply.
                 if let Some(question) = w.snapshot.status.as_mut().and_then(|s| s.message.take()) {
                     w.snapshot.history.push(question);
@@ -346,6 +374,7 @@ mod tests {
             events: Vec::new(),
             epoch: Some(epoch),
             messages: Vec::new(),
+            checkpoint: None,
         }
     }
 

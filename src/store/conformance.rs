@@ -79,6 +79,7 @@ fn write(id: &str, ctx: &str, state: TaskState, us: i64, seqs: &[u64]) -> TaskWr
         events: seqs.iter().map(|s| event(id, *s)).collect(),
         epoch: None,
         messages: Vec::new(),
+        checkpoint: None,
     }
 }
 
@@ -404,6 +405,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
     let fenced = |epoch, seq| TaskWrite {
         epoch: Some(epoch),
         messages: Vec::new(),
+        checkpoint: None,
         ..write("job", "c", TaskState::Working, T0 + seq as i64, &[seq])
     };
     s.commit(&[fenced(1, 2)]).await.expect("owner commits");
@@ -449,6 +451,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
         .commit(&[TaskWrite {
             epoch: Some(1),
             messages: Vec::new(),
+            checkpoint: None,
             ..write("unleased", "c", TaskState::Working, T0, &[1])
         }])
         .await;
@@ -472,6 +475,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
     s.commit(&[TaskWrite {
         epoch: Some(3),
         messages: Vec::new(),
+        checkpoint: None,
         ..write("job", "c", TaskState::Completed, T0 + 9, &[4])
     }])
     .await
@@ -519,6 +523,7 @@ async fn notices_on_commit_and_notify(s: &dyn TaskStore, p: Promises) {
         .commit(&[TaskWrite {
             epoch: Some(9),
             messages: Vec::new(),
+            checkpoint: None,
             ..write("n2", "c", TaskState::Working, T0, &[1])
         }])
         .await;
@@ -590,6 +595,54 @@ async fn messages_map_to_their_task(s: &dyn TaskStore, _: Promises) {
     assert_eq!(of("other", "m1").await.as_deref(), Some("b"));
 }
 
+async fn checkpoints_replace_clear_and_sweep(s: &dyn TaskStore, _: Promises) {
+    assert_eq!(s.checkpoint("a").await.expect("get"), None);
+    let mut a = write("a", "c", TaskState::Working, T0, &[1]);
+    a.checkpoint = Some(b"one".to_vec());
+    s.commit(&[a]).await.expect("commit");
+    assert_eq!(
+        s.checkpoint("a").await.expect("get").as_deref(),
+        Some(&b"one"[..])
+    );
+    // No checkpoint in a write: the stored one stays.
+    s.commit(&[write("a", "c", TaskState::Working, T0, &[2])])
+        .await
+        .expect("commit");
+    assert_eq!(
+        s.checkpoint("a").await.expect("get").as_deref(),
+        Some(&b"one"[..])
+    );
+    // Two writes of one task in a batch: the later one wins.
+    let mut a3 = write("a", "c", TaskState::Working, T0, &[3]);
+    a3.checkpoint = Some(b"two".to_vec());
+    let mut a4 = write("a", "c", TaskState::Working, T0, &[4]);
+    a4.checkpoint = Some(b"three".to_vec());
+    s.commit(&[a3, a4]).await.expect("commit");
+    assert_eq!(
+        s.checkpoint("a").await.expect("get").as_deref(),
+        Some(&b"three"[..])
+    );
+    // Empty: cleared (a new execution starts).
+    let mut a5 = write("a", "c", TaskState::Working, T0, &[5]);
+    a5.checkpoint = Some(Vec::new());
+    s.commit(&[a5]).await.expect("commit");
+    assert_eq!(s.checkpoint("a").await.expect("get"), None);
+    // Swept with its task.
+    let mut b = write("b", "c", TaskState::Completed, T0, &[1]);
+    b.checkpoint = Some(b"b".to_vec());
+    s.commit(&[b]).await.expect("commit");
+    let n = s
+        .sweep(&SweepRule {
+            older_than_micros: Some(T0 + 1),
+            keep_newest: None,
+            settled_before_micros: i64::MAX,
+        })
+        .await
+        .expect("sweep");
+    assert_eq!(n, 1, "b");
+    assert_eq!(s.checkpoint("b").await.expect("get"), None);
+}
+
 /// Runs each named check against every store.
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
@@ -640,6 +693,7 @@ conformance!(
     leases_and_fencing,
     notices_on_commit_and_notify,
     messages_map_to_their_task,
+    checkpoints_replace_clear_and_sweep,
 );
 
 /// PostgreSQL test databases, and the checks only a shared store has.
@@ -773,7 +827,7 @@ pub(crate) mod pg {
             .fetch_one(a.pool())
             .await
             .expect("migrations table in the schema");
-        assert_eq!(applied, 2, "0001 and 0002, once each");
+        assert_eq!(applied, 3, "0001, 0002 and 0003, once each");
         b.close().await;
         c.close().await;
         TestSchema { store: a, schema }.drop().await;

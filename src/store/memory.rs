@@ -65,6 +65,8 @@ struct Inner {
     cursors: HashMap<(String, String), u64>,
     /// Accepted messages: the task of each.
     messages: HashMap<MessageKey, String>,
+    /// Execution checkpoints by task.
+    checkpoints: HashMap<String, Vec<u8>>,
 }
 
 /// A [`TaskStore`] in memory. Not durable.
@@ -123,6 +125,15 @@ impl TaskStore for MemoryStore {
                     .entry(key.clone())
                     .or_insert_with(|| w.snapshot.id.clone());
             }
+            match &w.checkpoint {
+                None => {}
+                Some(c) if c.is_empty() => {
+                    inner.checkpoints.remove(&w.snapshot.id);
+                }
+                Some(c) => {
+                    inner.checkpoints.insert(w.snapshot.id.clone(), c.clone());
+                }
+            }
             inner.tasks.insert(
                 w.snapshot.id.clone(),
                 StoredTask {
@@ -144,6 +155,10 @@ impl TaskStore for MemoryStore {
 
     async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
         Ok(self.lock().tasks.get(id).cloned())
+    }
+
+    async fn checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().checkpoints.get(id).cloned())
     }
 
     async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError> {
@@ -229,6 +244,7 @@ impl TaskStore for MemoryStore {
             inner.push.remove(id);
             inner.leases.remove(id);
             inner.messages.retain(|_, t| t != id);
+            inner.checkpoints.remove(id);
             inner.cursors.retain(|(t, _), _| t != id);
         }
         Ok(doomed.len() as u64)
@@ -412,6 +428,7 @@ mod tests {
             events: Vec::new(),
             epoch,
             messages: Vec::new(),
+            checkpoint: None,
         }
     }
 

@@ -72,6 +72,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "task messages",
         include_str!("../../migrations/postgres/0002_task_messages.sql"),
     ),
+    (
+        3,
+        "task checkpoints",
+        include_str!("../../migrations/postgres/0003_task_checkpoints.sql"),
+    ),
 ];
 
 /// Tasks deleted per transaction of a sweep.
@@ -635,6 +640,42 @@ impl TaskStore for PostgresStore {
             .map_err(|e| self.err(e))?;
         }
 
+        // Checkpoints: the last one of each task in the batch wins (`Some(empty)` deletes).
+        let mut checkpoints: BTreeMap<&str, &[u8]> = BTreeMap::new();
+        for w in batch {
+            if let Some(c) = &w.checkpoint {
+                checkpoints.insert(w.snapshot.id.as_str(), c.as_slice());
+            }
+        }
+        if !checkpoints.is_empty() {
+            let (cleared, set): (Vec<_>, Vec<_>) =
+                checkpoints.into_iter().partition(|(_, c)| c.is_empty());
+            let cleared: Vec<String> = cleared.into_iter().map(|(id, _)| id.to_owned()).collect();
+            if !cleared.is_empty() {
+                sqlx::query("DELETE FROM task_checkpoints WHERE task_id = ANY($1)")
+                    .bind(&cleared)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+            if !set.is_empty() {
+                let (tid, data): (Vec<String>, Vec<Vec<u8>>) = set
+                    .into_iter()
+                    .map(|(id, c)| (id.to_owned(), c.to_vec()))
+                    .unzip();
+                sqlx::query(
+                    "INSERT INTO task_checkpoints (task_id, data) \
+                     SELECT * FROM UNNEST($1::text[], $2::bytea[]) \
+                     ON CONFLICT (task_id) DO UPDATE SET data = excluded.data",
+                )
+                .bind(&tid)
+                .bind(&data)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            }
+        }
+
         // Delivered to every listener when (and only if) the transaction commits.
         let payloads: Vec<String> = latest
             .values()
@@ -652,6 +693,14 @@ impl TaskStore for PostgresStore {
             .await
             .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT data FROM task_checkpoints WHERE task_id = $1")
+            .bind(id)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(|e| self.err(e))
     }
 
     async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError> {
@@ -820,6 +869,7 @@ impl TaskStore for PostgresStore {
                 "push_configs WHERE task_id",
                 "task_leases WHERE task_id",
                 "task_messages WHERE task_id",
+                "task_checkpoints WHERE task_id",
             ] {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DELETE FROM {table} = ANY($1)"

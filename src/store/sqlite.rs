@@ -25,11 +25,12 @@ use super::{
 };
 use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
 
-/// Schema version stored in `PRAGMA user_version`. 2 added `task_counts`, 3 `task_messages`
-/// (both created by [`SCHEMA`]'s `IF NOT EXISTS` statements when an older file is opened).
-const SCHEMA_VERSION: i64 = 3;
+/// Schema version stored in `PRAGMA user_version`. 2 added `task_counts`, 3 `task_messages`,
+/// 4 `task_checkpoints` (each created by [`SCHEMA`]'s `IF NOT EXISTS` statements when an older
+/// file is opened).
+const SCHEMA_VERSION: i64 = 4;
 /// Records [`SCHEMA_VERSION`].
-const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 3";
+const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 4";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -84,6 +85,12 @@ CREATE TABLE IF NOT EXISTS task_messages (
     PRIMARY KEY (context_id, message_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS task_messages_by_task ON task_messages (task_id);
+-- The running execution's checkpoint of each task (TaskEvents::checkpoint), committed with
+-- the events it follows; a resumed execution starts from it.
+CREATE TABLE IF NOT EXISTS task_checkpoints (
+    task_id TEXT PRIMARY KEY NOT NULL,
+    data    BLOB NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Tasks deleted per transaction of a sweep.
@@ -280,7 +287,38 @@ impl TaskStore for SqliteStore {
             q.push(" ON CONFLICT (context_id, message_id) DO NOTHING");
             q.build().execute(&mut *tx).await.map_err(backend)?;
         }
+        for w in batch {
+            match &w.checkpoint {
+                None => {}
+                Some(c) if c.is_empty() => {
+                    sqlx::query("DELETE FROM task_checkpoints WHERE task_id = ?")
+                        .bind(&w.snapshot.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                }
+                Some(c) => {
+                    sqlx::query(
+                        "INSERT INTO task_checkpoints (task_id, data) VALUES (?, ?) \
+                         ON CONFLICT (task_id) DO UPDATE SET data = excluded.data",
+                    )
+                    .bind(&w.snapshot.id)
+                    .bind(c.as_slice())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                }
+            }
+        }
         tx.commit().await.map_err(backend)
+    }
+
+    async fn checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT data FROM task_checkpoints WHERE task_id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)
     }
 
     async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError> {
@@ -456,6 +494,7 @@ impl TaskStore for SqliteStore {
                 "task_events WHERE task_id",
                 "push_configs WHERE task_id",
                 "task_messages WHERE task_id",
+                "task_checkpoints WHERE task_id",
                 "tasks WHERE id",
             ] {
                 let mut d = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} IN ("));
@@ -541,6 +580,7 @@ mod tests {
             events: Vec::new(),
             epoch: None,
             messages: Vec::new(),
+            checkpoint: None,
         }
     }
 
@@ -550,6 +590,37 @@ mod tests {
             page_size: 10,
             ..Default::default()
         }
+    }
+
+    #[tokio::test]
+    async fn a_v3_file_gains_the_checkpoint_table_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        sqlx::raw_sql("DROP TABLE task_checkpoints; PRAGMA user_version = 3")
+            .execute(&store.writer)
+            .await
+            .expect("downgrade");
+        store.close().await;
+
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&store.reader)
+            .await
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let mut w = write("a", TaskState::Working, 1_000_000);
+        w.checkpoint = Some(b"at 3".to_vec());
+        store.commit(&[w]).await.expect("commit");
+        assert_eq!(
+            store.checkpoint("a").await.expect("get").as_deref(),
+            Some(&b"at 3"[..])
+        );
+        store.close().await;
     }
 
     #[tokio::test]

@@ -94,6 +94,9 @@ pub const RETRIES: &str = "switchyard_client_retries_total";
 pub const RETRY_BUDGET_EXHAUSTED: &str = "switchyard_client_retry_budget_exhausted_total";
 /// Answers carrying `grpc-retry-pushback-ms`.
 pub const PUSHBACK: &str = "switchyard_client_pushback_total";
+/// Broken upstream streams the gateway resumed (re-subscribed after the last event it
+/// forwarded), by outcome (`resumed`, `gave_up`).
+pub const STREAM_RESUMES: &str = "switchyard_gateway_stream_resumes_total";
 /// Spans exported.
 pub const TRACE_SPANS_EXPORTED: &str = "switchyard_trace_spans_exported_total";
 /// Spans dropped at a full export queue.
@@ -204,6 +207,10 @@ fn describe() {
         "retries refused because the retry budget was spent"
     );
     describe_counter!(PUSHBACK, "answers carrying grpc-retry-pushback-ms");
+    describe_counter!(
+        STREAM_RESUMES,
+        "broken upstream streams re-subscribed by the gateway, by outcome"
+    );
     describe_counter!(TRACE_SPANS_EXPORTED, "spans exported over OTLP");
     describe_counter!(
         TRACE_SPANS_DROPPED,

@@ -105,6 +105,38 @@ async fn a_unary_callers_disconnect_cancels_the_task() {
     );
 }
 
+/// Issue 13: a unary caller that disconnects and retries the same message (same `messageId`,
+/// as the gateway and the clients do after a broken connection) re-attaches to its task
+/// within the disconnect grace: the task is not canceled, and the retry gets it completed.
+#[tokio::test]
+async fn a_retried_send_re_attaches_to_the_task_its_disconnected_caller_started() {
+    let (echo, _dir) = Served::echo().await;
+    let m = message("retried", json!({"delay_ms": 1_500}));
+    let caller = echo.client.clone();
+    let first = m.clone();
+    let call = tokio::spawn(async move { caller.send(first).await });
+    let id = loop {
+        let list = echo
+            .client
+            .list_tasks(ListTasksRequest::default())
+            .await
+            .expect("list");
+        if let Some(t) = list.tasks.first()
+            && t.state() == TaskState::Working
+        {
+            break t.id.clone();
+        }
+        tokio::task::yield_now().await;
+    };
+    call.abort();
+    let task = tokio::time::timeout(Duration::from_secs(30), echo.client.send(m))
+        .await
+        .expect("the retry answers in time")
+        .expect("the retry");
+    assert_eq!(task.id, id, "the first task, not a second one");
+    assert_eq!(task.state(), TaskState::Completed, "{}", status_text(&task));
+}
+
 #[tokio::test]
 async fn a_streaming_callers_disconnect_does_not_cancel_the_task() {
     let (echo, _dir) = Served::echo().await;

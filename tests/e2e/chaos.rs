@@ -884,3 +884,145 @@ async fn a_deadline_shrinks_over_three_hops_and_nothing_runs_past_it() {
     assert!(stopped <= caller_deadline, "nothing runs past the deadline");
     gw.stop().await;
 }
+
+/// One SSE stream's events: each event's `id:` (sequence number) and its JSON, and whether
+/// an `event: error` came.
+#[derive(Debug, Default)]
+struct Streamed {
+    ids: Vec<u64>,
+    events: Vec<Value>,
+    errors: Vec<String>,
+}
+
+impl Streamed {
+    fn push(&mut self, e: eventsource_stream::Event) {
+        if e.event == "error" {
+            self.errors.push(e.data);
+            return;
+        }
+        if let Ok(id) = e.id.parse() {
+            self.ids.push(id);
+        }
+        self.events
+            .push(serde_json::from_str(&e.data).expect("an event is JSON"));
+    }
+
+    /// The artifacts as a client reassembles them (A2A: `append` adds the chunk's parts, else
+    /// the chunk replaces the artifact), by name (ids differ between tasks), and how many
+    /// artifact updates came.
+    fn artifacts(&self) -> (BTreeMap<String, Vec<Value>>, usize) {
+        let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut updates = 0;
+        for e in &self.events {
+            let Some(u) = e.get("artifactUpdate") else {
+                continue;
+            };
+            updates += 1;
+            let a = &u["artifact"];
+            let name = a["name"].as_str().unwrap_or_default().to_owned();
+            let parts = a["parts"].as_array().cloned().unwrap_or_default();
+            if u["append"] == json!(true) {
+                out.entry(name).or_default().extend(parts);
+            } else {
+                out.insert(name, parts);
+            }
+        }
+        (out, updates)
+    }
+
+    /// The state of the last status update.
+    fn last_state(&self) -> Value {
+        self.events
+            .iter()
+            .rev()
+            .find_map(|e| e.get("statusUpdate").map(|u| u["status"]["state"].clone()))
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// Issue 13 items 6 and 8: an SSE stream through the gateway while its agent is SIGKILLed and
+/// restarted on the same data dir. The gateway re-subscribes after the last event it
+/// forwarded; the restarted agent resumes the task from its checkpoint: the client sees no
+/// error, sequence numbers without gap or duplicate, and the same artifacts (and as many
+/// artifact updates) as an uninterrupted run.
+#[tokio::test]
+async fn an_sse_stream_survives_its_agent_killed_and_restarted() {
+    const CHUNKS: u64 = 30;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("echo.db");
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (mut child, addr) = crate::dns::replica_with_store(any, Some(&db)).await;
+    let (registry, agent) = registry(&[addr], settings());
+    wait_health(&agent, &[(addr, true)]).await;
+    let gw = Gw::start_with_registry(registry, |_| {}).await;
+    let open = |gw: &Gw| {
+        let body = json!({"message": msg(
+            "survive",
+            json!({"chunks": CHUNKS, "chunk_delay_ms": 30}),
+        )});
+        let r = gw.post_json("/agents/echo/message:stream", &body).send();
+        async move {
+            let r = r.await.expect("stream");
+            assert_eq!(r.status(), StatusCode::OK);
+            eventsource_stream::Eventsource::eventsource(r.bytes_stream())
+        }
+    };
+
+    // An uninterrupted run.
+    let mut reference = Streamed::default();
+    let mut events = open(&gw).await;
+    tokio::time::timeout(PATIENCE, async {
+        while let Some(e) = events.next().await {
+            reference.push(e.expect("well-formed SSE"));
+        }
+    })
+    .await
+    .expect("the uninterrupted run ends in time");
+    let (want, want_updates) = reference.artifacts();
+    assert!(reference.errors.is_empty(), "{:?}", reference.errors);
+    assert_eq!(want_updates as u64, CHUNKS + 1, "{want:?}");
+    assert_eq!(want["chunks"].len() as u64, CHUNKS);
+
+    // The same run, its agent killed after a few chunks and restarted on the same store.
+    let mut run = Streamed::default();
+    let mut events = open(&gw).await;
+    tokio::time::timeout(PATIENCE, async {
+        while run.artifacts().1 < 5 {
+            let e = events.next().await.expect("the stream goes on");
+            run.push(e.expect("well-formed SSE"));
+        }
+    })
+    .await
+    .expect("five chunks in time");
+    kill(&mut child).await;
+    let resumes = || {
+        metric(
+            "switchyard_gateway_stream_resumes_total",
+            &[("outcome", "resumed")],
+        )
+    };
+    let before = resumes();
+    let (_restarted, again) = crate::dns::replica_with_store(addr, Some(&db)).await;
+    assert_eq!(again, addr);
+    tokio::time::timeout(PATIENCE, async {
+        while let Some(e) = events.next().await {
+            run.push(e.expect("well-formed SSE"));
+        }
+    })
+    .await
+    .expect("the resumed stream ends in time");
+
+    assert!(run.errors.is_empty(), "no error event: {:?}", run.errors);
+    let first = run.ids[0];
+    let expected: Vec<u64> = (first..first + run.ids.len() as u64).collect();
+    assert_eq!(run.ids, expected, "no gap, no duplicate");
+    assert_eq!(run.last_state(), json!("TASK_STATE_COMPLETED"));
+    let (got, updates) = run.artifacts();
+    assert_eq!(
+        got, want,
+        "the reassembled artifacts of an uninterrupted run"
+    );
+    assert_eq!(updates, want_updates, "no artifact chunk twice");
+    assert!(resumes() > before, "the gateway re-subscribed");
+    gw.stop().await;
+}

@@ -36,6 +36,9 @@ use crate::gateway::{Gw, PATIENCE, msg};
 /// Set in a child process: the address the echo replica listens on.
 const REPLICA_ENV: &str = "SWITCHYARD_E2E_ECHO_REPLICA";
 
+/// Set in a child process: the SQLite file of the echo replica's task store (else in memory).
+const REPLICA_STORE_ENV: &str = "SWITCHYARD_E2E_ECHO_STORE";
+
 /// The name the DNS server answers.
 const NAME: &str = "echo.mesh.test.";
 
@@ -50,9 +53,16 @@ async fn echo_replica_process() {
     let Ok(listen) = std::env::var(REPLICA_ENV) else {
         return;
     };
+    let store = match std::env::var(REPLICA_STORE_ENV) {
+        Ok(path) => switchyard::StoreConfig::Sqlite {
+            path: path.into(),
+            durability: switchyard::store::Durability::Os,
+        },
+        Err(_) => switchyard::StoreConfig::Memory,
+    };
     let config = switchyard::ServeConfig {
         listen: listen.parse().expect("listen address"),
-        store: switchyard::StoreConfig::Memory,
+        store,
         ..Default::default()
     };
     let server = switchyard::AgentServer::bind(switchyard_echo::Echo, config)
@@ -65,7 +75,20 @@ async fn echo_replica_process() {
 /// An echo replica process listening on `listen` (port 0: a free one); returns it and its
 /// address. The chaos tests start theirs here too.
 pub(crate) async fn replica(listen: SocketAddr) -> (Child, SocketAddr) {
-    let mut child = tokio::process::Command::new(std::env::current_exe().expect("test binary"))
+    replica_with_store(listen, None).await
+}
+
+/// [`replica`] whose tasks live in the SQLite file `store` (kept across restarts), or in
+/// memory.
+pub(crate) async fn replica_with_store(
+    listen: SocketAddr,
+    store: Option<&std::path::Path>,
+) -> (Child, SocketAddr) {
+    let mut command = tokio::process::Command::new(std::env::current_exe().expect("test binary"));
+    if let Some(path) = store {
+        command.env(REPLICA_STORE_ENV, path);
+    }
+    let mut child = command
         .args([
             "--exact",
             "dns::echo_replica_process",

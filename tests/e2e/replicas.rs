@@ -291,6 +291,9 @@ impl TaskStore for Partition {
     async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError> {
         self.inner.task_for_message(key).await
     }
+    async fn checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.checkpoint(id).await
+    }
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
         self.inner.events_after(id, after).await
     }
@@ -410,7 +413,7 @@ async fn an_owner_that_lost_its_lease_is_fenced_and_another_replica_finishes_the
     );
     let t = b.client.get_task(&id, None).await.expect("get");
     assert_eq!(t.state(), TaskState::Completed);
-    // The task ran again from the start on B (resumed): its last chunk is complete.
+    // B resumed the task (from its last committed checkpoint): its last artifact is complete.
     assert_eq!(
         t.artifacts
             .iter()
@@ -477,6 +480,7 @@ async fn orphan_with_takeovers(store: &MemoryStore, takeovers: u32) -> String {
             events: vec![StoredEvent { seq: 1, event }],
             epoch: Some(epoch),
             messages: Vec::new(),
+            checkpoint: None,
         }])
         .await
         .expect("commit");

@@ -50,6 +50,7 @@ async fn seed(path: &Path, tasks: &[Task]) {
             events: Vec::new(),
             epoch: None,
             messages: Vec::new(),
+            checkpoint: None,
         })
         .collect();
     store.commit(&batch).await.expect("seed");

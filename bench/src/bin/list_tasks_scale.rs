@@ -106,6 +106,7 @@ fn seeded(i: usize, start_us: i64) -> TaskWrite {
         events,
         epoch: None,
         messages: vec![key],
+        checkpoint: None,
     }
 }
 

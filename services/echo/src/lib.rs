@@ -13,7 +13,7 @@
 //! | `ask` | text | asks for input (INPUT_REQUIRED) with that question; the next message to the task is echoed |
 //! | `auth` | text | asks for authentication (AUTH_REQUIRED) |
 //! | `delay_ms` | number | waits that long first (stops early when canceled) |
-//! | `chunks` | number N | streams N artifact chunks `"1/N"` … `"N/N"` (one artifact, `append`), each after a WORKING progress update |
+//! | `chunks` | number N | streams N artifact chunks `"1/N"` … `"N/N"` (one artifact, `append`), each after a WORKING progress update, each committed with a checkpoint (`{"chunksDone": i}`): a task resumed after a restart continues after the last committed chunk instead of repeating chunks |
 //! | `chunk_delay_ms` | number | waits that long before each chunk |
 //! | `ignore_cancel` | `true` | ignores cancellation: keeps waiting and publishing |
 //! | `report_deadline` | `true` | adds a data part `{"remaining_ms": N}` (the caller's deadline as the agent saw it; `null` without one) |
@@ -47,6 +47,9 @@ impl Echo {
         }
     }
 }
+
+/// The checkpoint's field (`{"chunksDone": n}`): chunks published and committed.
+const CHUNKS_DONE: &str = "chunksDone";
 
 fn number(ctx: &TaskContext, key: &str) -> Option<u64> {
     ctx.message_metadata(key).and_then(|v| v.as_u64())
@@ -120,7 +123,15 @@ impl Agent for Echo {
         if let Some(n) = number(&ctx, "chunks") {
             let pause = number(&ctx, "chunk_delay_ms").unwrap_or(0);
             let id = format!("{}-chunks", ctx.task_id());
-            for i in 1..=n {
+            // A resumed execution continues after the last chunk the interrupted one
+            // committed, so no client sees a chunk twice (issue 13 item 8).
+            let done = ctx
+                .checkpoint_json::<Value>()
+                .ok()
+                .flatten()
+                .and_then(|c| c.get(CHUNKS_DONE).and_then(Value::as_u64))
+                .unwrap_or(0);
+            for i in done + 1..=n {
                 if pause > 0 && !Self::wait(&ctx, pause, ignore_cancel).await {
                     return Err(AgentError::Canceled);
                 }
@@ -139,7 +150,10 @@ impl Agent for Echo {
                     parts: vec![Part::text(format!("{i}/{n}"))],
                     ..Default::default()
                 };
-                if let Err(e) = events.artifact_chunk(chunk, i > 1, i == n).await
+                // The chunk and the checkpoint saying it was sent commit together.
+                let done = serde_json::json!({ CHUNKS_DONE: i });
+                let with = events.with_checkpoint_json(&done)?;
+                if let Err(e) = with.artifact_chunk(chunk, i > 1, i == n).await
                     && !ignore_cancel
                 {
                     return Err(e.into());

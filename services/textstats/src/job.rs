@@ -150,6 +150,11 @@ pub fn markdown_part(markdown: String) -> Part {
 /// step, then the artifact in chunks; for a short input, just the whole artifact. Checks for
 /// cancellation before every step and every chunk.
 ///
+/// Each published update commits with a checkpoint counting the updates published so far
+/// (`{"published": n}`): a task resumed after a restart runs the (deterministic) job again but
+/// publishes only the updates after the checkpoint, so its clients see no progress update and
+/// no artifact chunk twice (issue 13 item 8).
+///
 /// # Errors
 /// [`AgentError::Canceled`] once the task is canceled; [`AgentError::Events`] when publishing
 /// fails.
@@ -158,9 +163,19 @@ pub async fn drive(
     ctx: &TaskContext,
     events: &TaskEvents,
 ) -> Result<(), AgentError> {
+    let mut out = Published {
+        skip: ctx
+            .checkpoint_json::<Value>()
+            .ok()
+            .flatten()
+            .and_then(|c| c.get(PUBLISHED).and_then(Value::as_u64))
+            .unwrap_or(0),
+        n: 0,
+        events,
+    };
     let long = job.is_long();
     if long {
-        events.progress(0.0, job.plan()).await?;
+        out.progress(0.0, job.plan()).await?;
     }
     loop {
         if ctx.is_cancelled() {
@@ -168,18 +183,58 @@ pub async fn drive(
         }
         let Some(progress) = job.step() else { break };
         if long {
-            events.progress(progress.fraction, progress.message).await?;
+            out.progress(progress.fraction, progress.message).await?;
         }
     }
     for chunk in job.finish().chunks(long) {
         if ctx.is_cancelled() {
             return Err(AgentError::Canceled);
         }
-        events
-            .artifact_chunk(chunk.artifact, chunk.append, chunk.last_chunk)
-            .await?;
+        out.chunk(chunk).await?;
     }
     Ok(())
+}
+
+/// The checkpoint's field: updates published (and committed) so far.
+const PUBLISHED: &str = "published";
+
+/// Publishes a job's updates in order, skipping the first `skip` (published by an interrupted
+/// execution) and checkpointing after each.
+struct Published<'a> {
+    skip: u64,
+    n: u64,
+    events: &'a TaskEvents,
+}
+
+impl Published<'_> {
+    /// Whether the next update is new (not published before the checkpoint).
+    fn next_is_new(&mut self) -> bool {
+        self.n += 1;
+        self.n > self.skip
+    }
+
+    async fn progress(&mut self, fraction: f64, message: String) -> Result<(), AgentError> {
+        if self.next_is_new() {
+            self.checkpointed()?.progress(fraction, message).await?;
+        }
+        Ok(())
+    }
+
+    async fn chunk(&mut self, chunk: Chunk) -> Result<(), AgentError> {
+        if self.next_is_new() {
+            self.checkpointed()?
+                .artifact_chunk(chunk.artifact, chunk.append, chunk.last_chunk)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A publisher whose next event commits with the checkpoint that counts it.
+    fn checkpointed(&self) -> Result<TaskEvents, AgentError> {
+        Ok(self
+            .events
+            .with_checkpoint_json(&serde_json::json!({ PUBLISHED: self.n }))?)
+    }
 }
 
 #[cfg(test)]
