@@ -119,7 +119,7 @@ struct FastVisitor;
 impl<'de> Visitor<'de> for FastVisitor {
     type Value = Fast;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON-RPC 2.0 request object")
     }
 
@@ -176,7 +176,6 @@ impl<'de> DeserializeSeed<'de> for CallSeed {
     type Value = Call;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Call, D::Error> {
-        use serde::Deserialize as _;
         Ok(match self.0 {
             Method::SendMessage => Call::SendMessage(Deserialize::deserialize(d)?),
             Method::SendStreamingMessage => {
