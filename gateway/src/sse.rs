@@ -52,7 +52,7 @@ impl Framing {
         use std::io::Write as _;
         let mut frame = Vec::with_capacity(FRAME_CAPACITY);
         if let Some(s) = switchyard::task::sequence_of(event) {
-            let _ = write!(frame, "id: {s}\n");
+            let _ = writeln!(frame, "id: {s}");
         }
         frame.extend_from_slice(b"data: ");
         let written = match self {

@@ -414,30 +414,28 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    if !args.no_wrk {
-        if let Some(wrk) = wrk().await {
-            let script = dir.path().join("send.lua");
-            std::fs::write(&script, WRK_SCRIPT)?;
-            println!();
-            println!(
-                "| wrk -t1 -c{} -d{}s, JSON-RPC SendMessage | RPS (median of {} rounds) | non-2xx |",
-                args.concurrency, args.seconds, args.rounds
-            );
-            println!("|---|---|---|");
-            for (name, url) in [
-                ("gateway → echo agent", &via_gateway),
-                ("gateway → bare agent", &via_gateway_bare),
-                ("a2a-sdk server", &python_url),
-            ] {
-                let (mut rps, mut bad) = (Vec::new(), 0);
-                for _ in 0..args.rounds {
-                    let (r, b) = wrk_round(&wrk, &script, url, &args).await?;
-                    eprintln!("wrk {name}: {r:.0} RPS, {b} non-2xx");
-                    rps.push(r);
-                    bad += b;
-                }
-                println!("| {name} | {:.0} | {bad} |", median(&mut rps));
+    if let Some(wrk) = if args.no_wrk { None } else { wrk().await } {
+        let script = dir.path().join("send.lua");
+        std::fs::write(&script, WRK_SCRIPT)?;
+        println!();
+        println!(
+            "| wrk -t1 -c{} -d{}s, JSON-RPC SendMessage | RPS (median of {} rounds) | non-2xx |",
+            args.concurrency, args.seconds, args.rounds
+        );
+        println!("|---|---|---|");
+        for (name, url) in [
+            ("gateway → echo agent", &via_gateway),
+            ("gateway → bare agent", &via_gateway_bare),
+            ("a2a-sdk server", &python_url),
+        ] {
+            let (mut rps, mut bad) = (Vec::new(), 0);
+            for _ in 0..args.rounds {
+                let (r, b) = wrk_round(&wrk, &script, url, &args).await?;
+                eprintln!("wrk {name}: {r:.0} RPS, {b} non-2xx");
+                rps.push(r);
+                bad += b;
             }
+            println!("| {name} | {:.0} | {bad} |", median(&mut rps));
         }
     }
     Ok(())
