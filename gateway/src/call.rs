@@ -48,18 +48,28 @@ pub(crate) struct Target {
 
 /// What an agent answered.
 pub(crate) enum Answer {
-    /// A unary result, as protobuf JSON.
-    Unary(Value),
+    /// A unary result, as protobuf JSON text (serialized straight from the response message,
+    /// with no intermediate `serde_json::Value`).
+    Unary(String),
     /// A server stream, open; its first event is not read yet.
     Stream(Events),
 }
 
 /// protobuf JSON of a response message.
 fn to_json(message: &impl Serialize) -> Result<Value, ApiError> {
-    serde_json::to_value(message).map_err(|e| ApiError::Upstream {
+    serde_json::to_value(message).map_err(not_serializable)
+}
+
+/// protobuf JSON text of a response message.
+fn to_text(message: &impl Serialize) -> Result<String, ApiError> {
+    serde_json::to_string(message).map_err(not_serializable)
+}
+
+fn not_serializable(e: serde_json::Error) -> ApiError {
+    ApiError::Upstream {
         agent: String::new(),
         status: tonic::Status::internal(format!("the response does not serialize: {e}")),
-    })
+    }
 }
 
 /// A ListTasks result with every field present, defaults included (A2A v1.0: `tasks`,
@@ -114,13 +124,20 @@ pub(crate) async fn dispatch(
     let name = target.agent.name();
     let method = call_name(&call);
     tracing::Span::current().record("a2a.method", method);
+    let streaming = is_stream(&call);
+    let mut call = Some(call);
     let mut attempt = 1;
     loop {
+        // Only a stream is attempted again: a unary call is moved, not copied.
+        let this = match &call {
+            Some(c) if streaming && attempt < ATTEMPTS => c.clone(),
+            _ => call.take().expect("no attempt follows the last"),
+        };
         let client = target.agent.client();
         let (f, span) = target
             .forward
             .client_span(A2A_SERVICE, method, name, client.address());
-        let result = calls(target, call.clone(), last_event_id, &f, client.a2a(), &span)
+        let result = calls(target, this, last_event_id, &f, client.a2a(), &span)
             .instrument(span.clone())
             .await;
         match &result {
@@ -129,9 +146,7 @@ pub(crate) async fn dispatch(
         }
         match &result {
             Err(ApiError::Upstream { status, .. })
-                if attempt < ATTEMPTS
-                    && is_stream(&call)
-                    && switchyard::client::never_sent(status) =>
+                if attempt < ATTEMPTS && streaming && switchyard::client::never_sent(status) =>
             {
                 tracing::debug!(
                     agent = name,
@@ -187,26 +202,28 @@ async fn calls(
 ) -> Result<Answer, ApiError> {
     let name = target.agent.name();
     let value = match call {
-        Call::SendMessage(r) => to_json(&f.call(name, a2a.send_message(f.unary(r))).await?)?,
-        Call::GetTask(r) => to_json(&f.call(name, a2a.get_task(f.unary(r))).await?)?,
-        Call::ListTasks(r) => list_tasks_json(&f.call(name, a2a.list_tasks(f.unary(r))).await?)?,
-        Call::CancelTask(r) => to_json(&f.call(name, a2a.cancel_task(f.unary(r))).await?)?,
-        Call::CreatePushConfig(r) => to_json(
+        Call::SendMessage(r) => to_text(&f.call(name, a2a.send_message(f.unary(r))).await?)?,
+        Call::GetTask(r) => to_text(&f.call(name, a2a.get_task(f.unary(r))).await?)?,
+        Call::ListTasks(r) => {
+            list_tasks_json(&f.call(name, a2a.list_tasks(f.unary(r))).await?)?.to_string()
+        }
+        Call::CancelTask(r) => to_text(&f.call(name, a2a.cancel_task(f.unary(r))).await?)?,
+        Call::CreatePushConfig(r) => to_text(
             &f.call(name, a2a.create_task_push_notification_config(f.unary(r)))
                 .await?,
         )?,
-        Call::GetPushConfig(r) => to_json(
+        Call::GetPushConfig(r) => to_text(
             &f.call(name, a2a.get_task_push_notification_config(f.unary(r)))
                 .await?,
         )?,
-        Call::ListPushConfigs(r) => to_json(
+        Call::ListPushConfigs(r) => to_text(
             &f.call(name, a2a.list_task_push_notification_configs(f.unary(r)))
                 .await?,
         )?,
         Call::DeletePushConfig(r) => {
             f.call(name, a2a.delete_task_push_notification_config(f.unary(r)))
                 .await?;
-            json!({})
+            "{}".to_owned()
         }
         Call::GetExtendedAgentCard(r) => {
             let extended = f
@@ -218,6 +235,7 @@ async fn calls(
                 &target.base_url,
                 &target.card_security,
             ))
+            .to_string()
         }
         Call::SendStreamingMessage(r) => {
             check_streaming(&target.agent)?;

@@ -18,7 +18,7 @@ use axum::{
     response::{IntoResponse as _, Response},
 };
 use http::{HeaderMap, Method as HttpMethod, Uri};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
     app::{AppState, agent_segment},
@@ -67,7 +67,7 @@ pub(crate) async fn handle(
     match dispatch(&target, request.call, last_event_id).await {
         Ok(Answer::Unary(result)) => Ok((
             [(http::header::CONTENT_TYPE, "application/json")],
-            json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string(),
+            response_text(&id, &result),
         )
             .into_response()),
         Ok(Answer::Stream(stream)) => {
@@ -80,10 +80,39 @@ pub(crate) async fn handle(
     }
 }
 
+/// `{"id":…,"jsonrpc":"2.0","result":…}` around `result`, protobuf JSON text, without parsing
+/// it again (members in the order `serde_json` gives an object's keys).
+pub(crate) fn response_text(id: &Value, result: &str) -> String {
+    let mut out = String::with_capacity(result.len() + 48);
+    out.push_str("{\"id\":");
+    out.push_str(&id.to_string());
+    out.push_str(",\"jsonrpc\":\"2.0\",\"result\":");
+    out.push_str(result);
+    out.push('}');
+    out
+}
+
 /// Any other HTTP method on the JSON-RPC endpoint.
 pub(crate) async fn wrong_method(method: HttpMethod) -> Failure {
     Failure::rest(ApiError::MethodNotAllowed {
         method,
         allowed: "POST",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    #[test]
+    fn the_response_envelope_is_valid_json_around_the_result() {
+        for id in [json!(7), json!("a\"b"), Value::Null, json!(2.5)] {
+            let text = super::response_text(&id, r#"{"task":{"id":"t"}}"#);
+            let v: Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(
+                v,
+                json!({"jsonrpc": "2.0", "id": id, "result": {"task": {"id": "t"}}})
+            );
+        }
+    }
 }

@@ -103,7 +103,7 @@ async fn serve(
     };
     match dispatch(&target, call, last_event_id).await? {
         Answer::Unary(value) => {
-            Ok(([(http::header::CONTENT_TYPE, A2A_JSON)], value.to_string()).into_response())
+            Ok(([(http::header::CONTENT_TYPE, A2A_JSON)], value).into_response())
         }
         Answer::Stream(stream) => {
             sse::respond(target.agent.name(), stream, Framing::Rest, state.sse()).await

@@ -24,7 +24,7 @@ use crate::ops::OpenStream;
 use axum::{body::Body, response::Response};
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
-use serde_json::{Value, json};
+use serde_json::Value;
 use switchyard::pb::a2a::StreamResponse;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -45,16 +45,35 @@ pub(crate) enum Framing {
 }
 
 impl Framing {
+    /// One event's frame, serialized straight into the frame's buffer (no intermediate
+    /// `serde_json::Value`, one allocation). The JSON-RPC envelope's members come in the order
+    /// `serde_json` gives an object's keys (`id`, `jsonrpc`, `result`).
     fn event(&self, event: &StreamResponse) -> Bytes {
-        let result = serde_json::to_value(event).unwrap_or(Value::Null);
-        let data = match self {
-            Self::JsonRpc(id) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-            Self::Rest => result,
+        use std::io::Write as _;
+        let mut frame = Vec::with_capacity(FRAME_CAPACITY);
+        if let Some(s) = switchyard::task::sequence_of(event) {
+            let _ = writeln!(frame, "id: {s}");
+        }
+        frame.extend_from_slice(b"data: ");
+        let written = match self {
+            Self::JsonRpc(id) => {
+                frame.extend_from_slice(b"{\"id\":");
+                serde_json::to_writer(&mut frame, id)
+                    .and_then(|()| {
+                        frame.extend_from_slice(b",\"jsonrpc\":\"2.0\",\"result\":");
+                        serde_json::to_writer(&mut frame, event)
+                    })
+                    .map(|()| frame.push(b'}'))
+            }
+            Self::Rest => serde_json::to_writer(&mut frame, event),
         };
-        let id = switchyard::task::sequence_of(event)
-            .map(|s| format!("id: {s}\n"))
-            .unwrap_or_default();
-        Bytes::from(format!("{id}data: {data}\n\n"))
+        if written.is_err() {
+            // Unreachable for generated messages; the event is still sent, as `null`.
+            frame.clear();
+            frame.extend_from_slice(b"data: null");
+        }
+        frame.extend_from_slice(b"\n\n");
+        Bytes::from(frame)
     }
 
     fn error(&self, error: &ApiError) -> Bytes {
@@ -68,6 +87,13 @@ impl Framing {
 }
 
 const PING: &[u8] = b": ping\n\n";
+
+/// The initial capacity of one event's frame (most events fit; bigger ones grow it).
+const FRAME_CAPACITY: usize = 512;
+
+/// The most bytes of buffered frames the body hands to hyper as one chunk: frames already
+/// waiting when the client's connection is ready to write go out in one write, not one each.
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// Stream settings.
 #[derive(Clone, Debug)]
@@ -159,6 +185,12 @@ enum Push {
 }
 
 async fn push(tx: &mpsc::Sender<Bytes>, frame: Bytes, settings: &Settings) -> Push {
+    // The common case, room in the buffer, without arming the slow-client timer.
+    let frame = match tx.try_send(frame) {
+        Ok(()) => return Push::Done,
+        Err(mpsc::error::TrySendError::Closed(_)) => return Push::ClientGone,
+        Err(mpsc::error::TrySendError::Full(frame)) => frame,
+    };
     tokio::select! {
         sent = tokio::time::timeout(settings.slow_client, tx.send(frame)) => match sent {
             Ok(Ok(())) => Push::Done,
@@ -207,7 +239,9 @@ async fn pump(
 }
 
 /// The body: buffered frames, `: ping` after `keepalive` of silence, then the trailer (the
-/// error event, if the stream failed).
+/// error event, if the stream failed). Frames that are already waiting are joined into one
+/// chunk of at most [`BATCH_BYTES`] (one write and one flush for a burst of events); the
+/// keep-alive timer is armed only when the buffer is empty.
 fn frames(
     rx: mpsc::Receiver<Bytes>,
     trailer: oneshot::Receiver<Bytes>,
@@ -217,19 +251,42 @@ fn frames(
         (Some(rx), Some(trailer)),
         move |(rx, mut trailer)| async move {
             if let Some(mut r) = rx {
-                tokio::select! {
-                    frame = r.recv() => if let Some(f) = frame {
-                        return Some((f, (Some(r), trailer)));
+                let first = match r.try_recv() {
+                    Ok(f) => Some(f),
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                    Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
+                        frame = r.recv() => frame,
+                        () = tokio::time::sleep(keepalive) => {
+                            return Some((Bytes::from_static(PING), (Some(r), trailer)));
+                        }
                     },
-                    () = tokio::time::sleep(keepalive) => {
-                        return Some((Bytes::from_static(PING), (Some(r), trailer)));
-                    }
+                };
+                if let Some(f) = first {
+                    return Some((batch(f, &mut r), (Some(r), trailer)));
                 }
             }
             let last = trailer.take()?.await.ok()?;
             Some((last, (None, None)))
         },
     )
+}
+
+/// `first` and the frames waiting behind it, up to [`BATCH_BYTES`], as one chunk.
+fn batch(first: Bytes, rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
+    let Ok(second) = rx.try_recv() else {
+        return first;
+    };
+    let guess = (first.len().max(second.len())) * (rx.len() + 2);
+    let mut chunk = bytes::BytesMut::with_capacity(guess.min(BATCH_BYTES));
+    chunk.extend_from_slice(&first);
+    chunk.extend_from_slice(&second);
+    while chunk.len() < BATCH_BYTES {
+        match rx.try_recv() {
+            Ok(f) => chunk.extend_from_slice(&f),
+            Err(_) => break,
+        }
+    }
+    chunk.freeze()
 }
 
 #[cfg(test)]
@@ -240,6 +297,7 @@ mod tests {
     };
 
     use http_body_util::BodyExt as _;
+    use serde_json::json;
     use switchyard::pb::a2a::{Task, stream_response};
 
     use super::*;
@@ -364,6 +422,60 @@ mod tests {
         assert!(f.starts_with(b"id: 7\n"));
         drop(tx);
         assert!(body.next().await.is_none());
+    }
+
+    #[test]
+    fn frames_hold_the_protobuf_json_of_the_event() {
+        let e = event(3);
+        let rpc = Framing::JsonRpc(json!("r1")).event(&e);
+        let text = std::str::from_utf8(&rpc).expect("utf-8");
+        let data = text
+            .strip_prefix("id: 3\ndata: ")
+            .and_then(|t| t.strip_suffix("\n\n"))
+            .expect("framed");
+        let v: Value = serde_json::from_str(data).expect("json");
+        let result = serde_json::to_value(&e).expect("value");
+        assert_eq!(v, json!({"jsonrpc": "2.0", "id": "r1", "result": result}));
+        let rest = Framing::Rest.event(&e);
+        assert_eq!(
+            &rest[..],
+            format!(
+                "id: 3\ndata: {}\n\n",
+                serde_json::to_string(&e).expect("json")
+            )
+            .as_bytes()
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_frames_leave_as_one_chunk_in_order() {
+        let items: Vec<_> = (1..=50).map(|n| Ok(event(n))).collect();
+        let r = respond(
+            "a",
+            futures::stream::iter(items),
+            Framing::Rest,
+            settings(64),
+        )
+        .await
+        .expect("stream");
+        let mut body = r.into_body().into_data_stream();
+        let mut chunks = Vec::new();
+        while let Some(c) = body.next().await {
+            chunks.push(c.expect("ok"));
+        }
+        let all: Vec<u8> = chunks.concat();
+        let text = String::from_utf8(all).expect("utf-8");
+        let ids: Vec<u64> = text
+            .split("\n\n")
+            .filter(|b| !b.is_empty())
+            .map(|b| {
+                let line = b.lines().next().expect("line");
+                line.strip_prefix("id: ").expect("id").parse().expect("n")
+            })
+            .collect();
+        assert_eq!(ids, (1..=50).collect::<Vec<_>>());
+        // The pump fills the buffer before the body is read: fewer chunks than events.
+        assert!(chunks.len() < 50, "{} chunks", chunks.len());
     }
 
     fn tokio_stream_from(

@@ -139,15 +139,17 @@ impl Router {
 
     /// Makes the call: picks, sends, records, and retries what may be retried.
     pub(crate) async fn call(self: Arc<Self>, request: http::Request<Body>) -> Outcome {
-        let path = request.uri().path().to_owned();
-        let kind = retry::kind(&path);
+        // A `Uri` clone shares its bytes: the path without an allocation.
+        let uri = request.uri().clone();
+        let path = uri.path();
+        let kind = retry::kind(path);
         let max_attempts = match kind {
             Kind::Stream => 1,
             Kind::Read | Kind::Write => self.config.retry.max_attempts.max(1),
         };
         self.budget.deposit();
         if max_attempts == 1 {
-            return self.attempt(request, &path, &mut Vec::new()).await.0;
+            return self.attempt(request, path, &mut Vec::new()).await.0;
         }
         let deadline = request
             .headers()
@@ -157,7 +159,8 @@ impl Router {
             .map(|d| Instant::now() + d);
         let (parts, body) = request.into_parts();
         let body: Bytes = body.collect().await?.to_bytes();
-        let mut backoff = self.config.retry.backoff();
+        // Made at the first retry: the healthy path never needs it.
+        let mut backoff = None;
         let mut attempt = 1;
         // Endpoints tried so far: a retry goes elsewhere when it can (Envoy's
         // `previous_hosts` retry predicate).
@@ -167,7 +170,8 @@ impl Router {
                 parts.clone(),
                 Body::new(http_body_util::Full::new(body.clone())),
             );
-            if let Some(at) = deadline {
+            if let Some(at) = deadline.filter(|_| attempt > 1) {
+                // What is left of the deadline (the first attempt carries the caller's own).
                 let left = at.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(Status::deadline_exceeded("the deadline expired").into());
@@ -176,7 +180,7 @@ impl Router {
                     request.headers_mut().insert("grpc-timeout", v);
                 }
             }
-            let (outcome, assessment) = self.attempt(request, &path, &mut tried).await;
+            let (outcome, assessment) = self.attempt(request, path, &mut tried).await;
             let Some(reason) = assessment
                 .retry
                 .filter(|r| kind == Kind::Read || *r == Reason::Unsent || *r == Reason::Pushback)
@@ -190,13 +194,16 @@ impl Router {
                 Some(Err(())) => return outcome,
                 Some(Ok(d)) => d,
                 None if reason == Reason::Pushback => return outcome,
-                None => backoff.next().unwrap_or(self.config.retry.max_backoff),
+                None => backoff
+                    .get_or_insert_with(|| self.config.retry.backoff())
+                    .next()
+                    .unwrap_or(self.config.retry.max_backoff),
             };
             if deadline.is_some_and(|at| Instant::now() + delay >= at) {
                 // Never extended: a retry that cannot finish in time is not made.
                 return outcome;
             }
-            let method = retry::method_label(&path);
+            let method = retry::method_label(path);
             if !self.budget.withdraw() {
                 metrics::counter!(RETRY_BUDGET_EXHAUSTED, "agent" => self.agent.clone(), "method" => method).increment(1);
                 tracing::debug!(agent = %self.agent, method, "retry budget spent; not retrying");

@@ -17,7 +17,10 @@
 //! `max_ejection_time` after its last ejection starts again from n = 1.
 
 use std::{
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -99,9 +102,24 @@ struct State {
 }
 
 /// The outlier state of one endpoint.
-#[derive(Debug, Default)]
+///
+/// The healthy path takes no lock: `clean` (not ejected, no failure counted) answers
+/// [`admission`](Self::admission) and [`is_ejected`](Self::is_ejected), and lets
+/// [`record`](Self::record) skip a success, which would change nothing. It is written only
+/// under the lock, after every change of the state.
+#[derive(Debug)]
 pub struct Outlier {
     state: Mutex<State>,
+    clean: AtomicBool,
+}
+
+impl Default for Outlier {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            clean: AtomicBool::new(true),
+        }
+    }
 }
 
 impl Outlier {
@@ -109,8 +127,23 @@ impl Outlier {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn is_clean(&self) -> bool {
+        self.clean.load(Ordering::Acquire)
+    }
+
+    /// Publishes whether `s` is clean (called with the lock held, after a change).
+    fn publish(&self, s: &State) {
+        self.clean.store(
+            s.ejected_until.is_none() && s.consecutive == 0,
+            Ordering::Release,
+        );
+    }
+
     /// Whether the endpoint takes calls at `now`.
     pub fn admission(&self, now: Instant) -> Admission {
+        if self.is_clean() {
+            return Admission::Closed;
+        }
         let s = self.lock();
         match s.ejected_until {
             None => Admission::Closed,
@@ -121,11 +154,14 @@ impl Outlier {
 
     /// Whether the endpoint is ejected now (including while its probe runs).
     pub fn is_ejected(&self) -> bool {
-        self.lock().ejected_until.is_some()
+        !self.is_clean() && self.lock().ejected_until.is_some()
     }
 
     /// Claims the probe of a half-open endpoint; `false` when another call has it.
     pub fn start_probe(&self, now: Instant) -> bool {
+        if self.is_clean() {
+            return false;
+        }
         let mut s = self.lock();
         match s.ejected_until {
             Some(until) if now >= until && !probe_running(&s, now) => {
@@ -152,7 +188,24 @@ impl Outlier {
         total: usize,
         config: &OutlierConfig,
     ) -> Change {
+        if verdict != Verdict::Failure && self.is_clean() {
+            // Nothing to reset, nothing to count.
+            return Change::None;
+        }
         let mut s = self.lock();
+        let change = Self::record_locked(&mut s, verdict, now, ejected_now, total, config);
+        self.publish(&s);
+        change
+    }
+
+    fn record_locked(
+        s: &mut State,
+        verdict: Verdict,
+        now: Instant,
+        ejected_now: usize,
+        total: usize,
+        config: &OutlierConfig,
+    ) -> Change {
         if s.ejected_until.is_some() {
             if s.probing.is_none() {
                 // A call that was picked before the ejection: it says nothing new.
@@ -160,7 +213,7 @@ impl Outlier {
             }
             s.probing = None;
             return match verdict {
-                Verdict::Failure => Change::Ejected(eject(&mut s, now, config)),
+                Verdict::Failure => Change::Ejected(eject(s, now, config)),
                 Verdict::Success | Verdict::Load => {
                     s.ejected_until = None;
                     s.consecutive = 0;
@@ -176,7 +229,7 @@ impl Outlier {
                 if s.consecutive >= config.consecutive_failures
                     && ejected_now < config.max_ejected(total)
                 {
-                    return Change::Ejected(eject(&mut s, now, config));
+                    return Change::Ejected(eject(s, now, config));
                 }
             }
         }

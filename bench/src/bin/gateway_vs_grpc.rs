@@ -1,7 +1,11 @@
 //! A2A JSON-RPC `SendMessage` through the Switchyard gateway, versus the same call as direct
 //! gRPC to the agent, versus the official a2a-sdk Python reference server (JSON-RPC, same echo
 //! behaviour), at the same concurrency, in interleaved rounds; then the events per second of one
-//! SSE stream through the gateway, versus the same stream over direct gRPC.
+//! SSE stream through the gateway, versus the same stream over direct gRPC. Each is measured
+//! twice: with the echo agent (durable store, `fsync`) behind the gateway, and with a bare tonic
+//! A2A server (no task, no store: [`switchyard_bench::bare`]), which shows what the gateway
+//! itself costs. Then `wrk` (its own process; installed with apt-get when missing) cross-checks
+//! the JSON-RPC figures.
 //!
 //! `cargo run --release -p switchyard-bench --bin gateway_vs_grpc -- --help`
 
@@ -27,7 +31,7 @@ use switchyard::{
     store::Durability,
     task::json_to_value,
 };
-use switchyard_bench::{Round, round, summarize};
+use switchyard_bench::{Round, median, round, summarize};
 use tokio::io::AsyncBufReadExt as _;
 use tonic::transport::Channel;
 
@@ -49,6 +53,12 @@ struct Args {
     /// Events of the SSE stream measured.
     #[arg(long, default_value_t = 5_000)]
     stream_events: u64,
+    /// Rounds of the stream measurement (interleaved).
+    #[arg(long, default_value_t = 3)]
+    stream_rounds: usize,
+    /// Skip the `wrk` cross-check.
+    #[arg(long)]
+    no_wrk: bool,
 }
 
 const TEXT: &str = "benchmark payload: the quick brown fox jumps over the lazy dog";
@@ -132,10 +142,13 @@ async fn start_python(args: &Args) -> anyhow::Result<(tokio::process::Child, Str
     Ok((child, format!("http://127.0.0.1:{port}/jsonrpc")))
 }
 
-/// Events per second of one stream of `n` chunks: through the gateway (SSE) and direct (gRPC).
+/// Events per second of one stream of `n` chunks: through the gateway (SSE, agent `agent`) and
+/// direct (gRPC to the same agent). The SSE client only counts events (blank-line
+/// terminated blocks), so that its parsing is not what is measured.
 async fn stream_rates(
     http: &reqwest::Client,
     gateway: &str,
+    agent: &str,
     grpc: &A2aClient,
     n: u64,
 ) -> anyhow::Result<(f64, f64, u64)> {
@@ -152,19 +165,30 @@ async fn stream_rates(
     });
     let started = Instant::now();
     let response = http
-        .post(format!("{gateway}/agents/echo"))
+        .post(format!("{gateway}/agents/{agent}"))
         .header("A2A-Version", "1.0")
         .header("Content-Type", "application/json")
         .body(body.to_string())
         .send()
         .await?;
-    let mut sse = eventsource_stream::Eventsource::eventsource(response.bytes_stream());
-    let mut events = 0u64;
-    while let Some(e) = sse.next().await {
-        e?;
-        events += 1;
+    let mut bytes = response.bytes_stream();
+    let (mut events, mut newline, mut errors) = (0u64, false, false);
+    while let Some(chunk) = bytes.next().await {
+        let chunk = chunk?;
+        errors |= chunk.windows(12).any(|w| w == b"event: error");
+        for &b in chunk.iter() {
+            if b == b'\n' {
+                if newline {
+                    events += 1;
+                }
+                newline = !newline;
+            } else {
+                newline = false;
+            }
+        }
     }
     let sse_rate = events as f64 / started.elapsed().as_secs_f64();
+    anyhow::ensure!(!errors, "the SSE stream ended with an error event");
 
     let started = Instant::now();
     let mut stream = grpc
@@ -181,7 +205,88 @@ async fn stream_rates(
         grpc_events += 1;
     }
     let grpc_rate = grpc_events as f64 / started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        events == grpc_events,
+        "SSE carried {events} events, gRPC {grpc_events}"
+    );
     Ok((sse_rate, grpc_rate, events))
+}
+
+/// `wrk` (installed with apt-get when missing); `None` when it cannot be had.
+async fn wrk() -> Option<PathBuf> {
+    let found = |p: &str| std::path::Path::new(p).exists().then(|| PathBuf::from(p));
+    if let Some(p) = found("/usr/bin/wrk") {
+        return Some(p);
+    }
+    eprintln!("wrk is missing: apt-get install -y wrk");
+    let ok = tokio::process::Command::new("apt-get")
+        .args(["install", "-y", "wrk"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("could not install wrk; skipping the cross-check");
+    }
+    found("/usr/bin/wrk")
+}
+
+/// The Lua script that makes wrk send JSON-RPC `SendMessage`s, each with its own messageId.
+const WRK_SCRIPT: &str = r#"
+local n = 0
+local headers = {["Content-Type"] = "application/json", ["A2A-Version"] = "1.0"}
+request = function()
+  n = n + 1
+  local body = string.format('{"jsonrpc":"2.0","id":%d,"method":"SendMessage","params":{"message":{"messageId":"w%d","role":"ROLE_USER","parts":[{"text":"benchmark payload: the quick brown fox jumps over the lazy dog"}]}}}', n, n)
+  return wrk.format("POST", nil, headers, body)
+end
+"#;
+
+/// One wrk run (1 thread, `concurrency` connections, `seconds`): its requests per second and
+/// non-2xx count, from its summary.
+async fn wrk_round(
+    wrk: &std::path::Path,
+    script: &std::path::Path,
+    url: &str,
+    args: &Args,
+) -> anyhow::Result<(f64, u64)> {
+    let out = tokio::process::Command::new(wrk)
+        .args([
+            "-t1",
+            &format!("-c{}", args.concurrency),
+            &format!("-d{}s", args.seconds),
+            "-s",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .ok_or_else(|| anyhow::anyhow!("unexpected wrk output: {text}"))?;
+    let bad = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    Ok((rps, bad))
+}
+
+/// A gRPC client of `addr` over its own HTTP/2 connection.
+async fn grpc_client(addr: std::net::SocketAddr) -> anyhow::Result<A2aClient> {
+    Ok(A2aServiceClient::with_interceptor(
+        Transport::new(
+            Channel::from_shared(format!("http://{addr}"))?
+                .tcp_nodelay(true)
+                .connect()
+                .await?,
+        ),
+        Versioned,
+    ))
 }
 
 #[tokio::main]
@@ -202,8 +307,9 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let echo_addr = echo.local_addr();
     tokio::spawn(echo.run());
+    let bare_addr = switchyard_bench::bare::start_bare().await?;
     let registry = Arc::new(Registry::new(&RegistryConfig::from_env_value(&format!(
-        "echo={echo_addr}"
+        "echo={echo_addr};bare={bare_addr}"
     ))?)?);
     registry.load_cards(Duration::from_secs(5)).await;
     let gateway = switchyard_gateway::Gateway::bind(Default::default(), registry).await?;
@@ -211,67 +317,126 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(gateway.run());
     let (_python, python_url) = start_python(&args).await?;
 
-    let grpc = A2aServiceClient::with_interceptor(
-        Transport::new(
-            Channel::from_shared(format!("http://{echo_addr}"))?
-                .tcp_nodelay(true)
-                .connect()
-                .await?,
-        ),
-        Versioned,
-    );
+    let grpc = grpc_client(echo_addr).await?;
+    let grpc_bare = grpc_client(bare_addr).await?;
     let http = reqwest::Client::builder()
         .http1_only()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(args.concurrency * 2)
         .build()?;
     let via_gateway = format!("{gateway_url}/agents/echo");
+    let via_gateway_bare = format!("{gateway_url}/agents/bare");
 
     let warm = Args {
         seconds: 1,
         ..args.clone()
     };
     grpc_round(grpc.clone(), &warm).await;
+    grpc_round(grpc_bare.clone(), &warm).await;
     jsonrpc_round(http.clone(), via_gateway.clone(), &warm).await;
+    jsonrpc_round(http.clone(), via_gateway_bare.clone(), &warm).await;
     jsonrpc_round(http.clone(), python_url.clone(), &warm).await;
 
-    let (mut g, mut d, mut p) = (Vec::new(), Vec::new(), Vec::new());
+    let mut r: [Vec<Round>; 5] = Default::default();
     for i in 0..args.rounds {
-        d.push(grpc_round(grpc.clone(), &args).await);
-        g.push(jsonrpc_round(http.clone(), via_gateway.clone(), &args).await);
-        p.push(jsonrpc_round(http.clone(), python_url.clone(), &args).await);
+        r[0].push(grpc_round(grpc.clone(), &args).await);
+        r[1].push(jsonrpc_round(http.clone(), via_gateway.clone(), &args).await);
+        r[2].push(grpc_round(grpc_bare.clone(), &args).await);
+        r[3].push(jsonrpc_round(http.clone(), via_gateway_bare.clone(), &args).await);
+        r[4].push(jsonrpc_round(http.clone(), python_url.clone(), &args).await);
         eprintln!(
-            "round {}: direct {:?} | gateway {:?} | a2a-sdk {:?}",
+            "round {}: direct {:?} | gateway {:?} | direct bare {:?} | gateway bare {:?} | a2a-sdk {:?}",
             i + 1,
-            d[i],
-            g[i],
-            p[i]
+            r[0][i],
+            r[1][i],
+            r[2][i],
+            r[3][i],
+            r[4][i]
         );
     }
-    let (dr, d50, d99) = summarize(&d);
-    let (gr, g50, g99) = summarize(&g);
-    let (pr, p50, p99) = summarize(&p);
-    let errors: u64 = d.iter().chain(&g).chain(&p).map(|r| r.errors).sum();
+    let [
+        (dr, d50, d99),
+        (gr, g50, g99),
+        (br, b50, b99),
+        (gbr, gb50, gb99),
+        (pr, p50, p99),
+    ] = [0, 1, 2, 3, 4].map(|i| summarize(&r[i]));
+    let errors: u64 = r.iter().flatten().map(|x| x.errors).sum();
     println!(
         "| target (SendMessage, concurrency {}) | RPS (median) | p50 µs | p99 µs |",
         args.concurrency
     );
     println!("|---|---|---|---|");
     println!("| direct gRPC to the echo agent | {dr:.0} | {d50:.0} | {d99:.0} |");
-    println!("| A2A JSON-RPC through the Switchyard gateway | {gr:.0} | {g50:.0} | {g99:.0} |");
+    println!(
+        "| A2A JSON-RPC through the gateway to the echo agent | {gr:.0} | {g50:.0} | {g99:.0} |"
+    );
+    println!("| direct gRPC to the bare tonic agent | {br:.0} | {b50:.0} | {b99:.0} |");
+    println!(
+        "| A2A JSON-RPC through the gateway to the bare tonic agent | {gbr:.0} | {gb50:.0} | {gb99:.0} |"
+    );
     println!("| a2a-sdk 1.3.0 Python server, JSON-RPC | {pr:.0} | {p50:.0} | {p99:.0} |");
     println!();
-    println!("gateway / direct gRPC: {:.2}x (target >= 0.50x)", gr / dr);
     println!(
-        "gateway / a2a-sdk: {:.0}x (target >= 100x); errors: {errors}",
-        gr / pr
+        "gateway / direct gRPC, echo agent: {:.2}x (target >= 0.70x)",
+        gr / dr
+    );
+    println!(
+        "gateway / direct gRPC, bare agent: {:.2}x (target >= 0.70x)",
+        gbr / br
+    );
+    println!(
+        "gateway (echo) / a2a-sdk: {:.0}x; gateway (bare) / a2a-sdk: {:.0}x (target >= 100x); errors: {errors}",
+        gr / pr,
+        gbr / pr
     );
 
-    let (sse, direct, events) =
-        stream_rates(&http, &gateway_url, &grpc, args.stream_events).await?;
     println!();
     println!(
-        "one stream of {events} events: SSE through the gateway {sse:.0} events/s; direct gRPC {direct:.0} events/s"
+        "| one stream of {} chunks | SSE through the gateway, events/s | direct gRPC, events/s | ratio |",
+        args.stream_events
     );
+    println!("|---|---|---|---|");
+    for (agent, client) in [("echo", &grpc), ("bare", &grpc_bare)] {
+        let (mut sse, mut direct, mut events) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..args.stream_rounds {
+            let (s, d, n) =
+                stream_rates(&http, &gateway_url, agent, client, args.stream_events).await?;
+            eprintln!("{agent} stream: {n} events, SSE {s:.0}/s, gRPC {d:.0}/s");
+            sse.push(s);
+            direct.push(d);
+            events = n;
+        }
+        let (s, d) = (median(&mut sse), median(&mut direct));
+        println!(
+            "| {agent} agent, {events} events | {s:.0} | {d:.0} | {:.2}x |",
+            s / d
+        );
+    }
+
+    if let Some(wrk) = if args.no_wrk { None } else { wrk().await } {
+        let script = dir.path().join("send.lua");
+        std::fs::write(&script, WRK_SCRIPT)?;
+        println!();
+        println!(
+            "| wrk -t1 -c{} -d{}s, JSON-RPC SendMessage | RPS (median of {} rounds) | non-2xx |",
+            args.concurrency, args.seconds, args.rounds
+        );
+        println!("|---|---|---|");
+        for (name, url) in [
+            ("gateway → echo agent", &via_gateway),
+            ("gateway → bare agent", &via_gateway_bare),
+            ("a2a-sdk server", &python_url),
+        ] {
+            let (mut rps, mut bad) = (Vec::new(), 0);
+            for _ in 0..args.rounds {
+                let (r, b) = wrk_round(&wrk, &script, url, &args).await?;
+                eprintln!("wrk {name}: {r:.0} RPS, {b} non-2xx");
+                rps.push(r);
+                bad += b;
+            }
+            println!("| {name} | {:.0} | {bad} |", median(&mut rps));
+        }
+    }
     Ok(())
 }

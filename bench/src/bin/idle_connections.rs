@@ -21,9 +21,12 @@ struct Args {
     /// Connections opened at once while ramping up.
     #[arg(long, default_value_t = 100)]
     ramp: usize,
-    /// Measure only `sse` or only `ws` (default: both).
+    /// Measure only `sse`, `sse-h2` or `ws` (default: all three).
     #[arg(long)]
     only: Option<String>,
+    /// SSE over HTTP/2 (`h2c`, prior knowledge): subscriptions per HTTP/2 connection.
+    #[arg(long, default_value_t = 1000)]
+    h2_streams_per_connection: usize,
     /// Directory of the release binaries.
     #[arg(long, default_value = "target/release")]
     bin_dir: String,
@@ -200,7 +203,7 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     // A fresh gateway per kind, so neither measures memory the other freed.
     let mut per_sse = f64::NAN;
-    if args.only.as_deref() != Some("ws") {
+    if args.only.as_deref().is_none_or(|o| o == "sse") {
         let (gateway, url, task) = start_gateway(dir, &echo_addr, &args, &http).await?;
         let sse_url = format!("{url}/agents/echo");
         per_sse = measure(
@@ -212,8 +215,27 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         stop(gateway).await;
     }
+    let mut per_h2 = f64::NAN;
+    if args.only.as_deref().is_none_or(|o| o == "sse-h2") {
+        let (gateway, url, task) = start_gateway(dir, &echo_addr, &args, &http).await?;
+        let sse_url = format!("{url}/agents/echo");
+        let per_connection = args.h2_streams_per_connection.max(1);
+        let clients = (0..args.connections.div_ceil(per_connection))
+            .map(|_| reqwest::Client::builder().http2_prior_knowledge().build())
+            .collect::<Result<Vec<_>, _>>()?;
+        let name = format!("SSE subscription over HTTP/2 ({per_connection} per connection)");
+        per_h2 = measure(&name, gateway.id().expect("running"), &args, |i| {
+            sse(
+                clients[i / per_connection].clone(),
+                sse_url.clone(),
+                task.clone(),
+            )
+        })
+        .await?;
+        stop(gateway).await;
+    }
     let mut per_ws = f64::NAN;
-    if args.only.as_deref() != Some("sse") {
+    if args.only.as_deref().is_none_or(|o| o == "ws") {
         let (gateway, url, _) = start_gateway(dir, &echo_addr, &args, &http).await?;
         let ws_url = format!(
             "{}/agents/echo/ws?A2A-Version=1.0",
@@ -230,8 +252,9 @@ async fn main() -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "targets: SSE {:.1} KiB (<= 16 KiB), WebSocket {:.1} KiB (<= 24 KiB)",
+        "targets: SSE {:.1} KiB over HTTP/1.1, {:.1} KiB over HTTP/2 (<= 16 KiB), WebSocket {:.1} KiB (<= 16 KiB)",
         per_sse / 1024.0,
+        per_h2 / 1024.0,
         per_ws / 1024.0
     );
     Ok(())

@@ -6,7 +6,16 @@
 //! - Batches (arrays) are refused with -32600.
 //! - `params` may be missing or null (an empty request message); otherwise it must be an
 //!   object, parsed as the method's request in protobuf JSON.
+//! - A well-formed request (`method` before `params`, no repeated member) is parsed in one pass
+//!   straight into the method's protobuf request, with no intermediate `serde_json::Value`;
+//!   anything else takes the general path, which finds and names the error.
 
+use std::fmt;
+
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor},
+};
 use serde_json::Value;
 
 use crate::{
@@ -29,6 +38,14 @@ pub(crate) struct Envelope {
 /// # Errors
 /// See the module docs.
 pub(crate) fn parse(body: &[u8]) -> Result<Envelope, (Value, ApiError)> {
+    if let Ok(Fast(envelope)) = serde_json::from_slice::<Fast>(body) {
+        return Ok(envelope);
+    }
+    parse_value(body)
+}
+
+/// The general path: the body as a `serde_json::Value`, checked step by step.
+fn parse_value(body: &[u8]) -> Result<Envelope, (Value, ApiError)> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| (Value::Null, ApiError::Parse(e.to_string())))?;
     let invalid = |id: &Value, what: &str| (id.clone(), ApiError::InvalidRequest(what.to_owned()));
@@ -87,6 +104,106 @@ pub(crate) fn parse(body: &[u8]) -> Result<Envelope, (Value, ApiError)> {
     Ok(Envelope { id, call })
 }
 
+/// The one-pass parse of a valid request; any deviation (an error of any kind, `params`
+/// before `method`, a repeated member) fails it, and the general path takes over.
+struct Fast(Envelope);
+
+impl<'de> Deserialize<'de> for Fast {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(FastVisitor)
+    }
+}
+
+struct FastVisitor;
+
+impl<'de> Visitor<'de> for FastVisitor {
+    type Value = Fast;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC 2.0 request object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fast, A::Error> {
+        let (mut version, mut id, mut method, mut call) = (false, None, None, None);
+        let repeated = || de::Error::custom("repeated member");
+        while let Some(key) = map.next_key::<&str>()? {
+            match key {
+                "jsonrpc" if !version => {
+                    version = map.next_value::<&str>()? == "2.0";
+                    if !version {
+                        return Err(de::Error::custom("jsonrpc"));
+                    }
+                }
+                "id" if id.is_none() => match map.next_value::<Value>()? {
+                    v @ (Value::String(_) | Value::Number(_) | Value::Null) => id = Some(v),
+                    _ => return Err(de::Error::custom("id")),
+                },
+                "method" if method.is_none() => {
+                    let name = map.next_value::<&str>()?;
+                    method = Some(Method::from_name(name).ok_or_else(|| de::Error::custom("m"))?);
+                }
+                "params" if call.is_none() => {
+                    let m = method.ok_or_else(|| de::Error::custom("params before method"))?;
+                    call = Some(map.next_value_seed(CallSeed(m))?);
+                }
+                "jsonrpc" | "id" | "method" | "params" => return Err(repeated()),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let method = method.ok_or_else(|| de::Error::custom("method"))?;
+        if !version {
+            return Err(de::Error::custom("jsonrpc"));
+        }
+        let call = match call {
+            Some(c) => c,
+            None => method
+                .call(Value::Object(Default::default()))
+                .map_err(de::Error::custom)?,
+        };
+        Ok(Fast(Envelope {
+            id: id.unwrap_or(Value::Null),
+            call,
+        }))
+    }
+}
+
+/// Deserializes `params` as the request of one method.
+struct CallSeed(Method);
+
+impl<'de> DeserializeSeed<'de> for CallSeed {
+    type Value = Call;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Call, D::Error> {
+        Ok(match self.0 {
+            Method::SendMessage => Call::SendMessage(Deserialize::deserialize(d)?),
+            Method::SendStreamingMessage => {
+                Call::SendStreamingMessage(Deserialize::deserialize(d)?)
+            }
+            Method::GetTask => Call::GetTask(Deserialize::deserialize(d)?),
+            Method::ListTasks => Call::ListTasks(Deserialize::deserialize(d)?),
+            Method::CancelTask => Call::CancelTask(Deserialize::deserialize(d)?),
+            Method::SubscribeToTask => Call::SubscribeToTask(Deserialize::deserialize(d)?),
+            Method::CreateTaskPushNotificationConfig => {
+                Call::CreatePushConfig(Deserialize::deserialize(d)?)
+            }
+            Method::GetTaskPushNotificationConfig => {
+                Call::GetPushConfig(Deserialize::deserialize(d)?)
+            }
+            Method::ListTaskPushNotificationConfigs => {
+                Call::ListPushConfigs(Deserialize::deserialize(d)?)
+            }
+            Method::DeleteTaskPushNotificationConfig => {
+                Call::DeletePushConfig(Deserialize::deserialize(d)?)
+            }
+            Method::GetExtendedAgentCard => {
+                Call::GetExtendedAgentCard(Deserialize::deserialize(d)?)
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -143,6 +260,31 @@ mod tests {
         assert_eq!(e.id, json!(2.5));
     }
 
+    #[test]
+    fn well_formed_requests_take_the_one_pass_path() {
+        let body = br#"{"jsonrpc":"2.0","id":7,"method":"SendMessage","params":{"message":
+            {"messageId":"m1","role":"ROLE_USER","parts":[{"text":"hi"}],
+             "metadata":{"k":[1,{"a":null}]}}},"extra":{"x":[1]}}"#;
+        let Fast(fast) = serde_json::from_slice::<Fast>(body).expect("one pass");
+        assert_eq!(Some(&fast), parse_value(body).ok().as_ref());
+        // Repeated members, `params` before `method` and null `params` take the general path.
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"GetTask","params":{"id":"t"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"params":{"id":"t"},"method":"GetTask"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ListTasks","params":null}"#,
+        ] {
+            assert!(
+                serde_json::from_slice::<Fast>(body.as_bytes()).is_err(),
+                "{body}"
+            );
+            assert_eq!(
+                parse(body.as_bytes()).ok(),
+                parse_value(body.as_bytes()).ok()
+            );
+            assert!(parse(body.as_bytes()).is_ok(), "{body}");
+        }
+    }
+
     fn json_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -190,9 +332,15 @@ mod tests {
             let request = json!({
                 "jsonrpc": "2.0", "id": 9, "method": Method::ALL[m].name(), "params": v,
             });
-            match parse(request.to_string().as_bytes()) {
+            let body = request.to_string();
+            match parse(body.as_bytes()) {
                 Ok(e) => prop_assert_eq!(e.id, json!(9)),
                 Err((id, _)) => prop_assert_eq!(id, json!(9)),
+            }
+            // The one-pass parse accepts exactly what the general path accepts, as the same call.
+            prop_assert_eq!(parse(body.as_bytes()).ok(), parse_value(body.as_bytes()).ok());
+            if let Ok(Fast(fast)) = serde_json::from_slice::<Fast>(body.as_bytes()) {
+                prop_assert_eq!(Some(fast), parse_value(body.as_bytes()).ok());
             }
         }
     }
