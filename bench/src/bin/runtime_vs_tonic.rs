@@ -355,7 +355,13 @@ async fn profile(args: &Args, target: &Target, out: &Path) -> anyhow::Result<()>
     let mut perf = pinned(args, &args.client_cpus, Path::new("perf"))
         .args(["record", "-F", "499", "-g", "-o"])
         .arg(&data)
-        .args(["-p", &pid.to_string(), "--", "sleep", &args.seconds.to_string()])
+        .args([
+            "-p",
+            &pid.to_string(),
+            "--",
+            "sleep",
+            &args.seconds.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -473,7 +479,10 @@ fn pin_self(cpus: &str) -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .status()
         .context("running taskset (util-linux); --no-pin runs unpinned")?;
-    anyhow::ensure!(status.success(), "taskset -c {cpus} failed; --no-pin runs unpinned");
+    anyhow::ensure!(
+        status.success(),
+        "taskset -c {cpus} failed; --no-pin runs unpinned"
+    );
     Ok(())
 }
 
@@ -501,7 +510,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             Some(_) => format!("runtime + echo, SQLite durability={}", args.durability),
             None => "runtime + echo, in memory".to_owned(),
         },
-        if durability.is_some() { "sqlite" } else { "memory" },
+        if durability.is_some() {
+            "sqlite"
+        } else {
+            "memory"
+        },
     )];
     if args.postgres.is_some() {
         specs.push((
