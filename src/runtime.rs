@@ -152,8 +152,9 @@ pub(crate) enum Follow {
 #[derive(Debug)]
 pub(crate) struct Started {
     pub(crate) task: Arc<LiveTask>,
-    /// The task as it stands once the message is durable.
-    pub(crate) snapshot: Task,
+    /// The task as it stands once the message is durable: with [`Follow::Nothing`], and for a
+    /// repeated message (the others follow the live task instead).
+    pub(crate) snapshot: Option<Task>,
     /// For a continuation: the snapshot a stream starts with, with its sequence number. For a
     /// new task the subscription's first event is the task itself.
     pub(crate) initial: Option<(Task, u64)>,
@@ -164,6 +165,9 @@ pub(crate) struct Started {
     pub(crate) settled: Option<oneshot::Receiver<CommitResult>>,
     /// For a new task: fires when its creation is durable (continuations are durable already).
     pub(crate) created: Option<oneshot::Receiver<CommitResult>>,
+    /// With [`Follow::Settle`]: the execution, run by [`settle`](Self::settle) on the caller's
+    /// task; whatever is left of it when this is dropped runs spawned.
+    pub(crate) execution: Option<execution::Inline>,
 }
 
 impl Started {
@@ -172,22 +176,37 @@ impl Started {
         wait_ack(self.created.take()).await
     }
 
-    /// Waits until the task settles (with [`Follow::Settle`]).
+    /// Waits until the task settles (with [`Follow::Settle`]), running its execution inline
+    /// meanwhile.
     pub(crate) async fn settle(&mut self) -> Result<(), RpcError> {
-        match self.settled.take() {
-            Some(rx) => match rx.await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => {
-                    let msg = format!("task {} could not be persisted: {e}", self.task.id);
-                    // UNAVAILABLE when the store cannot be reached (retryable).
-                    Err(match *e {
-                        StoreError::Unavailable(_) => RpcError::Unavailable(msg),
-                        _ => RpcError::Internal(msg),
-                    })
-                }
-                Err(_) => Err(RpcError::Unavailable("the server is shutting down".into())),
-            },
-            None => Ok(()),
+        let Some(mut rx) = self.settled.take() else {
+            return Ok(());
+        };
+        let mut early = None;
+        if let Some(exec) = self.execution.as_mut() {
+            // Settled before `execute` returned (e.g. INPUT_REQUIRED): the rest of the
+            // execution is spawned when `self` goes.
+            early = tokio::select! {
+                biased;
+                r = &mut rx => Some(r),
+                () = exec => None,
+            };
+        }
+        let outcome = match early {
+            Some(r) => r,
+            None => rx.await,
+        };
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                let msg = format!("task {} could not be persisted: {e}", self.task.id);
+                // UNAVAILABLE when the store cannot be reached (retryable).
+                Err(match *e {
+                    StoreError::Unavailable(_) => RpcError::Unavailable(msg),
+                    _ => RpcError::Internal(msg),
+                })
+            }
+            Err(_) => Err(RpcError::Unavailable("the server is shutting down".into())),
         }
     }
 }
@@ -703,8 +722,12 @@ impl Runtime {
         let subscription = (follow == Follow::Stream)
             .then(|| Subscription::new(live.clone(), self.store.clone(), None).0);
         let settled = (follow == Follow::Settle).then(|| settle_waiter(&live));
+        // Copies of the initial task: the agent's and, with `Follow::Nothing`, the reply's;
+        // the event takes the original.
+        let for_agent = snapshot.clone();
+        let reply = (follow == Follow::Nothing).then(|| snapshot.clone());
         let event = StreamResponse {
-            payload: Some(stream_response::Payload::Task(snapshot.clone())),
+            payload: Some(stream_response::Payload::Task(snapshot)),
         };
         let created = self
             .accept(
@@ -716,22 +739,36 @@ impl Runtime {
             )
             .map_err(event_error)?;
         let exec = live.lock().begin_execution();
-        execution::spawn(
-            self.clone(),
-            live.clone(),
-            exec,
-            snapshot.clone(),
-            message,
-            start,
-        );
+        let execution = self.run_execution(&live, exec, for_agent, message, start, follow);
         Ok(Started {
             task: live,
-            snapshot,
+            snapshot: reply,
             initial: None,
             subscription,
             settled,
             created,
+            execution,
         })
+    }
+
+    /// Starts an execution: inline in the caller's wait with [`Follow::Settle`] (returned),
+    /// spawned otherwise.
+    fn run_execution(
+        self: &Arc<Self>,
+        live: &Arc<LiveTask>,
+        exec: live::Execution,
+        snapshot: Task,
+        message: Message,
+        start: execution::Start,
+        follow: Follow,
+    ) -> Option<execution::Inline> {
+        let (rt, live) = (self.clone(), live.clone());
+        if follow == Follow::Settle {
+            Some(execution::inline(rt, live, exec, snapshot, message, start))
+        } else {
+            execution::spawn(rt, live, exec, snapshot, message, start);
+            None
+        }
     }
 
     async fn continue_task(
@@ -852,21 +889,15 @@ impl Runtime {
             checkpoint: None,
             permit: start.permit.take(),
         };
-        execution::spawn(
-            self.clone(),
-            live.clone(),
-            exec,
-            snapshot.clone(),
-            message,
-            start,
-        );
+        let execution = self.run_execution(&live, exec, snapshot.clone(), message, start, follow);
         Ok(Some(Started {
             task: live,
             initial: Some((snapshot.clone(), seq)),
-            snapshot,
+            snapshot: Some(snapshot),
             subscription,
             settled,
             created: None,
+            execution,
         }))
     }
 
@@ -944,11 +975,12 @@ impl Runtime {
             let snapshot = task.lock().snapshot.clone();
             return Ok(Started {
                 task,
-                snapshot,
+                snapshot: Some(snapshot),
                 initial,
                 subscription: Some(subscription),
                 settled: None,
                 created: None,
+                execution: None,
             });
         }
         let (task, remote) = match self.find(id).await? {
@@ -972,11 +1004,12 @@ impl Runtime {
         });
         Ok(Started {
             task,
-            snapshot,
+            snapshot: Some(snapshot),
             initial: None,
             subscription: None,
             settled,
             created: None,
+            execution: None,
         })
     }
 

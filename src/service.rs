@@ -133,7 +133,10 @@ pub(crate) async fn send_and_wait(
         let mut started = rt.send(request, call, None, Follow::Nothing).await?;
         record_task(&started.task.id, &started.task.context_id);
         started.durable().await?;
-        let mut snapshot = started.snapshot;
+        let mut snapshot = started
+            .snapshot
+            .take()
+            .ok_or_else(|| RpcError::Internal("no snapshot of the accepted task".into()))?;
         record_state(snapshot.state());
         task::trim_history(
             &mut snapshot,

@@ -1,7 +1,14 @@
 //! One execution of a task: runs [`Agent::execute`](crate::Agent::execute) under the task's
 //! deadline and cancellation token, and turns its outcome into the task's state.
 
-use std::{any::Any, panic::AssertUnwindSafe, sync::Arc};
+use std::{
+    any::Any,
+    future::Future,
+    panic::AssertUnwindSafe,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use futures::FutureExt as _;
 use tokio::time::Instant;
@@ -34,15 +41,65 @@ pub(crate) struct Start {
     pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-/// Spawns the execution on the runtime's tracker (drain waits for it).
-pub(crate) fn spawn(
+/// An execution's future.
+type ExecFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// An execution run inline by the caller that waits for its task (a unary SendMessage),
+/// instead of on a task of its own: no spawn, no wake-up across tasks, and the agent's events
+/// usually reach the writer in the same batch as the task's creation.
+///
+/// Dropped before it finished (the task settled first, the caller went away, its deadline
+/// expired), the rest of the execution is spawned, so an execution is never cut short. It
+/// holds a token of the runtime's tracker, so a drain waits for it either way.
+pub(crate) struct Inline(Option<ExecFuture>);
+
+impl std::fmt::Debug for Inline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Inline(running)"
+        } else {
+            "Inline(done)"
+        })
+    }
+}
+
+impl Future for Inline {
+    type Output = ();
+
+    /// Ready once `execute` returned and its outcome was accepted.
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(fut) = self.0.as_mut() {
+            if fut.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.0 = None;
+        }
+        Poll::Ready(())
+    }
+}
+
+impl Drop for Inline {
+    fn drop(&mut self) {
+        if let Some(fut) = self.0.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn(fut)),
+                // No runtime: the process is shutting down; the task resumes on restart.
+                Err(_) => tracing::warn!("an inline execution was dropped outside the runtime"),
+            }
+        }
+    }
+}
+
+/// The execution as a future, instrumented, in the caller's trace context, and counted by the
+/// runtime's tracker (drain waits for it) until it completes.
+fn prepare(
     rt: Arc<Runtime>,
     live: Arc<LiveTask>,
     exec: Execution,
     snapshot: Task,
     message: Message,
     start: Start,
-) {
+) -> ExecFuture {
     let span = tracing::info_span!(
         "a2a.execute",
         otel.name = "a2a.execute",
@@ -53,12 +110,38 @@ pub(crate) fn spawn(
         otel.status_description = tracing::field::Empty,
     );
     let trace = start.call.trace.clone();
-    let tracker = rt.tracker.clone();
-    tracker.spawn(
-        INCOMING
-            .scope(trace, run(rt, live, exec, snapshot, message, start))
-            .instrument(span),
-    );
+    let token = rt.tracker.token();
+    let fut = INCOMING
+        .scope(trace, run(rt, live, exec, snapshot, message, start))
+        .instrument(span);
+    Box::pin(async move {
+        let _token = token;
+        fut.await;
+    })
+}
+
+/// Spawns the execution on a task of its own.
+pub(crate) fn spawn(
+    rt: Arc<Runtime>,
+    live: Arc<LiveTask>,
+    exec: Execution,
+    snapshot: Task,
+    message: Message,
+    start: Start,
+) {
+    tokio::spawn(prepare(rt, live, exec, snapshot, message, start));
+}
+
+/// The execution, to run inline ([`Inline`]).
+pub(crate) fn inline(
+    rt: Arc<Runtime>,
+    live: Arc<LiveTask>,
+    exec: Execution,
+    snapshot: Task,
+    message: Message,
+    start: Start,
+) -> Inline {
+    Inline(Some(prepare(rt, live, exec, snapshot, message, start)))
 }
 
 type Outcome = Option<Result<Result<(), AgentError>, Box<dyn Any + Send>>>;

@@ -118,17 +118,26 @@ async fn commit_fenced(
     writes: &[TaskWrite],
 ) -> (Result<(), Arc<StoreError>>, Vec<usize>) {
     let mut fenced: Vec<usize> = Vec::new();
+    if writes.is_empty() {
+        return (Ok(()), fenced);
+    }
     loop {
-        let remaining: Vec<TaskWrite> = writes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !fenced.contains(i))
-            .map(|(_, w)| w.clone())
-            .collect();
-        if remaining.is_empty() {
-            return (Ok(()), fenced);
-        }
-        match store.commit(&remaining).await {
+        let result = if fenced.is_empty() {
+            // The common case: the whole batch, without copying it.
+            store.commit(writes).await
+        } else {
+            let remaining: Vec<TaskWrite> = writes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !fenced.contains(i))
+                .map(|(_, w)| w.clone())
+                .collect();
+            if remaining.is_empty() {
+                return (Ok(()), fenced);
+            }
+            store.commit(&remaining).await
+        };
+        match result {
             Err(StoreError::Fenced { task_id, epoch }) => {
                 let Some(i) = writes.iter().enumerate().position(|(i, w)| {
                     !fenced.contains(&i) && w.snapshot.id == task_id && w.epoch == Some(epoch)

@@ -10,6 +10,7 @@ mod cancel;
 mod chaos;
 mod chart;
 mod clients;
+mod commit_order;
 mod connections;
 mod console;
 mod dns;

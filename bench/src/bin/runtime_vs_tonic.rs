@@ -1,15 +1,24 @@
 //! Unary `A2AService/SendMessage` and one stream's events/s, to the echo agent through the
 //! Switchyard runtime (durable SQLite store; with `--postgres`, also the PostgreSQL store) versus
-//! a bare tonic server that answers the same requests with the same tasks and events, from the
-//! same client, at the same concurrency, in interleaved rounds.
+//! a bare tonic server that answers the same requests with the same tasks and events, at the
+//! same concurrency, in interleaved rounds.
 //!
+//! Every measured server runs in a process of its own, pinned with `taskset` to
+//! `--server-cpus`; the load generator (this process, and `h2load` with `--h2load`) is pinned to
+//! `--client-cpus`, so that the client's cost is not charged to the server. `--profile` records
+//! a CPU profile (`perf record -g`) of the SQLite runtime's process during one extra round.
+//!
+//! `bench/runtime.sh` (installs `h2load`) or
 //! `cargo run --release -p switchyard-bench --bin runtime_vs_tonic -- --help`
 
 use std::{
     net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Stdio,
     time::{Duration, Instant},
 };
 
+use anyhow::Context as _;
 use clap::Parser;
 use futures::StreamExt as _;
 use switchyard::{
@@ -23,6 +32,10 @@ use switchyard::{
     task::json_to_value,
 };
 use switchyard_bench::{Round, bare::start_bare, median, round, summarize};
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader},
+    process::{Child, Command},
+};
 use tonic::transport::Channel;
 
 #[derive(Debug, Parser)]
@@ -49,6 +62,36 @@ struct Args {
     /// stream.
     #[arg(long, default_value_t = 2000)]
     stream_chunks: u64,
+    /// CPUs of the measured servers, a `taskset -c` list (each server in its own process).
+    #[arg(long, default_value = "0")]
+    server_cpus: String,
+    /// CPUs of the load generator (this process and h2load), a `taskset -c` list.
+    #[arg(long, default_value = "1")]
+    client_cpus: String,
+    /// Pin nothing (where `taskset` is not allowed, or on a single CPU).
+    #[arg(long)]
+    no_pin: bool,
+    /// Also measure the bare server with `h2load` (nghttp2-client) in each round: one HTTP/2
+    /// connection, `--concurrency` streams, one request body repeated (the runtime would
+    /// answer a repeated messageId from its idempotence record, so it is not measured so):
+    /// the ceiling of the load generator's own figure for the bare server.
+    #[arg(long)]
+    h2load: bool,
+    /// Record a CPU profile of the SQLite runtime's process (`perf record -g`) during one
+    /// extra round and write the `perf report` summary to this file (the raw data next to it,
+    /// `<file>.data`).
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Internal: serve one target in this process (`sqlite`, `memory`, `postgres`, `bare`),
+    /// print `LISTENING <addr>` and run until stdin closes.
+    #[arg(long, hide = true)]
+    serve: Option<String>,
+    /// Internal: the data directory of `--serve sqlite`.
+    #[arg(long, hide = true)]
+    data_dir: Option<PathBuf>,
+    /// Internal: the PostgreSQL schema of `--serve postgres`.
+    #[arg(long, hide = true)]
+    schema: Option<String>,
 }
 
 fn request() -> SendMessageRequest {
@@ -107,12 +150,79 @@ async fn stream_rate(client: &A2aClient, chunks: u64) -> anyhow::Result<f64> {
     Ok(events as f64 / started.elapsed().as_secs_f64())
 }
 
+async fn client(addr: SocketAddr) -> anyhow::Result<A2aClient> {
+    // The runtime refuses calls that do not name the A2A version, so every target gets it.
+    Ok(A2aServiceClient::with_interceptor(
+        Transport::new(channel(addr).await?),
+        Versioned,
+    ))
+}
+
 /// One measured server.
 struct Target {
     label: String,
     client: A2aClient,
+    addr: SocketAddr,
+    /// Its process; dropping it (and its stdin) stops the server.
+    process: Child,
     unary: Vec<Round>,
     stream: Vec<f64>,
+    h2load: Vec<H2Round>,
+    /// The bare tonic server (the only one h2load measures).
+    bare: bool,
+}
+
+/// What one h2load run measured.
+#[derive(Debug, Clone, Copy, Default)]
+struct H2Round {
+    rps: f64,
+    mean_us: f64,
+    failed: u64,
+}
+
+fn durability_of(name: &str) -> anyhow::Result<Option<Durability>> {
+    match name {
+        "fsync" => Ok(Some(Durability::Fsync)),
+        "os" => Ok(Some(Durability::Os)),
+        "memory" => Ok(None),
+        other => anyhow::bail!("--durability must be fsync, os or memory, not {other:?}"),
+    }
+}
+
+/// `--serve`: one target in this process until stdin closes.
+async fn serve_one(kind: &str, args: &Args) -> anyhow::Result<()> {
+    let durability = durability_of(&args.durability)?;
+    let addr = match kind {
+        "bare" => start_bare().await?,
+        "sqlite" | "memory" => {
+            let store = match (kind, durability) {
+                ("sqlite", Some(durability)) => StoreConfig::Sqlite {
+                    path: args
+                        .data_dir
+                        .clone()
+                        .context("--serve sqlite needs --data-dir")?
+                        .join("bench.db"),
+                    durability,
+                },
+                _ => StoreConfig::Memory,
+            };
+            serve(store).await?
+        }
+        "postgres" => {
+            serve(StoreConfig::Postgres {
+                url: DatabaseUrl::new(args.postgres.clone().context("--postgres")?),
+                schema: args.schema.clone(),
+                durability: durability.unwrap_or_default(),
+            })
+            .await?
+        }
+        other => anyhow::bail!("unknown --serve target {other:?}"),
+    };
+    println!("LISTENING {addr}");
+    // Runs until the parent closes stdin (or dies).
+    let mut sink = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    Ok(())
 }
 
 async fn serve(store: StoreConfig) -> anyhow::Result<SocketAddr> {
@@ -129,36 +239,175 @@ async fn serve(store: StoreConfig) -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
-async fn client(addr: SocketAddr) -> anyhow::Result<A2aClient> {
-    // The runtime refuses calls that do not name the A2A version, so every target gets it.
-    Ok(A2aServiceClient::with_interceptor(
-        Transport::new(channel(addr).await?),
-        Versioned,
-    ))
+/// `cmd` run under `taskset -c cpus` unless pinning is off.
+fn pinned(args: &Args, cpus: &str, program: &Path) -> Command {
+    if args.no_pin {
+        Command::new(program)
+    } else {
+        let mut c = Command::new("taskset");
+        c.arg("-c").arg(cpus).arg(program);
+        c
+    }
+}
+
+/// Starts `--serve kind` in a process of its own, pinned to the server CPUs.
+async fn spawn_server(
+    args: &Args,
+    kind: &str,
+    data_dir: &Path,
+    schema: &str,
+) -> anyhow::Result<(Child, SocketAddr)> {
+    let exe = std::env::current_exe()?;
+    let mut cmd = pinned(args, &args.server_cpus, &exe);
+    cmd.args(["--serve", kind, "--durability", &args.durability])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--schema", schema])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(url) = &args.postgres {
+        cmd.args(["--postgres", url]);
+    }
+    let mut child = cmd.spawn().context("starting a server process")?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .context("server start timed out")??
+        .context("the server process exited before listening")?;
+    let addr = line
+        .strip_prefix("LISTENING ")
+        .with_context(|| format!("unexpected server output {line:?}"))?
+        .parse()?;
+    Ok((child, addr))
+}
+
+/// The gRPC frame of [`request`], for h2load's `-d`.
+fn grpc_frame() -> Vec<u8> {
+    let body = prost::Message::encode_to_vec(&request());
+    let mut frame = Vec::with_capacity(5 + body.len());
+    frame.push(0);
+    frame.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// One h2load run against `addr`: one connection, `concurrency` streams, `seconds` long.
+async fn h2load(args: &Args, addr: SocketAddr, frame: &Path) -> anyhow::Result<H2Round> {
+    let mut cmd = pinned(args, &args.client_cpus, Path::new("h2load"));
+    let out = cmd
+        .args(["-c", "1", "-t", "1", "-m", &args.concurrency.to_string()])
+        .args(["-D", &args.seconds.to_string()])
+        .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+        .args(["-H", "a2a-version: 1.0", "-d"])
+        .arg(frame)
+        .arg(format!("http://{addr}/lf.a2a.v1.A2AService/SendMessage"))
+        .output()
+        .await
+        .context("running h2load (bench/runtime.sh installs it: nghttp2-client)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "h2load failed: {text}");
+    let mut r = H2Round::default();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("finished in ") {
+            // "finished in 5.00s, 12345.60 req/s, 2.34MB/s"
+            r.rps = rest
+                .split(", ")
+                .nth(1)
+                .and_then(|s| s.strip_suffix(" req/s"))
+                .and_then(|s| s.parse().ok())
+                .with_context(|| format!("h2load line {line:?}"))?;
+        } else if let Some(rest) = line.strip_prefix("requests: ") {
+            // "requests: N total, N started, N done, N succeeded, F failed, E errored, …"
+            r.failed = rest
+                .split(", ")
+                .find_map(|f| f.strip_suffix(" failed"))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+        } else if let Some(rest) = line.strip_prefix("time for request:") {
+            // min max mean sd ±sd, each with a unit
+            r.mean_us = rest.split_whitespace().nth(2).map_or(0.0, micros);
+        }
+    }
+    Ok(r)
+}
+
+/// h2load's durations ("1.23ms", "456us", "2.00s") in µs.
+fn micros(s: &str) -> f64 {
+    let (num, scale) = if let Some(n) = s.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e3)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1e6)
+    } else {
+        (s, 1.0)
+    };
+    num.parse::<f64>().map_or(0.0, |n| n * scale)
+}
+
+/// Records `perf record -g` of `pid` for one round of load and writes the report summary.
+async fn profile(args: &Args, target: &Target, out: &Path) -> anyhow::Result<()> {
+    let pid = target.process.id().context("server pid")?;
+    let data = out.with_extension("data");
+    let mut perf = pinned(args, &args.client_cpus, Path::new("perf"))
+        .args(["record", "-F", "499", "-g", "-o"])
+        .arg(&data)
+        .args([
+            "-p",
+            &pid.to_string(),
+            "--",
+            "sleep",
+            &args.seconds.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("running perf (Debian linux-perf)")?;
+    let r = run_round(target.client.clone(), args).await;
+    perf.wait().await?;
+    let report = |extra: &[&str]| {
+        let mut c = Command::new("perf");
+        c.args(["report", "--stdio", "--no-children", "-g", "none", "-i"])
+            .arg(&data)
+            .args(extra);
+        c
+    };
+    let by_symbol = report(&["--sort", "dso,symbol", "--percent-limit", "0.7"])
+        .output()
+        .await?;
+    let by_dso = report(&["--sort", "dso", "--percent-limit", "0.5"])
+        .output()
+        .await?;
+    let text = format!(
+        "# perf record -F 499 -g of the SQLite runtime process during one {}s round \
+         ({:.0} RPS, concurrency {})\n\n## by shared object\n{}\n## by symbol\n{}",
+        args.seconds,
+        r.rps,
+        args.concurrency,
+        String::from_utf8_lossy(&by_dso.stdout),
+        String::from_utf8_lossy(&by_symbol.stdout)
+    );
+    std::fs::write(out, text)?;
+    eprintln!("profile written to {}", out.display());
+    Ok(())
 }
 
 /// Warms up, runs the interleaved rounds and prints the table.
-async fn measure(args: &Args, targets: Vec<(String, SocketAddr)>) -> anyhow::Result<()> {
-    let mut targets: Vec<Target> = {
-        let mut out = Vec::new();
-        for (label, addr) in targets {
-            out.push(Target {
-                label,
-                client: client(addr).await?,
-                unary: Vec::new(),
-                stream: Vec::new(),
-            });
-        }
-        out
-    };
+async fn measure(args: &Args, targets: &mut [Target]) -> anyhow::Result<()> {
     // Warm up every target (connections, allocator, store caches).
     let warm = Args {
         seconds: 1,
         ..Args::parse()
     };
-    for t in &targets {
+    for t in targets.iter() {
         run_round(t.client.clone(), &warm).await;
     }
+    let frame_dir = tempfile::tempdir()?;
+    let frame = frame_dir.path().join("send_message.grpc");
+    std::fs::write(&frame, grpc_frame())?;
 
     let n = targets.len();
     for i in 0..args.rounds {
@@ -170,15 +419,22 @@ async fn measure(args: &Args, targets: Vec<(String, SocketAddr)>) -> anyhow::Res
                 t.stream
                     .push(stream_rate(&t.client, args.stream_chunks).await?);
             }
+            // Only the bare server: h2load repeats one request body, and the runtime answers a
+            // repeated messageId with its first task (idempotent SendMessage) instead of
+            // running a new one, which is not the same work.
+            if args.h2load && t.bare {
+                t.h2load.push(h2load(args, t.addr, &frame).await?);
+            }
         }
         let line: Vec<String> = targets
             .iter()
             .map(|t| {
                 format!(
-                    "{}: {:?} stream {:.0} ev/s",
+                    "{}: {:?} stream {:.0} ev/s h2load {:?}",
                     t.label,
                     t.unary[i],
-                    t.stream.get(i).copied().unwrap_or(0.0)
+                    t.stream.get(i).copied().unwrap_or(0.0),
+                    t.h2load.get(i)
                 )
             })
             .collect();
@@ -186,24 +442,29 @@ async fn measure(args: &Args, targets: Vec<(String, SocketAddr)>) -> anyhow::Res
     }
     let bare_rps = summarize(&targets[n - 1].unary).0;
     let bare_stream = median(&mut targets[n - 1].stream.clone());
+    let h2_rps = |t: &Target| median(&mut t.h2load.iter().map(|r| r.rps).collect::<Vec<_>>());
+    let bare_h2 = h2_rps(&targets[n - 1]);
     println!(
-        "| target | RPS (median) | p50 µs | p99 µs | vs bare | one stream, events/s | vs bare |"
+        "| target | RPS (median) | p50 µs | p99 µs | vs bare | one stream, events/s | vs bare \
+         | h2load RPS | h2load mean µs | vs bare |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut errors = 0;
-    for t in &mut targets {
+    for t in targets.iter_mut() {
         let (rps, p50, p99) = summarize(&t.unary);
         let ev = median(&mut t.stream);
+        let h2 = h2_rps(t);
+        let h2_mean = median(&mut t.h2load.iter().map(|r| r.mean_us).collect::<Vec<_>>());
         errors += t.unary.iter().map(|r| r.errors).sum::<u64>();
+        errors += t.h2load.iter().map(|r| r.failed).sum::<u64>();
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
         println!(
-            "| {} | {rps:.0} | {p50:.0} | {p99:.0} | {:.2}x | {ev:.0} | {:.2}x |",
+            "| {} | {rps:.0} | {p50:.0} | {p99:.0} | {:.2}x | {ev:.0} | {:.2}x | {h2:.0} | \
+             {h2_mean:.0} | {:.2}x |",
             t.label,
-            rps / bare_rps,
-            if bare_stream > 0.0 {
-                ev / bare_stream
-            } else {
-                0.0
-            }
+            ratio(rps, bare_rps),
+            ratio(ev, bare_stream),
+            ratio(h2, bare_h2),
         );
     }
     println!();
@@ -211,53 +472,89 @@ async fn measure(args: &Args, targets: Vec<(String, SocketAddr)>) -> anyhow::Res
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Pins this process (still single-threaded) to `cpus`.
+fn pin_self(cpus: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .context("running taskset (util-linux); --no-pin runs unpinned")?;
+    anyhow::ensure!(
+        status.success(),
+        "taskset -c {cpus} failed; --no-pin runs unpinned"
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.serve.is_none() && !args.no_pin {
+        // Before the runtime starts its threads: its worker count follows the affinity.
+        pin_self(&args.client_cpus)?;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match args.serve.clone() {
+        Some(kind) => rt.block_on(serve_one(&kind, &args)),
+        None => rt.block_on(run(args)),
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let durability = match args.durability.as_str() {
-        "fsync" => Some(Durability::Fsync),
-        "os" => Some(Durability::Os),
-        "memory" => None,
-        other => anyhow::bail!("--durability must be fsync, os or memory, not {other:?}"),
-    };
-    let mut targets = Vec::new();
-    let sqlite = match durability {
-        Some(durability) => StoreConfig::Sqlite {
-            path: dir.path().join("bench.db"),
-            durability,
-        },
-        None => StoreConfig::Memory,
-    };
-    let label = match durability {
-        Some(_) => format!(
-            "Switchyard runtime + echo, SQLite durability={}",
-            args.durability
-        ),
-        None => "Switchyard runtime + echo, in memory".to_owned(),
-    };
-    targets.push((label, serve(sqlite).await?));
+    let durability = durability_of(&args.durability)?;
     let schema = format!("bench_{}", std::process::id());
-    if let Some(url) = &args.postgres {
-        let store = StoreConfig::Postgres {
-            url: DatabaseUrl::new(url.clone()),
-            schema: Some(schema.clone()),
-            durability: durability.unwrap_or_default(),
-        };
-        targets.push((
-            format!(
-                "Switchyard runtime + echo, PostgreSQL durability={}",
-                args.durability
-            ),
-            serve(store).await?,
+    let mut specs = vec![(
+        match durability {
+            Some(_) => format!("runtime + echo, SQLite durability={}", args.durability),
+            None => "runtime + echo, in memory".to_owned(),
+        },
+        if durability.is_some() {
+            "sqlite"
+        } else {
+            "memory"
+        },
+    )];
+    if args.postgres.is_some() {
+        specs.push((
+            format!("runtime + echo, PostgreSQL durability={}", args.durability),
+            "postgres",
         ));
     }
-    targets.push((
-        "bare tonic server, same answers".to_owned(),
-        start_bare().await?,
-    ));
+    specs.push(("bare tonic server, same answers".to_owned(), "bare"));
+    let mut targets = Vec::new();
+    for (label, kind) in specs {
+        let (process, addr) = spawn_server(&args, kind, dir.path(), &schema).await?;
+        targets.push(Target {
+            label,
+            client: client(addr).await?,
+            addr,
+            process,
+            unary: Vec::new(),
+            stream: Vec::new(),
+            h2load: Vec::new(),
+            bare: kind == "bare",
+        });
+    }
+    eprintln!(
+        "servers on CPUs {}, load generator on CPUs {}{}",
+        args.server_cpus,
+        args.client_cpus,
+        if args.no_pin { " (not pinned)" } else { "" }
+    );
+    let mut result = measure(&args, &mut targets).await;
+    if result.is_ok()
+        && let Some(out) = &args.profile
+    {
+        result = profile(&args, &targets[0], out).await;
+    }
+    // The servers stop when their stdin closes.
+    for t in &mut targets {
+        drop(t.process.stdin.take());
+        let _ = tokio::time::timeout(Duration::from_secs(10), t.process.wait()).await;
+    }
     // The schema goes whatever happens to the measurement.
-    let result = measure(&args, targets).await;
     if let Some(url) = &args.postgres {
         let store = PostgresStore::connect(
             &DatabaseUrl::new(url.clone()),
