@@ -92,6 +92,9 @@ impl TaskStore for GatedStore {
     async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError> {
         self.inner.task_for_message(key).await
     }
+    async fn checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.checkpoint(id).await
+    }
     async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError> {
         self.inner.unfinished().await
     }
