@@ -592,19 +592,20 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_v3_file_gains_the_checkpoint_table_on_open() {
+    /// A store whose file was turned back into an older schema by `downgrade` (SQL), then
+    /// reopened, which must upgrade it to [`SCHEMA_VERSION`]. The directory lives as long as
+    /// the store is used.
+    async fn reopened_after(downgrade: &'static str) -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.db");
         let store = SqliteStore::open(&path, Durability::Os)
             .await
             .expect("open");
-        sqlx::raw_sql("DROP TABLE task_checkpoints; PRAGMA user_version = 3")
+        sqlx::raw_sql(downgrade)
             .execute(&store.writer)
             .await
             .expect("downgrade");
         store.close().await;
-
         let store = SqliteStore::open(&path, Durability::Os)
             .await
             .expect("open");
@@ -613,6 +614,13 @@ mod tests {
             .await
             .expect("version");
         assert_eq!(version, SCHEMA_VERSION);
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_v3_file_gains_the_checkpoint_table_on_open() {
+        let (_dir, store) =
+            reopened_after("DROP TABLE task_checkpoints; PRAGMA user_version = 3").await;
         let mut w = write("a", TaskState::Working, 1_000_000);
         w.checkpoint = Some(b"at 3".to_vec());
         store.commit(&[w]).await.expect("commit");
@@ -625,26 +633,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_v2_file_gains_the_message_table_on_open() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("t.db");
-        let store = SqliteStore::open(&path, Durability::Os)
-            .await
-            .expect("open");
-        // A version-2 database: no message table.
-        sqlx::raw_sql("DROP TABLE task_messages; PRAGMA user_version = 2")
-            .execute(&store.writer)
-            .await
-            .expect("downgrade");
-        store.close().await;
-
-        let store = SqliteStore::open(&path, Durability::Os)
-            .await
-            .expect("open");
-        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&store.reader)
-            .await
-            .expect("version");
-        assert_eq!(version, SCHEMA_VERSION);
+        // A version-2 database: no message table (nor the later checkpoint table).
+        let (_dir, store) = reopened_after(
+            "DROP TABLE task_messages; DROP TABLE task_checkpoints; PRAGMA user_version = 2",
+        )
+        .await;
         let key = MessageKey {
             context_id: String::new(),
             message_id: "m".into(),
