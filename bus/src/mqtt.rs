@@ -241,6 +241,34 @@ impl MqttBus {
         Ok(early)
     }
 
+    /// Opens a session (`persistent`: the client id of a persistent one, whose loop resumes it
+    /// after a connection error; `receive_maximum`: manual acknowledgements within that
+    /// window), subscribes `filter` and delivers every publish, early ones first, to the
+    /// returned receiver until the guard drops.
+    async fn listen(
+        &self,
+        filter: &str,
+        receive_maximum: Option<u16>,
+        persistent: Option<&str>,
+    ) -> Result<(AsyncClient, mpsc::UnboundedReceiver<Publish>, DropGuard), BusError> {
+        let (client, mut events) = self.conf.session(receive_maximum, persistent).await?;
+        let early = Self::subscribed(&client, &mut events, filter).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        for p in early {
+            let _ = tx.send(p);
+        }
+        let own = self.stop.child_token();
+        self.spawn(
+            events,
+            Some(Deliver {
+                tx,
+                own: own.clone(),
+                resume: persistent.is_some(),
+            }),
+        );
+        Ok((client, rx, own.drop_guard()))
+    }
+
     /// Drives `events` until the bus closes or `own` is cancelled; incoming publishes go to
     /// `deliver` without ever blocking the loop (it must keep polling to send keep-alives
     /// and acknowledgements, or the broker drops it for a missed keep-alive; a consumer's backlog
@@ -382,49 +410,21 @@ impl Bus for MqttBus {
         let window =
             u16::try_from(options.prefetch.clamp(1, usize::from(u16::MAX))).unwrap_or(u16::MAX);
         let id = format!("sy:{group}:{name}:{address}");
-        let (client, mut events) = self.conf.session(Some(window), Some(&id)).await?;
-        let early = Self::subscribed(&client, &mut events, &filter).await?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        for p in early {
-            let _ = tx.send(p);
-        }
-        let own = self.stop.child_token();
-        self.spawn(
-            events,
-            Some(Deliver {
-                tx,
-                own: own.clone(),
-                resume: true,
-            }),
-        );
+        let (client, rx, guard) = self.listen(&filter, Some(window), Some(&id)).await?;
         Ok(Box::new(MqttConsumer {
             rx,
             client,
-            _guard: own.drop_guard(),
+            _guard: guard,
         }))
     }
 
     async fn subscribe(&self, address: &str) -> Result<Box<dyn Subscription>, BusError> {
         let filter = topic(address)?;
-        let (client, mut events) = self.conf.session(None, None).await?;
-        let early = Self::subscribed(&client, &mut events, &filter).await?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        for p in early {
-            let _ = tx.send(p);
-        }
-        let own = self.stop.child_token();
-        self.spawn(
-            events,
-            Some(Deliver {
-                tx,
-                own: own.clone(),
-                resume: false,
-            }),
-        );
+        let (client, rx, guard) = self.listen(&filter, None, None).await?;
         Ok(Box::new(MqttSubscription {
             rx,
             _client: client,
-            _guard: own.drop_guard(),
+            _guard: guard,
         }))
     }
 
