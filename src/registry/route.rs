@@ -117,10 +117,16 @@ impl Router {
     /// outlier state; an unknown address is ignored.
     pub(crate) fn record_external(&self, addr: &str, verdict: Verdict) {
         let backends = self.endpoints.snapshot();
-        let Some(backend) = backends.iter().find(|b| b.addr == addr) else {
-            return;
-        };
+        if let Some(backend) = backends.iter().find(|b| b.addr == addr) {
+            self.record(&backends, backend, verdict);
+        }
+    }
+
+    /// Records `verdict` in `backend`'s outlier state, one of `backends` (the ejection cap
+    /// counts the ejected ones), and reports an ejection or return.
+    fn record(&self, backends: &[Arc<Backend>], backend: &Backend, verdict: Verdict) {
         let ejected = match verdict {
+            // Only a failure can eject; the count is not needed otherwise.
             Verdict::Failure => backends.iter().filter(|b| b.outlier.is_ejected()).count(),
             Verdict::Success | Verdict::Load => 0,
         };
@@ -268,22 +274,7 @@ impl Router {
         if let Some(p) = assessment.pushback {
             metrics::counter!(PUSHBACK, "agent" => self.agent.clone(), "method" => retry::method_label(path), "retry" => if p.is_ok() { "true" } else { "false" }).increment(1);
         }
-        let ejected = match assessment.verdict {
-            // Only a failure can eject; the count is not needed otherwise.
-            Verdict::Failure => backends.iter().filter(|b| b.outlier.is_ejected()).count(),
-            Verdict::Success | Verdict::Load => 0,
-        };
-        match backend.outlier.record(
-            assessment.verdict,
-            Instant::now(),
-            ejected,
-            backends.len(),
-            &self.config.outlier,
-        ) {
-            Change::Ejected(time) => backend.report_ejection(Some(time)),
-            Change::Returned => backend.report_ejection(None),
-            Change::None => {}
-        }
+        self.record(&backends, &backend, assessment.verdict);
         (outcome, assessment)
     }
 }
