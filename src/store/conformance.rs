@@ -815,6 +815,70 @@ pub(crate) mod pg {
         db.drop().await;
     }
 
+    /// A takeover that waits for an in-flight commit (which holds the lease row `FOR SHARE`)
+    /// past the length of its own lease still gets a whole lease once the commit ends, not one
+    /// that expired while it waited (the statement's start time, `now()`, would give that).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_takeover_that_waited_for_a_commit_gets_a_whole_lease() {
+        use crate::store::LeaseClaim;
+        let db = TestSchema::new().await;
+        db.store
+            .commit(&[write("job", "c", TaskState::Working, T0, &[1])])
+            .await
+            .expect("commit");
+        let short = Duration::from_millis(100);
+        assert!(matches!(
+            db.store
+                .acquire_lease("job", "r1", short)
+                .await
+                .expect("lease"),
+            LeaseClaim::Acquired(_)
+        ));
+        // r1's commit, frozen with the row locked; r1's lease runs out meanwhile.
+        let mut commit = db.store.pool().begin().await.expect("begin");
+        sqlx::query("SELECT epoch FROM task_leases WHERE task_id = 'job' FOR SHARE")
+            .execute(&mut *commit)
+            .await
+            .expect("lock");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let ttl = Duration::from_secs(2);
+        let b = TestSchema::open(&db.schema).await;
+        let takeover = tokio::spawn(async move {
+            let claim = b.acquire_lease("job", "r2", ttl).await;
+            (b, claim)
+        });
+        // The takeover waits longer than its lease lasts.
+        tokio::time::sleep(ttl + Duration::from_millis(500)).await;
+        assert!(!takeover.is_finished(), "the takeover waits for the commit");
+        commit.commit().await.expect("the frozen commit ends");
+        let (b, claim) = tokio::time::timeout(Duration::from_secs(10), takeover)
+            .await
+            .expect("the takeover ends")
+            .expect("join");
+        let LeaseClaim::Acquired(lease) = claim.expect("lease") else {
+            panic!("an expired lease is taken over");
+        };
+        assert_eq!((lease.owner.as_str(), lease.takeovers), ("r2", 1));
+        let left: f64 = sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM expires_at - clock_timestamp())::float8 \
+             FROM task_leases WHERE task_id = 'job'",
+        )
+        .fetch_one(db.store.pool())
+        .await
+        .expect("expiry");
+        assert!(left > 1.0, "the new lease has {left} s left of {ttl:?}");
+        assert!(b.orphaned().await.expect("orphaned").is_empty(), "leased");
+        assert!(matches!(
+            db.store
+                .acquire_lease("job", "r1", ttl)
+                .await
+                .expect("lease"),
+            LeaseClaim::Held { .. }
+        ));
+        b.close().await;
+        db.drop().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_starts_migrate_once() {
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());

@@ -22,8 +22,11 @@
 //! A release keeps the row (marked released) so that epochs only grow: the next owner gets
 //! `epoch + 1` without counting a takeover. [`TaskStore::renew_leases`] reports each task taken
 //! from a replica once (the row remembers the displaced owner until it renews). All lease
-//! times use the database clock (`now()`), never a replica's; lease rows are always committed
-//! with the server's `synchronous_commit` (never relaxed by [`Durability::Os`]).
+//! times use the database clock, never a replica's, and its current reading
+//! (`clock_timestamp()`), not the statement's start (`now()`): a takeover that waited for an
+//! in-flight commit's row lock must not be granted a lease that expired while it waited. Lease
+//! rows are always committed with the server's `synchronous_commit` (never relaxed by
+//! [`Durability::Os`]).
 //!
 //! # Durability
 //! [`Durability::Fsync`]: `synchronous_commit = on` (the server's default), a commit returns
@@ -952,9 +955,11 @@ impl TaskStore for PostgresStore {
     ) -> Result<LeaseClaim, StoreError> {
         // Granted when there is no lease, when `owner` holds it (same epoch), when it was
         // released (new epoch, not a takeover) or when it expired (new epoch, a takeover).
+        // The update's expiry is read from the clock after the row lock is ours (`excluded`
+        // was computed before any wait for an in-flight commit).
         let row: Option<(i64, i32)> = sqlx::query_as(
             "INSERT INTO task_leases AS l (task_id, owner, epoch, expires_at) \
-             VALUES ($1, $2, 1, now() + make_interval(secs => $3::float8 / 1e6)) \
+             VALUES ($1, $2, 1, clock_timestamp() + make_interval(secs => $3::float8 / 1e6)) \
              ON CONFLICT (task_id) DO UPDATE SET \
                epoch = CASE WHEN l.owner = excluded.owner AND NOT l.released \
                             THEN l.epoch ELSE l.epoch + 1 END, \
@@ -963,9 +968,9 @@ impl TaskStore for PostgresStore {
                previous_owner = CASE WHEN l.owner <> excluded.owner AND NOT l.released \
                                      THEN l.owner ELSE l.previous_owner END, \
                owner = excluded.owner, \
-               expires_at = excluded.expires_at, \
+               expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1e6), \
                released = FALSE \
-             WHERE l.owner = excluded.owner OR l.released OR l.expires_at <= now() \
+             WHERE l.owner = excluded.owner OR l.released OR l.expires_at <= clock_timestamp() \
              RETURNING epoch, takeovers",
         )
         .bind(task_id)
@@ -997,7 +1002,8 @@ impl TaskStore for PostgresStore {
         let mut tx = self.inner.pool.begin().await.map_err(|e| self.err(e))?;
         // Still ours (even if expired, nobody took it): extend.
         sqlx::query(
-            "UPDATE task_leases SET expires_at = now() + make_interval(secs => $2::float8 / 1e6) \
+            "UPDATE task_leases \
+             SET expires_at = clock_timestamp() + make_interval(secs => $2::float8 / 1e6) \
              WHERE owner = $1 AND NOT released",
         )
         .bind(owner)
@@ -1020,7 +1026,7 @@ impl TaskStore for PostgresStore {
 
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE task_leases SET released = TRUE, expires_at = now() \
+            "UPDATE task_leases SET released = TRUE, expires_at = clock_timestamp() \
              WHERE task_id = $1 AND owner = $2 AND epoch = $3",
         )
         .bind(&lease.task_id)
@@ -1037,7 +1043,7 @@ impl TaskStore for PostgresStore {
             "SELECT t.snapshot, t.last_seq FROM tasks t \
              LEFT JOIN task_leases l ON l.task_id = t.id \
              WHERE t.state <> ALL($1) \
-               AND (l.task_id IS NULL OR l.released OR l.expires_at <= now())",
+               AND (l.task_id IS NULL OR l.released OR l.expires_at <= clock_timestamp())",
         )
         .bind(terminal_states())
         .fetch_all(&self.inner.pool)
