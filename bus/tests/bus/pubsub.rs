@@ -67,7 +67,10 @@ async fn fan_out(broker: Broker) {
     }
     let groups = [naming::topic_group("alpha"), naming::topic_group("beta")];
     let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    drop(replies);
+    let bus = support::cleaner(bus).await;
     let _ = bus.remove(&topic, &groups).await;
+    let _ = bus.remove(&reply_to, &[]).await;
     for name in ["alpha", "beta"] {
         let dlq = naming::dead_letter(&naming::agent(&prefix, name));
         let _ = bus.remove(&dlq, &[naming::DEAD_LETTER_GROUP]).await;

@@ -130,7 +130,8 @@ async fn competing_bridges_survive_a_crash(broker: Broker) {
         r.stop().await;
     }
     b.stop().await;
-    support::clean(bus.as_ref(), &prefix).await;
+    drop(replies);
+    support::clean(bus, &prefix, &[(&reply_to, &[])]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
