@@ -16,6 +16,8 @@
 //! - **event-stream replay** is native: a new group reads a topic from its first offset;
 //! - **lag** ([`Bus::lag`]) is, summed over the topic's partitions, the high watermark minus
 //!   the group's committed offset (the low watermark where the group has committed nothing).
+//! - [`Bus::remove`] deletes the topic and the named consumer groups (DeleteTopics,
+//!   DeleteGroups) — only once this process's own consumers of the topic are gone.
 
 use std::{
     collections::BTreeMap,
@@ -353,12 +355,50 @@ impl Bus for KafkaBus {
         Ok(Some(lag))
     }
 
-    /// Keeps the topic: deleting a topic that this process's clients still know crashes
-    /// librdkafka 2.12's metadata cache (SIGSEGV in `rd_kafka_metadata_cache_find`, seen
-    /// against Tansu 0.6). Delete topics with the broker's own tools (`tansu topic delete`,
-    /// `kafka-topics.sh --delete`) or let retention expire them.
-    async fn remove(&self, address: &str, _: &[&str]) -> Result<(), BusError> {
-        topic(address).map(drop)
+    /// Deletes the topic (DeleteTopics) and the consumer groups `groups` with their committed
+    /// offsets (DeleteGroups); a topic or group that does not exist is not an error. Call it
+    /// once this process is done with the topic: librdkafka 2.12 has been seen crashing
+    /// (SIGSEGV in `rd_kafka_metadata_cache_find`, against Tansu 0.6) when a topic its own
+    /// live consumers were still reading was deleted.
+    async fn remove(&self, address: &str, groups: &[&str]) -> Result<(), BusError> {
+        let name = topic(address)?;
+        let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+        if !groups.is_empty() {
+            let results = self
+                .admin
+                .delete_groups(groups, &options)
+                .await
+                .map_err(op("delete groups"))?;
+            for r in results {
+                match r {
+                    Ok(_)
+                    | Err((_, RDKafkaErrorCode::GroupIdNotFound))
+                    | Err((_, RDKafkaErrorCode::InvalidGroupId)) => {}
+                    Err((g, code)) => {
+                        return Err(BusError::op(T, "delete group", format!("{g}: {code}")));
+                    }
+                }
+            }
+        }
+        if let Ok(mut offsets) = self.offsets.lock() {
+            for g in groups {
+                offsets.remove(*g);
+            }
+        }
+        let results = self
+            .admin
+            .delete_topics(&[name], &options)
+            .await
+            .map_err(op("delete topic"))?;
+        for r in results {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                Err((t, code)) => {
+                    return Err(BusError::op(T, "delete topic", format!("{t}: {code}")));
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn close(&self) {

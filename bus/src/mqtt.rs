@@ -13,8 +13,13 @@
 //!   **persistent session**: its client id is `sy:<group>:<consumer name>:<address>` (the
 //!   bridge's [`name`](crate::BridgeConfig::name)), Clean Start is off and the Session Expiry
 //!   Interval is [`SESSION_EXPIRY`];
+//! - a publish is QoS 1 and [`Bus::publish`] returns once the broker's PUBACK arrived (within
+//!   [`CONFIRM`]); a bridge acknowledges a request only after its reply is published, so a reply
+//!   still in the client's buffer when a bridge dies can no longer be lost with its request
+//!   acknowledged (that was the MQTT work-queue test's 975 of 1,000);
 //! - a nack republishes the message to the same topic and acknowledges the original (MQTT has no
-//!   negative acknowledgement);
+//!   negative acknowledgement), both on the consumer's connection, so the broker has the copy
+//!   before the acknowledgement;
 //! - a subscription is a plain QoS 1 subscription with automatic acknowledgements.
 //!
 //! What MQTT guarantees here, and what it does not (MQTT 5 §4.3.2, §4.4, §4.8.2):
@@ -37,18 +42,25 @@
 //!   bridge (or `switchyard bus`) that publishes the agent's events to a transport with
 //!   replay (NATS JetStream, Redis Streams, Kafka, RabbitMQ streams).
 
-use std::time::Duration;
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use rumqttc::v5::{
-    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions,
-    mqttbytes::{
-        QoS,
-        v5::{Packet, Publish, PublishProperties, SubscribeReasonCode},
+use rumqttc::{
+    Outgoing,
+    v5::{
+        AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Request,
+        mqttbytes::{
+            QoS,
+            v5::{Packet, PubAck, PubAckReason, Publish, PublishProperties, SubscribeReasonCode},
+        },
     },
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::{
@@ -59,6 +71,8 @@ use crate::{
 const T: &str = "mqtt";
 /// How long connecting and subscribing may take.
 const HANDSHAKE: Duration = Duration::from_secs(5);
+/// How long [`Bus::publish`] waits for the broker's PUBACK.
+pub const CONFIRM: Duration = Duration::from_secs(10);
 /// How long the broker keeps a consumer's session (its subscription, unacknowledged and
 /// queued messages) after the consumer's connection ends, in seconds: one hour.
 pub const SESSION_EXPIRY: u32 = 3600;
@@ -69,6 +83,11 @@ pub const SESSION_EXPIRY: u32 = 3600;
 pub struct MqttBus {
     conf: Conf,
     publisher: AsyncClient,
+    /// The publisher's publishes waiting for their PUBACK.
+    confirms: Arc<Mutex<Confirms>>,
+    /// Held while a publish registers its confirmation and enters the client's queue, so the
+    /// registrations are in the order the event loop sends the publishes.
+    order: tokio::sync::Mutex<()>,
     /// Cancels every event loop of this bus (as a crash would: no DISCONNECT is sent).
     stop: CancellationToken,
 }
@@ -198,9 +217,11 @@ impl MqttBus {
         let bus = Self {
             conf,
             publisher,
+            confirms: Arc::default(),
+            order: tokio::sync::Mutex::new(()),
             stop: CancellationToken::new(),
         };
-        bus.spawn(events, None);
+        bus.spawn(events, Loop::Publisher(bus.confirms.clone()));
         Ok(bus)
     }
 
@@ -260,7 +281,7 @@ impl MqttBus {
         let own = self.stop.child_token();
         self.spawn(
             events,
-            Some(Deliver {
+            Loop::Deliver(Deliver {
                 tx,
                 own: own.clone(),
                 resume: persistent.is_some(),
@@ -269,35 +290,45 @@ impl MqttBus {
         Ok((client, rx, own.drop_guard()))
     }
 
-    /// Drives `events` until the bus closes or `own` is cancelled; incoming publishes go to
-    /// `deliver` without ever blocking the loop (it must keep polling to send keep-alives
-    /// and acknowledgements, or the broker drops it for a missed keep-alive; a consumer's backlog
-    /// is bounded by its Receive Maximum, a subscription's by its reader's pace). After a
-    /// connection error the publisher's loop and a persistent consumer's reconnect (the
-    /// broker kept the consumer's session and subscription); a plain subscription's loop ends
-    /// (with a clean start its subscription would not survive).
-    fn spawn(&self, mut events: EventLoop, deliver: Option<Deliver>) {
+    /// Drives `events` until the bus closes or its consumer or subscription is dropped;
+    /// incoming publishes go to a [`Loop::Deliver`] without ever blocking the loop (it must
+    /// keep polling to send keep-alives and acknowledgements, or the broker drops it for a
+    /// missed keep-alive; a consumer's backlog is bounded by its Receive Maximum, a
+    /// subscription's by its reader's pace); a [`Loop::Publisher`]'s PUBACKs settle its
+    /// [`Confirms`]. After a connection error the publisher's loop and a persistent
+    /// consumer's reconnect (the broker kept the consumer's session and subscription); a plain
+    /// subscription's loop ends (with a clean start its subscription would not survive).
+    fn spawn(&self, mut events: EventLoop, role: Loop) {
         let stop = self.stop.clone();
         tokio::spawn(async move {
-            let own = deliver.as_ref().map(|d| d.own.clone()).unwrap_or_default();
+            let own = match &role {
+                Loop::Deliver(d) => d.own.clone(),
+                Loop::Publisher(_) => CancellationToken::new(),
+            };
             loop {
                 let polled = tokio::select! {
                     () = stop.cancelled() => return,
                     () = own.cancelled() => return,
                     p = events.poll() => p,
                 };
-                match (polled, &deliver) {
-                    (Ok(Event::Incoming(Packet::Publish(p))), Some(d)) => {
+                match (polled, &role) {
+                    (Ok(Event::Incoming(Packet::Publish(p))), Loop::Deliver(d)) => {
                         if d.tx.send(p).is_err() {
                             return;
                         }
                     }
-                    (Ok(_), _) => {}
-                    (Err(e), Some(d)) if !d.resume => {
+                    (Ok(event), Loop::Publisher(c)) => {
+                        c.lock().expect("confirmations").on_event(&event);
+                    }
+                    (Ok(_), Loop::Deliver(_)) => {}
+                    (Err(e), Loop::Deliver(d)) if !d.resume => {
                         tracing::warn!(error = %e, "MQTT subscriber connection lost");
                         return;
                     }
-                    (Err(e), _) => {
+                    (Err(e), role) => {
+                        if let Loop::Publisher(c) = role {
+                            c.lock().expect("confirmations").on_lost(&mut events, &e);
+                        }
                         if matches!(e, ConnectionError::RequestsDone) {
                             return;
                         }
@@ -307,6 +338,93 @@ impl MqttBus {
                 }
             }
         });
+    }
+}
+
+/// What an event loop serves.
+enum Loop {
+    /// The bus's publisher: PUBACKs settle these confirmations.
+    Publisher(Arc<Mutex<Confirms>>),
+    /// A consumer or subscription.
+    Deliver(Deliver),
+}
+
+/// The outcome a publish waits for: `Err` holds why the broker does not have the message.
+type Confirm = oneshot::Sender<Result<(), String>>;
+
+/// The publisher's QoS 1 publishes until the broker's PUBACK (MQTT 5 §4.3.2): [`Bus::publish`]
+/// returns only then, so a bridge that acknowledges a request after publishing its reply never
+/// acknowledges a reply still in the client's buffer (a crash there lost the reply for good).
+///
+/// rumqttc does not report acknowledgements per publish, only events: a publish is sent in the
+/// order of the client's queue (`Outgoing::Publish(packet id)`, or `Outgoing::AwaitAck` while
+/// its packet id waits for an earlier PUBACK) and acknowledged by `Incoming::PubAck(packet id)`.
+/// Registrations are made in queue order (under [`MqttBus::order`]), so the first event of each
+/// publish takes the oldest registration.
+#[derive(Debug, Default)]
+struct Confirms {
+    /// Registered, in the client's queue, not yet sent (oldest first).
+    queued: VecDeque<Confirm>,
+    /// Sent, awaiting PUBACK, by packet id.
+    sent: HashMap<u16, Confirm>,
+    /// The publish held back for a packet-id collision.
+    collided: Option<(u16, Confirm)>,
+}
+
+impl Confirms {
+    fn on_event(&mut self, event: &Event) {
+        match event {
+            Event::Outgoing(Outgoing::Publish(pkid)) => {
+                if let Some((held, _)) = &self.collided
+                    && held == pkid
+                    && !self.sent.contains_key(pkid)
+                {
+                    let (_, c) = self.collided.take().expect("checked");
+                    self.sent.insert(*pkid, c);
+                } else if !self.sent.contains_key(pkid)
+                    && let Some(c) = self.queued.pop_front()
+                {
+                    self.sent.insert(*pkid, c);
+                }
+            }
+            Event::Outgoing(Outgoing::AwaitAck(pkid)) => {
+                if let Some(c) = self.queued.pop_front() {
+                    self.collided = Some((*pkid, c));
+                }
+            }
+            Event::Incoming(Packet::PubAck(PubAck { pkid, reason, .. })) => {
+                if let Some(c) = self.sent.remove(pkid) {
+                    let _ = c.send(match reason {
+                        PubAckReason::Success | PubAckReason::NoMatchingSubscribers => Ok(()),
+                        other => Err(format!("the broker refused it ({other:?})")),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The connection broke. The publisher starts clean sessions, so what was sent and not
+    /// acknowledged, and what rumqttc took from the queue meanwhile (its `pending`, all before
+    /// anything still queued), is not the broker's: those publishes fail and are dropped
+    /// rather than sent again unconfirmed; publishes still queued keep their registrations.
+    fn on_lost(&mut self, events: &mut EventLoop, error: &ConnectionError) {
+        let why = || Err(format!("connection lost before the PUBACK: {error}"));
+        for (_, c) in self.sent.drain() {
+            let _ = c.send(why());
+        }
+        if let Some((_, c)) = self.collided.take() {
+            let _ = c.send(why());
+        }
+        let unsent = events
+            .pending
+            .iter()
+            .filter(|r| matches!(r, Request::Publish(p) if p.pkid == 0))
+            .count();
+        for c in self.queued.drain(..unsent.min(self.queued.len())) {
+            let _ = c.send(why());
+        }
+        events.pending.retain(|r| !matches!(r, Request::Publish(_)));
     }
 }
 
@@ -391,7 +509,34 @@ impl Bus for MqttBus {
         if self.stop.is_cancelled() {
             return Err(BusError::Closed(T));
         }
-        send(&self.publisher, address, &envelope).await
+        let (confirm, confirmed) = oneshot::channel();
+        {
+            let _order = self.order.lock().await;
+            self.confirms
+                .lock()
+                .expect("confirmations")
+                .queued
+                .push_back(confirm);
+            if let Err(e) = send(&self.publisher, address, &envelope).await {
+                // Not queued: its registration is the last one (we hold the order).
+                self.confirms
+                    .lock()
+                    .expect("confirmations")
+                    .queued
+                    .pop_back();
+                return Err(e);
+            }
+        }
+        match tokio::time::timeout(CONFIRM, confirmed).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(why))) => Err(BusError::op(T, "publish", why)),
+            Ok(Err(_)) => Err(BusError::Closed(T)),
+            Err(_) => Err(BusError::op(
+                T,
+                "publish",
+                format!("no PUBACK within {CONFIRM:?}"),
+            )),
+        }
     }
 
     async fn consume(

@@ -78,10 +78,13 @@ async fn replay_equals_live(broker: Broker) {
     tokio::time::timeout(WAIT, read).await.expect("replay");
     assert_eq!(replayed, seen, "replay equals the live stream");
     bridge.stop().await;
-    let _ = bus
-        .remove(&events, &[naming::REPLAY_GROUP, "late-reader"])
-        .await;
-    support::clean(bus.as_ref(), &prefix).await;
+    drop((live, replay));
+    support::clean(
+        bus,
+        &prefix,
+        &[(&events, &[naming::REPLAY_GROUP, "late-reader"])],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

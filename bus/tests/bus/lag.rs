@@ -54,7 +54,7 @@ async fn lag_follows_consumption(broker: Broker) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(consumer);
-    support::clean(bus.as_ref(), &prefix).await;
+    support::clean(bus, &prefix, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

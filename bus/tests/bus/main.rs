@@ -3,8 +3,8 @@
 //! Kafka: a Tansu broker each test process starts, or SWITCHYARD_TEST_KAFKA) and the real echo
 //! agent.
 //! A test whose broker is not running fails with a message naming it. Every test uses its own
-//! address prefix and removes what it created, except Kafka topics (never deleted: see
-//! `switchyard_bus::kafka`; they live in the test process's in-memory Tansu).
+//! address prefix and removes what it created (Kafka: topics and consumer groups deleted through
+//! a fresh connection once the test's own clients are gone, see `support::cleaner`).
 
 mod brokers;
 mod events;

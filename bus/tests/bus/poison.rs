@@ -129,7 +129,8 @@ async fn poison_and_garbage(broker: Broker) {
     assert_eq!(Stats::get(&bridge.stats.retries), 2);
     assert!(!bridge.join.is_finished(), "the bridge still runs");
     bridge.stop().await;
-    support::clean(bus.as_ref(), &prefix).await;
+    drop(dead);
+    support::clean(bus, &prefix, &[]).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 

@@ -67,7 +67,10 @@ async fn fan_out(broker: Broker) {
     }
     let groups = [naming::topic_group("alpha"), naming::topic_group("beta")];
     let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    drop(replies);
+    let bus = support::cleaner(bus).await;
     let _ = bus.remove(&topic, &groups).await;
+    let _ = bus.remove(&reply_to, &[]).await;
     for name in ["alpha", "beta"] {
         let dlq = naming::dead_letter(&naming::agent(&prefix, name));
         let _ = bus.remove(&dlq, &[naming::DEAD_LETTER_GROUP]).await;
@@ -98,4 +101,39 @@ async fn pubsub_mqtt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_kafka() {
     fan_out(Broker::Kafka).await;
+}
+
+/// A publish that returned `Ok` is the broker's, even when the publisher crashes right after:
+/// the bridge acknowledges a request once its reply is published, so a reply still in the
+/// client's buffer when the bridge dies would be lost for good (its request acknowledged).
+async fn confirmed_publishes_survive_a_crash(broker: Broker) {
+    const COUNT: usize = 300;
+    let prefix = support::prefix();
+    let topic = naming::reply(&prefix);
+    let reader = broker.connect().await;
+    let mut seen = reader.subscribe(&topic).await.expect("subscribe");
+    let publisher = broker.connect().await;
+    for i in 0..COUNT {
+        let (_, env) = support::request(&format!("confirmed {i}"), serde_json::Value::Null);
+        publisher.publish(&topic, env).await.expect("publish");
+    }
+    // As `Running::kill` does: the connections end without a goodbye.
+    publisher.close().await;
+    let mut got = 0;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while got < COUNT {
+            seen.next().await.expect("a message");
+            got += 1;
+        }
+    })
+    .await;
+    assert_eq!(
+        got, COUNT,
+        "{broker:?}: every publish that returned reached the broker"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmed_publish_mqtt() {
+    confirmed_publishes_survive_a_crash(Broker::Mqtt).await;
 }

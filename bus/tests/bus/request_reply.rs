@@ -59,7 +59,7 @@ async fn round_trip(broker: Broker) {
     let stats = bridge.stats.clone();
     assert_eq!(switchyard_bus::Stats::get(&stats.duplicates), 1);
     bridge.stop().await;
-    support::clean(bus.as_ref(), &prefix).await;
+    support::clean(bus, &prefix, &[]).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 

@@ -149,8 +149,26 @@ pub(crate) fn echoed(reply: &Envelope) -> String {
     }
 }
 
-/// Removes the addresses of `prefix`'s echo bridge.
-pub(crate) async fn clean(bus: &dyn Bus, prefix: &str) {
+/// The connection to clean up with: on Kafka a fresh one, once `bus` is closed and dropped
+/// (librdkafka 2.12 crashed — SIGSEGV in its metadata cache, against Tansu 0.6 — when a topic
+/// its own clients still knew was deleted), so drop subscriptions and consumers before.
+pub(crate) async fn cleaner(bus: Arc<dyn Bus>) -> Arc<dyn Bus> {
+    if bus.transport() != "kafka" {
+        return bus;
+    }
+    bus.close().await;
+    drop(bus);
+    Broker::Kafka.connect().await
+}
+
+/// Removes the addresses of `prefix`'s echo bridge and `extra` (address, groups) ones (on
+/// Kafka: deletes the topics and consumer groups, so a long-lived broker is not littered).
+/// Takes the test's connection: see [`cleaner`].
+pub(crate) async fn clean(bus: Arc<dyn Bus>, prefix: &str, extra: &[(&str, &[&str])]) {
+    let bus = cleaner(bus).await;
+    for (address, groups) in extra {
+        let _ = bus.remove(address, groups).await;
+    }
     let address = naming::agent(prefix, "echo");
     let _ = bus.remove(&address, &[naming::BRIDGE_GROUP]).await;
     let _ = bus

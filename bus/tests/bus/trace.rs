@@ -121,7 +121,7 @@ async fn one_trace_from_publisher_through_bridge_and_agent_to_the_reply(broker: 
         "the reply continues the bridge's span: {reply_parent} vs {names:#?}"
     );
     bridge.stop().await;
-    support::clean(bus.as_ref(), &prefix).await;
+    support::clean(bus, &prefix, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
