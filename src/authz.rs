@@ -21,6 +21,11 @@
 //! | `jwt:<subject>` | a JWT whose `sub` is `<subject>` |
 //! | `scope:<scope>` | a JWT granting `<scope>` (`scope` or `scp` claim) |
 //! | `spiffe://<trust-domain>/<path>` | the workload with this SPIFFE ID (mTLS) |
+//! | `spiffe:spiffe://<trust-domain>/<path>` | the same, written as the principal is logged |
+//!
+//! Agents calling agents are principals of kind `spiffe` (the caller's mTLS identity): a rule
+//! `spiffe://<trust-domain>/agent/research` in the policy of `keywords` lets the research
+//! agent's fan-out call keywords.
 
 pub mod layer;
 
@@ -48,7 +53,7 @@ pub enum Matcher {
 /// Why a rule string is not a [`Matcher`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid policy rule {rule:?}: {reason} (use *, api-key:<name>, jwt:<subject>, scope:<scope> or spiffe://<trust-domain>/<path>)"
+    "invalid policy rule {rule:?}: {reason} (use *, api-key:<name>, jwt:<subject>, scope:<scope>, spiffe://<trust-domain>/<path> or spiffe:spiffe://<trust-domain>/<path>)"
 )]
 pub struct RuleError {
     rule: String,
@@ -76,6 +81,10 @@ impl Matcher {
             Ok(Self::Any)
         } else if rule.starts_with("spiffe://") {
             SpiffeId::parse(rule)
+                .map(Self::Spiffe)
+                .map_err(|e| fail(&e.to_string()))
+        } else if let Some(id) = rule.strip_prefix("spiffe:") {
+            SpiffeId::parse(id)
                 .map(Self::Spiffe)
                 .map_err(|e| fail(&e.to_string()))
         } else if let Some(name) = rule.strip_prefix("api-key:") {
@@ -314,6 +323,7 @@ mod tests {
                 &[("secret", &["jwt:root"])],
             ),
             ("any", &["*"], &[]),
+            ("logged-form", &["spiffe:spiffe://td/agent/research"], &[]),
         ]);
         let key = principal(PrincipalKind::ApiKey, "ci", &[]);
         let same_name_jwt = principal(PrincipalKind::Jwt, "ci", &[]);
@@ -337,11 +347,28 @@ mod tests {
         let root = principal(PrincipalKind::Jwt, "root", &[]);
         assert_eq!(p.decide("kw", Some("secret"), Some(&root)), Decision::Allow);
         assert_eq!(p.decide("any", None, Some(&other)), Decision::Allow);
+        // A rule may be written as the principal is logged (`spiffe:<id>`).
+        assert_eq!(
+            p.decide("logged-form", None, Some(&research)),
+            Decision::Allow
+        );
+        assert!(matches!(
+            p.decide("logged-form", None, Some(&other)),
+            Decision::Deny(m) if m.starts_with("spiffe:spiffe://td/agent/other may not call")
+        ));
     }
 
     #[test]
     fn bad_rules_are_named() {
-        for bad in ["", "jwt:", "user:x", "spiffe://BAD/x", "api-key:"] {
+        for bad in [
+            "",
+            "jwt:",
+            "user:x",
+            "spiffe://BAD/x",
+            "api-key:",
+            "spiffe:",
+            "spiffe:td/x",
+        ] {
             let e = Matcher::parse(bad).unwrap_err().to_string();
             assert!(e.contains("invalid policy rule"), "{e}");
         }

@@ -24,7 +24,10 @@
 //! Certificate rotation: the certificate and key files are checked (modification time, size
 //! and inode) on every handshake and re-read when they changed; a pair that does not parse or
 //! whose key does not match the certificate is logged and the previous pair kept, so a
-//! half-written rotation never stops the server. The CA file is read once, at load.
+//! half-written rotation never stops the server. The CA file (trust bundle) is checked and
+//! re-read the same way ([`ReloadingRoots`]): to rotate the CA, first distribute a bundle with
+//! the old and the new CA, then the certificates of the new CA, then the new CA alone. A
+//! connection (or a resumed TLS session) made before a change keeps its session.
 
 pub mod dev;
 mod reload;
@@ -39,12 +42,12 @@ use rustls::{
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     crypto::CryptoProvider,
     pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject as _},
-    server::{ParsedCertificate, WebPkiClientVerifier},
+    server::ParsedCertificate,
 };
 
 use crate::identity::{PeerIdentity, SpiffeId};
 
-pub use reload::ReloadingCert;
+pub use reload::{ReloadingCert, ReloadingClientVerifier, ReloadingRoots};
 
 /// Environment variable naming the mesh CA's PEM file (the trust anchors).
 pub const ENV_CA: &str = "SWITCHYARD_TLS_CA";
@@ -139,7 +142,7 @@ impl TlsFiles {
 /// ID. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct MeshTls {
-    roots: Arc<RootCertStore>,
+    roots: Arc<ReloadingRoots>,
     cert: Arc<ReloadingCert>,
     id: SpiffeId,
     files: TlsFiles,
@@ -152,11 +155,11 @@ impl MeshTls {
     /// # Errors
     /// [`TlsError`] naming the file and what is wrong with it.
     pub fn load(files: &TlsFiles) -> Result<Self, TlsError> {
-        let roots = load_roots(&files.ca)?;
+        let roots = Arc::new(ReloadingRoots::load(&files.ca)?);
         let cert = Arc::new(ReloadingCert::load(&files.cert, &files.key)?);
         let id = spiffe_id_of(&cert.current().cert[0])?;
         Ok(Self {
-            roots: Arc::new(roots),
+            roots,
             cert,
             id,
             files: files.clone(),
@@ -188,16 +191,14 @@ impl MeshTls {
     }
 
     /// The rustls config of an agent server: TLS 1.2/1.3, ALPN `h2` then `http/1.1`, the
-    /// (reloading) certificate, and mandatory client certificates verified against the mesh
-    /// CA. The SPIFFE ID of the verified client is checked after the handshake
+    /// (reloading) certificate, and mandatory client certificates verified against the
+    /// (reloading) mesh CA. The SPIFFE ID of the verified client is checked after the handshake
     /// ([`peer_identity`]).
     ///
     /// # Errors
-    /// [`TlsError::Config`] when rustls refuses the CA (e.g. no usable trust anchor).
+    /// [`TlsError::Config`] when rustls refuses the configuration.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        let verifier = WebPkiClientVerifier::builder_with_provider(self.roots.clone(), provider())
-            .build()
-            .map_err(|e| TlsError::Config(e.to_string()))?;
+        let verifier = Arc::new(ReloadingClientVerifier(self.roots.clone()));
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Config(e.to_string()))?
@@ -452,7 +453,7 @@ fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
 /// the dialed name is not compared (module docs).
 #[derive(Debug)]
 struct SpiffeServerVerifier {
-    roots: Arc<RootCertStore>,
+    roots: Arc<ReloadingRoots>,
     trust_domain: String,
     provider: Arc<CryptoProvider>,
 }
@@ -469,7 +470,7 @@ impl ServerCertVerifier for SpiffeServerVerifier {
         let cert = ParsedCertificate::try_from(end_entity)?;
         rustls::client::verify_server_cert_signed_by_trust_anchor(
             &cert,
-            &self.roots,
+            &self.roots.current().0,
             intermediates,
             now,
             self.provider.signature_verification_algorithms.all,

@@ -7,6 +7,7 @@ use std::{io::Write as _, net::SocketAddr, sync::Arc, time::Duration};
 
 use switchyard::{
     Agent, AgentServer, Registry, RegistryConfig, ServeConfig, ShutdownHandle, StoreConfig,
+    authz::{Policy, layer::AgentAuthz},
     identity::SpiffeId,
     registry::{AgentConfig, DiscoveryConfig},
     resilience::ResilienceConfig,
@@ -55,10 +56,15 @@ impl Identities {
         Ok(Some(Self { ca, domain }))
     }
 
+    /// The SPIFFE ID of the workload at `path` (`spiffe://<domain>/<path>`).
+    fn id(&self, path: &[&str]) -> Result<SpiffeId, CliError> {
+        SpiffeId::workload(&self.domain, path)
+            .map_err(|e| CliError::Config(format!("up.trust_domain: {e}")))
+    }
+
     /// The files of workload `name` (`spiffe://<domain>/<path>`), reused or (re)issued.
     fn files(&self, name: &str, path: &[&str]) -> Result<TlsFiles, CliError> {
-        let id = SpiffeId::workload(&self.domain, path)
-            .map_err(|e| CliError::Config(format!("up.trust_domain: {e}")))?;
+        let id = self.id(path)?;
         self.ca
             .issue(name, &id)
             .map_err(|e| CliError::Serve(format!("certificate of {name}: {e}")))
@@ -74,6 +80,43 @@ impl Identities {
     fn agent(&self, name: &str) -> Result<MeshTls, CliError> {
         self.workload(name, &["agent", name])
     }
+}
+
+/// What every agent under `up` enforces: the policy of `[up.auth]` (the same one the gateway
+/// enforces), with the gateway's SPIFFE ID (`spiffe://<trust_domain>/gateway`) as the only
+/// forwarder whose `x-switchyard-principal` (the end user it authenticated) is trusted. Every
+/// other caller is decided by its own mTLS SPIFFE ID: the CLI (`…/cli`), and agents calling
+/// agents — research's fan-out is decided at each sub-agent by `…/agent/research`, not by the
+/// end user (research forwards no principal; the end user was checked at the gateway and at
+/// research itself). The bus bridges call with the gateway's certificate and no principal,
+/// so they are `…/gateway`.
+///
+/// In plain-text mode (`ids` is `None`) agents have no caller identity to decide on: they
+/// enforce nothing (an empty policy), and a configured policy is announced as enforced at the
+/// gateway only.
+///
+/// # Errors
+/// [`CliError::Config`] for a bad policy rule or trust domain.
+fn agent_authz(config: &Config, ids: Option<&Identities>) -> Result<Arc<AgentAuthz>, CliError> {
+    let policy = Policy::from_config(&config.up.auth.policy)
+        .map_err(|e| CliError::Config(format!("up.auth.{e}")))?;
+    let Some(ids) = ids else {
+        if policy.is_enabled() {
+            tracing::warn!(
+                "INSECURE: [up] insecure = true: the [up.auth] policy is enforced at the gateway only"
+            );
+            eprintln!(
+                "switchyard: INSECURE: the [up.auth] policy is enforced at the gateway only: \
+                 without mTLS, agents cannot tell who calls them and accept direct calls from \
+                 anyone"
+            );
+        }
+        return Ok(Arc::default());
+    };
+    Ok(Arc::new(AgentAuthz {
+        policy: Arc::new(policy),
+        forwarders: vec![ids.id(&["gateway"])?],
+    }))
 }
 
 /// A registry of `agents` whose clients present `tls` (plain text without).
@@ -102,6 +145,7 @@ async fn start(
     name: &str,
     agent: Arc<dyn Agent>,
     ids: Option<&Identities>,
+    authz: &Arc<AgentAuthz>,
 ) -> Result<Running, CliError> {
     let tls = ids.map(|i| i.agent(name)).transpose()?;
     let port = config.up.agents.get(name).map_or(0, |a| a.port);
@@ -122,6 +166,7 @@ async fn start(
                 connections: config.up.connections.limits(),
                 replica_id: format!("{}-{name}-{i}", switchyard::server::default_replica_id()),
                 tls: tls.clone(),
+                authz: authz.clone(),
                 ..Default::default()
             },
         )
@@ -189,6 +234,7 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
     let _lock = UpLock::acquire(&config.data_dir)?;
     let ids = Identities::open(config)?;
     let ids = ids.as_ref();
+    let authz = agent_authz(config, ids)?;
     let mut running = Vec::new();
     let simple: [(&str, Arc<dyn Agent>); 4] = [
         ("echo", Arc::new(switchyard_echo::Echo)),
@@ -198,7 +244,7 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
     ];
     for (name, agent) in simple {
         if enabled(config, name) {
-            running.push(start(config, name, agent, ids).await?);
+            running.push(start(config, name, agent, ids, &authz).await?);
         }
     }
     let mut processes = Vec::new();
@@ -207,7 +253,7 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
             continue;
         }
         let (agent, process) = crate::stdio::agent(name, a).await?;
-        running.push(start(config, name, agent, ids).await?);
+        running.push(start(config, name, agent, ids, &authz).await?);
         processes.extend(process);
     }
     // The gateway's (and the bus bridges') calls present `…/gateway`; research's its own.
@@ -231,7 +277,7 @@ pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
                 ..Default::default()
             },
         );
-        let r = start(config, "research", Arc::new(research), ids).await?;
+        let r = start(config, "research", Arc::new(research), ids, &authz).await?;
         registry
             .insert(entry(&r))
             .map_err(|e| CliError::Serve(e.to_string()))?;
@@ -339,6 +385,52 @@ mod tests {
         let file = dir.path().join("s.toml");
         std::fs::write(&file, toml).expect("write");
         Config::load(Some(&file)).expect("valid")
+    }
+
+    #[test]
+    fn agents_enforce_the_up_auth_policy_and_trust_only_the_gateway_to_forward() {
+        use switchyard::{
+            authz::Decision,
+            identity::{Principal, PrincipalKind},
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = config(&format!(
+            "data_dir = {:?}\n[up.auth.policy.keywords]\nallow = [\"jwt:alice\"]\n\
+             [up.auth.policy.summarize]\nallow = [\"spiffe://switchyard.local/agent/research\"]\n",
+            dir.path()
+        ));
+        let ids = Identities::open(&c).expect("CA").expect("mTLS by default");
+        let authz = agent_authz(&c, Some(&ids)).expect("valid");
+        assert_eq!(
+            authz
+                .forwarders
+                .iter()
+                .map(SpiffeId::as_str)
+                .collect::<Vec<_>>(),
+            ["spiffe://switchyard.local/gateway"]
+        );
+        let research = Principal {
+            kind: PrincipalKind::Spiffe,
+            name: "spiffe://switchyard.local/agent/research".into(),
+            scopes: Vec::new(),
+        };
+        assert_eq!(
+            authz.policy.decide("summarize", None, Some(&research)),
+            Decision::Allow
+        );
+        assert!(matches!(
+            authz.policy.decide("keywords", None, Some(&research)),
+            Decision::Deny(_)
+        ));
+
+        // Plain text: agents cannot tell callers apart, so they enforce nothing.
+        let insecure = config(&format!(
+            "data_dir = {:?}\n[up]\ninsecure = true\n[up.auth.policy.keywords]\nallow = [\"*\"]\n",
+            dir.path()
+        ));
+        assert!(Identities::open(&insecure).expect("ok").is_none());
+        let off = agent_authz(&insecure, None).expect("valid");
+        assert!(!off.policy.is_enabled() && off.forwarders.is_empty());
     }
 
     #[test]

@@ -163,15 +163,12 @@ impl MeshTools {
 
     /// Why the policy refuses this call, if it does.
     fn refusal(&self, entry: &Entry, context: &RequestContext<RoleServer>) -> Option<String> {
-        use switchyard::{authz::Decision, identity::Principal};
+        use switchyard::authz::Decision;
         let policy = &self.0.config.policy;
         if !policy.is_enabled() {
             return None;
         }
-        let principal = context
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Principal>());
+        let principal = principal_of(context);
         match policy.check("gateway", &entry.agent, Some(&entry.skill), principal) {
             Decision::Allow => None,
             Decision::Deny(reason) => Some(format!("PERMISSION_DENIED: {reason}")),
@@ -199,7 +196,17 @@ impl MeshTools {
             .registry
             .agent(&entry.agent)
             .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
-        let client = agent.client().with_timeout(self.0.config.call_timeout);
+        let mut client = agent.client().with_timeout(self.0.config.call_timeout);
+        // Behind the gateway: the agent runtime decides on the end user, as on the other
+        // fronts (it trusts this header from the gateway's SPIFFE ID only).
+        if let Some(principal) = principal_of(context) {
+            client = client
+                .with_metadata(
+                    switchyard::identity::PRINCIPAL_HEADER,
+                    &principal.to_header(),
+                )
+                .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        }
         let request = SendMessageRequest {
             message: Some(message),
             ..Default::default()
@@ -285,6 +292,15 @@ impl MeshTools {
         }
         Ok(content::tool_result(&entry.agent, &entry.tool.name, &task))
     }
+}
+
+/// The principal the gateway authenticated for this MCP request (a request extension set by
+/// its authentication layer); `None` outside the gateway or when authentication is off.
+fn principal_of(context: &RequestContext<RoleServer>) -> Option<&switchyard::identity::Principal> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<switchyard::identity::Principal>())
 }
 
 /// Progress values: the agent's fraction as percent of 100 when it gives one, else one step

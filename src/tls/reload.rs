@@ -1,5 +1,8 @@
 //! [`ReloadingCert`]: a certificate and key read from PEM files and read again when the files
-//! change, for servers ([`ResolvesServerCert`]) and clients ([`ResolvesClientCert`]).
+//! change, for servers ([`ResolvesServerCert`]) and clients ([`ResolvesClientCert`]);
+//! [`ReloadingRoots`]: the mesh CA file (trust bundle), read again when it changes, for
+//! servers' client verification ([`ReloadingClientVerifier`]) and clients' server
+//! verification.
 
 use std::{
     path::{Path, PathBuf},
@@ -7,10 +10,13 @@ use std::{
 };
 
 use rustls::{
-    SignatureScheme,
-    client::ResolvesClientCert,
-    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _},
-    server::{ClientHello, ResolvesServerCert},
+    DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
+    client::{ResolvesClientCert, danger::HandshakeSignatureValid},
+    pki_types::{CertificateDer, PrivateKeyDer, UnixTime, pem::PemObject as _},
+    server::{
+        ClientHello, ResolvesServerCert, WebPkiClientVerifier,
+        danger::{ClientCertVerified, ClientCertVerifier},
+    },
     sign::CertifiedKey,
 };
 
@@ -91,6 +97,132 @@ impl ResolvesClientCert for ReloadingCert {
 
     fn has_certs(&self) -> bool {
         true
+    }
+}
+
+/// The mesh CA certificates (trust bundle) from a PEM file, checked on every handshake and
+/// re-read when the file changed (modification time, size, inode), so a CA rotation — first a
+/// bundle with the old and the new CA, later the new one alone — needs no restart. A new file
+/// that fails to load (half-written, no certificate) is logged at WARN and the previous bundle
+/// stays in use until the file is fixed.
+#[derive(Debug)]
+pub struct ReloadingRoots {
+    path: PathBuf,
+    state: Mutex<RootsState>,
+}
+
+#[derive(Debug)]
+struct RootsState {
+    roots: Arc<RootCertStore>,
+    verifier: Arc<dyn ClientCertVerifier>,
+    stamp: Stamp,
+}
+
+impl ReloadingRoots {
+    /// Loads the bundle.
+    ///
+    /// # Errors
+    /// [`TlsError`] naming the file and the problem (unreadable, no or a bad CERTIFICATE
+    /// block, no usable trust anchor).
+    pub fn load(path: &Path) -> Result<Self, TlsError> {
+        let stamp = stamp(path);
+        let (roots, verifier) = read_roots(path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            state: Mutex::new(RootsState {
+                roots,
+                verifier,
+                stamp,
+            }),
+        })
+    }
+
+    /// The trust anchors in use and the client-certificate verifier built on them, after
+    /// re-reading the file if it changed.
+    pub fn current(&self) -> (Arc<RootCertStore>, Arc<dyn ClientCertVerifier>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let stamp = stamp(&self.path);
+        if stamp != state.stamp {
+            match read_roots(&self.path) {
+                Ok((roots, verifier)) => {
+                    tracing::info!(ca = %self.path.display(), anchors = roots.len(), "TLS CA bundle reloaded");
+                    state.roots = roots;
+                    state.verifier = verifier;
+                    state.stamp = stamp;
+                }
+                Err(e) => {
+                    // Not recorded as seen: retried on the next handshake.
+                    tracing::warn!(error = %e, "TLS CA file changed but cannot be loaded; keeping the previous CA bundle");
+                }
+            }
+        }
+        (state.roots.clone(), state.verifier.clone())
+    }
+}
+
+fn read_roots(path: &Path) -> Result<(Arc<RootCertStore>, Arc<dyn ClientCertVerifier>), TlsError> {
+    let roots = Arc::new(super::load_roots(path)?);
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), super::provider())
+        .build()
+        .map_err(|e| TlsError::Config(format!("{}: {e}", path.display())))?;
+    Ok((roots, verifier))
+}
+
+/// The mandatory client-certificate verification of a mesh server: rustls' WebPKI verifier
+/// over the current [`ReloadingRoots`] (rebuilt when the CA file changes). It sends no CA
+/// names in its certificate request (a workload has one certificate to present).
+#[derive(Debug)]
+pub struct ReloadingClientVerifier(pub Arc<ReloadingRoots>);
+
+impl ClientCertVerifier for ReloadingClientVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.0
+            .current()
+            .1
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &super::provider().signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &super::provider().signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        super::provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

@@ -1,7 +1,7 @@
 //! mTLS between workloads (issue 14): agents refuse plain text and certificates of another
 //! CA, callers' SPIFFE IDs reach the agent (`TaskContext::peer_identity`), the research
-//! agent's fan-out carries its own SPIFFE ID, certificate files rotated mid-run are picked up
-//! without a restart, and the gateway's edge speaks HTTPS with HTTP/2 via ALPN.
+//! agent's fan-out carries its own SPIFFE ID, certificate files and the CA bundle rotated
+//! mid-run are picked up without a restart, and the gateway's edge speaks HTTPS with HTTP/2 via ALPN.
 
 use std::{
     path::Path,
@@ -313,6 +313,103 @@ async fn rotated_certificate_files_are_served_without_a_restart() {
     assert_eq!(presented(server.addr, &cli_tls).await, after);
     assert_eq!(seen.lock().expect("lock").len(), 3);
     server.stop().await;
+}
+
+/// Replaces `path` with `pems` concatenated, by rename (as cert-manager and Kubernetes do).
+fn write_bundle(path: &Path, pems: &[&Path]) {
+    let mut bundle = Vec::new();
+    for p in pems {
+        bundle.extend(std::fs::read(p).expect("read CA"));
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bundle).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+/// `files` with its CA file replaced by `ca`.
+fn trusting(mut files: switchyard::tls::TlsFiles, ca: &Path) -> MeshTls {
+    files.ca = ca.to_owned();
+    MeshTls::load(&files).expect("load")
+}
+
+#[tokio::test]
+async fn a_rotated_ca_bundle_is_trusted_without_a_restart() {
+    switchyard::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = DevCa::ensure(&dir.path().join("old"), DOMAIN).expect("CA");
+    let new = DevCa::ensure(&dir.path().join("new"), DOMAIN).expect("new CA");
+    let (old_ca, new_ca) = (old.ca_path(), new.ca_path());
+
+    // Server side: an agent of the old CA whose CA file gains the new CA mid-run.
+    let server_bundle = dir.path().join("server-ca.pem");
+    write_bundle(&server_bundle, &[&old_ca]);
+    let (agent, seen) = whoami("whoami");
+    let files = old
+        .issue("whoami", &id(&["agent", "whoami"]))
+        .expect("issue");
+    let server = serve(agent, Some(trusting(files, &server_bundle))).await;
+    let addr = server.addr.to_string();
+    // Each call uses a new client config: no TLS session to resume, which would skip the
+    // certificate check.
+    let old_cli = || identity(&old, "cli", &["cli"]).client().expect("client");
+    // A workload with a certificate of the new CA, trusting both CAs.
+    let both = dir.path().join("both.pem");
+    write_bundle(&both, &[&old_ca, &new_ca]);
+    let newcomer = || {
+        trusting(new.issue("cli", &id(&["cli"])).expect("issue"), &both)
+            .client()
+            .expect("client")
+    };
+    refused(&addr, Some(&newcomer())).await;
+    write_bundle(&server_bundle, &[&old_ca, &new_ca]);
+    let client = Client::connect_with(&addr, Some(&newcomer()))
+        .await
+        .expect("connect after the CA bundle changed");
+    assert_eq!(peer_seen_by(&client).await, "spiffe://switchyard.test/cli");
+    let client = Client::connect_with(&addr, Some(&old_cli()))
+        .await
+        .expect("the old CA is still in the bundle");
+    assert_eq!(peer_seen_by(&client).await, "spiffe://switchyard.test/cli");
+    // A half-written bundle keeps the previous one in use.
+    std::fs::write(&server_bundle, b"-----BEGIN CERTIFICATE-----\nbroken\n").expect("write");
+    let client = Client::connect_with(&addr, Some(&newcomer()))
+        .await
+        .expect("connect");
+    assert_eq!(peer_seen_by(&client).await, "spiffe://switchyard.test/cli");
+    // The old CA retired: its certificates are refused from the next handshake on.
+    write_bundle(&server_bundle, &[&new_ca]);
+    refused(&addr, Some(&old_cli())).await;
+    assert_eq!(seen.lock().expect("lock").len(), 3);
+
+    // Client side: a client trusting only the old CA refuses a server of the new CA until its
+    // own CA file gains the new CA (same client config, no restart).
+    let (agent, _) = whoami("whoami");
+    let rotated = serve(
+        agent,
+        Some(trusting(
+            new.issue("whoami", &id(&["agent", "whoami"]))
+                .expect("issue"),
+            &both,
+        )),
+    )
+    .await;
+    let client_bundle = dir.path().join("client-ca.pem");
+    write_bundle(&client_bundle, &[&old_ca]);
+    let caller = trusting(
+        old.issue("cli", &id(&["cli"])).expect("issue"),
+        &client_bundle,
+    )
+    .client()
+    .expect("client");
+    let raddr = rotated.addr.to_string();
+    refused(&raddr, Some(&caller)).await;
+    write_bundle(&client_bundle, &[&old_ca, &new_ca]);
+    let client = Client::connect_with(&raddr, Some(&caller))
+        .await
+        .expect("connect after the client's CA bundle changed");
+    assert_eq!(peer_seen_by(&client).await, "spiffe://switchyard.test/cli");
+    server.stop().await;
+    rotated.stop().await;
 }
 
 #[tokio::test]

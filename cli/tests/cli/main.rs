@@ -618,3 +618,147 @@ fn up_uses_mtls_by_default_and_plain_text_only_when_told() {
     assert!(status.success());
     assert!(err.contains("INSECURE"), "{err}");
 }
+
+#[test]
+fn agents_under_up_enforce_the_policy_so_research_may_be_denied_a_sub_agent() {
+    // The caller (the CLI's certificate, or the API key `ci` through the gateway) may call
+    // research; research may call summarize and textstats but not keywords; keywords only
+    // answers `ci`.
+    let conf = tempfile::tempdir().expect("tempdir");
+    let file = conf.path().join("switchyard.toml");
+    let key = "k-sec-test-1";
+    let research_id = "spiffe://switchyard.local/agent/research";
+    std::fs::write(
+        &file,
+        format!(
+            "[up.auth.api_keys]\nci = \"{}\"\n\
+             [up.auth.policy.research]\nallow = [\"spiffe://switchyard.local/cli\", \"api-key:ci\"]\n\
+             [up.auth.policy.summarize]\nallow = [\"{research_id}\"]\n\
+             [up.auth.policy.textstats]\nallow = [\"{research_id}\"]\n\
+             [up.auth.policy.keywords]\nallow = [\"api-key:ci\"]\n",
+            switchyard_gateway::hash_api_key(key)
+        ),
+    )
+    .expect("write config");
+    let up = Up::start(&[("SWITCHYARD_CONFIG", file.to_str().expect("utf-8"))]);
+    let text = "Mutual TLS and policies protect every hop. Agents call agents.";
+
+    // Directly, over mTLS as spiffe://switchyard.local/cli: research answers, and its call to
+    // keywords is refused by keywords itself, with the reason in the report.
+    let report = ok(&up.run(&["stream", "research", text]));
+    assert!(report.contains("2 of 3 parts complete"), "{report}");
+    assert!(
+        report.contains("- **keywords**: PERMISSION_DENIED:")
+            && report.contains(research_id)
+            && report.contains("may not call agent \"keywords\""),
+        "{report}"
+    );
+    assert!(!report.contains("- **summarize**"), "{report}");
+    assert!(!report.contains("- **textstats**"), "{report}");
+
+    // A direct call to keywords from a principal not in its policy: PERMISSION_DENIED.
+    let (code, line) = failed(&up.run(&["send", "keywords", "let me in"]));
+    assert_eq!(code, 1, "{line}");
+    assert!(
+        line.contains("PERMISSION_DENIED") || line.to_lowercase().contains("permission denied"),
+        "{line}"
+    );
+    assert!(line.contains("spiffe://switchyard.local/cli"), "{line}");
+
+    // Through the gateway the agents trust the principal it forwards (its own SPIFFE ID is the
+    // forwarder): `ci` may call keywords; research's fan-out is still research's own identity.
+    let gateway = up
+        .banner
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway    "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the banner names the gateway")
+        .to_owned();
+    let via = |args: &[&str]| {
+        up.run_env(
+            args,
+            None,
+            &[
+                ("SWITCHYARD_GATEWAY_URL", gateway.as_str()),
+                ("SWITCHYARD_TOKEN", key),
+            ],
+        )
+    };
+    let sent = ok(&via(&["send", "keywords", "keywords keywords of a text"]));
+    assert!(sent.contains("COMPLETED"), "{sent}");
+    let report = ok(&via(&["stream", "research", text]));
+    assert!(
+        report.contains("2 of 3 parts complete")
+            && report.contains("- **keywords**: PERMISSION_DENIED:"),
+        "{report}"
+    );
+    // MCP tool calls through the gateway forward the principal too: keywords answers `ci`.
+    let (error, answer) = mcp_tool_call(&gateway, key, "keywords.keywords", "mesh mesh words");
+    assert!(!error, "{answer}");
+    assert!(answer.contains("mesh"), "{answer}");
+    let (status, _) = up.interrupt();
+    assert!(status.success());
+}
+
+/// One MCP session over the gateway's `/mcp` with the API key `key`: initialize, then call
+/// `tool` with `text`; whether the result is an error, and its first text.
+fn mcp_tool_call(gateway: &str, key: &str, tool: &str, text: &str) -> (bool, String) {
+    switchyard::install_crypto_provider();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let post = |body: serde_json::Value, session: Option<&str>| {
+            let mut r = http
+                .post(format!("{gateway}/mcp"))
+                .header("x-api-key", key)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(body.to_string());
+            if let Some(s) = session {
+                r = r.header("mcp-session-id", s);
+            }
+            r
+        };
+        // The JSON-RPC answer: plain JSON, or the `data:` of the SSE event that answers.
+        let answer = |body: String| -> serde_json::Value {
+            serde_json::from_str(&body).unwrap_or_else(|_| {
+                body.lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
+                    .find(|v| v.get("result").is_some() || v.get("error").is_some())
+                    .unwrap_or_else(|| panic!("no MCP answer in {body}"))
+            })
+        };
+        let init = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "t", "version": "1"}}});
+        let r = post(init, None).send().await.expect("initialize");
+        assert!(r.status().is_success(), "{}", r.status());
+        let session = r
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("a session")
+            .to_owned();
+        answer(r.text().await.expect("body"));
+        let r = post(
+            serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            Some(&session),
+        )
+        .send()
+        .await
+        .expect("initialized");
+        assert!(r.status().is_success(), "{}", r.status());
+        let call = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": tool, "arguments": {"text": text}}});
+        let r = post(call, Some(&session)).send().await.expect("call");
+        let v = answer(r.text().await.expect("body"));
+        let result = &v["result"];
+        (
+            result["isError"].as_bool().unwrap_or(false),
+            result["content"][0]["text"]
+                .as_str()
+                .map_or_else(|| v.to_string(), ToOwned::to_owned),
+        )
+    })
+}
