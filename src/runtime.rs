@@ -107,6 +107,8 @@ pub(crate) struct RuntimeConfig {
     pub(crate) agent_name: Arc<str>,
     pub(crate) default_history_length: Option<i32>,
     pub(crate) cancel_grace: Duration,
+    /// [`ServeConfig::disconnect_grace`](crate::ServeConfig::disconnect_grace).
+    pub(crate) disconnect_grace: Duration,
     pub(crate) push_notifications: bool,
     /// Where push notifications may go.
     pub(crate) push: Arc<crate::outbound::PushPolicy>,

@@ -195,6 +195,11 @@ pub struct ServeConfig {
     pub drain_timeout: Duration,
     /// How long a canceled agent is still polled to clean up. Default 5 s.
     pub cancel_grace: Duration,
+    /// How long the task of a unary `SendMessage` whose caller went away keeps running for a
+    /// retry of the same message (same `messageId`) to re-attach to it; canceled after it
+    /// otherwise. Zero cancels at once. Default 2 s, at most 10 min ([`MAX_DISCONNECT_GRACE`];
+    /// the README's "Resilience").
+    pub disconnect_grace: Duration,
     /// Whether push-notification configs are accepted (`capabilities.pushNotifications`).
     /// Default false.
     pub push_notifications: bool,
@@ -263,6 +268,13 @@ pub fn default_replica_id() -> String {
         .unwrap_or_else(|| "replica".to_owned())
 }
 
+/// The default [`ServeConfig::disconnect_grace`].
+pub const DEFAULT_DISCONNECT_GRACE: Duration = Duration::from_secs(2);
+
+/// The longest [`ServeConfig::disconnect_grace`]: a task held longer for a caller that left
+/// is a leak, not a grace.
+pub const MAX_DISCONNECT_GRACE: Duration = Duration::from_secs(600);
+
 /// The retry pushback an agent at its [`ServeConfig::max_concurrent_executions`] sends.
 pub const OVERLOAD_PUSHBACK: Duration = Duration::from_millis(200);
 
@@ -278,6 +290,7 @@ impl Default for ServeConfig {
             default_history_length: None,
             drain_timeout: Duration::from_secs(30),
             cancel_grace: Duration::from_secs(5),
+            disconnect_grace: DEFAULT_DISCONNECT_GRACE,
             max_concurrent_executions: None,
             push_notifications: false,
             push_policy: crate::outbound::PushPolicy::default(),
@@ -459,6 +472,7 @@ impl AgentServer {
                     .default_history_length
                     .map(|h| i32::try_from(h).unwrap_or(i32::MAX)),
                 cancel_grace: config.cancel_grace,
+                disconnect_grace: config.disconnect_grace,
                 push_notifications: config.push_notifications,
                 push: Arc::new(config.push_policy.clone()),
                 push_client: crate::outbound::client(Arc::new(config.push_policy.clone())),

@@ -76,14 +76,11 @@ pub(crate) fn record_state(state: crate::pb::a2a::TaskState) {
     tracing::Span::current().record("a2a.task.state", state.as_str_name());
 }
 
-/// How long a task whose unary caller went away keeps running for a retry of the same message
-/// (same `messageId`, e.g. the gateway's or the client's retry after a broken connection) to
-/// re-attach to it ([`Runtime::send`] answers a repeated message with its task). Canceled after
-/// it unless a repeated message re-attached a caller.
-pub(crate) const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
-
 /// Cancels a task when the unary call waiting for it goes away before it settles, after
-/// [`DISCONNECT_GRACE`] and only if no retry of its message re-attached to it by then.
+/// the disconnect grace ([`ServeConfig::disconnect_grace`](crate::ServeConfig::disconnect_grace):
+/// how long a retry of the same message, e.g. the gateway's or the client's after a broken
+/// connection, has to re-attach to it; [`Runtime::send`] answers a repeated message with its
+/// task) and only if no retry of its message re-attached to it by then.
 /// The caller's deadline is enforced by the execution itself all the same.
 struct CancelOnDrop {
     rt: Arc<Runtime>,
@@ -101,7 +98,7 @@ impl Drop for CancelOnDrop {
             let rt = self.rt.clone();
             tokio::spawn(async move {
                 if reason == CancelReason::Disconnected {
-                    tokio::time::sleep(DISCONNECT_GRACE).await;
+                    tokio::time::sleep(rt.config.disconnect_grace).await;
                     if task.lock().reattached {
                         tracing::debug!(
                             task.id = %task.id,
@@ -121,7 +118,7 @@ impl Drop for CancelOnDrop {
 ///
 /// The caller's deadline bounds the wait and the task: when it expires the task is canceled and
 /// the call fails with DEADLINE_EXCEEDED. If the caller disconnects first, the task is canceled
-/// after [`DISCONNECT_GRACE`] unless a retry of the same message re-attached to it.
+/// after the disconnect grace unless a retry of the same message re-attached to it.
 pub(crate) async fn send_and_wait(
     rt: &Arc<Runtime>,
     call: CallInfo,

@@ -79,6 +79,10 @@ pub struct UpConfig {
     pub store_file: Option<PathBuf>,
     /// How long Ctrl-C waits for in-flight tasks before stopping anyway, seconds.
     pub drain_timeout_secs: f64,
+    /// Seconds the task of a unary `SendMessage` whose caller went away keeps running for a
+    /// retry of the same message to re-attach to it (every agent `up` runs). Default 2, at
+    /// most 600; 0 cancels at once.
+    pub disconnect_grace_secs: f64,
     /// The research agent's sub-agents, in report order.
     pub research_agents: Vec<String>,
     /// Milliseconds the research agent keeps from its deadline before passing it on.
@@ -412,6 +416,43 @@ pub struct UpGateway {
     /// Seconds between SSE keep-alive comments. Default 3: below the 5-second read timeout
     /// of common A2A clients (the Python SDK's default), which a silent stream would trip.
     pub sse_keepalive_secs: f64,
+    /// Re-subscriptions per break of a task's stream (SSE, WebSocket) when its agent
+    /// restarts, before the stream fails with UNAVAILABLE; 0 turns resuming off. Default 12,
+    /// at most 1000 (the README's "Resilience").
+    pub stream_resume_attempts: u32,
+    /// Seconds before the first re-subscription; doubles after each failed one. Default 0.1.
+    pub stream_resume_backoff_secs: f64,
+    /// Longest wait between two re-subscriptions, in seconds. Default 1, at most 60.
+    pub stream_resume_max_backoff_secs: f64,
+}
+
+impl UpGateway {
+    /// The gateway's [`StreamResume`](switchyard_gateway::StreamResume) of these settings.
+    ///
+    /// # Errors
+    /// A message naming the `up.gateway.stream_resume_*` setting out of its bounds.
+    pub fn stream_resume(&self) -> Result<switchyard_gateway::StreamResume, String> {
+        let secs = |name: &str, v: f64| {
+            Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("up.gateway.{name} must be a positive number, not {v}"))
+        };
+        let resume = switchyard_gateway::StreamResume {
+            attempts: self.stream_resume_attempts,
+            backoff: secs(
+                "stream_resume_backoff_secs",
+                self.stream_resume_backoff_secs,
+            )?,
+            max_backoff: secs(
+                "stream_resume_max_backoff_secs",
+                self.stream_resume_max_backoff_secs,
+            )?,
+            ..Default::default()
+        };
+        resume.validate().map_err(|e| format!("up.gateway: {e}"))?;
+        Ok(resume)
+    }
 }
 
 impl Default for UpGateway {
@@ -422,6 +463,9 @@ impl Default for UpGateway {
             public_url: None,
             cors_origins: Vec::new(),
             sse_keepalive_secs: 3.0,
+            stream_resume_attempts: 12,
+            stream_resume_backoff_secs: 0.1,
+            stream_resume_max_backoff_secs: 1.0,
         }
     }
 }
@@ -452,6 +496,7 @@ impl Default for UpConfig {
             store_env: None,
             store_file: None,
             drain_timeout_secs: 30.0,
+            disconnect_grace_secs: 2.0,
             research_agents: vec!["textstats".into(), "summarize".into(), "keywords".into()],
             research_margin_ms: 250,
             connections: UpConnections::default(),
@@ -657,6 +702,16 @@ impl Config {
             return Err(CliError::Config(
                 "up.gateway.sse_keepalive_secs must be at least 0.1".into(),
             ));
+        }
+        self.up.gateway.stream_resume().map_err(CliError::Config)?;
+        let grace = self.up.disconnect_grace_secs;
+        if !(grace.is_finite()
+            && (0.0..=switchyard::server::MAX_DISCONNECT_GRACE.as_secs_f64()).contains(&grace))
+        {
+            return Err(CliError::Config(format!(
+                "up.disconnect_grace_secs must be between 0 and {}, not {grace}",
+                switchyard::server::MAX_DISCONNECT_GRACE.as_secs()
+            )));
         }
         if !(self.up.drain_timeout_secs.is_finite() && self.up.drain_timeout_secs >= 0.0) {
             return Err(CliError::Config(

@@ -33,6 +33,7 @@ pub(crate) async fn start(
             cors_origins: g.cors_origins.clone(),
             drain_timeout: Duration::from_secs_f64(config.up.drain_timeout_secs),
             sse_keepalive: Duration::from_secs_f64(g.sse_keepalive_secs),
+            stream_resume: g.stream_resume().map_err(CliError::Config)?,
             connections: config.up.connections.limits(),
             ..Default::default()
         },

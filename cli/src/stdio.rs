@@ -104,6 +104,7 @@ pub async fn run(config: &Config, args: &StdioAgentArgs) -> Result<(), CliError>
                 durability: config.up.durability,
             },
             drain_timeout: Duration::from_secs_f64(config.up.drain_timeout_secs),
+            disconnect_grace: Duration::from_secs_f64(config.up.disconnect_grace_secs),
             ..Default::default()
         },
     )

@@ -162,6 +162,7 @@ async fn start(
                 listen: SocketAddr::new(config.up.host, port),
                 store,
                 drain_timeout: Duration::from_secs_f64(config.up.drain_timeout_secs),
+                disconnect_grace: Duration::from_secs_f64(config.up.disconnect_grace_secs),
                 retention: config.up.retention.retention(),
                 connections: config.up.connections.limits(),
                 replica_id: format!("{}-{name}-{i}", switchyard::server::default_replica_id()),

@@ -44,6 +44,8 @@ pub(crate) struct Target {
     pub(crate) card_security: Arc<card::CardSecurity>,
     /// Connections for streams.
     pub(crate) lanes: Arc<Lanes>,
+    /// How its streams are resumed when they break.
+    pub(crate) resume: resume::StreamResume,
 }
 
 /// What an agent answered.
@@ -288,6 +290,7 @@ fn upstream(target: &Target, endpoint: &str, tenant: String) -> resume::Upstream
         forward: target.forward.clone(),
         endpoint: endpoint.to_owned(),
         tenant,
+        settings: target.resume,
     }
 }
 

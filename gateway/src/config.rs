@@ -4,6 +4,8 @@ use std::{net::SocketAddr, time::Duration};
 
 pub use switchyard::server::ConnectionLimits;
 
+pub use crate::resume::StreamResume;
+
 /// Settings of one gateway. `GatewayConfig::default()` works: loopback, a free port, CORS off.
 ///
 /// Tests and embedders build this value directly; the binary fills it from flags and
@@ -93,6 +95,11 @@ pub struct GatewayConfig {
     pub tls_cert: Option<std::path::PathBuf>,
     /// The private key of [`tls_cert`](Self::tls_cert).
     pub tls_key: Option<std::path::PathBuf>,
+    /// How a task's upstream stream (SSE, WebSocket session) that breaks is resumed:
+    /// attempts and backoff ([`StreamResume`]; defaults 12 attempts, 100 ms doubling to 1 s,
+    /// 5 s per open; the README's "Resilience"). Binary: `--stream-resume-attempts`,
+    /// `--stream-resume-backoff-ms`, `--stream-resume-max-backoff-ms`.
+    pub stream_resume: StreamResume,
 }
 
 impl Default for GatewayConfig {
@@ -121,6 +128,7 @@ impl Default for GatewayConfig {
             auth: crate::AuthConfig::default(),
             tls_cert: None,
             tls_key: None,
+            stream_resume: StreamResume::default(),
         }
     }
 }
@@ -157,6 +165,7 @@ impl GatewayConfig {
             ));
         }
         self.connections.validate()?;
+        self.stream_resume.validate()?;
         self.auth.validate()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("tls_cert and tls_key must be set together (HTTPS needs both)".into());

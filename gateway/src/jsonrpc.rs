@@ -63,6 +63,7 @@ pub(crate) async fn handle(
         base_url: state.base_url.clone(),
         card_security: state.card_security.clone(),
         lanes: state.lanes.clone(),
+        resume: state.config.stream_resume,
     };
     match dispatch(&target, request.call, last_event_id).await {
         Ok(Answer::Unary(result)) => Ok((

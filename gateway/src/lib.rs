@@ -90,7 +90,7 @@ mod upstream;
 mod ws;
 
 pub use auth::{ApiKey, AuthConfig, JwksSource, JwtConfig, api_key::hash as hash_api_key};
-pub use config::{ConnectionLimits, GatewayConfig};
+pub use config::{ConnectionLimits, GatewayConfig, StreamResume};
 pub use server::{Gateway, GatewayError};
 /// Starts the drain of a running [`Gateway`]; the same handle agents use.
 pub use switchyard::ShutdownHandle;

@@ -13,6 +13,7 @@ use switchyard::{
 };
 use switchyard_gateway::{
     ApiKey, AuthConfig, ConnectionLimits, Gateway, GatewayConfig, JwksSource, JwtConfig,
+    StreamResume,
 };
 
 /// The Switchyard HTTP gateway.
@@ -83,6 +84,21 @@ struct Args {
     /// HTTPS at the edge: private key PEM file (with --tls-cert).
     #[arg(long, env = "GATEWAY_TLS_KEY")]
     tls_key: Option<std::path::PathBuf>,
+    /// Re-subscriptions per break of a task's stream (SSE, WebSocket session) before it fails
+    /// with UNAVAILABLE; 0 turns resuming off; at most 1000.
+    #[arg(long, env = "SWITCHYARD_STREAM_RESUME_ATTEMPTS", default_value_t = StreamResume::default().attempts)]
+    stream_resume_attempts: u32,
+    /// Milliseconds before the first re-subscription; doubles after each failed one.
+    #[arg(long, env = "SWITCHYARD_STREAM_RESUME_BACKOFF_MS", default_value_t = millis(StreamResume::default().backoff))]
+    stream_resume_backoff_ms: u64,
+    /// Longest wait between two re-subscriptions, in milliseconds (at most 60000).
+    #[arg(long, env = "SWITCHYARD_STREAM_RESUME_MAX_BACKOFF_MS", default_value_t = millis(StreamResume::default().max_backoff))]
+    stream_resume_max_backoff_ms: u64,
+}
+
+/// `d` in whole milliseconds (for flag defaults).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The authentication settings of the flags.
@@ -209,6 +225,12 @@ async fn main() -> ExitCode {
         connections,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
+        stream_resume: StreamResume {
+            attempts: args.stream_resume_attempts,
+            backoff: Duration::from_millis(args.stream_resume_backoff_ms),
+            max_backoff: Duration::from_millis(args.stream_resume_max_backoff_ms),
+            ..StreamResume::default()
+        },
         ..GatewayConfig::default()
     };
     let gateway = match Gateway::bind(config, registry).await {

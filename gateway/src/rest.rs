@@ -100,6 +100,7 @@ async fn serve(
         base_url: state.base_url.clone(),
         card_security: state.card_security.clone(),
         lanes: state.lanes.clone(),
+        resume: state.config.stream_resume,
     };
     match dispatch(&target, call, last_event_id).await? {
         Answer::Unary(value) => {

@@ -1,9 +1,14 @@
 //! Streams that survive an agent restart (issue 13 item 6): the upstream stream of a task
-//! (SendStreamingMessage, SubscribeToTask) that breaks — the agent's process died or
-//! restarted, its endpoint was ejected or drained, the connection was lost — is opened again
-//! as a SubscribeToTask with `last-event-id` set to the last sequence number forwarded, on the
-//! endpoint the agent's balancer picks then (a healthy one, [`switchyard::AgentRef`]). The
-//! client (SSE, on either front) sees one stream: no error, no gap, no duplicate.
+//! (SendStreamingMessage, SubscribeToTask, and the tasks of a WebSocket session's Converse
+//! call) that breaks — the agent's process died or restarted, its endpoint was ejected or
+//! drained, the connection was lost — is opened again as a SubscribeToTask with
+//! `last-event-id` set to the last sequence number forwarded, on the endpoint the agent's
+//! balancer picks then (a healthy one, [`switchyard::AgentRef`]). The client (SSE on either
+//! front, or a WebSocket session) sees one stream per task: no error, no gap, no duplicate.
+//!
+//! One mechanism for every front: [`resumable`] wraps a task's open stream (SSE);
+//! [`resume_after`] continues a task whose events came through another call that broke (the
+//! Converse call of a WebSocket session, [`crate::ws`]); both re-subscribe with the same rules.
 //!
 //! - Only streams whose events carry the runtime's sequence numbers
 //!   (`metadata["switchyard.sequence"]`) and a task id are resumed; a third-party agent's
@@ -12,10 +17,12 @@
 //!   transport error (it carries the error as its source), or ends before the task settled (a
 //!   final state or an interruption was forwarded). Any other status is the agent's answer and
 //!   is passed on.
-//! - At most [`ATTEMPTS`] re-subscriptions per break, [`BACKOFF`] doubling up to
-//!   [`MAX_BACKOFF`] (with jitter) between them, never past the client's deadline; each open
-//!   is bounded by [`OPEN_TIMEOUT`]. After the last one, the stream ends with UNAVAILABLE
-//!   (retryable: the SSE `event: error` carries UNAVAILABLE, HTTP 503 on REST).
+//! - At most [`StreamResume::attempts`] re-subscriptions per break,
+//!   [`StreamResume::backoff`] doubling up to [`StreamResume::max_backoff`] (±20 % jitter)
+//!   between them, never past the client's deadline; each open is bounded by
+//!   [`StreamResume::open_timeout`]. After the last one, the stream ends with UNAVAILABLE
+//!   (retryable: the SSE `event: error` carries UNAVAILABLE, HTTP 503 on REST; a WebSocket
+//!   session gets an `error` frame with code 14). 0 attempts turns resuming off.
 //! - Events at or below the last forwarded sequence are dropped (a duplicate-free stream even
 //!   if an agent replays).
 //! - Every break and every failed open counts as a failure of that endpoint in its outlier
@@ -40,14 +47,79 @@ use crate::{
     upstream::{Forward, record_outcome, traced},
 };
 
-/// Re-subscriptions per break before the stream fails with UNAVAILABLE.
-pub(crate) const ATTEMPTS: u32 = 12;
-/// Wait before the first re-subscription; doubles after each failed one.
-pub(crate) const BACKOFF: Duration = Duration::from_millis(100);
-/// Longest wait between two re-subscriptions (12 attempts span about 10 s: an agent restart).
-pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(1);
-/// Longest wait for a re-subscription's response headers.
-pub(crate) const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How a broken upstream stream is resumed ([`GatewayConfig::stream_resume`]
+/// (crate::GatewayConfig::stream_resume); the README's "Resilience").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamResume {
+    /// Re-subscriptions per break before the stream fails with UNAVAILABLE; 0 turns resuming
+    /// off (a broken stream fails at once with UNAVAILABLE). Default 12, at most 1000.
+    pub attempts: u32,
+    /// Wait before the first re-subscription; doubles after each failed one (±20 % jitter).
+    /// Default 100 ms; more than zero and at most `max_backoff`.
+    pub backoff: Duration,
+    /// Longest wait between two re-subscriptions. Default 1 s (12 attempts span about 10 s:
+    /// an agent restart); at most 1 minute.
+    pub max_backoff: Duration,
+    /// Longest wait for a re-subscription's response headers. Default 5 s; more than zero and
+    /// at most 1 minute.
+    pub open_timeout: Duration,
+}
+
+impl Default for StreamResume {
+    fn default() -> Self {
+        Self {
+            attempts: 12,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            open_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Bounds of [`StreamResume`]: beyond them a setting is a mistake (a stream held for hours).
+const MAX_ATTEMPTS: u32 = 1000;
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+impl StreamResume {
+    /// No resuming: a broken stream fails at once with UNAVAILABLE.
+    pub const OFF: Self = Self {
+        attempts: 0,
+        backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(1),
+        open_timeout: Duration::from_secs(5),
+    };
+
+    /// Checks the bounds given on each field.
+    ///
+    /// # Errors
+    /// A message naming the setting (`stream_resume.<field>`), its value and its bound.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.attempts > MAX_ATTEMPTS {
+            return Err(format!(
+                "stream_resume.attempts ({}) must be at most {MAX_ATTEMPTS} (0 turns resuming off)",
+                self.attempts
+            ));
+        }
+        for (name, d) in [
+            ("backoff", self.backoff),
+            ("max_backoff", self.max_backoff),
+            ("open_timeout", self.open_timeout),
+        ] {
+            if d.is_zero() || d > MAX_WAIT {
+                return Err(format!(
+                    "stream_resume.{name} ({d:?}) must be longer than zero and at most {MAX_WAIT:?}"
+                ));
+            }
+        }
+        if self.backoff > self.max_backoff {
+            return Err(format!(
+                "stream_resume.backoff ({:?}) must not exceed stream_resume.max_backoff ({:?})",
+                self.backoff, self.max_backoff
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// The gRPC service of the re-subscriptions.
 const A2A_SERVICE: &str = "lf.a2a.v1.A2AService";
@@ -62,6 +134,8 @@ pub(crate) struct Upstream {
     pub(crate) endpoint: String,
     /// The request's tenant, for the re-subscriptions.
     pub(crate) tenant: String,
+    /// Attempts and backoff.
+    pub(crate) settings: StreamResume,
 }
 
 /// State of one resumable stream.
@@ -74,6 +148,8 @@ struct Resumable {
     settled: bool,
     /// The current endpoint's success was reported (once per stream).
     reported: bool,
+    /// Why the stream broke before this state was made ([`resume_after`]).
+    broke: Option<Status>,
 }
 
 /// `stream`, resumed on another (or the restarted) endpoint when it breaks.
@@ -85,7 +161,29 @@ pub(crate) fn resumable(stream: Events, up: Upstream) -> Events {
         last_seq: None,
         settled: false,
         reported: false,
+        broke: None,
     };
+    run(state)
+}
+
+/// The rest of task `task_id`'s stream, whose events up to sequence `after` were forwarded
+/// through a call that broke with `cause` (the Converse call of a WebSocket session): a
+/// re-subscription after `after`, then the same as [`resumable`]. The break was already
+/// reported to the endpoint's outlier state.
+pub(crate) fn resume_after(up: Upstream, task_id: String, after: u64, cause: Status) -> Events {
+    let state = Resumable {
+        up,
+        current: Box::pin(futures::stream::empty()),
+        task_id: Some(task_id),
+        last_seq: Some(after),
+        settled: false,
+        reported: true,
+        broke: Some(cause),
+    };
+    run(state)
+}
+
+fn run(state: Resumable) -> Events {
     Box::pin(futures::stream::unfold(Some(state), |state| async move {
         let mut s = state?;
         let item = s.next().await?;
@@ -132,7 +230,9 @@ impl Resumable {
                     status
                 }
                 None if self.settled || self.last_seq.is_none() => return None,
-                None => Status::unavailable("the agent's stream ended before the task settled"),
+                None => self.broke.take().unwrap_or_else(|| {
+                    Status::unavailable("the agent's stream ended before the task settled")
+                }),
             };
             if let Err(status) = self.resubscribe(cause).await {
                 return Some(Err(status));
@@ -142,23 +242,13 @@ impl Resumable {
 
     /// Notes the task id and whether the task settled.
     fn observe(&mut self, event: &StreamResponse) {
-        let (id, state) = match &event.payload {
-            Some(Payload::Task(t)) => (&t.id, t.status.as_ref().map(|s| s.state)),
-            Some(Payload::StatusUpdate(u)) => (&u.task_id, u.status.as_ref().map(|s| s.state)),
-            Some(Payload::ArtifactUpdate(u)) => (&u.task_id, None),
-            Some(Payload::Message(_)) | None => {
-                self.settled = true;
-                return;
-            }
-        };
-        if self.task_id.is_none() && !id.is_empty() {
-            self.task_id = Some(id.clone());
-        }
-        if let Some(state) = state.and_then(|s| TaskState::try_from(s).ok())
-            && (state.is_terminal() || state.is_interrupted())
+        let (id, settled) = observe(event);
+        if self.task_id.is_none()
+            && let Some(id) = id
         {
-            self.settled = true;
+            self.task_id = Some(id.to_owned());
         }
+        self.settled |= settled;
     }
 
     /// Opens the stream again after the last forwarded event, or says why it cannot be.
@@ -168,7 +258,8 @@ impl Resumable {
         };
         let name = self.up.agent.name().to_owned();
         let deadline = self.up.forward.stream_deadline();
-        let mut backoff = BACKOFF;
+        let settings = self.up.settings;
+        let mut backoff = settings.backoff;
         tracing::info!(
             agent = %name,
             task.id = %task_id,
@@ -178,9 +269,9 @@ impl Resumable {
             "upstream stream broke; re-subscribing"
         );
         let mut last = cause;
-        for attempt in 1..=ATTEMPTS {
+        for attempt in 1..=settings.attempts {
             let delay = jitter(backoff);
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            backoff = (backoff * 2).min(settings.max_backoff);
             if deadline.is_some_and(|at| Instant::now() + delay >= at) {
                 return Err(Status::deadline_exceeded(format!(
                     "the stream of task {task_id} broke and the deadline leaves no time to \
@@ -202,7 +293,7 @@ impl Resumable {
             req.metadata_mut()
                 .insert(switchyard::LAST_EVENT_ID, MetadataValue::from(after));
             let open = tokio::time::timeout(
-                OPEN_TIMEOUT,
+                settings.open_timeout,
                 client
                     .streams()
                     .subscribe_to_task(req)
@@ -251,10 +342,26 @@ impl Resumable {
             .increment(1);
         Err(Status::unavailable(format!(
             "the stream of task {task_id} from agent {name:?} broke and could not be resumed \
-             after {ATTEMPTS} attempts ({}); retry with SubscribeToTask",
+             after {} attempts ({}); retry with SubscribeToTask",
+            settings.attempts,
             last.message()
         )))
     }
+}
+
+/// The task id an event names (if any), and whether it settles its stream: a terminal or
+/// interrupted state, or a direct message (no task). Shared by SSE and WebSocket streams.
+pub(crate) fn observe(event: &StreamResponse) -> (Option<&str>, bool) {
+    let (id, state) = match &event.payload {
+        Some(Payload::Task(t)) => (&t.id, t.status.as_ref().map(|s| s.state)),
+        Some(Payload::StatusUpdate(u)) => (&u.task_id, u.status.as_ref().map(|s| s.state)),
+        Some(Payload::ArtifactUpdate(u)) => (&u.task_id, None),
+        Some(Payload::Message(_)) | None => return (None, true),
+    };
+    let settled = state
+        .and_then(|s| TaskState::try_from(s).ok())
+        .is_some_and(|s| s.is_terminal() || s.is_interrupted());
+    ((!id.is_empty()).then_some(id.as_str()), settled)
 }
 
 /// `d` ± 20 %, so that the streams of one crashed agent do not come back in lockstep.
@@ -311,6 +418,7 @@ mod tests {
             ),
             endpoint: "127.0.0.1:9".into(),
             tenant: String::new(),
+            settings: StreamResume::default(),
         }
     }
 
@@ -381,6 +489,63 @@ mod tests {
         assert_eq!(
             out[1].as_ref().expect_err("the break").code(),
             Code::Unknown
+        );
+    }
+
+    #[tokio::test]
+    async fn with_resuming_off_a_broken_session_task_fails_at_once_with_unavailable() {
+        let agent = agent();
+        let up = Upstream {
+            settings: StreamResume::OFF,
+            ..upstream_of(&agent)
+        };
+        let started = Instant::now();
+        let out: Vec<_> = resume_after(up, "t".into(), 7, Status::unavailable("reset"))
+            .collect()
+            .await;
+        assert_eq!(out.len(), 1);
+        let e = out[0].as_ref().expect_err("the give-up");
+        assert_eq!(e.code(), Code::Unavailable);
+        assert!(e.message().contains("retry with SubscribeToTask"), "{e:?}");
+        assert!(started.elapsed() < Duration::from_millis(50));
+    }
+
+    #[test]
+    fn settings_out_of_bounds_are_refused_by_name() {
+        assert_eq!(StreamResume::default().validate(), Ok(()));
+        assert_eq!(StreamResume::OFF.validate(), Ok(()));
+        let bad = |s: StreamResume, word: &str| {
+            let e = s.validate().expect_err("refused");
+            assert!(e.contains(word), "{e}");
+        };
+        let d = StreamResume::default();
+        bad(
+            StreamResume {
+                attempts: 5000,
+                ..d
+            },
+            "stream_resume.attempts",
+        );
+        bad(
+            StreamResume {
+                backoff: Duration::ZERO,
+                ..d
+            },
+            "stream_resume.backoff",
+        );
+        bad(
+            StreamResume {
+                max_backoff: Duration::from_secs(3600),
+                ..d
+            },
+            "stream_resume.max_backoff",
+        );
+        bad(
+            StreamResume {
+                backoff: Duration::from_secs(2),
+                ..d
+            },
+            "must not exceed",
         );
     }
 

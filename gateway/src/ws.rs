@@ -17,11 +17,24 @@
 //! - Ends: see [`crate::error::close`] for the close code of every cause. A client close, a
 //!   disconnect or a drain (1001) drop the Converse call: the tasks it started go on.
 //! - Memory: the socket buffers are small (4 KiB read buffer, writes unbuffered).
+//! - Agent restarts (issue 13 item 6, [`crate::resume`]): when the Converse call breaks (the
+//!   agent's process died, its connection was lost), every task the session started that has
+//!   not settled is followed on: re-subscribed (SubscribeToTask after the last sequence
+//!   forwarded, on a healthy endpoint, with [`StreamResume`](crate::StreamResume)'s attempts
+//!   and backoff), its events still tagged with the send's `inReplyTo`: the client sees each
+//!   task's events without error, gap or duplicate. What cannot be resumed by construction —
+//!   the Converse call's request half: a `send` the agent had not answered with a task yet,
+//!   any request the client sends after the break — gets an `error` frame with code 14
+//!   (UNAVAILABLE, retryable: send it again in a new session; a repeated `messageId` returns
+//!   the task it started, if any). A task that cannot be resumed (attempts exhausted, an
+//!   agent without sequence numbers) gets the same `error` frame. Once the followed tasks
+//!   settled, the session closes with 1013 (try again later): open a new one.
 
 use std::{
+    collections::HashMap,
     pin::Pin,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -39,7 +52,12 @@ use futures::{
     SinkExt as _, StreamExt as _,
     stream::{SplitSink, SplitStream},
 };
-use switchyard::pb::agent::{ConverseRequest, ConverseResponse};
+use switchyard::pb::{
+    a2a::StreamResponse,
+    agent::{
+        ConverseError, ConverseRequest, ConverseResponse, converse_request, converse_response,
+    },
+};
 use tokio::{sync::mpsc, time::Instant};
 use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
@@ -54,9 +72,10 @@ use crate::{
         log,
     },
     headers,
+    lanes::Lanes,
     layers::limit::Slot,
     ops::OpenStream,
-    origin,
+    origin, resume,
     upstream::{Forward, upstream},
     upstream::{record_outcome, traced},
 };
@@ -75,6 +94,10 @@ struct Settings {
     agent_ref: switchyard::AgentRef,
     /// The endpoint (`host:port`) the session's Converse call went to.
     endpoint: String,
+    /// For re-subscribing to the session's tasks when the Converse call breaks.
+    lanes: Arc<Lanes>,
+    forward: Forward,
+    resume: crate::StreamResume,
     slow_client: Duration,
     ping_interval: Duration,
     draining: CancellationToken,
@@ -84,6 +107,51 @@ struct Settings {
 enum Control {
     ClientClosed,
     Fail(ApiError),
+    /// A request read after the Converse call broke: answered with an `error` frame.
+    Refused(Box<ConverseRequest>),
+}
+
+/// The session's sends whose tasks have not settled, by `message_id` (the frames'
+/// `inReplyTo`): what is needed to follow their tasks when the Converse call breaks.
+#[derive(Debug, Default)]
+struct Tracked {
+    /// The Converse call broke: requests are no longer forwarded.
+    detached: bool,
+    sends: HashMap<String, Pending>,
+}
+
+/// One send of the session.
+#[derive(Debug, Default)]
+struct Pending {
+    tenant: String,
+    task_id: Option<String>,
+    /// The sequence number of the last event forwarded.
+    last_seq: Option<u64>,
+}
+
+impl Tracked {
+    /// Notes a frame forwarded to the client.
+    fn observe(&mut self, frame: &ConverseResponse) {
+        match &frame.payload {
+            Some(converse_response::Payload::Event(event)) => {
+                let (id, settled) = resume::observe(event);
+                if settled {
+                    self.sends.remove(&frame.in_reply_to);
+                } else if let Some(send) = self.sends.get_mut(&frame.in_reply_to) {
+                    if send.task_id.is_none() {
+                        send.task_id = id.map(str::to_owned);
+                    }
+                    if let Some(seq) = switchyard::task::sequence_of(event) {
+                        send.last_seq = Some(seq);
+                    }
+                }
+            }
+            Some(converse_response::Payload::Error(_)) => {
+                self.sends.remove(&frame.in_reply_to);
+            }
+            None => {}
+        }
+    }
 }
 
 /// The upgrade handler.
@@ -114,18 +182,15 @@ pub(crate) async fn handle(
     let outbound = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|r| r.map(|b| *b)));
     let name = agent.name().to_owned();
     let (client, lane) = state.lanes.client(&agent);
-    let (forward, rpc) = forward.client_span(
+    let (within, rpc) = forward.client_span(
         "switchyard.v1.AgentService",
         "Converse",
         &name,
         client.address(),
     );
     let endpoint = client.address().to_owned();
-    let opened = forward
-        .call(
-            &name,
-            client.streams().converse(forward.streaming(outbound)),
-        )
+    let opened = within
+        .call(&name, client.streams().converse(within.streaming(outbound)))
         .instrument(rpc.clone())
         .await;
     let responses = crate::call::opened(&agent, &endpoint, opened).map_err(|e| {
@@ -141,6 +206,9 @@ pub(crate) async fn handle(
         agent: name,
         agent_ref: agent.clone(),
         endpoint,
+        lanes: state.lanes.clone(),
+        forward,
+        resume: state.config.stream_resume,
         slow_client: state.config.slow_client_timeout,
         ping_interval: state.config.ws_ping_interval,
         draining: state.draining.clone(),
@@ -181,9 +249,15 @@ async fn session(
     let seen = Arc::new(AtomicU64::new(0));
     let (control_tx, mut control) = mpsc::channel(1);
     let stop_reading = CancellationToken::new();
+    let tracked = Arc::new(Mutex::new(Tracked::default()));
+    let detach = CancellationToken::new();
     let reader = tokio::spawn(read(
         stream,
-        to_agent,
+        Inbound {
+            to_agent,
+            tracked: tracked.clone(),
+            detach: detach.clone(),
+        },
         control_tx,
         Activity {
             seen: seen.clone(),
@@ -192,6 +266,8 @@ async fn session(
         max,
         stop_reading.clone(),
     ));
+    // The Converse call broke and the session follows its tasks on their own streams.
+    let mut resumed = false;
     let mut ping = tokio::time::interval_at(start + s.ping_interval, s.ping_interval);
     let end = loop {
         tokio::select! {
@@ -199,21 +275,48 @@ async fn session(
             () = s.draining.cancelled() => break End::Failed(ApiError::Draining),
             c = control.recv() => match c {
                 Some(Control::Fail(e)) => break End::Failed(e),
-                Some(Control::ClientClosed) | None => break End::ClientClosed,
-            },
-            item = responses.next() => match item {
-                Some(Ok(frame)) => {
+                Some(Control::Refused(request)) => {
+                    let frame = refused(&request);
                     let text = serde_json::to_string(&frame).unwrap_or_default();
                     if let Err(end) = send(&mut sink, Message::Text(text.into()), s.slow_client).await {
                         break end;
                     }
                 }
-                None => break End::Done,
-                Some(Err(status)) => {
-                    if crate::resume::broken(&status) {
-                        s.agent_ref.report_endpoint(&s.endpoint, true);
+                Some(Control::ClientClosed) | None => break End::ClientClosed,
+            },
+            item = responses.next() => match item {
+                Some(Ok(frame)) => {
+                    if !resumed {
+                        lock(&tracked).observe(&frame);
                     }
-                    break End::Failed(upstream(&s.agent, status));
+                    let text = serde_json::to_string(&frame).unwrap_or_default();
+                    if let Err(end) = send(&mut sink, Message::Text(text.into()), s.slow_client).await {
+                        break end;
+                    }
+                }
+                None if resumed => break End::Failed(ApiError::Upstream {
+                    agent: s.agent.clone(),
+                    status: Status::unavailable(
+                        "the agent's Converse call broke; the session's tasks were followed to \
+                         their end; open a new session",
+                    ),
+                }),
+                None if lock(&tracked).sends.values().all(|t| t.task_id.is_none()) => {
+                    break End::Done;
+                }
+                None => {
+                    // Ended with tasks in progress: the agent went away.
+                    resumed = true;
+                    let cause = Status::unavailable("the agent's Converse call ended before its tasks settled");
+                    responses = follow(&s, &tracked, &detach, &cause);
+                }
+                Some(Err(status)) => {
+                    if resumed || !resume::broken(&status) {
+                        break End::Failed(upstream(&s.agent, status));
+                    }
+                    s.agent_ref.report_endpoint(&s.endpoint, true);
+                    resumed = true;
+                    responses = follow(&s, &tracked, &detach, &status);
                 }
             },
             _ = ping.tick() => {
@@ -231,6 +334,103 @@ async fn session(
     drop(responses);
     let stream = reader.await.ok();
     finish(sink, stream, end).await;
+}
+
+/// `tracked`, locked (a poisoned lock only means a panicked holder: the data stays usable).
+fn lock(tracked: &Mutex<Tracked>) -> std::sync::MutexGuard<'_, Tracked> {
+    tracked
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// After the Converse call broke with `cause`: stops forwarding requests, and returns the
+/// frames that follow on — each unsettled task's remaining events through
+/// [`resume::resume_after`], and an UNAVAILABLE `error` frame for each send that had not
+/// started a resumable task.
+fn follow(
+    s: &Settings,
+    tracked: &Mutex<Tracked>,
+    detach: &CancellationToken,
+    cause: &Status,
+) -> Responses {
+    let sends = {
+        let mut t = lock(tracked);
+        t.detached = true;
+        std::mem::take(&mut t.sends)
+    };
+    detach.cancel();
+    tracing::info!(
+        agent = %s.agent,
+        endpoint = %s.endpoint,
+        tasks = sends.len(),
+        cause = %cause.message(),
+        "websocket session's Converse call broke; following its tasks"
+    );
+    let streams = sends.into_iter().map(|(reply_to, send)| -> Responses {
+        let (Some(task_id), Some(after)) = (send.task_id, send.last_seq) else {
+            let status = Status::unavailable(format!(
+                "the agent's Converse call broke before message {reply_to:?} started a task \
+                 that can be resumed ({}); send it again in a new session",
+                cause.message()
+            ));
+            let frame = error_frame(reply_to, &status);
+            return Box::pin(futures::stream::once(async { Ok(frame) }));
+        };
+        let up = resume::Upstream {
+            agent: s.agent_ref.clone(),
+            lanes: s.lanes.clone(),
+            forward: s.forward.clone(),
+            endpoint: s.endpoint.clone(),
+            tenant: send.tenant,
+            settings: s.resume,
+        };
+        let events = resume::resume_after(up, task_id, after, cause.clone());
+        Box::pin(events.map(move |item| Ok(task_frame(&reply_to, item))))
+    });
+    Box::pin(futures::stream::select_all(streams))
+}
+
+/// The frame of one event (or the failure) of the task of the send `reply_to`.
+fn task_frame(reply_to: &str, item: Result<StreamResponse, Status>) -> ConverseResponse {
+    match item {
+        Ok(event) => ConverseResponse {
+            in_reply_to: reply_to.to_owned(),
+            payload: Some(converse_response::Payload::Event(event)),
+        },
+        Err(status) => error_frame(reply_to.to_owned(), &status),
+    }
+}
+
+/// The `error` frame answering `reply_to` with `status` (as the agent's own error frames).
+fn error_frame(reply_to: String, status: &Status) -> ConverseResponse {
+    ConverseResponse {
+        in_reply_to: reply_to,
+        payload: Some(converse_response::Payload::Error(ConverseError {
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+            reason: String::new(),
+        })),
+    }
+}
+
+/// The UNAVAILABLE `error` frame of a request read after the Converse call broke.
+fn refused(request: &ConverseRequest) -> ConverseResponse {
+    let reply_to = match &request.request {
+        Some(converse_request::Request::Send(s)) => s
+            .message
+            .as_ref()
+            .map(|m| m.message_id.clone())
+            .unwrap_or_default(),
+        Some(converse_request::Request::Cancel(c)) => c.id.clone(),
+        None => String::new(),
+    };
+    error_frame(
+        reply_to,
+        &Status::unavailable(
+            "the agent's Converse call broke (the agent restarted or went away): this session \
+             takes no new requests; send it again in a new session",
+        ),
+    )
 }
 
 /// Writes one frame, giving up on a client that does not read.
@@ -300,11 +500,22 @@ impl Activity {
     }
 }
 
-/// Reads client frames into the Converse call, one at a time and only when it has room.
-/// Returns the stream for the closing handshake.
+/// Where the reader puts client requests.
+struct Inbound {
+    /// The Converse call's request half.
+    to_agent: mpsc::Sender<Box<ConverseRequest>>,
+    /// The sends forwarded, noted under the same lock that tells whether the call broke.
+    tracked: Arc<Mutex<Tracked>>,
+    /// Cancelled when the Converse call broke.
+    detach: CancellationToken,
+}
+
+/// Reads client frames into the Converse call, one at a time and only when it has room;
+/// after the call broke (or ended), into [`Control::Refused`]. Returns the stream for the
+/// closing handshake.
 async fn read(
     mut stream: SplitStream<WebSocket>,
-    to_agent: mpsc::Sender<Box<ConverseRequest>>,
+    inbound: Inbound,
     control: mpsc::Sender<Control>,
     activity: Activity,
     max: usize,
@@ -312,10 +523,8 @@ async fn read(
 ) -> SplitStream<WebSocket> {
     let outcome = loop {
         let permit = tokio::select! {
-            p = to_agent.reserve() => match p {
-                Ok(p) => p,
-                Err(_) => break Control::ClientClosed,
-            },
+            p = inbound.to_agent.reserve() => p.ok(),
+            () = inbound.detach.cancelled() => None,
             () = stop.cancelled() => return stream,
         };
         let message = tokio::select! {
@@ -328,7 +537,36 @@ async fn read(
         activity.touch();
         match message {
             Ok(Message::Text(text)) => match parse_frame(text.as_str()) {
-                Ok(request) => permit.send(Box::new(request)),
+                Ok(request) => {
+                    let refused = {
+                        let mut t = lock(&inbound.tracked);
+                        match permit {
+                            Some(permit) if !t.detached => {
+                                if let Some(converse_request::Request::Send(s)) = &request.request {
+                                    let id = s.message.as_ref().map(|m| m.message_id.clone());
+                                    t.sends.insert(
+                                        id.unwrap_or_default(),
+                                        Pending {
+                                            tenant: s.tenant.clone(),
+                                            ..Pending::default()
+                                        },
+                                    );
+                                }
+                                permit.send(Box::new(request));
+                                None
+                            }
+                            _ => Some(request),
+                        }
+                    };
+                    if let Some(request) = refused
+                        && control
+                            .send(Control::Refused(Box::new(request)))
+                            .await
+                            .is_err()
+                    {
+                        return stream;
+                    }
+                }
                 Err(e) => break Control::Fail(e),
             },
             Ok(Message::Binary(_)) => break Control::Fail(ApiError::UnsupportedFrame),

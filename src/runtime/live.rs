@@ -86,7 +86,7 @@ pub(crate) struct LiveState {
     /// accept, under the lock: [`crate::TaskEvents::with_checkpoint`]).
     pub(crate) next_checkpoint: Option<Vec<u8>>,
     /// A repeated message (same `messageId`) re-attached a caller to the task: a unary
-    /// caller's disconnect does not cancel it then (`DISCONNECT_GRACE` in the service).
+    /// caller's disconnect does not cancel it then (`ServeConfig::disconnect_grace`).
     pub(crate) reattached: bool,
 }
 

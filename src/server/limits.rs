@@ -46,6 +46,13 @@ impl ServeConfig {
                 self.lease_ttl
             )));
         }
+        if self.disconnect_grace > super::MAX_DISCONNECT_GRACE {
+            return Err(ServeError::Config(format!(
+                "disconnect_grace ({:?}) must be at most {:?}",
+                self.disconnect_grace,
+                super::MAX_DISCONNECT_GRACE
+            )));
+        }
         if self.replica_id.trim().is_empty() {
             return Err(ServeError::Config("replica_id must not be empty".into()));
         }

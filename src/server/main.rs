@@ -122,6 +122,19 @@ where
                 ),
         )
         .arg(
+            Arg::new("disconnect-grace-ms")
+                .long("disconnect-grace-ms")
+                .env(format!("{upper}_DISCONNECT_GRACE_MS"))
+                .value_parser(clap::value_parser!(u64).range(
+                    0..=u64::try_from(super::MAX_DISCONNECT_GRACE.as_millis()).unwrap_or(u64::MAX),
+                ))
+                .default_value("2000")
+                .help(
+                    "Milliseconds the task of a unary SendMessage whose caller went away keeps \
+                     running for a retry of the same message to re-attach (0: cancel at once)",
+                ),
+        )
+        .arg(
             Arg::new("replica-id")
                 .long("replica-id")
                 .env(format!("{upper}_REPLICA_ID"))
@@ -234,6 +247,11 @@ where
     let max_concurrent_executions = matches
         .get_one::<u32>("max-concurrent-executions")
         .map(|n| *n as usize);
+    let disconnect_grace = Duration::from_millis(
+        *matches
+            .get_one::<u64>("disconnect-grace-ms")
+            .expect("the flag has a default"),
+    );
     let replica_id = matches
         .get_one::<String>("replica-id")
         .cloned()
@@ -292,6 +310,7 @@ where
         listen,
         store,
         max_concurrent_executions,
+        disconnect_grace,
         replica_id,
         lease_ttl,
         max_takeovers,

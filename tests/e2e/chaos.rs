@@ -913,6 +913,25 @@ impl Streamed {
             .push(serde_json::from_str(&e.data).expect("an event is JSON"));
     }
 
+    /// One WebSocket frame of the send `reply_to` (`{"inReplyTo","event"|"error"}`): its
+    /// event with the sequence number the agent stamped on it, or its error.
+    fn push_frame(&mut self, frame: &Value, reply_to: &str) {
+        assert_eq!(frame["inReplyTo"], json!(reply_to), "{frame}");
+        if frame.get("error").is_some() {
+            self.errors.push(frame["error"].to_string());
+            return;
+        }
+        let event = &frame["event"];
+        let seq = event
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|p| p["metadata"]["switchyard.sequence"].as_f64());
+        if let Some(seq) = seq {
+            self.ids.push(seq as u64);
+        }
+        self.events.push(event.clone());
+    }
+
     /// The artifacts as a client reassembles them (A2A: `append` adds the chunk's parts, else
     /// the chunk replaces the artifact), by name (ids differ between tasks), and how many
     /// artifact updates came.
@@ -946,13 +965,16 @@ impl Streamed {
     }
 }
 
-/// Issue 13 items 6 and 8: an SSE stream through the gateway while its agent is SIGKILLed and
-/// restarted on the same data dir. The gateway re-subscribes after the last event it
+/// Issue 13 items 6 and 8: an SSE stream, then a WebSocket session, through the gateway while
+/// their agent is SIGKILLed and restarted on the same data dir (one setup and one
+/// uninterrupted reference run for both). The gateway re-subscribes after the last event it
 /// forwarded; the restarted agent resumes the task from its checkpoint: the client sees no
 /// error, sequence numbers without gap or duplicate, and the same artifacts (and as many
-/// artifact updates) as an uninterrupted run.
+/// artifact updates) as an uninterrupted run. On the WebSocket, a message sent after the
+/// break (the Converse call's request half is gone) gets a retryable UNAVAILABLE `error`
+/// frame, and the session closes with 1013 once its task completed.
 #[tokio::test]
-async fn an_sse_stream_survives_its_agent_killed_and_restarted() {
+async fn an_sse_stream_and_a_websocket_session_survive_their_agent_killed_and_restarted() {
     const CHUNKS: u64 = 30;
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("echo.db");
@@ -1008,7 +1030,7 @@ async fn an_sse_stream_survives_its_agent_killed_and_restarted() {
         )
     };
     let before = resumes();
-    let (_restarted, again) = crate::dns::replica_with_store(addr, Some(&db)).await;
+    let (mut restarted, again) = crate::dns::replica_with_store(addr, Some(&db)).await;
     assert_eq!(again, addr);
     tokio::time::timeout(PATIENCE, async {
         while let Some(e) = events.next().await {
@@ -1030,5 +1052,52 @@ async fn an_sse_stream_survives_its_agent_killed_and_restarted() {
     );
     assert_eq!(updates, want_updates, "no artifact chunk twice");
     assert!(resumes() > before, "the gateway re-subscribed");
+
+    // A WebSocket session's task, its agent killed and restarted again.
+    use crate::gateway_ws::{close_of, connect, next, send};
+    let mut ws = connect(&gw, "echo").await;
+    let mut m = msg("survive", json!({"chunks": CHUNKS, "chunk_delay_ms": 30}));
+    m["messageId"] = json!("w1");
+    send(&mut ws, json!({"send": {"message": m}})).await;
+    let mut run = Streamed::default();
+    while run.artifacts().1 < 5 {
+        run.push_frame(&next(&mut ws).await, "w1");
+    }
+    kill(&mut restarted).await;
+    // Sent as the call breaks: its request half is lost, the client is told to retry.
+    let mut late = msg("late", Value::Null);
+    late["messageId"] = json!("w2");
+    send(&mut ws, json!({"send": {"message": late}})).await;
+    let before = resumes();
+    let (_restarted, again) = crate::dns::replica_with_store(addr, Some(&db)).await;
+    assert_eq!(again, addr);
+    let mut refused = None;
+    while run.last_state() != json!("TASK_STATE_COMPLETED") {
+        let frame = next(&mut ws).await;
+        if frame["inReplyTo"] == "w2" {
+            refused = Some(frame);
+            continue;
+        }
+        run.push_frame(&frame, "w1");
+    }
+    let (code, reason) = close_of(&mut ws).await;
+    let refused = refused.expect("an error frame for the message sent after the break");
+    assert_eq!(
+        refused["error"]["code"],
+        json!(14),
+        "UNAVAILABLE: {refused}"
+    );
+    assert!(run.errors.is_empty(), "no error frame: {:?}", run.errors);
+    let first = run.ids[0];
+    let expected: Vec<u64> = (first..first + run.ids.len() as u64).collect();
+    assert_eq!(run.ids, expected, "no gap, no duplicate");
+    let (got, updates) = run.artifacts();
+    assert_eq!(
+        got, want,
+        "the reassembled artifacts of an uninterrupted run"
+    );
+    assert_eq!(updates, want_updates, "no artifact chunk twice");
+    assert!(resumes() > before, "the gateway re-subscribed");
+    assert_eq!(code, 1013, "try again later: {reason}");
     gw.stop().await;
 }

@@ -24,7 +24,7 @@ use crate::gateway::{Gw, PATIENCE, agent, dead_addr, msg};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn connect(gw: &Gw, agent: &str) -> Ws {
+pub(crate) async fn connect(gw: &Gw, agent: &str) -> Ws {
     let url = format!(
         "{}/agents/{agent}/ws?A2A-Version=1.0",
         gw.url.replacen("http", "ws", 1)
@@ -32,14 +32,14 @@ async fn connect(gw: &Gw, agent: &str) -> Ws {
     connect_async(url).await.expect("upgrade").0
 }
 
-async fn send(ws: &mut Ws, frame: Value) {
+pub(crate) async fn send(ws: &mut Ws, frame: Value) {
     ws.send(Message::text(frame.to_string()))
         .await
         .expect("send");
 }
 
 /// The next JSON frame (pings are skipped); asserts its timestamps are UTC with `Z`.
-async fn next(ws: &mut Ws) -> Value {
+pub(crate) async fn next(ws: &mut Ws) -> Value {
     loop {
         let m = tokio::time::timeout(PATIENCE, ws.next())
             .await
@@ -59,7 +59,7 @@ async fn next(ws: &mut Ws) -> Value {
 }
 
 /// Reads until the server's close frame; returns its code and reason.
-async fn close_of(ws: &mut Ws) -> (u16, String) {
+pub(crate) async fn close_of(ws: &mut Ws) -> (u16, String) {
     loop {
         let m = tokio::time::timeout(PATIENCE, ws.next())
             .await
