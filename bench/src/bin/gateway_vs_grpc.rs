@@ -5,7 +5,10 @@
 //! twice: with the echo agent (durable store, `fsync`) behind the gateway, and with a bare tonic
 //! A2A server (no task, no store: [`switchyard_bench::bare`]), which shows what the gateway
 //! itself costs. Then `wrk` (its own process; installed with apt-get when missing) cross-checks
-//! the JSON-RPC figures.
+//! the JSON-RPC figures. `--profile FILE` then records a CPU profile (`perf record -g`) of a
+//! gateway in a process of its own (this binary re-executed with `--serve-gateway`, the same
+//! library gateway with the same default configuration) during one extra round of JSON-RPC
+//! `SendMessage` to the bare agent, and writes the `perf report` summaries to FILE.
 //!
 //! `cargo run --release -p switchyard-bench --bin gateway_vs_grpc -- --help`
 
@@ -59,6 +62,16 @@ struct Args {
     /// Skip the `wrk` cross-check.
     #[arg(long)]
     no_wrk: bool,
+    /// Record a CPU profile (`perf record -F 999 -g`, Debian `linux-perf`) of a gateway in its
+    /// own process in front of the bare agent during one extra round, and write the
+    /// `perf report` summaries (by shared object, by symbol) to this file (the raw data next
+    /// to it, `.data`).
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Internal: serve a gateway for these agents (`name=host:port;…`) in this process,
+    /// print `READY <port>` and run until standard input closes.
+    #[arg(long, hide = true)]
+    serve_gateway: Option<String>,
 }
 
 const TEXT: &str = "benchmark payload: the quick brown fox jumps over the lazy dog";
@@ -289,10 +302,115 @@ async fn grpc_client(addr: std::net::SocketAddr) -> anyhow::Result<A2aClient> {
     ))
 }
 
+/// `--serve-gateway`: the library gateway (default configuration, as in the rounds) for
+/// `agents` until standard input closes.
+async fn serve_gateway(agents: &str) -> anyhow::Result<()> {
+    let registry = Arc::new(Registry::new(&RegistryConfig::from_env_value(agents)?)?);
+    let unloaded = registry.load_cards(Duration::from_secs(10)).await;
+    anyhow::ensure!(unloaded.is_empty(), "agent cards not loaded: {unloaded:?}");
+    let gateway = switchyard_gateway::Gateway::bind(Default::default(), registry).await?;
+    println!("READY {}", gateway.local_addr().port());
+    let stop = gateway.shutdown_handle();
+    let join = tokio::spawn(gateway.run());
+    let mut stdin = tokio::io::stdin();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut stdin, &mut Vec::new()).await;
+    stop.shutdown();
+    let _ = join.await;
+    Ok(())
+}
+
+/// Starts a gateway for `agents` in a process of its own (`--serve-gateway`), records
+/// `perf record -g` of it during one round of JSON-RPC `SendMessage` to `agent`, and writes the
+/// report summaries to `out`.
+async fn profile_gateway(
+    args: &Args,
+    http: &reqwest::Client,
+    agents: &str,
+    agent: &str,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["--serve-gateway", agents])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("the gateway process exited"))?;
+    let port = line
+        .strip_prefix("READY ")
+        .ok_or_else(|| anyhow::anyhow!("unexpected line {line:?}"))?;
+    let url = format!("http://127.0.0.1:{port}/agents/{agent}");
+    let pid = child
+        .id()
+        .ok_or_else(|| anyhow::anyhow!("no gateway pid"))?;
+    let warm = Args {
+        seconds: 1,
+        ..args.clone()
+    };
+    jsonrpc_round(http.clone(), url.clone(), &warm).await;
+    let data = out.with_extension("data");
+    let mut perf = tokio::process::Command::new("perf")
+        .args(["record", "-F", "999", "-g", "-o"])
+        .arg(&data)
+        .args([
+            "-p",
+            &pid.to_string(),
+            "--",
+            "sleep",
+            &args.seconds.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("running perf (Debian linux-perf): {e}"))?;
+    let r = jsonrpc_round(http.clone(), url, args).await;
+    anyhow::ensure!(perf.wait().await?.success(), "perf record failed");
+    drop(child.stdin.take());
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    let report = |extra: &[&str]| {
+        let mut c = tokio::process::Command::new("perf");
+        c.args(["report", "--stdio", "--no-children", "-g", "none", "-i"])
+            .arg(&data)
+            .args(extra);
+        c
+    };
+    let by_dso = report(&["--sort", "dso", "--percent-limit", "0.5"])
+        .output()
+        .await?;
+    let by_symbol = report(&["--sort", "dso,symbol", "--percent-limit", "0.5"])
+        .output()
+        .await?;
+    let text = format!(
+        "# perf record -F 999 -g of the gateway process (JSON-RPC SendMessage to the bare agent) \
+         during one {}s round: {:.0} RPS, p50 {} µs, concurrency {}, {} errors\n\n\
+         ## by shared object\n{}\n## by symbol\n{}",
+        args.seconds,
+        r.rps,
+        r.p50_us,
+        args.concurrency,
+        r.errors,
+        String::from_utf8_lossy(&by_dso.stdout),
+        String::from_utf8_lossy(&by_symbol.stdout)
+    );
+    std::fs::write(out, text)?;
+    eprintln!(
+        "gateway profile written to {} ({:.0} RPS in the profiled round)",
+        out.display(),
+        r.rps
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     switchyard::install_crypto_provider();
+    if let Some(agents) = &args.serve_gateway {
+        return serve_gateway(agents).await;
+    }
     let dir = tempfile::tempdir()?;
     let echo = AgentServer::bind(
         switchyard_echo::Echo,
@@ -412,6 +530,10 @@ async fn main() -> anyhow::Result<()> {
             "| {agent} agent, {events} events | {s:.0} | {d:.0} | {:.2}x |",
             s / d
         );
+    }
+
+    if let Some(out) = &args.profile {
+        profile_gateway(&args, &http, &format!("bare={bare_addr}"), "bare", out).await?;
     }
 
     if let Some(wrk) = if args.no_wrk { None } else { wrk().await } {
