@@ -238,6 +238,12 @@ async fn main() -> anyhow::Result<()> {
     }
     for t in &targets {
         t.stop.cancel();
+        if t.bus.transport() == "kafka" {
+            // librdkafka crashes when a topic is deleted under this process's own live clients
+            // (the bridge's consumer may not have closed yet), so the bench's `sybench-…`
+            // topics stay on the broker (delete them with the broker's own tools).
+            continue;
+        }
         let _ = t.bus.remove(&t.address, &[naming::BRIDGE_GROUP]).await;
         let _ = t
             .bus
