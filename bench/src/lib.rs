@@ -84,3 +84,29 @@ pub fn summarize(rounds: &[Round]) -> (f64, f64, f64) {
     let mut p99: Vec<f64> = rounds.iter().map(|r| r.p99_us as f64).collect();
     (median(&mut rps), median(&mut p50), median(&mut p99))
 }
+
+/// The `perf report` summaries of the recording `data` (a `perf.data` file), as the section
+/// text of a profile file: `## by shared object` (`--sort dso`, entries ≥ 0.5 %) then
+/// `## by symbol` (`--sort dso,symbol`, entries ≥ `symbol_limit` %), each `--no-children`,
+/// call graphs off.
+///
+/// # Errors
+/// `perf` cannot be run (Debian package `linux-perf`).
+pub async fn perf_summary(data: &std::path::Path, symbol_limit: f64) -> std::io::Result<String> {
+    let report = |sort: &str, limit: String| {
+        let mut c = tokio::process::Command::new("perf");
+        c.args(["report", "--stdio", "--no-children", "-g", "none", "-i"])
+            .arg(data)
+            .args(["--sort", sort, "--percent-limit", &limit]);
+        c
+    };
+    let by_dso = report("dso", "0.5".into()).output().await?;
+    let by_symbol = report("dso,symbol", symbol_limit.to_string())
+        .output()
+        .await?;
+    Ok(format!(
+        "## by shared object\n{}\n## by symbol\n{}",
+        String::from_utf8_lossy(&by_dso.stdout),
+        String::from_utf8_lossy(&by_symbol.stdout)
+    ))
+}

@@ -370,30 +370,12 @@ async fn profile_gateway(
     anyhow::ensure!(perf.wait().await?.success(), "perf record failed");
     drop(child.stdin.take());
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    let report = |extra: &[&str]| {
-        let mut c = tokio::process::Command::new("perf");
-        c.args(["report", "--stdio", "--no-children", "-g", "none", "-i"])
-            .arg(&data)
-            .args(extra);
-        c
-    };
-    let by_dso = report(&["--sort", "dso", "--percent-limit", "0.5"])
-        .output()
-        .await?;
-    let by_symbol = report(&["--sort", "dso,symbol", "--percent-limit", "0.5"])
-        .output()
-        .await?;
+    let summary = switchyard_bench::perf_summary(&data, 0.5).await?;
     let text = format!(
         "# perf record -F 999 -g of the gateway process (JSON-RPC SendMessage to the bare agent) \
          during one {}s round: {:.0} RPS, p50 {} µs, concurrency {}, {} errors\n\n\
-         ## by shared object\n{}\n## by symbol\n{}",
-        args.seconds,
-        r.rps,
-        r.p50_us,
-        args.concurrency,
-        r.errors,
-        String::from_utf8_lossy(&by_dso.stdout),
-        String::from_utf8_lossy(&by_symbol.stdout)
+         {summary}",
+        args.seconds, r.rps, r.p50_us, args.concurrency, r.errors,
     );
     std::fs::write(out, text)?;
     eprintln!(

@@ -368,27 +368,11 @@ async fn profile(args: &Args, target: &Target, out: &Path) -> anyhow::Result<()>
         .context("running perf (Debian linux-perf)")?;
     let r = run_round(target.client.clone(), args).await;
     perf.wait().await?;
-    let report = |extra: &[&str]| {
-        let mut c = Command::new("perf");
-        c.args(["report", "--stdio", "--no-children", "-g", "none", "-i"])
-            .arg(&data)
-            .args(extra);
-        c
-    };
-    let by_symbol = report(&["--sort", "dso,symbol", "--percent-limit", "0.7"])
-        .output()
-        .await?;
-    let by_dso = report(&["--sort", "dso", "--percent-limit", "0.5"])
-        .output()
-        .await?;
+    let summary = switchyard_bench::perf_summary(&data, 0.7).await?;
     let text = format!(
         "# perf record -F 499 -g of the SQLite runtime process during one {}s round \
-         ({:.0} RPS, concurrency {})\n\n## by shared object\n{}\n## by symbol\n{}",
-        args.seconds,
-        r.rps,
-        args.concurrency,
-        String::from_utf8_lossy(&by_dso.stdout),
-        String::from_utf8_lossy(&by_symbol.stdout)
+         ({:.0} RPS, concurrency {})\n\n{summary}",
+        args.seconds, r.rps, args.concurrency,
     );
     std::fs::write(out, text)?;
     eprintln!("profile written to {}", out.display());
