@@ -9,9 +9,10 @@
 //! the snapshot, commits the batch) → the task's broadcast → every [`Subscription`].
 //!
 //! On a store shared by several replicas ([`TaskStore::notices`] is `Some`), the live map
-//! holds exactly the tasks whose lease this replica holds (module `replica`): the others are
-//! read from the store, subscribed to through it, canceled through their owner, and taken over
-//! when their owner dies.
+//! holds exactly the tasks whose lease this replica holds (module `replica`), and the new tasks
+//! whose creation commit, which takes their lease, is on its way: the others are read from the
+//! store, subscribed to through it, canceled through their owner, and taken over when their
+//! owner dies.
 
 mod execution;
 mod live;
@@ -641,24 +642,14 @@ impl Runtime {
             if prost::Message::encoded_len(&snapshot) > self.config.max_task_bytes {
                 return Err(task_too_large(&snapshot.id, self.config.max_task_bytes));
             }
-            let epoch = match &self.replica {
-                // A fresh id: the lease is always granted.
-                Some(r) => Some(
-                    r.acquire(&snapshot.id)
-                        .await
-                        .map_err(store_error)?
-                        .ok_or_else(|| {
-                            RpcError::Internal(format!(
-                                "the lease of the new task {} is held by another replica",
-                                snapshot.id
-                            ))
-                        })?
-                        .epoch,
-                ),
-                None => None,
-            };
+            // On a shared store the creation commit takes the lease (epoch 1): no round trip
+            // here. A fresh id no other replica knows; should it exist, the commit is refused
+            // and the execution stopped.
+            if let Some(r) = &self.replica {
+                r.ensure_healthy().map_err(store_error)?;
+            }
             let key = claim.as_ref().map(|c| &c.key);
-            let started = self.create(snapshot, message, start, follow, epoch, key)?;
+            let started = self.create(snapshot, message, start, follow, key)?;
             if let Some(claim) = claim {
                 claim.publish(&started.task.id);
                 // Released once the creation (which records the key) has committed: a
@@ -695,7 +686,6 @@ impl Runtime {
         message: Message,
         start: execution::Start,
         follow: Follow,
-        epoch: Option<u64>,
         key: Option<&MessageKey>,
     ) -> Result<Started, RpcError> {
         let live = LiveTask::new(
@@ -709,7 +699,11 @@ impl Runtime {
         );
         {
             let mut st = live.lock();
-            st.epoch = epoch;
+            if self.replica.is_some() {
+                // The epoch its creation commit grants.
+                st.epoch = Some(1);
+                st.creating = true;
+            }
             st.messages.extend(key.cloned());
         }
         self.live

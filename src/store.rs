@@ -52,6 +52,32 @@ pub struct TaskWrite {
     /// execution starts from scratch), `Some(bytes)` replaces it. A resumed execution gets it
     /// back from [`TaskStore::checkpoint`].
     pub checkpoint: Option<Vec<u8>>,
+    /// Set on the write that creates the task on a store shared by replicas (its first
+    /// commit): the task must be new, and its lease is taken in this same transaction instead
+    /// of a round trip of its own before it ([`TaskStore::acquire_lease`]). `epoch` is then
+    /// `Some(1)`, the epoch the creation grants, and fencing is this check instead of the
+    /// lease read: a store that keeps leases refuses the whole batch with
+    /// [`StoreError::Fenced`] (epoch 1) when the task already exists, or, for
+    /// [`NewTask::Leased`], when it already has a lease row (held, expired or released). A
+    /// store without leases (SQLite) ignores it. `None`: an ordinary write.
+    pub creates: Option<NewTask>,
+}
+
+/// How a write creates its task on a shared store ([`TaskWrite::creates`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NewTask {
+    /// The task goes on after this commit: the commit writes its lease, held by `owner` with
+    /// epoch 1, no takeover, expiring `ttl` after the store's clock at the commit (what
+    /// [`TaskStore::acquire_lease`] would grant for a task without a lease).
+    Leased {
+        /// The replica that runs the task (`ServeConfig`'s replica id).
+        owner: String,
+        /// Lease duration.
+        ttl: Duration,
+    },
+    /// The task settles (terminal) in this same write: nobody needs to own it, so no lease
+    /// is written and none has to be released afterwards; a terminal task is never orphaned.
+    Settled,
 }
 
 /// What identifies a message an agent accepted, for idempotent `SendMessage` (issue 13 item 4;
@@ -237,7 +263,9 @@ pub enum StoreError {
 /// none) and keep every event of a task retrievable by sequence number.
 #[tonic::async_trait]
 pub trait TaskStore: Send + Sync + fmt::Debug + 'static {
-    /// Persists a batch of task writes atomically, at the store's durability level.
+    /// Persists a batch of task writes atomically, at the store's durability level; a store
+    /// that keeps leases writes the leases of new tasks ([`TaskWrite::creates`]) in the same
+    /// transaction.
     async fn commit(&self, batch: &[TaskWrite]) -> Result<(), StoreError>;
 
     /// The snapshot of task `id`, if it exists.

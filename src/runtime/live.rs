@@ -74,6 +74,12 @@ pub(crate) struct LiveState {
     pub(crate) settle_waiters: Vec<oneshot::Sender<super::writer::CommitResult>>,
     /// The lease epoch this replica commits with (a shared store); `None`: not fenced.
     pub(crate) epoch: Option<u64>,
+    /// A new task on a shared store whose creation has not committed yet: the writer's next
+    /// write of it creates it and takes its lease ([`TaskWrite::creates`]), or none when that
+    /// write settles it.
+    ///
+    /// [`TaskWrite::creates`]: crate::store::TaskWrite::creates
+    pub(crate) creating: bool,
     /// Messages accepted into the task since the last commit that took them: the writer
     /// records them in the store with the task ([`TaskWrite::messages`]).
     ///
@@ -120,6 +126,7 @@ impl LiveTask {
                 bytes,
                 settle_waiters: Vec::new(),
                 epoch: None,
+                creating: false,
                 messages: Vec::new(),
                 owned: true,
                 next_checkpoint: None,

@@ -1,15 +1,20 @@
 //! Ownership of tasks among several replicas of one agent on one shared store.
 //!
 //! A replica executes and commits a task only while it holds the task's lease
-//! ([`TaskStore::acquire_lease`]): a new task's lease is taken before its creation is
-//! committed; every commit carries the lease epoch, so a store refuses the writes of a replica
-//! that lost the task ([`StoreError::Fenced`]). One loop per replica renews its leases every
+//! ([`TaskStore::acquire_lease`]): a new task's lease is taken by the commit that creates it
+//! ([`TaskWrite::creates`]: the task exists nowhere before that commit, and from it on it is
+//! leased; a fresh id no other replica can know, and a creation whose id exists is refused and
+//! its execution stopped), and a task that settles in that same commit gets none; every commit
+//! carries the lease epoch, so a store refuses the writes of a replica that lost the task
+//! ([`StoreError::Fenced`]). One loop per replica renews its leases every
 //! `ttl / 3`, stops the executions of leases it lost (or could not renew for `3/4 · ttl`, before
 //! anyone else may take them), and every `ttl / 2` takes over orphaned tasks (no live lease:
 //! their owner died) with the agent's [`Recovery`](super::Recovery) policy; a task taken over
 //! more than `max_takeovers` times is failed as a poison task. A lease is released when its
 //! task settles (terminal, or waiting for input: any replica may continue it) and when the
 //! replica drains, so that another replica takes it at once.
+//!
+//! [`TaskWrite::creates`]: crate::store::TaskWrite::creates
 
 use std::{
     collections::{HashMap, HashSet},
@@ -26,7 +31,7 @@ use super::{CancelReason, LiveTask, Runtime, Subscription, not_cancelable, store
 use crate::{
     error::RpcError,
     pb::a2a::{Task, TaskState},
-    store::{Lease, LeaseClaim, StoreError, StoreNotice, StoredTask, TaskStore},
+    store::{Lease, LeaseClaim, NewTask, StoreError, StoreNotice, StoredTask, TaskStore},
     telemetry::metrics,
 };
 
@@ -88,11 +93,7 @@ impl Replica {
 
     /// Takes the lease of `task_id`; `Ok(None)` when another replica holds a live one.
     pub(crate) async fn acquire(&self, task_id: &str) -> Result<Option<Lease>, StoreError> {
-        if !self.healthy.load(Ordering::Acquire) {
-            return Err(StoreError::Unavailable(
-                "this replica cannot renew its task leases; retry on another replica".into(),
-            ));
-        }
+        self.ensure_healthy()?;
         self.wait_released(task_id).await;
         match self
             .store
@@ -105,6 +106,39 @@ impl Replica {
             }
             LeaseClaim::Held { .. } => Ok(None),
         }
+    }
+
+    /// Refuses with [`StoreError::Unavailable`] while this replica cannot keep leases (it gave
+    /// them up for want of renewals): it takes no lease then, old task or new.
+    pub(crate) fn ensure_healthy(&self) -> Result<(), StoreError> {
+        if self.healthy.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(
+                "this replica cannot renew its task leases; retry on another replica".into(),
+            ))
+        }
+    }
+
+    /// The lease a new task's creation commit takes for this replica
+    /// ([`NewTask::Leased`]).
+    pub(crate) fn new_lease(&self) -> NewTask {
+        NewTask::Leased {
+            owner: self.config.id.to_string(),
+            ttl: self.config.lease_ttl,
+        }
+    }
+
+    /// Records the lease of `task_id` that its creation commit took (epoch 1, no takeover),
+    /// so that it is released like any other.
+    pub(crate) fn hold_created(&self, task_id: &str) {
+        let lease = Lease {
+            task_id: task_id.to_owned(),
+            owner: self.id().to_owned(),
+            epoch: 1,
+            takeovers: 0,
+        };
+        self.held_lock().insert(task_id.to_owned(), lease);
     }
 
     /// Forgets the lease of `task_id` without releasing it (it was lost).

@@ -6,6 +6,11 @@
 //! its snapshot, commits the whole batch in one store transaction, and only then swaps the
 //! snapshots in and broadcasts the events. A subscriber therefore never sees an event that a
 //! restart could lose.
+//!
+//! On a shared store the writer also writes a new task's lease: the task's first write asks
+//! the store to create it leased to this replica ([`NewTask::Leased`]), or, when that write
+//! already settles it, with no lease at all ([`NewTask::Settled`]), so that a unary call costs
+//! no lease round trip before its commit and no release after it.
 
 use std::{
     collections::HashMap,
@@ -20,7 +25,7 @@ use super::{
 };
 use crate::{
     pb::a2a::{Message, StreamResponse},
-    store::{StoreError, StoredEvent, TaskStore, TaskWrite},
+    store::{NewTask, StoreError, StoredEvent, TaskStore, TaskWrite},
     task,
     telemetry::metrics,
 };
@@ -86,6 +91,8 @@ struct Group {
     bytes: usize,
     /// Acknowledgements of this task's events.
     acks: Vec<oneshot::Sender<CommitResult>>,
+    /// This write creates the task on a shared store (`LiveState::creating`).
+    creating: bool,
 }
 
 /// Runs until every sender is gone. `agent` labels the metrics; `replica` is set on a shared
@@ -204,10 +211,12 @@ async fn commit_batch(
                     // Pushed before the op that brought the task here was queued.
                     messages: std::mem::take(&mut st.messages),
                     checkpoint: None,
+                    creates: None,
                 },
                 task: task.clone(),
                 bytes: 0,
                 acks: Vec::new(),
+                creating: st.creating,
             });
             groups.len() - 1
         });
@@ -237,6 +246,17 @@ async fn commit_batch(
         }
     }
 
+    if let Some(r) = replica {
+        for g in groups.iter_mut().filter(|g| g.creating) {
+            // A task that settles in the commit that creates it needs no owner: no lease to
+            // write, none to release afterwards.
+            g.write.creates = Some(if g.write.snapshot.state().is_terminal() {
+                NewTask::Settled
+            } else {
+                r.new_lease()
+            });
+        }
+    }
     let (tasks, writes): (Vec<_>, Vec<_>) = groups
         .into_iter()
         .map(|g| ((g.task, g.bytes, g.acks), g.write))
@@ -277,6 +297,13 @@ async fn commit_batch(
         acks.extend(task_acks);
         match &result {
             Ok(()) => {
+                if let Some(created) = &write.creates {
+                    st.creating = false;
+                    if let (NewTask::Leased { .. }, Some(r)) = (created, replica) {
+                        // Before any release below: the lease is this replica's now.
+                        r.hold_created(&task.id);
+                    }
+                }
                 let terminal = write.snapshot.state().is_terminal();
                 // Committed as waiting for input, with nothing accepted after it.
                 let idle = write.snapshot.state().is_interrupted()
@@ -384,6 +411,7 @@ mod tests {
             epoch: Some(epoch),
             messages: Vec::new(),
             checkpoint: None,
+            creates: None,
         }
     }
 

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use super::{
-    LeaseClaim, MemoryStore, MessageKey, PageCursor, SqliteStore, StoreError, StoredEvent,
+    LeaseClaim, MemoryStore, MessageKey, NewTask, PageCursor, SqliteStore, StoreError, StoredEvent,
     SweepRule, TaskQuery, TaskStore, TaskWrite,
 };
 use crate::pb::{
@@ -80,6 +80,7 @@ fn write(id: &str, ctx: &str, state: TaskState, us: i64, seqs: &[u64]) -> TaskWr
         epoch: None,
         messages: Vec::new(),
         checkpoint: None,
+        creates: None,
     }
 }
 
@@ -484,6 +485,207 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
     assert!(s.orphaned().await.expect("orphaned").is_empty());
 }
 
+/// A new task's write with [`NewTask::Leased`] (its first commit, epoch 1).
+fn created(id: &str, state: TaskState, seqs: &[u64], owner: &str, ttl: Duration) -> TaskWrite {
+    TaskWrite {
+        epoch: Some(1),
+        creates: Some(NewTask::Leased {
+            owner: owner.into(),
+            ttl,
+        }),
+        ..write(id, "c", state, T0, seqs)
+    }
+}
+
+/// A creation takes the task's lease in its own commit (epoch 1, no takeover), exactly the
+/// lease [`TaskStore::acquire_lease`] would have granted: others are refused, it renews,
+/// expires and is taken over like any other; a creation of a task that exists (or has a
+/// lease row) is refused as a whole batch; a task that settles in its creation has no lease.
+async fn creation_takes_its_lease(s: &dyn TaskStore, p: Promises) {
+    let ttl = Duration::from_secs(30);
+    s.commit(&[created("new", TaskState::Working, &[1, 2], "r1", ttl)])
+        .await
+        .expect("the creation commits");
+    assert_eq!(
+        s.task("new").await.expect("get").expect("stored").last_seq,
+        2
+    );
+    if !p.shared {
+        // No leases here: the request is ignored, and every lease is granted as before.
+        assert!(matches!(
+            s.acquire_lease("new", "r2", ttl).await.expect("lease"),
+            LeaseClaim::Acquired(_)
+        ));
+        return;
+    }
+    // Held by r1 from the commit on: r2 is refused, r1 renews in place, nothing is orphaned.
+    assert_eq!(
+        s.acquire_lease("new", "r2", ttl).await.expect("lease"),
+        LeaseClaim::Held { owner: "r1".into() }
+    );
+    let LeaseClaim::Acquired(lease) = s.acquire_lease("new", "r1", ttl).await.expect("lease")
+    else {
+        panic!("the creator holds the lease");
+    };
+    assert_eq!(
+        (lease.owner.as_str(), lease.epoch, lease.takeovers),
+        ("r1", 1, 0)
+    );
+    assert!(s.orphaned().await.expect("orphaned").is_empty(), "leased");
+    assert!(s.renew_leases("r1", ttl).await.expect("renew").is_empty());
+    let next = TaskWrite {
+        epoch: Some(1),
+        ..write("new", "c", TaskState::Working, T0 + 1, &[3])
+    };
+    s.commit(&[next])
+        .await
+        .expect("the owner commits with epoch 1");
+
+    // Creating it again (another replica; an id that exists) is refused, batch and all.
+    for again in [
+        created("new", TaskState::Working, &[1], "r2", ttl),
+        TaskWrite {
+            creates: Some(NewTask::Settled),
+            ..created("new", TaskState::Completed, &[1], "r2", ttl)
+        },
+    ] {
+        let refused = s
+            .commit(&[write("bystander", "c", TaskState::Working, T0, &[1]), again])
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Fenced { ref task_id, epoch: 1 }) if task_id == "new"),
+            "{refused:?}"
+        );
+        assert!(
+            s.task("bystander").await.expect("get").is_none(),
+            "batch refused"
+        );
+    }
+    assert_eq!(
+        s.task("new").await.expect("get").expect("stored").last_seq,
+        3
+    );
+    // A lease row without a task (taken the old way) refuses a creation too.
+    assert!(matches!(
+        s.acquire_lease("pre", "r2", ttl).await.expect("lease"),
+        LeaseClaim::Acquired(_)
+    ));
+    let refused = s
+        .commit(&[created("pre", TaskState::Working, &[1], "r1", ttl)])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { epoch: 1, .. })),
+        "{refused:?}"
+    );
+    assert!(s.task("pre").await.expect("get").is_none());
+
+    // The created lease expires and is taken over like any other; the creator is fenced.
+    s.commit(&[created(
+        "short",
+        TaskState::Working,
+        &[1],
+        "r1",
+        Duration::from_millis(50),
+    )])
+    .await
+    .expect("commit");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        ids(&s
+            .orphaned()
+            .await
+            .expect("orphaned")
+            .into_iter()
+            .map(|t| t.task)
+            .collect::<Vec<_>>()),
+        ["short"]
+    );
+    let LeaseClaim::Acquired(taken) = s.acquire_lease("short", "r2", ttl).await.expect("lease")
+    else {
+        panic!("an expired lease is taken over");
+    };
+    assert_eq!((taken.epoch, taken.takeovers), (2, 1));
+    assert_eq!(s.renew_leases("r1", ttl).await.expect("renew"), ["short"]);
+    let late = s
+        .commit(&[TaskWrite {
+            epoch: Some(1),
+            ..write("short", "c", TaskState::Working, T0 + 1, &[2])
+        }])
+        .await;
+    assert!(
+        matches!(late, Err(StoreError::Fenced { epoch: 1, .. })),
+        "{late:?}"
+    );
+
+    // Settled in its creation: no lease at all (another replica would get a first one), not
+    // orphaned, nothing to renew or release.
+    let settled = TaskWrite {
+        creates: Some(NewTask::Settled),
+        ..created("quick", TaskState::Completed, &[1, 2, 3], "r1", ttl)
+    };
+    s.commit(&[settled]).await.expect("commit");
+    assert_eq!(
+        s.task("quick")
+            .await
+            .expect("get")
+            .expect("stored")
+            .task
+            .state(),
+        TaskState::Completed
+    );
+    assert!(s.orphaned().await.expect("orphaned").is_empty(), "terminal");
+    assert!(s.renew_leases("r1", ttl).await.expect("renew").is_empty());
+    let LeaseClaim::Acquired(none_before) =
+        s.acquire_lease("quick", "r2", ttl).await.expect("lease")
+    else {
+        panic!("nobody holds a settled task");
+    };
+    assert_eq!(
+        (none_before.epoch, none_before.takeovers),
+        (1, 0),
+        "no lease row before"
+    );
+}
+
+/// Two replicas creating the same task at once: exactly one creation commits, the other is
+/// refused and writes nothing; the winner holds the lease.
+async fn concurrent_creations_of_one_task(s: &dyn TaskStore, p: Promises) {
+    if !p.shared {
+        return;
+    }
+    let ttl = Duration::from_secs(30);
+    for round in 0..5 {
+        let id = format!("race-{round}");
+        let one = [created(&id, TaskState::Working, &[1], "r1", ttl)];
+        let two = [
+            write(&format!("other-{round}"), "c", TaskState::Working, T0, &[1]),
+            created(&id, TaskState::Working, &[1], "r2", ttl),
+        ];
+        let (a, b) = tokio::join!(s.commit(&one), s.commit(&two));
+        let winner = match (&a, &b) {
+            (Ok(()), Err(StoreError::Fenced { epoch: 1, .. })) => "r1",
+            (Err(StoreError::Fenced { epoch: 1, .. }), Ok(())) => "r2",
+            other => panic!("exactly one creation commits: {other:?}"),
+        };
+        assert_eq!(
+            s.task(&format!("other-{round}"))
+                .await
+                .expect("get")
+                .is_some(),
+            winner == "r2",
+            "the loser's batch is refused as a whole"
+        );
+        let loser = if winner == "r1" { "r2" } else { "r1" };
+        assert_eq!(
+            s.acquire_lease(&id, loser, ttl).await.expect("lease"),
+            LeaseClaim::Held {
+                owner: winner.into()
+            }
+        );
+        assert_eq!(s.events_after(&id, 0).await.expect("events").len(), 1);
+    }
+}
+
 async fn notices_on_commit_and_notify(s: &dyn TaskStore, p: Promises) {
     let Some(mut rx) = s.notices() else {
         assert!(!p.shared);
@@ -691,6 +893,8 @@ conformance!(
     push_config_crud,
     sweep_only_old_terminal_tasks,
     leases_and_fencing,
+    creation_takes_its_lease,
+    concurrent_creations_of_one_task,
     notices_on_commit_and_notify,
     messages_map_to_their_task,
     checkpoints_replace_clear_and_sweep,

@@ -16,8 +16,8 @@ use std::{
 use tokio::{sync::broadcast, time::Instant};
 
 use super::{
-    Lease, LeaseClaim, MessageKey, PageCursor, StoreError, StoreNotice, StoredEvent, StoredTask,
-    SweepRule, TaskPage, TaskQuery, TaskStore, TaskWrite,
+    Lease, LeaseClaim, MessageKey, NewTask, PageCursor, StoreError, StoreNotice, StoredEvent,
+    StoredTask, SweepRule, TaskPage, TaskQuery, TaskStore, TaskWrite,
 };
 use prost::Message as _;
 
@@ -100,9 +100,26 @@ impl MemoryStore {
 impl TaskStore for MemoryStore {
     async fn commit(&self, batch: &[TaskWrite]) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        // Fencing first: a refused batch writes nothing.
+        // Fencing first: a refused batch writes nothing. A creation must find its task new
+        // (and, leased, without a lease row); its epoch is the one it grants.
+        let now = Instant::now();
         for w in batch {
-            if let Some(epoch) = w.epoch
+            let id = &w.snapshot.id;
+            let taken = match &w.creates {
+                Some(NewTask::Leased { .. }) => {
+                    inner.tasks.contains_key(id) || inner.leases.contains_key(id)
+                }
+                Some(NewTask::Settled) => inner.tasks.contains_key(id),
+                None => false,
+            };
+            if taken {
+                return Err(StoreError::Fenced {
+                    task_id: id.clone(),
+                    epoch: 1,
+                });
+            }
+            if w.creates.is_none()
+                && let Some(epoch) = w.epoch
                 && inner
                     .leases
                     .get(&w.snapshot.id)
@@ -115,6 +132,19 @@ impl TaskStore for MemoryStore {
             }
         }
         for w in batch {
+            if let Some(NewTask::Leased { owner, ttl }) = &w.creates {
+                inner.leases.insert(
+                    w.snapshot.id.clone(),
+                    LeaseRow {
+                        owner: owner.clone(),
+                        epoch: 1,
+                        takeovers: 0,
+                        expires: now + *ttl,
+                        released: false,
+                        taken_from: None,
+                    },
+                );
+            }
             let events = inner.events.entry(w.snapshot.id.clone()).or_default();
             for e in &w.events {
                 events.insert(e.seq, e.clone());
@@ -429,6 +459,7 @@ mod tests {
             epoch,
             messages: Vec::new(),
             checkpoint: None,
+            creates: None,
         }
     }
 

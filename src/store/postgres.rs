@@ -17,6 +17,11 @@
 //! task's lease row `FOR SHARE` and refuses the whole batch ([`StoreError::Fenced`]) when the
 //! epoch changed (or the task has no lease at all); a takeover's `UPDATE` of that row waits for
 //! the commit, and the primary key `(task_id, seq)` rejects a duplicate event in any case.
+//! A new task's first commit ([`TaskWrite::creates`]) takes no separate lease round trip: it
+//! inserts the lease row (epoch 1) in the same transaction, or none when the task settles in
+//! it; the task row and its lease become visible together, so no other replica ever sees the
+//! task unleased. Its fencing is that the task is new: the lease insert finds no row (`ON
+//! CONFLICT DO NOTHING`, waiting for a concurrent insert) and the old-state read finds no task.
 //!
 //! # Leases
 //! A release keeps the row (marked released) so that epochs only grow: the next owner gets
@@ -26,7 +31,7 @@
 //! (`clock_timestamp()`), not the statement's start (`now()`): a takeover that waited for an
 //! in-flight commit's row lock must not be granted a lease that expired while it waited. Lease
 //! rows are always committed with the server's `synchronous_commit` (never relaxed by
-//! [`Durability::Os`]).
+//! [`Durability::Os`], not even in a commit that writes new tasks' leases).
 //!
 //! # Durability
 //! [`Durability::Fsync`]: `synchronous_commit = on` (the server's default), a commit returns
@@ -58,8 +63,8 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    DatabaseUrl, Durability, Lease, LeaseClaim, MessageKey, PageCursor, StoreError, StoreNotice,
-    StoredEvent, StoredTask, SweepRule, TaskPage, TaskQuery, TaskStore, TaskWrite,
+    DatabaseUrl, Durability, Lease, LeaseClaim, MessageKey, NewTask, PageCursor, StoreError,
+    StoreNotice, StoredEvent, StoredTask, SweepRule, TaskPage, TaskQuery, TaskStore, TaskWrite,
 };
 use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
 
@@ -491,17 +496,63 @@ impl TaskStore for PostgresStore {
             latest.insert(w.snapshot.id.as_str(), w);
         }
         let ids: Vec<String> = latest.keys().map(|k| (*k).to_owned()).collect();
+        // New tasks' leases, by task id (sorted: rows are locked in one order).
+        let mut new_leases: BTreeMap<&str, (&str, f64)> = BTreeMap::new();
+        for w in batch {
+            if let Some(NewTask::Leased { owner, ttl }) = &w.creates {
+                new_leases.insert(
+                    w.snapshot.id.as_str(),
+                    (owner.as_str(), ttl_micros(*ttl) as f64),
+                );
+            }
+        }
         let mut tx = self.inner.pool.begin().await.map_err(|e| self.err(e))?;
-        if self.inner.durability == Durability::Os {
+        // A transaction that writes lease rows keeps the server's `synchronous_commit`.
+        if self.inner.durability == Durability::Os && new_leases.is_empty() {
             tx.execute("SET LOCAL synchronous_commit = off")
                 .await
                 .map_err(|e| self.err(e))?;
         }
 
-        // Fencing: every write that carries an epoch must match its task's lease.
+        // New tasks' leases: epoch 1, on the clock after the row lock (a concurrent insert of
+        // the same id is waited for). A task that has a lease row already is refused.
+        if !new_leases.is_empty() {
+            let mut lease_ids = Vec::with_capacity(new_leases.len());
+            let mut owners = Vec::with_capacity(new_leases.len());
+            let mut ttls = Vec::with_capacity(new_leases.len());
+            for (id, (owner, ttl)) in &new_leases {
+                lease_ids.push((*id).to_owned());
+                owners.push((*owner).to_owned());
+                ttls.push(*ttl);
+            }
+            let inserted: Vec<String> = sqlx::query_scalar(
+                "INSERT INTO task_leases (task_id, owner, epoch, expires_at) \
+                 SELECT t, o, 1, clock_timestamp() + make_interval(secs => us / 1e6) \
+                 FROM UNNEST($1::text[], $2::text[], $3::float8[]) AS n(t, o, us) ORDER BY t \
+                 ON CONFLICT (task_id) DO NOTHING \
+                 RETURNING task_id",
+            )
+            .bind(&lease_ids)
+            .bind(&owners)
+            .bind(&ttls)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            if inserted.len() < lease_ids.len()
+                && let Some(taken) = lease_ids.into_iter().find(|id| !inserted.contains(id))
+            {
+                return Err(StoreError::Fenced {
+                    task_id: taken,
+                    epoch: 1,
+                });
+            }
+        }
+
+        // Fencing: every write that carries an epoch must match its task's lease (a creation
+        // was checked above, and below against existing tasks).
         let mut fenced: BTreeMap<&str, u64> = BTreeMap::new();
         for w in batch {
-            if let Some(e) = w.epoch {
+            if let (Some(e), None) = (w.epoch, &w.creates) {
                 fenced.insert(w.snapshot.id.as_str(), e);
             }
         }
@@ -536,6 +587,16 @@ impl TaskStore for PostgresStore {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(|e| self.err(e))?;
+        // A creation must find its task new.
+        if let Some(w) = batch
+            .iter()
+            .find(|w| w.creates.is_some() && old.iter().any(|(id, _)| *id == w.snapshot.id))
+        {
+            return Err(StoreError::Fenced {
+                task_id: w.snapshot.id.clone(),
+                epoch: 1,
+            });
+        }
         let mut deltas: BTreeMap<i32, i64> = BTreeMap::new();
         for (_, state) in &old {
             *deltas.entry(*state).or_default() -= 1;

@@ -581,6 +581,7 @@ mod tests {
             epoch: None,
             messages: Vec::new(),
             checkpoint: None,
+            creates: None,
         }
     }
 

@@ -264,6 +264,63 @@ async fn a_task_waiting_for_input_is_continued_on_another_replica() {
     b.stop().await;
 }
 
+/// A new task's lease comes with its creation commit: a running task is its replica's from
+/// its first event on (another replica is refused it, nobody finds it orphaned), and a unary
+/// task that settles in the commit that creates it never had a lease at all (another
+/// replica's claim would be the first: epoch 1, not the `epoch + 1` after a release).
+#[tokio::test]
+async fn a_new_tasks_lease_comes_with_its_creation_and_a_task_settled_in_it_has_none() {
+    let store = Arc::new(MemoryStore::new());
+    let (a, _da) = replica("a", store.clone(), |_| {}).await;
+    let mut on_a = a
+        .client
+        .send_streaming_message(request(message(
+            "long",
+            json!({"chunks": 20, "chunk_delay_ms": 100}),
+        )))
+        .await
+        .expect("stream on A");
+    let running = task_of(&on_a.next().await.expect("first").expect("event"))
+        .id
+        .clone();
+    match store
+        .acquire_lease(&running, "other", TTL)
+        .await
+        .expect("lease")
+    {
+        LeaseClaim::Held { owner } => assert!(owner.starts_with("a/"), "held by {owner}"),
+        other => panic!("the running task is A's: {other:?}"),
+    }
+    assert!(store.orphaned().await.expect("orphaned").is_empty());
+
+    let reply = a
+        .client
+        .send_message(request(message("quick", json!({}))))
+        .await
+        .expect("send");
+    let Some(switchyard::pb::a2a::send_message_response::Payload::Task(quick)) = reply.payload
+    else {
+        panic!("a task")
+    };
+    assert_eq!(quick.state(), TaskState::Completed);
+    assert!(store.orphaned().await.expect("orphaned").is_empty());
+    assert_eq!(
+        store
+            .acquire_lease(&quick.id, "other", TTL)
+            .await
+            .expect("lease"),
+        LeaseClaim::Acquired(Lease {
+            task_id: quick.id.clone(),
+            owner: "other".into(),
+            epoch: 1,
+            takeovers: 0,
+        }),
+        "no lease was ever written for a task settled in its creation"
+    );
+    drop(on_a);
+    a.stop().await;
+}
+
 /// A [`MemoryStore`] whose renewals of one replica's leases silently do nothing once
 /// partitioned (as if its renewals were lost on the way), and that counts fenced commits.
 #[derive(Debug)]
@@ -481,6 +538,7 @@ async fn orphan_with_takeovers(store: &MemoryStore, takeovers: u32) -> String {
             epoch: Some(epoch),
             messages: Vec::new(),
             checkpoint: None,
+            creates: None,
         }])
         .await
         .expect("commit");

@@ -51,6 +51,7 @@ async fn seed(path: &Path, tasks: &[Task]) {
             epoch: None,
             messages: Vec::new(),
             checkpoint: None,
+            creates: None,
         })
         .collect();
     store.commit(&batch).await.expect("seed");

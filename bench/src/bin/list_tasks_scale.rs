@@ -107,6 +107,7 @@ fn seeded(i: usize, start_us: i64) -> TaskWrite {
         epoch: None,
         messages: vec![key],
         checkpoint: None,
+        creates: None,
     }
 }
 
