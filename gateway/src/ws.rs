@@ -16,7 +16,8 @@
 //!   client (pongs count) close the session with 4004.
 //! - Ends: see [`crate::error::close`] for the close code of every cause. A client close, a
 //!   disconnect or a drain (1001) drop the Converse call: the tasks it started go on.
-//! - Memory: the socket buffers are small (4 KiB read buffer, writes unbuffered).
+//! - Memory: the socket buffers are small (1 KiB read buffer, writes unbuffered); see
+//!   bench/RESULTS.md §9 for what an idle session costs.
 //! - Agent restarts (issue 13 item 6, [`crate::resume`]): when the Converse call breaks (the
 //!   agent's process died, its connection was lost), every task the session started that has
 //!   not settled is followed on: re-subscribed (SubscribeToTask after the last sequence
@@ -83,8 +84,11 @@ use crate::{
 /// The agent's side of a session, holding its place on a lane.
 type Responses = Pin<Box<dyn futures::Stream<Item = Result<ConverseResponse, Status>> + Send>>;
 
-/// Bytes of the socket's read buffer (tungstenite's default is 128 KiB).
-const READ_BUFFER: usize = 4 * 1024;
+/// Bytes of the socket's read buffer, and the most read from the socket at once (tungstenite's
+/// default is 128 KiB). tungstenite zero-fills it, so every idle session keeps all of it
+/// resident; a client frame larger than this is read in several reads into a buffer grown to
+/// the frame's size.
+const READ_BUFFER: usize = 1024;
 
 /// Session settings.
 #[derive(Clone, Debug)]
@@ -247,7 +251,8 @@ async fn session(
     let (mut sink, stream) = socket.split();
     let start = Instant::now();
     let seen = Arc::new(AtomicU64::new(0));
-    let (control_tx, mut control) = mpsc::channel(1);
+    // Boxed, as the request channel: the channel's first block holds 32 slots.
+    let (control_tx, mut control) = mpsc::channel::<Box<Control>>(1);
     let stop_reading = CancellationToken::new();
     let tracked = Arc::new(Mutex::new(Tracked::default()));
     let detach = CancellationToken::new();
@@ -273,7 +278,7 @@ async fn session(
         tokio::select! {
             biased;
             () = s.draining.cancelled() => break End::Failed(ApiError::Draining),
-            c = control.recv() => match c {
+            c = control.recv() => match c.map(|c| *c) {
                 Some(Control::Fail(e)) => break End::Failed(e),
                 Some(Control::Refused(request)) => {
                     let frame = refused(&request);
@@ -516,7 +521,7 @@ struct Inbound {
 async fn read(
     mut stream: SplitStream<WebSocket>,
     inbound: Inbound,
-    control: mpsc::Sender<Control>,
+    control: mpsc::Sender<Box<Control>>,
     activity: Activity,
     max: usize,
     stop: CancellationToken,
@@ -560,7 +565,7 @@ async fn read(
                     };
                     if let Some(request) = refused
                         && control
-                            .send(Control::Refused(Box::new(request)))
+                            .send(Box::new(Control::Refused(Box::new(request))))
                             .await
                             .is_err()
                     {
@@ -575,7 +580,7 @@ async fn read(
             Err(e) => break classify(e, max),
         }
     };
-    let _ = control.send(outcome).await;
+    let _ = control.send(Box::new(outcome)).await;
     stream
 }
 

@@ -27,6 +27,10 @@ struct Args {
     /// SSE over HTTP/2 (`h2c`, prior knowledge): subscriptions per HTTP/2 connection.
     #[arg(long, default_value_t = 1000)]
     h2_streams_per_connection: usize,
+    /// Seconds to hold the connections open after the measurement (time for a heap profiler
+    /// attached to the gateway, e.g. `vgdb detailed_snapshot` under valgrind massif).
+    #[arg(long, default_value_t = 0)]
+    hold_secs: u64,
     /// Directory of the release binaries.
     #[arg(long, default_value = "target/release")]
     bin_dir: String,
@@ -178,6 +182,13 @@ where
         after as f64 / 1024.0,
         per / 1024.0
     );
+    if args.hold_secs > 0 {
+        eprintln!(
+            "holding {} connections for {} s",
+            args.connections, args.hold_secs
+        );
+        tokio::time::sleep(Duration::from_secs(args.hold_secs)).await;
+    }
     for h in handles {
         h.abort();
     }
