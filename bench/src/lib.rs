@@ -3,6 +3,7 @@
 //! hits every target alike.
 
 pub mod bare;
+pub mod callgrind;
 
 use std::{
     future::Future,

@@ -1,0 +1,55 @@
+//! Instructions per call, counted by valgrind's callgrind: the same count for the same binary
+//! and inputs whatever else the machine is doing, so a per-call cost can be compared where
+//! seconds scatter.
+//!
+//! The benchmark binary runs itself under `valgrind --tool=callgrind` twice per target, making
+//! `n` and then `2n` calls after the same setup; the difference of the two totals, divided by
+//! `n`, is what one call costs (client and server, every thread of the process), without the
+//! setup. Needs `valgrind` on `PATH` (Debian package `valgrind`).
+
+use std::process::Command;
+
+/// Total instructions (`Ir`) of the current executable run under callgrind with `args`.
+///
+/// # Errors
+/// valgrind cannot be started, the run fails, or its report has no `Collected :` line.
+pub fn total(args: &[String]) -> anyhow::Result<u64> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new("valgrind")
+        .args([
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            "--dump-line=no",
+        ])
+        .arg(&exe)
+        .args(args)
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run valgrind (Debian package `valgrind`): {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        anyhow::bail!("{} {args:?} under callgrind: {}\n{stderr}", exe.display(), out.status);
+    }
+    stderr
+        .lines()
+        .find_map(|l| l.split_once("Collected :").map(|(_, n)| n.trim().to_owned()))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no `Collected :` line in callgrind's report:\n{stderr}"))
+}
+
+/// Instructions per call: runs `args` followed by `--calls n` and by `--calls 2n` under
+/// callgrind and returns `(total(2n) − total(n)) / n`.
+///
+/// # Errors
+/// As [`total`]; also when the longer run counted fewer instructions.
+pub fn per_call(args: &[String], n: u64) -> anyhow::Result<f64> {
+    let run = |calls: u64| {
+        let mut a = args.to_vec();
+        a.extend(["--calls".to_owned(), calls.to_string()]);
+        total(&a)
+    };
+    let (once, twice) = (run(n)?, run(2 * n)?);
+    let extra = twice
+        .checked_sub(once)
+        .ok_or_else(|| anyhow::anyhow!("{n} more calls counted fewer instructions ({once} then {twice})"))?;
+    Ok(extra as f64 / n as f64)
+}
