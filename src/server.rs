@@ -17,6 +17,7 @@ mod limits;
 pub mod listener;
 mod main;
 mod observe;
+mod ops;
 pub mod version;
 
 pub use limits::{
@@ -163,6 +164,13 @@ async fn open_postgres(
 pub struct ServeConfig {
     /// Address of the gRPC listener; port 0 picks a free port. Default `127.0.0.1:0`.
     pub listen: SocketAddr,
+    /// Address of a second, plain-text HTTP/1.1 listener for operations only: `GET /metrics`,
+    /// `GET /healthz` (liveness) and `GET /readyz` (503 once the drain starts). It is how
+    /// Prometheus and the kubelet reach an agent under mTLS, whose gRPC port refuses them at the
+    /// handshake. Port 0 picks a free port ([`AgentServer::metrics_addr`]). `None` (the default):
+    /// no such listener; `/metrics` is still served on the gRPC port. Agent binaries:
+    /// `--metrics-listen` / `<NAME>_METRICS_LISTEN`.
+    pub metrics_listen: Option<SocketAddr>,
     /// `host:port` advertised in the agent card's GRPC interface; default: the bound address
     /// (`127.0.0.1` when bound to an unspecified address).
     pub public_grpc_url: Option<String>,
@@ -282,6 +290,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_listen: None,
             public_grpc_url: None,
             store: StoreConfig::default(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -309,7 +318,7 @@ impl Default for ServeConfig {
 /// Why a server could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The listen address could not be bound.
+    /// The listen address (or the metrics address) could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         /// The address.
@@ -374,6 +383,8 @@ impl Default for ShutdownHandle {
 pub struct AgentServer {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The operations listener ([`ServeConfig::metrics_listen`]) and its address.
+    ops: Option<(TcpListener, SocketAddr)>,
     router: axum::Router,
     rt: Arc<Runtime>,
     health: tonic_health::server::HealthReporter,
@@ -410,17 +421,11 @@ impl AgentServer {
             .map(crate::tls::ServerTls::mesh)
             .transpose()
             .map_err(|e| ServeError::Config(e.to_string()))?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ServeError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, local_addr) = bind_tcp(config.listen).await?;
+        let ops = match config.metrics_listen {
+            Some(addr) => Some(bind_tcp(addr).await?),
+            None => None,
+        };
         let (store, sqlite): (Arc<dyn TaskStore>, _) = match &config.store {
             StoreConfig::Sqlite { path, durability } => {
                 let s = SqliteStore::open(path, *durability).await?;
@@ -504,6 +509,7 @@ impl AgentServer {
         Ok(Self {
             listener,
             local_addr,
+            ops,
             router,
             rt,
             health,
@@ -520,6 +526,11 @@ impl AgentServer {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the operations listener ([`ServeConfig::metrics_listen`]), if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The agent card as served (interfaces and capabilities completed).
@@ -549,6 +560,10 @@ impl AgentServer {
             self.connections,
             self.tls,
         ));
+        let draining = CancellationToken::new();
+        let ops = self
+            .ops
+            .map(|(l, _)| tokio::spawn(ops::serve(l, draining.clone(), conn_stop.clone())));
         let (store, retention) = self.retention;
         let sweeper = retention.is_enabled().then(|| {
             tokio::spawn(retention::sweeper(
@@ -560,6 +575,7 @@ impl AgentServer {
         });
         signal.await;
         tracing::info!(addr = %self.local_addr, running = self.rt.running(), "draining");
+        draining.cancel();
         for name in [
             "",
             pb::a2a::a2a_service_server::SERVICE_NAME,
@@ -572,6 +588,9 @@ impl AgentServer {
         self.rt.drain(self.drain_timeout).await;
         conn_stop.cancel();
         let _ = serving.await;
+        if let Some(o) = ops {
+            let _ = o.await;
+        }
         if let Some(s) = sweeper {
             let _ = s.await;
         }
@@ -580,6 +599,14 @@ impl AgentServer {
         }
         tracing::info!(addr = %self.local_addr, "stopped");
     }
+}
+
+/// Binds a TCP listener on `addr`; returns it and its bound address.
+async fn bind_tcp(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServeError> {
+    let bind_error = |source| ServeError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
 }
 
 /// Every gRPC service of one agent, behind the request layers.

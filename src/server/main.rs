@@ -18,6 +18,9 @@ const EX_USAGE: u8 = 64;
 /// until SIGINT/SIGTERM, drains, and returns the exit code. Flags (with environment fallbacks,
 /// `NAME` being `name` upper-cased):
 /// - `--listen ADDR` (`NAME_LISTEN`, default `127.0.0.1:0`),
+/// - `--metrics-listen ADDR` (`NAME_METRICS_LISTEN`, default none): a plain-text listener for
+///   `/metrics`, `/healthz` and `/readyz` ([`ServeConfig::metrics_listen`]; how Prometheus and
+///   the kubelet reach an agent under mTLS),
 /// - `--db FILE` (`NAME_DB`, default `switchyard-data/<name>.db`), `--memory` for no store file,
 /// - `--store SPEC` (`NAME_STORE`): `memory`, `sqlite:<path>` or `postgres://…` /
 ///   `postgresql://…` ([`StoreConfig::from_spec`]); `--store-file PATH` (`NAME_STORE_FILE`)
@@ -78,6 +81,17 @@ where
                 .default_value("127.0.0.1:0")
                 .value_parser(clap::value_parser!(SocketAddr))
                 .help("Address to listen on; port 0 picks a free port"),
+        )
+        .arg(
+            Arg::new("metrics-listen")
+                .long("metrics-listen")
+                .env(format!("{upper}_METRICS_LISTEN"))
+                .value_parser(clap::value_parser!(SocketAddr))
+                .value_name("ADDR")
+                .help(
+                    "Plain-text listener for /metrics, /healthz and /readyz only (for Prometheus \
+                     and probes when the gRPC port requires mTLS); port 0 picks a free port",
+                ),
         )
         .arg(
             Arg::new("db")
@@ -217,6 +231,7 @@ where
     let listen = *matches
         .get_one::<SocketAddr>("listen")
         .expect("the flag has a default");
+    let metrics_listen = matches.get_one::<SocketAddr>("metrics-listen").copied();
     let spec = match (
         matches.get_one::<String>("store"),
         matches.get_one::<PathBuf>("store-file"),
@@ -308,6 +323,7 @@ where
     };
     let config = ServeConfig {
         listen,
+        metrics_listen,
         store,
         max_concurrent_executions,
         disconnect_grace,
@@ -324,6 +340,9 @@ where
         Err(e) => return fail(&e),
     };
     println!("{name} listening on {}", server.local_addr());
+    if let Some(addr) = server.metrics_addr() {
+        println!("{name} metrics on http://{addr}/metrics");
+    }
     server.run_until(super::shutdown_signal()).await;
     telemetry.shutdown().await;
     ExitCode::SUCCESS

@@ -538,3 +538,150 @@ async fn the_gateway_edge_speaks_https_with_http2_and_calls_agents_over_mtls() {
     let _ = join.await;
     agent.stop().await;
 }
+
+/// Holds a task whose text is `hold` until `release` is notified (`started` is notified when
+/// it runs); completes any other at once.
+struct Hold {
+    started: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+#[tonic::async_trait]
+impl Agent for Hold {
+    fn card(&self) -> AgentCard {
+        card::builder("hold", "Holds its tasks until released").build()
+    }
+    async fn execute(&self, ctx: TaskContext, _: TaskEvents) -> Result<(), AgentError> {
+        if ctx.text() == "hold" {
+            self.started.notify_one();
+            self.release.notified().await;
+        }
+        Ok(())
+    }
+}
+
+/// `GET http://{addr}{path}` in plain text: the status and body, or the error's text.
+async fn plain_get(
+    http: &reqwest::Client,
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> Result<(u16, String), String> {
+    let r = http
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let status = r.status().as_u16();
+    Ok((status, r.text().await.map_err(|e| e.to_string())?))
+}
+
+#[tokio::test]
+async fn an_mtls_agent_serves_metrics_and_probes_in_plain_text_only_on_its_metrics_address() {
+    switchyard::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = DevCa::ensure(&dir.path().join("certs"), DOMAIN).expect("CA");
+    let started = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let server = AgentServer::bind_arc(
+        Arc::new(Hold {
+            started: started.clone(),
+            release: release.clone(),
+        }),
+        ServeConfig {
+            store: StoreConfig::Memory,
+            drain_timeout: Duration::from_secs(20),
+            metrics_listen: Some(([127, 0, 0, 1], 0).into()),
+            tls: Some(identity(&ca, "hold", &["agent", "hold"])),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("bind");
+    let (grpc, metrics) = (
+        server.local_addr(),
+        server.metrics_addr().expect("metrics address"),
+    );
+    assert_ne!(grpc, metrics);
+    let stop = server.shutdown_handle();
+    let join = tokio::spawn(server.run());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+
+    // A call over mTLS that completes, then one held running.
+    let cli = identity(&ca, "cli", &["cli"]).client().expect("client");
+    let client = Client::connect_with(&grpc.to_string(), Some(&cli))
+        .await
+        .expect("connect")
+        .with_timeout(Duration::from_secs(60));
+    client.send_text("quick").await.expect("a call over mTLS");
+    let call = tokio::spawn(async move { client.send_text("hold").await });
+    tokio::time::timeout(Duration::from_secs(30), started.notified())
+        .await
+        .expect("the task started");
+
+    // Plain text on the metrics address: metrics (with that call) and both probes.
+    let (status, body) = plain_get(&http, metrics, "/metrics").await.expect("scrape");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("switchyard_") && l.contains("agent=\"hold\"")),
+        "no metric of the agent in:\n{body}"
+    );
+    assert_eq!(
+        plain_get(&http, metrics, "/healthz").await,
+        Ok((200, "ok\n".into()))
+    );
+    assert_eq!(
+        plain_get(&http, metrics, "/readyz").await,
+        Ok((200, "ready\n".into()))
+    );
+    // Nothing else there: no card, no gRPC.
+    for path in [
+        "/.well-known/agent-card.json",
+        "/lf.a2a.v1.A2AService/GetTask",
+    ] {
+        assert_eq!(
+            plain_get(&http, metrics, path).await.map(|r| r.0),
+            Ok(404),
+            "{path}"
+        );
+    }
+    // The gRPC port still refuses plain text, metrics included.
+    let e = plain_get(&http, grpc, "/metrics")
+        .await
+        .expect_err("plain text on the mTLS port");
+    assert!(!e.is_empty());
+
+    // Draining: not ready, still alive and scrapable, until the held task ends.
+    stop.shutdown();
+    let mut readyz = (0, String::new());
+    for _ in 0..100 {
+        readyz = plain_get(&http, metrics, "/readyz")
+            .await
+            .expect("readyz while draining");
+        if readyz.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(readyz, (503, "draining\n".into()));
+    assert_eq!(
+        plain_get(&http, metrics, "/healthz").await.map(|r| r.0),
+        Ok(200)
+    );
+    assert_eq!(
+        plain_get(&http, metrics, "/metrics").await.map(|r| r.0),
+        Ok(200)
+    );
+    release.notify_one();
+    let task = call.await.expect("join").expect("the held call completes");
+    assert_eq!(task.state(), switchyard::pb::a2a::TaskState::Completed);
+    tokio::time::timeout(Duration::from_secs(30), join)
+        .await
+        .expect("drained in time")
+        .expect("join");
+    // Closed with the gRPC listener.
+    assert!(plain_get(&http, metrics, "/healthz").await.is_err());
+}
