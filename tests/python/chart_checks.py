@@ -36,7 +36,8 @@ def check_render(name, docs, values, agents, release, namespace):
         pod = workloads[full]["spec"]["template"]
         (c,) = pod["spec"]["containers"]
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-        assert set(ports) == {"grpc"}, f"{where} {agent} ports {ports}"
+        assert set(ports) == {"grpc", "metrics"}, f"{where} {agent} ports {ports}"
+        assert ports["grpc"] != ports["metrics"], f"{where} {agent} ports {ports}"
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert c[probe]["grpc"]["port"] == ports["grpc"], f"{where} {agent} {probe} {c[probe]}"
         for svc_name, headless in ((full, False), (f"{full}-headless", True)):
@@ -48,6 +49,9 @@ def check_render(name, docs, values, agents, release, namespace):
         upper = agent.upper().replace("-", "_")
         env = env_of(c)
         assert env[f"{upper}_LISTEN"]["value"] == f"0.0.0.0:{ports['grpc']}", f"{where} {agent} listen"
+        assert env[f"{upper}_METRICS_LISTEN"]["value"] == f"0.0.0.0:{ports['metrics']}", f"{where} {agent} metrics"
+        annotations = pod["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(ports["metrics"]), f"{where} {agent} {annotations}"
         store = {**values.get("agentDefaults", {}).get("store", {}), **values.get("agents", {}).get(agent, {}).get("store", {})}
         if store.get("type") == "postgres":
             # The DSN only from the Secret, never in the manifest; no SQLite file.
@@ -96,6 +100,14 @@ def check_render(name, docs, values, agents, release, namespace):
                 peer_sel = peer["podSelector"]["matchLabels"]
                 assert any(subset(peer_sel, labels) for labels in pod_labels), f"{where} {pname} peer {peer_sel}"
     if np_on:
+        # Scrapers (peers in another namespace) reach an agent's metrics port, never its gRPC port.
+        for pname, p in policies.items():
+            if pname == f"{release}-gateway":
+                continue
+            for rule in p["spec"]["ingress"]:
+                ports = [q["port"] for q in rule["ports"]]
+                scrapers = any("namespaceSelector" in peer for peer in rule["from"])
+                assert ports == (["metrics"] if scrapers else ["grpc"]), f"{where} {pname} {rule}"
         callers = {}
         for pname, p in policies.items():
             comp = p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]

@@ -118,6 +118,10 @@ INVALID = {
         {"mtls": {"enabled": True, "certManager": {"enabled": True}}},
         "mtls.certManager.issuerRef.name is required",
     ),
+    "metrics port equal to the gRPC port": (
+        {"agents": {"echo": {"metricsPort": 50051}}},
+        "agents.echo.metricsPort (50051) equals its port",
+    ),
     "call to a disabled agent": (
         {"agents": {"keywords": {"enabled": False}}},
         "agents.research.calls names \"keywords\", which is not an enabled agent",
@@ -193,7 +197,7 @@ def run_sets():
     monitors = [d for d in render(values, ["monitoring.coreos.com/v1/PodMonitor"]) if d["kind"] == "PodMonitor"]
     assert len(monitors) == 1, monitors
     ports = {e["port"] for e in monitors[0]["spec"]["podMetricsEndpoints"]}
-    assert ports == {"grpc", "http"}, ports
+    assert ports == {"metrics", "http"}, ports
     print("ok PodMonitor only with monitoring.coreos.com/v1")
     # Golden render of the defaults: a chart change shows up as a reviewable diff.
     # SWITCHYARD_UPDATE_GOLDEN=1 rewrites the file.
@@ -241,12 +245,20 @@ def check_mtls():
             assert "edge-cert" in secrets, secrets
             assert c["readinessProbe"]["httpGet"]["scheme"] == "HTTPS", c["readinessProbe"]
         else:
-            assert "tcpSocket" in c["readinessProbe"] and "grpc" not in c["readinessProbe"], c["readinessProbe"]
+            # The kubelet speaks plain text: probes go to the plain-text metrics listener.
+            assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}, c["readinessProbe"]
+            assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}, c["livenessProbe"]
+    # Without a metrics port, probes under mTLS fall back to a TCP connect on the gRPC port.
+    docs = render({**values, "agentDefaults": {"metricsPort": 0}})
+    (echo,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "switchyard-echo"]
+    c = echo["spec"]["template"]["spec"]["containers"][0]
+    assert c["readinessProbe"]["tcpSocket"] == {"port": 50051}, c["readinessProbe"]
+    assert "ECHO_METRICS_LISTEN" not in json.dumps(c["env"]), c["env"]
     # Off by default: no Certificate, no TLS environment.
     plain = render({})
     assert not [d for d in plain if d["kind"] == "Certificate"]
     assert "SWITCHYARD_TLS_CA" not in json.dumps(plain)
-    print("ok mTLS from Secrets, cert-manager Certificates with SPIFFE IDs, HTTPS edge")
+    print("ok mTLS from Secrets, cert-manager Certificates with SPIFFE IDs, HTTPS edge, probes on the metrics port")
 
 
 def leaf_keys(tree, prefix=""):
