@@ -340,7 +340,7 @@ impl Registry {
                 .map(|e| {
                     balance::Backend::new(e, &agent, failed.clone(), &self.resilience).map(Arc::new)
                 })
-                .collect::<Result<Vec<_>, _>>()
+                .collect::<Result<_, _>>()
                 .map_err(|_| RegistryError::InvalidEndpoint {
                     agent: config.name.clone(),
                     endpoint: config.endpoints.join(","),

@@ -24,7 +24,7 @@ use crate::{resilience::ResilienceConfig, telemetry::metrics::REGISTRY_ENDPOINTS
 pub(crate) struct Pool {
     agent: Arc<str>,
     resilience: ResilienceConfig,
-    backends: RwLock<Vec<Arc<Backend>>>,
+    backends: RwLock<super::route::Backends>,
     /// The last answer for each `dns:///` endpoint; `None` before the first.
     answers: Mutex<Vec<Option<Vec<SocketAddr>>>>,
     /// The resolved addresses, once every endpoint has been resolved once.
@@ -47,7 +47,7 @@ impl Pool {
         let pool = Arc::new(Self {
             agent: agent.into(),
             resilience: resilience.clone(),
-            backends: RwLock::default(),
+            backends: RwLock::new(Arc::new([])),
             answers: Mutex::new(vec![None; targets.len()]),
             resolved: tokio::sync::watch::Sender::new(None),
             failed: Arc::new(Notify::new()),
@@ -74,7 +74,7 @@ impl Pool {
     }
 
     /// The backends in the pool now (empty when DNS has no address for the agent, yet).
-    pub(crate) fn backends(&self) -> Vec<Arc<Backend>> {
+    pub(crate) fn backends(&self) -> super::route::Backends {
         self.backends
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -123,7 +123,7 @@ impl Pool {
                     }
                 }
                 tracing::info!(agent = %self.agent, endpoints = ?wanted, "endpoints changed");
-                *backends = next;
+                *backends = next.into();
             }
         }
         drop(answers);

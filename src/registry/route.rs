@@ -31,14 +31,18 @@ use crate::{
 #[derive(Debug)]
 pub(crate) enum Endpoints {
     /// `host:port` endpoints, fixed.
-    Fixed(Vec<Arc<Backend>>),
+    Fixed(Backends),
     /// `dns:///` endpoints.
     Discovered(Arc<Pool>),
 }
 
+/// A snapshot of an agent's endpoints: taken on every call, so sharing it costs one reference
+/// count, not a vector.
+pub(crate) type Backends = Arc<[Arc<Backend>]>;
+
 impl Endpoints {
     /// The endpoints now.
-    pub(crate) fn snapshot(&self) -> Vec<Arc<Backend>> {
+    pub(crate) fn snapshot(&self) -> Backends {
         match self {
             Self::Fixed(b) => b.clone(),
             Self::Discovered(pool) => pool.backends(),
