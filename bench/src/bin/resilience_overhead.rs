@@ -3,9 +3,13 @@
 //! retry budget, body kept for retries) versus a plain client over one channel, in interleaved
 //! rounds of the same run.
 //!
+//! With `--instructions N` it counts instead, under valgrind's callgrind
+//! ([`switchyard_bench::callgrind`]): instructions per call (client and server) through each
+//! client, N sequential calls per run; the machine's load does not move that count.
+//!
 //! `cargo run --release -p switchyard-bench --bin resilience_overhead -- --help`
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use switchyard::{
@@ -13,7 +17,7 @@ use switchyard::{
     pb::a2a::{ListTasksRequest, TaskState},
     registry::AgentConfig,
 };
-use switchyard_bench::{Round, round, summarize};
+use switchyard_bench::{Round, callgrind, median, round, summarize};
 
 #[derive(Debug, Parser)]
 #[command(about = "Calls through the resilience layers vs a plain client, same agent")]
@@ -27,10 +31,31 @@ struct Args {
     /// Rounds per target and call (interleaved).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Count instructions per call under callgrind instead (N sequential calls per run).
+    #[arg(long, value_name = "N")]
+    instructions: Option<u64>,
+    /// (Internal, run under callgrind) make this many sequential calls and exit.
+    #[arg(long, requires_all = ["target", "call"], hide = true)]
+    calls: Option<u64>,
+    /// (Internal) the client of `--calls`.
+    #[arg(long, value_enum, hide = true)]
+    target: Option<Target>,
+    /// (Internal) the call of `--calls`.
+    #[arg(long, value_enum, hide = true)]
+    call: Option<Call>,
+}
+
+/// Which client makes the calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Target {
+    /// A registry's client: balancer, outlier state, retry budget, body kept for retries.
+    Layered,
+    /// A plain `Client` over one channel.
+    Plain,
 }
 
 /// What each caller does in a loop.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum Call {
     /// `ListTasks` with a page of one (a read: retryable, its body kept for retries).
     Read,
@@ -38,35 +63,80 @@ enum Call {
     Send,
 }
 
-async fn run_round(client: Client, call: Call, args: &Args) -> Round {
-    round(
+/// One call; whether it succeeded.
+async fn make(client: &Client, call: Call) -> bool {
+    match call {
+        Call::Read => client
+            .list_tasks(ListTasksRequest {
+                page_size: Some(1),
+                ..Default::default()
+            })
+            .await
+            .is_ok(),
+        Call::Send => client
+            .send_text("benchmark payload: the quick brown fox jumps over the lazy dog")
+            .await
+            .is_ok_and(|t| t.state() == TaskState::Completed),
+    }
+}
+
+/// A round, and the process's CPU time per completed call in it (µs; client and server).
+async fn run_round(client: Client, call: Call, args: &Args) -> (Round, f64) {
+    let (cpu, start) = (process_cpu_time(), Instant::now());
+    let r = round(
         args.concurrency,
         Duration::from_secs(args.seconds),
         move || {
             let client = client.clone();
-            async move {
-                match call {
-                    Call::Read => client
-                        .list_tasks(ListTasksRequest {
-                            page_size: Some(1),
-                            ..Default::default()
-                        })
-                        .await
-                        .is_ok(),
-                    Call::Send => client
-                        .send_text("benchmark payload: the quick brown fox jumps over the lazy dog")
-                        .await
-                        .is_ok_and(|t| t.state() == TaskState::Completed),
-                }
-            }
+            async move { make(&client, call).await }
         },
     )
-    .await
+    .await;
+    let calls = r.rps * start.elapsed().as_secs_f64();
+    let cpu_us = (process_cpu_time() - cpu).as_secs_f64() * 1e6 / calls.max(1.0);
+    (r, cpu_us)
+}
+
+/// User plus system CPU time of this process so far (`/proc/self/stat` fields 14 and 15, in
+/// clock ticks of 10 ms: Linux's `USER_HZ` is 100).
+fn process_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// `--instructions N`: instructions per call through each client, counted by callgrind.
+fn count_instructions(n: u64) -> anyhow::Result<()> {
+    println!("| call | with the layers (instructions/call) | plain client | with / plain |");
+    println!("|---|---|---|---|");
+    for call in [Call::Read, Call::Send] {
+        let per = |target: &str| {
+            let call = format!("{call:?}").to_lowercase();
+            let args = ["--target", target, "--call", &call].map(str::to_owned);
+            callgrind::per_call(&args, n)
+        };
+        let (with, plain) = (per("layered")?, per("plain")?);
+        println!(
+            "| {call:?} | {with:.0} | {plain:.0} | {:.3} |",
+            with / plain
+        );
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(n) = args.instructions {
+        return count_instructions(n);
+    }
     // Metrics on, as in the gateway: the layers' counters cost what they cost there.
     switchyard::telemetry::metrics::install();
     let server = AgentServer::bind(
@@ -95,9 +165,20 @@ async fn main() -> anyhow::Result<()> {
         .agent("echo")?
         .client()
         .with_timeout(Duration::from_secs(10));
+    if let (Some(n), Some(target), Some(call)) = (args.calls, args.target, args.call) {
+        let client = if target == Target::Layered {
+            layered
+        } else {
+            plain
+        };
+        for _ in 0..n {
+            anyhow::ensure!(make(&client, call).await, "a {call:?} call failed");
+        }
+        return Ok(());
+    }
 
-    println!("| call | target | RPS (median) | p50 µs | p99 µs |");
-    println!("|---|---|---|---|---|");
+    println!("| call | target | RPS (median) | p50 µs | p99 µs | CPU µs/call (median) |");
+    println!("|---|---|---|---|---|---|");
     for call in [Call::Read, Call::Send] {
         let warm = Args {
             seconds: 1,
@@ -106,30 +187,43 @@ async fn main() -> anyhow::Result<()> {
         run_round(layered.clone(), call, &warm).await;
         run_round(plain.clone(), call, &warm).await;
         let (mut with, mut without) = (Vec::new(), Vec::new());
+        let (mut with_cpu, mut without_cpu) = (Vec::new(), Vec::new());
+        let mut ratios = Vec::new();
         for i in 0..args.rounds {
             // Alternate which goes first, so drift in machine load hits both alike.
-            if i % 2 == 0 {
-                with.push(run_round(layered.clone(), call, &args).await);
-                without.push(run_round(plain.clone(), call, &args).await);
+            let (w, n) = if i % 2 == 0 {
+                let w = run_round(layered.clone(), call, &args).await;
+                (w, run_round(plain.clone(), call, &args).await)
             } else {
-                without.push(run_round(plain.clone(), call, &args).await);
-                with.push(run_round(layered.clone(), call, &args).await);
-            }
+                let n = run_round(plain.clone(), call, &args).await;
+                (run_round(layered.clone(), call, &args).await, n)
+            };
             eprintln!(
-                "{call:?} round {}: with {:?} | without {:?}",
+                "{call:?} round {}: with {:?} {:.1} CPU µs/call | without {:?} {:.1} CPU µs/call",
                 i + 1,
-                with[i],
-                without[i]
+                w.0,
+                w.1,
+                n.0,
+                n.1
             );
+            ratios.push(w.0.rps / n.0.rps);
+            with.push(w.0);
+            with_cpu.push(w.1);
+            without.push(n.0);
+            without_cpu.push(n.1);
         }
         let (wr, wp50, wp99) = summarize(&with);
         let (nr, np50, np99) = summarize(&without);
+        let (wc, nc) = (median(&mut with_cpu), median(&mut without_cpu));
         let errors: u64 = with.iter().chain(&without).map(|x| x.errors).sum();
-        println!("| {call:?} | with the layers | {wr:.0} | {wp50:.0} | {wp99:.0} |");
-        println!("| {call:?} | plain client | {nr:.0} | {np50:.0} | {np99:.0} |");
+        println!("| {call:?} | with the layers | {wr:.0} | {wp50:.0} | {wp99:.0} | {wc:.1} |");
+        println!("| {call:?} | plain client | {nr:.0} | {np50:.0} | {np99:.0} | {nc:.1} |");
         eprintln!(
-            "{call:?}: with/without RPS {:.3} (target >= 0.95); errors {errors}",
-            wr / nr
+            "{call:?}: with/without RPS {:.3} (median of per-round ratios {:.3}; target >= 0.95), \
+             CPU per call {:.3}; errors {errors}",
+            wr / nr,
+            median(&mut ratios),
+            wc / nc
         );
     }
     Ok(())
