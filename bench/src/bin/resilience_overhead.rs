@@ -5,7 +5,8 @@
 //!
 //! With `--instructions N` it counts instead, under valgrind's callgrind
 //! ([`switchyard_bench::callgrind`]): instructions per call (client and server) through each
-//! client, N sequential calls per run; the machine's load does not move that count.
+//! client, N calls per run shared by the `--concurrency` callers; the machine's load does not
+//! move that count.
 //!
 //! `cargo run --release -p switchyard-bench --bin resilience_overhead -- --help`
 
@@ -16,6 +17,7 @@ use switchyard::{
     AgentServer, Client, Registry, RegistryConfig, ServeConfig, StoreConfig,
     pb::a2a::{ListTasksRequest, TaskState},
     registry::AgentConfig,
+    store::Retention,
 };
 use switchyard_bench::{Round, callgrind, median, round, summarize};
 
@@ -31,10 +33,11 @@ struct Args {
     /// Rounds per target and call (interleaved).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
-    /// Count instructions per call under callgrind instead (N sequential calls per run).
+    /// Count instructions per call under callgrind instead (N calls per run, shared by
+    /// `--concurrency` callers).
     #[arg(long, value_name = "N")]
     instructions: Option<u64>,
-    /// (Internal, run under callgrind) make this many sequential calls and exit.
+    /// (Internal, run under callgrind) make this many calls (`--concurrency` callers) and exit.
     #[arg(long, requires_all = ["target", "call"], hide = true)]
     calls: Option<u64>,
     /// (Internal) the client of `--calls`.
@@ -113,18 +116,28 @@ fn process_cpu_time() -> Duration {
 }
 
 /// `--instructions N`: instructions per call through each client, counted by callgrind.
-fn count_instructions(n: u64) -> anyhow::Result<()> {
-    println!("| call | with the layers (instructions/call) | plain client | with / plain |");
-    println!("|---|---|---|---|");
+fn count_instructions(n: u64, concurrency: usize) -> anyhow::Result<()> {
+    println!(
+        "| call | callers | with the layers (instructions/call) | plain client | with / plain |"
+    );
+    println!("|---|---|---|---|---|");
     for call in [Call::Read, Call::Send] {
         let per = |target: &str| {
             let call = format!("{call:?}").to_lowercase();
-            let args = ["--target", target, "--call", &call].map(str::to_owned);
+            let args = [
+                "--target",
+                target,
+                "--call",
+                &call,
+                "--concurrency",
+                &concurrency.to_string(),
+            ]
+            .map(str::to_owned);
             callgrind::per_call(&args, n)
         };
         let (with, plain) = (per("layered")?, per("plain")?);
         println!(
-            "| {call:?} | {with:.0} | {plain:.0} | {:.3} |",
+            "| {call:?} | {concurrency} | {with:.0} | {plain:.0} | {:.3} |",
             with / plain
         );
     }
@@ -135,7 +148,7 @@ fn count_instructions(n: u64) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(n) = args.instructions {
-        return count_instructions(n);
+        return count_instructions(n, args.concurrency);
     }
     // Metrics on, as in the gateway: the layers' counters cost what they cost there.
     switchyard::telemetry::metrics::install();
@@ -143,6 +156,9 @@ async fn main() -> anyhow::Result<()> {
         switchyard_echo::Echo,
         ServeConfig {
             store: StoreConfig::Memory,
+            // Rounds of sends leave hundreds of thousands of tasks: past retention's default
+            // cap (100,000), its minutely sweep would land in whichever round runs then.
+            retention: Retention::keep_all(),
             ..Default::default()
         },
     )
@@ -171,8 +187,22 @@ async fn main() -> anyhow::Result<()> {
         } else {
             plain
         };
-        for _ in 0..n {
-            anyhow::ensure!(make(&client, call).await, "a {call:?} call failed");
+        // `--concurrency` callers share the calls, as in a round.
+        let callers = (args.concurrency as u64).clamp(1, n.max(1));
+        let workers: Vec<_> = (0..callers)
+            .map(|i| {
+                let client = client.clone();
+                let share = n / callers + u64::from(i < n % callers);
+                tokio::spawn(async move {
+                    for _ in 0..share {
+                        anyhow::ensure!(make(&client, call).await, "a {call:?} call failed");
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.await??;
         }
         return Ok(());
     }
