@@ -164,7 +164,7 @@ async fn open_postgres(
 pub struct ServeConfig {
     /// Address of the gRPC listener; port 0 picks a free port. Default `127.0.0.1:0`.
     pub listen: SocketAddr,
-    /// Address of a second, plain-text HTTP/1.1 listener for operations only: `GET /metrics`,
+    /// Address of a second, plain-text HTTP listener for operations only: `GET /metrics`,
     /// `GET /healthz` (liveness) and `GET /readyz` (503 once the drain starts). It is how
     /// Prometheus and the kubelet reach an agent under mTLS, whose gRPC port refuses them at the
     /// handshake. Port 0 picks a free port ([`AgentServer::metrics_addr`]). `None` (the default):

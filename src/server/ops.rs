@@ -1,6 +1,6 @@
 //! The operations listener ([`ServeConfig::metrics_listen`](super::ServeConfig::metrics_listen)).
 //!
-//! Plain-text HTTP/1.1 with three routes, and nothing else (no task, card or call goes through
+//! Plain-text HTTP (HTTP/1.1, or HTTP/2 with prior knowledge) with three routes, and nothing else (no task, card or call goes through
 //! it):
 //! - `GET /metrics`: the process's Prometheus metrics (text exposition format 0.0.4), as on the
 //!   gRPC port;
