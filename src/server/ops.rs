@@ -1,7 +1,7 @@
 //! The operations listener ([`ServeConfig::metrics_listen`](super::ServeConfig::metrics_listen)).
 //!
-//! Plain-text HTTP (HTTP/1.1, or HTTP/2 with prior knowledge) with three routes, and nothing else (no task, card or call goes through
-//! it):
+//! Plain-text HTTP (HTTP/1.1, or HTTP/2 with prior knowledge) with three routes, and nothing
+//! else (no task, card or call goes through it):
 //! - `GET /metrics`: the process's Prometheus metrics (text exposition format 0.0.4), as on the
 //!   gRPC port;
 //! - `GET /healthz`: `200 ok` while the process runs (a liveness probe);
