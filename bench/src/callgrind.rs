@@ -27,11 +27,18 @@ pub fn total(args: &[String]) -> anyhow::Result<u64> {
         .map_err(|e| anyhow::anyhow!("cannot run valgrind (Debian package `valgrind`): {e}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        anyhow::bail!("{} {args:?} under callgrind: {}\n{stderr}", exe.display(), out.status);
+        anyhow::bail!(
+            "{} {args:?} under callgrind: {}\n{stderr}",
+            exe.display(),
+            out.status
+        );
     }
     stderr
         .lines()
-        .find_map(|l| l.split_once("Collected :").map(|(_, n)| n.trim().to_owned()))
+        .find_map(|l| {
+            l.split_once("Collected :")
+                .map(|(_, n)| n.trim().to_owned())
+        })
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no `Collected :` line in callgrind's report:\n{stderr}"))
 }
@@ -48,8 +55,8 @@ pub fn per_call(args: &[String], n: u64) -> anyhow::Result<f64> {
         total(&a)
     };
     let (once, twice) = (run(n)?, run(2 * n)?);
-    let extra = twice
-        .checked_sub(once)
-        .ok_or_else(|| anyhow::anyhow!("{n} more calls counted fewer instructions ({once} then {twice})"))?;
+    let extra = twice.checked_sub(once).ok_or_else(|| {
+        anyhow::anyhow!("{n} more calls counted fewer instructions ({once} then {twice})")
+    })?;
     Ok(extra as f64 / n as f64)
 }
