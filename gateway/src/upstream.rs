@@ -147,16 +147,23 @@ impl Forward {
     }
 
     /// Runs a unary call to `agent` under the unary deadline, mapping its failure.
-    pub(crate) async fn call<T>(
+    ///
+    /// `call` (tonic's future, over a kilobyte) is boxed here, once, before anything else
+    /// holds it: the futures of the callers, which are moved as they are built and wrapped,
+    /// then carry a pointer instead of copying it at every step.
+    pub(crate) fn call<'a, T>(
         &self,
-        agent: &str,
-        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
-    ) -> Result<T, ApiError> {
+        agent: &'a str,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>> + Send + 'a,
+    ) -> impl Future<Output = Result<T, ApiError>> + Send + 'a {
         let at = self.unary_deadline() + LOCAL_SLACK;
-        match tokio::time::timeout_at(at, call).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(upstream(agent, status)),
-            Err(_) => Err(ApiError::DeadlineExceeded),
+        let call = tokio::time::timeout_at(at, Box::pin(call));
+        async move {
+            match call.await {
+                Ok(Ok(response)) => Ok(response.into_inner()),
+                Ok(Err(status)) => Err(upstream(agent, status)),
+                Err(_) => Err(ApiError::DeadlineExceeded),
+            }
         }
     }
 }
