@@ -15,6 +15,8 @@
 //! A request over a bound fails with INVALID_ARGUMENT and a `google.rpc.BadRequest` naming
 //! each field (JSON-RPC -32602, HTTP 400); the value itself is never echoed.
 
+use std::fmt;
+
 use pbjson_types::{Struct, Value, value::Kind};
 
 use crate::{
@@ -80,8 +82,32 @@ impl Violations {
 
     /// Checks every item of a repeated id or name field.
     pub fn ids(&mut self, field: &str, values: &[String]) {
+        self.ids_in(&"", field, values);
+    }
+
+    /// Checks id field `name` of the message at `path` (written out only for a violation:
+    /// checking a request within bounds formats nothing).
+    fn id_in(&mut self, path: &dyn fmt::Display, name: &str, value: &str) {
+        if value.len() > MAX_ID_BYTES {
+            self.id(&format!("{path}{name}"), value);
+        }
+    }
+
+    /// As [`ids`](Self::ids), for the field `name` of the message at `path`.
+    fn ids_in(&mut self, path: &dyn fmt::Display, name: &str, values: &[String]) {
         for (i, v) in values.iter().enumerate() {
-            self.id(&format!("{field}[{i}]"), v);
+            if v.len() > MAX_ID_BYTES {
+                self.id(&format!("{path}{name}[{i}]"), v);
+            }
+        }
+    }
+
+    /// As [`object`](Self::object), for the field `name` of the message at `path`.
+    fn object_in(&mut self, path: &dyn fmt::Display, name: &str, value: Option<&Struct>) {
+        if let Some(depth) = value.map(struct_depth)
+            && depth > MAX_JSON_DEPTH
+        {
+            self.depth(&format!("{path}{name}"), depth);
         }
     }
 
@@ -155,33 +181,39 @@ pub fn struct_depth(s: &Struct) -> usize {
     1 + s.fields.values().map(value_depth).max().unwrap_or(0)
 }
 
-fn message(v: &mut Violations, path: &str, m: &Message) {
-    v.id(&format!("{path}.message_id"), &m.message_id);
-    v.id(&format!("{path}.context_id"), &m.context_id);
-    v.id(&format!("{path}.task_id"), &m.task_id);
-    v.ids(&format!("{path}.reference_task_ids"), &m.reference_task_ids);
-    v.ids(&format!("{path}.extensions"), &m.extensions);
-    v.object(&format!("{path}.metadata"), m.metadata.as_ref());
+// `path` is the message's place in the request (with its trailing `.`, or empty), written
+// out only when one of its fields breaks a bound.
+
+fn message(v: &mut Violations, path: &dyn fmt::Display, m: &Message) {
+    v.id_in(path, "message_id", &m.message_id);
+    v.id_in(path, "context_id", &m.context_id);
+    v.id_in(path, "task_id", &m.task_id);
+    v.ids_in(path, "reference_task_ids", &m.reference_task_ids);
+    v.ids_in(path, "extensions", &m.extensions);
+    v.object_in(path, "metadata", m.metadata.as_ref());
     for (i, p) in m.parts.iter().enumerate() {
-        part(v, &format!("{path}.parts[{i}]"), p);
+        part(v, &format_args!("{path}parts[{i}]."), p);
     }
 }
 
-fn part(v: &mut Violations, path: &str, p: &Part) {
-    v.id(&format!("{path}.filename"), &p.filename);
-    v.id(&format!("{path}.media_type"), &p.media_type);
-    v.object(&format!("{path}.metadata"), p.metadata.as_ref());
+fn part(v: &mut Violations, path: &dyn fmt::Display, p: &Part) {
+    v.id_in(path, "filename", &p.filename);
+    v.id_in(path, "media_type", &p.media_type);
+    v.object_in(path, "metadata", p.metadata.as_ref());
     if let Some(crate::pb::a2a::part::Content::Data(d)) = &p.content {
-        v.value(&format!("{path}.data"), d);
+        let depth = value_depth(d);
+        if depth > MAX_JSON_DEPTH {
+            v.depth(&format!("{path}data"), depth);
+        }
     }
 }
 
 fn push_config(v: &mut Violations, path: &str, c: &TaskPushNotificationConfig) {
-    v.id(&format!("{path}tenant"), &c.tenant);
-    v.id(&format!("{path}id"), &c.id);
-    v.id(&format!("{path}task_id"), &c.task_id);
+    v.id_in(&path, "tenant", &c.tenant);
+    v.id_in(&path, "id", &c.id);
+    v.id_in(&path, "task_id", &c.task_id);
     if let Some(a) = &c.authentication {
-        v.id(&format!("{path}authentication.scheme"), &a.scheme);
+        v.id_in(&path, "authentication.scheme", &a.scheme);
     }
 }
 
@@ -189,7 +221,7 @@ impl Bounded for SendMessageRequest {
     fn check_bounds(&self, v: &mut Violations) {
         v.id("tenant", &self.tenant);
         if let Some(m) = &self.message {
-            message(v, "message", m);
+            message(v, &"message.", m);
         }
         if let Some(c) = &self.configuration {
             v.ids(
@@ -284,7 +316,7 @@ impl Bounded for SendMessagePartsRequest {
     fn check_bounds(&self, v: &mut Violations) {
         match &self.frame {
             Some(send_message_parts_request::Frame::Header(h)) => h.check_bounds(v),
-            Some(send_message_parts_request::Frame::Part(p)) => part(v, "part", p),
+            Some(send_message_parts_request::Frame::Part(p)) => part(v, &"part.", p),
             _ => {}
         }
     }
@@ -384,6 +416,61 @@ mod tests {
         too_deep.metadata = Some(objects(2 * MAX_JSON_DEPTH));
         let bytes = too_deep.encode_to_vec();
         assert!(Message::decode(bytes.as_slice()).is_err());
+    }
+
+    #[test]
+    fn every_field_over_a_bound_is_named_by_its_path() {
+        use crate::pb::a2a::{SendMessageConfiguration, TaskPushNotificationConfig};
+        let long = "x".repeat(MAX_ID_BYTES + 1);
+        let deep = objects(MAX_JSON_DEPTH + 1);
+        let mut m = Message::user_text("hi");
+        m.message_id.clone_from(&long);
+        m.context_id.clone_from(&long);
+        m.reference_task_ids = vec![String::new(), long.clone()];
+        m.extensions = vec![long.clone()];
+        m.metadata = Some(deep.clone());
+        m.parts[0].filename.clone_from(&long);
+        m.parts[0].media_type.clone_from(&long);
+        m.parts[0].metadata = Some(deep.clone());
+        let req = SendMessageRequest {
+            tenant: long.clone(),
+            message: Some(m),
+            configuration: Some(SendMessageConfiguration {
+                accepted_output_modes: vec![long.clone()],
+                task_push_notification_config: Some(TaskPushNotificationConfig {
+                    id: long.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            metadata: Some(deep),
+        };
+        let fields: Vec<String> = violations(&req).into_iter().map(|f| f.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "tenant",
+                "message.message_id",
+                "message.context_id",
+                "message.reference_task_ids[1]",
+                "message.extensions[0]",
+                "message.metadata",
+                "message.parts[0].filename",
+                "message.parts[0].media_type",
+                "message.parts[0].metadata",
+                "configuration.accepted_output_modes[0]",
+                "configuration.task_push_notification_config.id",
+                "metadata",
+            ]
+        );
+        let frame = SendMessagePartsRequest {
+            frame: Some(send_message_parts_request::Frame::Part(Part {
+                filename: long,
+                ..Default::default()
+            })),
+        };
+        let fields: Vec<String> = violations(&frame).into_iter().map(|f| f.field).collect();
+        assert_eq!(fields, ["part.filename"]);
     }
 
     #[test]

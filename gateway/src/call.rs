@@ -139,7 +139,10 @@ pub(crate) async fn dispatch(
         let (f, span) = target
             .forward
             .client_span(A2A_SERVICE, method, name, client.address());
-        let result = calls(target, this, last_event_id, &f, client.a2a(), &span)
+        // Boxed: the calls of every method make a future of kilobytes, which the futures
+        // holding it (this one, the handler's, axum's) would otherwise carry, and copy each
+        // time they are moved.
+        let result = Box::pin(calls(target, this, last_event_id, &f, client.a2a(), &span))
             .instrument(span.clone())
             .await;
         match &result {

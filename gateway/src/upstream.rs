@@ -7,7 +7,7 @@
 //! the caller's headers unchanged. The deadline travels as `grpc-timeout`
 //! ([`tonic::Request::set_timeout`]) and is also enforced locally.
 
-use std::{future::Future, time::Duration};
+use std::{borrow::Cow, future::Future, time::Duration};
 
 use futures::Stream;
 
@@ -79,14 +79,15 @@ impl Forward {
 
     /// A `grpc.client` span for calling `method` of `service` on `agent` at `address`
     /// (OpenTelemetry RPC conventions), and this request re-pointed so that the agent's server
-    /// span becomes the child of that client span.
+    /// span becomes the child of that client span: a copy when the span has a trace context
+    /// to pass on, else this request as it is.
     pub(crate) fn client_span(
         &self,
         service: &'static str,
         method: &'static str,
         agent: &str,
         address: &str,
-    ) -> (Self, tracing::Span) {
+    ) -> (Cow<'_, Self>, tracing::Span) {
         let (host, port) = address.rsplit_once(':').unwrap_or((address, ""));
         let span = tracing::info_span!(
             "grpc.client",
@@ -101,12 +102,13 @@ impl Forward {
             server.port = %port,
             switchyard.agent = %agent,
         );
-        let mut within = self.clone();
         let ours = span.in_scope(trace::outgoing);
-        if ours.traceparent.is_some() {
-            ours.inject(&mut within.metadata);
+        if ours.traceparent.is_none() {
+            return (Cow::Borrowed(self), span);
         }
-        (within, span)
+        let mut within = self.clone();
+        ours.inject(&mut within.metadata);
+        (Cow::Owned(within), span)
     }
 
     /// Overrides the protocol version sent (e.g. from the `A2A-Version` query parameter).
@@ -147,16 +149,23 @@ impl Forward {
     }
 
     /// Runs a unary call to `agent` under the unary deadline, mapping its failure.
-    pub(crate) async fn call<T>(
+    ///
+    /// `call` (tonic's future, over a kilobyte) is boxed here, once, before anything else
+    /// holds it: the futures of the callers, which are moved as they are built and wrapped,
+    /// then carry a pointer instead of copying it at every step.
+    pub(crate) fn call<'a, T>(
         &self,
-        agent: &str,
-        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
-    ) -> Result<T, ApiError> {
+        agent: &'a str,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>> + Send + 'a,
+    ) -> impl Future<Output = Result<T, ApiError>> + Send + 'a {
         let at = self.unary_deadline() + LOCAL_SLACK;
-        match tokio::time::timeout_at(at, call).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(upstream(agent, status)),
-            Err(_) => Err(ApiError::DeadlineExceeded),
+        let call = tokio::time::timeout_at(at, Box::pin(call));
+        async move {
+            match call.await {
+                Ok(Ok(response)) => Ok(response.into_inner()),
+                Ok(Err(status)) => Err(upstream(agent, status)),
+                Err(_) => Err(ApiError::DeadlineExceeded),
+            }
         }
     }
 }
@@ -168,13 +177,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Forward {
         let id = parts
             .extensions
             .get::<RequestIdValue>()
-            .map(|r| r.as_str().to_owned());
+            .map(RequestIdValue::as_str);
         let deadline = parts
             .extensions
             .get::<Deadline>()
             .cloned()
             .unwrap_or_default();
-        Ok(Self::new(&parts.headers, id.as_deref(), deadline))
+        Ok(Self::new(&parts.headers, id, deadline))
     }
 }
 

@@ -9,6 +9,10 @@
 //! gateway in a process of its own (this binary re-executed with `--serve-gateway`, the same
 //! library gateway with the same default configuration) during one extra round of JSON-RPC
 //! `SendMessage` to the bare agent, and writes the `perf report` summaries to FILE.
+//! `--instructions N` instead counts the instructions (valgrind's callgrind, not disturbed by
+//! the machine's load) of one JSON-RPC `SendMessage` through the gateway to the bare agent,
+//! and of one direct gRPC call to it, from runs of N and 2N sequential calls
+//! ([`switchyard_bench::callgrind`]).
 //!
 //! `cargo run --release -p switchyard-bench --bin gateway_vs_grpc -- --help`
 
@@ -72,6 +76,27 @@ struct Args {
     /// print `READY <port>` and run until standard input closes.
     #[arg(long, hide = true)]
     serve_gateway: Option<String>,
+    /// Print the instructions (callgrind) of one JSON-RPC `SendMessage` through the gateway to
+    /// the bare agent, and of one direct gRPC `SendMessage` to it, from runs of this many and
+    /// twice as many sequential calls; then exit. Needs `valgrind` (Debian `valgrind`).
+    #[arg(long)]
+    instructions: Option<u64>,
+    /// Internal: start the bare agent and a gateway in front of it, make this many sequential
+    /// `SendMessage` calls to `--target`, and exit (failing on the first error).
+    #[arg(long, hide = true)]
+    calls: Option<u64>,
+    /// Internal: where `--calls` go.
+    #[arg(long, hide = true, value_enum, default_value_t = CallTarget::Gateway)]
+    target: CallTarget,
+}
+
+/// Where the counted calls of `--calls` go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CallTarget {
+    /// JSON-RPC `SendMessage` through the gateway (HTTP/1.1) to the bare agent.
+    Gateway,
+    /// gRPC `SendMessage` straight to the bare agent.
+    Direct,
 }
 
 const TEXT: &str = "benchmark payload: the quick brown fox jumps over the lazy dog";
@@ -388,12 +413,96 @@ async fn profile_gateway(
     Ok(())
 }
 
+/// `--calls n`: the bare agent and a gateway in front of it (as in the rounds, for either
+/// target, so that both runs have the same setup), then `n` sequential `SendMessage` calls to
+/// `target`.
+///
+/// # Errors
+/// Setup fails, or any call fails or does not complete its task (with the call's number and
+/// what came back).
+async fn make_calls(target: CallTarget, n: u64) -> anyhow::Result<()> {
+    let bare_addr = switchyard_bench::bare::start_bare().await?;
+    let registry = Arc::new(Registry::new(&RegistryConfig::from_env_value(&format!(
+        "bare={bare_addr}"
+    ))?)?);
+    // The bare agent serves no card; JSON-RPC calls do not need one.
+    registry.load_cards(Duration::from_secs(5)).await;
+    let gateway = switchyard_gateway::Gateway::bind(Default::default(), registry).await?;
+    let url = format!("{}/agents/bare", gateway.url());
+    tokio::spawn(gateway.run());
+    let http = reqwest::Client::builder()
+        .http1_only()
+        .tcp_nodelay(true)
+        .build()?;
+    let mut grpc = grpc_client(bare_addr).await?;
+    for i in 0..n {
+        match target {
+            CallTarget::Gateway => {
+                let r = http
+                    .post(&url)
+                    .header("A2A-Version", "1.0")
+                    .header("Content-Type", "application/json")
+                    .body(jsonrpc_body(i))
+                    .send()
+                    .await?;
+                let status = r.status();
+                let text = r.text().await?;
+                anyhow::ensure!(
+                    status.is_success() && text.contains("TASK_STATE_COMPLETED"),
+                    "call {i} through the gateway: HTTP {status}: {text}"
+                );
+            }
+            CallTarget::Direct => {
+                let req = SendMessageRequest {
+                    message: Some(Message::user_text(TEXT)),
+                    ..Default::default()
+                };
+                let r = grpc.send_message(req).await?.into_inner().payload;
+                anyhow::ensure!(
+                    matches!(&r, Some(send_message_response::Payload::Task(t))
+                        if t.state() == TaskState::Completed),
+                    "direct call {i}: {r:?}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--instructions n`: instructions per call, gateway then direct, from callgrind runs of this
+/// binary with `--calls n` and `--calls 2n`.
+fn print_instructions(n: u64) -> anyhow::Result<()> {
+    println!(
+        "| SendMessage to the bare agent, {n} and {} sequential calls | instructions per call |",
+        2 * n
+    );
+    println!("|---|---|");
+    for (name, target) in [
+        (
+            "A2A JSON-RPC through the gateway (client, gateway, agent)",
+            "gateway",
+        ),
+        ("direct gRPC (client, agent)", "direct"),
+    ] {
+        let per_call =
+            switchyard_bench::callgrind::per_call(&["--target".to_owned(), target.to_owned()], n)?;
+        println!("| {name} | {per_call:.0} |");
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     switchyard::install_crypto_provider();
     if let Some(agents) = &args.serve_gateway {
         return serve_gateway(agents).await;
+    }
+    if let Some(n) = args.calls {
+        return make_calls(args.target, n).await;
+    }
+    if let Some(n) = args.instructions {
+        return tokio::task::spawn_blocking(move || print_instructions(n)).await?;
     }
     let dir = tempfile::tempdir()?;
     let echo = AgentServer::bind(

@@ -34,6 +34,15 @@ fn well_formed(v: &HeaderValue) -> bool {
     !b.is_empty() && b.len() <= MAX_LEN && b.iter().all(|c| (0x21..=0x7e).contains(c))
 }
 
+/// A new request id: a UUID v4 (RFC 9562 §5.4, lower-case hyphenated) from the thread's
+/// random generator (no system call per request), written without the formatting machinery.
+fn new_id() -> HeaderValue {
+    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut text = uuid::Uuid::encode_buffer();
+    HeaderValue::from_str(uuid.hyphenated().encode_lower(&mut text))
+        .expect("a UUID is a valid header value")
+}
+
 /// Layer of [`RequestId`].
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct RequestIdLayer;
@@ -68,8 +77,7 @@ where
     fn call(&mut self, mut req: Request) -> ResponseFuture {
         let id = match req.headers().get(&X_REQUEST_ID) {
             Some(v) if well_formed(v) => v.clone(),
-            _ => HeaderValue::try_from(uuid::Uuid::new_v4().to_string())
-                .expect("a UUID is a valid header value"),
+            _ => new_id(),
         };
         req.headers_mut().insert(X_REQUEST_ID, id.clone());
         req.extensions_mut().insert(RequestIdValue(id.clone()));
@@ -93,5 +101,19 @@ mod tests {
         assert!(!well_formed(&HeaderValue::from_static("a b")));
         let long = "x".repeat(MAX_LEN + 1);
         assert!(!well_formed(&HeaderValue::from_str(&long).expect("ascii")));
+    }
+
+    #[test]
+    fn made_ids_are_distinct_uuid_v4s() {
+        let (a, b) = (new_id(), new_id());
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let text = id.to_str().expect("ascii");
+            let uuid = uuid::Uuid::parse_str(text).expect("a UUID");
+            assert_eq!(uuid.get_version_num(), 4);
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+            assert_eq!(text, uuid.hyphenated().to_string());
+            assert!(well_formed(&id));
+        }
     }
 }

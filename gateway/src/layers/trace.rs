@@ -11,7 +11,9 @@
 //! `/agents/{agent}/<package.Service>/<Method>`).
 
 use std::{
+    borrow::Cow,
     convert::Infallible,
+    fmt,
     task::{Context, Poll},
 };
 
@@ -59,30 +61,27 @@ where
     }
 
     fn call(&mut self, req: Request) -> ResponseFuture {
-        let id = req
-            .extensions()
-            .get::<RequestIdValue>()
-            .map(|r| r.as_str().to_owned())
-            .unwrap_or_default();
-        let method = method_label(req.method()).to_owned();
+        // Nothing here is copied or formatted unless a subscriber records the span: its
+        // fields borrow from the request, and the labels are static strings.
+        let method = method_label(req.method());
         let route = route_template(req.uri().path());
         let host = req
             .headers()
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri().authority().map(|a| a.as_str()))
-            .unwrap_or_default()
-            .to_owned();
-        let (address, port) = host.rsplit_once(':').unwrap_or((&host, ""));
+            .unwrap_or_default();
+        let (address, port) = host.rsplit_once(':').unwrap_or((host, ""));
+        let id = req
+            .extensions()
+            .get::<RequestIdValue>()
+            .map(RequestIdValue::as_str)
+            .unwrap_or_default();
         let rpc = crate::error::grpc::answer_type(req.headers())
             .map(|_| switchyard::server::known_rpc(crate::grpc::target::split(req.uri().path()).1));
-        let name = match rpc {
-            Some((service, rpc_method)) => format!("{service}/{rpc_method}"),
-            None => format!("{method} {route}"),
-        };
         let span = tracing::info_span!(
             "http.server",
-            otel.name = %name,
+            otel.name = %SpanName { rpc, method, route: &route },
             otel.kind = "server",
             otel.status_code = tracing::field::Empty,
             http.request.method = %method,
@@ -105,9 +104,12 @@ where
             span.record("rpc.service", service);
             span.record("rpc.method", rpc_method);
         }
-        let parent =
-            TraceContextPropagator::new().extract(&TraceHeaders::from_headers(req.headers()));
-        let _ = span.set_parent(parent);
+        if !span.is_disabled() {
+            // A span no subscriber records has no parent to set.
+            let parent =
+                TraceContextPropagator::new().extract(&TraceHeaders::from_headers(req.headers()));
+            let _ = span.set_parent(parent);
+        }
         let started = Instant::now();
         let future = {
             let _enter = span.enter();
@@ -128,8 +130,8 @@ where
                 let body = on_end(body, move |_| {
                     let labels = [
                         ("route", route),
-                        ("method", method),
-                        ("status", status.to_string()),
+                        ("method", Cow::Borrowed(method)),
+                        ("status", status_label(status)),
                     ];
                     ::metrics::histogram!(metrics::HTTP_DURATION, &labels[..2])
                         .record(started.elapsed().as_secs_f64());
@@ -141,6 +143,50 @@ where
             .instrument(span),
         )
     }
+}
+
+/// The name of a request's span, written only when a subscriber records it:
+/// `<package.Service>/<Method>` for a gRPC call, else `{method} {route}`.
+struct SpanName<'a> {
+    rpc: Option<(&'static str, &'static str)>,
+    method: &'static str,
+    route: &'a str,
+}
+
+impl fmt::Display for SpanName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.rpc {
+            Some((service, method)) => write!(f, "{service}/{method}"),
+            None => write!(f, "{} {}", self.method, self.route),
+        }
+    }
+}
+
+/// The `status` label of a response: the code's three digits (static for the codes the
+/// gateway answers with).
+fn status_label(status: u16) -> Cow<'static, str> {
+    Cow::Borrowed(match status {
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        409 => "409",
+        413 => "413",
+        415 => "415",
+        429 => "429",
+        500 => "500",
+        501 => "501",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        _ => return Cow::Owned(status.to_string()),
+    })
 }
 
 /// The `method` label of a request: the standard methods by name, any other `_OTHER`
@@ -161,8 +207,9 @@ pub(crate) fn method_label(method: &http::Method) -> &'static str {
 }
 
 /// The route template of a gateway path, for `http.route` and metric labels (bounded
-/// cardinality: agent names, tenants and ids become placeholders).
-pub(crate) fn route_template(path: &str) -> String {
+/// cardinality: agent names, tenants and ids become placeholders). Static, but for gRPC
+/// paths.
+pub(crate) fn route_template(path: &str) -> Cow<'static, str> {
     if crate::grpc::target::is_grpc_path(path) {
         let (agent, rpc) = crate::grpc::target::split(path);
         let (service, method) = switchyard::server::known_rpc(rpc);
@@ -171,44 +218,78 @@ pub(crate) fn route_template(path: &str) -> String {
         } else {
             ""
         };
-        return format!("{prefix}/{service}/{method}");
+        return Cow::Owned(format!("{prefix}/{service}/{method}"));
     }
     let Some(below) = path.strip_prefix("/agents/") else {
-        return match path {
-            "/agents" | "/healthz" | "/readyz" | "/metrics" | "/.well-known/agent-card.json" => {
-                path.to_owned()
-            }
-            _ => "/{*unknown}".to_owned(),
-        };
+        return Cow::Borrowed(match path {
+            "/agents" => "/agents",
+            "/healthz" => "/healthz",
+            "/readyz" => "/readyz",
+            "/metrics" => "/metrics",
+            "/.well-known/agent-card.json" => "/.well-known/agent-card.json",
+            _ => "/{*unknown}",
+        });
     };
-    let rest: Vec<&str> = below.split('/').skip(1).collect();
-    let tail = match rest.as_slice() {
-        [] | [""] => String::new(),
-        ["ws"] => "/ws".into(),
-        [".well-known", "agent-card.json"] => "/.well-known/agent-card.json".into(),
+    // The segments after the agent's; no template has more than five.
+    let mut segments = [""; 6];
+    let mut n = 0;
+    for segment in below.split('/').skip(1) {
+        if n == segments.len() {
+            return Cow::Borrowed("/agents/{agent}/{*rest}");
+        }
+        segments[n] = segment;
+        n += 1;
+    }
+    Cow::Borrowed(match &segments[..n] {
+        [] | [""] => "/agents/{agent}",
+        ["ws"] => "/agents/{agent}/ws",
+        [".well-known", "agent-card.json"] => "/agents/{agent}/.well-known/agent-card.json",
         segments => rest_template(segments)
-            .or_else(|| rest_template(&segments[1..]).map(|t| format!("/{{tenant}}{t}")))
-            .unwrap_or_else(|| "/{*rest}".into()),
-    };
-    format!("/agents/{{agent}}{tail}")
+            .map(|[plain, _]| plain)
+            .or_else(|| rest_template(&segments[1..]).map(|[_, tenant]| tenant))
+            .unwrap_or("/agents/{agent}/{*rest}"),
+    })
 }
 
-/// The template of an A2A REST path (A2A v1.0, HTTP+JSON routes).
-fn rest_template(segments: &[&str]) -> Option<String> {
-    let verb = |s: &str| s.rsplit_once(':').map(|(_, v)| v.to_owned());
+/// The templates of an A2A REST path (A2A v1.0, HTTP+JSON routes): without and with the
+/// tenant segment.
+fn rest_template(segments: &[&str]) -> Option<[&'static str; 2]> {
     Some(match segments {
-        ["message:send"] => "/message:send".into(),
-        ["message:stream"] => "/message:stream".into(),
-        ["tasks"] => "/tasks".into(),
-        ["extendedAgentCard"] => "/extendedAgentCard".into(),
-        ["tasks", id] => match verb(id).as_deref() {
-            Some(v @ ("cancel" | "subscribe")) => format!("/tasks/{{id}}:{v}"),
-            _ => "/tasks/{id}".into(),
+        ["message:send"] => [
+            "/agents/{agent}/message:send",
+            "/agents/{agent}/{tenant}/message:send",
+        ],
+        ["message:stream"] => [
+            "/agents/{agent}/message:stream",
+            "/agents/{agent}/{tenant}/message:stream",
+        ],
+        ["tasks"] => ["/agents/{agent}/tasks", "/agents/{agent}/{tenant}/tasks"],
+        ["extendedAgentCard"] => [
+            "/agents/{agent}/extendedAgentCard",
+            "/agents/{agent}/{tenant}/extendedAgentCard",
+        ],
+        ["tasks", id] => match id.rsplit_once(':').map(|(_, verb)| verb) {
+            Some("cancel") => [
+                "/agents/{agent}/tasks/{id}:cancel",
+                "/agents/{agent}/{tenant}/tasks/{id}:cancel",
+            ],
+            Some("subscribe") => [
+                "/agents/{agent}/tasks/{id}:subscribe",
+                "/agents/{agent}/{tenant}/tasks/{id}:subscribe",
+            ],
+            _ => [
+                "/agents/{agent}/tasks/{id}",
+                "/agents/{agent}/{tenant}/tasks/{id}",
+            ],
         },
-        ["tasks", _, "pushNotificationConfigs"] => "/tasks/{id}/pushNotificationConfigs".into(),
-        ["tasks", _, "pushNotificationConfigs", _] => {
-            "/tasks/{id}/pushNotificationConfigs/{config_id}".into()
-        }
+        ["tasks", _, "pushNotificationConfigs"] => [
+            "/agents/{agent}/tasks/{id}/pushNotificationConfigs",
+            "/agents/{agent}/{tenant}/tasks/{id}/pushNotificationConfigs",
+        ],
+        ["tasks", _, "pushNotificationConfigs", _] => [
+            "/agents/{agent}/tasks/{id}/pushNotificationConfigs/{config_id}",
+            "/agents/{agent}/{tenant}/tasks/{id}/pushNotificationConfigs/{config_id}",
+        ],
         _ => return None,
     })
 }
@@ -250,11 +331,55 @@ mod tests {
                 "/agents/{agent}/grpc.health.v1.Health/unknown",
             ),
             ("/random", "/{*unknown}"),
+            ("/agents/echo/message:send", "/agents/{agent}/message:send"),
+            (
+                "/agents/echo/acme/message:stream",
+                "/agents/{agent}/{tenant}/message:stream",
+            ),
+            (
+                "/agents/echo/acme/tasks/x:subscribe",
+                "/agents/{agent}/{tenant}/tasks/{id}:subscribe",
+            ),
+            (
+                "/agents/echo/acme/tasks/x/pushNotificationConfigs/y",
+                "/agents/{agent}/{tenant}/tasks/{id}/pushNotificationConfigs/{config_id}",
+            ),
+            ("/agents/echo//tasks", "/agents/{agent}/{tenant}/tasks"),
+            (
+                "/agents/echo/.well-known/agent-card.json",
+                "/agents/{agent}/.well-known/agent-card.json",
+            ),
+            ("/agents/echo/a/b/c/d/e/f/g", "/agents/{agent}/{*rest}"),
+            ("/healthz", "/healthz"),
         ] {
             assert_eq!(route_template(path), want, "{path}");
         }
         let junk = http::Method::from_bytes(b"JUNK42").expect("a token");
         assert_eq!(super::method_label(&junk), "_OTHER");
         assert_eq!(super::method_label(&http::Method::POST), "POST");
+    }
+
+    #[test]
+    fn status_labels_are_the_codes_digits() {
+        for status in 100..=599 {
+            assert_eq!(super::status_label(status), status.to_string());
+        }
+    }
+
+    #[test]
+    fn span_names_follow_the_conventions() {
+        let name = |rpc, route| {
+            super::SpanName {
+                rpc,
+                method: "POST",
+                route,
+            }
+            .to_string()
+        };
+        assert_eq!(name(None, "/agents/{agent}"), "POST /agents/{agent}");
+        assert_eq!(
+            name(Some(("lf.a2a.v1.A2AService", "GetTask")), "/x"),
+            "lf.a2a.v1.A2AService/GetTask"
+        );
     }
 }
