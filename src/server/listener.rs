@@ -4,20 +4,21 @@
 //! HTTP/2 keep-alive timeouts), graceful shutdown with a deadline.
 
 mod activity;
+mod conn;
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use hyper::server::conn::{http1, http2};
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
+    rt::{TokioExecutor, TokioTimer},
     server::conn::auto,
 };
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tower::ServiceExt as _;
 
-use activity::{Activity, Tracked};
+use conn::{Connection, Protocols};
 
-use crate::{identity::PeerIdentity, tls::ServerTls};
+use crate::tls::ServerTls;
 
 /// Concurrent HTTP/2 streams per connection: long-lived streams (subscriptions, sessions) must
 /// not starve new calls on a shared connection (hyper's default is 200).
@@ -90,6 +91,10 @@ impl ConnectionLimits {
 /// Serves `router` on `listener` within `limits` until `stop` fires, then closes connections
 /// gracefully (HTTP/2 GOAWAY, in-flight calls finish), waiting at most `grace`.
 ///
+/// A plain connection speaks HTTP/2 if it opens with the HTTP/2 connection preface (prior
+/// knowledge, RFC 9113 §3.4), HTTP/1.1 otherwise; it must send its first bytes within
+/// [`ConnectionLimits::header_read_timeout`].
+///
 /// With `tls`, every connection first completes a TLS handshake (within
 /// [`ConnectionLimits::header_read_timeout`]); a connection that fails it (plain text, a
 /// certificate the verifier refuses) is closed and logged at DEBUG. With mTLS
@@ -104,21 +109,7 @@ pub async fn serve(
     limits: ConnectionLimits,
     tls: Option<ServerTls>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-        .keep_alive_interval(KEEPALIVE_INTERVAL)
-        .keep_alive_timeout(KEEPALIVE_TIMEOUT);
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        // hyper's minimum: an idle connection (an SSE stream) keeps one 8 KiB read buffer
-        // instead of growing it; bodies are read in chunks of at most this size.
-        .max_buf_size(HTTP1_READ_BUFFER);
-    let builder = Arc::new(builder);
+    let protocols = Arc::new(protocols(limits));
     let acceptor = tls
         .as_ref()
         .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone()));
@@ -147,58 +138,21 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (builder, stop, router) = (builder.clone(), stop.clone(), router.clone());
+        let connection = Connection {
+            peer,
+            router: router.clone(),
+            protocols: protocols.clone(),
+            stop: stop.clone(),
+            limits,
+        };
         let (acceptor, trust_domain) = (acceptor.clone(), trust_domain.clone());
         connections.spawn(async move {
-            let Some(acceptor) = acceptor else {
-                connection(
-                    TokioIo::new(stream),
-                    None,
-                    peer,
-                    router,
-                    &builder,
-                    stop,
-                    limits,
-                )
-                .await;
-                drop(slot);
-                return;
-            };
-            let handshake = tokio::select! {
-                r = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)) => r,
-                () = stop.cancelled() => return,
-            };
-            let tls = match handshake {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let identity = match trust_domain {
-                Some(domain) => match crate::tls::peer_identity(tls.get_ref().1, &domain) {
-                    Ok(id) => Some(id),
-                    Err(e) => {
-                        tracing::debug!(%peer, error = %e, "mTLS peer refused");
-                        return;
-                    }
-                },
-                None => None,
-            };
-            connection(
-                TokioIo::new(tls),
-                identity,
-                peer,
-                router,
-                &builder,
-                stop,
-                limits,
-            )
-            .await;
+            match acceptor {
+                // The TLS path's future (rustls' state inline) is boxed, so that it does not
+                // size the task of every plain connection.
+                Some(acceptor) => Box::pin(connection.tls(stream, acceptor, trust_domain)).await,
+                None => connection.plain(stream).await,
+            }
             drop(slot);
         });
     }
@@ -212,73 +166,31 @@ pub async fn serve(
     }
 }
 
-/// Serves one accepted (and, with TLS, handshaken) connection until it ends, goes idle or the
-/// server stops.
-async fn connection<I>(
-    io: I,
-    identity: Option<PeerIdentity>,
-    peer: SocketAddr,
-    router: axum::Router,
-    builder: &auto::Builder<TokioExecutor>,
-    stop: CancellationToken,
-    limits: ConnectionLimits,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let activity = Activity::new();
-    let service = {
-        let activity = activity.clone();
-        hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-            let request = activity.begin();
-            let router = router.clone();
-            if let Some(id) = &identity {
-                req.extensions_mut().insert(id.clone());
-            }
-            async move {
-                let response = router
-                    .oneshot(req.map(axum::body::Body::new))
-                    .await
-                    .unwrap_or_else(|never: Infallible| match never {});
-                Ok::<_, Infallible>(response.map(|inner| Tracked {
-                    inner,
-                    _request: request,
-                }))
-            }
-        })
-    };
-    let conn = builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(conn);
-    let idle = activity.idle(limits.header_read_timeout, limits.idle_timeout);
-    tokio::pin!(idle);
-    // After an idle close begins, the peer has `header_read_timeout` to finish it (an
-    // HTTP/2 peer must answer the GOAWAY's PING); then the socket is dropped.
-    let hard_close = tokio::time::sleep(Duration::MAX);
-    tokio::pin!(hard_close);
-    let mut closing = false;
-    loop {
-        tokio::select! {
-            ended = conn.as_mut() => {
-                if let Err(e) = ended {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                break;
-            }
-            () = &mut idle, if !closing => {
-                tracing::debug!(%peer, "closing an idle connection");
-                closing = true;
-                conn.as_mut().graceful_shutdown();
-                hard_close
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + limits.header_read_timeout);
-            }
-            () = &mut hard_close => {
-                tracing::debug!(%peer, "dropping an idle connection that did not close");
-                break;
-            }
-            () = stop.cancelled(), if !closing => {
-                closing = true;
-                conn.as_mut().graceful_shutdown();
-            }
-        }
-    }
+/// The HTTP settings of every connection of a listener.
+fn protocols(limits: ConnectionLimits) -> Protocols {
+    let mut http1 = http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        // hyper's minimum: an idle connection (an SSE stream) keeps one 8 KiB read buffer
+        // instead of growing it; bodies are read in chunks of at most this size.
+        .max_buf_size(HTTP1_READ_BUFFER);
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT);
+    // TLS connections keep hyper-util's detection (the same settings).
+    let mut auto = auto::Builder::new(TokioExecutor::new());
+    auto.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT);
+    auto.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(HTTP1_READ_BUFFER);
+    Protocols { http1, http2, auto }
 }
