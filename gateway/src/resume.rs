@@ -184,13 +184,17 @@ pub(crate) fn resume_after(up: Upstream, task_id: String, after: u64, cause: Sta
 }
 
 fn run(state: Resumable) -> Events {
-    Box::pin(futures::stream::unfold(Some(state), |state| async move {
-        let mut s = state?;
-        let item = s.next().await?;
-        // After an error the stream ends.
-        let keep = item.is_ok().then_some(s);
-        Some((item, keep))
-    }))
+    // Boxed: `unfold` holds its state twice (between items, and inside the pending future).
+    Box::pin(futures::stream::unfold(
+        Some(Box::new(state)),
+        |state| async move {
+            let mut s = state?;
+            let item = s.next().await?;
+            // After an error the stream ends.
+            let keep = item.is_ok().then_some(s);
+            Some((item, keep))
+        },
+    ))
 }
 
 /// Whether `status` means the stream broke (the agent or the connection went away) rather
@@ -234,7 +238,9 @@ impl Resumable {
                     Status::unavailable("the agent's stream ended before the task settled")
                 }),
             };
-            if let Err(status) = self.resubscribe(cause).await {
+            // Boxed: the re-subscription's state (a gRPC call, timers) is large and rare;
+            // inline, every idle stream would carry it.
+            if let Err(status) = Box::pin(self.resubscribe(cause)).await {
                 return Some(Err(status));
             }
         }

@@ -88,6 +88,10 @@ impl Framing {
 
 const PING: &[u8] = b": ping\n\n";
 
+/// One buffered frame. Boxed: a channel allocates its slots in blocks of 32 whatever its
+/// bound, and `Bytes` inline (32 bytes) would cost every stream 1 KiB of slots.
+type Frame = Box<Bytes>;
+
 /// The initial capacity of one event's frame (most events fit; bigger ones grow it).
 const FRAME_CAPACITY: usize = 512;
 
@@ -171,6 +175,8 @@ fn body(
     let (tx, rx) = mpsc::channel(settings.buffer);
     let (trailer_tx, trailer_rx) = oneshot::channel();
     let keepalive = settings.keepalive;
+    // The first event goes in as its frame: the pump's task does not carry a whole event.
+    let first = first.map(|event| framing.event(&event));
     tokio::spawn(pump(
         agent, upstream, first, framing, tx, trailer_tx, settings,
     ));
@@ -184,13 +190,21 @@ enum Push {
     Failed(ApiError),
 }
 
-async fn push(tx: &mpsc::Sender<Bytes>, frame: Bytes, settings: &Settings) -> Push {
+async fn push(tx: &mpsc::Sender<Frame>, frame: Bytes, settings: &Settings) -> Push {
     // The common case, room in the buffer, without arming the slow-client timer.
-    let frame = match tx.try_send(frame) {
-        Ok(()) => return Push::Done,
-        Err(mpsc::error::TrySendError::Closed(_)) => return Push::ClientGone,
-        Err(mpsc::error::TrySendError::Full(frame)) => frame,
-    };
+    match tx.try_send(Box::new(frame)) {
+        Ok(()) => Push::Done,
+        Err(mpsc::error::TrySendError::Closed(_)) => Push::ClientGone,
+        // Boxed: the wait (a timer, the channel's permit) is the rare case, and inline it
+        // would size the task of every idle stream.
+        Err(mpsc::error::TrySendError::Full(frame)) => {
+            Box::pin(wait_for_room(tx, frame, settings)).await
+        }
+    }
+}
+
+/// Waits (at most `slow_client_timeout`) for room in a full buffer.
+async fn wait_for_room(tx: &mpsc::Sender<Frame>, frame: Frame, settings: &Settings) -> Push {
     tokio::select! {
         sent = tokio::time::timeout(settings.slow_client, tx.send(frame)) => match sent {
             Ok(Ok(())) => Push::Done,
@@ -202,40 +216,46 @@ async fn push(tx: &mpsc::Sender<Bytes>, frame: Bytes, settings: &Settings) -> Pu
 }
 
 /// Pulls the agent's stream into the buffer until it ends, fails, the client goes away (the
-/// upstream call is dropped, i.e. cancelled) or the client is too slow.
-async fn pump(
+/// upstream call is dropped, i.e. cancelled) or the client is too slow. `pending` is the
+/// first event's frame, if it came before the response.
+///
+/// A plain `fn` returning an `async` block that uses its captures in place: an `async fn`
+/// keeps a second copy of its arguments in its future (the task's size, per stream).
+fn pump(
     agent: String,
     mut events: Upstream,
-    first: Option<StreamResponse>,
+    mut pending: Option<Bytes>,
     framing: Framing,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Frame>,
     trailer: oneshot::Sender<Bytes>,
     settings: Settings,
-) {
-    let _open = OpenStream::new("sse");
-    let mut next = first.map(Ok);
-    let failure = loop {
-        let item = match next.take() {
-            Some(item) => Some(item),
-            None => tokio::select! {
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let _open = OpenStream::new("sse");
+        let failure = loop {
+            if let Some(frame) = pending.take() {
+                match push(&tx, frame, &settings).await {
+                    Push::Done => {}
+                    Push::ClientGone => return,
+                    Push::Failed(e) => break e,
+                }
+            }
+            let item = tokio::select! {
                 biased;
                 () = tx.closed() => return,
                 () = settings.draining.cancelled() => break ApiError::Draining,
                 item = events.next() => item,
-            },
+            };
+            // The event is framed and dropped before the next wait: the task keeps no event.
+            match item {
+                None => return,
+                Some(Err(status)) => break upstream(&agent, status),
+                Some(Ok(event)) => pending = Some(framing.event(&event)),
+            }
         };
-        match item {
-            None => return,
-            Some(Err(status)) => break upstream(&agent, status),
-            Some(Ok(event)) => match push(&tx, framing.event(&event), &settings).await {
-                Push::Done => {}
-                Push::ClientGone => return,
-                Push::Failed(e) => break e,
-            },
-        }
-    };
-    drop(events);
-    let _ = trailer.send(framing.error(&failure));
+        drop(events);
+        let _ = trailer.send(framing.error(&failure));
+    }
 }
 
 /// The body: buffered frames, `: ping` after `keepalive` of silence, then the trailer (the
@@ -243,7 +263,7 @@ async fn pump(
 /// chunk of at most [`BATCH_BYTES`] (one write and one flush for a burst of events); the
 /// keep-alive timer is armed only when the buffer is empty.
 fn frames(
-    rx: mpsc::Receiver<Bytes>,
+    rx: mpsc::Receiver<Frame>,
     trailer: oneshot::Receiver<Bytes>,
     keepalive: Duration,
 ) -> impl Stream<Item = Bytes> + Send {
@@ -272,9 +292,9 @@ fn frames(
 }
 
 /// `first` and the frames waiting behind it, up to [`BATCH_BYTES`], as one chunk.
-fn batch(first: Bytes, rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
+fn batch(first: Frame, rx: &mut mpsc::Receiver<Frame>) -> Bytes {
     let Ok(second) = rx.try_recv() else {
-        return first;
+        return *first;
     };
     let guess = (first.len().max(second.len())) * (rx.len() + 2);
     let mut chunk = bytes::BytesMut::with_capacity(guess.min(BATCH_BYTES));
