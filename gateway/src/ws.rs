@@ -16,7 +16,8 @@
 //!   client (pongs count) close the session with 4004.
 //! - Ends: see [`crate::error::close`] for the close code of every cause. A client close, a
 //!   disconnect or a drain (1001) drop the Converse call: the tasks it started go on.
-//! - Memory: the socket buffers are small (1 KiB read buffer, writes unbuffered); see
+//! - Memory: the socket buffers are small (1 KiB read buffer, writes unbuffered), and no agent
+//!   frame or client request stays in the session's futures across an await; see
 //!   bench/RESULTS.md §9 for what an idle session costs.
 //! - Agent restarts (issue 13 item 6, [`crate::resume`]): when the Converse call breaks (the
 //!   agent's process died, its connection was lost), every task the session started that has
@@ -224,9 +225,14 @@ pub(crate) async fn handle(
         .write_buffer_size(0)
         .max_write_buffer_size(max.saturating_mul(2))
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
-        .on_upgrade(move |socket| async move {
-            let _slot = slot;
-            session(socket, to_agent, responses, settings, max).await;
+        .on_upgrade(move |socket| {
+            // Split here, not in the session: the socket (tungstenite's state) moves into the
+            // halves' shared lock, and a future that took it by value would keep a dead copy.
+            let (sink, stream) = socket.split();
+            async move {
+                let _slot = slot;
+                session(sink, stream, to_agent, responses, settings, max).await;
+            }
         }))
 }
 
@@ -240,105 +246,112 @@ enum End {
     Failed(ApiError),
 }
 
-async fn session(
-    socket: WebSocket,
+fn session(
+    mut sink: SplitSink<WebSocket, Message>,
+    stream: SplitStream<WebSocket>,
     to_agent: mpsc::Sender<Box<ConverseRequest>>,
     mut responses: Responses,
     s: Settings,
     max: usize,
-) {
-    let _open = OpenStream::new("websocket");
-    let (mut sink, stream) = socket.split();
-    let start = Instant::now();
-    let seen = Arc::new(AtomicU64::new(0));
-    // Boxed, as the request channel: the channel's first block holds 32 slots.
-    let (control_tx, mut control) = mpsc::channel::<Box<Control>>(1);
-    let stop_reading = CancellationToken::new();
-    let tracked = Arc::new(Mutex::new(Tracked::default()));
-    let detach = CancellationToken::new();
-    let reader = tokio::spawn(read(
-        stream,
-        Inbound {
-            to_agent,
-            tracked: tracked.clone(),
-            detach: detach.clone(),
-        },
-        control_tx,
-        Activity {
-            seen: seen.clone(),
-            start,
-        },
-        max,
-        stop_reading.clone(),
-    ));
-    // The Converse call broke and the session follows its tasks on their own streams.
-    let mut resumed = false;
-    let mut ping = tokio::time::interval_at(start + s.ping_interval, s.ping_interval);
-    let end = loop {
-        tokio::select! {
-            biased;
-            () = s.draining.cancelled() => break End::Failed(ApiError::Draining),
-            c = control.recv() => match c.map(|c| *c) {
-                Some(Control::Fail(e)) => break End::Failed(e),
-                Some(Control::Refused(request)) => {
-                    let frame = refused(&request);
-                    let text = serde_json::to_string(&frame).unwrap_or_default();
-                    if let Err(end) = send(&mut sink, Message::Text(text.into()), s.slow_client).await {
-                        break end;
-                    }
-                }
-                Some(Control::ClientClosed) | None => break End::ClientClosed,
+) -> impl Future<Output = ()> + Send {
+    // An `async` block that uses its captures in place: an `async fn` keeps a second copy of
+    // its arguments in its future (per session).
+    async move {
+        let _open = OpenStream::new("websocket");
+        let start = Instant::now();
+        let seen = Arc::new(AtomicU64::new(0));
+        // Boxed, as the request channel: the channel's first block holds 32 slots.
+        let (control_tx, mut control) = mpsc::channel::<Box<Control>>(1);
+        let stop_reading = CancellationToken::new();
+        let tracked = Arc::new(Mutex::new(Tracked::default()));
+        let detach = CancellationToken::new();
+        let reader = tokio::spawn(read(
+            stream,
+            Inbound {
+                to_agent,
+                tracked: tracked.clone(),
+                detach: detach.clone(),
             },
-            item = responses.next() => match item {
-                Some(Ok(frame)) => {
-                    if !resumed {
-                        lock(&tracked).observe(&frame);
-                    }
-                    let text = serde_json::to_string(&frame).unwrap_or_default();
-                    if let Err(end) = send(&mut sink, Message::Text(text.into()), s.slow_client).await {
-                        break end;
-                    }
-                }
-                None if resumed => break End::Failed(ApiError::Upstream {
-                    agent: s.agent.clone(),
-                    status: Status::unavailable(
-                        "the agent's Converse call broke; the session's tasks were followed to \
-                         their end; open a new session",
-                    ),
-                }),
-                None if lock(&tracked).sends.values().all(|t| t.task_id.is_none()) => {
-                    break End::Done;
-                }
-                None => {
-                    // Ended with tasks in progress: the agent went away.
-                    resumed = true;
-                    let cause = Status::unavailable("the agent's Converse call ended before its tasks settled");
-                    responses = follow(&s, &tracked, &detach, &cause);
-                }
-                Some(Err(status)) => {
-                    if resumed || !resume::broken(&status) {
-                        break End::Failed(upstream(&s.agent, status));
-                    }
-                    s.agent_ref.report_endpoint(&s.endpoint, true);
-                    resumed = true;
-                    responses = follow(&s, &tracked, &detach, &status);
-                }
+            control_tx,
+            Activity {
+                seen: seen.clone(),
+                start,
             },
-            _ = ping.tick() => {
-                let idle = start.elapsed().saturating_sub(Duration::from_millis(seen.load(Ordering::Relaxed)));
-                if idle >= s.ping_interval * 2 {
-                    break End::Failed(ApiError::HeartbeatTimeout(s.ping_interval * 2));
+            max,
+            stop_reading.clone(),
+        ));
+        // The Converse call broke and the session follows its tasks on their own streams.
+        let mut resumed = false;
+        let mut ping = tokio::time::interval_at(start + s.ping_interval, s.ping_interval);
+        // Each branch decides without awaiting and gives the frame to write, so that no
+        // agent frame or client request stays in this future across the write (the future's
+        // size, per session).
+        let end = loop {
+            let outgoing = tokio::select! {
+                biased;
+                () = s.draining.cancelled() => break End::Failed(ApiError::Draining),
+                c = control.recv() => match c.map(|c| *c) {
+                    Some(Control::Fail(e)) => break End::Failed(e),
+                    Some(Control::Refused(request)) => text(&refused(&request)),
+                    Some(Control::ClientClosed) | None => break End::ClientClosed,
+                },
+                item = responses.next() => match item {
+                    Some(Ok(frame)) => {
+                        if !resumed {
+                            lock(&tracked).observe(&frame);
+                        }
+                        text(&frame)
+                    }
+                    None if resumed => break End::Failed(ApiError::Upstream {
+                        agent: s.agent.clone(),
+                        status: Status::unavailable(
+                            "the agent's Converse call broke; the session's tasks were followed to \
+                             their end; open a new session",
+                        ),
+                    }),
+                    None if lock(&tracked).sends.values().all(|t| t.task_id.is_none()) => {
+                        break End::Done;
+                    }
+                    None => {
+                        // Ended with tasks in progress: the agent went away.
+                        resumed = true;
+                        let cause = Status::unavailable("the agent's Converse call ended before its tasks settled");
+                        responses = follow(&s, &tracked, &detach, &cause);
+                        continue;
+                    }
+                    Some(Err(status)) => {
+                        if resumed || !resume::broken(&status) {
+                            break End::Failed(upstream(&s.agent, status));
+                        }
+                        s.agent_ref.report_endpoint(&s.endpoint, true);
+                        resumed = true;
+                        responses = follow(&s, &tracked, &detach, &status);
+                        continue;
+                    }
+                },
+                _ = ping.tick() => {
+                    let idle = start.elapsed().saturating_sub(Duration::from_millis(seen.load(Ordering::Relaxed)));
+                    if idle >= s.ping_interval * 2 {
+                        break End::Failed(ApiError::HeartbeatTimeout(s.ping_interval * 2));
+                    }
+                    Message::Ping(Default::default())
                 }
-                if let Err(end) = send(&mut sink, Message::Ping(Default::default()), s.slow_client).await {
-                    break end;
-                }
+            };
+            if let Err(end) = send(&mut sink, outgoing, s.slow_client).await {
+                break end;
             }
-        }
-    };
-    stop_reading.cancel();
-    drop(responses);
-    let stream = reader.await.ok();
-    finish(sink, stream, end).await;
+        };
+        stop_reading.cancel();
+        drop(responses);
+        let stream = reader.await.ok();
+        // Boxed: the closing handshake's state would otherwise size every idle session.
+        Box::pin(finish(sink, stream, end)).await;
+    }
+}
+
+/// A text frame of `frame`'s protobuf JSON.
+fn text(frame: &ConverseResponse) -> Message {
+    Message::Text(serde_json::to_string(frame).unwrap_or_default().into())
 }
 
 /// `tracked`, locked (a poisoned lock only means a panicked holder: the data stays usable).
@@ -518,70 +531,82 @@ struct Inbound {
 /// Reads client frames into the Converse call, one at a time and only when it has room;
 /// after the call broke (or ended), into [`Control::Refused`]. Returns the stream for the
 /// closing handshake.
-async fn read(
+fn read(
     mut stream: SplitStream<WebSocket>,
     inbound: Inbound,
     control: mpsc::Sender<Box<Control>>,
     activity: Activity,
     max: usize,
     stop: CancellationToken,
-) -> SplitStream<WebSocket> {
-    let outcome = loop {
-        let permit = tokio::select! {
-            p = inbound.to_agent.reserve() => p.ok(),
-            () = inbound.detach.cancelled() => None,
-            () = stop.cancelled() => return stream,
+) -> impl Future<Output = SplitStream<WebSocket>> + Send {
+    async move {
+        let outcome = loop {
+            let permit = tokio::select! {
+                p = inbound.to_agent.reserve() => p.ok(),
+                () = inbound.detach.cancelled() => None,
+                () = stop.cancelled() => return stream,
+            };
+            let message = tokio::select! {
+                m = stream.next() => m,
+                () = stop.cancelled() => return stream,
+            };
+            let Some(message) = message else {
+                break Box::new(Control::ClientClosed);
+            };
+            activity.touch();
+            // Decided without awaiting, so that no frame or request stays in this future
+            // across the wait below (the future's size, per session).
+            let refused = match forward(message, permit, &inbound, max) {
+                Ok(refused) => refused,
+                Err(outcome) => break Box::new(outcome),
+            };
+            if let Some(refused) = refused
+                && control.send(refused).await.is_err()
+            {
+                return stream;
+            }
         };
-        let message = tokio::select! {
-            m = stream.next() => m,
-            () = stop.cancelled() => return stream,
-        };
-        let Some(message) = message else {
-            break Control::ClientClosed;
-        };
-        activity.touch();
-        match message {
-            Ok(Message::Text(text)) => match parse_frame(text.as_str()) {
-                Ok(request) => {
-                    let refused = {
-                        let mut t = lock(&inbound.tracked);
-                        match permit {
-                            Some(permit) if !t.detached => {
-                                if let Some(converse_request::Request::Send(s)) = &request.request {
-                                    let id = s.message.as_ref().map(|m| m.message_id.clone());
-                                    t.sends.insert(
-                                        id.unwrap_or_default(),
-                                        Pending {
-                                            tenant: s.tenant.clone(),
-                                            ..Pending::default()
-                                        },
-                                    );
-                                }
-                                permit.send(Box::new(request));
-                                None
-                            }
-                            _ => Some(request),
-                        }
-                    };
-                    if let Some(request) = refused
-                        && control
-                            .send(Box::new(Control::Refused(Box::new(request))))
-                            .await
-                            .is_err()
-                    {
-                        return stream;
+        let _ = control.send(outcome).await;
+        stream
+    }
+}
+
+/// Handles one client frame: a request goes to the Converse call through `permit` (noted in
+/// the session's sends), or comes back as [`Control::Refused`] once the call broke. `Err` is
+/// the session's end.
+fn forward(
+    message: Result<Message, axum::Error>,
+    permit: Option<mpsc::Permit<'_, Box<ConverseRequest>>>,
+    inbound: &Inbound,
+    max: usize,
+) -> Result<Option<Box<Control>>, Control> {
+    match message {
+        Ok(Message::Text(text)) => {
+            let request = parse_frame(text.as_str()).map_err(Control::Fail)?;
+            let mut t = lock(&inbound.tracked);
+            match permit {
+                Some(permit) if !t.detached => {
+                    if let Some(converse_request::Request::Send(s)) = &request.request {
+                        let id = s.message.as_ref().map(|m| m.message_id.clone());
+                        t.sends.insert(
+                            id.unwrap_or_default(),
+                            Pending {
+                                tenant: s.tenant.clone(),
+                                ..Pending::default()
+                            },
+                        );
                     }
+                    permit.send(Box::new(request));
+                    Ok(None)
                 }
-                Err(e) => break Control::Fail(e),
-            },
-            Ok(Message::Binary(_)) => break Control::Fail(ApiError::UnsupportedFrame),
-            Ok(Message::Ping(_) | Message::Pong(_)) => {}
-            Ok(Message::Close(_)) => break Control::ClientClosed,
-            Err(e) => break classify(e, max),
+                _ => Ok(Some(Box::new(Control::Refused(Box::new(request))))),
+            }
         }
-    };
-    let _ = control.send(Box::new(outcome)).await;
-    stream
+        Ok(Message::Binary(_)) => Err(Control::Fail(ApiError::UnsupportedFrame)),
+        Ok(Message::Ping(_) | Message::Pong(_)) => Ok(None),
+        Ok(Message::Close(_)) => Err(Control::ClientClosed),
+        Err(e) => Err(classify(e, max)),
+    }
 }
 
 /// A text frame as a `ConverseRequest` within the bounds of [`crate::bounds`].
