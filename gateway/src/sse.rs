@@ -221,6 +221,10 @@ async fn wait_for_room(tx: &mpsc::Sender<Frame>, frame: Frame, settings: &Settin
 ///
 /// A plain `fn` returning an `async` block that uses its captures in place: an `async fn`
 /// keeps a second copy of its arguments in its future (the task's size, per stream).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of its arguments in its future"
+)]
 fn pump(
     agent: String,
     mut events: Upstream,

@@ -66,6 +66,10 @@ impl Connection {
     ///
     /// An `async` block that uses its captures in place: an `async fn` keeps a second copy of
     /// its arguments in its future (the task's size, per connection).
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps a second copy of its arguments in its future"
+    )]
     pub(super) fn plain(self, stream: TcpStream) -> impl Future<Output = ()> + Send {
         async move {
             // The first request's deadline runs from here, the detection included.
