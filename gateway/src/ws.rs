@@ -246,6 +246,10 @@ enum End {
     Failed(ApiError),
 }
 
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of its arguments in its future"
+)]
 fn session(
     mut sink: SplitSink<WebSocket, Message>,
     stream: SplitStream<WebSocket>,
@@ -265,7 +269,8 @@ fn session(
         let stop_reading = CancellationToken::new();
         let tracked = Arc::new(Mutex::new(Tracked::default()));
         let detach = CancellationToken::new();
-        let reader = tokio::spawn(read(
+        // The reader runs in this task, polled beside the writer: one task per session.
+        let reader = read(
             stream,
             Inbound {
                 to_agent,
@@ -279,7 +284,10 @@ fn session(
             },
             max,
             stop_reading.clone(),
-        ));
+        );
+        tokio::pin!(reader);
+        // The reader's result (the stream) once it ended.
+        let mut read_back: Option<SplitStream<WebSocket>> = None;
         // The Converse call broke and the session follows its tasks on their own streams.
         let mut resumed = false;
         let mut ping = tokio::time::interval_at(start + s.ping_interval, s.ping_interval);
@@ -329,6 +337,10 @@ fn session(
                         continue;
                     }
                 },
+                stream = reader.as_mut(), if read_back.is_none() => {
+                    read_back = Some(stream);
+                    continue;
+                }
                 _ = ping.tick() => {
                     let idle = start.elapsed().saturating_sub(Duration::from_millis(seen.load(Ordering::Relaxed)));
                     if idle >= s.ping_interval * 2 {
@@ -337,13 +349,24 @@ fn session(
                     Message::Ping(Default::default())
                 }
             };
-            if let Err(end) = send(&mut sink, outgoing, s.slow_client).await {
+            if let Err(end) = send(
+                &mut sink,
+                outgoing,
+                s.slow_client,
+                reader.as_mut(),
+                &mut read_back,
+            )
+            .await
+            {
                 break end;
             }
         };
         stop_reading.cancel();
         drop(responses);
-        let stream = reader.await.ok();
+        let stream = match read_back {
+            Some(stream) => stream,
+            None => reader.await,
+        };
         // Boxed: the closing handshake's state would otherwise size every idle session.
         Box::pin(finish(sink, stream, end)).await;
     }
@@ -451,13 +474,28 @@ fn refused(request: &ConverseRequest) -> ConverseResponse {
     )
 }
 
-/// Writes one frame, giving up on a client that does not read.
-async fn send(
+/// Writes one frame, giving up on a client that does not read; meanwhile the session's
+/// `reader` goes on (as it would in a task of its own), its stream put in `read_back` if it
+/// ends.
+async fn send<R>(
     sink: &mut SplitSink<WebSocket, Message>,
     message: Message,
     patience: Duration,
-) -> Result<(), End> {
-    match tokio::time::timeout(patience, sink.send(message)).await {
+    mut reader: Pin<&mut R>,
+    read_back: &mut Option<SplitStream<WebSocket>>,
+) -> Result<(), End>
+where
+    R: Future<Output = SplitStream<WebSocket>>,
+{
+    let sending = tokio::time::timeout(patience, sink.send(message));
+    tokio::pin!(sending);
+    let sent = loop {
+        tokio::select! {
+            sent = &mut sending => break sent,
+            stream = reader.as_mut(), if read_back.is_none() => *read_back = Some(stream),
+        }
+    };
+    match sent {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::ClientClosed),
         Err(_) => Err(End::Failed(ApiError::SlowClient)),
@@ -471,7 +509,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// server closes the TCP connection last (RFC 6455 §7.1.1) — and closes the socket.
 async fn finish(
     mut sink: SplitSink<WebSocket, Message>,
-    stream: Option<SplitStream<WebSocket>>,
+    mut stream: SplitStream<WebSocket>,
     end: End,
 ) {
     let frame = match &end {
@@ -492,7 +530,6 @@ async fn finish(
     let _ = tokio::time::timeout(wait, async {
         if let Some(frame) = frame
             && sink.send(Message::Close(Some(frame))).await.is_ok()
-            && let Some(mut stream) = stream
         {
             while let Some(Ok(m)) = stream.next().await {
                 if matches!(m, Message::Close(_)) {
@@ -531,6 +568,10 @@ struct Inbound {
 /// Reads client frames into the Converse call, one at a time and only when it has room;
 /// after the call broke (or ended), into [`Control::Refused`]. Returns the stream for the
 /// closing handshake.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of its arguments in its future"
+)]
 fn read(
     mut stream: SplitStream<WebSocket>,
     inbound: Inbound,
