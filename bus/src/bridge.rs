@@ -208,7 +208,9 @@ impl Bridge {
             .await?;
         let _ = self.dedupe.prune().await;
         tracing::info!(transport = self.bus.transport(), address = %c.address, agent = %c.agent, "bus bridge consuming");
-        let lag = tokio::spawn(self.clone().watch_lag());
+        // Aborted with this future too: a bridge task that is aborted (a crash in tests) must
+        // not leave its lag watcher polling the broker forever.
+        let lag = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(self.clone().watch_lag()));
         let window = Arc::new(Semaphore::new(c.consume.prefetch.max(1)));
         let mut inflight = JoinSet::new();
         let result = loop {

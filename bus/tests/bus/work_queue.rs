@@ -73,11 +73,13 @@ async fn competing_bridges_survive_a_crash(broker: Broker) {
     let mut answered = HashSet::new();
     let counts = |s: &Stats| {
         format!(
-            "consumed {}, redelivered {}, answered {}, duplicates {}",
+            "consumed {}, redelivered {}, answered {}, duplicates {}, retries {}, dead letters {}",
             Stats::get(&s.consumed),
             Stats::get(&s.redeliveries),
             Stats::get(&s.answered),
-            Stats::get(&s.duplicates)
+            Stats::get(&s.duplicates),
+            Stats::get(&s.retries),
+            Stats::get(&s.dead_letters)
         )
     };
     let mut a = Some(a);
@@ -102,13 +104,25 @@ async fn competing_bridges_survive_a_crash(broker: Broker) {
         }
     };
     let done = tokio::time::timeout(Duration::from_secs(240), collect).await;
-    assert!(
-        done.is_ok(),
-        "{broker:?}: only {} of {N} answered; bridge b: {}; replacement of a: {:?}",
-        answered.len(),
-        counts(&b.stats),
-        replacement.as_ref().map(|r| counts(&r.stats))
-    );
+    if done.is_err() {
+        let missing: Vec<&String> = ids.difference(&answered).collect();
+        let why = explain(
+            &bus,
+            &echo.client,
+            &dedupe_path,
+            &address,
+            &reply_to,
+            &missing,
+        )
+        .await;
+        panic!(
+            "{broker:?}: only {} of {N} answered; bridge a when killed: {a_at_kill}; \
+             bridge b: {}; replacement of a: {:?}; unanswered: {why}",
+            answered.len(),
+            counts(&b.stats),
+            replacement.as_ref().map(|r| counts(&r.stats))
+        );
+    }
     assert_eq!(answered, ids, "every message answered, nothing else");
     let tasks = echo
         .client
@@ -132,6 +146,87 @@ async fn competing_bridges_survive_a_crash(broker: Broker) {
     b.stop().await;
     drop(replies);
     support::clean(bus, &prefix, &[(&reply_to, &[])]).await;
+}
+
+/// Where each unanswered message got to, so a failure tells which layer lost it: its row in
+/// the bridges' dedupe store (state, owner, takeovers), whether the agent has its task (the
+/// bridge sets the context to `bus-<id>`), and, on Kafka, how often its request and a reply to
+/// it are in the topics (read again from the first offset by a fresh consumer group).
+async fn explain(
+    bus: &std::sync::Arc<dyn switchyard_bus::Bus>,
+    agent: &switchyard::Client,
+    dedupe: &std::path::Path,
+    address: &str,
+    reply_to: &str,
+    missing: &[&String],
+) -> String {
+    use sqlx::Row as _;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dedupe.display()))
+        .await
+        .expect("dedupe store");
+    let in_topic = |topic: String| async move {
+        let mut seen = std::collections::HashMap::<String, usize>::new();
+        if bus.transport() != "kafka" {
+            return None;
+        }
+        let group = format!("diagnose-{}", uuid::Uuid::new_v4().simple());
+        let mut c = bus
+            .consume(&topic, &group, &group, Default::default())
+            .await
+            .ok()?;
+        while let Ok(Ok(d)) = tokio::time::timeout(Duration::from_secs(10), c.next()).await {
+            let key = d
+                .envelope
+                .correlation_id()
+                .or(d.envelope.id())
+                .unwrap_or_default()
+                .to_owned();
+            *seen.entry(key).or_default() += 1;
+            let _ = d.acker.ack().await;
+        }
+        Some(seen)
+    };
+    let requests = in_topic(address.to_owned()).await;
+    let replies = in_topic(reply_to.to_owned()).await;
+    let mut out = Vec::new();
+    for id in missing {
+        let row =
+            sqlx::query("SELECT state, owner, takeovers FROM bus_dedupe WHERE message_id = ?1")
+                .bind(id.as_str())
+                .fetch_optional(&pool)
+                .await
+                .ok()
+                .flatten()
+                .map(|r| {
+                    format!(
+                        "{}/{}/{}",
+                        r.get::<String, _>(0),
+                        r.get::<String, _>(1),
+                        r.get::<i64, _>(2)
+                    )
+                });
+        let task = agent
+            .list_tasks(switchyard::pb::a2a::ListTasksRequest {
+                context_id: format!("bus-{id}"),
+                ..Default::default()
+            })
+            .await
+            .map(|l| {
+                l.tasks
+                    .iter()
+                    .map(|t| format!("{:?}", t.status.as_ref().map(|s| s.state())))
+                    .collect::<Vec<_>>()
+            });
+        let count = |m: &Option<std::collections::HashMap<String, usize>>| {
+            m.as_ref().map(|m| m.get(id.as_str()).copied().unwrap_or(0))
+        };
+        out.push(format!(
+            "{id}: dedupe {row:?}, tasks {task:?}, requests in topic {:?}, replies in topic {:?}",
+            count(&requests),
+            count(&replies)
+        ));
+    }
+    out.join("; ")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
