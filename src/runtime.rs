@@ -16,6 +16,7 @@
 
 mod execution;
 mod live;
+mod lookup;
 mod push;
 mod replica;
 mod reply;
@@ -248,12 +249,15 @@ pub(crate) struct Runtime {
     /// the store holds the key (the commit that records it), so that one of the two always
     /// answers a duplicate.
     accepting: Arc<Accepting>,
+    /// The store lookups of those claims, gathered into batches.
+    lookup: lookup::MessageLookup,
 }
 
 /// Claims of messages being accepted: the task id each became, once known.
 type Accepting = std::sync::Mutex<HashMap<MessageKey, watch::Sender<Option<String>>>>;
 
 /// The claim of one message key in [`Runtime::accepting`]; dropped, it releases the key.
+#[derive(Debug)]
 struct Claim {
     map: Arc<Accepting>,
     key: MessageKey,
@@ -310,6 +314,7 @@ impl Runtime {
             config.agent_name.clone(),
             replica.clone(),
         ));
+        let lookup = lookup::MessageLookup::spawn(store.clone());
         let rt = Arc::new(Self {
             agent,
             store,
@@ -323,6 +328,7 @@ impl Runtime {
             closed: AtomicBool::new(false),
             replica,
             accepting: Arc::default(),
+            lookup,
         });
         match notices {
             Some(notices) => {
@@ -652,13 +658,10 @@ impl Runtime {
             let started = self.create(snapshot, message, start, follow, key)?;
             if let Some(claim) = claim {
                 claim.publish(&started.task.id);
-                // Released once the creation (which records the key) has committed: a
-                // barrier queued after it.
-                let (tx, rx) = oneshot::channel();
-                let _ = self.writer.send(WriteOp::Barrier { ack: tx });
-                tokio::spawn(async move {
-                    let _ = rx.await;
-                    drop(claim);
+                // Released once the creation (which records the key) has committed: the writer
+                // drops it after the commit of what was queued before.
+                let _ = self.writer.send(WriteOp::Release {
+                    guard: Box::new(claim),
                 });
             }
             started
@@ -942,10 +945,10 @@ impl Runtime {
             map: self.accepting.clone(),
             key,
         };
-        match self.store.task_for_message(&claim.key).await {
+        match self.lookup.task_for(claim.key.clone()).await {
             Ok(Some(id)) => Ok(Claimed::Task(id)),
             Ok(None) => Ok(Claimed::Mine(claim)),
-            Err(e) => Err(store_error(e)),
+            Err(e) => Err(shared_store_error(&e)),
         }
     }
 
@@ -1480,6 +1483,11 @@ fn not_cancelable(t: &Task) -> RpcError {
 }
 
 pub(crate) fn store_error(e: StoreError) -> RpcError {
+    shared_store_error(&e)
+}
+
+/// [`store_error`] of a failure shared by several callers (a batch's).
+fn shared_store_error(e: &StoreError) -> RpcError {
     match e {
         StoreError::Unavailable(_) => RpcError::Unavailable(e.to_string()),
         other => RpcError::Internal(other.to_string()),

@@ -92,6 +92,30 @@ pub struct MessageKey {
     pub message_id: String,
 }
 
+impl MessageKey {
+    /// Places rows of `(context_id, message_id, task_id)` found for `keys` in key order: the
+    /// answer shape of [`TaskStore::tasks_for_messages`] for a store that returns matches in
+    /// any order.
+    pub(crate) fn place(
+        keys: &[MessageKey],
+        rows: impl IntoIterator<Item = (String, String, String)>,
+    ) -> Vec<Option<String>> {
+        let by_key: std::collections::HashMap<MessageKey, String> = rows
+            .into_iter()
+            .map(|(context_id, message_id, task_id)| {
+                (
+                    MessageKey {
+                        context_id,
+                        message_id,
+                    },
+                    task_id,
+                )
+            })
+            .collect();
+        keys.iter().map(|k| by_key.get(k).cloned()).collect()
+    }
+}
+
 /// A replica's ownership of a running task: the replica that holds a live lease is the only one
 /// that executes the task and commits its events (several replicas on one shared store).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -280,6 +304,21 @@ pub trait TaskStore: Send + Sync + fmt::Debug + 'static {
     /// The task that accepted the message `key` (recorded by [`commit`](Self::commit) from
     /// [`TaskWrite::messages`]), if any. Sweeping a task forgets its messages.
     async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError>;
+
+    /// [`task_for_message`](Self::task_for_message) for many keys at once: one entry per key,
+    /// in the order of `keys` (a key given twice is answered twice). A store answers them in
+    /// one round trip where it can; the runtime gathers the idempotence lookups of concurrent
+    /// sends into one call, as it gathers their writes into one commit.
+    async fn tasks_for_messages(
+        &self,
+        keys: &[MessageKey],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            found.push(self.task_for_message(key).await?);
+        }
+        Ok(found)
+    }
 
     /// The last checkpoint committed for task `id` ([`TaskWrite::checkpoint`]), if any; a
     /// sweep deletes it with the task.

@@ -65,6 +65,12 @@ pub(crate) enum WriteOp {
     Checkpoint { task: Arc<LiveTask>, data: Vec<u8> },
     /// Acknowledge once everything queued before it has committed.
     Barrier { ack: oneshot::Sender<CommitResult> },
+    /// Drop `guard` once everything queued before it has committed (or failed to): e.g. a
+    /// send's claim of its message key, held until the commit that records the key. A
+    /// [`Barrier`](Self::Barrier) without a task waiting for it.
+    Release {
+        guard: Box<dyn std::fmt::Debug + Send>,
+    },
 }
 
 /// What one operation changes in its task's write.
@@ -175,6 +181,7 @@ async fn commit_batch(
     let mut index: HashMap<usize, usize> = HashMap::new();
     let mut acks = Vec::new();
     let mut permits = Vec::new();
+    let mut guards = Vec::new();
     for op in ops.drain(..) {
         let (task, bytes, change) = match op {
             WriteOp::Event {
@@ -197,6 +204,10 @@ async fn commit_batch(
             WriteOp::Checkpoint { task, data } => (task, 0, Change::Checkpoint(data)),
             WriteOp::Barrier { ack } => {
                 acks.push(ack);
+                continue;
+            }
+            WriteOp::Release { guard } => {
+                guards.push(guard);
                 continue;
             }
         };
@@ -388,6 +399,7 @@ async fn commit_batch(
     for ack in acks {
         let _ = ack.send(result.clone());
     }
+    drop(guards);
 }
 
 #[cfg(test)]

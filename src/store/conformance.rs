@@ -774,6 +774,29 @@ async fn messages_map_to_their_task(s: &dyn TaskStore, _: Promises) {
     );
     assert_eq!(of("c", "m1").await, None);
     assert_eq!(of("", "m2").await, None);
+    // Many keys at once: one answer per key, in key order, a repeated key answered twice,
+    // and more keys than one SQLite statement takes.
+    let mut many = vec![
+        key("c", "m1"),
+        key("other", "m1"),
+        key("", "m1"),
+        key("c", "m2"),
+        key("other", "m1"),
+    ];
+    many.extend((0..1200).map(|i| key("c", &format!("absent-{i}"))));
+    many.push(key("c", "m2"));
+    let found = s.tasks_for_messages(&many).await.expect("get many");
+    assert_eq!(found.len(), many.len(), "one answer per key");
+    assert_eq!(
+        found[..5].iter().map(Option::as_deref).collect::<Vec<_>>(),
+        [None, Some("b"), Some("a"), Some("a"), Some("b")]
+    );
+    assert!(found[5..many.len() - 1].iter().all(Option::is_none));
+    assert_eq!(found.last().cloned().flatten().as_deref(), Some("a"));
+    assert_eq!(
+        s.tasks_for_messages(&[]).await.expect("no keys"),
+        Vec::<Option<String>>::new()
+    );
     // A later commit (a continuation of b, a second task) adds keys; a recorded key keeps its
     // first task, and the commit with it still succeeds.
     let mut b2 = write("b", "c", TaskState::Completed, T0 + 2, &[2]);

@@ -195,6 +195,17 @@ impl TaskStore for MemoryStore {
         Ok(self.lock().messages.get(key).cloned())
     }
 
+    async fn tasks_for_messages(
+        &self,
+        keys: &[MessageKey],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let inner = self.lock();
+        Ok(keys
+            .iter()
+            .map(|k| inner.messages.get(k).cloned())
+            .collect())
+    }
+
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
         Ok(self.lock().events.get(id).map_or_else(Vec::new, |e| {
             e.range(after.saturating_add(1)..)

@@ -778,6 +778,29 @@ impl TaskStore for PostgresStore {
         .map_err(|e| self.err(e))
     }
 
+    /// One `SELECT` for every key: the keys as two `UNNEST`ed arrays joined with
+    /// `task_messages` on its primary key.
+    async fn tasks_for_messages(
+        &self,
+        keys: &[MessageKey],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let (contexts, messages): (Vec<&str>, Vec<&str>) = keys
+            .iter()
+            .map(|k| (k.context_id.as_str(), k.message_id.as_str()))
+            .unzip();
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT t.context_id, t.message_id, t.task_id \
+             FROM UNNEST($1::text[], $2::text[]) AS k(c, m) \
+             JOIN task_messages t ON t.context_id = k.c AND t.message_id = k.m",
+        )
+        .bind(contexts)
+        .bind(messages)
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(MessageKey::place(keys, rows))
+    }
+
     async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
         let row = sqlx::query("SELECT snapshot, last_seq FROM tasks WHERE id = $1")
             .bind(id)

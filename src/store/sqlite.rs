@@ -332,6 +332,33 @@ impl TaskStore for SqliteStore {
         .map_err(backend)
     }
 
+    /// One `SELECT` per [`ROWS_PER_STATEMENT`] keys: the keys as a `VALUES` table joined with
+    /// `task_messages` on its primary key.
+    async fn tasks_for_messages(
+        &self,
+        keys: &[MessageKey],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let mut rows = Vec::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new("WITH k(c, m) AS (");
+            q.push_values(chunk, |mut row, k| {
+                row.push_bind(k.context_id.as_str())
+                    .push_bind(k.message_id.as_str());
+            });
+            q.push(
+                ") SELECT t.context_id, t.message_id, t.task_id FROM k \
+                 JOIN task_messages t ON t.context_id = k.c AND t.message_id = k.m",
+            );
+            rows.extend(
+                q.build_query_as::<(String, String, String)>()
+                    .fetch_all(&self.reader)
+                    .await
+                    .map_err(backend)?,
+            );
+        }
+        Ok(MessageKey::place(keys, rows))
+    }
+
     async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
         let row = sqlx::query("SELECT snapshot, last_seq FROM tasks WHERE id = ?")
             .bind(id)
