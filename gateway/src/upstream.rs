@@ -19,6 +19,7 @@ use tonic::{
     Code, Status,
     metadata::{MetadataKey, MetadataMap, MetadataValue},
 };
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
     error::ApiError,
@@ -88,8 +89,37 @@ impl Forward {
         agent: &str,
         address: &str,
     ) -> (Cow<'_, Self>, tracing::Span) {
+        self.client_span_of(false, service, method, agent, address)
+    }
+
+    /// [`client_span`](Self::client_span) for a call that outlives its HTTP request (a
+    /// WebSocket session, after the 101): the request's span is still the client span's
+    /// OpenTelemetry parent (same trace, same parent span id in the export) but not its
+    /// `tracing` parent, which would keep the request's span open — unexported, its end time
+    /// and memory held — until the session ends.
+    pub(crate) fn detached_client_span(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        agent: &str,
+        address: &str,
+    ) -> (Cow<'_, Self>, tracing::Span) {
+        self.client_span_of(true, service, method, agent, address)
+    }
+
+    fn client_span_of(
+        &self,
+        detached: bool,
+        service: &'static str,
+        method: &'static str,
+        agent: &str,
+        address: &str,
+    ) -> (Cow<'_, Self>, tracing::Span) {
         let (host, port) = address.rsplit_once(':').unwrap_or((address, ""));
+        let request = tracing::Span::current();
+        let parent = if detached { None } else { request.id() };
         let span = tracing::info_span!(
+            parent: parent,
             "grpc.client",
             otel.name = %format_args!("{service}/{method}"),
             otel.kind = "client",
@@ -102,6 +132,10 @@ impl Forward {
             server.port = %port,
             switchyard.agent = %agent,
         );
+        if detached && !span.is_disabled() {
+            // Before anything starts the span: its parent can be set only until then.
+            let _ = span.set_parent(request.context());
+        }
         let ours = span.in_scope(trace::outgoing);
         if ours.traceparent.is_none() {
             return (Cow::Borrowed(self), span);

@@ -187,7 +187,8 @@ pub(crate) async fn handle(
     let outbound = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|r| r.map(|b| *b)));
     let name = agent.name().to_owned();
     let (client, lane) = state.lanes.client(&agent);
-    let (within, rpc) = forward.client_span(
+    // Detached: the session outlives the upgrade request, whose span ends at the 101.
+    let (within, rpc) = forward.detached_client_span(
         "switchyard.v1.AgentService",
         "Converse",
         &name,
