@@ -664,3 +664,48 @@ impl Subscription for KafkaSubscription {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skipped_range_is_read_again_then_accepted_after_max_refetches() {
+        let mut g = Gaps::default();
+        // Nothing expected yet: the first record sets the baseline.
+        assert_eq!(g.check("t", 0, 7), None);
+        assert_eq!(g.check("t", 0, 8), None);
+        // 9 and 10 skipped: read again from 9, as often as MAX_REFETCHES.
+        for _ in 0..MAX_REFETCHES {
+            assert_eq!(g.check("t", 0, 11), Some(9));
+        }
+        // Then the gap is accepted and reading goes on after the record that arrived.
+        assert_eq!(g.check("t", 0, 11), None);
+        assert_eq!(g.check("t", 0, 12), None);
+        assert_eq!(
+            g.check("t", 0, 14),
+            Some(13),
+            "a new gap counts from one again"
+        );
+    }
+
+    #[test]
+    fn a_refilled_gap_resets_and_partitions_are_apart() {
+        let mut g = Gaps::default();
+        g.expect(0, 100);
+        g.expect(1, 5);
+        assert_eq!(g.check("t", 0, 102), Some(100));
+        // After the seek the missing records come, in order.
+        assert_eq!(g.check("t", 0, 100), None);
+        assert_eq!(g.check("t", 0, 101), None);
+        assert_eq!(g.check("t", 0, 102), None);
+        assert_eq!(g.refetching, None);
+        // Another partition has its own expectation.
+        assert_eq!(g.check("t", 1, 5), None);
+        assert_eq!(g.check("t", 1, 9), Some(6));
+        // A record before the expected offset (a redelivery after a rebalance) is handed out
+        // and reading goes on from it.
+        assert_eq!(g.check("t", 0, 50), None);
+        assert_eq!(g.check("t", 0, 51), None);
+    }
+}
