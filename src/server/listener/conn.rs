@@ -107,7 +107,6 @@ impl Connection {
                     // HTTP/1.1's; inline, it would size the task of every HTTP/1.1 connection
                     // (an HTTP/2 connection carries many streams: one box for all of them).
                     let mut conn = Box::pin(self.protocols.http2.serve_connection(io, service));
-
                     self.drive(conn.as_mut(), |c| c.graceful_shutdown(), &activity)
                         .await;
                 }
