@@ -61,7 +61,19 @@ async fn run(
         let found = match keys.as_slice() {
             [key] => store.task_for_message(key).await.map(|t| vec![t]),
             _ => store.tasks_for_messages(&keys).await,
-        };
+        }
+        .and_then(|found| {
+            if found.len() == keys.len() {
+                Ok(found)
+            } else {
+                Err(StoreError::Corrupt(format!(
+                    "tasks_for_messages answered {} of {} message keys (one answer per key \
+                     expected)",
+                    found.len(),
+                    keys.len()
+                )))
+            }
+        });
         keys.clear();
         match found {
             Ok(found) => {
@@ -76,8 +88,6 @@ async fn run(
                 }
             }
         }
-        // A store answering fewer rows than keys leaves those callers with a closed channel.
-        replies.clear();
     }
 }
 
