@@ -1,10 +1,12 @@
 //! The HTTP/2 and HTTP/1.1 accept loop shared by agent servers and the gateway: one task per
 //! connection, WebSocket upgrades, connection limits ([`ConnectionLimits`]: a cap on open
 //! connections, a deadline for the first request, an idle timeout, HTTP/1.1 header and
-//! HTTP/2 keep-alive timeouts), graceful shutdown with a deadline.
+//! HTTP/2 keep-alive timeouts), graceful shutdown with a deadline, and event streams over
+//! HTTP/1.1 served without hyper's connection buffers (an idle SSE client's memory).
 
 mod activity;
 mod conn;
+mod event_stream;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -93,7 +95,11 @@ impl ConnectionLimits {
 ///
 /// A plain connection speaks HTTP/2 if it opens with the HTTP/2 connection preface (prior
 /// knowledge, RFC 9113 §3.4), HTTP/1.1 otherwise; it must send its first bytes within
-/// [`ConnectionLimits::header_read_timeout`].
+/// [`ConnectionLimits::header_read_timeout`]. A plain HTTP/1.1 connection whose first request
+/// accepts `text/event-stream` (and has no upgrade, no `Expect`, a body of at most 64 KiB with
+/// a `Content-Length`) is served without hyper's per-connection buffers: the response carries
+/// `Connection: close`, is written as it comes (`chunked` unless its length is known), and the
+/// connection ends with it; its body must arrive within the header read timeout (else `408`).
 ///
 /// With `tls`, every connection first completes a TLS handshake (within
 /// [`ConnectionLimits::header_read_timeout`]); a connection that fails it (plain text, a
@@ -145,16 +151,18 @@ pub async fn serve(
             stop: stop.clone(),
             limits,
         };
-        let (acceptor, trust_domain) = (acceptor.clone(), trust_domain.clone());
-        connections.spawn(async move {
-            match acceptor {
-                // The TLS path's future (rustls' state inline) is boxed, so that it does not
-                // size the task of every plain connection.
-                Some(acceptor) => Box::pin(connection.tls(stream, acceptor, trust_domain)).await,
-                None => connection.plain(stream).await,
+        match &acceptor {
+            Some(acceptor) => {
+                let (acceptor, trust_domain) = (acceptor.clone(), trust_domain.clone());
+                connections.spawn(async move {
+                    connection.tls(stream, acceptor, trust_domain).await;
+                    drop(slot);
+                });
             }
-            drop(slot);
-        });
+            None => {
+                connections.spawn(connection.plain(stream, connections.clone(), slot));
+            }
+        }
     }
     drop(listener);
     connections.close();

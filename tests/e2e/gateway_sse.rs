@@ -37,14 +37,26 @@ async fn streams_are_ordered_carry_ids_and_close_like_the_grpc_stream() {
         .expect("send");
     assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
     let via_rpc = sse_all(r).await;
-    let r = gw
-        .post_json(
-            "/agents/echo/message:stream",
-            &json!({"message": msg("ordered", json!({"chunks": 3}))}),
-        )
+    // On a connection of its own with `Accept: text/event-stream` (as an `EventSource` and
+    // the A2A SDKs send it), an HTTP/1.1 stream is written by the listener itself, not hyper:
+    // the same events, framed alike for the client, and the connection closes after it.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let r = fresh
+        .post(format!("{}/agents/echo/message:stream", gw.url))
+        .header("A2A-Version", "1.0")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "text/event-stream")
+        .body(json!({"message": msg("ordered", json!({"chunks": 3}))}).to_string())
         .send()
         .await
         .expect("send");
+    assert_eq!(r.version(), reqwest::Version::HTTP_11);
+    assert_eq!(r.headers()[header::CONNECTION], "close");
+    assert_eq!(r.headers()[header::TRANSFER_ENCODING], "chunked");
+    assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
     let via_rest = sse_all(r).await;
     // The same request straight over gRPC, for reference.
     let grpc = collect(
@@ -263,6 +275,7 @@ async fn a_client_that_goes_away_cancels_the_call_not_the_task() {
             "/agents/echo/message:stream",
             &json!({"message": msg("leave", json!({"chunks": 3, "chunk_delay_ms": 100}))}),
         )
+        .header(header::ACCEPT, "text/event-stream")
         .send()
         .await
         .expect("stream");

@@ -9,18 +9,20 @@ use std::{
     convert::Infallible, future::Future, net::SocketAddr, pin::Pin, sync::Arc, time::Duration,
 };
 
+use futures::FutureExt as _;
 use hyper::server::conn::{http1, http2};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
 };
-use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
+use tokio::{net::TcpStream, sync::OwnedSemaphorePermit};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt as _;
 
 use super::{
     ConnectionLimits,
     activity::{Activity, Tracked},
+    event_stream,
 };
 use crate::identity::PeerIdentity;
 
@@ -61,8 +63,15 @@ pub(super) struct Connection {
 
 impl Connection {
     /// Serves a plain TCP connection: HTTP/2 if it opens with the preface, HTTP/1.1 (with
-    /// upgrades) otherwise. A connection that sends nothing within the header read timeout,
-    /// or closes first, is dropped.
+    /// upgrades) otherwise, a first request that accepts an event stream by
+    /// [`event_stream`]. A connection that sends nothing within the header read timeout, or
+    /// closes first, is dropped. `slot` (the connection's place under the listener's cap) is
+    /// held until the connection ends.
+    ///
+    /// This task only tells the three apart; the connection is then served by a task of its
+    /// own on `tasks`, sized for what it speaks: a task is as large as the largest state of
+    /// its future, and an idle event stream should not pay for hyper's connection (nor
+    /// hyper's for the event stream's); bench/RESULTS.md §9.
     ///
     /// An `async` block that uses its captures in place: an `async fn` keeps a second copy of
     /// its arguments in its future (the task's size, per connection).
@@ -70,7 +79,12 @@ impl Connection {
         clippy::manual_async_fn,
         reason = "an async fn keeps a second copy of its arguments in its future"
     )]
-    pub(super) fn plain(self, stream: TcpStream) -> impl Future<Output = ()> + Send {
+    pub(super) fn plain(
+        self,
+        stream: TcpStream,
+        tasks: TaskTracker,
+        slot: OwnedSemaphorePermit,
+    ) -> impl Future<Output = ()> + Send {
         async move {
             // The first request's deadline runs from here, the detection included.
             let activity = Activity::new();
@@ -90,6 +104,44 @@ impl Connection {
                     return;
                 }
             };
+            if protocol == Protocol::Http1 {
+                // The sniffed bytes are there: the peek looks at what has arrived.
+                if let Some(head) = event_stream::peek(&stream) {
+                    let peer = self.peer;
+                    let served = event_stream::serve(
+                        stream,
+                        head,
+                        self.router,
+                        self.limits.header_read_timeout,
+                    );
+                    // `map`, not an `async` block awaiting it: the block would hold the
+                    // future twice (its capture and the awaited copy).
+                    tasks.spawn(served.map(move |ended| {
+                        if let Err(e) = ended {
+                            tracing::debug!(%peer, error = %e, "event stream ended with an error");
+                        }
+                        drop(slot);
+                    }));
+                    return;
+                }
+            }
+            tasks.spawn(self.hyper(stream, protocol, activity, slot));
+        }
+    }
+
+    /// Serves a plain connection with hyper's `http1` (with upgrades) or `http2` connection.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps a second copy of its arguments in its future"
+    )]
+    fn hyper(
+        self,
+        stream: TcpStream,
+        protocol: Protocol,
+        activity: Arc<Activity>,
+        slot: OwnedSemaphorePermit,
+    ) -> impl Future<Output = ()> + Send {
+        async move {
             let service = service(self.router.clone(), None, activity.clone());
             let io = TokioIo::new(stream);
             match protocol {
@@ -111,6 +163,7 @@ impl Connection {
                         .await;
                 }
             }
+            drop(slot);
         }
     }
 
