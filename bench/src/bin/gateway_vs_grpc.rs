@@ -180,35 +180,40 @@ async fn start_python(args: &Args) -> anyhow::Result<(tokio::process::Child, Str
     Ok((child, format!("http://127.0.0.1:{port}/jsonrpc")))
 }
 
-/// Events per second of one stream of `n` chunks: through the gateway (SSE, agent `agent`) and
-/// direct (gRPC to the same agent). The SSE client only counts events (blank-line
-/// terminated blocks), so that its parsing is not what is measured.
-async fn stream_rates(
+/// A message asking the agent for a stream of `n` chunks.
+fn stream_request(n: u64) -> Message {
+    let mut m = Message::user_text("stream");
+    m.metadata = Some(pbjson_types::Struct {
+        fields: [("chunks".to_owned(), json_to_value(n.into()))].into(),
+    });
+    m
+}
+
+/// Events per second of one stream of `n` chunks through the gateway (SSE, agent `agent`),
+/// and the events counted. With `accept_events` the request carries `Accept:
+/// text/event-stream` (as a browser's `EventSource` and the A2A SDKs send it: the gateway
+/// then writes the stream on the socket itself); without, hyper serves it. The client only
+/// counts events (blank-line terminated blocks), so that its parsing is not what is measured.
+async fn sse_rate(
     http: &reqwest::Client,
     gateway: &str,
     agent: &str,
-    grpc: &A2aClient,
     n: u64,
-) -> anyhow::Result<(f64, f64, u64)> {
-    let metadata = |n: u64| {
-        let mut m = Message::user_text("stream");
-        m.metadata = Some(pbjson_types::Struct {
-            fields: [("chunks".to_owned(), json_to_value(n.into()))].into(),
-        });
-        m
-    };
+    accept_events: bool,
+) -> anyhow::Result<(f64, u64)> {
     let body = serde_json::json!({
         "jsonrpc": "2.0", "id": 1, "method": "SendStreamingMessage",
-        "params": {"message": serde_json::to_value(metadata(n))?}
+        "params": {"message": serde_json::to_value(stream_request(n))?}
     });
     let started = Instant::now();
-    let response = http
+    let mut request = http
         .post(format!("{gateway}/agents/{agent}"))
         .header("A2A-Version", "1.0")
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await?;
+        .header("Content-Type", "application/json");
+    if accept_events {
+        request = request.header("Accept", "text/event-stream");
+    }
+    let response = request.body(body.to_string()).send().await?;
     let mut bytes = response.bytes_stream();
     let (mut events, mut newline, mut errors) = (0u64, false, false);
     while let Some(chunk) = bytes.next().await {
@@ -225,29 +230,28 @@ async fn stream_rates(
             }
         }
     }
-    let sse_rate = events as f64 / started.elapsed().as_secs_f64();
     anyhow::ensure!(!errors, "the SSE stream ended with an error event");
+    Ok((events as f64 / started.elapsed().as_secs_f64(), events))
+}
 
+/// Events per second of one stream of `n` chunks over gRPC straight to the agent, and the
+/// events counted.
+async fn grpc_rate(grpc: &A2aClient, n: u64) -> anyhow::Result<(f64, u64)> {
     let started = Instant::now();
     let mut stream = grpc
         .clone()
         .send_streaming_message(SendMessageRequest {
-            message: Some(metadata(n)),
+            message: Some(stream_request(n)),
             ..Default::default()
         })
         .await?
         .into_inner();
-    let mut grpc_events = 0u64;
+    let mut events = 0u64;
     while let Some(e) = stream.next().await {
         e?;
-        grpc_events += 1;
+        events += 1;
     }
-    let grpc_rate = grpc_events as f64 / started.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        events == grpc_events,
-        "SSE carried {events} events, gRPC {grpc_events}"
-    );
-    Ok((sse_rate, grpc_rate, events))
+    Ok((events as f64 / started.elapsed().as_secs_f64(), events))
 }
 
 /// `wrk` (installed with apt-get when missing); `None` when it cannot be had.
@@ -604,24 +608,41 @@ async fn main() -> anyhow::Result<()> {
 
     println!();
     println!(
-        "| one stream of {} chunks | SSE through the gateway, events/s | direct gRPC, events/s | ratio |",
+        "| one stream of {} chunks | SSE through the gateway (hyper), events/s | SSE, `Accept: text/event-stream`, events/s | direct gRPC, events/s | ratios |",
         args.stream_events
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|");
+    // Each stream on a connection of its own: the listener serves an `Accept:
+    // text/event-stream` request itself only as the first request of a connection.
+    let stream_http = reqwest::Client::builder()
+        .http1_only()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(0)
+        .build()?;
     for (agent, client) in [("echo", &grpc), ("bare", &grpc_bare)] {
-        let (mut sse, mut direct, mut events) = (Vec::new(), Vec::new(), 0);
+        let (mut sse, mut accept, mut direct, mut events) = (Vec::new(), Vec::new(), Vec::new(), 0);
         for _ in 0..args.stream_rounds {
-            let (s, d, n) =
-                stream_rates(&http, &gateway_url, agent, client, args.stream_events).await?;
-            eprintln!("{agent} stream: {n} events, SSE {s:.0}/s, gRPC {d:.0}/s");
+            let n = args.stream_events;
+            let (s, sn) = sse_rate(&stream_http, &gateway_url, agent, n, false).await?;
+            let (a, an) = sse_rate(&stream_http, &gateway_url, agent, n, true).await?;
+            let (d, dn) = grpc_rate(client, n).await?;
+            anyhow::ensure!(
+                sn == dn && an == dn,
+                "SSE carried {sn} and {an} events, gRPC {dn}"
+            );
+            eprintln!(
+                "{agent} stream: {dn} events, SSE {s:.0}/s, SSE with Accept {a:.0}/s, gRPC {d:.0}/s"
+            );
             sse.push(s);
+            accept.push(a);
             direct.push(d);
-            events = n;
+            events = dn;
         }
-        let (s, d) = (median(&mut sse), median(&mut direct));
+        let (s, a, d) = (median(&mut sse), median(&mut accept), median(&mut direct));
         println!(
-            "| {agent} agent, {events} events | {s:.0} | {d:.0} | {:.2}x |",
-            s / d
+            "| {agent} agent, {events} events | {s:.0} | {a:.0} | {d:.0} | {:.2}x, {:.2}x |",
+            s / d,
+            a / d
         );
     }
 

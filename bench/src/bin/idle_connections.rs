@@ -21,7 +21,7 @@ struct Args {
     /// Connections opened at once while ramping up.
     #[arg(long, default_value_t = 100)]
     ramp: usize,
-    /// Measure only `sse`, `sse-h2` or `ws` (default: all three).
+    /// Measure only `sse`, `sse-no-accept`, `sse-h2` or `ws` (default: all four).
     #[arg(long)]
     only: Option<String>,
     /// SSE over HTTP/2 (`h2c`, prior knowledge): subscriptions per HTTP/2 connection.
@@ -126,16 +126,25 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .ok_or_else(|| anyhow::anyhow!("no VmRSS for {pid}"))
 }
 
-/// Opens one SSE subscription and keeps reading it (keep-alives) until aborted.
-async fn sse(http: reqwest::Client, url: String, task: String) -> anyhow::Result<JoinHandle<()>> {
+/// Opens one SSE subscription and keeps reading it (keep-alives) until aborted. With
+/// `accept_events`, the request carries `Accept: text/event-stream`, as a browser's
+/// `EventSource` and the A2A SDKs send it (an HTTP/1.1 gateway then serves the stream on the
+/// socket, without hyper's buffers).
+async fn sse(
+    http: reqwest::Client,
+    url: String,
+    task: String,
+    accept_events: bool,
+) -> anyhow::Result<JoinHandle<()>> {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "SubscribeToTask", "params": {"id": task}});
-    let response = http
+    let mut request = http
         .post(url)
         .header("A2A-Version", "1.0")
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await?;
+        .header("Content-Type", "application/json");
+    if accept_events {
+        request = request.header("Accept", "text/event-stream");
+    }
+    let response = request.body(body.to_string()).send().await?;
     anyhow::ensure!(response.status() == 200, "subscribe: {}", response.status());
     let mut bytes = response.bytes_stream();
     // The first event (the task snapshot) proves the stream is open end to end.
@@ -213,16 +222,24 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(0)
         .build()?;
     // A fresh gateway per kind, so neither measures memory the other freed.
-    let mut per_sse = f64::NAN;
-    if args.only.as_deref().is_none_or(|o| o == "sse") {
+    let (mut per_sse, mut per_no_accept) = (f64::NAN, f64::NAN);
+    for (kind, name, accept_events, per) in [
+        ("sse", "SSE subscription", true, &mut per_sse),
+        (
+            "sse-no-accept",
+            "SSE subscription without `Accept: text/event-stream` (hyper)",
+            false,
+            &mut per_no_accept,
+        ),
+    ] {
+        if args.only.as_deref().is_some_and(|o| o != kind) {
+            continue;
+        }
         let (gateway, url, task) = start_gateway(dir, &echo_addr, &args, &http).await?;
         let sse_url = format!("{url}/agents/echo");
-        per_sse = measure(
-            "SSE subscription",
-            gateway.id().expect("running"),
-            &args,
-            |_| sse(http.clone(), sse_url.clone(), task.clone()),
-        )
+        *per = measure(name, gateway.id().expect("running"), &args, |_| {
+            sse(http.clone(), sse_url.clone(), task.clone(), accept_events)
+        })
         .await?;
         stop(gateway).await;
     }
@@ -240,6 +257,7 @@ async fn main() -> anyhow::Result<()> {
                 clients[i / per_connection].clone(),
                 sse_url.clone(),
                 task.clone(),
+                true,
             )
         })
         .await?;
@@ -263,8 +281,9 @@ async fn main() -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "targets: SSE {:.1} KiB over HTTP/1.1, {:.1} KiB over HTTP/2 (<= 16 KiB), WebSocket {:.1} KiB (<= 16 KiB)",
+        "targets: SSE {:.1} KiB over HTTP/1.1 ({:.1} KiB without the Accept header), {:.1} KiB over HTTP/2 (<= 16 KiB), WebSocket {:.1} KiB (<= 16 KiB)",
         per_sse / 1024.0,
+        per_no_accept / 1024.0,
         per_h2 / 1024.0,
         per_ws / 1024.0
     );
