@@ -11,7 +11,9 @@
 //! - every envelope attribute is a Kafka record header; the record key is `ce-id`;
 //! - a group is a Kafka consumer group (`auto.offset.reset = earliest`, no auto-commit): a
 //!   delivery's offset is committed once it and every earlier delivery of its partition are
-//!   acknowledged (at least once); a nack republishes the record and acknowledges the original;
+//!   acknowledged (at least once), within one assignment: a delivery acknowledged after a
+//!   rebalance commits nothing and comes again (`Pending`); a nack republishes the record
+//!   and acknowledges the original;
 //! - a subscription is assigned every partition of the topic at its high watermark (no group);
 //! - **event-stream replay** is native: a new group reads a topic from its first offset;
 //! - **lag** ([`Bus::lag`]) is, summed over the topic's partitions, the high watermark minus
@@ -269,7 +271,6 @@ impl Bus for KafkaBus {
             .map_err(op("subscribe"))?;
         Ok(Box::new(KafkaConsumer {
             consumer: Arc::new(consumer),
-            pending: Arc::default(),
             producer: self.producer.clone(),
             stop: self.stop.clone(),
         }))
@@ -415,8 +416,56 @@ impl Bus for KafkaBus {
     }
 }
 
-/// Per partition: offsets handed out and whether each is acknowledged.
-type Pending = Arc<Mutex<BTreeMap<(String, i32), BTreeMap<i64, bool>>>>;
+/// A group consumer's deliveries not committed yet: per partition, the offsets handed out and
+/// whether each is acknowledged; all of them of the current assignment.
+///
+/// A rebalance (any: librdkafka's default protocol revokes every partition, then assigns)
+/// starts a new generation and forgets the old one's offsets: a partition's fetch restarts at
+/// its committed offset, and a delivery of an earlier generation commits nothing when it is
+/// acknowledged (its partition may be another member's now, and a commit of it would move
+/// that member's committed offset, back or ahead; it is delivered again, at least once).
+#[derive(Debug, Default)]
+struct Pending {
+    generation: u64,
+    offsets: BTreeMap<(String, i32), BTreeMap<i64, bool>>,
+}
+
+impl Pending {
+    /// Records a delivery handed out now; the generation it belongs to.
+    fn deliver(&mut self, topic: &str, partition: i32, offset: i64) -> u64 {
+        self.offsets
+            .entry((topic.to_owned(), partition))
+            .or_default()
+            .insert(offset, false);
+        self.generation
+    }
+
+    /// Records the acknowledgement of a delivery of `generation`; the offset to commit (one
+    /// past the longest acknowledged prefix of its partition), if it moved. A delivery of an
+    /// earlier generation changes nothing.
+    fn ack(&mut self, generation: u64, topic: &str, partition: i32, offset: i64) -> Option<i64> {
+        if generation != self.generation {
+            return None;
+        }
+        let offsets = self.offsets.get_mut(&(topic.to_owned(), partition))?;
+        *offsets.get_mut(&offset)? = true;
+        let mut done = None;
+        while let Some((&o, &acked)) = offsets.first_key_value() {
+            if !acked {
+                break;
+            }
+            offsets.pop_first();
+            done = Some(o + 1);
+        }
+        done
+    }
+
+    /// A rebalance: a new generation, nothing pending.
+    fn rebalanced(&mut self) {
+        self.generation += 1;
+        self.offsets.clear();
+    }
+}
 
 /// Offsets of a partition are contiguous in the topics the mesh writes (no compaction, no
 /// transactions): a record handed out past the next expected offset means the fetch skipped
@@ -508,6 +557,7 @@ async fn seek<C: ConsumerContext + 'static>(
 #[derive(Debug, Default)]
 struct GroupContext {
     gaps: Mutex<Gaps>,
+    pending: Mutex<Pending>,
 }
 
 impl ClientContext for GroupContext {}
@@ -535,12 +585,16 @@ impl ConsumerContext for GroupContext {
         for (partition, offset) in starts {
             gaps.expect(partition, offset);
         }
+        drop(gaps);
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .rebalanced();
     }
 }
 
 struct KafkaConsumer {
     consumer: Arc<StreamConsumer<GroupContext>>,
-    pending: Pending,
     producer: FutureProducer,
     stop: CancellationToken,
 }
@@ -566,23 +620,22 @@ impl Consumer for KafkaConsumer {
                 }
             }
         };
-        self.pending
-            .lock()
-            .expect("pending offsets")
-            .entry((topic.clone(), partition))
-            .or_default()
-            .insert(offset, false);
+        // Rebalance callbacks run inside `recv` (this task polls the consumer), so the
+        // generation read here is the one the record was fetched in.
+        let generation = (self.consumer.context().pending.lock())
+            .unwrap_or_else(|e| e.into_inner())
+            .deliver(&topic, partition, offset);
         Ok(Delivery {
             redelivered: envelope.attempt() > 1,
             envelope: envelope.clone(),
             acker: Box::new(KafkaAcker {
                 envelope,
                 consumer: self.consumer.clone(),
-                pending: self.pending.clone(),
                 producer: self.producer.clone(),
                 topic,
                 partition,
                 offset,
+                generation,
             }),
         })
     }
@@ -590,11 +643,12 @@ impl Consumer for KafkaConsumer {
 
 struct KafkaAcker {
     consumer: Arc<StreamConsumer<GroupContext>>,
-    pending: Pending,
     producer: FutureProducer,
     topic: String,
     partition: i32,
     offset: i64,
+    /// The assignment it was delivered in ([`Pending`]).
+    generation: u64,
     /// Republished by a nack.
     envelope: Envelope,
 }
@@ -603,25 +657,12 @@ struct KafkaAcker {
 impl Acker for KafkaAcker {
     async fn ack(self: Box<Self>) -> Result<(), BusError> {
         // Commit past the longest acknowledged prefix of this partition's deliveries.
-        let commit = {
-            let mut pending = self.pending.lock().expect("pending offsets");
-            let offsets = pending
-                .entry((self.topic.clone(), self.partition))
-                .or_default();
-            offsets.insert(self.offset, true);
-            let mut done = None;
-            while let Some((&o, &acked)) = offsets.first_key_value() {
-                if !acked {
-                    break;
-                }
-                offsets.pop_first();
-                done = Some(o);
-            }
-            done
-        };
+        let commit = (self.consumer.context().pending.lock())
+            .unwrap_or_else(|e| e.into_inner())
+            .ack(self.generation, &self.topic, self.partition, self.offset);
         if let Some(o) = commit {
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(o + 1))
+            tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(o))
                 .map_err(op("commit"))?;
             self.consumer
                 .commit(&tpl, CommitMode::Async)
@@ -668,6 +709,26 @@ impl Subscription for KafkaSubscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn acks_commit_the_acknowledged_prefix_of_the_current_assignment_only() {
+        let mut p = Pending::default();
+        let g = p.deliver("t", 0, 10);
+        p.deliver("t", 0, 11);
+        assert_eq!(p.ack(g, "t", 0, 11), None, "10 is still out");
+        assert_eq!(p.ack(g, "t", 0, 10), Some(12), "past 10 and 11");
+        let before = p.deliver("t", 1, 5);
+        p.rebalanced();
+        let after = p.deliver("t", 1, 3);
+        assert_ne!(before, after);
+        assert_eq!(
+            p.ack(before, "t", 1, 5),
+            None,
+            "a delivery of an earlier assignment commits nothing"
+        );
+        assert_eq!(p.ack(after, "t", 1, 3), Some(4));
+        assert_eq!(p.ack(after, "t", 2, 0), None, "never delivered");
+    }
 
     #[test]
     fn a_skipped_range_is_read_again_then_accepted_after_max_refetches() {

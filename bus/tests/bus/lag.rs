@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use switchyard_bus::{Envelope, envelope::header, naming};
+use switchyard_bus::{Delivery, Envelope, envelope::header, naming};
 
 use crate::support::{self, Broker, WAIT};
 
@@ -75,6 +75,96 @@ async fn lag_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_kafka() {
     lag_follows_consumption(Broker::Kafka).await;
+}
+
+/// The next delivery a member's task hands over.
+async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Delivery>) -> Delivery {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("delivered in time")
+        .expect("member running")
+}
+
+/// Kafka: a member that acknowledges, after a rebalance, what it was handed before it commits
+/// nothing (the partition may be another member's now); every message is delivered again
+/// and committed once acknowledged in the new assignment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledgement_from_before_a_rebalance_commits_nothing_kafka() {
+    let prefix = support::prefix();
+    let bus = Broker::Kafka.connect().await;
+    let config = support::config(&prefix);
+    let (address, group) = (config.address.clone(), naming::BRIDGE_GROUP);
+    bus.ensure(&address, group, config.consume)
+        .await
+        .expect("ensure");
+    for i in 0..N {
+        let mut env = Envelope::default();
+        env.set(header::ID, &format!("m{i}"));
+        env.body = format!("{i}").into();
+        bus.publish(&address, env).await.expect("publish");
+    }
+    // Each member keeps polling in a task of its own (a rebalance is served while a member
+    // polls) and hands its deliveries over.
+    let member = |name: &'static str| {
+        let bus = bus.clone();
+        let (address, consume) = (address.clone(), config.consume);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let mut consumer = bus
+                .consume(&address, group, name, consume)
+                .await
+                .expect("consume");
+            while let Ok(d) = consumer.next().await {
+                if tx.send(d).is_err() {
+                    break;
+                }
+            }
+        });
+        (task, rx)
+    };
+    let (a, mut from_a) = member("rebalance-a");
+    let mut before = Vec::new();
+    for _ in 0..N {
+        before.push(next(&mut from_a).await);
+    }
+    // A second member joins: the partitions are shared anew, and what nobody committed is
+    // delivered again (to either member).
+    let (b, mut from_b) = member("rebalance-b");
+    let mut again = Vec::new();
+    while again.len() < N as usize {
+        tokio::select! {
+            d = next(&mut from_a) => again.push(d),
+            d = next(&mut from_b) => again.push(d),
+        }
+    }
+    for d in before {
+        d.acker.ack().await.expect("ack");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        bus.lag(&address, group).await.expect("lag"),
+        Some(N),
+        "acknowledgements from before the rebalance committed offsets"
+    );
+    for d in again {
+        d.acker.ack().await.expect("ack");
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let lag = bus.lag(&address, group).await.expect("lag");
+        if lag == Some(0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lag {lag:?} after every message was acknowledged again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.abort();
+    b.abort();
+    let _ = (a.await, b.await);
+    support::clean(bus, &prefix, &[]).await;
 }
 
 /// MQTT brokers keep no per-group position to compare with: the bridge reports no lag.
