@@ -563,22 +563,29 @@ struct GroupContext {
 impl ClientContext for GroupContext {}
 
 impl ConsumerContext for GroupContext {
+    /// Runs inside `recv`, on the task that polls the consumer: the broker round trips
+    /// (OffsetFetch, then ListOffsets per partition with nothing committed, each bounded by
+    /// [`TIMEOUT`]) block that thread, so on a multi-threaded runtime the worker first hands
+    /// its other tasks to another thread (`block_in_place`).
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let mut starts = Vec::new();
-        if let Rebalance::Assign(assigned) = rebalance
-            && let Ok(committed) = consumer.committed_offsets((*assigned).clone(), TIMEOUT)
-        {
-            for e in committed.elements() {
-                let start = match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    // Nothing committed: `auto.offset.reset = earliest`.
-                    _ => consumer
-                        .fetch_watermarks(e.topic(), e.partition(), TIMEOUT)
-                        .ok()
-                        .map(|(low, _)| low),
+        if let Rebalance::Assign(assigned) = rebalance {
+            blocking(|| {
+                let Ok(committed) = consumer.committed_offsets((*assigned).clone(), TIMEOUT) else {
+                    return;
                 };
-                starts.extend(start.map(|o| (e.partition(), o)));
-            }
+                for e in committed.elements() {
+                    let start = match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        // Nothing committed: `auto.offset.reset = earliest`.
+                        _ => consumer
+                            .fetch_watermarks(e.topic(), e.partition(), TIMEOUT)
+                            .ok()
+                            .map(|(low, _)| low),
+                    };
+                    starts.extend(start.map(|o| (e.partition(), o)));
+                }
+            });
         }
         let mut gaps = self.gaps.lock().unwrap_or_else(|e| e.into_inner());
         *gaps = Gaps::default();
@@ -590,6 +597,17 @@ impl ConsumerContext for GroupContext {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .rebalanced();
+    }
+}
+
+/// Runs `f`, which blocks on the network, from async code: through `block_in_place` on a
+/// multi-threaded Tokio runtime (the worker's other tasks move to another thread), as is
+/// elsewhere (a current-thread runtime cannot hand them over).
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
