@@ -561,9 +561,14 @@ impl AgentServer {
             self.tls,
         ));
         let draining = CancellationToken::new();
-        let ops = self
-            .ops
-            .map(|(l, _)| tokio::spawn(ops::serve(l, draining.clone(), conn_stop.clone())));
+        let ops = self.ops.map(|(l, _)| {
+            tokio::spawn(ops::serve(
+                l,
+                draining.clone(),
+                conn_stop.clone(),
+                self.connections,
+            ))
+        });
         let (store, retention) = self.retention;
         let sweeper = retention.is_enabled().then(|| {
             tokio::spawn(retention::sweeper(

@@ -12,12 +12,14 @@
 //! Prometheus's and the kubelet's included: this is the port they reach instead. It stays open
 //! through the drain and closes with the gRPC listener.
 
-use std::{future::IntoFuture, time::Duration};
+use std::time::Duration;
 
 use axum::{Router, routing::get};
 use http::StatusCode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use super::listener::ConnectionLimits;
 
 /// How long the listener's open connections (an idle scraper's keep-alive) may delay the end
 /// of the drain.
@@ -43,26 +45,15 @@ fn router(draining: CancellationToken) -> Router {
         )
 }
 
-/// Serves `listener` until `stop`, then gives open connections [`CLOSE_GRACE`] to finish.
+/// Serves `listener` within `limits` (those of the gRPC listener: a scraper or a probe that
+/// opens a connection and sends nothing, or keeps it idle, is closed like any other client;
+/// connections beyond the cap are refused) until `stop`, then gives open connections
+/// [`CLOSE_GRACE`] to finish.
 pub(super) async fn serve(
     listener: TcpListener,
     draining: CancellationToken,
     stop: CancellationToken,
+    limits: ConnectionLimits,
 ) {
-    let addr = listener.local_addr().ok();
-    let server = axum::serve(listener, router(draining))
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .into_future();
-    let mut server = std::pin::pin!(server);
-    tokio::select! {
-        r = &mut server => {
-            if let Err(e) = r {
-                tracing::warn!(?addr, error = %e, "metrics listener failed");
-            }
-        }
-        () = async {
-            stop.cancelled().await;
-            tokio::time::sleep(CLOSE_GRACE).await;
-        } => {}
-    }
+    super::listener::serve(listener, router(draining), stop, CLOSE_GRACE, limits, None).await;
 }

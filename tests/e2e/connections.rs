@@ -1,11 +1,12 @@
-//! Connection limits of the gateway and of agent ports (issue 9, item 5): silent and idle
-//! connections are closed after the configured timeouts (HTTP/1.1 and HTTP/2), a streaming
-//! response keeps its connection, and connections beyond the cap are closed at once.
+//! Connection limits of the gateway and of agent ports, operations port included (issue 9,
+//! item 5): silent and idle connections are closed after the configured timeouts (HTTP/1.1
+//! and HTTP/2), a streaming response keeps its connection, and connections beyond the cap
+//! are closed at once.
 
 use std::{net::SocketAddr, time::Duration};
 
 use serde_json::json;
-use switchyard::server::ConnectionLimits;
+use switchyard::{AgentServer, ServeConfig, StoreConfig, server::ConnectionLimits};
 use switchyard_e2e::Served;
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
@@ -80,6 +81,29 @@ async fn silent_connections_are_closed_after_the_header_read_timeout() {
     drop(echo);
     let (echo, _dir) = Served::echo_with(|c| c.connections = short()).await;
     silent_connections_close(echo.addr).await;
+}
+
+/// An agent's operations listener (metrics and probes, often reachable where the gRPC port
+/// is not) has the same limits.
+#[tokio::test]
+async fn an_agents_operations_listener_closes_silent_connections_too() {
+    let server = AgentServer::bind(
+        switchyard_echo::Echo,
+        ServeConfig {
+            store: StoreConfig::Memory,
+            metrics_listen: Some(([127, 0, 0, 1], 0).into()),
+            connections: short(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("bind");
+    let ops = server.metrics_addr().expect("metrics address");
+    let stop = server.shutdown_handle();
+    let join = tokio::spawn(server.run());
+    silent_connections_close(ops).await;
+    stop.shutdown();
+    join.await.expect("server");
 }
 
 #[tokio::test]
