@@ -601,8 +601,8 @@ impl ConsumerContext for GroupContext {
 }
 
 /// Runs `f`, which blocks on the network, from async code: through `block_in_place` on a
-/// multi-threaded Tokio runtime (the worker's other tasks move to another thread), as is
-/// elsewhere (a current-thread runtime cannot hand them over).
+/// multi-threaded Tokio runtime (the worker's other tasks move to another thread); elsewhere
+/// it just runs `f` (a current-thread runtime has no other thread to hand them to).
 fn blocking<R>(f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {

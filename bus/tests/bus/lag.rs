@@ -4,26 +4,46 @@
 
 use std::time::Duration;
 
-use switchyard_bus::{Delivery, Envelope, envelope::header, naming};
+use switchyard_bus::{Bus, ConsumeOptions, Delivery, Envelope, envelope::header, naming};
 
 use crate::support::{self, Broker, WAIT};
 
 const N: u64 = 5;
+
+/// Makes sure `address` exists for `group`, then publishes [`N`] messages to it.
+async fn ensure_and_publish(bus: &dyn Bus, address: &str, group: &str, consume: ConsumeOptions) {
+    bus.ensure(address, group, consume).await.expect("ensure");
+    for i in 0..N {
+        let mut env = Envelope::default();
+        env.set(header::ID, &format!("m{i}"));
+        env.body = format!("{i}").into();
+        bus.publish(address, env).await.expect("publish");
+    }
+}
+
+/// Waits (up to [`WAIT`]) until the broker reports no lag for `group`: acknowledgements may
+/// be committed asynchronously (Kafka).
+async fn lag_drops_to_zero(bus: &dyn Bus, address: &str, group: &str, what: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let lag = bus.lag(address, group).await.expect("lag");
+        if lag == Some(0) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: lag {lag:?} after every message was acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 async fn lag_follows_consumption(broker: Broker) {
     let prefix = support::prefix();
     let bus = broker.connect().await;
     let config = support::config(&prefix);
     let (address, group) = (config.address.clone(), naming::BRIDGE_GROUP);
-    bus.ensure(&address, group, config.consume)
-        .await
-        .expect("ensure");
-    for i in 0..N {
-        let mut env = Envelope::default();
-        env.set(header::ID, &format!("m{i}"));
-        env.body = format!("{i}").into();
-        bus.publish(&address, env).await.expect("publish");
-    }
+    ensure_and_publish(&*bus, &address, group, config.consume).await;
     assert_eq!(
         bus.lag(&address, group).await.expect("lag"),
         Some(N),
@@ -40,19 +60,7 @@ async fn lag_follows_consumption(broker: Broker) {
             .expect("delivery");
         d.acker.ack().await.expect("ack");
     }
-    // Acknowledgements may be committed asynchronously (Kafka): wait for the broker to tell.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let lag = bus.lag(&address, group).await.expect("lag");
-        if lag == Some(0) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{broker:?}: lag {lag:?} after every message was acknowledged"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    lag_drops_to_zero(&*bus, &address, group, &format!("{broker:?}")).await;
     drop(consumer);
     support::clean(bus, &prefix, &[]).await;
 }
@@ -94,15 +102,7 @@ async fn an_acknowledgement_from_before_a_rebalance_commits_nothing_kafka() {
     let bus = Broker::Kafka.connect().await;
     let config = support::config(&prefix);
     let (address, group) = (config.address.clone(), naming::BRIDGE_GROUP);
-    bus.ensure(&address, group, config.consume)
-        .await
-        .expect("ensure");
-    for i in 0..N {
-        let mut env = Envelope::default();
-        env.set(header::ID, &format!("m{i}"));
-        env.body = format!("{i}").into();
-        bus.publish(&address, env).await.expect("publish");
-    }
+    ensure_and_publish(&*bus, &address, group, config.consume).await;
     // Each member keeps polling in a task of its own (a rebalance is served while a member
     // polls) and hands its deliveries over.
     let member = |name: &'static str| {
@@ -149,18 +149,7 @@ async fn an_acknowledgement_from_before_a_rebalance_commits_nothing_kafka() {
     for d in again {
         d.acker.ack().await.expect("ack");
     }
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let lag = bus.lag(&address, group).await.expect("lag");
-        if lag == Some(0) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "lag {lag:?} after every message was acknowledged again"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    lag_drops_to_zero(&*bus, &address, group, "kafka, after the rebalance").await;
     a.abort();
     b.abort();
     let _ = (a.await, b.await);
