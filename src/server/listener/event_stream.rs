@@ -493,7 +493,8 @@ mod tests {
                     }
                 }),
             )
-            .route("/echo", post(|body: Bytes| async move { body }));
+            .route("/echo", post(|body: Bytes| async move { body }))
+            .route("/sized", get(|| async { "hello" }));
         (router, tx)
     }
 
@@ -545,6 +546,13 @@ mod tests {
         let answer = exchange(addr, format!("HEAD /echo HTTP/1.1\r\n{EVENTS}\r\n")).await;
         assert!(answer.starts_with("HTTP/1.1 405 "), "{answer}");
         assert!(answer.ends_with("\r\n\r\n"), "no body: {answer:?}");
+
+        // A `HEAD` answer keeps the length the `GET` would have, and has no body.
+        let answer = exchange(addr, format!("HEAD /sized HTTP/1.1\r\n{EVENTS}\r\n")).await;
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(head.lines().any(|l| l == "content-length: 5"), "{head}");
+        assert_eq!(body, "", "no body");
     }
 
     #[tokio::test]
