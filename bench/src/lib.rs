@@ -4,6 +4,7 @@
 
 pub mod bare;
 pub mod callgrind;
+pub mod process;
 
 use std::{
     future::Future,

@@ -5,19 +5,26 @@
 //! twice: with the echo agent (durable store, `fsync`) behind the gateway, and with a bare tonic
 //! A2A server (no task, no store: [`switchyard_bench::bare`]), which shows what the gateway
 //! itself costs. Then `wrk` (its own process; installed with apt-get when missing) cross-checks
-//! the JSON-RPC figures. `--profile FILE` then records a CPU profile (`perf record -g`) of a
-//! gateway in a process of its own (this binary re-executed with `--serve-gateway`, the same
-//! library gateway with the same default configuration) during one extra round of JSON-RPC
-//! `SendMessage` to the bare agent, and writes the `perf report` summaries to FILE.
-//! `--instructions N` instead counts the instructions (valgrind's callgrind, not disturbed by
-//! the machine's load) of one JSON-RPC `SendMessage` through the gateway to the bare agent,
-//! and of one direct gRPC call to it, from runs of N and 2N sequential calls
-//! ([`switchyard_bench::callgrind`]).
+//! the JSON-RPC figures.
+//!
+//! Every server (the echo agent, the bare agent, the gateway in front of both, the a2a-sdk
+//! server) runs in a process of its own, pinned with `taskset` to `--server-cpus`; the load
+//! generator (this process, and `wrk`) is pinned to `--client-cpus`, so that the client's
+//! cost is not charged to the servers ([`switchyard_bench::process`]). The gateway shares
+//! the server CPUs with the agents it calls, so a call through it pays for both.
+//!
+//! `--profile FILE` then records a CPU profile (`perf record -F 999 -g`) of the gateway
+//! process during one extra round of JSON-RPC `SendMessage` to the bare agent, and writes the
+//! `perf report` summaries to FILE. `--instructions N` instead counts the instructions
+//! (valgrind's callgrind, not disturbed by the machine's load) of one JSON-RPC `SendMessage`
+//! through the gateway to the bare agent, and of one direct gRPC call to it, from runs of N
+//! and 2N sequential calls ([`switchyard_bench::callgrind`]).
 //!
 //! `cargo run --release -p switchyard-bench --bin gateway_vs_grpc -- --help`
 
 use std::{
-    path::PathBuf,
+    net::SocketAddr,
+    path::{Path, PathBuf},
     process::Stdio,
     sync::{
         Arc,
@@ -38,8 +45,12 @@ use switchyard::{
     store::Durability,
     task::json_to_value,
 };
-use switchyard_bench::{Round, median, round, summarize};
-use tokio::io::AsyncBufReadExt as _;
+use switchyard_bench::{
+    Round, median,
+    process::{self, Pinning},
+    round, summarize,
+};
+use tokio::{io::AsyncBufReadExt as _, process::Child};
 use tonic::transport::Channel;
 
 #[derive(Debug, Parser, Clone)]
@@ -66,16 +77,25 @@ struct Args {
     /// Skip the `wrk` cross-check.
     #[arg(long)]
     no_wrk: bool,
-    /// Record a CPU profile (`perf record -F 999 -g`, Debian `linux-perf`) of a gateway in its
-    /// own process in front of the bare agent during one extra round, and write the
-    /// `perf report` summaries (by shared object, by symbol) to this file (the raw data next
-    /// to it, `.data`).
+    /// Record a CPU profile (`perf record -F 999 -g`, Debian `linux-perf`) of the gateway's
+    /// process during one extra round of JSON-RPC `SendMessage` to the bare agent, and write
+    /// the `perf report` summaries (by shared object, by symbol) to this file (the raw data
+    /// next to it, `.data`).
     #[arg(long)]
     profile: Option<PathBuf>,
-    /// Internal: serve a gateway for these agents (`name=host:port;…`) in this process,
-    /// print `READY <port>` and run until standard input closes.
+    #[command(flatten)]
+    pinning: Pinning,
+    /// Internal: serve one target in this process (`echo` with `--data-dir`, `bare`, or
+    /// `gateway` with `--agents`), print `LISTENING <addr>` and run until standard input
+    /// closes.
+    #[arg(long, hide = true, value_enum)]
+    serve: Option<Serve>,
+    /// Internal: the data directory of `--serve echo`.
     #[arg(long, hide = true)]
-    serve_gateway: Option<String>,
+    data_dir: Option<PathBuf>,
+    /// Internal: the agents of `--serve gateway` (`name=host:port;…`).
+    #[arg(long, hide = true)]
+    agents: Option<String>,
     /// Print the instructions (callgrind) of one JSON-RPC `SendMessage` through the gateway to
     /// the bare agent, and of one direct gRPC `SendMessage` to it, from runs of this many and
     /// twice as many sequential calls; then exit. Needs `valgrind` (Debian `valgrind`).
@@ -88,6 +108,17 @@ struct Args {
     /// Internal: where `--calls` go.
     #[arg(long, hide = true, value_enum, default_value_t = CallTarget::Gateway)]
     target: CallTarget,
+}
+
+/// What `--serve` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Serve {
+    /// The echo agent on the durable SQLite store (`fsync`).
+    Echo,
+    /// The bare tonic A2A server ([`switchyard_bench::bare`]).
+    Bare,
+    /// The library gateway, default configuration, in front of `--agents`.
+    Gateway,
 }
 
 /// Where the counted calls of `--calls` go.
@@ -162,7 +193,9 @@ async fn start_python(args: &Args) -> anyhow::Result<(tokio::process::Child, Str
         .clone()
         .or_else(|| std::env::var_os("SWITCHYARD_PYTHON").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(".venv/bin/python"));
-    let mut child = tokio::process::Command::new(&python)
+    let mut child = args
+        .pinning
+        .server(&python)
         .arg("bench/python/sdk_jsonrpc_echo.py")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -256,7 +289,7 @@ async fn grpc_rate(grpc: &A2aClient, n: u64) -> anyhow::Result<(f64, u64)> {
 
 /// `wrk` (installed with apt-get when missing); `None` when it cannot be had.
 async fn wrk() -> Option<PathBuf> {
-    let found = |p: &str| std::path::Path::new(p).exists().then(|| PathBuf::from(p));
+    let found = |p: &str| Path::new(p).exists().then(|| PathBuf::from(p));
     if let Some(p) = found("/usr/bin/wrk") {
         return Some(p);
     }
@@ -288,12 +321,14 @@ end
 /// One wrk run (1 thread, `concurrency` connections, `seconds`): its requests per second and
 /// non-2xx count, from its summary.
 async fn wrk_round(
-    wrk: &std::path::Path,
-    script: &std::path::Path,
+    wrk: &Path,
+    script: &Path,
     url: &str,
     args: &Args,
 ) -> anyhow::Result<(f64, u64)> {
-    let out = tokio::process::Command::new(wrk)
+    let out = args
+        .pinning
+        .client(wrk)
         .args([
             "-t1",
             &format!("-c{}", args.concurrency),
@@ -319,7 +354,7 @@ async fn wrk_round(
 }
 
 /// A gRPC client of `addr` over its own HTTP/2 connection.
-async fn grpc_client(addr: std::net::SocketAddr) -> anyhow::Result<A2aClient> {
+async fn grpc_client(addr: SocketAddr) -> anyhow::Result<A2aClient> {
     Ok(A2aServiceClient::with_interceptor(
         Transport::new(
             Channel::from_shared(format!("http://{addr}"))?
@@ -331,59 +366,80 @@ async fn grpc_client(addr: std::net::SocketAddr) -> anyhow::Result<A2aClient> {
     ))
 }
 
-/// `--serve-gateway`: the library gateway (default configuration, as in the rounds) for
-/// `agents` until standard input closes.
-async fn serve_gateway(agents: &str) -> anyhow::Result<()> {
-    let registry = Arc::new(Registry::new(&RegistryConfig::from_env_value(agents)?)?);
-    // As in the rounds: the bare agent serves no card (JSON-RPC calls do not need one).
-    for (agent, error) in registry.load_cards(Duration::from_secs(10)).await {
-        eprintln!("gateway: no card for {agent}: {error}");
+/// `--serve`: one target in this process until standard input closes.
+async fn serve_one(serve: Serve, args: &Args) -> anyhow::Result<()> {
+    match serve {
+        Serve::Echo => {
+            let dir = args
+                .data_dir
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("--serve echo needs --data-dir"))?;
+            let echo = AgentServer::bind(
+                switchyard_echo::Echo,
+                ServeConfig {
+                    store: StoreConfig::Sqlite {
+                        path: dir.join("echo.db"),
+                        durability: Durability::Fsync,
+                    },
+                    ..Default::default()
+                },
+            )
+            .await?;
+            process::announce(echo.local_addr());
+            tokio::spawn(echo.run());
+            process::until_stdin_closes().await;
+        }
+        Serve::Bare => {
+            process::announce(switchyard_bench::bare::start_bare().await?);
+            process::until_stdin_closes().await;
+        }
+        Serve::Gateway => {
+            let agents = args
+                .agents
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("--serve gateway needs --agents"))?;
+            let registry = Arc::new(Registry::new(&RegistryConfig::from_env_value(agents)?)?);
+            // The bare agent serves no card (JSON-RPC calls do not need one).
+            for (agent, error) in registry.load_cards(Duration::from_secs(10)).await {
+                eprintln!("gateway: no card for {agent}: {error}");
+            }
+            let gateway = switchyard_gateway::Gateway::bind(Default::default(), registry).await?;
+            process::announce(gateway.local_addr());
+            let stop = gateway.shutdown_handle();
+            let join = tokio::spawn(gateway.run());
+            process::until_stdin_closes().await;
+            stop.shutdown();
+            let _ = join.await;
+        }
     }
-    let gateway = switchyard_gateway::Gateway::bind(Default::default(), registry).await?;
-    println!("READY {}", gateway.local_addr().port());
-    let stop = gateway.shutdown_handle();
-    let join = tokio::spawn(gateway.run());
-    let mut stdin = tokio::io::stdin();
-    let _ = tokio::io::AsyncReadExt::read_to_end(&mut stdin, &mut Vec::new()).await;
-    stop.shutdown();
-    let _ = join.await;
     Ok(())
 }
 
-/// Starts a gateway for `agents` in a process of its own (`--serve-gateway`), records
-/// `perf record -g` of it during one round of JSON-RPC `SendMessage` to `agent`, and writes the
-/// report summaries to `out`.
+/// Starts `--serve serve` (with `extra` arguments) in a process of its own, pinned to the
+/// server CPUs; its process and address.
+async fn spawn_server(
+    args: &Args,
+    serve: &str,
+    extra: &[&str],
+) -> anyhow::Result<(Child, SocketAddr)> {
+    let mut cmd = args.pinning.server(&std::env::current_exe()?);
+    cmd.args(["--serve", serve]).args(extra);
+    process::spawn_server(cmd).await
+}
+
+/// Records `perf record -g` of the gateway process `pid` during one round of JSON-RPC
+/// `SendMessage` to `url` and writes the report summaries to `out`.
 async fn profile_gateway(
     args: &Args,
     http: &reqwest::Client,
-    agents: &str,
-    agent: &str,
-    out: &std::path::Path,
+    pid: u32,
+    url: &str,
+    out: &Path,
 ) -> anyhow::Result<()> {
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["--serve-gateway", agents])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped")).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await??
-        .ok_or_else(|| anyhow::anyhow!("the gateway process exited"))?;
-    let port = line
-        .strip_prefix("READY ")
-        .ok_or_else(|| anyhow::anyhow!("unexpected line {line:?}"))?;
-    let url = format!("http://127.0.0.1:{port}/agents/{agent}");
-    let pid = child
-        .id()
-        .ok_or_else(|| anyhow::anyhow!("no gateway pid"))?;
-    let warm = Args {
-        seconds: 1,
-        ..args.clone()
-    };
-    jsonrpc_round(http.clone(), url.clone(), &warm).await;
     let data = out.with_extension("data");
-    let mut perf = tokio::process::Command::new("perf")
+    let mut perf = args
+        .pinning
+        .client(Path::new("perf"))
         .args(["record", "-F", "999", "-g", "-o"])
         .arg(&data)
         .args([
@@ -397,16 +453,19 @@ async fn profile_gateway(
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| anyhow::anyhow!("running perf (Debian linux-perf): {e}"))?;
-    let r = jsonrpc_round(http.clone(), url, args).await;
+    let r = jsonrpc_round(http.clone(), url.to_owned(), args).await;
     anyhow::ensure!(perf.wait().await?.success(), "perf record failed");
-    drop(child.stdin.take());
-    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     let summary = switchyard_bench::perf_summary(&data, 0.5).await?;
     let text = format!(
         "# perf record -F 999 -g of the gateway process (JSON-RPC SendMessage to the bare agent) \
-         during one {}s round: {:.0} RPS, p50 {} µs, concurrency {}, {} errors\n\n\
+         during one {}s round: {:.0} RPS, p50 {} µs, concurrency {}, {} errors; {}\n\n\
          {summary}",
-        args.seconds, r.rps, r.p50_us, args.concurrency, r.errors,
+        args.seconds,
+        r.rps,
+        r.p50_us,
+        args.concurrency,
+        r.errors,
+        args.pinning.describe(),
     );
     std::fs::write(out, text)?;
     eprintln!(
@@ -495,42 +554,53 @@ fn print_instructions(n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     switchyard::install_crypto_provider();
-    if let Some(agents) = &args.serve_gateway {
-        return serve_gateway(agents).await;
+    if args.serve.is_none() && args.calls.is_none() && args.instructions.is_none() {
+        // Before the runtime starts its threads: its worker count follows the affinity.
+        args.pinning.pin_self()?;
     }
-    if let Some(n) = args.calls {
-        return make_calls(args.target, n).await;
-    }
-    if let Some(n) = args.instructions {
-        return tokio::task::spawn_blocking(move || print_instructions(n)).await?;
-    }
-    let dir = tempfile::tempdir()?;
-    let echo = AgentServer::bind(
-        switchyard_echo::Echo,
-        ServeConfig {
-            store: StoreConfig::Sqlite {
-                path: dir.path().join("echo.db"),
-                durability: Durability::Fsync,
-            },
-            ..Default::default()
-        },
-    )
-    .await?;
-    let echo_addr = echo.local_addr();
-    tokio::spawn(echo.run());
-    let bare_addr = switchyard_bench::bare::start_bare().await?;
-    let registry = Arc::new(Registry::new(&RegistryConfig::from_env_value(&format!(
-        "echo={echo_addr};bare={bare_addr}"
-    ))?)?);
-    registry.load_cards(Duration::from_secs(5)).await;
-    let gateway = switchyard_gateway::Gateway::bind(Default::default(), registry).await?;
-    let gateway_url = gateway.url();
-    tokio::spawn(gateway.run());
-    let (_python, python_url) = start_python(&args).await?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        if let Some(serve) = args.serve {
+            return serve_one(serve, &args).await;
+        }
+        if let Some(n) = args.calls {
+            return make_calls(args.target, n).await;
+        }
+        if let Some(n) = args.instructions {
+            return tokio::task::spawn_blocking(move || print_instructions(n)).await?;
+        }
+        let dir = tempfile::tempdir()?;
+        let mut servers = Vec::new();
+        let result = run(&args, dir.path(), &mut servers).await;
+        for s in &mut servers {
+            process::stop_server(s).await;
+        }
+        result
+    })
+}
+
+/// The rounds, the stream rates, the profile and wrk; the server processes it starts go to
+/// `servers` (stopped by the caller).
+async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Result<()> {
+    let data_dir = dir
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("temp dir not UTF-8"))?;
+    let (echo, echo_addr) = spawn_server(args, "echo", &["--data-dir", data_dir]).await?;
+    servers.push(echo);
+    let (bare, bare_addr) = spawn_server(args, "bare", &[]).await?;
+    servers.push(bare);
+    let agents = format!("echo={echo_addr};bare={bare_addr}");
+    let (gateway, gateway_addr) = spawn_server(args, "gateway", &["--agents", &agents]).await?;
+    let gateway_pid = gateway.id();
+    servers.push(gateway);
+    let gateway_url = format!("http://{gateway_addr}");
+    eprintln!("{}", args.pinning.describe());
+    let (_python, python_url) = start_python(args).await?;
 
     let grpc = grpc_client(echo_addr).await?;
     let grpc_bare = grpc_client(bare_addr).await?;
@@ -554,11 +624,11 @@ async fn main() -> anyhow::Result<()> {
 
     let mut r: [Vec<Round>; 5] = Default::default();
     for i in 0..args.rounds {
-        r[0].push(grpc_round(grpc.clone(), &args).await);
-        r[1].push(jsonrpc_round(http.clone(), via_gateway.clone(), &args).await);
-        r[2].push(grpc_round(grpc_bare.clone(), &args).await);
-        r[3].push(jsonrpc_round(http.clone(), via_gateway_bare.clone(), &args).await);
-        r[4].push(jsonrpc_round(http.clone(), python_url.clone(), &args).await);
+        r[0].push(grpc_round(grpc.clone(), args).await);
+        r[1].push(jsonrpc_round(http.clone(), via_gateway.clone(), args).await);
+        r[2].push(grpc_round(grpc_bare.clone(), args).await);
+        r[3].push(jsonrpc_round(http.clone(), via_gateway_bare.clone(), args).await);
+        r[4].push(jsonrpc_round(http.clone(), python_url.clone(), args).await);
         eprintln!(
             "round {}: direct {:?} | gateway {:?} | direct bare {:?} | gateway bare {:?} | a2a-sdk {:?}",
             i + 1,
@@ -647,11 +717,12 @@ async fn main() -> anyhow::Result<()> {
     }
 
     if let Some(out) = &args.profile {
-        profile_gateway(&args, &http, &format!("bare={bare_addr}"), "bare", out).await?;
+        let pid = gateway_pid.ok_or_else(|| anyhow::anyhow!("the gateway process is gone"))?;
+        profile_gateway(args, &http, pid, &via_gateway_bare, out).await?;
     }
 
     if let Some(wrk) = if args.no_wrk { None } else { wrk().await } {
-        let script = dir.path().join("send.lua");
+        let script = dir.join("send.lua");
         std::fs::write(&script, WRK_SCRIPT)?;
         println!();
         println!(
@@ -666,7 +737,7 @@ async fn main() -> anyhow::Result<()> {
         ] {
             let (mut rps, mut bad) = (Vec::new(), 0);
             for _ in 0..args.rounds {
-                let (r, b) = wrk_round(&wrk, &script, url, &args).await?;
+                let (r, b) = wrk_round(&wrk, &script, url, args).await?;
                 eprintln!("wrk {name}: {r:.0} RPS, {b} non-2xx");
                 rps.push(r);
                 bad += b;

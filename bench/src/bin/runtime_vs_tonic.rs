@@ -31,11 +31,14 @@ use switchyard::{
     store::{DatabaseUrl, Durability, PostgresOptions, PostgresStore},
     task::json_to_value,
 };
-use switchyard_bench::{Round, bare::start_bare, median, round, summarize};
-use tokio::{
-    io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader},
-    process::{Child, Command},
+use switchyard_bench::{
+    Round,
+    bare::start_bare,
+    median,
+    process::{self, Pinning},
+    round, summarize,
 };
+use tokio::process::Child;
 use tonic::transport::Channel;
 
 #[derive(Debug, Parser)]
@@ -62,15 +65,8 @@ struct Args {
     /// stream.
     #[arg(long, default_value_t = 2000)]
     stream_chunks: u64,
-    /// CPUs of the measured servers, a `taskset -c` list (each server in its own process).
-    #[arg(long, default_value = "0")]
-    server_cpus: String,
-    /// CPUs of the load generator (this process and h2load), a `taskset -c` list.
-    #[arg(long, default_value = "1")]
-    client_cpus: String,
-    /// Pin nothing (where `taskset` is not allowed, or on a single CPU).
-    #[arg(long)]
-    no_pin: bool,
+    #[command(flatten)]
+    pinning: Pinning,
     /// Also measure the bare server with `h2load` (nghttp2-client) in each round: one HTTP/2
     /// connection, `--concurrency` streams, one request body repeated (the runtime would
     /// answer a repeated messageId from its idempotence record, so it is not measured so):
@@ -218,10 +214,8 @@ async fn serve_one(kind: &str, args: &Args) -> anyhow::Result<()> {
         }
         other => anyhow::bail!("unknown --serve target {other:?}"),
     };
-    println!("LISTENING {addr}");
-    // Runs until the parent closes stdin (or dies).
-    let mut sink = Vec::new();
-    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    process::announce(addr);
+    process::until_stdin_closes().await;
     Ok(())
 }
 
@@ -239,17 +233,6 @@ async fn serve(store: StoreConfig) -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
-/// `cmd` run under `taskset -c cpus` unless pinning is off.
-fn pinned(args: &Args, cpus: &str, program: &Path) -> Command {
-    if args.no_pin {
-        Command::new(program)
-    } else {
-        let mut c = Command::new("taskset");
-        c.arg("-c").arg(cpus).arg(program);
-        c
-    }
-}
-
 /// Starts `--serve kind` in a process of its own, pinned to the server CPUs.
 async fn spawn_server(
     args: &Args,
@@ -257,30 +240,15 @@ async fn spawn_server(
     data_dir: &Path,
     schema: &str,
 ) -> anyhow::Result<(Child, SocketAddr)> {
-    let exe = std::env::current_exe()?;
-    let mut cmd = pinned(args, &args.server_cpus, &exe);
+    let mut cmd = args.pinning.server(&std::env::current_exe()?);
     cmd.args(["--serve", kind, "--durability", &args.durability])
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--schema", schema])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
+        .args(["--schema", schema]);
     if let Some(url) = &args.postgres {
         cmd.args(["--postgres", url]);
     }
-    let mut child = cmd.spawn().context("starting a server process")?;
-    let stdout = child.stdout.take().context("server stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .context("server start timed out")??
-        .context("the server process exited before listening")?;
-    let addr = line
-        .strip_prefix("LISTENING ")
-        .with_context(|| format!("unexpected server output {line:?}"))?
-        .parse()?;
-    Ok((child, addr))
+    process::spawn_server(cmd).await
 }
 
 /// The gRPC frame of [`request`], for h2load's `-d`.
@@ -295,7 +263,7 @@ fn grpc_frame() -> Vec<u8> {
 
 /// One h2load run against `addr`: one connection, `concurrency` streams, `seconds` long.
 async fn h2load(args: &Args, addr: SocketAddr, frame: &Path) -> anyhow::Result<H2Round> {
-    let mut cmd = pinned(args, &args.client_cpus, Path::new("h2load"));
+    let mut cmd = args.pinning.client(Path::new("h2load"));
     let out = cmd
         .args(["-c", "1", "-t", "1", "-m", &args.concurrency.to_string()])
         .args(["-D", &args.seconds.to_string()])
@@ -352,7 +320,9 @@ fn micros(s: &str) -> f64 {
 async fn profile(args: &Args, target: &Target, out: &Path) -> anyhow::Result<()> {
     let pid = target.process.id().context("server pid")?;
     let data = out.with_extension("data");
-    let mut perf = pinned(args, &args.client_cpus, Path::new("perf"))
+    let mut perf = args
+        .pinning
+        .client(Path::new("perf"))
         .args(["record", "-F", "499", "-g", "-o"])
         .arg(&data)
         .args([
@@ -456,25 +426,11 @@ async fn measure(args: &Args, targets: &mut [Target]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pins this process (still single-threaded) to `cpus`.
-fn pin_self(cpus: &str) -> anyhow::Result<()> {
-    let status = std::process::Command::new("taskset")
-        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
-        .stdout(Stdio::null())
-        .status()
-        .context("running taskset (util-linux); --no-pin runs unpinned")?;
-    anyhow::ensure!(
-        status.success(),
-        "taskset -c {cpus} failed; --no-pin runs unpinned"
-    );
-    Ok(())
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.serve.is_none() && !args.no_pin {
+    if args.serve.is_none() {
         // Before the runtime starts its threads: its worker count follows the affinity.
-        pin_self(&args.client_cpus)?;
+        args.pinning.pin_self()?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -521,12 +477,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             bare: kind == "bare",
         });
     }
-    eprintln!(
-        "servers on CPUs {}, load generator on CPUs {}{}",
-        args.server_cpus,
-        args.client_cpus,
-        if args.no_pin { " (not pinned)" } else { "" }
-    );
+    eprintln!("{}", args.pinning.describe());
     let mut result = measure(&args, &mut targets).await;
     if result.is_ok()
         && let Some(out) = &args.profile
@@ -535,8 +486,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     // The servers stop when their stdin closes.
     for t in &mut targets {
-        drop(t.process.stdin.take());
-        let _ = tokio::time::timeout(Duration::from_secs(10), t.process.wait()).await;
+        process::stop_server(&mut t.process).await;
     }
     // The schema goes whatever happens to the measurement.
     if let Some(url) = &args.postgres {

@@ -1,0 +1,138 @@
+//! Measured servers in processes of their own, pinned apart from the load generator.
+//!
+//! A benchmark binary re-executes itself to serve one target (its own hidden `--serve…`
+//! flag): the child prints `LISTENING <addr>` on standard output once it accepts
+//! connections ([`announce`]) and runs until its standard input closes
+//! ([`until_stdin_closes`]). With [`Pinning`], servers run under `taskset -c <server CPUs>`
+//! and the load generator (the benchmark process itself, pinned before its Tokio runtime
+//! starts, and any external load tool) on the client CPUs, so that the client's cost is not
+//! charged to the server (issue 15, item 5). Tokio sizes its worker pool from the affinity,
+//! so a process pinned to one CPU runs one worker.
+
+use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
+
+use anyhow::Context as _;
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader},
+    process::{Child, Command},
+};
+
+/// Which CPUs the servers and the load generator run on (`taskset -c` lists).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Pinning {
+    /// CPUs of the measured servers, a `taskset -c` list (each server in its own process).
+    #[arg(long, default_value = "0")]
+    pub server_cpus: String,
+    /// CPUs of the load generator (this process and the external load tools), a
+    /// `taskset -c` list.
+    #[arg(long, default_value = "1")]
+    pub client_cpus: String,
+    /// Pin nothing (where `taskset` is not allowed, or on a single CPU).
+    #[arg(long)]
+    pub no_pin: bool,
+}
+
+impl Pinning {
+    /// `program` under `taskset -c <server CPUs>` (or as it is with `--no-pin`).
+    pub fn server(&self, program: &Path) -> Command {
+        self.command(&self.server_cpus, program)
+    }
+
+    /// `program` under `taskset -c <client CPUs>` (or as it is with `--no-pin`).
+    pub fn client(&self, program: &Path) -> Command {
+        self.command(&self.client_cpus, program)
+    }
+
+    fn command(&self, cpus: &str, program: &Path) -> Command {
+        if self.no_pin {
+            Command::new(program)
+        } else {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpus).arg(program);
+            c
+        }
+    }
+
+    /// Pins this process, all its threads, to the client CPUs; call it before the Tokio
+    /// runtime starts, so that the runtime sizes its worker pool from the affinity. Does
+    /// nothing with `--no-pin`.
+    ///
+    /// # Errors
+    /// `taskset` (Debian `util-linux`) cannot be run or refuses the list.
+    pub fn pin_self(&self) -> anyhow::Result<()> {
+        if self.no_pin {
+            return Ok(());
+        }
+        let status = std::process::Command::new("taskset")
+            .args([
+                "-a",
+                "-p",
+                "-c",
+                &self.client_cpus,
+                &std::process::id().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .context("running taskset (util-linux); --no-pin runs unpinned")?;
+        anyhow::ensure!(
+            status.success(),
+            "taskset -c {} failed; --no-pin runs unpinned",
+            self.client_cpus
+        );
+        Ok(())
+    }
+
+    /// One line for the report: where servers and load generator ran.
+    pub fn describe(&self) -> String {
+        format!(
+            "servers on CPUs {}, load generator on CPUs {}{}",
+            self.server_cpus,
+            self.client_cpus,
+            if self.no_pin { " (not pinned)" } else { "" }
+        )
+    }
+}
+
+/// Starts `cmd` (a server that prints `LISTENING <addr>`, see [`announce`]) with piped
+/// standard input and output, killed when the returned [`Child`] is dropped; waits up to 60 s
+/// for its address.
+///
+/// # Errors
+/// The process cannot be started, exits before listening, or prints something else.
+pub async fn spawn_server(mut cmd: Command) -> anyhow::Result<(Child, SocketAddr)> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting a server process")?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .context("server start timed out")??
+        .context("the server process exited before listening")?;
+    let addr = line
+        .strip_prefix("LISTENING ")
+        .with_context(|| format!("unexpected server output {line:?}"))?
+        .parse()
+        .with_context(|| format!("unexpected server address in {line:?}"))?;
+    Ok((child, addr))
+}
+
+/// Stops a server started by [`spawn_server`]: closes its standard input and waits up to 10 s.
+pub async fn stop_server(child: &mut Child) {
+    drop(child.stdin.take());
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}
+
+/// What a served target prints once it accepts connections at `addr`.
+pub fn announce(addr: SocketAddr) {
+    println!("LISTENING {addr}");
+}
+
+/// Returns when standard input closes (the parent stopped the server, or died).
+pub async fn until_stdin_closes() {
+    let mut sink = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+}
