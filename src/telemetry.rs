@@ -25,7 +25,8 @@ use std::{sync::OnceLock, time::Duration};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{
-    EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+    EnvFilter, Layer as _, filter::LevelFilter, layer::SubscriberExt as _,
+    util::SubscriberInitExt as _,
 };
 
 pub use body::{BodyEnd, on_end};
@@ -155,12 +156,32 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
         )?);
     }
     let provider = builder.build();
-    let tracer = provider.tracer("switchyard");
+    subscriber(config, provider.tracer("switchyard"))
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    if exporting {
+        tracing::info!(endpoint = ?config.otlp_endpoint, "exporting traces over OTLP");
+    }
+    Ok(Telemetry {
+        provider,
+        exporting,
+    })
+}
+
+/// The subscriber [`init`] installs: log lines (filtered by `RUST_LOG`, default
+/// `config.default_filter`) and OpenTelemetry spans (INFO and above, `switchyard` DEBUG and
+/// above) from `tracer`. Every layer has a filter of its own, so a callsite no layer wants
+/// (h2's and hyper's TRACE spans, say) is disabled where it is, at no cost per call.
+fn subscriber(
+    config: &TelemetryConfig,
+    tracer: opentelemetry_sdk::trace::Tracer,
+) -> impl tracing::Subscriber + Send + Sync {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(&config.default_filter));
     let slot = format::DispatchSlot::default();
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .fmt_fields(format::NoSpanFields)
         .event_format(format::Structured::new(config.log_format, slot.clone()))
         .with_filter(filter);
     // Spans and events of dependencies (h2, hyper, tonic) below INFO stay out of traces; ours
@@ -173,22 +194,86 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
+                // No `busy_ns` / `idle_ns` attributes: a clock read at every poll of every
+                // instrumented future.
+                .with_tracked_inactivity(false)
                 .with_filter(spans),
         )
-        .with(format::RegisterDispatch(slot))
-        .try_init()
-        .map_err(|_| TelemetryError::AlreadyInstalled)?;
-    if exporting {
-        tracing::info!(endpoint = ?config.otlp_endpoint, "exporting traces over OTLP");
-    }
-    Ok(Telemetry {
-        provider,
-        exporting,
-    })
+        // A layer without a filter of its own would be a global filter that enables every
+        // callsite (h2's and hyper's TRACE spans and events included) for the two layers
+        // above to discard one by one: about 400k instructions per proxied call
+        // (bench/RESULTS.md §8). Filtered to nothing, it only takes part in registration.
+        .with(format::RegisterDispatch(slot).with_filter(LevelFilter::OFF))
 }
 
 /// Installs telemetry once per process for tests and tools; later calls return `None`.
 pub fn init_once(config: &TelemetryConfig) -> Option<&'static Telemetry> {
     static ONCE: OnceLock<Option<Telemetry>> = OnceLock::new();
     ONCE.get_or_init(|| init(config).ok()).as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing::{
+        Level, Metadata, Subscriber as _,
+        callsite::{Callsite, Identifier},
+        field::FieldSet,
+        metadata::Kind,
+        subscriber::Interest,
+    };
+
+    use super::*;
+
+    /// A callsite of its own for each metadata below.
+    struct Site(&'static Metadata<'static>);
+
+    impl Callsite for Site {
+        fn set_interest(&self, _: Interest) {}
+        fn metadata(&self) -> &Metadata<'_> {
+            self.0
+        }
+    }
+
+    static H2_SITE: Site = Site(&H2_TRACE_SPAN);
+    static H2_TRACE_SPAN: Metadata<'static> = Metadata::new(
+        "flush",
+        "h2::codec::framed_write",
+        Level::TRACE,
+        None,
+        None,
+        None,
+        FieldSet::new(&[], Identifier(&H2_SITE)),
+        Kind::SPAN,
+    );
+    static OUR_SITE: Site = Site(&OUR_INFO_SPAN);
+    static OUR_INFO_SPAN: Metadata<'static> = Metadata::new(
+        "http.server",
+        "switchyard_gateway::layers::trace",
+        Level::INFO,
+        None,
+        None,
+        None,
+        FieldSet::new(&[], Identifier(&OUR_SITE)),
+        Kind::SPAN,
+    );
+
+    #[test]
+    fn a_callsite_no_layer_wants_is_never_asked_about_again() {
+        let provider = SdkTracerProvider::builder().build();
+        let config = TelemetryConfig::from_env("telemetry-test");
+        let subscriber = subscriber(&config, provider.tracer("test"));
+        if std::env::var_os("RUST_LOG").is_none() {
+            // "sometimes" would make every hit of the callsite ask every filter again (what
+            // an unfiltered layer in the stack did: ~400k instructions per proxied call).
+            assert!(
+                subscriber.register_callsite(&H2_TRACE_SPAN).is_never(),
+                "a dependency's TRACE span is not disabled at its callsite"
+            );
+        }
+        assert!(
+            !subscriber.register_callsite(&OUR_INFO_SPAN).is_never(),
+            "the gateway's request span is not recorded"
+        );
+    }
 }

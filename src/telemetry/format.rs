@@ -8,9 +8,10 @@ use std::{
 };
 
 use opentelemetry::trace::TraceContextExt as _;
-use tracing::{Dispatch, Event, Subscriber, dispatcher::WeakDispatch, field::Field};
+use tracing::{Dispatch, Event, Subscriber, dispatcher::WeakDispatch, field::Field, span};
 use tracing_subscriber::{
-    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    field::RecordFields,
+    fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, format::Writer},
     registry::LookupSpan,
 };
 
@@ -50,6 +51,27 @@ pub(crate) struct RegisterDispatch(pub(crate) DispatchSlot);
 impl<S: Subscriber> tracing_subscriber::Layer<S> for RegisterDispatch {
     fn on_register_dispatch(&self, dispatch: &Dispatch) {
         let _ = self.0.0.set(dispatch.downgrade());
+    }
+}
+
+/// The span fields of the log layer: none. [`Structured`] writes an event's own fields and its
+/// span's name and ids, never a span's fields, so nothing formats them into text when a span
+/// opens or records a value (`tracing_subscriber::fmt`'s default formats every field of every
+/// span it sees: about 40k instructions per request through the gateway, bench/RESULTS.md §8).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct NoSpanFields;
+
+impl<'writer> FormatFields<'writer> for NoSpanFields {
+    fn format_fields<R: RecordFields>(&self, _: Writer<'writer>, _: R) -> fmt::Result {
+        Ok(())
+    }
+
+    fn add_fields(
+        &self,
+        _: &'writer mut FormattedFields<Self>,
+        _: &span::Record<'_>,
+    ) -> fmt::Result {
+        Ok(())
     }
 }
 

@@ -11,7 +11,9 @@
 //! server) runs in a process of its own, pinned with `taskset` to `--server-cpus`; the load
 //! generator (this process, and `wrk`) is pinned to `--client-cpus`, so that the client's
 //! cost is not charged to the servers ([`switchyard_bench::process`]). The gateway shares
-//! the server CPUs with the agents it calls, so a call through it pays for both.
+//! the server CPUs with the agents it calls, so a call through it pays for both. The gateway
+//! and the echo agent install the telemetry their binaries install (logs, trace context,
+//! metrics), so they cost what they cost in production.
 //!
 //! `--profile FILE` then records a CPU profile (`perf record -F 999 -g`) of the gateway
 //! process during one extra round of JSON-RPC `SendMessage` to the bare agent, and writes the
@@ -113,11 +115,13 @@ struct Args {
 /// What `--serve` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Serve {
-    /// The echo agent on the durable SQLite store (`fsync`).
+    /// The echo agent on the durable SQLite store (`fsync`), with the agent binaries'
+    /// telemetry.
     Echo,
     /// The bare tonic A2A server ([`switchyard_bench::bare`]).
     Bare,
-    /// The library gateway, default configuration, in front of `--agents`.
+    /// The library gateway, default configuration, with the gateway binary's telemetry, in
+    /// front of `--agents`.
     Gateway,
 }
 
@@ -366,10 +370,20 @@ async fn grpc_client(addr: SocketAddr) -> anyhow::Result<A2aClient> {
     ))
 }
 
+/// Logs, trace context and metrics as the `switchyard-gateway` and agent binaries install
+/// them (`RUST_LOG`, default `info`; OTLP export only with `OTEL_EXPORTER_OTLP_ENDPOINT`), so
+/// that the gateway and the echo agent measured cost what they cost in production.
+fn telemetry(service: &str) -> anyhow::Result<switchyard::telemetry::Telemetry> {
+    Ok(switchyard::telemetry::init(
+        &switchyard::telemetry::TelemetryConfig::from_env(service),
+    )?)
+}
+
 /// `--serve`: one target in this process until standard input closes.
 async fn serve_one(serve: Serve, args: &Args) -> anyhow::Result<()> {
     match serve {
         Serve::Echo => {
+            let _telemetry = telemetry("switchyard-echo")?;
             let dir = args
                 .data_dir
                 .as_deref()
@@ -394,6 +408,7 @@ async fn serve_one(serve: Serve, args: &Args) -> anyhow::Result<()> {
             process::until_stdin_closes().await;
         }
         Serve::Gateway => {
+            let _telemetry = telemetry("switchyard-gateway")?;
             let agents = args
                 .agents
                 .as_deref()
@@ -477,13 +492,14 @@ async fn profile_gateway(
 }
 
 /// `--calls n`: the bare agent and a gateway in front of it (as in the rounds, for either
-/// target, so that both runs have the same setup), then `n` sequential `SendMessage` calls to
-/// `target`.
+/// target, so that both runs have the same setup; the gateway binary's telemetry installed in
+/// the process), then `n` sequential `SendMessage` calls to `target`.
 ///
 /// # Errors
 /// Setup fails, or any call fails or does not complete its task (with the call's number and
 /// what came back).
 async fn make_calls(target: CallTarget, n: u64) -> anyhow::Result<()> {
+    let _telemetry = telemetry("switchyard-gateway")?;
     let bare_addr = switchyard_bench::bare::start_bare().await?;
     let registry = Arc::new(Registry::new(&RegistryConfig::from_env_value(&format!(
         "bare={bare_addr}"
