@@ -427,11 +427,16 @@ impl Runtime {
         let event_bytes = prost::Message::encoded_len(&event);
         // The runtime's own events (creation, WORKING, the outcome) are small and always fit
         // in the reply's headroom; the agent's are bounded so the task stays readable.
-        if origin != Origin::Runtime && st.bytes + event_bytes > self.config.max_task_bytes {
-            return Err(EventError::TaskTooLarge {
-                event_bytes,
-                limit: self.config.max_task_bytes,
-            });
+        let limit = self.config.max_task_bytes;
+        if origin != Origin::Runtime && st.bytes + event_bytes > limit {
+            // The estimate counts every event committed since the snapshot was last measured
+            // in full: measure it now before refusing.
+            let measured = prost::Message::encoded_len(&st.snapshot);
+            st.bytes = st.bytes.saturating_sub(st.committed_bytes) + measured;
+            st.committed_bytes = measured;
+        }
+        if origin != Origin::Runtime && st.bytes + event_bytes > limit {
+            return Err(EventError::TaskTooLarge { event_bytes, limit });
         }
         st.bytes += event_bytes;
         let seq = st.next_seq;

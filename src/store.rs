@@ -27,11 +27,69 @@ pub use postgres::{PostgresOptions, PostgresStore, schema_for_agent};
 pub use retention::{Retention, SweepRule};
 pub use sqlite::SqliteStore;
 
-/// One task's share of a group commit: its new snapshot and the events folded into it.
+/// The error of a [`TaskWrite::head_only`] write whose task is not stored, or that creates it:
+/// a head cannot stand for a task.
+fn head_of_unknown_task(id: &str) -> StoreError {
+    StoreError::Backend(
+        format!("a head-only write of task {id:?}, which is not stored: the first write of a task must be whole").into(),
+    )
+}
+
+/// A task stored as a snapshot as of `snapshot_seq` and its events after it: the task as of
+/// `last_seq`, with events `snapshot_seq + 1 ..= last_seq` (in order) folded in
+/// ([`TaskWrite::head_only`]).
+///
+/// # Errors
+/// [`StoreError::Backend`] when `events` are not exactly those: the store lost some (a task
+/// is only swept once terminal, and a terminal task's snapshot is whole, so this is a damaged
+/// store, not a race).
+fn fold(
+    mut task: Task,
+    snapshot_seq: u64,
+    last_seq: u64,
+    events: &[StoredEvent],
+) -> Result<Task, StoreError> {
+    let complete = events.len() as u64 == last_seq.saturating_sub(snapshot_seq)
+        && events
+            .iter()
+            .zip(snapshot_seq + 1..)
+            .all(|(e, seq)| e.seq == seq);
+    if !complete {
+        return Err(StoreError::Backend(
+            format!(
+                "task {:?}: the store holds its snapshot as of event {snapshot_seq} but not every \
+                 event up to {last_seq} ({} found)",
+                task.id,
+                events.len()
+            )
+            .into(),
+        ));
+    }
+    for e in events {
+        crate::task::apply(&mut task, &e.event);
+    }
+    Ok(task)
+}
+
+/// One task's share of a group commit: its events, and its new snapshot or only its head.
+///
+/// Events are an append-only log; the whole snapshot is written when it must be readable as
+/// one row (the write that creates the task, one that settles it, interrupts it or changes its
+/// history) and otherwise only once the events since the stored snapshot outweigh it, so that
+/// a task streaming many events does not rewrite its growing snapshot at every group commit
+/// (issue 15). Between two whole writes the store keeps the last whole snapshot and the
+/// events after it, and folds them in when the task is read ([`TaskStore::task`],
+/// [`TaskStore::list`], [`TaskStore::unfinished`] always return the task as of `last_seq`).
 #[derive(Clone, Debug)]
 pub struct TaskWrite {
-    /// The task after every event of `events` (and any history change) was applied.
+    /// The task after every event of `events` (and any history change) was applied; when
+    /// [`head_only`](Self::head_only), only its head: `id`, `context_id` and `status` (the
+    /// state and timestamp the store indexes), nothing else.
     pub snapshot: Task,
+    /// `false`: `snapshot` is the whole task and replaces the stored one. `true`: the stored
+    /// snapshot stays, only the task's state, status timestamp and `last_seq` change; the
+    /// task must exist (a creating write is always whole).
+    pub head_only: bool,
     /// Sequence number of the last event folded into `snapshot`.
     pub last_seq: u64,
     /// New events, in sequence order (possibly none, e.g. for a history-only change).

@@ -64,11 +64,23 @@ pub(crate) struct LiveState {
     /// A commit of this task failed.
     pub(crate) poisoned: bool,
     /// Upper bound of the snapshot's encoded size once every accepted event is folded in, in
-    /// bytes: the committed snapshot's size plus the size of every event accepted since (a
-    /// fold never makes a snapshot larger than the event it folds in). Each commit measures
-    /// the new snapshot again, so a replaced artifact counts once once it is committed; events
-    /// accepted but not yet committed count in full.
+    /// bytes: [`committed_bytes`](Self::committed_bytes) plus the size of every event accepted
+    /// and not committed yet (a fold never makes a snapshot larger than the event it folds
+    /// in).
     pub(crate) bytes: usize,
+    /// Upper bound of the committed snapshot's encoded size, in bytes: measured at each commit
+    /// that writes it whole (so a replaced artifact counts once), plus the size of every event
+    /// committed since; measured again when an event would take `bytes` past the task's limit.
+    pub(crate) committed_bytes: usize,
+    /// Encoded size of the snapshot as last written whole to the store (or as loaded), in
+    /// bytes.
+    pub(crate) whole_bytes: usize,
+    /// Accept-time size of the events committed since the snapshot was last written whole, in
+    /// bytes: the writer writes it whole again once this reaches `whole_bytes` (at least
+    /// [`WHOLE_EVERY`](super::writer::WHOLE_EVERY)), so that the store never replays more
+    /// than about the task's own size when it reads the task, and rewriting a growing snapshot
+    /// costs amortized O(1) per byte of events.
+    pub(crate) unsnapshotted: usize,
     /// Fired when a committed event leaves the task terminal or interrupted (`Ok`), or when a
     /// commit fails (`Err`).
     pub(crate) settle_waiters: Vec<oneshot::Sender<super::writer::CommitResult>>,
@@ -124,6 +136,9 @@ impl LiveTask {
                 executions: 0,
                 poisoned: false,
                 bytes,
+                committed_bytes: bytes,
+                whole_bytes: bytes,
+                unsnapshotted: 0,
                 settle_waiters: Vec::new(),
                 epoch: None,
                 creating: false,

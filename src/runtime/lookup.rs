@@ -108,6 +108,7 @@ mod tests {
     async fn concurrent_lookups_get_their_own_answers() {
         let store = Arc::new(MemoryStore::default());
         let mut w = TaskWrite {
+            head_only: false,
             snapshot: crate::pb::a2a::Task {
                 id: "t-7".into(),
                 context_id: "c".into(),

@@ -24,7 +24,7 @@ use super::{
     replica::Replica,
 };
 use crate::{
-    pb::a2a::{Message, StreamResponse},
+    pb::a2a::{Message, StreamResponse, Task, stream_response::Payload},
     store::{NewTask, StoreError, StoredEvent, TaskStore, TaskWrite},
     task,
     telemetry::metrics,
@@ -32,6 +32,10 @@ use crate::{
 
 /// Most operations folded into one commit.
 const MAX_BATCH: usize = 1024;
+
+/// Fewest bytes of events between two whole writes of a task's snapshot that only grows with
+/// its events ([`TaskWrite::head_only`]; `LiveState::unsnapshotted`).
+pub(crate) const WHOLE_EVERY: usize = 64 * 1024;
 
 /// The outcome of a commit, shared by every operation of its batch.
 pub(crate) type CommitResult = Result<(), Arc<StoreError>>;
@@ -170,6 +174,37 @@ async fn commit_fenced(
     }
 }
 
+/// The head of `task`, what a [`TaskWrite::head_only`] write carries: its id, context id and
+/// status.
+fn head(task: &Task) -> Task {
+    Task {
+        id: task.id.clone(),
+        context_id: task.context_id.clone(),
+        status: task.status.clone(),
+        ..Default::default()
+    }
+}
+
+/// Folds `event` into a head: only a status update changes it.
+fn fold_head(head: &mut Task, event: &StreamResponse) {
+    if let Some(Payload::StatusUpdate(u)) = &event.payload {
+        head.status.clone_from(&u.status);
+    }
+}
+
+/// Turns `g`'s write whole: the committed snapshot with the events gathered so far folded in.
+fn make_whole(g: &mut Group) {
+    if !g.write.head_only {
+        return;
+    }
+    let mut snapshot = g.task.lock().snapshot.clone();
+    for e in &g.write.events {
+        task::apply(&mut snapshot, &e.event);
+    }
+    g.write.snapshot = snapshot;
+    g.write.head_only = false;
+}
+
 async fn commit_batch(
     store: &dyn TaskStore,
     live: &LiveMap,
@@ -213,9 +248,18 @@ async fn commit_batch(
         };
         let i = *index.entry(Arc::as_ptr(&task) as usize).or_insert_with(|| {
             let mut st = task.lock();
+            // A task's first write is whole (it is not stored yet). Else only the head, until
+            // something below needs the whole snapshot: copying a task that grows with its
+            // events at every commit would make a long stream quadratic.
+            let first = st.committed_seq == 0 || st.creating;
             groups.push(Group {
                 write: TaskWrite {
-                    snapshot: st.snapshot.clone(),
+                    head_only: !first,
+                    snapshot: if first {
+                        st.snapshot.clone()
+                    } else {
+                        head(&st.snapshot)
+                    },
                     last_seq: st.committed_seq,
                     events: Vec::new(),
                     epoch: st.epoch,
@@ -240,12 +284,23 @@ async fn commit_batch(
                     w.checkpoint = checkpoint;
                 }
                 g.acks.extend(ack);
-                task::apply(&mut w.snapshot, &event);
+                if g.write.head_only && matches!(event.payload, Some(Payload::Task(_))) {
+                    // The event replaces the task.
+                    make_whole(g);
+                }
+                let w = &mut g.write;
+                if w.head_only {
+                    fold_head(&mut w.snapshot, &event);
+                } else {
+                    task::apply(&mut w.snapshot, &event);
+                }
                 w.last_seq = seq;
                 w.events.push(StoredEvent { seq, event });
             }
             Change::Checkpoint(data) => w.checkpoint = Some(data),
             Change::History(message) => {
+                make_whole(g);
+                let w = &mut g.write;
                 // A new execution starts from this message: not from an earlier checkpoint.
                 w.checkpoint = Some(Vec::new());
                 // The agent's question (the waiting status's message) precedes the reply.
@@ -257,6 +312,20 @@ async fn commit_batch(
         }
     }
 
+    for g in groups.iter_mut().filter(|g| g.write.head_only) {
+        let state = g.write.snapshot.state();
+        let due = {
+            let st = g.task.lock();
+            // Settled or waiting (read whole by whoever continues it); or the events since
+            // the last whole write outweigh it.
+            state.is_terminal()
+                || state.is_interrupted()
+                || st.unsnapshotted + g.bytes >= st.whole_bytes.max(WHOLE_EVERY)
+        };
+        if due {
+            make_whole(g);
+        }
+    }
     if let Some(r) = replica {
         for g in groups.iter_mut().filter(|g| g.creating) {
             // A task that settles in the commit that creates it needs no owner: no lease to
@@ -333,13 +402,24 @@ async fn commit_batch(
                     )
                     .increment(1);
                 }
-                // `bytes` was the old snapshot plus everything accepted since; what this
-                // commit folded in is now measured in the new snapshot instead (an artifact
-                // replaced, not appended, counts once).
-                let old = prost::Message::encoded_len(&st.snapshot);
-                st.snapshot = write.snapshot;
-                st.bytes = (st.bytes.saturating_sub(old + folded))
-                    .saturating_add(prost::Message::encoded_len(&st.snapshot));
+                if write.head_only {
+                    for e in &write.events {
+                        task::apply(&mut st.snapshot, &e.event);
+                    }
+                    st.unsnapshotted += folded;
+                    st.committed_bytes += folded;
+                } else {
+                    // `bytes` was the committed snapshot plus everything accepted since; what
+                    // this commit holds is now measured in the new snapshot instead (an
+                    // artifact replaced, not appended, counts once).
+                    st.snapshot = write.snapshot;
+                    let new = prost::Message::encoded_len(&st.snapshot);
+                    st.bytes =
+                        (st.bytes.saturating_sub(st.committed_bytes + folded)).saturating_add(new);
+                    st.committed_bytes = new;
+                    st.whole_bytes = new;
+                    st.unsnapshotted = 0;
+                }
                 st.committed_seq = write.last_seq;
                 if settled {
                     for w in st.settle_waiters.drain(..) {
@@ -414,6 +494,7 @@ mod tests {
 
     fn write(id: &str, epoch: u64) -> TaskWrite {
         TaskWrite {
+            head_only: false,
             snapshot: Task {
                 id: id.into(),
                 ..Default::default()

@@ -62,6 +62,7 @@ fn event(id: &str, seq: u64) -> StoredEvent {
 /// Task `id` of context `ctx` in `state` at `us` µs, with events `seqs`.
 fn write(id: &str, ctx: &str, state: TaskState, us: i64, seqs: &[u64]) -> TaskWrite {
     TaskWrite {
+        head_only: false,
         snapshot: Task {
             id: id.into(),
             context_id: ctx.into(),
@@ -404,6 +405,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
     );
     assert!(s.orphaned().await.expect("orphaned").is_empty(), "leased");
     let fenced = |epoch, seq| TaskWrite {
+        head_only: false,
         epoch: Some(epoch),
         messages: Vec::new(),
         checkpoint: None,
@@ -450,6 +452,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
     // No lease at all: a fenced write is refused too.
     let stray = s
         .commit(&[TaskWrite {
+            head_only: false,
             epoch: Some(1),
             messages: Vec::new(),
             checkpoint: None,
@@ -474,6 +477,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
     );
     // Terminal tasks are never orphaned.
     s.commit(&[TaskWrite {
+        head_only: false,
         epoch: Some(3),
         messages: Vec::new(),
         checkpoint: None,
@@ -488,6 +492,7 @@ async fn leases_and_fencing(s: &dyn TaskStore, p: Promises) {
 /// A new task's write with [`NewTask::Leased`] (its first commit, epoch 1).
 fn created(id: &str, state: TaskState, seqs: &[u64], owner: &str, ttl: Duration) -> TaskWrite {
     TaskWrite {
+        head_only: false,
         epoch: Some(1),
         creates: Some(NewTask::Leased {
             owner: owner.into(),
@@ -534,6 +539,7 @@ async fn creation_takes_its_lease(s: &dyn TaskStore, p: Promises) {
     assert!(s.orphaned().await.expect("orphaned").is_empty(), "leased");
     assert!(s.renew_leases("r1", ttl).await.expect("renew").is_empty());
     let next = TaskWrite {
+        head_only: false,
         epoch: Some(1),
         ..write("new", "c", TaskState::Working, T0 + 1, &[3])
     };
@@ -545,6 +551,7 @@ async fn creation_takes_its_lease(s: &dyn TaskStore, p: Promises) {
     for again in [
         created("new", TaskState::Working, &[1], "r2", ttl),
         TaskWrite {
+            head_only: false,
             creates: Some(NewTask::Settled),
             ..created("new", TaskState::Completed, &[1], "r2", ttl)
         },
@@ -608,6 +615,7 @@ async fn creation_takes_its_lease(s: &dyn TaskStore, p: Promises) {
     assert_eq!(s.renew_leases("r1", ttl).await.expect("renew"), ["short"]);
     let late = s
         .commit(&[TaskWrite {
+            head_only: false,
             epoch: Some(1),
             ..write("short", "c", TaskState::Working, T0 + 1, &[2])
         }])
@@ -620,6 +628,7 @@ async fn creation_takes_its_lease(s: &dyn TaskStore, p: Promises) {
     // Settled in its creation: no lease at all (another replica would get a first one), not
     // orphaned, nothing to renew or release.
     let settled = TaskWrite {
+        head_only: false,
         creates: Some(NewTask::Settled),
         ..created("quick", TaskState::Completed, &[1, 2, 3], "r1", ttl)
     };
@@ -723,6 +732,7 @@ async fn notices_on_commit_and_notify(s: &dyn TaskStore, p: Promises) {
     // A refused commit publishes nothing.
     let _ = s
         .commit(&[TaskWrite {
+            head_only: false,
             epoch: Some(9),
             messages: Vec::new(),
             checkpoint: None,
@@ -868,6 +878,130 @@ async fn checkpoints_replace_clear_and_sweep(s: &dyn TaskStore, _: Promises) {
     assert_eq!(s.checkpoint("b").await.expect("get"), None);
 }
 
+/// An event of task `id` at `seq`: `chunk` appended to its artifact `out`, or, with `None`,
+/// a WORKING status at `T0 + seq` µs whose message says `seq` (the status before it goes to the
+/// history).
+fn fold_event(id: &str, seq: u64, chunk: Option<&str>) -> StoredEvent {
+    use crate::pb::a2a::{Artifact, Message, Part, TaskArtifactUpdateEvent};
+    let payload = match chunk {
+        Some(text) => Payload::ArtifactUpdate(TaskArtifactUpdateEvent {
+            task_id: id.into(),
+            artifact: Some(Artifact {
+                artifact_id: "out".into(),
+                parts: vec![Part::text(text)],
+                ..Default::default()
+            }),
+            append: true,
+            ..Default::default()
+        }),
+        None => {
+            let us = T0 + seq as i64;
+            Payload::StatusUpdate(TaskStatusUpdateEvent {
+                task_id: id.into(),
+                status: Some(TaskStatus {
+                    state: TaskState::Working as i32,
+                    message: Some(Message::user_text(format!("at {seq}"))),
+                    timestamp: Some(Timestamp {
+                        seconds: us.div_euclid(1_000_000),
+                        nanos: i32::try_from(us.rem_euclid(1_000_000) * 1000).expect("nanos"),
+                    }),
+                }),
+                ..Default::default()
+            })
+        }
+    };
+    StoredEvent {
+        seq,
+        event: StreamResponse {
+            payload: Some(payload),
+        },
+    }
+}
+
+/// A head-only write keeps the stored snapshot and appends its events; every read (the task,
+/// a list page, the unfinished tasks) returns the task as of its last event, the events
+/// folded in; a later whole write replaces it. A head of a task that is not stored fails its
+/// batch, which writes nothing.
+async fn head_only_writes_fold_on_read(s: &dyn TaskStore, _: Promises) {
+    let mut created = write("a", "c", TaskState::Working, T0, &[]);
+    created.last_seq = 1;
+    created.events = vec![fold_event("a", 1, None)];
+    crate::task::apply(&mut created.snapshot, &created.events[0].event);
+    s.commit(&[created.clone()]).await.expect("create");
+    let mut expected = created.snapshot.clone();
+    let mut seq = 1;
+    for round in 0..2 {
+        let events: Vec<StoredEvent> = (0..3)
+            .map(|i| {
+                seq += 1;
+                fold_event("a", seq, (i != 2).then_some(&*format!("{round}.{i}")))
+            })
+            .collect();
+        for e in &events {
+            crate::task::apply(&mut expected, &e.event);
+        }
+        let head = TaskWrite {
+            head_only: true,
+            snapshot: Task {
+                id: "a".into(),
+                context_id: "c".into(),
+                status: expected.status.clone(),
+                ..Default::default()
+            },
+            last_seq: seq,
+            events,
+            epoch: None,
+            messages: Vec::new(),
+            checkpoint: None,
+            creates: None,
+        };
+        s.commit(&[head]).await.expect("head");
+        let got = s.task("a").await.expect("get").expect("stored");
+        assert_eq!((got.last_seq, &got.task), (seq, &expected), "round {round}");
+    }
+    assert_eq!(
+        expected.artifacts[0].parts.len(),
+        4,
+        "the chunks were appended"
+    );
+    assert_eq!(expected.history.len(), 2, "the replaced statuses' messages");
+    assert_eq!(expected.status_micros(), T0 + 7);
+    let page = s
+        .list(&TaskQuery {
+            page_size: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(page.tasks, [expected.clone()]);
+    let unfinished = s.unfinished().await.expect("unfinished");
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(
+        (unfinished[0].last_seq, &unfinished[0].task),
+        (7, &expected)
+    );
+    assert_eq!(s.events_after("a", 0).await.expect("events").len(), 7);
+
+    // Whole again: stored as written.
+    let mut whole = write("a", "c", TaskState::Completed, T0 + 8, &[8]);
+    whole.snapshot.artifacts = expected.artifacts.clone();
+    s.commit(&[whole.clone()]).await.expect("whole");
+    let got = s.task("a").await.expect("get").expect("stored");
+    assert_eq!((got.last_seq, &got.task), (8, &whole.snapshot));
+
+    // A head of a task that is not stored.
+    let mut unknown = whole.clone();
+    unknown.head_only = true;
+    unknown.snapshot.id = "nope".into();
+    let err = s
+        .commit(&[write("b", "c", TaskState::Working, T0, &[1]), unknown])
+        .await
+        .expect_err("a head of no task");
+    assert!(err.to_string().contains("\"nope\""), "{err}");
+    assert!(s.task("b").await.expect("get").is_none(), "nothing written");
+    assert!(s.task("nope").await.expect("get").is_none());
+}
+
 /// Runs each named check against every store.
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
@@ -921,6 +1055,7 @@ conformance!(
     notices_on_commit_and_notify,
     messages_map_to_their_task,
     checkpoints_replace_clear_and_sweep,
+    head_only_writes_fold_on_read,
 );
 
 /// PostgreSQL test databases, and the checks only a shared store has.
@@ -1118,7 +1253,7 @@ pub(crate) mod pg {
             .fetch_one(a.pool())
             .await
             .expect("migrations table in the schema");
-        assert_eq!(applied, 3, "0001, 0002 and 0003, once each");
+        assert_eq!(applied, 4, "0001 to 0004, once each");
         b.close().await;
         c.close().await;
         TestSchema { store: a, schema }.drop().await;

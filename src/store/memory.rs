@@ -118,6 +118,9 @@ impl TaskStore for MemoryStore {
                     epoch: 1,
                 });
             }
+            if w.head_only && (w.creates.is_some() || !inner.tasks.contains_key(id)) {
+                return Err(super::head_of_unknown_task(id));
+            }
             if w.creates.is_none()
                 && let Some(epoch) = w.epoch
                 && inner
@@ -164,13 +167,22 @@ impl TaskStore for MemoryStore {
                     inner.checkpoints.insert(w.snapshot.id.clone(), c.clone());
                 }
             }
-            inner.tasks.insert(
-                w.snapshot.id.clone(),
-                StoredTask {
-                    task: w.snapshot.clone(),
-                    last_seq: w.last_seq,
-                },
-            );
+            if w.head_only {
+                // Checked before anything of the batch was written.
+                let stored = inner.tasks.get_mut(&w.snapshot.id).expect("checked above");
+                for e in &w.events {
+                    crate::task::apply(&mut stored.task, &e.event);
+                }
+                stored.last_seq = w.last_seq;
+            } else {
+                inner.tasks.insert(
+                    w.snapshot.id.clone(),
+                    StoredTask {
+                        task: w.snapshot.clone(),
+                        last_seq: w.last_seq,
+                    },
+                );
+            }
         }
         drop(inner);
         for w in batch {
@@ -462,6 +474,7 @@ mod tests {
 
     fn write(id: &str, state: TaskState, epoch: Option<u64>) -> TaskWrite {
         TaskWrite {
+            head_only: false,
             snapshot: Task {
                 id: id.into(),
                 status: Some(TaskStatus {

@@ -85,6 +85,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "task checkpoints",
         include_str!("../../migrations/postgres/0003_task_checkpoints.sql"),
     ),
+    (
+        4,
+        "task snapshot seq",
+        include_str!("../../migrations/postgres/0004_task_snapshot_seq.sql"),
+    ),
 ];
 
 /// Tasks deleted per transaction of a sweep.
@@ -334,6 +339,56 @@ impl PostgresStore {
     fn err(&self, e: sqlx::Error) -> StoreError {
         db_error(&self.inner.host, e)
     }
+
+    /// The task of a `(snapshot, last_seq, snapshot_seq)` row, with the events after its
+    /// snapshot folded in when it has some.
+    async fn stored(&self, row: &sqlx::postgres::PgRow) -> Result<StoredTask, StoreError> {
+        let task: Task = decode(row.get::<&[u8], _>(0), "task")?;
+        let last_seq = row.get::<i64, _>(1).max(0) as u64;
+        let task = match row.get::<Option<i64>, _>(2) {
+            None => task,
+            Some(snapshot_seq) => {
+                let snapshot_seq = snapshot_seq.max(0) as u64;
+                let events = self
+                    .events_between(&task.id, snapshot_seq, last_seq)
+                    .await?;
+                super::fold(task, snapshot_seq, last_seq, &events)?
+            }
+        };
+        Ok(StoredTask { task, last_seq })
+    }
+
+    /// [`stored`](Self::stored) of every row.
+    async fn stored_all(
+        &self,
+        rows: &[sqlx::postgres::PgRow],
+    ) -> Result<Vec<StoredTask>, StoreError> {
+        let mut tasks = Vec::with_capacity(rows.len());
+        for r in rows {
+            tasks.push(self.stored(r).await?);
+        }
+        Ok(tasks)
+    }
+
+    /// Events of task `id` with `after < seq <= upto`, in order.
+    async fn events_between(
+        &self,
+        id: &str,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, event FROM task_events WHERE task_id = $1 AND seq > $2 AND seq <= $3 \
+             ORDER BY seq",
+        )
+        .bind(id)
+        .bind(seq_to_i64(after))
+        .bind(seq_to_i64(upto))
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter().map(event_row).collect()
+    }
 }
 
 /// The listener task: forwards notifications to `notices` until `stop`, reconnecting (with a
@@ -472,10 +527,11 @@ fn ttl_micros(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX)
 }
 
-fn stored_task(r: &sqlx::postgres::PgRow) -> Result<StoredTask, StoreError> {
-    Ok(StoredTask {
-        task: decode(r.get::<&[u8], _>(0), "task")?,
-        last_seq: r.get::<i64, _>(1).max(0) as u64,
+/// The event of a `(seq, event)` row.
+fn event_row(r: &sqlx::postgres::PgRow) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        seq: r.get::<i64, _>(0).max(0) as u64,
+        event: decode::<StreamResponse>(r.get::<&[u8], _>(1), "event")?,
     })
 }
 
@@ -580,6 +636,14 @@ impl TaskStore for PostgresStore {
             }
         }
 
+        // A head stands for a task only once it is stored (or written whole in this batch).
+        let whole: BTreeMap<&str, &TaskWrite> = batch
+            .iter()
+            .filter(|w| !w.head_only)
+            .map(|w| (w.snapshot.id.as_str(), w))
+            .collect();
+        let heads: Vec<&TaskWrite> = latest.values().copied().filter(|w| w.head_only).collect();
+
         // Old states, for the per-state counts (row locks taken in id order).
         let old: Vec<(String, i32)> =
             sqlx::query_as("SELECT id, state FROM tasks WHERE id = ANY($1) ORDER BY id FOR UPDATE")
@@ -597,44 +661,86 @@ impl TaskStore for PostgresStore {
                 epoch: 1,
             });
         }
+        if let Some(w) = heads.iter().find(|w| {
+            w.creates.is_some()
+                || !(whole.contains_key(w.snapshot.id.as_str())
+                    || old.iter().any(|(id, _)| *id == w.snapshot.id))
+        }) {
+            return Err(super::head_of_unknown_task(&w.snapshot.id));
+        }
         let mut deltas: BTreeMap<i32, i64> = BTreeMap::new();
         for (_, state) in &old {
             *deltas.entry(*state).or_default() -= 1;
         }
 
-        let n = latest.len();
-        let (mut ctx, mut state, mut status, mut last, mut snap) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
         for w in latest.values() {
-            ctx.push(w.snapshot.context_id.clone());
-            state.push(w.snapshot.state() as i32);
             *deltas.entry(w.snapshot.state() as i32).or_default() += 1;
-            status.push(w.snapshot.status_micros());
-            last.push(seq_to_i64(w.last_seq));
-            snap.push(w.snapshot.encode_to_vec());
         }
-        sqlx::query(
-            "INSERT INTO tasks (id, context_id, state, status_us, last_seq, snapshot) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::int8[], $5::int8[], \
-             $6::bytea[]) \
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
-             status_us = excluded.status_us, last_seq = excluded.last_seq, \
-             snapshot = excluded.snapshot",
-        )
-        .bind(&ids)
-        .bind(&ctx)
-        .bind(&state)
-        .bind(&status)
-        .bind(&last)
-        .bind(&snap)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        if !whole.is_empty() {
+            let n = whole.len();
+            let (mut id, mut ctx, mut state, mut status, mut last, mut snap) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            for w in whole.values() {
+                id.push(w.snapshot.id.clone());
+                ctx.push(w.snapshot.context_id.clone());
+                state.push(w.snapshot.state() as i32);
+                status.push(w.snapshot.status_micros());
+                last.push(seq_to_i64(w.last_seq));
+                snap.push(w.snapshot.encode_to_vec());
+            }
+            sqlx::query(
+                "INSERT INTO tasks (id, context_id, state, status_us, last_seq, snapshot) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::int8[], \
+                 $5::int8[], $6::bytea[]) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                 status_us = excluded.status_us, last_seq = excluded.last_seq, \
+                 snapshot = excluded.snapshot, snapshot_seq = NULL",
+            )
+            .bind(&id)
+            .bind(&ctx)
+            .bind(&state)
+            .bind(&status)
+            .bind(&last)
+            .bind(&snap)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        if !heads.is_empty() {
+            let n = heads.len();
+            let (mut id, mut state, mut status, mut last) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            for w in &heads {
+                id.push(w.snapshot.id.clone());
+                state.push(w.snapshot.state() as i32);
+                status.push(w.snapshot.status_micros());
+                last.push(seq_to_i64(w.last_seq));
+            }
+            // The stored snapshot stays; it is now as of the event it was as of before.
+            sqlx::query(
+                "UPDATE tasks t SET state = n.state, status_us = n.status_us, \
+                 snapshot_seq = COALESCE(t.snapshot_seq, t.last_seq), last_seq = n.last_seq \
+                 FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::int8[]) \
+                 AS n(id, state, status_us, last_seq) WHERE t.id = n.id",
+            )
+            .bind(&id)
+            .bind(&state)
+            .bind(&status)
+            .bind(&last)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
 
         deltas.retain(|_, d| *d != 0);
         if !deltas.is_empty() {
@@ -802,12 +908,15 @@ impl TaskStore for PostgresStore {
     }
 
     async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
-        let row = sqlx::query("SELECT snapshot, last_seq FROM tasks WHERE id = $1")
+        let row = sqlx::query("SELECT snapshot, last_seq, snapshot_seq FROM tasks WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.inner.pool)
             .await
             .map_err(|e| self.err(e))?;
-        row.as_ref().map(stored_task).transpose()
+        match row {
+            Some(r) => Ok(Some(self.stored(&r).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
@@ -819,14 +928,7 @@ impl TaskStore for PostgresStore {
         .fetch_all(&self.inner.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredEvent {
-                    seq: r.get::<i64, _>(0).max(0) as u64,
-                    event: decode::<StreamResponse>(r.get::<&[u8], _>(1), "event")?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_row).collect()
     }
 
     async fn list(&self, query: &TaskQuery) -> Result<TaskPage, StoreError> {
@@ -860,7 +962,14 @@ impl TaskStore for PostgresStore {
             .await
             .map_err(|e| self.err(e))?;
 
-        let mut page = QueryBuilder::<Postgres>::new("SELECT snapshot FROM tasks");
+        // A snapshot older than its task also counts the events to fold in, so that the page
+        // cut stays an upper bound of the folded tasks' size.
+        let mut page = QueryBuilder::<Postgres>::new(
+            "SELECT snapshot, last_seq, snapshot_seq, CASE WHEN snapshot_seq IS NULL THEN 0 \
+             ELSE (SELECT COALESCE(SUM(octet_length(e.event)), 0)::int8 FROM task_events e \
+             WHERE e.task_id = tasks.id AND e.seq > tasks.snapshot_seq \
+             AND e.seq <= tasks.last_seq) END FROM tasks",
+        );
         filters(&mut page);
         if let Some(c) = &query.after {
             page.push(" AND (status_us, id) < (")
@@ -873,18 +982,33 @@ impl TaskStore for PostgresStore {
             .push_bind(i64::from(query.page_size) + 1);
         let mut rows = page.build().fetch(&self.inner.pool);
         let mut tasks = Vec::new();
+        // Tasks whose snapshot is older than they are: (index in `tasks`, its seqs).
+        let mut behind = Vec::new();
         let mut bytes = 0usize;
         let mut more = false;
         while let Some(row) = rows.try_next().await.map_err(|e| self.err(e))? {
             let blob = row.get::<&[u8], _>(0);
+            let size = blob.len() + row.get::<i64, _>(3).max(0) as usize;
             let full = tasks.len() >= query.page_size as usize
-                || (!tasks.is_empty() && query.max_bytes.is_some_and(|m| bytes + blob.len() > m));
+                || (!tasks.is_empty() && query.max_bytes.is_some_and(|m| bytes + size > m));
             if full {
                 more = true;
                 break;
             }
-            bytes += blob.len();
+            bytes += size;
+            if let Some(snapshot_seq) = row.get::<Option<i64>, _>(2) {
+                let last_seq = row.get::<i64, _>(1).max(0) as u64;
+                behind.push((tasks.len(), snapshot_seq.max(0) as u64, last_seq));
+            }
             tasks.push(decode::<Task>(blob, "task")?);
+        }
+        drop(rows);
+        for (i, snapshot_seq, last_seq) in behind {
+            let task = std::mem::take(&mut tasks[i]);
+            let events = self
+                .events_between(&task.id, snapshot_seq, last_seq)
+                .await?;
+            tasks[i] = super::fold(task, snapshot_seq, last_seq, &events)?;
         }
         let next = more.then(|| tasks.last()).flatten().map(|t| PageCursor {
             status_micros: t.status_micros(),
@@ -898,12 +1022,14 @@ impl TaskStore for PostgresStore {
     }
 
     async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError> {
-        let rows = sqlx::query("SELECT snapshot, last_seq FROM tasks WHERE state <> ALL($1)")
-            .bind(terminal_states())
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        rows.iter().map(stored_task).collect()
+        let rows = sqlx::query(
+            "SELECT snapshot, last_seq, snapshot_seq FROM tasks WHERE state <> ALL($1)",
+        )
+        .bind(terminal_states())
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        self.stored_all(&rows).await
     }
 
     async fn sweep(&self, rule: &SweepRule) -> Result<u64, StoreError> {
@@ -1124,7 +1250,7 @@ impl TaskStore for PostgresStore {
 
     async fn orphaned(&self) -> Result<Vec<StoredTask>, StoreError> {
         let rows = sqlx::query(
-            "SELECT t.snapshot, t.last_seq FROM tasks t \
+            "SELECT t.snapshot, t.last_seq, t.snapshot_seq FROM tasks t \
              LEFT JOIN task_leases l ON l.task_id = t.id \
              WHERE t.state <> ALL($1) \
                AND (l.task_id IS NULL OR l.released OR l.expires_at <= clock_timestamp())",
@@ -1133,7 +1259,7 @@ impl TaskStore for PostgresStore {
         .fetch_all(&self.inner.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter().map(stored_task).collect()
+        self.stored_all(&rows).await
     }
 
     async fn notify(&self, notice: &StoreNotice) -> Result<(), StoreError> {

@@ -27,10 +27,10 @@ use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState
 
 /// Schema version stored in `PRAGMA user_version`. 2 added `task_counts`, 3 `task_messages`,
 /// 4 `task_checkpoints` (each created by [`SCHEMA`]'s `IF NOT EXISTS` statements when an older
-/// file is opened).
-const SCHEMA_VERSION: i64 = 4;
+/// file is opened), 5 moved the snapshots from `tasks` into `task_snapshots` ([`migrate`]).
+const SCHEMA_VERSION: i64 = 5;
 /// Records [`SCHEMA_VERSION`].
-const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 4";
+const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 5";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -38,12 +38,20 @@ CREATE TABLE IF NOT EXISTS tasks (
     context_id TEXT NOT NULL,
     state      INTEGER NOT NULL,
     status_us  INTEGER NOT NULL,
-    last_seq   INTEGER NOT NULL,
-    snapshot   BLOB NOT NULL
+    last_seq   INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status_us DESC, id DESC);
 CREATE INDEX IF NOT EXISTS tasks_by_context ON tasks (context_id, status_us DESC, id DESC);
 CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state, status_us DESC, id DESC);
+-- The task as of event `seq` (at most its `last_seq`); the events after it, up to `last_seq`,
+-- are folded in when the task is read (TaskWrite::head_only). A row of its own, so that a
+-- commit that only changes a task's head does not rewrite its snapshot: SQLite rewrites a
+-- whole row, large values included, whatever column an UPDATE sets.
+CREATE TABLE IF NOT EXISTS task_snapshots (
+    task_id  TEXT PRIMARY KEY NOT NULL,
+    seq      INTEGER NOT NULL,
+    snapshot BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS task_events (
     task_id TEXT NOT NULL,
     seq     INTEGER NOT NULL,
@@ -165,6 +173,43 @@ impl SqliteStore {
         Ok(Self { writer, reader })
     }
 
+    /// The task of a `(snapshot, last_seq, snapshot seq)` row, with the events after its
+    /// snapshot folded in when it has some.
+    async fn stored(&self, row: &sqlx::sqlite::SqliteRow) -> Result<StoredTask, StoreError> {
+        let task: Task = decode(row.get::<&[u8], _>(0), "task")?;
+        let last_seq = row.get::<i64, _>(1).max(0) as u64;
+        let snapshot_seq = row.get::<i64, _>(2).max(0) as u64;
+        let task = if snapshot_seq < last_seq {
+            let events = self
+                .events_between(&task.id, snapshot_seq, last_seq)
+                .await?;
+            super::fold(task, snapshot_seq, last_seq, &events)?
+        } else {
+            task
+        };
+        Ok(StoredTask { task, last_seq })
+    }
+
+    /// Events of task `id` with `after < seq <= upto`, in order.
+    async fn events_between(
+        &self,
+        id: &str,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, event FROM task_events WHERE task_id = ? AND seq > ? AND seq <= ? \
+             ORDER BY seq",
+        )
+        .bind(id)
+        .bind(seq_to_i64(after))
+        .bind(seq_to_i64(upto))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(event_row).collect()
+    }
+
     /// Closes both pools, checkpointing the WAL.
     pub async fn close(&self) {
         self.reader.close().await;
@@ -190,6 +235,23 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+    let inline_snapshots: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pragma_table_info('tasks') WHERE name = 'snapshot'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(backend)?;
+    if inline_snapshots > 0 {
+        // A file of version 4 or older: each task's snapshot is in its row, as of `last_seq`.
+        sqlx::raw_sql(
+            "INSERT INTO task_snapshots (task_id, seq, snapshot) \
+             SELECT id, last_seq, snapshot FROM tasks; \
+             ALTER TABLE tasks DROP COLUMN snapshot",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
     if version < 2 {
         // Tasks written before the counting triggers existed.
         sqlx::raw_sql(
@@ -227,6 +289,14 @@ fn decode<M: prost::Message + Default>(bytes: &[u8], what: &str) -> Result<M, St
     M::decode(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// The event of a `(seq, event)` row.
+fn event_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        seq: r.get::<i64, _>(0).max(0) as u64,
+        event: decode::<StreamResponse>(r.get::<&[u8], _>(1), "event")?,
+    })
+}
+
 fn seq_to_i64(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
@@ -238,24 +308,50 @@ impl TaskStore for SqliteStore {
             return Ok(());
         }
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        for writes in batch.chunks(ROWS_PER_STATEMENT) {
+        let whole: Vec<&TaskWrite> = batch.iter().filter(|w| !w.head_only).collect();
+        for writes in whole.chunks(ROWS_PER_STATEMENT) {
             let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO tasks (id, context_id, state, status_us, last_seq, snapshot) ",
+                "INSERT INTO tasks (id, context_id, state, status_us, last_seq) ",
             );
             q.push_values(writes, |mut row, w| {
                 row.push_bind(w.snapshot.id.clone())
                     .push_bind(w.snapshot.context_id.clone())
                     .push_bind(w.snapshot.state() as i32)
                     .push_bind(w.snapshot.status_micros())
+                    .push_bind(seq_to_i64(w.last_seq));
+            });
+            q.push(
+                " ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                 status_us = excluded.status_us, last_seq = excluded.last_seq",
+            );
+            q.build().execute(&mut *tx).await.map_err(backend)?;
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO task_snapshots (task_id, seq, snapshot) ");
+            q.push_values(writes, |mut row, w| {
+                row.push_bind(w.snapshot.id.clone())
                     .push_bind(seq_to_i64(w.last_seq))
                     .push_bind(w.snapshot.encode_to_vec());
             });
             q.push(
-                " ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
-                 status_us = excluded.status_us, last_seq = excluded.last_seq, \
+                " ON CONFLICT (task_id) DO UPDATE SET seq = excluded.seq, \
                  snapshot = excluded.snapshot",
             );
             q.build().execute(&mut *tx).await.map_err(backend)?;
+        }
+        for w in batch.iter().filter(|w| w.head_only) {
+            // The stored snapshot stays as it is, behind the task's events.
+            let updated =
+                sqlx::query("UPDATE tasks SET state = ?, status_us = ?, last_seq = ? WHERE id = ?")
+                    .bind(w.snapshot.state() as i32)
+                    .bind(w.snapshot.status_micros())
+                    .bind(seq_to_i64(w.last_seq))
+                    .bind(&w.snapshot.id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            if updated.rows_affected() != 1 {
+                return Err(super::head_of_unknown_task(&w.snapshot.id));
+            }
         }
         let events: Vec<(&str, &StoredEvent)> = batch
             .iter()
@@ -360,18 +456,18 @@ impl TaskStore for SqliteStore {
     }
 
     async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
-        let row = sqlx::query("SELECT snapshot, last_seq FROM tasks WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        row.map(|r| {
-            Ok(StoredTask {
-                task: decode(r.get::<&[u8], _>(0), "task")?,
-                last_seq: r.get::<i64, _>(1).max(0) as u64,
-            })
-        })
-        .transpose()
+        let row = sqlx::query(
+            "SELECT s.snapshot, t.last_seq, s.seq FROM tasks t \
+             JOIN task_snapshots s ON s.task_id = t.id WHERE t.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        match row {
+            Some(r) => Ok(Some(self.stored(&r).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
@@ -383,14 +479,7 @@ impl TaskStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredEvent {
-                    seq: r.get::<i64, _>(0).max(0) as u64,
-                    event: decode::<StreamResponse>(r.get::<&[u8], _>(1), "event")?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_row).collect()
     }
 
     async fn list(&self, query: &TaskQuery) -> Result<TaskPage, StoreError> {
@@ -424,7 +513,14 @@ impl TaskStore for SqliteStore {
             .await
             .map_err(backend)?;
 
-        let mut page = QueryBuilder::<Sqlite>::new("SELECT snapshot FROM tasks");
+        // A snapshot older than its task also counts the events to fold in, so that the page
+        // cut stays an upper bound of the folded tasks' size.
+        let mut page = QueryBuilder::<Sqlite>::new(
+            "SELECT s.snapshot, tasks.last_seq, s.seq, CASE WHEN s.seq = tasks.last_seq THEN 0 \
+             ELSE (SELECT COALESCE(SUM(length(e.event)), 0) FROM task_events e \
+             WHERE e.task_id = tasks.id AND e.seq > s.seq AND e.seq <= tasks.last_seq) END \
+             FROM tasks JOIN task_snapshots s ON s.task_id = tasks.id",
+        );
         filters(&mut page);
         if let Some(c) = &query.after {
             page.push(" AND (status_us < ")
@@ -440,18 +536,33 @@ impl TaskStore for SqliteStore {
         // Streamed, so that a page cut short by bytes reads no further rows.
         let mut rows = page.build().fetch(&self.reader);
         let mut tasks = Vec::new();
+        // Tasks whose snapshot is older than they are: (index in `tasks`, its seqs).
+        let mut behind = Vec::new();
         let mut bytes = 0usize;
         let mut more = false;
         while let Some(row) = rows.try_next().await.map_err(backend)? {
             let blob = row.get::<&[u8], _>(0);
+            let size = blob.len() + row.get::<i64, _>(3).max(0) as usize;
             let full = tasks.len() >= query.page_size as usize
-                || (!tasks.is_empty() && query.max_bytes.is_some_and(|m| bytes + blob.len() > m));
+                || (!tasks.is_empty() && query.max_bytes.is_some_and(|m| bytes + size > m));
             if full {
                 more = true;
                 break;
             }
-            bytes += blob.len();
+            bytes += size;
+            let (last_seq, snapshot_seq) = (row.get::<i64, _>(1), row.get::<i64, _>(2));
+            if snapshot_seq < last_seq {
+                behind.push((tasks.len(), snapshot_seq.max(0) as u64, last_seq as u64));
+            }
             tasks.push(decode::<Task>(blob, "task")?);
+        }
+        drop(rows);
+        for (i, snapshot_seq, last_seq) in behind {
+            let task = std::mem::take(&mut tasks[i]);
+            let events = self
+                .events_between(&task.id, snapshot_seq, last_seq)
+                .await?;
+            tasks[i] = super::fold(task, snapshot_seq, last_seq, &events)?;
         }
         let next = more.then(|| tasks.last()).flatten().map(|t| PageCursor {
             status_micros: t.status_micros(),
@@ -465,23 +576,22 @@ impl TaskStore for SqliteStore {
     }
 
     async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError> {
-        let rows =
-            sqlx::query("SELECT snapshot, last_seq FROM tasks WHERE state NOT IN (?, ?, ?, ?)")
-                .bind(TaskState::Completed as i32)
-                .bind(TaskState::Failed as i32)
-                .bind(TaskState::Canceled as i32)
-                .bind(TaskState::Rejected as i32)
-                .fetch_all(&self.reader)
-                .await
-                .map_err(backend)?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredTask {
-                    task: decode(r.get::<&[u8], _>(0), "task")?,
-                    last_seq: r.get::<i64, _>(1).max(0) as u64,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(
+            "SELECT s.snapshot, t.last_seq, s.seq FROM tasks t \
+             JOIN task_snapshots s ON s.task_id = t.id WHERE t.state NOT IN (?, ?, ?, ?)",
+        )
+        .bind(TaskState::Completed as i32)
+        .bind(TaskState::Failed as i32)
+        .bind(TaskState::Canceled as i32)
+        .bind(TaskState::Rejected as i32)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        let mut tasks = Vec::with_capacity(rows.len());
+        for r in &rows {
+            tasks.push(self.stored(r).await?);
+        }
+        Ok(tasks)
     }
 
     async fn sweep(&self, rule: &SweepRule) -> Result<u64, StoreError> {
@@ -522,6 +632,7 @@ impl TaskStore for SqliteStore {
                 "push_configs WHERE task_id",
                 "task_messages WHERE task_id",
                 "task_checkpoints WHERE task_id",
+                "task_snapshots WHERE task_id",
                 "tasks WHERE id",
             ] {
                 let mut d = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} IN ("));
@@ -590,6 +701,7 @@ mod tests {
     /// A task in `state` with status timestamp `us`.
     fn write(id: &str, state: TaskState, us: i64) -> TaskWrite {
         TaskWrite {
+            head_only: false,
             snapshot: Task {
                 id: id.into(),
                 context_id: "c".into(),
@@ -643,6 +755,73 @@ mod tests {
             .expect("version");
         assert_eq!(version, SCHEMA_VERSION);
         (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_v4_file_moves_its_snapshots_to_their_own_table_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("open");
+        // Version 4: the snapshot in the task's row.
+        sqlx::raw_sql(
+            "DROP TABLE task_snapshots; \
+             ALTER TABLE tasks ADD COLUMN snapshot BLOB NOT NULL DEFAULT x''; \
+             PRAGMA user_version = 4",
+        )
+        .execute(&store.writer)
+        .await
+        .expect("downgrade");
+        let old = write("a", TaskState::Working, 1_000_000);
+        sqlx::query(
+            "INSERT INTO tasks (id, context_id, state, status_us, last_seq, snapshot) \
+             VALUES ('a', 'c', ?, 1000000, 1, ?)",
+        )
+        .bind(TaskState::Working as i32)
+        .bind(old.snapshot.encode_to_vec())
+        .execute(&store.writer)
+        .await
+        .expect("a version 4 row");
+        store.close().await;
+
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("reopen");
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&store.reader)
+            .await
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let inline: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pragma_table_info('tasks') WHERE name = 'snapshot'",
+        )
+        .fetch_one(&store.reader)
+        .await
+        .expect("columns");
+        assert_eq!(inline, 0, "the column is gone");
+        let got = store.task("a").await.expect("get").expect("moved");
+        assert_eq!((got.last_seq, &got.task), (1, &old.snapshot));
+
+        // A head-only write leaves the moved snapshot as it is.
+        let mut head = write("a", TaskState::Working, 2_000_000);
+        head.head_only = true;
+        head.last_seq = 2;
+        head.events = vec![StoredEvent {
+            seq: 2,
+            event: StreamResponse::default(),
+        }];
+        store.commit(&[head]).await.expect("head");
+        let seqs: (i64, i64) = sqlx::query_as(
+            "SELECT s.seq, t.last_seq FROM tasks t JOIN task_snapshots s ON s.task_id = t.id",
+        )
+        .fetch_one(&store.reader)
+        .await
+        .expect("row");
+        assert_eq!(seqs, (1, 2));
+        let got = store.task("a").await.expect("get").expect("stored");
+        assert_eq!((got.last_seq, &got.task), (2, &old.snapshot));
+        store.close().await;
     }
 
     #[tokio::test]

@@ -45,6 +45,7 @@ async fn seed(path: &Path, tasks: &[Task]) {
     let batch: Vec<TaskWrite> = tasks
         .iter()
         .map(|t| TaskWrite {
+            head_only: false,
             snapshot: t.clone(),
             last_seq: 1,
             events: Vec::new(),

@@ -101,6 +101,7 @@ fn seeded(i: usize, start_us: i64) -> TaskWrite {
         update(3, state),
     ];
     TaskWrite {
+        head_only: false,
         snapshot,
         last_seq: 3,
         events,
