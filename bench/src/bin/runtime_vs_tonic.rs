@@ -75,7 +75,8 @@ struct Args {
     h2load: bool,
     /// Record a CPU profile of the SQLite runtime's process (`perf record -g`) during one
     /// extra round and write the `perf report` summary to this file (the raw data next to it,
-    /// `<file>.data`).
+    /// `<file>.data`); with `--stream-chunks`, also during one extra stream, to
+    /// `<file stem>-stream.<extension>`.
     #[arg(long)]
     profile: Option<PathBuf>,
     /// Internal: serve one target in this process (`sqlite`, `memory`, `postgres`, `bare`),
@@ -346,6 +347,52 @@ async fn profile(args: &Args, target: &Target, out: &Path) -> anyhow::Result<()>
     );
     std::fs::write(out, text)?;
     eprintln!("profile written to {}", out.display());
+    if args.stream_chunks > 0 {
+        profile_stream(args, target, out).await?;
+    }
+    Ok(())
+}
+
+/// Records `perf record -g` of the SQLite runtime's process during one stream of
+/// `--stream-chunks` chunks (stopped with SIGINT when the stream ends) and writes the summary
+/// next to `out`.
+async fn profile_stream(args: &Args, target: &Target, out: &Path) -> anyhow::Result<()> {
+    let pid = target.process.id().context("server pid")?;
+    let stem = out
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("profile");
+    let ext = out.extension().and_then(|s| s.to_str()).unwrap_or("txt");
+    let out = out.with_file_name(format!("{stem}-stream.{ext}"));
+    let data = out.with_extension("data");
+    let mut perf = args
+        .pinning
+        .client(Path::new("perf"))
+        .args(["record", "-F", "499", "-g", "-o"])
+        .arg(&data)
+        .args(["-p", &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("running perf (Debian linux-perf)")?;
+    // perf attaches before the stream starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rate = stream_rate(&target.client, args.stream_chunks).await;
+    let perf_pid = perf.id().context("perf pid")?;
+    tokio::process::Command::new("kill")
+        .args(["-INT", &perf_pid.to_string()])
+        .status()
+        .await?;
+    perf.wait().await?;
+    let rate = rate?;
+    let summary = switchyard_bench::perf_summary(&data, 0.7).await?;
+    let text = format!(
+        "# perf record -F 499 -g of the SQLite runtime process during one stream of {} chunks \
+         ({rate:.0} events/s)\n\n{summary}",
+        args.stream_chunks,
+    );
+    std::fs::write(&out, text)?;
+    eprintln!("stream profile written to {}", out.display());
     Ok(())
 }
 
