@@ -252,10 +252,19 @@ async fn sse_rate(
     }
     let response = request.body(body.to_string()).send().await?;
     let mut bytes = response.bytes_stream();
-    let (mut events, mut newline, mut errors) = (0u64, false, false);
+    let (mut events, mut newline, mut error) = (0u64, false, None::<String>);
     while let Some(chunk) = bytes.next().await {
         let chunk = chunk?;
-        errors |= chunk.windows(12).any(|w| w == b"event: error");
+        match &mut error {
+            // What follows the error event (its data), up to 1 KiB.
+            Some(text) if text.len() < 1024 => text.push_str(&String::from_utf8_lossy(&chunk)),
+            Some(_) => {}
+            None => {
+                if let Some(at) = chunk.windows(12).position(|w| w == b"event: error") {
+                    error = Some(String::from_utf8_lossy(&chunk[at..]).into_owned());
+                }
+            }
+        }
         for &b in chunk.iter() {
             if b == b'\n' {
                 if newline {
@@ -267,7 +276,9 @@ async fn sse_rate(
             }
         }
     }
-    anyhow::ensure!(!errors, "the SSE stream ended with an error event");
+    if let Some(error) = error {
+        anyhow::bail!("the SSE stream ended with an error event: {error}");
+    }
     Ok((events as f64 / started.elapsed().as_secs_f64(), events))
 }
 
