@@ -31,7 +31,11 @@ pub use sqlite::SqliteStore;
 /// a head cannot stand for a task.
 fn head_of_unknown_task(id: &str) -> StoreError {
     StoreError::Backend(
-        format!("a head-only write of task {id:?}, which is not stored: the first write of a task must be whole").into(),
+        format!(
+            "a head-only write of task {id:?}, which is not stored: the first write of a task \
+             must be whole"
+        )
+        .into(),
     )
 }
 

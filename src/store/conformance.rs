@@ -989,6 +989,22 @@ async fn head_only_writes_fold_on_read(s: &dyn TaskStore, _: Promises) {
     let got = s.task("a").await.expect("get").expect("stored");
     assert_eq!((got.last_seq, &got.task), (8, &whole.snapshot));
 
+    // A whole write and a head of the same task in one batch: the head applies after it.
+    let created = write("d", "c", TaskState::Working, T0, &[1]);
+    let head = TaskWrite {
+        head_only: true,
+        last_seq: 2,
+        events: vec![fold_event("d", 2, Some("x"))],
+        ..created.clone()
+    };
+    s.commit(&[created.clone(), head])
+        .await
+        .expect("whole then head");
+    let mut d = created.snapshot.clone();
+    crate::task::apply(&mut d, &fold_event("d", 2, Some("x")).event);
+    let got = s.task("d").await.expect("get").expect("stored");
+    assert_eq!((got.last_seq, &got.task), (2, &d));
+
     // A head of a task that is not stored.
     let mut unknown = whole.clone();
     unknown.head_only = true;

@@ -118,7 +118,14 @@ impl TaskStore for MemoryStore {
                     epoch: 1,
                 });
             }
-            if w.head_only && (w.creates.is_some() || !inner.tasks.contains_key(id)) {
+            // A head stands for a task only once it is stored (or written whole before it in
+            // this batch).
+            let stored = inner.tasks.contains_key(id)
+                || batch
+                    .iter()
+                    .take_while(|o| !std::ptr::eq(*o, w))
+                    .any(|o| !o.head_only && o.snapshot.id == *id);
+            if w.head_only && (w.creates.is_some() || !stored) {
                 return Err(super::head_of_unknown_task(id));
             }
             if w.creates.is_none()
@@ -169,7 +176,10 @@ impl TaskStore for MemoryStore {
             }
             if w.head_only {
                 // Checked before anything of the batch was written.
-                let stored = inner.tasks.get_mut(&w.snapshot.id).expect("checked above");
+                let stored = inner
+                    .tasks
+                    .get_mut(&w.snapshot.id)
+                    .expect("stored, or written whole earlier in the batch");
                 for e in &w.events {
                     crate::task::apply(&mut stored.task, &e.event);
                 }

@@ -746,15 +746,20 @@ mod tests {
             .await
             .expect("downgrade");
         store.close().await;
-        let store = SqliteStore::open(&path, Durability::Os)
+        (dir, reopen(&path).await)
+    }
+
+    /// Opens the file at `path` again and checks that it is at [`SCHEMA_VERSION`] now.
+    async fn reopen(path: &Path) -> SqliteStore {
+        let store = SqliteStore::open(path, Durability::Os)
             .await
-            .expect("open");
+            .expect("reopen");
         let version: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&store.reader)
             .await
             .expect("version");
         assert_eq!(version, SCHEMA_VERSION);
-        (dir, store)
+        store
     }
 
     #[tokio::test]
@@ -785,14 +790,7 @@ mod tests {
         .expect("a version 4 row");
         store.close().await;
 
-        let store = SqliteStore::open(&path, Durability::Os)
-            .await
-            .expect("reopen");
-        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&store.reader)
-            .await
-            .expect("version");
-        assert_eq!(version, SCHEMA_VERSION);
+        let store = reopen(&path).await;
         let inline: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM pragma_table_info('tasks') WHERE name = 'snapshot'",
         )

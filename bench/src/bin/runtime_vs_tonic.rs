@@ -317,26 +317,32 @@ fn micros(s: &str) -> f64 {
     num.parse::<f64>().map_or(0.0, |n| n * scale)
 }
 
-/// Records `perf record -g` of `pid` for one round of load and writes the report summary.
-async fn profile(args: &Args, target: &Target, out: &Path) -> anyhow::Result<()> {
+/// Starts `perf record -F 499 -g` of `target`'s process into `data`, on the client CPUs, for
+/// `seconds` (else until it gets SIGINT).
+fn record(
+    args: &Args,
+    target: &Target,
+    data: &Path,
+    seconds: Option<u64>,
+) -> anyhow::Result<tokio::process::Child> {
     let pid = target.process.id().context("server pid")?;
-    let data = out.with_extension("data");
-    let mut perf = args
-        .pinning
-        .client(Path::new("perf"))
-        .args(["record", "-F", "499", "-g", "-o"])
-        .arg(&data)
-        .args([
-            "-p",
-            &pid.to_string(),
-            "--",
-            "sleep",
-            &args.seconds.to_string(),
-        ])
-        .stdout(Stdio::null())
+    let mut perf = args.pinning.client(Path::new("perf"));
+    perf.args(["record", "-F", "499", "-g", "-o"])
+        .arg(data)
+        .args(["-p", &pid.to_string()]);
+    if let Some(s) = seconds {
+        perf.args(["--", "sleep", &s.to_string()]);
+    }
+    perf.stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .context("running perf (Debian linux-perf)")?;
+        .context("running perf (Debian linux-perf)")
+}
+
+/// Records `perf record -g` of `pid` for one round of load and writes the report summary.
+async fn profile(args: &Args, target: &Target, out: &Path) -> anyhow::Result<()> {
+    let data = out.with_extension("data");
+    let mut perf = record(args, target, &data, Some(args.seconds))?;
     let r = run_round(target.client.clone(), args).await;
     perf.wait().await?;
     let summary = switchyard_bench::perf_summary(&data, 0.7).await?;
@@ -357,7 +363,6 @@ async fn profile(args: &Args, target: &Target, out: &Path) -> anyhow::Result<()>
 /// `--stream-chunks` chunks (stopped with SIGINT when the stream ends) and writes the summary
 /// next to `out`.
 async fn profile_stream(args: &Args, target: &Target, out: &Path) -> anyhow::Result<()> {
-    let pid = target.process.id().context("server pid")?;
     let stem = out
         .file_stem()
         .and_then(|s| s.to_str())
@@ -365,16 +370,7 @@ async fn profile_stream(args: &Args, target: &Target, out: &Path) -> anyhow::Res
     let ext = out.extension().and_then(|s| s.to_str()).unwrap_or("txt");
     let out = out.with_file_name(format!("{stem}-stream.{ext}"));
     let data = out.with_extension("data");
-    let mut perf = args
-        .pinning
-        .client(Path::new("perf"))
-        .args(["record", "-F", "499", "-g", "-o"])
-        .arg(&data)
-        .args(["-p", &pid.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("running perf (Debian linux-perf)")?;
+    let mut perf = record(args, target, &data, None)?;
     // perf attaches before the stream starts.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rate = stream_rate(&target.client, args.stream_chunks).await;
