@@ -187,10 +187,15 @@ async fn no_client_sees_an_event_before_its_commit() {
     })
     .await;
 
-    // A streaming send: its events come one gated commit at a time.
+    // A streaming send: its events come one gated commit at a time. The pause between
+    // chunks keeps the task running after its first commit (the writer gathers every event
+    // queued by then into one commit: without a pause, all of them).
     let stream = echo
         .client
-        .send_streaming_message(request(message("gated", json!({"chunks": 3}))))
+        .send_streaming_message(request(message(
+            "gated",
+            json!({"chunks": 3, "chunk_delay_ms": 20}),
+        )))
         .await
         .expect("stream");
     let sender = read(store.clone(), stream);
