@@ -6,27 +6,27 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Semaphore, broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::pb::a2a::{StreamResponse, Task, TaskState};
+use crate::{
+    pb::a2a::{Task, TaskState},
+    store::StoredEvent,
+};
 
-/// Committed events retained per task for live subscribers; a subscriber that falls further
-/// behind catches up from the store.
+/// Commits retained per task for live subscribers (each with all of the task's events it
+/// committed, up to [`MAX_IN_FLIGHT`]); a subscriber that falls further behind catches up from
+/// the store.
 const BROADCAST_CAPACITY: usize = 16;
 
 /// Events of one task accepted but not yet committed; a publisher beyond this waits.
 pub(crate) const MAX_IN_FLIGHT: usize = 256;
 
 /// What subscribers receive from the writer.
-// `StoreFailed` is rare and tiny; boxing every event would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Committed {
-    /// An event that is now durable.
-    Event {
-        /// Its sequence number.
-        seq: u64,
-        /// The event (metadata carries `seq`).
-        event: StreamResponse,
-    },
+    /// The task's events that one commit made durable, in sequence order (each event's
+    /// metadata carries its `seq`). One message per commit, not per event: a commit can hold
+    /// up to [`MAX_IN_FLIGHT`] events of a task, which would overrun the broadcast's
+    /// [`BROADCAST_CAPACITY`] and send every subscriber back to the store.
+    Events(Vec<StoredEvent>),
     /// The store failed; the task cannot go on in this process.
     StoreFailed,
     /// This replica no longer owns the task (its lease was lost, taken over, or released at

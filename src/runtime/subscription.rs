@@ -206,11 +206,14 @@ impl Subscription {
         };
         match rx.recv().await {
             Ok(c) => match &*c {
-                Committed::Event { seq, .. } if *seq <= self.last => {}
-                Committed::Event { seq, event } => self.backlog.push_back(Delivered {
-                    seq: *seq,
-                    event: event.clone(),
-                }),
+                Committed::Events(events) => {
+                    let last = self.last;
+                    self.backlog
+                        .extend(events.iter().filter(|e| e.seq > last).map(|e| Delivered {
+                            seq: e.seq,
+                            event: e.event.clone(),
+                        }));
+                }
                 Committed::StoreFailed => {
                     return Err(RpcError::Internal(format!(
                         "task {} could not be persisted",

@@ -453,12 +453,9 @@ async fn commit_batch(
                         let _ = w.send(Ok(()));
                     }
                 }
-                for e in write.events {
+                if !write.events.is_empty() {
                     // No receiver is not an error: nobody is subscribed.
-                    let _ = st.tx.send(Arc::new(Committed::Event {
-                        seq: e.seq,
-                        event: e.event,
-                    }));
+                    let _ = st.tx.send(Arc::new(Committed::Events(write.events)));
                 }
                 if terminal {
                     finished.push(task.clone());
