@@ -516,4 +516,72 @@ mod tests {
         }
         assert!(sub.next().await.is_none());
     }
+
+    #[tokio::test]
+    async fn a_commit_of_more_events_than_the_broadcast_keeps_reaches_a_subscriber_directly() {
+        // Every read of events from this store misses: a subscriber sent back to the store
+        // would fail (INTERNAL, after retrying) instead of getting the events.
+        let store = Arc::new(Missing {
+            misses: AtomicU32::new(u32::MAX),
+            ..Default::default()
+        });
+        let task = LiveTask::new(
+            Task {
+                id: "t".into(),
+                context_id: "c".into(),
+                ..Default::default()
+            },
+            0,
+            TaskState::Submitted,
+        );
+        let (mut sub, committed) = Subscription::new(task.clone(), store.clone(), None);
+        assert_eq!(committed, 0);
+        // Queued before the writer starts: one commit of 100 events, far more than the
+        // broadcast keeps (BROADCAST_CAPACITY).
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        for seq in 1..=100 {
+            let event = StreamResponse {
+                payload: Some(stream_response::Payload::StatusUpdate(
+                    crate::pb::a2a::TaskStatusUpdateEvent {
+                        task_id: "t".into(),
+                        status: Some(crate::pb::a2a::TaskStatus {
+                            state: TaskState::Working as i32,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                )),
+            };
+            tx.send(super::super::writer::WriteOp::Event {
+                task: task.clone(),
+                seq,
+                event,
+                bytes: 0,
+                ack: None,
+                permit: None,
+                checkpoint: None,
+            })
+            .expect("queued");
+        }
+        tokio::spawn(super::super::writer::run(
+            store.clone(),
+            Arc::default(),
+            rx,
+            "test".into(),
+            None,
+        ));
+        for seq in 1..=100 {
+            let d = tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
+                .await
+                .expect("in time")
+                .expect("an event")
+                .expect("not an error");
+            assert_eq!(d.seq, seq);
+        }
+        assert_eq!(
+            store.misses.load(Ordering::SeqCst),
+            u32::MAX,
+            "the subscriber read the store"
+        );
+    }
 }
