@@ -540,28 +540,8 @@ mod tests {
         // broadcast keeps (BROADCAST_CAPACITY).
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         for seq in 1..=100 {
-            let event = StreamResponse {
-                payload: Some(stream_response::Payload::StatusUpdate(
-                    crate::pb::a2a::TaskStatusUpdateEvent {
-                        task_id: "t".into(),
-                        status: Some(crate::pb::a2a::TaskStatus {
-                            state: TaskState::Working as i32,
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    },
-                )),
-            };
-            tx.send(super::super::writer::WriteOp::Event {
-                task: task.clone(),
-                seq,
-                event,
-                bytes: 0,
-                ack: None,
-                permit: None,
-                checkpoint: None,
-            })
-            .expect("queued");
+            tx.send(super::super::writer::working(&task, seq))
+                .expect("queued");
         }
         tokio::spawn(super::super::writer::run(
             store.clone(),

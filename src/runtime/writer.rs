@@ -506,13 +506,38 @@ async fn commit_batch(
     drop(guards);
 }
 
+/// A WORKING status update of sequence number `seq` for `task`, as an execution queues it
+/// (tests of the writer and of subscriptions).
+#[cfg(test)]
+pub(crate) fn working(task: &Arc<LiveTask>, seq: u64) -> WriteOp {
+    use crate::pb::a2a::{TaskState, TaskStatus, TaskStatusUpdateEvent};
+    WriteOp::Event {
+        task: task.clone(),
+        seq,
+        event: StreamResponse {
+            payload: Some(Payload::StatusUpdate(TaskStatusUpdateEvent {
+                task_id: task.id.clone(),
+                status: Some(TaskStatus {
+                    state: TaskState::Working as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })),
+        },
+        bytes: 0,
+        ack: None,
+        permit: None,
+        checkpoint: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
     use crate::{
-        pb::a2a::{Task, TaskState, TaskStatus, TaskStatusUpdateEvent},
+        pb::a2a::{Task, TaskState},
         store::{LeaseClaim, MemoryStore, StoreNotice},
     };
 
@@ -553,28 +578,6 @@ mod tests {
         let (result, fenced) = commit_fenced(&store, &[write("lost", 7)]).await;
         assert!(result.is_ok());
         assert_eq!(fenced, [0]);
-    }
-
-    /// A WORKING status update of sequence number `seq` for `task`.
-    fn working(task: &Arc<LiveTask>, seq: u64) -> WriteOp {
-        WriteOp::Event {
-            task: task.clone(),
-            seq,
-            event: StreamResponse {
-                payload: Some(Payload::StatusUpdate(TaskStatusUpdateEvent {
-                    task_id: task.id.clone(),
-                    status: Some(TaskStatus {
-                        state: TaskState::Working as i32,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })),
-            },
-            bytes: 0,
-            ack: None,
-            permit: None,
-            checkpoint: None,
-        }
     }
 
     #[tokio::test(flavor = "current_thread")]
