@@ -525,15 +525,7 @@ mod tests {
             misses: AtomicU32::new(u32::MAX),
             ..Default::default()
         });
-        let task = LiveTask::new(
-            Task {
-                id: "t".into(),
-                context_id: "c".into(),
-                ..Default::default()
-            },
-            0,
-            TaskState::Submitted,
-        );
+        let task = super::super::writer::new_task("t");
         let (mut sub, committed) = Subscription::new(task.clone(), store.clone(), None);
         assert_eq!(committed, 0);
         // Queued before the writer starts: one commit of 100 events, far more than the

@@ -531,13 +531,27 @@ pub(crate) fn working(task: &Arc<LiveTask>, seq: u64) -> WriteOp {
     }
 }
 
+/// Task `id` (context `c`), new and not yet stored (tests of the writer and of subscriptions).
+#[cfg(test)]
+pub(crate) fn new_task(id: &str) -> Arc<LiveTask> {
+    LiveTask::new(
+        Task {
+            id: id.into(),
+            context_id: "c".into(),
+            ..Default::default()
+        },
+        0,
+        crate::pb::a2a::TaskState::Submitted,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
     use crate::{
-        pb::a2a::{Task, TaskState},
+        pb::a2a::Task,
         store::{LeaseClaim, MemoryStore, StoreNotice},
     };
 
@@ -584,15 +598,7 @@ mod tests {
     async fn a_commit_takes_what_tasks_ready_to_run_queue_meanwhile() {
         let store = Arc::new(MemoryStore::new());
         let mut notices = store.notices().expect("the memory store has notices");
-        let task = LiveTask::new(
-            Task {
-                id: "t".into(),
-                context_id: "c".into(),
-                ..Default::default()
-            },
-            0,
-            TaskState::Submitted,
-        );
+        let task = new_task("t");
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(
             store.clone(),
