@@ -35,8 +35,8 @@ use crate::{
 const MAX_BATCH: usize = 1024;
 
 /// Most times the writer yields to the runtime to gather operations before a commit (see
-/// [`run`]): each commit costs about as much for one task as for dozens (the pages it writes
-/// to SQLite's WAL, an fsync), so a commit should take what is about to be queued. Measured in
+/// [`run`]): part of a commit's cost is the same whatever it holds (the pages it appends to
+/// SQLite's WAL, the fsync), so a commit should take what is about to be queued. Measured in
 /// `bench/RESULTS.md` §10: ~2.5× the operations per commit under load.
 const GATHER_ROUNDS: usize = 4;
 
