@@ -120,13 +120,15 @@ impl TaskStore for MemoryStore {
             }
             // A head stands for a task only once it is stored (or written whole before it in
             // this batch).
-            let stored = inner.tasks.contains_key(id)
-                || batch
-                    .iter()
-                    .take_while(|o| !std::ptr::eq(*o, w))
-                    .any(|o| !o.head_only && o.snapshot.id == *id);
-            if w.head_only && (w.creates.is_some() || !stored) {
-                return Err(super::head_of_unknown_task(id));
+            if w.head_only {
+                let stored = inner.tasks.contains_key(id)
+                    || batch
+                        .iter()
+                        .take_while(|o| !std::ptr::eq(*o, w))
+                        .any(|o| !o.head_only && o.snapshot.id == *id);
+                if w.creates.is_some() || !stored {
+                    return Err(super::head_of_unknown_task(id));
+                }
             }
             if w.creates.is_none()
                 && let Some(epoch) = w.epoch

@@ -920,15 +920,7 @@ impl TaskStore for PostgresStore {
     }
 
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, event FROM task_events WHERE task_id = $1 AND seq > $2 ORDER BY seq",
-        )
-        .bind(id)
-        .bind(seq_to_i64(after))
-        .fetch_all(&self.inner.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter().map(event_row).collect()
+        self.events_between(id, after, u64::MAX).await
     }
 
     async fn list(&self, query: &TaskQuery) -> Result<TaskPage, StoreError> {

@@ -471,15 +471,7 @@ impl TaskStore for SqliteStore {
     }
 
     async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, event FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq",
-        )
-        .bind(id)
-        .bind(seq_to_i64(after))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(event_row).collect()
+        self.events_between(id, after, u64::MAX).await
     }
 
     async fn list(&self, query: &TaskQuery) -> Result<TaskPage, StoreError> {
@@ -732,15 +724,22 @@ mod tests {
         }
     }
 
-    /// A store whose file was turned back into an older schema by `downgrade` (SQL), then
-    /// reopened, which must upgrade it to [`SCHEMA_VERSION`]. The directory lives as long as
-    /// the store is used.
-    async fn reopened_after(downgrade: &'static str) -> (tempfile::TempDir, SqliteStore) {
+    /// A new store in a directory of its own (which lives as long as the store is used), and
+    /// the path of its file.
+    async fn fresh() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.db");
         let store = SqliteStore::open(&path, Durability::Os)
             .await
             .expect("open");
+        (dir, path, store)
+    }
+
+    /// A store whose file was turned back into an older schema by `downgrade` (SQL), then
+    /// reopened, which must upgrade it to [`SCHEMA_VERSION`]. The directory lives as long as
+    /// the store is used.
+    async fn reopened_after(downgrade: &'static str) -> (tempfile::TempDir, SqliteStore) {
+        let (dir, path, store) = fresh().await;
         sqlx::raw_sql(downgrade)
             .execute(&store.writer)
             .await
@@ -764,11 +763,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_v4_file_moves_its_snapshots_to_their_own_table_on_open() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("t.db");
-        let store = SqliteStore::open(&path, Durability::Os)
-            .await
-            .expect("open");
+        let (_dir, path, store) = fresh().await;
         // Version 4: the snapshot in the task's row.
         sqlx::raw_sql(
             "DROP TABLE task_snapshots; \
@@ -859,11 +854,7 @@ mod tests {
 
     #[tokio::test]
     async fn counts_follow_inserts_updates_and_sweeps_and_survive_the_v1_upgrade() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("t.db");
-        let store = SqliteStore::open(&path, Durability::Os)
-            .await
-            .expect("open");
+        let (_dir, path, store) = fresh().await;
         // A version-1 database: tasks but no counts.
         sqlx::raw_sql(
             "DROP TRIGGER tasks_count_insert; DROP TRIGGER tasks_count_update; \
