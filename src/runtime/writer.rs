@@ -32,7 +32,7 @@ use crate::{
 };
 
 /// Most operations folded into one commit.
-const MAX_BATCH: usize = 1024;
+pub(crate) const MAX_BATCH: usize = 1024;
 
 /// Most times the writer yields to the runtime to gather operations before a commit (see
 /// [`run`]): part of a commit's cost is the same whatever it holds (the pages it appends to
@@ -552,6 +552,7 @@ mod tests {
     use super::*;
     use crate::{
         pb::a2a::Task,
+        runtime::live::MAX_IN_FLIGHT,
         store::{LeaseClaim, MemoryStore, StoreNotice},
     };
 
@@ -623,5 +624,50 @@ mod tests {
         }
         // Without gathering: a commit of the first event alone, then one of the nine.
         assert_eq!(commits, [10], "one commit of all ten events");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_task_can_fill_a_whole_commit_before_its_publisher_waits() {
+        let store = Arc::new(MemoryStore::new());
+        let mut notices = store.notices().expect("the memory store has notices");
+        let task = new_task("t");
+        // What an execution holds while the writer is busy with an earlier commit: a permit
+        // per event it published (`Runtime::publish`).
+        let ops: Vec<WriteOp> = (1..=MAX_BATCH as u64)
+            .map(|seq| {
+                let mut op = working(&task, seq);
+                if let WriteOp::Event { permit, .. } = &mut op {
+                    *permit = Some(
+                        task.in_flight
+                            .clone()
+                            .try_acquire_owned()
+                            .unwrap_or_else(|_| panic!("event {seq} waits for a permit")),
+                    );
+                }
+                op
+            })
+            .collect();
+        assert!(
+            task.in_flight.clone().try_acquire_owned().is_err(),
+            "one event more than a commit holds waits"
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        for op in ops {
+            tx.send(op).expect("queued");
+        }
+        tokio::spawn(run(
+            store.clone(),
+            Arc::new(LiveMap::default()),
+            rx,
+            "test".into(),
+            None,
+        ));
+        match notices.recv().await.expect("a notice") {
+            StoreNotice::Committed { last_seq, .. } => {
+                assert_eq!(last_seq, MAX_BATCH as u64, "every event in one commit");
+            }
+            other => panic!("unexpected notice {other:?}"),
+        }
+        assert_eq!(task.in_flight.available_permits(), MAX_IN_FLIGHT);
     }
 }
