@@ -572,6 +572,19 @@ mod tests {
         }
     }
 
+    /// A writer committing to `store`; its queue.
+    fn spawn_writer(store: &Arc<MemoryStore>) -> mpsc::UnboundedSender<WriteOp> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(
+            store.clone(),
+            Arc::new(LiveMap::default()),
+            rx,
+            "test".into(),
+            None,
+        ));
+        tx
+    }
+
     #[tokio::test]
     async fn a_fenced_task_is_left_out_and_the_rest_of_the_batch_commits() {
         let store = MemoryStore::new();
@@ -600,14 +613,7 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         let mut notices = store.notices().expect("the memory store has notices");
         let task = new_task("t");
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(
-            store.clone(),
-            Arc::new(LiveMap::default()),
-            rx,
-            "test".into(),
-            None,
-        ));
+        let tx = spawn_writer(&store);
         // The writer is woken by the first event; the tasks that queue the other nine are
         // ready to run only after it (this runtime runs tasks in the order they were woken).
         tx.send(working(&task, 1)).expect("the writer runs");
@@ -651,17 +657,11 @@ mod tests {
             task.in_flight.clone().try_acquire_owned().is_err(),
             "one event more than a commit holds waits"
         );
-        let (tx, rx) = mpsc::unbounded_channel();
+        // Queued before the writer first runs (this test's runtime runs it at the next await).
+        let tx = spawn_writer(&store);
         for op in ops {
             tx.send(op).expect("queued");
         }
-        tokio::spawn(run(
-            store.clone(),
-            Arc::new(LiveMap::default()),
-            rx,
-            "test".into(),
-            None,
-        ));
         match notices.recv().await.expect("a notice") {
             StoreNotice::Committed { last_seq, .. } => {
                 assert_eq!(last_seq, MAX_BATCH as u64, "every event in one commit");
