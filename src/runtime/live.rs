@@ -20,7 +20,7 @@ const BROADCAST_CAPACITY: usize = 16;
 ///
 /// As many as one commit holds ([`MAX_BATCH`](super::writer::MAX_BATCH)), so that a task that
 /// streams fills the next commit while the current one is written and synced instead of
-/// waiting for it: with 256, one stream of the durable echo agent committed ~230 events per
+/// waiting for it: with 256, one stream of the durable echo agent committed ~220 events per
 /// commit and stalled on each (`bench/RESULTS.md` §10, ~59k → ~80k events/s direct). The
 /// memory this lets one task hold is bounded by its size limit, which every accepted event
 /// counts against (`LiveState::bytes`).
