@@ -528,20 +528,13 @@ mod tests {
         let task = super::super::writer::new_task("t");
         let (mut sub, committed) = Subscription::new(task.clone(), store.clone(), None);
         assert_eq!(committed, 0);
-        // Queued before the writer starts: one commit of 100 events, far more than the
-        // broadcast keeps (BROADCAST_CAPACITY).
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        // Queued before the writer first runs (this test's runtime runs it at the next await):
+        // one commit of 100 events, far more than the broadcast keeps (BROADCAST_CAPACITY).
+        let tx = super::super::writer::spawn_writer(store.clone());
         for seq in 1..=100 {
             tx.send(super::super::writer::working(&task, seq))
                 .expect("queued");
         }
-        tokio::spawn(super::super::writer::run(
-            store.clone(),
-            Arc::default(),
-            rx,
-            "test".into(),
-            None,
-        ));
         for seq in 1..=100 {
             let d = tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
                 .await

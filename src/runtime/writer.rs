@@ -545,6 +545,15 @@ pub(crate) fn new_task(id: &str) -> Arc<LiveTask> {
     )
 }
 
+/// A writer committing to `store`, spawned; its queue (tests of the writer and of
+/// subscriptions).
+#[cfg(test)]
+pub(crate) fn spawn_writer(store: Arc<dyn TaskStore>) -> mpsc::UnboundedSender<WriteOp> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(store, Arc::default(), rx, "test".into(), None));
+    tx
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -570,19 +579,6 @@ mod tests {
             checkpoint: None,
             creates: None,
         }
-    }
-
-    /// A writer committing to `store`; its queue.
-    fn spawn_writer(store: &Arc<MemoryStore>) -> mpsc::UnboundedSender<WriteOp> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(
-            store.clone(),
-            Arc::new(LiveMap::default()),
-            rx,
-            "test".into(),
-            None,
-        ));
-        tx
     }
 
     #[tokio::test]
@@ -613,7 +609,7 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         let mut notices = store.notices().expect("the memory store has notices");
         let task = new_task("t");
-        let tx = spawn_writer(&store);
+        let tx = spawn_writer(store.clone());
         // The writer is woken by the first event; the tasks that queue the other nine are
         // ready to run only after it (this runtime runs tasks in the order they were woken).
         tx.send(working(&task, 1)).expect("the writer runs");
@@ -658,7 +654,7 @@ mod tests {
             "one event more than a commit holds waits"
         );
         // Queued before the writer first runs (this test's runtime runs it at the next await).
-        let tx = spawn_writer(&store);
+        let tx = spawn_writer(store.clone());
         for op in ops {
             tx.send(op).expect("queued");
         }
