@@ -14,6 +14,7 @@ use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState
 #[cfg(test)]
 mod conformance;
 mod dsn;
+mod event_batch;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;

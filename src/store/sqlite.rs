@@ -21,16 +21,18 @@ use sqlx::{
 
 use super::{
     Durability, MessageKey, PageCursor, StoreError, StoredEvent, StoredTask, SweepRule, TaskPage,
-    TaskQuery, TaskStore, TaskWrite,
+    TaskQuery, TaskStore, TaskWrite, event_batch,
 };
 use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
 
 /// Schema version stored in `PRAGMA user_version`. 2 added `task_counts`, 3 `task_messages`,
 /// 4 `task_checkpoints` (each created by [`SCHEMA`]'s `IF NOT EXISTS` statements when an older
-/// file is opened), 5 moved the snapshots from `tasks` into `task_snapshots` ([`migrate`]).
-const SCHEMA_VERSION: i64 = 5;
+/// file is opened), 5 moved the snapshots from `tasks` into `task_snapshots`, 6 the events from
+/// `task_events` (a row per event) into `task_event_batches` (a row per task and commit)
+/// ([`migrate`]).
+const SCHEMA_VERSION: i64 = 6;
 /// Records [`SCHEMA_VERSION`].
-const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 5";
+const SET_SCHEMA_VERSION: &str = "PRAGMA user_version = 6";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -52,12 +54,17 @@ CREATE TABLE IF NOT EXISTS task_snapshots (
     seq      INTEGER NOT NULL,
     snapshot BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS task_events (
-    task_id TEXT NOT NULL,
-    seq     INTEGER NOT NULL,
-    event   BLOB NOT NULL,
-    PRIMARY KEY (task_id, seq)
-) WITHOUT ROWID;
+-- The events one commit appended to a task, `first_seq` to `last_seq`, as one value
+-- (event_batch.rs): a stream's commit writes one row, not one per event. A rowid table, as
+-- its values are large (SQLite keeps WITHOUT ROWID for small rows).
+CREATE TABLE IF NOT EXISTS task_event_batches (
+    task_id   TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL,
+    events    BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS task_event_batches_by_task
+    ON task_event_batches (task_id, last_seq);
 -- Tasks per state, kept by triggers: ListTasks' totalSize without a context or timestamp
 -- filter is a sum over at most nine rows instead of a scan of every task.
 CREATE TABLE IF NOT EXISTS task_counts (
@@ -197,9 +204,11 @@ impl SqliteStore {
         after: u64,
         upto: u64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        // The batches that hold an event in the range: they end after `after` and start at
+        // or before `upto`.
         let rows = sqlx::query(
-            "SELECT seq, event FROM task_events WHERE task_id = ? AND seq > ? AND seq <= ? \
-             ORDER BY seq",
+            "SELECT events FROM task_event_batches \
+             WHERE task_id = ? AND last_seq > ? AND first_seq <= ? ORDER BY last_seq",
         )
         .bind(id)
         .bind(seq_to_i64(after))
@@ -207,7 +216,11 @@ impl SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
-        rows.iter().map(event_row).collect()
+        let mut events = Vec::new();
+        for r in &rows {
+            event_batch::decode(r.get::<&[u8], _>(0), after, upto, &mut events)?;
+        }
+        Ok(events)
     }
 
     /// Closes both pools, checkpointing the WAL.
@@ -252,6 +265,15 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         .await
         .map_err(backend)?;
     }
+    let event_rows: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'task_events'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(backend)?;
+    if event_rows > 0 {
+        batch_events(&mut tx).await?;
+    }
     if version < 2 {
         // Tasks written before the counting triggers existed.
         sqlx::raw_sql(
@@ -267,6 +289,51 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         .await
         .map_err(backend)?;
     tx.commit().await.map_err(backend)
+}
+
+/// Moves the events of a file of version 5 or older, a row each in `task_events`, into
+/// `task_event_batches`: one row per task, holding all its events.
+async fn batch_events(tx: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+    let tasks: Vec<String> = sqlx::query_scalar("SELECT DISTINCT task_id FROM task_events")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+    for id in tasks {
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, event FROM task_events WHERE task_id = ? ORDER BY seq")
+                .bind(&id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let events = rows
+            .iter()
+            .map(|(seq, event)| {
+                Ok(StoredEvent {
+                    seq: (*seq).max(0) as u64,
+                    event: decode::<StreamResponse>(event, "event")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            continue;
+        };
+        sqlx::query(
+            "INSERT INTO task_event_batches (task_id, first_seq, last_seq, events) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(seq_to_i64(first.seq))
+        .bind(seq_to_i64(last.seq))
+        .bind(event_batch::encode(&events))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
+    sqlx::raw_sql("DROP TABLE task_events")
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
 }
 
 /// Lets SQLite refresh the planner's statistics where they are stale (`PRAGMA optimize`,
@@ -287,14 +354,6 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
 
 fn decode<M: prost::Message + Default>(bytes: &[u8], what: &str) -> Result<M, StoreError> {
     M::decode(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-}
-
-/// The event of a `(seq, event)` row.
-fn event_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreError> {
-    Ok(StoredEvent {
-        seq: r.get::<i64, _>(0).max(0) as u64,
-        event: decode::<StreamResponse>(r.get::<&[u8], _>(1), "event")?,
-    })
 }
 
 fn seq_to_i64(seq: u64) -> i64 {
@@ -353,17 +412,18 @@ impl TaskStore for SqliteStore {
                 return Err(super::head_of_unknown_task(&w.snapshot.id));
             }
         }
-        let events: Vec<(&str, &StoredEvent)> = batch
-            .iter()
-            .flat_map(|w| w.events.iter().map(|e| (w.snapshot.id.as_str(), e)))
-            .collect();
+        // One row per task: its events of this commit.
+        let events: Vec<&TaskWrite> = batch.iter().filter(|w| !w.events.is_empty()).collect();
         for rows in events.chunks(ROWS_PER_STATEMENT) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO task_events (task_id, seq, event) ");
-            q.push_values(rows, |mut row, (id, e)| {
-                row.push_bind(id.to_string())
-                    .push_bind(seq_to_i64(e.seq))
-                    .push_bind(e.event.encode_to_vec());
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO task_event_batches (task_id, first_seq, last_seq, events) ",
+            );
+            q.push_values(rows, |mut row, w| {
+                let (first, last) = (&w.events[0], &w.events[w.events.len() - 1]);
+                row.push_bind(w.snapshot.id.as_str())
+                    .push_bind(seq_to_i64(first.seq))
+                    .push_bind(seq_to_i64(last.seq))
+                    .push_bind(event_batch::encode(&w.events));
             });
             q.build().execute(&mut *tx).await.map_err(backend)?;
         }
@@ -509,8 +569,9 @@ impl TaskStore for SqliteStore {
         // cut stays an upper bound of the folded tasks' size.
         let mut page = QueryBuilder::<Sqlite>::new(
             "SELECT s.snapshot, tasks.last_seq, s.seq, CASE WHEN s.seq = tasks.last_seq THEN 0 \
-             ELSE (SELECT COALESCE(SUM(length(e.event)), 0) FROM task_events e \
-             WHERE e.task_id = tasks.id AND e.seq > s.seq AND e.seq <= tasks.last_seq) END \
+             ELSE (SELECT COALESCE(SUM(length(e.events)), 0) FROM task_event_batches e \
+             WHERE e.task_id = tasks.id AND e.last_seq > s.seq AND e.first_seq <= tasks.last_seq) \
+             END \
              FROM tasks JOIN task_snapshots s ON s.task_id = tasks.id",
         );
         filters(&mut page);
@@ -620,7 +681,7 @@ impl TaskStore for SqliteStore {
                 break;
             }
             for table in [
-                "task_events WHERE task_id",
+                "task_event_batches WHERE task_id",
                 "push_configs WHERE task_id",
                 "task_messages WHERE task_id",
                 "task_checkpoints WHERE task_id",
@@ -814,6 +875,79 @@ mod tests {
         assert_eq!(seqs, (1, 2));
         let got = store.task("a").await.expect("get").expect("stored");
         assert_eq!((got.last_seq, &got.task), (2, &old.snapshot));
+        store.close().await;
+    }
+
+    /// A status update to `state`, as event `seq` of task `a`.
+    fn status(seq: u64, state: TaskState) -> StoredEvent {
+        use crate::pb::a2a::{TaskStatus, TaskStatusUpdateEvent, stream_response::Payload};
+        StoredEvent {
+            seq,
+            event: StreamResponse {
+                payload: Some(Payload::StatusUpdate(TaskStatusUpdateEvent {
+                    task_id: "a".into(),
+                    context_id: "c".into(),
+                    status: Some(TaskStatus {
+                        state: state as i32,
+                        ..Default::default()
+                    }),
+                    metadata: None,
+                })),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_v5_file_moves_its_events_into_batches_on_open() {
+        let (_dir, path, store) = fresh().await;
+        store
+            .commit(&[write("a", TaskState::Working, 1_000_000)])
+            .await
+            .expect("commit");
+        // Version 5: a row per event; task `a` is at event 3, its snapshot at event 1.
+        sqlx::raw_sql(
+            "DROP TABLE task_event_batches; \
+             CREATE TABLE task_events (task_id TEXT NOT NULL, seq INTEGER NOT NULL, \
+                 event BLOB NOT NULL, PRIMARY KEY (task_id, seq)) WITHOUT ROWID; \
+             UPDATE tasks SET last_seq = 3, state = 3; \
+             PRAGMA user_version = 5",
+        )
+        .execute(&store.writer)
+        .await
+        .expect("downgrade");
+        let events = [
+            status(2, TaskState::InputRequired),
+            status(3, TaskState::Completed),
+        ];
+        for e in &events {
+            sqlx::query("INSERT INTO task_events (task_id, seq, event) VALUES ('a', ?, ?)")
+                .bind(e.seq as i64)
+                .bind(e.event.encode_to_vec())
+                .execute(&store.writer)
+                .await
+                .expect("a version 5 row");
+        }
+        store.close().await;
+
+        let store = reopen(&path).await;
+        let old: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'task_events'",
+        )
+        .fetch_one(&store.reader)
+        .await
+        .expect("tables");
+        assert_eq!(old, 0, "the table is gone");
+        assert_eq!(store.events_after("a", 0).await.expect("events"), events);
+        assert_eq!(store.events_after("a", 2).await.expect("events"), events[1..]);
+        let got = store.task("a").await.expect("get").expect("stored");
+        assert_eq!((got.last_seq, got.task.state()), (3, TaskState::Completed));
+        // The next commit appends after the moved events.
+        let mut next = write("a", TaskState::Completed, 2_000_000);
+        next.head_only = true;
+        next.last_seq = 4;
+        next.events = vec![status(4, TaskState::Completed)];
+        store.commit(&[next]).await.expect("append");
+        assert_eq!(store.events_after("a", 0).await.expect("events").len(), 3);
         store.close().await;
     }
 
