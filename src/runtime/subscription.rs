@@ -16,7 +16,7 @@ use super::live::{Committed, LiveTask};
 use crate::{
     error::{A2aErrorKind, RpcError},
     pb::a2a::{StreamResponse, TaskState, stream_response},
-    store::{StoreNotice, TaskStore},
+    store::{StoreNotice, StoredEvent, TaskStore},
 };
 
 /// How often a subscriber that follows the store reads it without a notice.
@@ -204,34 +204,55 @@ impl Subscription {
         let Source::Local { rx, .. } = &mut self.source else {
             return Ok(true);
         };
+        let last = self.last;
+        let delivered = |e: StoredEvent| Delivered {
+            seq: e.seq,
+            event: e.event,
+        };
         match rx.recv().await {
-            Ok(c) => match &*c {
-                Committed::Events(events) => {
-                    let last = self.last;
-                    self.backlog
-                        .extend(events.iter().filter(|e| e.seq > last).map(|e| Delivered {
-                            seq: e.seq,
-                            event: e.event.clone(),
-                        }));
-                }
-                Committed::StoreFailed => {
-                    return Err(RpcError::Internal(format!(
-                        "task {} could not be persisted",
-                        self.task_id
-                    )));
-                }
-                Committed::Moved => {
-                    // Everything this replica committed was broadcast before: go on from the
-                    // store with no gap.
-                    self.source = Source::Store {
-                        notices: self.store.notices(),
-                    };
-                }
+            // The broadcast lets a commit go once every subscriber has received it, so the
+            // last one to receive it (usually the only one) holds it alone: its events move
+            // instead of being copied.
+            Ok(c) => match Arc::try_unwrap(c) {
+                Ok(Committed::Events(events)) => self
+                    .backlog
+                    .extend(events.into_iter().filter(|e| e.seq > last).map(delivered)),
+                Ok(other) => self.on_notice(&other)?,
+                Err(shared) => match &*shared {
+                    Committed::Events(events) => self.backlog.extend(
+                        events
+                            .iter()
+                            .filter(|e| e.seq > last)
+                            .map(|e| delivered(e.clone())),
+                    ),
+                    other => self.on_notice(other)?,
+                },
             },
             Err(RecvError::Lagged(_)) => self.catch_up = true,
             Err(RecvError::Closed) => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// Acts on a commit's notice other than its events.
+    fn on_notice(&mut self, committed: &Committed) -> Result<(), RpcError> {
+        match committed {
+            Committed::Events(_) => {}
+            Committed::StoreFailed => {
+                return Err(RpcError::Internal(format!(
+                    "task {} could not be persisted",
+                    self.task_id
+                )));
+            }
+            Committed::Moved => {
+                // Everything this replica committed was broadcast before: go on from the
+                // store with no gap.
+                self.source = Source::Store {
+                    notices: self.store.notices(),
+                };
+            }
+        }
+        Ok(())
     }
 
     /// Reads the store after the last delivered event, and waits for a notice (or the safety
@@ -515,6 +536,49 @@ mod tests {
             other => panic!("expected TASK_NOT_FOUND, got {other:?}"),
         }
         assert!(sub.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn subscribers_sharing_commits_each_get_every_event() {
+        // No subscriber may read the store: each must get every event from the broadcast,
+        // the first to receive a commit a copy, the last its events themselves.
+        let store = Arc::new(Missing {
+            misses: AtomicU32::new(u32::MAX),
+            ..Default::default()
+        });
+        let task = super::super::writer::new_task("t");
+        let (mut first, _) = Subscription::new(task.clone(), store.clone(), None);
+        let (mut second, _) = Subscription::new(task.clone(), store.clone(), None);
+        let tx = super::super::writer::spawn_writer(store.clone());
+        for seq in 1..=40 {
+            tx.send(super::super::writer::working(&task, seq))
+                .expect("queued");
+            if seq % 10 == 0 {
+                // Four commits, not one.
+                tokio::task::yield_now().await;
+            }
+        }
+        async fn next(sub: &mut Subscription) -> Delivered {
+            tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
+                .await
+                .expect("in time")
+                .expect("an event")
+                .expect("not an error")
+        }
+        for seq in 1..=40 {
+            // Turn by turn, so that each is sometimes the first and sometimes the last to
+            // receive a commit.
+            let (a, b) = if seq % 2 == 0 {
+                let a = next(&mut first).await;
+                (a, next(&mut second).await)
+            } else {
+                let b = next(&mut second).await;
+                (next(&mut first).await, b)
+            };
+            assert_eq!((a.seq, b.seq), (seq, seq));
+            assert_eq!(a.event, b.event);
+        }
+        assert_eq!(store.misses.load(Ordering::SeqCst), u32::MAX);
     }
 
     #[tokio::test]
