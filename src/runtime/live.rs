@@ -83,10 +83,11 @@ pub(crate) struct LiveState {
     /// bytes.
     pub(crate) whole_bytes: usize,
     /// Accept-time size of the events committed since the snapshot was last written whole, in
-    /// bytes: the writer writes it whole again once this reaches `whole_bytes` (at least
+    /// bytes: the writer writes it whole again once this reaches
+    /// [`WHOLE_RATIO`](super::writer::WHOLE_RATIO) × `whole_bytes` (at least
     /// [`WHOLE_EVERY`](super::writer::WHOLE_EVERY)), so that the store never replays more
-    /// than about the task's own size when it reads the task, and rewriting a growing snapshot
-    /// costs amortized O(1) per byte of events.
+    /// than that many times the task's own size when it reads the task, and rewriting a
+    /// growing snapshot costs amortized O(1) per byte of events.
     pub(crate) unsnapshotted: usize,
     /// Fired when a committed event leaves the task terminal or interrupted (`Ok`), or when a
     /// commit fails (`Err`).

@@ -44,6 +44,15 @@ const GATHER_ROUNDS: usize = 4;
 /// its events ([`TaskWrite::head_only`]; `LiveState::unsnapshotted`).
 pub(crate) const WHOLE_EVERY: usize = 64 * 1024;
 
+/// How many times its own size in events a task's snapshot is behind before the writer
+/// writes it whole again (`LiveState::unsnapshotted`). A store read of a running task
+/// replays at most this much; each whole write copies, encodes and replaces the snapshot, and
+/// a streaming task's snapshot grows by ~¼ of its events' bytes (a progress message to the
+/// history, a part to the artifact), so with 1 a 40,000-event stream rewrote its snapshot ~18
+/// times. 4: −13 % of the agent's CPU per event (`bench/RESULTS.md` §10, "Fewer whole
+/// snapshots").
+pub(crate) const WHOLE_RATIO: usize = 4;
+
 /// The outcome of a commit, shared by every operation of its batch.
 pub(crate) type CommitResult = Result<(), Arc<StoreError>>;
 
@@ -344,10 +353,11 @@ async fn commit_batch(
         let due = {
             let st = g.task.lock();
             // Settled or waiting (read whole by whoever continues it); or the events since
-            // the last whole write outweigh it.
+            // the last whole write outweigh it WHOLE_RATIO times.
             state.is_terminal()
                 || state.is_interrupted()
-                || st.unsnapshotted + g.bytes >= st.whole_bytes.max(WHOLE_EVERY)
+                || st.unsnapshotted + g.bytes
+                    >= st.whole_bytes.saturating_mul(WHOLE_RATIO).max(WHOLE_EVERY)
         };
         if due {
             make_whole(g);

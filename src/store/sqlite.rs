@@ -930,15 +930,17 @@ mod tests {
         store.close().await;
 
         let store = reopen(&path).await;
-        let old: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'task_events'",
-        )
-        .fetch_one(&store.reader)
-        .await
-        .expect("tables");
+        let old: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'task_events'")
+                .fetch_one(&store.reader)
+                .await
+                .expect("tables");
         assert_eq!(old, 0, "the table is gone");
         assert_eq!(store.events_after("a", 0).await.expect("events"), events);
-        assert_eq!(store.events_after("a", 2).await.expect("events"), events[1..]);
+        assert_eq!(
+            store.events_after("a", 2).await.expect("events"),
+            events[1..]
+        );
         let got = store.task("a").await.expect("get").expect("stored");
         assert_eq!((got.last_seq, got.task.state()), (3, TaskState::Completed));
         // The next commit appends after the moved events.
