@@ -4,8 +4,11 @@
 //! SSE stream through the gateway, versus the same stream over direct gRPC. Each is measured
 //! twice: with the echo agent (durable store, `fsync`) behind the gateway, and with a bare tonic
 //! A2A server (no task, no store: [`switchyard_bench::bare`]), which shows what the gateway
-//! itself costs. Then `wrk` (its own process; installed with apt-get when missing) cross-checks
-//! the JSON-RPC figures.
+//! itself costs. With each SSE stream sent with `Accept: text/event-stream` it also reports the
+//! CPU time the agent and the gateway processes spent on it, per event
+//! ([`switchyard_bench::process::cpu_time`]): a figure the machine's other load moves far less
+//! than events per second. Then `wrk` (its own process; installed with apt-get when missing)
+//! cross-checks the JSON-RPC figures.
 //!
 //! Every server (the echo agent, the bare agent, the gateway in front of both, the a2a-sdk
 //! server) runs in a process of its own, pinned with `taskset` to `--server-cpus`; the load
@@ -618,8 +621,10 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
         .to_str()
         .ok_or_else(|| anyhow::anyhow!("temp dir not UTF-8"))?;
     let (echo, echo_addr) = spawn_server(args, "echo", &["--data-dir", data_dir]).await?;
+    let echo_pid = echo.id();
     servers.push(echo);
     let (bare, bare_addr) = spawn_server(args, "bare", &[]).await?;
+    let bare_pid = bare.id();
     servers.push(bare);
     let agents = format!("echo={echo_addr};bare={bare_addr}");
     let (gateway, gateway_addr) = spawn_server(args, "gateway", &["--agents", &agents]).await?;
@@ -705,10 +710,10 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
 
     println!();
     println!(
-        "| one stream of {} chunks | SSE through the gateway (hyper), events/s | SSE, `Accept: text/event-stream`, events/s | direct gRPC, events/s | ratios |",
+        "| one stream of {} chunks | SSE through the gateway (hyper), events/s | SSE, `Accept: text/event-stream`, events/s | direct gRPC, events/s | ratios | CPU per event with `Accept`: agent / gateway, µs |",
         args.stream_events
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     // Each stream on a connection of its own: the listener serves an `Accept:
     // text/event-stream` request itself only as the first request of a connection.
     let stream_http = reqwest::Client::builder()
@@ -716,12 +721,22 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
         .tcp_nodelay(true)
         .pool_max_idle_per_host(0)
         .build()?;
-    for (agent, client) in [("echo", &grpc), ("bare", &grpc_bare)] {
+    let gateway_pid = gateway_pid.ok_or_else(|| anyhow::anyhow!("the gateway process is gone"))?;
+    for (agent, client, agent_pid) in [("echo", &grpc, echo_pid), ("bare", &grpc_bare, bare_pid)] {
+        let agent_pid = agent_pid.ok_or_else(|| anyhow::anyhow!("the {agent} process is gone"))?;
         let (mut sse, mut accept, mut direct, mut events) = (Vec::new(), Vec::new(), Vec::new(), 0);
+        let (mut agent_cpu, mut gateway_cpu) = (Vec::new(), Vec::new());
         for _ in 0..args.stream_rounds {
             let n = args.stream_events;
             let (s, sn) = sse_rate(&stream_http, &gateway_url, agent, n, false).await?;
+            let cpu = process::cpu_time;
+            let before = (cpu(agent_pid)?, cpu(gateway_pid)?);
             let (a, an) = sse_rate(&stream_http, &gateway_url, agent, n, true).await?;
+            let after = (cpu(agent_pid)?, cpu(gateway_pid)?);
+            let per_event =
+                |from: Duration, to: Duration| (to - from).as_secs_f64() * 1e6 / an.max(1) as f64;
+            agent_cpu.push(per_event(before.0, after.0));
+            gateway_cpu.push(per_event(before.1, after.1));
             let (d, dn) = grpc_rate(client, n).await?;
             anyhow::ensure!(
                 sn == dn && an == dn,
@@ -737,15 +752,16 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
         }
         let (s, a, d) = (median(&mut sse), median(&mut accept), median(&mut direct));
         println!(
-            "| {agent} agent, {events} events | {s:.0} | {a:.0} | {d:.0} | {:.2}x, {:.2}x |",
+            "| {agent} agent, {events} events | {s:.0} | {a:.0} | {d:.0} | {:.2}x, {:.2}x | {:.2} / {:.2} |",
             s / d,
-            a / d
+            a / d,
+            median(&mut agent_cpu),
+            median(&mut gateway_cpu)
         );
     }
 
     if let Some(out) = &args.profile {
-        let pid = gateway_pid.ok_or_else(|| anyhow::anyhow!("the gateway process is gone"))?;
-        profile_gateway(args, &http, pid, &via_gateway_bare, out).await?;
+        profile_gateway(args, &http, gateway_pid, &via_gateway_bare, out).await?;
     }
 
     if let Some(wrk) = if args.no_wrk { None } else { wrk().await } {
