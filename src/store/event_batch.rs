@@ -44,6 +44,16 @@ pub(crate) fn encode(events: &[StoredEvent]) -> Vec<u8> {
     buf
 }
 
+/// Appends event `seq`, already encoded (`event`: a `StreamResponse`'s bytes, copied as they
+/// are), to `batch`.
+pub(crate) fn append_encoded(batch: &mut Vec<u8>, seq: u64, event: &[u8]) {
+    encode_key(SEQ, WireType::Varint, batch);
+    encode_varint(seq, batch);
+    encode_key(EVENT, WireType::LengthDelimited, batch);
+    encode_varint(event.len() as u64, batch);
+    batch.extend_from_slice(event);
+}
+
 /// The events of `batch` with `after < seq <= upto`, in order; the others are skipped
 /// without being decoded.
 ///
@@ -126,6 +136,16 @@ mod tests {
         let mut want = vec![0x08, 0xac, 0x02, 0x12, body.len() as u8];
         want.extend(body);
         assert_eq!(batch, want);
+    }
+
+    #[test]
+    fn an_encoded_event_appends_as_its_struct_would() {
+        let events: Vec<_> = (1..=3).map(event).collect();
+        let mut batch = Vec::new();
+        for e in &events {
+            append_encoded(&mut batch, e.seq, &e.event.encode_to_vec());
+        }
+        assert_eq!(batch, encode(&events));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::{
     Durability, MessageKey, PageCursor, StoreError, StoredEvent, StoredTask, SweepRule, TaskPage,
     TaskQuery, TaskStore, TaskWrite, event_batch,
 };
-use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
+use crate::pb::a2a::{Task, TaskPushNotificationConfig, TaskState};
 
 /// Schema version stored in `PRAGMA user_version`. 2 added `task_counts`, 3 `task_messages`,
 /// 4 `task_checkpoints` (each created by [`SCHEMA`]'s `IF NOT EXISTS` statements when an older
@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS task_snapshots (
 );
 -- The events one commit appended to a task, `first_seq` to `last_seq`, as one value
 -- (event_batch.rs): a stream's commit writes one row, not one per event. A rowid table, as
--- its values are large (SQLite keeps WITHOUT ROWID for small rows).
+-- its values are large (SQLite advises WITHOUT ROWID for small rows only).
 CREATE TABLE IF NOT EXISTS task_event_batches (
     task_id   TEXT NOT NULL,
     first_seq INTEGER NOT NULL,
@@ -265,13 +265,13 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         .await
         .map_err(backend)?;
     }
-    let event_rows: i64 = sqlx::query_scalar(
+    let row_per_event: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'task_events'",
     )
     .fetch_one(&mut *tx)
     .await
     .map_err(backend)?;
-    if event_rows > 0 {
+    if row_per_event > 0 {
         batch_events(&mut tx).await?;
     }
     if version < 2 {
@@ -292,7 +292,8 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
 }
 
 /// Moves the events of a file of version 5 or older, a row each in `task_events`, into
-/// `task_event_batches`: one row per task, holding all its events.
+/// `task_event_batches`: one row per task, holding all its events, their bytes copied as they
+/// are.
 async fn batch_events(tx: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
     let tasks: Vec<String> = sqlx::query_scalar("SELECT DISTINCT task_id FROM task_events")
         .fetch_all(&mut *tx)
@@ -305,26 +306,21 @@ async fn batch_events(tx: &mut sqlx::SqliteConnection) -> Result<(), StoreError>
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(backend)?;
-        let events = rows
-            .iter()
-            .map(|(seq, event)| {
-                Ok(StoredEvent {
-                    seq: (*seq).max(0) as u64,
-                    event: decode::<StreamResponse>(event, "event")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        let (Some((first, _)), Some((last, _))) = (rows.first(), rows.last()) else {
             continue;
         };
+        let mut batch = Vec::new();
+        for (seq, event) in &rows {
+            event_batch::append_encoded(&mut batch, (*seq).max(0) as u64, event);
+        }
         sqlx::query(
             "INSERT INTO task_event_batches (task_id, first_seq, last_seq, events) \
              VALUES (?, ?, ?, ?)",
         )
         .bind(&id)
-        .bind(seq_to_i64(first.seq))
-        .bind(seq_to_i64(last.seq))
-        .bind(event_batch::encode(&events))
+        .bind(first)
+        .bind(last)
+        .bind(batch)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -750,6 +746,7 @@ impl TaskStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pb::a2a::StreamResponse;
 
     /// A task in `state` with status timestamp `us`.
     fn write(id: &str, state: TaskState, us: i64) -> TaskWrite {
