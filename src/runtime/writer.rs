@@ -49,8 +49,8 @@ pub(crate) const WHOLE_EVERY: usize = 64 * 1024;
 /// replays at most this much; each whole write copies, encodes and replaces the snapshot, and
 /// a streaming task's snapshot grows by ~¼ of its events' bytes (a progress message to the
 /// history, a part to the artifact), so with 1 a 40,000-event stream rewrote its snapshot ~18
-/// times. 4: −13 % of the agent's CPU per event (`bench/RESULTS.md` §10, "Fewer whole
-/// snapshots").
+/// times. 4: −13 % of the agent's CPU per event (`bench/RESULTS.md` §10, "CPU per streamed
+/// event").
 pub(crate) const WHOLE_RATIO: usize = 4;
 
 /// The outcome of a commit, shared by every operation of its batch.
