@@ -538,14 +538,29 @@ mod tests {
         assert!(sub.next().await.is_none());
     }
 
+    /// A store that no event can be read from: a subscriber sent back to it would fail
+    /// (INTERNAL, after retrying) instead of getting the events.
+    fn unreadable() -> Arc<Missing> {
+        Arc::new(Missing {
+            misses: AtomicU32::new(u32::MAX),
+            ..Default::default()
+        })
+    }
+
+    /// The subscription's next event, within 5 s.
+    async fn next_event(sub: &mut Subscription) -> Delivered {
+        tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
+            .await
+            .expect("in time")
+            .expect("an event")
+            .expect("not an error")
+    }
+
     #[tokio::test]
     async fn subscribers_sharing_commits_each_get_every_event() {
         // No subscriber may read the store: each must get every event from the broadcast,
         // the first to receive a commit a copy, the last its events themselves.
-        let store = Arc::new(Missing {
-            misses: AtomicU32::new(u32::MAX),
-            ..Default::default()
-        });
+        let store = unreadable();
         let task = super::super::writer::new_task("t");
         let (mut first, _) = Subscription::new(task.clone(), store.clone(), None);
         let (mut second, _) = Subscription::new(task.clone(), store.clone(), None);
@@ -558,22 +573,15 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         }
-        async fn next(sub: &mut Subscription) -> Delivered {
-            tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
-                .await
-                .expect("in time")
-                .expect("an event")
-                .expect("not an error")
-        }
         for seq in 1..=40 {
             // Turn by turn, so that each is sometimes the first and sometimes the last to
             // receive a commit.
             let (a, b) = if seq % 2 == 0 {
-                let a = next(&mut first).await;
-                (a, next(&mut second).await)
+                let a = next_event(&mut first).await;
+                (a, next_event(&mut second).await)
             } else {
-                let b = next(&mut second).await;
-                (next(&mut first).await, b)
+                let b = next_event(&mut second).await;
+                (next_event(&mut first).await, b)
             };
             assert_eq!((a.seq, b.seq), (seq, seq));
             assert_eq!(a.event, b.event);
@@ -583,12 +591,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_commit_of_more_events_than_the_broadcast_keeps_reaches_a_subscriber_directly() {
-        // Every read of events from this store misses: a subscriber sent back to the store
-        // would fail (INTERNAL, after retrying) instead of getting the events.
-        let store = Arc::new(Missing {
-            misses: AtomicU32::new(u32::MAX),
-            ..Default::default()
-        });
+        let store = unreadable();
         let task = super::super::writer::new_task("t");
         let (mut sub, committed) = Subscription::new(task.clone(), store.clone(), None);
         assert_eq!(committed, 0);
@@ -600,12 +603,7 @@ mod tests {
                 .expect("queued");
         }
         for seq in 1..=100 {
-            let d = tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
-                .await
-                .expect("in time")
-                .expect("an event")
-                .expect("not an error");
-            assert_eq!(d.seq, seq);
+            assert_eq!(next_event(&mut sub).await.seq, seq);
         }
         assert_eq!(
             store.misses.load(Ordering::SeqCst),
