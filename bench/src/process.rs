@@ -140,7 +140,9 @@ pub async fn until_stdin_closes() {
 /// CPU time process `pid` has run so far, all its threads (the first field of each thread's
 /// `/proc/<pid>/task/<tid>/schedstat`, in nanoseconds; Linux with scheduler statistics).
 /// Taken before and after a measurement, it charges that process's own CPU to the work,
-/// whatever the machine's other load does to seconds.
+/// whatever the machine's other load does to seconds. A thread that ends in between takes its
+/// time with it: the difference is then too low (a server's runtime and store threads live as
+/// long as it does).
 ///
 /// # Errors
 /// The process is gone, or the kernel keeps no scheduler statistics.

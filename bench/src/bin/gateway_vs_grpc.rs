@@ -733,8 +733,9 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
             let before = (cpu(agent_pid)?, cpu(gateway_pid)?);
             let (a, an) = sse_rate(&stream_http, &gateway_url, agent, n, true).await?;
             let after = (cpu(agent_pid)?, cpu(gateway_pid)?);
-            let per_event =
-                |from: Duration, to: Duration| (to - from).as_secs_f64() * 1e6 / an.max(1) as f64;
+            let per_event = |from: Duration, to: Duration| {
+                to.saturating_sub(from).as_secs_f64() * 1e6 / an.max(1) as f64
+            };
             agent_cpu.push(per_event(before.0, after.0));
             gateway_cpu.push(per_event(before.1, after.1));
             let (d, dn) = grpc_rate(client, n).await?;
