@@ -37,6 +37,15 @@ pub(crate) struct Delivered {
     pub(crate) event: StreamResponse,
 }
 
+impl From<StoredEvent> for Delivered {
+    fn from(e: StoredEvent) -> Self {
+        Self {
+            seq: e.seq,
+            event: e.event,
+        }
+    }
+}
+
 impl Delivered {
     /// Whether this event leaves the task terminal or interrupted, which ends a stream.
     pub(crate) fn settles(&self) -> bool {
@@ -205,25 +214,24 @@ impl Subscription {
             return Ok(true);
         };
         let last = self.last;
-        let delivered = |e: StoredEvent| Delivered {
-            seq: e.seq,
-            event: e.event,
-        };
         match rx.recv().await {
             // The broadcast lets a commit go once every subscriber has received it, so the
             // last one to receive it (usually the only one) holds it alone: its events move
             // instead of being copied.
             Ok(c) => match Arc::try_unwrap(c) {
-                Ok(Committed::Events(events)) => self
-                    .backlog
-                    .extend(events.into_iter().filter(|e| e.seq > last).map(delivered)),
+                Ok(Committed::Events(events)) => self.backlog.extend(
+                    events
+                        .into_iter()
+                        .filter(|e| e.seq > last)
+                        .map(Delivered::from),
+                ),
                 Ok(other) => self.on_notice(&other)?,
                 Err(shared) => match &*shared {
                     Committed::Events(events) => self.backlog.extend(
                         events
                             .iter()
                             .filter(|e| e.seq > last)
-                            .map(|e| delivered(e.clone())),
+                            .map(|e| Delivered::from(e.clone())),
                     ),
                     other => self.on_notice(other)?,
                 },
@@ -265,10 +273,7 @@ impl Subscription {
             .map_err(super::store_error)?;
         if !events.is_empty() {
             self.catch_up = false;
-            self.backlog.extend(events.into_iter().map(|e| Delivered {
-                seq: e.seq,
-                event: e.event,
-            }));
+            self.backlog.extend(events.into_iter().map(Delivered::from));
             return Ok(true);
         }
         let Source::Store { notices } = &mut self.source else {
@@ -356,10 +361,7 @@ impl Subscription {
                 .await
                 .map_err(super::store_error)?;
         }
-        self.backlog.extend(events.into_iter().map(|e| Delivered {
-            seq: e.seq,
-            event: e.event,
-        }));
+        self.backlog.extend(events.into_iter().map(Delivered::from));
         // Committed events the store no longer has were deleted with their (terminal) task by
         // retention while this subscriber lagged: nothing more will ever arrive, so the stream
         // ends instead of waiting on a task that is gone.
