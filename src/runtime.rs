@@ -431,7 +431,7 @@ impl Runtime {
         if origin != Origin::Runtime && st.bytes + event_bytes > limit {
             // The estimate counts every event committed since the snapshot was last measured
             // in full: measure it now before refusing.
-            let measured = prost::Message::encoded_len(&st.snapshot);
+            let measured = prost::Message::encoded_len(&*st.snapshot);
             st.bytes = st.bytes.saturating_sub(st.committed_bytes) + measured;
             st.committed_bytes = measured;
         }
@@ -884,7 +884,7 @@ impl Runtime {
         let (subscription, seq) = Subscription::new(live.clone(), self.store.clone(), None);
         let subscription = (follow == Follow::Stream).then_some(subscription);
         let settled = (follow == Follow::Settle).then(|| settle_waiter(&live));
-        let snapshot = live.lock().snapshot.clone();
+        let snapshot = live.snapshot();
         let start = execution::Start {
             call: start.call.clone(),
             deadline: start.deadline,
@@ -976,7 +976,7 @@ impl Runtime {
                 }
                 Found::Finished(f) | Found::Remote(f) => detached(*f),
             };
-            let snapshot = task.lock().snapshot.clone();
+            let snapshot = task.snapshot();
             return Ok(Started {
                 task,
                 snapshot: Some(snapshot),
@@ -995,7 +995,7 @@ impl Runtime {
             Found::Finished(f) => (detached(*f), false),
             Found::Remote(f) => (detached(*f), true),
         };
-        let snapshot = task.lock().snapshot.clone();
+        let snapshot = task.snapshot();
         let settled = (follow == Follow::Settle).then(|| {
             if remote && !snapshot.state().settles() {
                 // Another replica runs it: follow its snapshot in the store.
@@ -1092,7 +1092,7 @@ impl Runtime {
         history_length: Option<i32>,
     ) -> Result<Task, RpcError> {
         let mut t = match self.find(id).await? {
-            Found::Live(l) => l.lock().snapshot.clone(),
+            Found::Live(l) => l.snapshot(),
             Found::Finished(f) | Found::Remote(f) => f.task,
         };
         task::trim_history(
@@ -1142,7 +1142,7 @@ impl Runtime {
             Found::Remote(r) => return self.cancel_remote(*r).await,
         };
         self.cancel_live(&live, reason).await?;
-        Ok(live.lock().snapshot.clone())
+        Ok(live.snapshot())
     }
 
     /// Cancels a live task and waits until CANCELED is durable.
@@ -1197,7 +1197,7 @@ impl Runtime {
         };
         let (mut sub, committed) = Subscription::new(live.clone(), self.store.clone(), after);
         sub.until_terminal();
-        let snapshot = live.lock().snapshot.clone();
+        let snapshot = live.snapshot();
         if let Some(a) = after {
             if a > committed {
                 return Err(RpcError::invalid(
@@ -1288,7 +1288,7 @@ impl Runtime {
         if state.is_interrupted() {
             return Ok(());
         }
-        let snapshot = live.lock().snapshot.clone();
+        let snapshot = live.snapshot();
         match self.config.recovery {
             Recovery::Fail => {
                 let _ = self.runtime_status(
@@ -1426,7 +1426,7 @@ async fn poll_settled(
             Ok(Some(stored)) if stored.task.state().settles() => {
                 let mut st = task.lock();
                 st.committed_seq = stored.last_seq;
-                st.snapshot = stored.task;
+                st.snapshot = Arc::new(stored.task);
                 drop(st);
                 let _ = done.send(Ok(()));
                 return;

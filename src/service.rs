@@ -164,7 +164,7 @@ pub(crate) async fn send_and_wait(
         }
         Ok(Err(e)) => Err(e),
         Ok(Ok(())) => {
-            let mut snapshot = started.task.lock().snapshot.clone();
+            let mut snapshot = started.task.snapshot();
             record_state(snapshot.state());
             if snapshot.state() == crate::pb::a2a::TaskState::Canceled
                 && deadline.is_some_and(|d| Instant::now() + Duration::from_millis(1) >= d)

@@ -7,7 +7,7 @@
 //! Events become visible to subscribers only after the batch that holds them has committed, so
 //! nothing a client has seen can be lost by a restart at the store's [`Durability`] level.
 
-use std::{fmt, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use crate::pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig, TaskState};
 
@@ -89,8 +89,10 @@ fn fold(
 pub struct TaskWrite {
     /// The task after every event of `events` (and any history change) was applied; when
     /// [`head_only`](Self::head_only), only its head: `id`, `context_id` and `status` (the
-    /// state and timestamp the store indexes), nothing else.
-    pub snapshot: Task,
+    /// state and timestamp the store indexes), nothing else. Shared: the runtime writes a
+    /// running task's whole snapshot from its live one without copying it (a streaming task's
+    /// snapshot holds every progress message and artifact chunk so far).
+    pub snapshot: Arc<Task>,
     /// `false`: `snapshot` is the whole task and replaces the stored one. `true`: the stored
     /// snapshot stays, only the task's state, status timestamp and `last_seq` change; the
     /// task must exist (a creating write is always whole).

@@ -54,8 +54,13 @@ pub(crate) struct Execution {
 /// Mutable state of a live task, behind its lock.
 #[derive(Debug)]
 pub(crate) struct LiveState {
-    /// The task as of `committed_seq`.
-    pub(crate) snapshot: Task,
+    /// The task as of `committed_seq`. Shared with readers (a reply, a subscriber's first
+    /// event) and with the writer's whole writes of it ([`TaskWrite::snapshot`]); the writer
+    /// folds committed events into it in place when nobody else holds it
+    /// ([`Arc::make_mut`]).
+    ///
+    /// [`TaskWrite::snapshot`]: crate::store::TaskWrite::snapshot
+    pub(crate) snapshot: Arc<Task>,
     /// Sequence number of the last committed event.
     pub(crate) committed_seq: u64,
     /// Sequence number the next accepted event gets.
@@ -135,7 +140,7 @@ impl LiveTask {
             id: snapshot.id.clone(),
             context_id: snapshot.context_id.clone(),
             state: Mutex::new(LiveState {
-                snapshot,
+                snapshot: Arc::new(snapshot),
                 committed_seq,
                 next_seq: committed_seq + 1,
                 pending,
@@ -164,6 +169,12 @@ impl LiveTask {
     /// execution (the lease was lost: another replica runs it). Returns whether it was owned.
     pub(crate) fn disown(&self, stop: bool) -> bool {
         self.lock().disown(stop)
+    }
+
+    /// A copy of the committed snapshot, made outside the lock.
+    pub(crate) fn snapshot(&self) -> Task {
+        let shared = Arc::clone(&self.lock().snapshot);
+        Arc::unwrap_or_clone(shared)
     }
 
     /// Locks the state. The lock is never held across an await.

@@ -113,7 +113,8 @@ mod tests {
                 id: "t-7".into(),
                 context_id: "c".into(),
                 ..Default::default()
-            },
+            }
+            .into(),
             last_seq: 0,
             events: Vec::new(),
             epoch: None,
@@ -125,7 +126,7 @@ mod tests {
             .commit(std::slice::from_ref(&w))
             .await
             .expect("commit");
-        w.snapshot.id = "t-9".into();
+        Arc::make_mut(&mut w.snapshot).id = "t-9".into();
         w.messages = vec![key("m-9")];
         store.commit(&[w]).await.expect("commit");
         let lookup = Arc::new(MessageLookup::spawn(store));

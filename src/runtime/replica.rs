@@ -443,7 +443,7 @@ impl Runtime {
         let mut notices = self.store.notices();
         if let Some(live) = self.adopt_if_free(stored).await? {
             self.cancel_live(&live, CancelReason::Requested).await?;
-            return Ok(live.lock().snapshot.clone());
+            return Ok(live.snapshot());
         }
         let wait = self.config.cancel_grace + CANCEL_CONFIRM;
         let deadline = Instant::now() + wait;
@@ -489,13 +489,13 @@ impl Runtime {
             }
             // The owner may have died meanwhile: then cancel it here.
             if let Some(live) = self.adopt_if_free(now).await? {
-                let snapshot = live.lock().snapshot.clone();
+                let snapshot = live.snapshot();
                 if snapshot.state() == TaskState::Canceled {
                     // Canceled at our request between the read above and the adoption.
                     return Ok(snapshot);
                 }
                 self.cancel_live(&live, CancelReason::Requested).await?;
-                return Ok(live.lock().snapshot.clone());
+                return Ok(live.snapshot());
             }
         }
     }

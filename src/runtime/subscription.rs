@@ -471,7 +471,8 @@ mod tests {
                 snapshot: Task {
                     id: "t".into(),
                     ..Default::default()
-                },
+                }
+                .into(),
                 last_seq: 5,
                 events: (1..=5)
                     .map(|seq| StoredEvent {

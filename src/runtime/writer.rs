@@ -21,7 +21,7 @@ use std::{
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::{
-    live::{Committed, LiveTask},
+    live::{Committed, LiveState, LiveTask},
     replica::Replica,
 };
 use crate::{
@@ -119,6 +119,9 @@ struct Group {
     acks: Vec<oneshot::Sender<CommitResult>>,
     /// This write creates the task on a shared store (`LiveState::creating`).
     creating: bool,
+    /// The task's snapshot is due to be written whole and is large: it is, right after this
+    /// commit, from the live snapshot (see [`commit_rewrites`]).
+    rewrite: bool,
 }
 
 /// Runs until every sender is gone. `agent` labels the metrics; `replica` is set on a shared
@@ -228,17 +231,36 @@ fn fold_head(head: &mut Task, event: &StreamResponse) {
     }
 }
 
-/// Turns `g`'s write whole: the committed snapshot with the events gathered so far folded in.
+/// Turns `g`'s write whole: the committed snapshot with the events gathered so far folded in
+/// (a copy of the live snapshot, made outside the task's lock, once there is an event to fold
+/// in or another change to make).
 fn make_whole(g: &mut Group) {
     if !g.write.head_only {
         return;
     }
-    let mut snapshot = g.task.lock().snapshot.clone();
-    for e in &g.write.events {
-        task::apply(&mut snapshot, &e.event);
+    g.write.snapshot = Arc::clone(&g.task.lock().snapshot);
+    if !g.write.events.is_empty() {
+        let snapshot = Arc::make_mut(&mut g.write.snapshot);
+        for e in &g.write.events {
+            task::apply(snapshot, &e.event);
+        }
     }
-    g.write.snapshot = snapshot;
     g.write.head_only = false;
+}
+
+/// The whole write of `task`'s committed snapshot, shared with the live task, not copied: no
+/// event, nothing else changes ([`commit_batch`]'s rewrites).
+fn rewrite(st: &LiveState) -> TaskWrite {
+    TaskWrite {
+        snapshot: Arc::clone(&st.snapshot),
+        head_only: false,
+        last_seq: st.committed_seq,
+        events: Vec::new(),
+        epoch: st.epoch,
+        messages: Vec::new(),
+        checkpoint: None,
+        creates: None,
+    }
 }
 
 async fn commit_batch(
@@ -292,9 +314,9 @@ async fn commit_batch(
                 write: TaskWrite {
                     head_only: !first,
                     snapshot: if first {
-                        st.snapshot.clone()
+                        Arc::clone(&st.snapshot)
                     } else {
-                        head(&st.snapshot)
+                        Arc::new(head(&st.snapshot))
                     },
                     last_seq: st.committed_seq,
                     events: Vec::new(),
@@ -308,6 +330,7 @@ async fn commit_batch(
                 bytes: 0,
                 acks: Vec::new(),
                 creating: st.creating,
+                rewrite: false,
             });
             groups.len() - 1
         });
@@ -326,9 +349,9 @@ async fn commit_batch(
                 }
                 let w = &mut g.write;
                 if w.head_only {
-                    fold_head(&mut w.snapshot, &event);
+                    fold_head(Arc::make_mut(&mut w.snapshot), &event);
                 } else {
-                    task::apply(&mut w.snapshot, &event);
+                    task::apply(Arc::make_mut(&mut w.snapshot), &event);
                 }
                 w.last_seq = seq;
                 w.events.push(StoredEvent { seq, event });
@@ -339,27 +362,32 @@ async fn commit_batch(
                 let w = &mut g.write;
                 // A new execution starts from this message: not from an earlier checkpoint.
                 w.checkpoint = Some(Vec::new());
+                let snapshot = Arc::make_mut(&mut w.snapshot);
                 // The agent's question (the waiting status's message) precedes the reply.
-                if let Some(question) = w.snapshot.status.as_mut().and_then(|s| s.message.take()) {
-                    w.snapshot.history.push(question);
+                if let Some(question) = snapshot.status.as_mut().and_then(|s| s.message.take()) {
+                    snapshot.history.push(question);
                 }
-                w.snapshot.history.push(message);
+                snapshot.history.push(message);
             }
         }
     }
 
     for g in groups.iter_mut().filter(|g| g.write.head_only) {
         let state = g.write.snapshot.state();
-        let due = {
+        let (due, large) = {
             let st = g.task.lock();
             // Settled or waiting (read whole by whoever continues it); or the events since
             // the last whole write outweigh it WHOLE_RATIO times.
-            state.is_terminal()
+            let due = state.is_terminal()
                 || state.is_interrupted()
                 || st.unsnapshotted + g.bytes
-                    >= st.whole_bytes.saturating_mul(WHOLE_RATIO).max(WHOLE_EVERY)
+                    >= st.whole_bytes.saturating_mul(WHOLE_RATIO).max(WHOLE_EVERY);
+            (due, st.committed_bytes + g.bytes >= WHOLE_EVERY)
         };
-        if due {
+        if due && large {
+            // Written from the live snapshot once this commit has folded its events in.
+            g.rewrite = true;
+        } else if due {
             make_whole(g);
         }
     }
@@ -376,7 +404,7 @@ async fn commit_batch(
     }
     let (tasks, writes): (Vec<_>, Vec<_>) = groups
         .into_iter()
-        .map(|g| ((g.task, g.bytes, g.acks), g.write))
+        .map(|g| ((g.task, g.bytes, g.acks, g.rewrite), g.write))
         .unzip();
     let started = std::time::Instant::now();
     let (result, fenced) = commit_fenced(store, &writes).await;
@@ -394,7 +422,8 @@ async fn commit_batch(
 
     let mut finished = Vec::new();
     let mut moved = Vec::new();
-    for (i, ((task, folded, task_acks), write)) in tasks.into_iter().zip(writes).enumerate() {
+    let mut rewrites = Vec::new();
+    for (i, ((task, folded, task_acks, due), write)) in tasks.into_iter().zip(writes).enumerate() {
         if fenced.contains(&i) {
             task.disown(true);
             let err = Arc::new(StoreError::Fenced {
@@ -440,8 +469,10 @@ async fn commit_batch(
                     .increment(1);
                 }
                 if write.head_only {
+                    // In place: a copy only while a reader still holds the snapshot.
+                    let snapshot = Arc::make_mut(&mut st.snapshot);
                     for e in &write.events {
-                        task::apply(&mut st.snapshot, &e.event);
+                        task::apply(snapshot, &e.event);
                     }
                     st.unsnapshotted += folded;
                     st.committed_bytes += folded;
@@ -450,7 +481,7 @@ async fn commit_batch(
                     // this commit holds is now measured in the new snapshot instead (an
                     // artifact replaced, not appended, counts once).
                     st.snapshot = write.snapshot;
-                    let new = prost::Message::encoded_len(&st.snapshot);
+                    let new = prost::Message::encoded_len(&*st.snapshot);
                     st.bytes =
                         (st.bytes.saturating_sub(st.committed_bytes + folded)).saturating_add(new);
                     st.committed_bytes = new;
@@ -458,6 +489,10 @@ async fn commit_batch(
                     st.unsnapshotted = 0;
                 }
                 st.committed_seq = write.last_seq;
+                if due {
+                    // Only set on a head-only write.
+                    rewrites.push((task.clone(), rewrite(&st)));
+                }
                 if settled {
                     for w in st.settle_waiters.drain(..) {
                         let _ = w.send(Ok(()));
@@ -496,6 +531,7 @@ async fn commit_batch(
             }
         }
     }
+    commit_rewrites(store, rewrites, agent).await;
     {
         let mut map = live.lock().unwrap_or_else(|e| e.into_inner());
         for t in finished.iter().chain(&moved) {
@@ -514,6 +550,56 @@ async fn commit_batch(
         let _ = ack.send(result.clone());
     }
     drop(guards);
+}
+
+/// Writes the snapshots of `rewrites` whole, in a transaction of their own right after the
+/// commit that folded their last events in, each from its task's live snapshot rather than
+/// from a copy of it: a long stream's snapshot holds every progress message and artifact chunk
+/// so far, and copying it (then dropping the copy it replaced) cost a fifth of the agent's CPU
+/// per streamed event (`bench/RESULTS.md` §10, "CPU per streamed event"). Nothing changes the
+/// live snapshot meanwhile: only this writer folds events into it.
+///
+/// The events are committed already, so a failed rewrite loses nothing: a read replays them
+/// over the older snapshot, and the task stays due for its next commit to try again.
+async fn commit_rewrites(
+    store: &dyn TaskStore,
+    rewrites: Vec<(Arc<LiveTask>, TaskWrite)>,
+    agent: &str,
+) {
+    if rewrites.is_empty() {
+        return;
+    }
+    let (tasks, writes): (Vec<_>, Vec<_>) = rewrites.into_iter().unzip();
+    let started = std::time::Instant::now();
+    let result = store.commit(&writes).await;
+    let labels = [("agent", agent.to_owned())];
+    match result {
+        Ok(()) => ::metrics::histogram!(metrics::STORE_COMMIT_DURATION, &labels)
+            .record(started.elapsed().as_secs_f64()),
+        Err(e) => {
+            ::metrics::counter!(metrics::STORE_COMMIT_FAILURES, &labels).increment(1);
+            tracing::warn!(
+                error = %e,
+                tasks = tasks.len(),
+                "writing task snapshots whole failed; their events stay committed"
+            );
+            return;
+        }
+    }
+    // The writes' shares of the snapshots go first, so folding the next events in copies
+    // nothing.
+    drop(writes);
+    for task in tasks {
+        let mut st = task.lock();
+        let new = prost::Message::encoded_len(&*st.snapshot);
+        st.bytes = st
+            .bytes
+            .saturating_sub(st.committed_bytes)
+            .saturating_add(new);
+        st.committed_bytes = new;
+        st.whole_bytes = new;
+        st.unsnapshotted = 0;
+    }
 }
 
 /// A WORKING status update of sequence number `seq` for `task`, as an execution queues it
@@ -581,7 +667,8 @@ mod tests {
             snapshot: Task {
                 id: id.into(),
                 ..Default::default()
-            },
+            }
+            .into(),
             last_seq: 1,
             events: Vec::new(),
             epoch: Some(epoch),

@@ -75,7 +75,8 @@ fn write(id: &str, ctx: &str, state: TaskState, us: i64, seqs: &[u64]) -> TaskWr
                 }),
             }),
             ..Default::default()
-        },
+        }
+        .into(),
         last_seq: seqs.last().copied().unwrap_or(0),
         events: seqs.iter().map(|s| event(id, *s)).collect(),
         epoch: None,
@@ -122,7 +123,9 @@ async fn commit_get_events(s: &dyn TaskStore, p: Promises) {
 
     // Two writes of one task in one batch: the later snapshot wins, both events land.
     let mut second = write("b", "c", TaskState::Completed, T0 + 5, &[2]);
-    second.snapshot.history.push(Default::default());
+    std::sync::Arc::make_mut(&mut second.snapshot)
+        .history
+        .push(Default::default());
     s.commit(&[write("b", "c", TaskState::Working, T0 + 4, &[1]), second])
         .await
         .expect("commit");
@@ -926,9 +929,12 @@ async fn head_only_writes_fold_on_read(s: &dyn TaskStore, _: Promises) {
     let mut created = write("a", "c", TaskState::Working, T0, &[]);
     created.last_seq = 1;
     created.events = vec![fold_event("a", 1, None)];
-    crate::task::apply(&mut created.snapshot, &created.events[0].event);
+    crate::task::apply(
+        std::sync::Arc::make_mut(&mut created.snapshot),
+        &created.events[0].event,
+    );
     s.commit(&[created.clone()]).await.expect("create");
-    let mut expected = created.snapshot.clone();
+    let mut expected = Task::clone(&created.snapshot);
     let mut seq = 1;
     for round in 0..2 {
         let events: Vec<StoredEvent> = (0..3)
@@ -947,7 +953,8 @@ async fn head_only_writes_fold_on_read(s: &dyn TaskStore, _: Promises) {
                 context_id: "c".into(),
                 status: expected.status.clone(),
                 ..Default::default()
-            },
+            }
+            .into(),
             last_seq: seq,
             events,
             epoch: None,
@@ -984,10 +991,10 @@ async fn head_only_writes_fold_on_read(s: &dyn TaskStore, _: Promises) {
 
     // Whole again: stored as written.
     let mut whole = write("a", "c", TaskState::Completed, T0 + 8, &[8]);
-    whole.snapshot.artifacts = expected.artifacts.clone();
+    std::sync::Arc::make_mut(&mut whole.snapshot).artifacts = expected.artifacts.clone();
     s.commit(&[whole.clone()]).await.expect("whole");
     let got = s.task("a").await.expect("get").expect("stored");
-    assert_eq!((got.last_seq, &got.task), (8, &whole.snapshot));
+    assert_eq!((got.last_seq, &got.task), (8, &*whole.snapshot));
 
     // A whole write and a head of the same task in one batch: the head applies after it.
     let created = write("d", "c", TaskState::Working, T0, &[1]);
@@ -1000,7 +1007,7 @@ async fn head_only_writes_fold_on_read(s: &dyn TaskStore, _: Promises) {
     s.commit(&[created.clone(), head])
         .await
         .expect("whole then head");
-    let mut d = created.snapshot.clone();
+    let mut d = Task::clone(&created.snapshot);
     crate::task::apply(&mut d, &fold_event("d", 2, Some("x")).event);
     let got = s.task("d").await.expect("get").expect("stored");
     assert_eq!((got.last_seq, &got.task), (2, &d));
@@ -1008,7 +1015,7 @@ async fn head_only_writes_fold_on_read(s: &dyn TaskStore, _: Promises) {
     // A head of a task that is not stored.
     let mut unknown = whole.clone();
     unknown.head_only = true;
-    unknown.snapshot.id = "nope".into();
+    std::sync::Arc::make_mut(&mut unknown.snapshot).id = "nope".into();
     let err = s
         .commit(&[write("b", "c", TaskState::Working, T0, &[1]), unknown])
         .await

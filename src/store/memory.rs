@@ -190,7 +190,7 @@ impl TaskStore for MemoryStore {
                 inner.tasks.insert(
                     w.snapshot.id.clone(),
                     StoredTask {
-                        task: w.snapshot.clone(),
+                        task: Task::clone(&w.snapshot),
                         last_seq: w.last_seq,
                     },
                 );
@@ -494,7 +494,8 @@ mod tests {
                     ..Default::default()
                 }),
                 ..Default::default()
-            },
+            }
+            .into(),
             last_seq: 1,
             events: Vec::new(),
             epoch,

@@ -764,7 +764,8 @@ mod tests {
                     }),
                 }),
                 ..Default::default()
-            },
+            }
+            .into(),
             last_seq: 1,
             events: Vec::new(),
             epoch: None,
@@ -852,7 +853,7 @@ mod tests {
         .expect("columns");
         assert_eq!(inline, 0, "the column is gone");
         let got = store.task("a").await.expect("get").expect("moved");
-        assert_eq!((got.last_seq, &got.task), (1, &old.snapshot));
+        assert_eq!((got.last_seq, &got.task), (1, &*old.snapshot));
 
         // A head-only write leaves the moved snapshot as it is.
         let mut head = write("a", TaskState::Working, 2_000_000);
@@ -871,7 +872,7 @@ mod tests {
         .expect("row");
         assert_eq!(seqs, (1, 2));
         let got = store.task("a").await.expect("get").expect("stored");
-        assert_eq!((got.last_seq, &got.task), (2, &old.snapshot));
+        assert_eq!((got.last_seq, &got.task), (2, &*old.snapshot));
         store.close().await;
     }
 

@@ -533,7 +533,7 @@ async fn orphan_with_takeovers(store: &MemoryStore, takeovers: u32) -> String {
     store
         .commit(&[TaskWrite {
             head_only: false,
-            snapshot,
+            snapshot: snapshot.into(),
             last_seq: 1,
             events: vec![StoredEvent { seq: 1, event }],
             epoch: Some(epoch),

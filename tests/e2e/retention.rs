@@ -46,7 +46,7 @@ async fn seed(path: &Path, tasks: &[Task]) {
         .iter()
         .map(|t| TaskWrite {
             head_only: false,
-            snapshot: t.clone(),
+            snapshot: t.clone().into(),
             last_seq: 1,
             events: Vec::new(),
             epoch: None,

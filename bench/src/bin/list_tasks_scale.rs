@@ -102,7 +102,7 @@ fn seeded(i: usize, start_us: i64) -> TaskWrite {
     ];
     TaskWrite {
         head_only: false,
-        snapshot,
+        snapshot: snapshot.into(),
         last_seq: 3,
         events,
         epoch: None,
