@@ -19,6 +19,8 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub mod retention;
+#[cfg(test)]
+pub(crate) mod spy;
 mod sqlite;
 
 pub use dsn::{DatabaseUrl, is_postgres_url};

@@ -393,78 +393,17 @@ impl Subscription {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::Ordering;
 
     use super::*;
     use crate::{
-        pb::a2a::{StreamResponse, Task, TaskPushNotificationConfig},
-        store::{
-            MemoryStore, MessageKey, StoreError, StoredEvent, StoredTask, TaskPage, TaskQuery,
-            TaskWrite,
-        },
+        pb::a2a::{StreamResponse, Task},
+        store::{MemoryStore, StoredEvent, TaskWrite, spy::Spy},
     };
-
-    /// A store whose first `misses` reads of events return none (a read that missed a commit
-    /// that had returned), and which is `inner` otherwise.
-    #[derive(Debug, Default)]
-    struct Missing {
-        inner: MemoryStore,
-        misses: AtomicU32,
-    }
-
-    #[tonic::async_trait]
-    impl TaskStore for Missing {
-        async fn commit(&self, batch: &[TaskWrite]) -> Result<(), StoreError> {
-            self.inner.commit(batch).await
-        }
-        async fn task(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
-            self.inner.task(id).await
-        }
-        async fn events_after(&self, id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
-            let missed = self
-                .misses
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-            if missed {
-                return Ok(Vec::new());
-            }
-            self.inner.events_after(id, after).await
-        }
-        async fn list(&self, query: &TaskQuery) -> Result<TaskPage, StoreError> {
-            self.inner.list(query).await
-        }
-        async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError> {
-            self.inner.task_for_message(key).await
-        }
-        async fn checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-            self.inner.checkpoint(id).await
-        }
-        async fn unfinished(&self) -> Result<Vec<StoredTask>, StoreError> {
-            self.inner.unfinished().await
-        }
-        async fn put_push_config(
-            &self,
-            config: &TaskPushNotificationConfig,
-        ) -> Result<(), StoreError> {
-            self.inner.put_push_config(config).await
-        }
-        async fn push_configs(
-            &self,
-            task_id: &str,
-        ) -> Result<Vec<TaskPushNotificationConfig>, StoreError> {
-            self.inner.push_configs(task_id).await
-        }
-        async fn delete_push_config(&self, task_id: &str, id: &str) -> Result<bool, StoreError> {
-            self.inner.delete_push_config(task_id, id).await
-        }
-    }
 
     #[tokio::test]
     async fn a_catch_up_read_that_misses_committed_events_of_a_running_task_reads_again() {
-        let store = Arc::new(Missing {
-            misses: AtomicU32::new(3),
-            ..Default::default()
-        });
+        let store = Spy::missing(3);
         store
             .commit(&[TaskWrite {
                 head_only: false,
@@ -541,15 +480,6 @@ mod tests {
         assert!(sub.next().await.is_none());
     }
 
-    /// A store that no event can be read from: a subscriber sent back to it would fail
-    /// (INTERNAL, after retrying) instead of getting the events.
-    fn unreadable() -> Arc<Missing> {
-        Arc::new(Missing {
-            misses: AtomicU32::new(u32::MAX),
-            ..Default::default()
-        })
-    }
-
     /// The subscription's next event, within 5 s.
     async fn next_event(sub: &mut Subscription) -> Delivered {
         tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
@@ -563,7 +493,7 @@ mod tests {
     async fn subscribers_sharing_commits_each_get_every_event() {
         // No subscriber may read the store: each must get every event from the broadcast,
         // the first to receive a commit a copy, the last its events themselves.
-        let store = unreadable();
+        let store = Spy::unreadable();
         let task = super::super::writer::new_task("t");
         let (mut first, _) = Subscription::new(task.clone(), store.clone(), None);
         let (mut second, _) = Subscription::new(task.clone(), store.clone(), None);
@@ -594,7 +524,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_commit_of_more_events_than_the_broadcast_keeps_reaches_a_subscriber_directly() {
-        let store = unreadable();
+        let store = Spy::unreadable();
         let task = super::super::writer::new_task("t");
         let (mut sub, committed) = Subscription::new(task.clone(), store.clone(), None);
         assert_eq!(committed, 0);

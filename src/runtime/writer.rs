@@ -5,8 +5,10 @@
 //! everything queued (up to [`MAX_BATCH`] operations, after letting the tasks that are ready
 //! to run queue theirs: [`GATHER_ROUNDS`]), folds each task's events into its write (a head,
 //! or a copy of its snapshot: [`TaskWrite::head_only`]), commits the whole batch in one store
-//! transaction, and only then swaps the snapshots in and broadcasts the events. A subscriber
-//! therefore never sees an event that a restart could lose.
+//! transaction, and only then folds the events into the live snapshots (or swaps the copies
+//! in) and broadcasts them. A subscriber therefore never sees an event that a restart could
+//! lose. A snapshot of at least [`WHOLE_EVERY`] bytes due to be written whole is written from
+//! the live task, in a transaction of its own right after (`commit_rewrites`), never copied.
 //!
 //! On a shared store the writer also writes a new task's lease: the task's first write asks
 //! the store to create it leased to this replica ([`NewTask::Leased`]), or, when that write
@@ -41,7 +43,9 @@ pub(crate) const MAX_BATCH: usize = 1024;
 const GATHER_ROUNDS: usize = 4;
 
 /// Fewest bytes of events between two whole writes of a task's snapshot that only grows with
-/// its events ([`TaskWrite::head_only`]; `LiveState::unsnapshotted`).
+/// its events ([`TaskWrite::head_only`]; `LiveState::unsnapshotted`); also the size from which
+/// a snapshot due to be written whole is written from the live task rather than copied into
+/// its commit (`commit_rewrites`: a smaller one costs less to copy than a transaction).
 pub(crate) const WHOLE_EVERY: usize = 64 * 1024;
 
 /// How many times its own size in events a task's snapshot is behind before the writer
@@ -50,7 +54,8 @@ pub(crate) const WHOLE_EVERY: usize = 64 * 1024;
 /// a streaming task's snapshot grows by ~¼ of its events' bytes (a progress message to the
 /// history, a part to the artifact), so with 1 a 40,000-event stream rewrote its snapshot ~18
 /// times. 4: −13 % of the agent's CPU per event (`bench/RESULTS.md` §10, "CPU per streamed
-/// event").
+/// event"). A snapshot of at least [`WHOLE_EVERY`] bytes is no longer copied to be written
+/// (`commit_rewrites`), but still encoded and stored whole each time.
 pub(crate) const WHOLE_RATIO: usize = 4;
 
 /// The outcome of a commit, shared by every operation of its batch.
@@ -555,7 +560,7 @@ async fn commit_batch(
 /// Writes the snapshots of `rewrites` whole, in a transaction of their own right after the
 /// commit that folded their last events in, each from its task's live snapshot rather than
 /// from a copy of it: a long stream's snapshot holds every progress message and artifact chunk
-/// so far, and copying it (then dropping the copy it replaced) cost a fifth of the agent's CPU
+/// so far, and copying it (then dropping the copy it replaced) cost 15 % of the agent's CPU
 /// per streamed event (`bench/RESULTS.md` §10, "CPU per streamed event"). Nothing changes the
 /// live snapshot meanwhile: only this writer folds events into it.
 ///
@@ -656,10 +661,39 @@ mod tests {
 
     use super::*;
     use crate::{
-        pb::a2a::Task,
+        pb::a2a::{
+            Artifact, Part, Task, TaskArtifactUpdateEvent, TaskState, TaskStatus,
+            TaskStatusUpdateEvent,
+        },
         runtime::live::MAX_IN_FLIGHT,
-        store::{LeaseClaim, MemoryStore, StoreNotice},
+        store::{
+            LeaseClaim, MemoryStore, StoreNotice,
+            spy::{Spy, Written},
+        },
     };
+
+    /// Event `seq` of `task` as the runtime queues it, its accept-time size measured.
+    fn queued(task: &Arc<LiveTask>, seq: u64, payload: Payload) -> WriteOp {
+        let event = StreamResponse {
+            payload: Some(payload),
+        };
+        WriteOp::Event {
+            task: task.clone(),
+            seq,
+            bytes: prost::Message::encoded_len(&event),
+            event,
+            ack: None,
+            permit: None,
+            checkpoint: None,
+        }
+    }
+
+    /// Waits until everything queued on `tx` before it has committed.
+    async fn flushed(tx: &mpsc::UnboundedSender<WriteOp>) {
+        let (ack, done) = oneshot::channel();
+        tx.send(WriteOp::Barrier { ack }).expect("queued");
+        done.await.expect("acknowledged").expect("committed");
+    }
 
     fn write(id: &str, epoch: u64) -> TaskWrite {
         TaskWrite {
@@ -762,5 +796,75 @@ mod tests {
             other => panic!("unexpected notice {other:?}"),
         }
         assert_eq!(task.in_flight.available_permits(), MAX_IN_FLIGHT);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_large_snapshot_due_is_written_whole_from_the_live_one_right_after_its_commit() {
+        let store = Arc::new(Spy::default());
+        let task = new_task("t");
+        let tx = spawn_writer(store.clone());
+        tx.send(working(&task, 1)).expect("queued");
+        flushed(&tx).await;
+        let live = Arc::as_ptr(&task.lock().snapshot) as usize;
+        // Four chunks of 20,000 bytes (more than WHOLE_EVERY), then the task completes: its
+        // snapshot is due to be written whole, and large.
+        for seq in 2..=5 {
+            let chunk = Artifact {
+                artifact_id: "a".into(),
+                parts: vec![Part::text("x".repeat(20_000))],
+                ..Default::default()
+            };
+            let update = TaskArtifactUpdateEvent {
+                task_id: "t".into(),
+                artifact: Some(chunk),
+                append: seq > 2,
+                ..Default::default()
+            };
+            tx.send(queued(&task, seq, Payload::ArtifactUpdate(update)))
+                .expect("queued");
+        }
+        let done = TaskStatusUpdateEvent {
+            task_id: "t".into(),
+            status: Some(TaskStatus {
+                state: TaskState::Completed as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        tx.send(queued(&task, 6, Payload::StatusUpdate(done)))
+            .expect("queued");
+        flushed(&tx).await;
+
+        let written = |head_only, last_seq, events, snapshot| Written {
+            task_id: "t".into(),
+            head_only,
+            last_seq,
+            events,
+            snapshot,
+        };
+        let commits = store.commits();
+        assert_eq!(commits.len(), 3, "{commits:#?}");
+        assert_eq!(commits[1].len(), 1);
+        assert_eq!(
+            commits[1][0],
+            written(true, 6, 5, commits[1][0].snapshot),
+            "the events commit with the head only"
+        );
+        assert_eq!(
+            commits[2],
+            [written(false, 6, 0, live)],
+            "then the live snapshot, whole, in a commit of its own"
+        );
+        let st = task.lock();
+        assert_eq!(
+            Arc::as_ptr(&st.snapshot) as usize,
+            live,
+            "the events were folded into the live snapshot, not into a copy"
+        );
+        assert_eq!(Arc::strong_count(&st.snapshot), 1, "the writes let it go");
+        assert_eq!(st.snapshot.artifacts[0].parts.len(), 4);
+        assert_eq!(st.snapshot.state(), TaskState::Completed);
+        assert_eq!(st.unsnapshotted, 0);
+        assert_eq!(st.whole_bytes, prost::Message::encoded_len(&*st.snapshot));
     }
 }
