@@ -923,7 +923,8 @@ fn fold_event(id: &str, seq: u64, chunk: Option<&str>) -> StoredEvent {
 
 /// A head-only write keeps the stored snapshot and appends its events; every read (the task,
 /// a list page, the unfinished tasks) returns the task as of its last event, the events
-/// folded in; a later whole write replaces it. A head of a task that is not stored fails its
+/// folded in; a later whole write replaces it, also one at the task's last event without events
+/// of its own (nothing folded in again). A head of a task that is not stored fails its
 /// batch, which writes nothing.
 async fn head_only_writes_fold_on_read(s: &dyn TaskStore, _: Promises) {
     let mut created = write("a", "c", TaskState::Working, T0, &[]);
@@ -987,6 +988,28 @@ async fn head_only_writes_fold_on_read(s: &dyn TaskStore, _: Promises) {
         (unfinished[0].last_seq, &unfinished[0].task),
         (7, &expected)
     );
+    assert_eq!(s.events_after("a", 0).await.expect("events").len(), 7);
+
+    // Whole at its last event, with no event of its own (the runtime's rewrite of a large
+    // snapshot from its live task): read as written, its events neither lost nor folded in
+    // again.
+    let mut rewritten = expected.clone();
+    rewritten
+        .history
+        .push(crate::pb::a2a::Message::agent_text("only in the rewrite"));
+    let rewrite = TaskWrite {
+        head_only: false,
+        snapshot: rewritten.clone().into(),
+        last_seq: 7,
+        events: Vec::new(),
+        epoch: None,
+        messages: Vec::new(),
+        checkpoint: None,
+        creates: None,
+    };
+    s.commit(&[rewrite]).await.expect("rewrite");
+    let got = s.task("a").await.expect("get").expect("stored");
+    assert_eq!((got.last_seq, &got.task), (7, &rewritten), "rewritten");
     assert_eq!(s.events_after("a", 0).await.expect("events").len(), 7);
 
     // Whole again: stored as written.
