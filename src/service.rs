@@ -242,6 +242,8 @@ pub(crate) fn event_stream(
     history_length: Option<i32>,
 ) -> EventStream {
     let history_length = history_length.or(rt.config.default_history_length);
+    // The state the client last saw, for `milestone`.
+    let state = initial.as_ref().map(|(t, _)| t.state());
     let first = initial.map(|(mut t, seq)| {
         task::trim_history(&mut t, history_length);
         task::set_sequence(&mut t.metadata, seq);
@@ -252,7 +254,7 @@ pub(crate) fn event_stream(
     let shutdown = rt.shutdown.clone();
     // The call's server span, which lives as long as the stream: milestones become its events.
     let span = tracing::Span::current();
-    let rest = stream::unfold(Some(subscription), move |sub| {
+    let rest = stream::unfold((Some(subscription), state), move |(sub, mut state)| {
         let shutdown = shutdown.clone();
         let span = span.clone();
         async move {
@@ -261,20 +263,20 @@ pub(crate) fn event_stream(
                 biased;
                 next = sub.next() => match next? {
                     Ok(d) => {
-                        milestone(&span, d.seq, &d.event);
+                        milestone(&span, d.seq, &d.event, &mut state);
                         let mut event = d.event;
                         if let Some(stream_response::Payload::Task(t)) = &mut event.payload {
                             task::trim_history(t, history_length);
                         }
-                        Some((Ok(event), Some(sub)))
+                        Some((Ok(event), (Some(sub), state)))
                     }
-                    Err(e) => Some((Err(Status::from(e)), None)),
+                    Err(e) => Some((Err(Status::from(e)), (None, state))),
                 },
                 () = shutdown.cancelled() => Some((
                     Err(Status::unavailable(
                         "the server is shutting down; resubscribe with last-event-id",
                     )),
-                    None,
+                    (None, state),
                 )),
             }
         }
@@ -282,9 +284,17 @@ pub(crate) fn event_stream(
     Box::pin(stream::iter(first).chain(rest))
 }
 
-/// A span event for a status change or a finished artifact (not one per chunk), and the
-/// task's state on the span once it settles.
-fn milestone(span: &tracing::Span, seq: u64, event: &StreamResponse) {
+/// A span event for a change of the task's state (`last`: the state the stream carried last)
+/// or a finished artifact — not one per progress update or chunk: a long stream's span would
+/// otherwise get an event per event, which the tracer drops past its limit anyway and which
+/// cost 5 % of the agent's CPU per streamed event (`bench/RESULTS.md` §10) — and the task's
+/// state on the span once it settles.
+fn milestone(
+    span: &tracing::Span,
+    seq: u64,
+    event: &StreamResponse,
+    last: &mut Option<crate::pb::a2a::TaskState>,
+) {
     match &event.payload {
         Some(stream_response::Payload::StatusUpdate(u)) => {
             let state = u
@@ -292,6 +302,9 @@ fn milestone(span: &tracing::Span, seq: u64, event: &StreamResponse) {
                 .as_ref()
                 .and_then(|s| crate::pb::a2a::TaskState::try_from(s.state).ok())
                 .unwrap_or_default();
+            if last.replace(state) == Some(state) {
+                return;
+            }
             tracing::debug!(parent: span, seq, a2a.task.state = state.as_str_name(), "task status");
             if state.settles() {
                 span.record("a2a.task.state", state.as_str_name());
@@ -302,6 +315,7 @@ fn milestone(span: &tracing::Span, seq: u64, event: &StreamResponse) {
             tracing::debug!(parent: span, seq, artifact = name, "artifact complete");
         }
         Some(stream_response::Payload::Task(t)) => {
+            *last = Some(t.state());
             span.record("a2a.task.id", t.id.as_str());
             span.record("a2a.context.id", t.context_id.as_str());
         }
@@ -357,5 +371,62 @@ mod tests {
         assert_eq!(s.code(), tonic::Code::InvalidArgument);
         let s = decode_error(Status::internal("something else"));
         assert_eq!(s.code(), tonic::Code::Internal);
+    }
+
+    /// Counts the events recorded while it is the subscriber.
+    struct Events(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Events {
+        fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_stream_span_gets_an_event_per_state_change_not_per_update() {
+        use crate::pb::a2a::{
+            Artifact, TaskArtifactUpdateEvent, TaskState, TaskStatus, TaskStatusUpdateEvent,
+        };
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        let status = |state: TaskState| StreamResponse {
+            payload: Some(stream_response::Payload::StatusUpdate(
+                TaskStatusUpdateEvent {
+                    status: Some(TaskStatus {
+                        state: state as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )),
+        };
+        let chunk = |last_chunk| StreamResponse {
+            payload: Some(stream_response::Payload::ArtifactUpdate(
+                TaskArtifactUpdateEvent {
+                    artifact: Some(Artifact::default()),
+                    last_chunk,
+                    ..Default::default()
+                },
+            )),
+        };
+        let stream = [
+            status(TaskState::Working),
+            status(TaskState::Working),
+            chunk(false),
+            status(TaskState::Working),
+            chunk(true),
+            status(TaskState::Completed),
+        ];
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry().with(Events(count.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("call");
+            let mut last = Some(TaskState::Submitted);
+            for (seq, event) in (1..).zip(&stream) {
+                milestone(&span, seq, event, &mut last);
+            }
+        });
+        // WORKING once, the finished artifact, COMPLETED.
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 }
