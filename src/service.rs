@@ -233,6 +233,17 @@ pub(crate) fn reply_stream(message: Message) -> EventStream {
     }))
 }
 
+/// What [`event_stream`] carries from one event to the next.
+struct Cursor {
+    sub: Subscription,
+    /// The state the client last saw, for `milestone`.
+    state: Option<crate::pb::a2a::TaskState>,
+    shutdown: tokio_util::sync::CancellationToken,
+    /// The call's server span, which lives as long as the stream: milestones become its events.
+    span: tracing::Span,
+    history_length: Option<i32>,
+}
+
 /// The event stream of a streaming RPC: the initial snapshot (if any), then every event of the
 /// subscription; ends after the task settles, or with UNAVAILABLE when the server shuts down.
 pub(crate) fn event_stream(
@@ -242,7 +253,6 @@ pub(crate) fn event_stream(
     history_length: Option<i32>,
 ) -> EventStream {
     let history_length = history_length.or(rt.config.default_history_length);
-    // The state the client last saw, for `milestone`.
     let state = initial.as_ref().map(|(t, _)| t.state());
     let first = initial.map(|(mut t, seq)| {
         task::trim_history(&mut t, history_length);
@@ -251,34 +261,35 @@ pub(crate) fn event_stream(
             payload: Some(stream_response::Payload::Task(t)),
         })
     });
-    let shutdown = rt.shutdown.clone();
-    // The call's server span, which lives as long as the stream: milestones become its events.
-    let span = tracing::Span::current();
-    let rest = stream::unfold((Some(subscription), state), move |(sub, mut state)| {
-        let shutdown = shutdown.clone();
-        let span = span.clone();
-        async move {
-            let mut sub = sub?;
-            tokio::select! {
-                biased;
-                next = sub.next() => match next? {
-                    Ok(d) => {
-                        milestone(&span, d.seq, &d.event, &mut state);
-                        let mut event = d.event;
-                        if let Some(stream_response::Payload::Task(t)) = &mut event.payload {
-                            task::trim_history(t, history_length);
-                        }
-                        Some((Ok(event), (Some(sub), state)))
+    let cursor = Cursor {
+        sub: subscription,
+        state,
+        shutdown: rt.shutdown.clone(),
+        span: tracing::Span::current(),
+        history_length,
+    };
+    // The cursor moves from one event to the next: nothing is cloned per event.
+    let rest = stream::unfold(Some(cursor), |c| async move {
+        let mut c = c?;
+        tokio::select! {
+            biased;
+            next = c.sub.next() => match next? {
+                Ok(d) => {
+                    milestone(&c.span, d.seq, &d.event, &mut c.state);
+                    let mut event = d.event;
+                    if let Some(stream_response::Payload::Task(t)) = &mut event.payload {
+                        task::trim_history(t, c.history_length);
                     }
-                    Err(e) => Some((Err(Status::from(e)), (None, state))),
-                },
-                () = shutdown.cancelled() => Some((
-                    Err(Status::unavailable(
-                        "the server is shutting down; resubscribe with last-event-id",
-                    )),
-                    (None, state),
+                    Some((Ok(event), Some(c)))
+                }
+                Err(e) => Some((Err(Status::from(e)), None)),
+            },
+            () = c.shutdown.cancelled() => Some((
+                Err(Status::unavailable(
+                    "the server is shutting down; resubscribe with last-event-id",
                 )),
-            }
+                None,
+            )),
         }
     });
     Box::pin(stream::iter(first).chain(rest))
