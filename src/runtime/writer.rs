@@ -428,7 +428,9 @@ async fn commit_batch(
     let mut finished = Vec::new();
     let mut moved = Vec::new();
     let mut rewrites = Vec::new();
-    for (i, ((task, folded, task_acks, due), write)) in tasks.into_iter().zip(writes).enumerate() {
+    for (i, ((task, folded, task_acks, rewrite_whole), write)) in
+        tasks.into_iter().zip(writes).enumerate()
+    {
         if fenced.contains(&i) {
             task.disown(true);
             let err = Arc::new(StoreError::Fenced {
@@ -494,7 +496,7 @@ async fn commit_batch(
                     st.unsnapshotted = 0;
                 }
                 st.committed_seq = write.last_seq;
-                if due {
+                if rewrite_whole {
                     // Only set on a head-only write.
                     rewrites.push((task.clone(), rewrite(&st)));
                 }
