@@ -174,7 +174,7 @@ impl LiveTask {
     /// A copy of the committed snapshot, made outside the lock.
     pub(crate) fn snapshot(&self) -> Task {
         let shared = Arc::clone(&self.lock().snapshot);
-        Arc::unwrap_or_clone(shared)
+        Task::clone(&shared)
     }
 
     /// Locks the state. The lock is never held across an await.

@@ -124,8 +124,8 @@ struct Group {
     acks: Vec<oneshot::Sender<CommitResult>>,
     /// This write creates the task on a shared store (`LiveState::creating`).
     creating: bool,
-    /// The task's snapshot is due to be written whole and is large: it is, right after this
-    /// commit, from the live snapshot (see [`commit_rewrites`]).
+    /// The task's snapshot is due to be written whole and is large: it is written right after
+    /// this commit, from the live snapshot (see [`commit_rewrites`]).
     rewrite: bool,
 }
 
@@ -253,8 +253,8 @@ fn make_whole(g: &mut Group) {
     g.write.head_only = false;
 }
 
-/// The whole write of `task`'s committed snapshot, shared with the live task, not copied: no
-/// event, nothing else changes ([`commit_batch`]'s rewrites).
+/// The whole write of the committed snapshot of the task whose state is `st`, shared with the
+/// live task, not copied: no event, nothing else changes ([`commit_rewrites`]).
 fn rewrite(st: &LiveState) -> TaskWrite {
     TaskWrite {
         snapshot: Arc::clone(&st.snapshot),
@@ -593,12 +593,15 @@ async fn commit_rewrites(
             return;
         }
     }
-    // The writes' shares of the snapshots go first, so folding the next events in copies
-    // nothing.
+    // Measured outside the tasks' locks (only this writer changes a live snapshot); then the
+    // writes' shares of the snapshots go, so folding the next events in copies nothing.
+    let sizes: Vec<usize> = writes
+        .iter()
+        .map(|w| prost::Message::encoded_len(&*w.snapshot))
+        .collect();
     drop(writes);
-    for task in tasks {
+    for (task, new) in tasks.into_iter().zip(sizes) {
         let mut st = task.lock();
-        let new = prost::Message::encoded_len(&*st.snapshot);
         st.bytes = st
             .bytes
             .saturating_sub(st.committed_bytes)
