@@ -159,9 +159,14 @@ pub(crate) struct Started {
     /// The task as it stands once the message is durable: with [`Follow::Nothing`], and for a
     /// repeated message (the others follow the live task instead).
     pub(crate) snapshot: Option<Task>,
-    /// For a continuation: the snapshot a stream starts with, with its sequence number. For a
-    /// new task the subscription's first event is the task itself.
+    /// For a continuation with [`Follow::Stream`], and a repeated message streamed: the
+    /// snapshot the stream starts with, with its sequence number. For a new task the
+    /// subscription's first event is the task itself.
     pub(crate) initial: Option<(Task, u64)>,
+    /// For a continuation: the sequence number of the task's last event before this message,
+    /// so that a push config sent with the message covers every event the message brings,
+    /// its `TASK_STATE_WORKING` first. `None` for a new task.
+    pub(crate) continued_after: Option<u64>,
     /// With [`Follow::Stream`].
     pub(crate) subscription: Option<Subscription>,
     /// With [`Follow::Settle`]: fires when a committed event settles the task (`Err` when a
@@ -678,11 +683,7 @@ impl Runtime {
         if let Some(mut config) = push {
             config.task_id.clone_from(&started.task.id);
             // Inline with the message that creates the task: every event of the task.
-            let after = if message_created(&started) {
-                0
-            } else {
-                started.initial.as_ref().map_or(0, |(_, s)| *s)
-            };
+            let after = started.continued_after.unwrap_or(0);
             self.put_push_config(config, Some(after)).await?;
         }
         Ok(started)
@@ -748,6 +749,7 @@ impl Runtime {
             task: live,
             snapshot: reply,
             initial: None,
+            continued_after: None,
             subscription,
             settled,
             created,
@@ -839,6 +841,7 @@ impl Runtime {
         }
         message.context_id.clone_from(&live.context_id);
         let message_bytes = prost::Message::encoded_len(&message);
+        let before;
         let (exec, ack) = {
             let mut st = live.lock();
             if !st.owned {
@@ -867,6 +870,7 @@ impl Runtime {
             }
             st.bytes += message_bytes;
             st.messages.extend(key.cloned());
+            before = st.next_seq.saturating_sub(1);
             self.writer
                 .send(WriteOp::History {
                     task: live.clone(),
@@ -884,7 +888,11 @@ impl Runtime {
         let (subscription, seq) = Subscription::new(live.clone(), self.store.clone(), None);
         let subscription = (follow == Follow::Stream).then_some(subscription);
         let settled = (follow == Follow::Settle).then(|| settle_waiter(&live));
+        // One copy of the task for the agent; a second only for what `follow` answers with
+        // (a stream's first event, or the reply), never both.
         let snapshot = live.snapshot();
+        let initial = (follow == Follow::Stream).then(|| (snapshot.clone(), seq));
+        let reply = (follow == Follow::Nothing).then(|| snapshot.clone());
         let start = execution::Start {
             call: start.call.clone(),
             deadline: start.deadline,
@@ -893,11 +901,12 @@ impl Runtime {
             checkpoint: None,
             permit: start.permit.take(),
         };
-        let execution = self.run_execution(&live, exec, snapshot.clone(), message, start, follow);
+        let execution = self.run_execution(&live, exec, snapshot, message, start, follow);
         Ok(Some(Started {
             task: live,
-            initial: Some((snapshot.clone(), seq)),
-            snapshot: Some(snapshot),
+            initial,
+            continued_after: Some(before),
+            snapshot: reply,
             subscription,
             settled,
             created: None,
@@ -981,6 +990,7 @@ impl Runtime {
                 task,
                 snapshot: Some(snapshot),
                 initial,
+                continued_after: None,
                 subscription: Some(subscription),
                 settled: None,
                 created: None,
@@ -1010,6 +1020,7 @@ impl Runtime {
             task,
             snapshot: Some(snapshot),
             initial: None,
+            continued_after: None,
             subscription: None,
             settled,
             created: None,
@@ -1438,11 +1449,6 @@ async fn poll_settled(
             }
         }
     }
-}
-
-/// Whether `started` created its task (rather than continuing one).
-fn message_created(started: &Started) -> bool {
-    started.initial.is_none()
 }
 
 /// Registers a waiter fired when the task settles.

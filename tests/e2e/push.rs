@@ -196,6 +196,35 @@ async fn config_crud_and_delivery_of_a_continued_task() {
     assert_eq!(gone.code(), tonic::Code::NotFound);
 }
 
+/// A config sent inline with a continuation covers what the message brings, from the
+/// WORKING it puts the task in: the same events as a config created just before it.
+#[tokio::test]
+async fn a_config_sent_with_a_continuation_gets_every_event_of_the_message() {
+    let (echo, _dir) = Served::echo_with(switchyard_e2e::local_push).await;
+    let task = echo
+        .client
+        .send(message("wait", json!({"ask": "more?"})))
+        .await
+        .expect("send");
+    let (url, mut rx) = receiver().await;
+    let mut more = Message::user_text("yes");
+    more.task_id.clone_from(&task.id);
+    let mut req = request(more);
+    req.configuration = Some(SendMessageConfiguration {
+        task_push_notification_config: Some(config(&url)),
+        ..Default::default()
+    });
+    echo.client.send_message(req).await.expect("continue");
+    let delivered = take(&mut rx, 3).await;
+    let events: Vec<StreamResponse> = delivered.iter().map(|(_, e, _)| e.clone()).collect();
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| sequence_of(e).expect("seq"))
+        .collect();
+    assert_eq!(seqs, [4, 5, 6], "{:?}", describe(&events));
+    assert!(describe(&events)[0].starts_with("status:WORKING"));
+}
+
 #[tokio::test]
 async fn without_the_capability_every_config_call_is_refused() {
     let (echo, _dir) = Served::echo().await;
