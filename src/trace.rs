@@ -6,8 +6,6 @@
 //! children. Without it, the caller's own trace context is passed on unchanged, so a trace is
 //! never broken by a hop that does not record spans.
 
-use std::collections::HashMap;
-
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tonic::metadata::{MetadataMap, MetadataValue};
@@ -134,22 +132,21 @@ pub fn outgoing() -> TraceHeaders {
         .span_context()
         .is_valid()
     {
-        let mut map = HashMapInjector::default();
-        TraceContextPropagator::new().inject_context(&cx, &mut map);
-        return TraceHeaders {
-            traceparent: map.0.remove(TRACEPARENT),
-            tracestate: map.0.remove(TRACESTATE).filter(|s| !s.is_empty()),
-        };
+        let mut headers = TraceHeaders::default();
+        TraceContextPropagator::new().inject_context(&cx, &mut headers);
+        return headers;
     }
     INCOMING.try_with(Clone::clone).unwrap_or_default()
 }
 
-#[derive(Default)]
-struct HashMapInjector(HashMap<String, String>);
-
-impl Injector for HashMapInjector {
+/// The propagator writes straight into the two fields; an empty `tracestate` is left out.
+impl Injector for TraceHeaders {
     fn set(&mut self, key: &str, value: String) {
-        self.0.insert(key.to_owned(), value);
+        match key {
+            TRACEPARENT => self.traceparent = Some(value),
+            TRACESTATE => self.tracestate = Some(value).filter(|s| !s.is_empty()),
+            _ => {}
+        }
     }
 }
 

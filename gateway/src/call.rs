@@ -25,7 +25,7 @@ use crate::{
     lanes::Lanes,
     method::Call,
     resume,
-    upstream::{Forward, record_outcome, traced},
+    upstream::{Forward, Within, record_outcome, traced},
 };
 
 /// An open server stream of an agent, holding its place on a lane.
@@ -201,7 +201,7 @@ async fn calls(
     target: &Target,
     call: Call,
     last_event_id: Option<u64>,
-    f: &Forward,
+    f: &Within<'_>,
     mut a2a: switchyard::client::A2aClient,
     span: &tracing::Span,
 ) -> Result<Answer, ApiError> {
@@ -331,7 +331,7 @@ fn past_the_end(error: &ApiError) -> bool {
 /// `EventSource`) instead of an error.
 async fn finished(
     id: &str,
-    f: &Forward,
+    f: &Within<'_>,
     name: &str,
     a2a: &mut switchyard::client::A2aClient,
 ) -> bool {

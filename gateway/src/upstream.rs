@@ -7,7 +7,7 @@
 //! the caller's headers unchanged. The deadline travels as `grpc-timeout`
 //! ([`tonic::Request::set_timeout`]) and is also enforced locally.
 
-use std::{borrow::Cow, future::Future, time::Duration};
+use std::{future::Future, time::Duration};
 
 use futures::Stream;
 
@@ -40,15 +40,27 @@ const FORWARDED: [&str; 4] = [
 /// with its own.
 const LOCAL_SLACK: Duration = Duration::from_millis(50);
 
-/// The context of one request as the agent will see it.
+/// The context of one request as the agent will see it; each call made for it gets its trace
+/// context from its own client span ([`Within`]).
 #[derive(Clone, Debug)]
 pub(crate) struct Forward {
+    /// The forwarded headers, without trace context.
     metadata: MetadataMap,
+    /// The caller's trace context, passed on when the gateway records no span of its own.
+    caller: TraceHeaders,
     deadline: Deadline,
 }
 
+/// A [`Forward`] under the trace context of one call's `grpc.client` span: what the requests
+/// of that call carry. Built per call without copying the forwarded metadata.
+#[derive(Debug)]
+pub(crate) struct Within<'a> {
+    forward: &'a Forward,
+    trace: TraceHeaders,
+}
+
 impl Forward {
-    /// Reads the forwarded headers, the trace context and the deadline.
+    /// Reads the forwarded headers, the caller's trace context and the deadline.
     pub(crate) fn new(headers: &HeaderMap, request_id: Option<&str>, deadline: Deadline) -> Self {
         let mut metadata = MetadataMap::new();
         for name in FORWARDED {
@@ -68,27 +80,23 @@ impl Forward {
         if let Some(v) = request_id.and_then(|id| MetadataValue::try_from(id).ok()) {
             metadata.insert("x-request-id", v);
         }
-        let ours = trace::outgoing();
-        let trace = if ours.traceparent.is_some() {
-            ours
-        } else {
-            TraceHeaders::from_headers(headers)
-        };
-        trace.inject(&mut metadata);
-        Self { metadata, deadline }
+        Self {
+            metadata,
+            caller: TraceHeaders::from_headers(headers),
+            deadline,
+        }
     }
 
     /// A `grpc.client` span for calling `method` of `service` on `agent` at `address`
-    /// (OpenTelemetry RPC conventions), and this request re-pointed so that the agent's server
-    /// span becomes the child of that client span: a copy when the span has a trace context
-    /// to pass on, else this request as it is.
+    /// (OpenTelemetry RPC conventions), and this request under it: its calls carry the
+    /// span's trace context, so that the agent's server span becomes the span's child.
     pub(crate) fn client_span(
         &self,
         service: &'static str,
         method: &'static str,
         agent: &str,
         address: &str,
-    ) -> (Cow<'_, Self>, tracing::Span) {
+    ) -> (Within<'_>, tracing::Span) {
         self.client_span_of(false, service, method, agent, address)
     }
 
@@ -103,7 +111,7 @@ impl Forward {
         method: &'static str,
         agent: &str,
         address: &str,
-    ) -> (Cow<'_, Self>, tracing::Span) {
+    ) -> (Within<'_>, tracing::Span) {
         self.client_span_of(true, service, method, agent, address)
     }
 
@@ -114,7 +122,7 @@ impl Forward {
         method: &'static str,
         agent: &str,
         address: &str,
-    ) -> (Cow<'_, Self>, tracing::Span) {
+    ) -> (Within<'_>, tracing::Span) {
         let (host, port) = address.rsplit_once(':').unwrap_or((address, ""));
         let request = tracing::Span::current();
         let parent = if detached { None } else { request.id() };
@@ -136,13 +144,21 @@ impl Forward {
             // Before anything starts the span: its parent can be set only until then.
             let _ = span.set_parent(request.context());
         }
-        let ours = span.in_scope(trace::outgoing);
-        if ours.traceparent.is_none() {
-            return (Cow::Borrowed(self), span);
+        let mut trace = span.in_scope(trace::outgoing);
+        if trace.traceparent.is_none() {
+            // No span of ours is recorded: the request's context if any, else the caller's.
+            trace = trace::outgoing();
+            if trace.traceparent.is_none() {
+                trace.clone_from(&self.caller);
+            }
         }
-        let mut within = self.clone();
-        ours.inject(&mut within.metadata);
-        (Cow::Owned(within), span)
+        (
+            Within {
+                forward: self,
+                trace,
+            },
+            span,
+        )
     }
 
     /// Overrides the protocol version sent (e.g. from the `A2A-Version` query parameter).
@@ -160,26 +176,6 @@ impl Forward {
     /// The deadline of a stream: the client's, if it sent one.
     pub(crate) fn stream_deadline(&self) -> Option<Instant> {
         self.deadline.stream()
-    }
-
-    /// A gRPC request carrying the forwarded metadata and `deadline`.
-    pub(crate) fn request<T>(&self, message: T, deadline: Option<Instant>) -> tonic::Request<T> {
-        let mut req = tonic::Request::new(message);
-        *req.metadata_mut() = self.metadata.clone();
-        if let Some(at) = deadline {
-            req.set_timeout(at.saturating_duration_since(Instant::now()));
-        }
-        req
-    }
-
-    /// A unary request under the unary deadline.
-    pub(crate) fn unary<T>(&self, message: T) -> tonic::Request<T> {
-        self.request(message, Some(self.unary_deadline()))
-    }
-
-    /// A streaming request under the client's deadline, if it sent one.
-    pub(crate) fn streaming<T>(&self, message: T) -> tonic::Request<T> {
-        self.request(message, self.deadline.stream())
     }
 
     /// Runs a unary call to `agent` under the unary deadline, mapping its failure.
@@ -201,6 +197,39 @@ impl Forward {
                 Err(_) => Err(ApiError::DeadlineExceeded),
             }
         }
+    }
+}
+
+impl Within<'_> {
+    /// A gRPC request carrying the forwarded metadata, this call's trace context and
+    /// `deadline`.
+    pub(crate) fn request<T>(&self, message: T, deadline: Option<Instant>) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        *req.metadata_mut() = self.forward.metadata.clone();
+        self.trace.inject(req.metadata_mut());
+        if let Some(at) = deadline {
+            req.set_timeout(at.saturating_duration_since(Instant::now()));
+        }
+        req
+    }
+
+    /// A unary request under the unary deadline.
+    pub(crate) fn unary<T>(&self, message: T) -> tonic::Request<T> {
+        self.request(message, Some(self.forward.unary_deadline()))
+    }
+
+    /// A streaming request under the client's deadline, if it sent one.
+    pub(crate) fn streaming<T>(&self, message: T) -> tonic::Request<T> {
+        self.request(message, self.forward.stream_deadline())
+    }
+
+    /// [`Forward::call`].
+    pub(crate) fn call<'a, T>(
+        &self,
+        agent: &'a str,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>> + Send + 'a,
+    ) -> impl Future<Output = Result<T, ApiError>> + Send + 'a {
+        self.forward.call(agent, call)
     }
 }
 
@@ -289,7 +318,9 @@ mod tests {
                 .expect("value"),
         );
         let f = Forward::new(&h, Some("req-1"), Deadline::default());
-        let md = f.request((), None).metadata().clone();
+        // No span recorded here: the caller's trace context goes on unchanged.
+        let (within, _span) = f.client_span("s", "m", "a", "127.0.0.1:1");
+        let md = within.request((), None).metadata().clone();
         assert_eq!(md.get("a2a-version").expect("version"), "1.1");
         assert_eq!(md.get("authorization").expect("auth"), "Bearer t");
         assert_eq!(md.get("x-request-id").expect("id"), "req-1");
