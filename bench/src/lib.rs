@@ -23,6 +23,8 @@ pub struct Round {
     pub p99_us: u64,
     /// Calls that failed.
     pub errors: u64,
+    /// Calls that completed.
+    pub calls: u64,
 }
 
 /// Runs `call` from `concurrency` callers for `duration` and measures it.
@@ -70,6 +72,7 @@ where
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         errors,
+        calls: all.len() as u64,
     }
 }
 

@@ -7,7 +7,10 @@
 //! itself costs. With each SSE stream sent with `Accept: text/event-stream` it also reports the
 //! CPU time the agent and the gateway processes spent on it, per event
 //! ([`switchyard_bench::process::cpu_time`]): a figure the machine's other load moves far less
-//! than events per second. Then `wrk` (its own process; installed with apt-get when missing)
+//! than events per second. Every unary round against an agent likewise reports the CPU time
+//! per call of the agent and of the gateway, and from them the gateway / direct ratio that one
+//! CPU shared by both predicts (the agent's CPU per direct call over the agent's plus the
+//! gateway's per call through it). Then `wrk` (its own process; installed with apt-get when missing)
 //! cross-checks the JSON-RPC figures.
 //!
 //! Every server (the echo agent, the bare agent, the gateway in front of both, the a2a-sdk
@@ -39,7 +42,7 @@ use std::{
 };
 
 use clap::Parser;
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use switchyard::{
     AgentServer, Registry, RegistryConfig, ServeConfig, StoreConfig,
     client::{A2aClient, Transport, Versioned},
@@ -174,6 +177,23 @@ async fn jsonrpc_round(http: reqwest::Client, url: String, args: &Args) -> Round
         },
     )
     .await
+}
+
+/// Runs `round` and measures the CPU time each of `pids` (an agent and the gateway) spent
+/// meanwhile, per completed call, in µs ([`process::cpu_time`]).
+///
+/// # Errors
+/// A process's `/proc` entry cannot be read (it exited).
+async fn with_cpu(
+    pids: [u32; 2],
+    round: impl Future<Output = Round>,
+) -> anyhow::Result<(Round, [f64; 2])> {
+    let before = [process::cpu_time(pids[0])?, process::cpu_time(pids[1])?];
+    let r = round.await;
+    let after = [process::cpu_time(pids[0])?, process::cpu_time(pids[1])?];
+    let calls = r.calls.max(1) as f64;
+    let per_call = |k: usize| after[k].saturating_sub(before[k]).as_secs_f64() * 1e6 / calls;
+    Ok((r, [per_call(0), per_call(1)]))
 }
 
 async fn grpc_round(client: A2aClient, args: &Args) -> Round {
@@ -654,12 +674,32 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
     jsonrpc_round(http.clone(), via_gateway_bare.clone(), &warm).await;
     jsonrpc_round(http.clone(), python_url.clone(), &warm).await;
 
+    let gone = |name: &str| anyhow::anyhow!("the {name} process is gone");
+    let echo_pid = echo_pid.ok_or_else(|| gone("echo agent"))?;
+    let bare_pid = bare_pid.ok_or_else(|| gone("bare agent"))?;
+    let gateway_pid = gateway_pid.ok_or_else(|| gone("gateway"))?;
     let mut r: [Vec<Round>; 5] = Default::default();
+    // CPU per call of [agent, gateway] in the rounds of targets 0–3.
+    let mut cpu: [Vec<[f64; 2]>; 4] = Default::default();
     for i in 0..args.rounds {
-        r[0].push(grpc_round(grpc.clone(), args).await);
-        r[1].push(jsonrpc_round(http.clone(), via_gateway.clone(), args).await);
-        r[2].push(grpc_round(grpc_bare.clone(), args).await);
-        r[3].push(jsonrpc_round(http.clone(), via_gateway_bare.clone(), args).await);
+        for (t, agent_pid, round) in [
+            (0, echo_pid, grpc_round(grpc.clone(), args).boxed()),
+            (
+                1,
+                echo_pid,
+                jsonrpc_round(http.clone(), via_gateway.clone(), args).boxed(),
+            ),
+            (2, bare_pid, grpc_round(grpc_bare.clone(), args).boxed()),
+            (
+                3,
+                bare_pid,
+                jsonrpc_round(http.clone(), via_gateway_bare.clone(), args).boxed(),
+            ),
+        ] {
+            let (round, per_call) = with_cpu([agent_pid, gateway_pid], round).await?;
+            r[t].push(round);
+            cpu[t].push(per_call);
+        }
         r[4].push(jsonrpc_round(http.clone(), python_url.clone(), args).await);
         eprintln!(
             "round {}: direct {:?} | gateway {:?} | direct bare {:?} | gateway bare {:?} | a2a-sdk {:?}",
@@ -707,6 +747,28 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
         gr / pr,
         gbr / pr
     );
+    println!();
+    println!("| CPU per call (medians of the rounds) | agent, µs | gateway, µs |");
+    println!("|---|---|---|");
+    let [d, g, db, gb] = cpu.map(|rounds| {
+        let of = |k: usize| median(&mut rounds.iter().map(|c| c[k]).collect::<Vec<_>>());
+        [of(0), of(1)]
+    });
+    println!("| direct gRPC to the echo agent | {:.1} | — |", d[0]);
+    println!(
+        "| A2A JSON-RPC through the gateway to the echo agent | {:.1} | {:.1} |",
+        g[0], g[1]
+    );
+    println!("| direct gRPC to the bare tonic agent | {:.1} | — |", db[0]);
+    println!(
+        "| A2A JSON-RPC through the gateway to the bare tonic agent | {:.1} | {:.1} |",
+        gb[0], gb[1]
+    );
+    println!(
+        "with agent and gateway on one CPU these predict gateway / direct gRPC of {:.2}x (echo), {:.2}x (bare)",
+        d[0] / (g[0] + g[1]),
+        db[0] / (gb[0] + gb[1])
+    );
 
     println!();
     println!(
@@ -721,9 +783,7 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
         .tcp_nodelay(true)
         .pool_max_idle_per_host(0)
         .build()?;
-    let gateway_pid = gateway_pid.ok_or_else(|| anyhow::anyhow!("the gateway process is gone"))?;
     for (agent, client, agent_pid) in [("echo", &grpc, echo_pid), ("bare", &grpc_bare, bare_pid)] {
-        let agent_pid = agent_pid.ok_or_else(|| anyhow::anyhow!("the {agent} process is gone"))?;
         let (mut sse, mut accept, mut direct, mut events) = (Vec::new(), Vec::new(), Vec::new(), 0);
         let (mut agent_cpu, mut gateway_cpu) = (Vec::new(), Vec::new());
         for _ in 0..args.stream_rounds {
