@@ -159,7 +159,7 @@ impl Router {
         };
         self.budget.deposit();
         if max_attempts == 1 {
-            return self.attempt(request, path, &mut Vec::new()).await.0;
+            return self.attempt(request, path, &mut Vec::new(), false).await.0;
         }
         let deadline = request
             .headers()
@@ -167,6 +167,9 @@ impl Router {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout)
             .map(|d| Instant::now() + d);
+        // A read's answer is read whole within its attempt: a connection that breaks after
+        // the answer's headers fails that attempt, which is made again, not the call.
+        let whole = retry::unary_read(path);
         let (parts, body) = request.into_parts();
         let body: Bytes = body.collect().await?.to_bytes();
         // Made at the first retry: the healthy path never needs it.
@@ -190,7 +193,7 @@ impl Router {
                     request.headers_mut().insert("grpc-timeout", v);
                 }
             }
-            let (outcome, assessment) = self.attempt(request, path, &mut tried).await;
+            let (outcome, assessment) = self.attempt(request, path, &mut tried, whole).await;
             let Some(reason) = assessment
                 .retry
                 .filter(|r| kind == Kind::Read || *r == Reason::Unsent || *r == Reason::Pushback)
@@ -234,12 +237,14 @@ impl Router {
     }
 
     /// One attempt on the endpoint picked now, among those not in `tried` when there are
-    /// any; records its outcome there, and the endpoint in `tried`.
+    /// any; records its outcome there, and the endpoint in `tried`. With `whole`, the answer's
+    /// body is read before the attempt is judged ([`read_whole`]).
     async fn attempt(
         &self,
         request: http::Request<Body>,
         path: &str,
         tried: &mut Vec<String>,
+        whole: bool,
     ) -> (Outcome, Assessment) {
         let backends = self.endpoints.snapshot();
         let picked = if tried.is_empty() {
@@ -270,10 +275,13 @@ impl Router {
             tried.push(backend.addr.clone());
         }
         let mut transport = backend.client.transport();
-        let outcome: Outcome = match transport.ready().await {
+        let mut outcome: Outcome = match transport.ready().await {
             Ok(t) => t.call(request).await,
             Err(e) => Err(e),
         };
+        if whole {
+            outcome = read_whole(outcome).await;
+        }
         let assessment = assess(&outcome);
         if let Some(p) = assessment.pushback {
             metrics::counter!(PUSHBACK, "agent" => self.agent.clone(), "method" => retry::method_label(path), "retry" => if p.is_ok() { "true" } else { "false" }).increment(1);
@@ -281,6 +289,23 @@ impl Router {
         self.record(&backends, &backend, assessment.verdict);
         (outcome, assessment)
     }
+}
+
+/// `outcome` with its answer's body read to the end (message and trailers), so that a
+/// connection that breaks after the headers is the attempt's failure (a broken connection,
+/// retried for a read) and not one the caller meets while decoding. A trailers-only answer
+/// (`grpc-status` in the headers) has no body to read.
+///
+/// For unary reads only: gRPC commits a call at the response headers (gRFC A6) because what
+/// a caller has seen cannot be taken back; a read's answer not yet handed on commits nothing.
+async fn read_whole(outcome: Outcome) -> Outcome {
+    let response = outcome?;
+    if response.headers().contains_key("grpc-status") {
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let collected = body.collect().await?;
+    Ok(http::Response::from_parts(parts, Body::new(collected)))
 }
 
 /// What an attempt's outcome says: about the endpoint, and about a retry.
@@ -399,5 +424,62 @@ mod tests {
         );
         let a = assess(&Err(Box::new(tonic::TimeoutExpired(()))));
         assert_eq!((a.verdict, a.retry), (Verdict::Success, None));
+    }
+
+    /// An answer's body of `frames`, after headers without `grpc-status`.
+    fn streamed(frames: Vec<Result<http_body::Frame<Bytes>, Status>>) -> Outcome {
+        let body = http_body_util::StreamBody::new(futures::stream::iter(frames));
+        Ok(http::Response::new(Body::new(body)))
+    }
+
+    #[tokio::test]
+    async fn a_read_whose_connection_breaks_after_the_headers_is_a_broken_attempt() {
+        // One gRPC message ("ab"), then the connection breaks before the trailers.
+        let message = Bytes::from_static(b"\0\0\0\0\x02ab");
+        let broken = streamed(vec![
+            Ok(http_body::Frame::data(message.clone())),
+            Err(Status::unknown("error reading a body from connection")),
+        ]);
+        let a = assess(&read_whole(broken).await);
+        assert_eq!(
+            (a.verdict, a.retry),
+            (Verdict::Failure, Some(Reason::Broken)),
+            "retried for a read, as a connection broken before the headers is"
+        );
+
+        // A whole answer keeps its message and its trailers.
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", "0".parse().expect("value"));
+        let whole = streamed(vec![
+            Ok(http_body::Frame::data(message.clone())),
+            Ok(http_body::Frame::trailers(trailers)),
+        ]);
+        let read = read_whole(whole).await;
+        let a = assess(&read);
+        assert_eq!((a.verdict, a.retry), (Verdict::Success, None));
+        let body = read
+            .expect("whole")
+            .into_body()
+            .collect()
+            .await
+            .expect("read again");
+        assert_eq!(
+            body.trailers().and_then(|t| t.get("grpc-status")),
+            Some(&http::HeaderValue::from_static("0"))
+        );
+        assert_eq!(body.to_bytes(), message);
+
+        // A trailers-only answer is passed on as it is.
+        let a = assess(&read_whole(answer(Some("14"), None)).await);
+        assert_eq!(a.retry, Some(Reason::Unavailable));
+    }
+
+    #[test]
+    fn only_reads_answered_with_one_message_are_read_whole() {
+        assert!(retry::unary_read("/lf.a2a.v1.A2AService/GetTask"));
+        assert!(retry::unary_read("/lf.a2a.v1.A2AService/ListTasks"));
+        assert!(!retry::unary_read("/lf.a2a.v1.A2AService/SubscribeToTask"));
+        assert!(!retry::unary_read("/grpc.health.v1.Health/Watch"));
+        assert!(!retry::unary_read("/lf.a2a.v1.A2AService/CancelTask"));
     }
 }

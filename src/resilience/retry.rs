@@ -107,6 +107,16 @@ pub enum Kind {
     Stream,
 }
 
+/// Whether the call to `path` is a [`Kind::Read`] answered with one message (not a server
+/// stream), whose answer may be read whole before the caller sees it.
+pub(crate) fn unary_read(path: &str) -> bool {
+    kind(path) == Kind::Read
+        && !matches!(
+            path.rsplit('/').next().unwrap_or(""),
+            "SubscribeToTask" | "SendStreamingMessage" | "Watch"
+        )
+}
+
 /// The kind of the call to `path` (`/package.Service/Method`).
 pub fn kind(path: &str) -> Kind {
     let method = path.rsplit('/').next().unwrap_or("");
