@@ -14,7 +14,8 @@ use switchyard::{
     pb::a2a::{
         AuthenticationInfo, DeleteTaskPushNotificationConfigRequest,
         GetTaskPushNotificationConfigRequest, ListTaskPushNotificationConfigsRequest, Message,
-        SendMessageConfiguration, StreamResponse, TaskPushNotificationConfig,
+        SendMessageConfiguration, SendMessageRequest, StreamResponse, Task,
+        TaskPushNotificationConfig,
     },
     task::sequence_of,
 };
@@ -87,6 +88,36 @@ async fn take(rx: &mut mpsc::UnboundedReceiver<Received>, n: usize) -> Vec<Recei
     got
 }
 
+/// An echo agent that delivers push notifications locally, and a task of it waiting for
+/// input (INPUT_REQUIRED after its events 1–3).
+async fn waiting_task() -> (Served, Arc<tempfile::TempDir>, Task) {
+    let (echo, dir) = Served::echo_with(switchyard_e2e::local_push).await;
+    let task = echo
+        .client
+        .send(message("wait", json!({"ask": "more?"})))
+        .await
+        .expect("send");
+    (echo, dir, task)
+}
+
+/// A SendMessage of `message` with a push config to `url` in its configuration.
+fn with_push(message: Message, url: &str) -> SendMessageRequest {
+    let mut req = request(message);
+    req.configuration = Some(SendMessageConfiguration {
+        task_push_notification_config: Some(config(url)),
+        ..Default::default()
+    });
+    req
+}
+
+/// The sequence numbers of delivered `events`.
+fn seqs_of(events: &[StreamResponse]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| sequence_of(e).expect("seq"))
+        .collect()
+}
+
 #[tokio::test]
 async fn every_event_is_pushed_in_order_with_credentials_after_a_retry() {
     let (echo, _dir) = Served::echo_with(switchyard_e2e::local_push).await;
@@ -96,18 +127,11 @@ async fn every_event_is_pushed_in_order_with_credentials_after_a_retry() {
         Some(true)
     );
     let (url, mut rx) = receiver().await;
-    let mut req = request(message("pushed", json!({"chunks": 2})));
-    req.configuration = Some(SendMessageConfiguration {
-        task_push_notification_config: Some(config(&url)),
-        ..Default::default()
-    });
+    let req = with_push(message("pushed", json!({"chunks": 2})), &url);
     echo.client.send_message(req).await.expect("send");
     let got = take(&mut rx, 8).await;
     let events: Vec<StreamResponse> = got.iter().map(|(_, e, _)| e.clone()).collect();
-    let seqs: Vec<u64> = events
-        .iter()
-        .map(|e| sequence_of(e).expect("seq"))
-        .collect();
+    let seqs = seqs_of(&events);
     assert_eq!(
         seqs,
         (1..=8).collect::<Vec<_>>(),
@@ -131,13 +155,8 @@ async fn every_event_is_pushed_in_order_with_credentials_after_a_retry() {
 
 #[tokio::test]
 async fn config_crud_and_delivery_of_a_continued_task() {
-    let (echo, _dir) = Served::echo_with(switchyard_e2e::local_push).await;
+    let (echo, _dir, task) = waiting_task().await;
     let mut a2a = echo.client.a2a();
-    let task = echo
-        .client
-        .send(message("wait", json!({"ask": "more?"})))
-        .await
-        .expect("send");
     let (url, mut rx) = receiver().await;
     let mut c = config(&url);
     c.task_id.clone_from(&task.id);
@@ -200,28 +219,20 @@ async fn config_crud_and_delivery_of_a_continued_task() {
 /// WORKING it puts the task in: the same events as a config created just before it.
 #[tokio::test]
 async fn a_config_sent_with_a_continuation_gets_every_event_of_the_message() {
-    let (echo, _dir) = Served::echo_with(switchyard_e2e::local_push).await;
-    let task = echo
-        .client
-        .send(message("wait", json!({"ask": "more?"})))
-        .await
-        .expect("send");
+    let (echo, _dir, task) = waiting_task().await;
     let (url, mut rx) = receiver().await;
     let mut more = Message::user_text("yes");
     more.task_id.clone_from(&task.id);
-    let mut req = request(more);
-    req.configuration = Some(SendMessageConfiguration {
-        task_push_notification_config: Some(config(&url)),
-        ..Default::default()
-    });
-    echo.client.send_message(req).await.expect("continue");
-    let delivered = take(&mut rx, 3).await;
-    let events: Vec<StreamResponse> = delivered.iter().map(|(_, e, _)| e.clone()).collect();
-    let seqs: Vec<u64> = events
-        .iter()
-        .map(|e| sequence_of(e).expect("seq"))
+    echo.client
+        .send_message(with_push(more, &url))
+        .await
+        .expect("continue");
+    let events: Vec<StreamResponse> = take(&mut rx, 3)
+        .await
+        .into_iter()
+        .map(|(_, e, _)| e)
         .collect();
-    assert_eq!(seqs, [4, 5, 6], "{:?}", describe(&events));
+    assert_eq!(seqs_of(&events), [4, 5, 6], "{:?}", describe(&events));
     assert!(describe(&events)[0].starts_with("status:WORKING"));
 }
 
