@@ -168,7 +168,8 @@ impl Router {
             .and_then(parse_grpc_timeout)
             .map(|d| Instant::now() + d);
         // A read's answer is read whole within its attempt: a connection that breaks after
-        // the answer's headers fails that attempt, which is made again, not the call.
+        // the answer's headers fails that attempt, which is made again, not the call (not
+        // for sends: `retry::unary_read`).
         let whole = retry::unary_read(path);
         let (parts, body) = request.into_parts();
         let body: Bytes = body.collect().await?.to_bytes();
@@ -481,5 +482,6 @@ mod tests {
         assert!(!retry::unary_read("/lf.a2a.v1.A2AService/SubscribeToTask"));
         assert!(!retry::unary_read("/grpc.health.v1.Health/Watch"));
         assert!(!retry::unary_read("/lf.a2a.v1.A2AService/CancelTask"));
+        assert!(!retry::unary_read("/lf.a2a.v1.A2AService/SendMessage"));
     }
 }

@@ -107,13 +107,16 @@ pub enum Kind {
     Stream,
 }
 
-/// Whether the call to `path` is a [`Kind::Read`] answered with one message (not a server
-/// stream), whose answer may be read whole before the caller sees it.
+/// Whether the call to `path` is a read answered with one message, whose answer may be read
+/// whole before the caller sees it: a [`Kind::Read`] other than the server streams and the
+/// sends. A send is left out although it is retried like a read ([`RETRY_SENDS`]): reading
+/// its answer within the attempt cost ~21k instructions per proxied `SendMessage`
+/// (bench/RESULTS.md §10), on the path every task takes.
 pub(crate) fn unary_read(path: &str) -> bool {
     kind(path) == Kind::Read
         && !matches!(
             path.rsplit('/').next().unwrap_or(""),
-            "SubscribeToTask" | "SendStreamingMessage" | "Watch"
+            "SubscribeToTask" | "SendStreamingMessage" | "SendMessage" | "Watch"
         )
 }
 
