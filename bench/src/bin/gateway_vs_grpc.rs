@@ -10,8 +10,8 @@
 //! than events per second. Every unary round against an agent likewise reports the CPU time
 //! per call of the agent and of the gateway, and from them the gateway / direct ratio that one
 //! CPU shared by both predicts (the agent's CPU per direct call over the agent's plus the
-//! gateway's per call through it). Then `wrk` (its own process; installed with apt-get when missing)
-//! cross-checks the JSON-RPC figures.
+//! gateway's per call through it). Then `wrk` (its own process; installed with apt-get when
+//! missing) cross-checks the JSON-RPC figures.
 //!
 //! Every server (the echo agent, the bare agent, the gateway in front of both, the a2a-sdk
 //! server) runs in a process of its own, pinned with `taskset` to `--server-cpus`; the load
