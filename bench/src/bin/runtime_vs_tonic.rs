@@ -5,8 +5,13 @@
 //!
 //! Every measured server runs in a process of its own, pinned with `taskset` to
 //! `--server-cpus`; the load generator (this process, and `h2load` with `--h2load`) is pinned to
-//! `--client-cpus`, so that the client's cost is not charged to the server. `--profile` records
-//! a CPU profile (`perf record -g`) of the SQLite runtime's process during one extra round.
+//! `--client-cpus`, so that the client's cost is not charged to the server. The runtime's
+//! processes install the telemetry of the `switchyard-echo` binary, as every agent does.
+//! `--profile` records a CPU profile (`perf record -g`) of the SQLite runtime's process during
+//! one extra round.
+//! `--instructions N` instead counts the instructions of one `SendMessage` (client and server
+//! in one process, under callgrind) to each target, from runs of N and 2N sequential calls
+//! ([`switchyard_bench::callgrind`]): a figure that does not move with the machine's load.
 //!
 //! `bench/runtime.sh` (installs `h2load`) or
 //! `cargo run --release -p switchyard-bench --bin runtime_vs_tonic -- --help`
@@ -30,6 +35,7 @@ use switchyard::{
     },
     store::{DatabaseUrl, Durability, PostgresOptions, PostgresStore},
     task::json_to_value,
+    telemetry::{self, Telemetry, TelemetryConfig},
 };
 use switchyard_bench::{
     Round,
@@ -79,6 +85,16 @@ struct Args {
     /// `<file stem>-stream.<extension>`.
     #[arg(long)]
     profile: Option<PathBuf>,
+    /// Print the instructions (callgrind) of one `SendMessage` to the runtime in memory, the
+    /// runtime on SQLite (`--durability`, `os` unless given) and the bare server, each
+    /// counted with its client in one process from runs of N and 2N sequential calls; then
+    /// exit. Needs `valgrind` (Debian `valgrind`).
+    #[arg(long)]
+    instructions: Option<u64>,
+    /// Internal: make this many sequential `SendMessage` calls to a `--serve`-like target
+    /// started in this process, and exit (failing on the first error).
+    #[arg(long, hide = true)]
+    calls: Option<u64>,
     /// Internal: serve one target in this process (`sqlite`, `memory`, `postgres`, `bare`),
     /// print `LISTENING <addr>` and run until stdin closes.
     #[arg(long, hide = true)]
@@ -186,11 +202,20 @@ fn durability_of(name: &str) -> anyhow::Result<Option<Durability>> {
     }
 }
 
-/// `--serve`: one target in this process until stdin closes.
-async fn serve_one(kind: &str, args: &Args) -> anyhow::Result<()> {
+/// Starts one target (`sqlite`, `memory`, `postgres`, `bare`) in this process. The runtime's
+/// targets install the telemetry the `switchyard-echo` binary installs (logs, trace context,
+/// metrics; no OTLP export), which every agent process runs; the bare server none. Returns
+/// the address and the telemetry, to keep while the target serves.
+async fn start(kind: &str, args: &Args) -> anyhow::Result<(SocketAddr, Option<Telemetry>)> {
     let durability = durability_of(&args.durability)?;
+    let telemetry = match kind {
+        "bare" => None,
+        _ => Some(telemetry::init(&TelemetryConfig::from_env(
+            "switchyard-echo",
+        ))?),
+    };
     let addr = match kind {
-        "bare" => start_bare().await?,
+        "bare" => start_bare().await,
         "sqlite" | "memory" => {
             let store = match (kind, durability) {
                 ("sqlite", Some(durability)) => StoreConfig::Sqlite {
@@ -203,7 +228,7 @@ async fn serve_one(kind: &str, args: &Args) -> anyhow::Result<()> {
                 },
                 _ => StoreConfig::Memory,
             };
-            serve(store).await?
+            serve(store).await
         }
         "postgres" => {
             serve(StoreConfig::Postgres {
@@ -211,12 +236,88 @@ async fn serve_one(kind: &str, args: &Args) -> anyhow::Result<()> {
                 schema: args.schema.clone(),
                 durability: durability.unwrap_or_default(),
             })
-            .await?
+            .await
         }
         other => anyhow::bail!("unknown --serve target {other:?}"),
-    };
+    }?;
+    Ok((addr, telemetry))
+}
+
+/// `--serve`: one target in this process until stdin closes.
+async fn serve_one(kind: &str, args: &Args) -> anyhow::Result<()> {
+    let (addr, _telemetry) = start(kind, args).await?;
     process::announce(addr);
     process::until_stdin_closes().await;
+    Ok(())
+}
+
+/// `--calls n --serve kind`: starts `kind` in this process (SQLite in a new data directory),
+/// then makes `n` sequential `SendMessage` calls to it, each a new message.
+///
+/// # Errors
+/// Setup fails, or a call fails or does not complete its task (with the call's number).
+async fn make_calls(kind: &str, n: u64) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // The other options as given on the command line.
+    let args = Args {
+        data_dir: Some(dir.path().to_owned()),
+        ..Args::parse()
+    };
+    let (addr, _telemetry) = start(kind, &args).await?;
+    let c = client(addr).await?;
+    for i in 0..n {
+        let r = c
+            .clone()
+            .send_message(request())
+            .await?
+            .into_inner()
+            .payload;
+        anyhow::ensure!(
+            matches!(&r, Some(send_message_response::Payload::Task(t))
+                if t.state() == TaskState::Completed),
+            "call {i} to {kind}: {r:?}"
+        );
+    }
+    Ok(())
+}
+
+/// `--instructions n`: instructions per call to each target, from callgrind runs of this
+/// binary with `--calls n` and `--calls 2n`.
+fn print_instructions(args: &Args, n: u64) -> anyhow::Result<()> {
+    // `fsync` only adds system calls, which callgrind does not count; `os` unless asked.
+    let durability = if args.durability == "fsync" {
+        "os"
+    } else {
+        args.durability.as_str()
+    };
+    println!(
+        "| SendMessage, {n} and {} sequential calls, client and server in one process | \
+         instructions per call |",
+        2 * n
+    );
+    println!("|---|---|");
+    for (name, kind) in [
+        ("runtime + echo, in memory".to_owned(), "memory"),
+        (
+            format!("runtime + echo, SQLite durability={durability}"),
+            "sqlite",
+        ),
+        ("bare tonic server, same answers".to_owned(), "bare"),
+    ] {
+        let run = [
+            "--serve",
+            kind,
+            "--durability",
+            if kind == "memory" {
+                "memory"
+            } else {
+                durability
+            },
+        ]
+        .map(str::to_owned);
+        let per_call = switchyard_bench::callgrind::per_call(&run, n)?;
+        println!("| {name} | {per_call:.0} |");
+    }
     Ok(())
 }
 
@@ -471,16 +572,20 @@ async fn measure(args: &Args, targets: &mut [Target]) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.serve.is_none() {
+    if args.serve.is_none() && args.instructions.is_none() {
         // Before the runtime starts its threads: its worker count follows the affinity.
         args.pinning.pin_self()?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match args.serve.clone() {
-        Some(kind) => rt.block_on(serve_one(&kind, &args)),
-        None => rt.block_on(run(args)),
+    if let Some(n) = args.instructions {
+        return print_instructions(&args, n);
+    }
+    match (args.serve.clone(), args.calls) {
+        (Some(kind), Some(n)) => rt.block_on(make_calls(&kind, n)),
+        (Some(kind), None) => rt.block_on(serve_one(&kind, &args)),
+        (None, _) => rt.block_on(run(args)),
     }
 }
 
