@@ -17,6 +17,7 @@
 mod execution;
 mod live;
 mod lookup;
+mod metrics;
 mod push;
 mod replica;
 mod reply;
@@ -256,6 +257,8 @@ pub(crate) struct Runtime {
     accepting: Arc<Accepting>,
     /// The store lookups of those claims, gathered into batches.
     lookup: lookup::MessageLookup,
+    /// This agent's task and store metrics.
+    metrics: Arc<metrics::RuntimeMetrics>,
 }
 
 /// Claims of messages being accepted: the task id each became, once known.
@@ -312,11 +315,12 @@ impl Runtime {
         let replica = notices
             .is_some()
             .then(|| Replica::new(config.replica.clone(), store.clone()));
+        let metrics = Arc::new(metrics::RuntimeMetrics::new(&config.agent_name));
         tokio::spawn(writer::run(
             store.clone(),
             live.clone(),
             rx,
-            config.agent_name.clone(),
+            metrics.clone(),
             replica.clone(),
         ));
         let lookup = lookup::MessageLookup::spawn(store.clone());
@@ -334,6 +338,7 @@ impl Runtime {
             replica,
             accepting: Arc::default(),
             lookup,
+            metrics,
         });
         match notices {
             Some(notices) => {
@@ -719,11 +724,7 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(live.id.clone(), live.clone());
-        ::metrics::counter!(
-            crate::telemetry::metrics::TASKS_CREATED,
-            "agent" => self.config.agent_name.to_string()
-        )
-        .increment(1);
+        self.metrics.tasks_created.increment(1);
         let subscription = (follow == Follow::Stream)
             .then(|| Subscription::new(live.clone(), self.store.clone(), None).0);
         let settled = (follow == Follow::Settle).then(|| settle_waiter(&live));
@@ -970,11 +971,7 @@ impl Runtime {
     /// went to, followed as `follow` asks, like a first send of it: a stream of every event of
     /// the task from its first one, or its settled (or current) state. Nothing is appended.
     async fn repeated(self: &Arc<Self>, id: &str, follow: Follow) -> Result<Started, RpcError> {
-        ::metrics::counter!(
-            crate::telemetry::metrics::SENDS_REPEATED,
-            "agent" => self.config.agent_name.to_string()
-        )
-        .increment(1);
+        self.metrics.sends_repeated.increment(1);
         tracing::debug!(task.id = %id, "repeated message: answering with its task");
         if follow == Follow::Stream {
             let (initial, subscription) = self.subscribe(id, Some(0)).await?;

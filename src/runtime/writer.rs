@@ -24,13 +24,13 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::{
     live::{Committed, LiveState, LiveTask},
+    metrics::RuntimeMetrics,
     replica::Replica,
 };
 use crate::{
     pb::a2a::{Message, StreamResponse, Task, stream_response::Payload},
     store::{NewTask, StoreError, StoredEvent, TaskStore, TaskWrite},
     task,
-    telemetry::metrics,
 };
 
 /// Most operations folded into one commit.
@@ -129,13 +129,13 @@ struct Group {
     rewrite: bool,
 }
 
-/// Runs until every sender is gone. `agent` labels the metrics; `replica` is set on a shared
+/// Runs until every sender is gone. `metrics` are the agent's; `replica` is set on a shared
 /// store (leases, fencing).
 pub(crate) async fn run(
     store: Arc<dyn TaskStore>,
     live: Arc<LiveMap>,
     mut rx: mpsc::UnboundedReceiver<WriteOp>,
-    agent: Arc<str>,
+    metrics: Arc<RuntimeMetrics>,
     replica: Option<Arc<Replica>>,
 ) {
     let mut ops = Vec::with_capacity(64);
@@ -155,7 +155,7 @@ pub(crate) async fn run(
                 break;
             }
         }
-        commit_batch(&*store, &live, &mut ops, &agent, replica.as_ref()).await;
+        commit_batch(&*store, &live, &mut ops, &metrics, replica.as_ref()).await;
     }
 }
 
@@ -272,7 +272,7 @@ async fn commit_batch(
     store: &dyn TaskStore,
     live: &LiveMap,
     ops: &mut Vec<WriteOp>,
-    agent: &str,
+    metrics: &RuntimeMetrics,
     replica: Option<&Arc<Replica>>,
 ) {
     let mut groups: Vec<Group> = Vec::new();
@@ -414,15 +414,15 @@ async fn commit_batch(
     let started = std::time::Instant::now();
     let (result, fenced) = commit_fenced(store, &writes).await;
     drop(permits);
-    let labels = [("agent", agent.to_owned())];
     match &result {
         Ok(()) => {
-            ::metrics::histogram!(metrics::STORE_COMMIT_DURATION, &labels)
+            metrics
+                .commit_duration
                 .record(started.elapsed().as_secs_f64());
             let events: usize = writes.iter().map(|w| w.events.len()).sum();
-            ::metrics::counter!(metrics::STORE_COMMITTED_EVENTS, &labels).increment(events as u64);
+            metrics.committed_events.increment(events as u64);
         }
-        Err(_) => ::metrics::counter!(metrics::STORE_COMMIT_FAILURES, &labels).increment(1),
+        Err(_) => metrics.commit_failures.increment(1),
     }
 
     let mut finished = Vec::new();
@@ -467,13 +467,7 @@ async fn commit_batch(
                     .iter()
                     .any(|e| super::subscription::settles(&e.event));
                 if settled {
-                    let state = write.snapshot.state().as_str_name();
-                    ::metrics::counter!(
-                        metrics::TASKS_SETTLED,
-                        "agent" => agent.to_owned(),
-                        "state" => state.trim_start_matches("TASK_STATE_").to_ascii_lowercase()
-                    )
-                    .increment(1);
+                    metrics.settled(write.snapshot.state()).increment(1);
                 }
                 if write.head_only {
                     // In place: a copy only while a reader still holds the snapshot.
@@ -538,7 +532,7 @@ async fn commit_batch(
             }
         }
     }
-    commit_rewrites(store, rewrites, agent).await;
+    commit_rewrites(store, rewrites, metrics).await;
     {
         let mut map = live.lock().unwrap_or_else(|e| e.into_inner());
         for t in finished.iter().chain(&moved) {
@@ -546,7 +540,7 @@ async fn commit_batch(
                 map.remove(&t.id);
             }
         }
-        ::metrics::gauge!(metrics::TASKS_LIVE, &labels).set(map.len() as f64);
+        metrics.tasks_live.set(map.len() as f64);
     }
     if let Some(r) = replica {
         for t in &finished {
@@ -571,7 +565,7 @@ async fn commit_batch(
 async fn commit_rewrites(
     store: &dyn TaskStore,
     rewrites: Vec<(Arc<LiveTask>, TaskWrite)>,
-    agent: &str,
+    metrics: &RuntimeMetrics,
 ) {
     if rewrites.is_empty() {
         return;
@@ -579,12 +573,12 @@ async fn commit_rewrites(
     let (tasks, writes): (Vec<_>, Vec<_>) = rewrites.into_iter().unzip();
     let started = std::time::Instant::now();
     let result = store.commit(&writes).await;
-    let labels = [("agent", agent.to_owned())];
     match result {
-        Ok(()) => ::metrics::histogram!(metrics::STORE_COMMIT_DURATION, &labels)
+        Ok(()) => metrics
+            .commit_duration
             .record(started.elapsed().as_secs_f64()),
         Err(e) => {
-            ::metrics::counter!(metrics::STORE_COMMIT_FAILURES, &labels).increment(1);
+            metrics.commit_failures.increment(1);
             tracing::warn!(
                 error = %e,
                 tasks = tasks.len(),
@@ -656,7 +650,13 @@ pub(crate) fn new_task(id: &str) -> Arc<LiveTask> {
 #[cfg(test)]
 pub(crate) fn spawn_writer(store: Arc<dyn TaskStore>) -> mpsc::UnboundedSender<WriteOp> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(store, Arc::default(), rx, "test".into(), None));
+    tokio::spawn(run(
+        store,
+        Arc::default(),
+        rx,
+        Arc::new(RuntimeMetrics::new("test")),
+        None,
+    ));
     tx
 }
 

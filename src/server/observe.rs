@@ -10,11 +10,12 @@
 
 use std::{
     convert::Infallible,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     task::{Context, Poll},
     time::Instant,
 };
 
+use ::metrics::{Counter, Gauge, Histogram, Label};
 use axum::body::Body;
 use futures::future::BoxFuture;
 use http::{HeaderMap, Request, Response};
@@ -31,12 +32,14 @@ use crate::{
 #[derive(Clone, Debug)]
 pub(crate) struct ObserveLayer {
     agent: Arc<str>,
+    metrics: Arc<RpcMetricsTable>,
 }
 
 impl ObserveLayer {
     pub(crate) fn new(agent: &str) -> Self {
         Self {
             agent: agent.into(),
+            metrics: Arc::new(std::array::from_fn(|_| OnceLock::new())),
         }
     }
 }
@@ -48,6 +51,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
         Observe {
             inner,
             agent: self.agent.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -57,6 +61,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
 pub(crate) struct Observe<S> {
     inner: S,
     agent: Arc<str>,
+    metrics: Arc<RpcMetricsTable>,
 }
 
 impl<S> tower::Service<Request<Body>> for Observe<S>
@@ -75,7 +80,7 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let call = Call::start(&self.agent, &req);
+        let call = Call::start(&self.agent, &self.metrics, &req);
         let fut = self.inner.call(req).instrument(call.span.clone());
         Box::pin(async move {
             let response = fut.await?;
@@ -145,14 +150,82 @@ const KNOWN: [(&str, &[&str]); 5] = [
 /// `grpc.health.v1.Health`, reflection v1 and v1alpha), else [`UNKNOWN_RPC`] — a label never
 /// holds what a client made up (bounded metric cardinality).
 pub fn known_rpc(path: &str) -> (&'static str, &'static str) {
+    let (service, method, _) = rpc_slot(path);
+    (service, method)
+}
+
+/// Number of `(service, method)` label pairs: each known method, [`UNKNOWN_RPC`] for each
+/// known service, and `(unknown, unknown)`.
+const RPC_SLOTS: usize = {
+    let mut n = 1;
+    let mut i = 0;
+    while i < KNOWN.len() {
+        n += KNOWN[i].1.len() + 1;
+        i += 1;
+    }
+    n
+};
+
+/// [`known_rpc`]'s labels and their slot (`0..RPC_SLOTS`), one per label pair.
+fn rpc_slot(path: &str) -> (&'static str, &'static str, usize) {
     let path = path.trim_start_matches('/');
     let (service, method) = path.split_once('/').unwrap_or((path, ""));
-    match KNOWN.iter().find(|(s, _)| *s == service) {
-        Some((s, methods)) => (
-            s,
-            methods.iter().find(|m| **m == method).unwrap_or(&UNKNOWN),
-        ),
-        None => (UNKNOWN, UNKNOWN),
+    let mut base = 0;
+    for (s, methods) in KNOWN {
+        if s == service {
+            return match methods.iter().position(|m| *m == method) {
+                Some(i) => (s, methods[i], base + i),
+                None => (s, UNKNOWN, base + methods.len()),
+            };
+        }
+        base += methods.len() + 1;
+    }
+    (UNKNOWN, UNKNOWN, base)
+}
+
+/// The metric handles of each label pair of one agent, registered with the recorder at the
+/// pair's first call: a call then costs a few atomic operations, not a key built, hashed and
+/// looked up in the recorder's registry for each of its four metrics.
+type RpcMetricsTable = [OnceLock<Arc<RpcMetrics>>; RPC_SLOTS];
+
+/// The handles of one `(agent, service, method)`.
+#[derive(Debug)]
+struct RpcMetrics {
+    labels: [Label; 3],
+    active: Gauge,
+    duration: Histogram,
+    /// `switchyard_rpc_server_requests_total` by status code (`0..=16`), each registered at
+    /// its first use.
+    requests: [OnceLock<Counter>; 17],
+}
+
+impl RpcMetrics {
+    fn new(agent: &str, service: &'static str, method: &'static str) -> Self {
+        let labels = [
+            Label::new("agent", agent.to_owned()),
+            Label::from_static_parts("service", service),
+            Label::from_static_parts("method", method),
+        ];
+        Self {
+            active: ::metrics::gauge!(metrics::RPC_SERVER_ACTIVE, labels.to_vec()),
+            duration: ::metrics::histogram!(metrics::RPC_SERVER_DURATION, labels.to_vec()),
+            requests: std::array::from_fn(|_| OnceLock::new()),
+            labels,
+        }
+    }
+
+    /// The request counter of status `code` (out of range: UNKNOWN's).
+    fn requests(&self, code: i32) -> &Counter {
+        let code = usize::try_from(code)
+            .ok()
+            .filter(|c| *c < self.requests.len())
+            .unwrap_or(tonic::Code::Unknown as usize);
+        self.requests[code].get_or_init(|| {
+            let name = code_name(tonic::Code::from_i32(code as i32));
+            let mut labels = self.labels.to_vec();
+            labels.push(Label::from_static_parts("code", name));
+            ::metrics::counter!(metrics::RPC_SERVER_REQUESTS, labels)
+        })
     }
 }
 
@@ -164,17 +237,17 @@ fn grpc_status(headers: &HeaderMap) -> Option<i32> {
         .and_then(|v| v.parse().ok())
 }
 
-/// One call in flight: its span, start time and metric labels.
+/// One call in flight: its span, start time and metric handles.
 struct Call {
     span: Span,
     start: Instant,
-    labels: [(&'static str, String); 3],
+    metrics: Arc<RpcMetrics>,
     done: bool,
 }
 
 impl Call {
-    fn start(agent: &str, req: &Request<Body>) -> Self {
-        let (service, method) = known_rpc(req.uri().path());
+    fn start(agent: &str, table: &RpcMetricsTable, req: &Request<Body>) -> Self {
+        let (service, method, slot) = rpc_slot(req.uri().path());
         let path = format!("{service}/{method}");
         let a2a = service == crate::pb::a2a::a2a_service_server::SERVICE_NAME;
         let span = tracing::info_span!(
@@ -200,16 +273,14 @@ impl Call {
             span.record("a2a.method", method);
         }
         let _ = span.set_parent(TraceHeaders::from_headers(req.headers()).otel_context());
-        let labels = [
-            ("agent", agent.to_owned()),
-            ("service", service.to_owned()),
-            ("method", method.to_owned()),
-        ];
-        ::metrics::gauge!(metrics::RPC_SERVER_ACTIVE, &labels).increment(1.0);
+        let metrics = table[slot]
+            .get_or_init(|| Arc::new(RpcMetrics::new(agent, service, method)))
+            .clone();
+        metrics.active.increment(1.0);
         Self {
             span,
             start: Instant::now(),
-            labels,
+            metrics,
             done: false,
         }
     }
@@ -223,26 +294,15 @@ impl Call {
             return;
         }
         self.done = true;
-        let name = code_name(tonic::Code::from_i32(code));
         self.span.record("rpc.grpc.status_code", code);
         // OpenTelemetry RPC conventions: these codes mark a server span as failed.
         if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
             self.span.record("otel.status_code", "error");
         }
-        ::metrics::gauge!(metrics::RPC_SERVER_ACTIVE, &self.labels).decrement(1.0);
-        ::metrics::histogram!(metrics::RPC_SERVER_DURATION, &self.labels)
-            .record(self.start.elapsed().as_secs_f64());
-        let [agent, service, method] = &self.labels;
-        ::metrics::counter!(
-            metrics::RPC_SERVER_REQUESTS,
-            &[
-                agent.clone(),
-                service.clone(),
-                method.clone(),
-                ("code", name.to_owned())
-            ]
-        )
-        .increment(1);
+        let m = &self.metrics;
+        m.active.decrement(1.0);
+        m.duration.record(self.start.elapsed().as_secs_f64());
+        m.requests(code).increment(1);
     }
 }
 
