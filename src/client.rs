@@ -471,23 +471,37 @@ impl Client {
         let (host, port) = self.addr.rsplit_once(':').unwrap_or((&self.addr, ""));
         let span = tracing::info_span!(
             "grpc.client",
-            otel.name = %format_args!("{service}/{method}"),
+            otel.name = tracing::field::Empty,
             otel.kind = "client",
             otel.status_code = tracing::field::Empty,
-            rpc.system = "grpc",
-            rpc.service = service,
-            rpc.method = method,
+            rpc.system = tracing::field::Empty,
+            rpc.service = tracing::field::Empty,
+            rpc.method = tracing::field::Empty,
             rpc.grpc.status_code = tracing::field::Empty,
-            server.address = %host.trim_start_matches("http://"),
-            server.port = %port,
+            server.address = tracing::field::Empty,
+            server.port = tracing::field::Empty,
         );
+        let attributes = crate::telemetry::span_attributes();
+        if attributes {
+            span.record(
+                "otel.name",
+                tracing::field::display(format_args!("{service}/{method}")),
+            );
+            span.record("rpc.system", "grpc");
+            span.record("rpc.service", service);
+            span.record("rpc.method", method);
+            span.record("server.address", host.trim_start_matches("http://"));
+            span.record("server.port", port);
+        }
         let mut request = span.in_scope(|| self.request(message));
         adjust(&mut request);
         let result = self.unary(send(request)).instrument(span.clone()).await;
-        let code = result.as_ref().map_or_else(|e| e.code() as i32, |_| 0);
-        span.record("rpc.grpc.status_code", code);
-        if code != 0 {
-            span.record("otel.status_code", "error");
+        if attributes {
+            let code = result.as_ref().map_or_else(|e| e.code() as i32, |_| 0);
+            span.record("rpc.grpc.status_code", code);
+            if code != 0 {
+                span.record("otel.status_code", "error");
+            }
         }
         result
     }

@@ -23,6 +23,7 @@ use crate::{
     },
     runtime::{CallInfo, CancelReason, Follow, LiveTask, Runtime, Subscription},
     task,
+    telemetry::span_attributes,
     trace::TraceHeaders,
 };
 
@@ -64,16 +65,22 @@ impl CallInfo {
 /// side enforces the same deadline and resets the call a moment before the server's timer.
 const DEADLINE_SLACK: Duration = Duration::from_millis(50);
 
-/// Records the task a call works on, on the call's server span.
+/// Records the task a call works on, on the call's server span (when spans' attributes are
+/// recorded: [`span_attributes`]).
 pub(crate) fn record_task(task_id: &str, context_id: &str) {
-    let span = tracing::Span::current();
-    span.record("a2a.task.id", task_id);
-    span.record("a2a.context.id", context_id);
+    if span_attributes() {
+        let span = tracing::Span::current();
+        span.record("a2a.task.id", task_id);
+        span.record("a2a.context.id", context_id);
+    }
 }
 
-/// Records the state a call leaves its task in, on the call's server span.
+/// Records the state a call leaves its task in, on the call's server span (when spans'
+/// attributes are recorded).
 pub(crate) fn record_state(state: crate::pb::a2a::TaskState) {
-    tracing::Span::current().record("a2a.task.state", state.as_str_name());
+    if span_attributes() {
+        tracing::Span::current().record("a2a.task.state", state.as_str_name());
+    }
 }
 
 /// Cancels a task when the unary call waiting for it goes away before it settles, after
@@ -317,7 +324,7 @@ fn milestone(
                 return;
             }
             tracing::debug!(parent: span, seq, a2a.task.state = state.as_str_name(), "task status");
-            if state.settles() {
+            if state.settles() && span_attributes() {
                 span.record("a2a.task.state", state.as_str_name());
             }
         }
@@ -327,8 +334,10 @@ fn milestone(
         }
         Some(stream_response::Payload::Task(t)) => {
             *last = Some(t.state());
-            span.record("a2a.task.id", t.id.as_str());
-            span.record("a2a.context.id", t.context_id.as_str());
+            if span_attributes() {
+                span.record("a2a.task.id", t.id.as_str());
+                span.record("a2a.context.id", t.context_id.as_str());
+            }
         }
         _ => {}
     }

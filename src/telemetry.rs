@@ -7,7 +7,9 @@
 //!   and `span_id`.
 //! - **Traces**: spans always get W3C trace and span ids (so logs and propagation work); they
 //!   are exported only when an OTLP endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`, or
-//!   [`TelemetryConfig::otlp_endpoint`]). Export runs on the SDK's own thread with a bounded
+//!   [`TelemetryConfig::otlp_endpoint`]). Without one, nothing reads a span's attributes or
+//!   its DEBUG events (log lines print neither), so they are not recorded
+//!   ([`span_attributes`]). Export runs on the SDK's own thread with a bounded
 //!   queue: a slow or absent collector never blocks or fails a request; spans that do not fit
 //!   are dropped and counted (`switchyard_trace_spans_dropped_total`). The standard variables
 //!   `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and
@@ -20,7 +22,13 @@ mod export;
 mod format;
 pub mod metrics;
 
-use std::{sync::OnceLock, time::Duration};
+use std::{
+    sync::{
+        OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
@@ -130,6 +138,18 @@ impl Telemetry {
     }
 }
 
+/// Whether span attributes are recorded: [`init`] turns them off when it exports nothing.
+static SPAN_ATTRIBUTES: AtomicBool = AtomicBool::new(true);
+
+/// Whether spans' attributes (and their status) are worth recording: `false` once [`init`]
+/// installed telemetry without an OTLP exporter, where spans serve only for their ids (log
+/// lines, propagation) and an attribute would be formatted and copied for nobody. `true`
+/// otherwise, including in a process whose subscriber is its own (a library user's exporter).
+/// Span fields are recorded behind it (`if span_attributes() { span.record(..) }`).
+pub fn span_attributes() -> bool {
+    SPAN_ATTRIBUTES.load(Ordering::Relaxed)
+}
+
 /// Installs logging, tracing and the metrics recorder for this process. Call once, early in
 /// `main`, inside a Tokio runtime (the OTLP exporter uses tonic).
 ///
@@ -156,9 +176,10 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
         )?);
     }
     let provider = builder.build();
-    subscriber(config, provider.tracer("switchyard"))
+    subscriber(config, provider.tracer("switchyard"), exporting)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    SPAN_ATTRIBUTES.store(exporting, Ordering::Relaxed);
     if exporting {
         tracing::info!(endpoint = ?config.otlp_endpoint, "exporting traces over OTLP");
     }
@@ -169,12 +190,14 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
 }
 
 /// The subscriber [`init`] installs: log lines (filtered by `RUST_LOG`, default
-/// `config.default_filter`) and OpenTelemetry spans (INFO and above, `switchyard` DEBUG and
-/// above) from `tracer`. Every layer has a filter of its own, so a callsite no layer wants
-/// (h2's and hyper's TRACE spans, say) is disabled where it is, at no cost per call.
+/// `config.default_filter`) and OpenTelemetry spans (INFO and above; `switchyard` DEBUG and
+/// above when `exporting`, for the milestones exported as span events) from `tracer`. Every
+/// layer has a filter of its own, so a callsite no layer wants (h2's and hyper's TRACE spans,
+/// say) is disabled where it is, at no cost per call.
 fn subscriber(
     config: &TelemetryConfig,
     tracer: opentelemetry_sdk::trace::Tracer,
+    exporting: bool,
 ) -> impl tracing::Subscriber + Send + Sync {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(&config.default_filter));
@@ -185,10 +208,15 @@ fn subscriber(
         .event_format(format::Structured::new(config.log_format, slot.clone()))
         .with_filter(filter);
     // Spans and events of dependencies (h2, hyper, tonic) below INFO stay out of traces; ours
-    // keep their DEBUG milestones (status changes, finished artifacts).
+    // keep their DEBUG milestones (status changes, finished artifacts) when they are exported.
+    let ours = if exporting {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
     let spans = tracing_subscriber::filter::Targets::new()
         .with_default(tracing::Level::INFO)
-        .with_target("switchyard", tracing::Level::DEBUG);
+        .with_target("switchyard", ours);
     tracing_subscriber::registry()
         .with(logs)
         .with(
@@ -258,11 +286,39 @@ mod tests {
         Kind::SPAN,
     );
 
+    static MILESTONE_SITE: Site = Site(&MILESTONE_EVENT);
+    static MILESTONE_EVENT: Metadata<'static> = Metadata::new(
+        "task status",
+        "switchyard::service",
+        Level::DEBUG,
+        None,
+        None,
+        None,
+        FieldSet::new(&[], Identifier(&MILESTONE_SITE)),
+        Kind::EVENT,
+    );
+
+    #[test]
+    fn debug_milestones_are_recorded_only_when_exported() {
+        if std::env::var_os("RUST_LOG").is_some() {
+            return; // the log layer may want them then
+        }
+        let provider = SdkTracerProvider::builder().build();
+        let config = TelemetryConfig::from_env("telemetry-test");
+        let exported = subscriber(&config, provider.tracer("test"), true);
+        assert!(!exported.register_callsite(&MILESTONE_EVENT).is_never());
+        let local = subscriber(&config, provider.tracer("test"), false);
+        assert!(
+            local.register_callsite(&MILESTONE_EVENT).is_never(),
+            "a span event nobody exports is recorded"
+        );
+    }
+
     #[test]
     fn a_callsite_no_layer_wants_is_never_asked_about_again() {
         let provider = SdkTracerProvider::builder().build();
         let config = TelemetryConfig::from_env("telemetry-test");
-        let subscriber = subscriber(&config, provider.tracer("test"));
+        let subscriber = subscriber(&config, provider.tracer("test"), true);
         if std::env::var_os("RUST_LOG").is_none() {
             // "sometimes" would make every hit of the callsite ask every filter again (what
             // an unfiltered layer in the stack did: ~400k instructions per proxied call).

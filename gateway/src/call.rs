@@ -12,6 +12,7 @@ use switchyard::{
     AgentRef,
     error::A2aErrorKind,
     pb::a2a::{GetTaskRequest, ListTasksResponse, StreamResponse},
+    telemetry::span_attributes,
 };
 use tonic::{Status, metadata::MetadataValue};
 
@@ -125,7 +126,9 @@ pub(crate) async fn dispatch(
     crate::bounds::check_call(&call)?;
     let name = target.agent.name();
     let method = call_name(&call);
-    tracing::Span::current().record("a2a.method", method);
+    if span_attributes() {
+        tracing::Span::current().record("a2a.method", method);
+    }
     let streaming = is_stream(&call);
     let mut call = Some(call);
     let mut attempt = 1;

@@ -13,7 +13,10 @@ use futures::Stream;
 
 use axum::extract::FromRequestParts;
 use http::{HeaderMap, request::Parts};
-use switchyard::trace::{self, TraceHeaders};
+use switchyard::{
+    telemetry::span_attributes,
+    trace::{self, TraceHeaders},
+};
 use tokio::time::Instant;
 use tonic::{
     Code, Status,
@@ -129,17 +132,29 @@ impl Forward {
         let span = tracing::info_span!(
             parent: parent,
             "grpc.client",
-            otel.name = %format_args!("{service}/{method}"),
+            otel.name = tracing::field::Empty,
             otel.kind = "client",
             otel.status_code = tracing::field::Empty,
-            rpc.system = "grpc",
-            rpc.service = service,
-            rpc.method = method,
+            rpc.system = tracing::field::Empty,
+            rpc.service = tracing::field::Empty,
+            rpc.method = tracing::field::Empty,
             rpc.grpc.status_code = tracing::field::Empty,
-            server.address = %host,
-            server.port = %port,
-            switchyard.agent = %agent,
+            server.address = tracing::field::Empty,
+            server.port = tracing::field::Empty,
+            switchyard.agent = tracing::field::Empty,
         );
+        if span_attributes() && !span.is_disabled() {
+            span.record(
+                "otel.name",
+                tracing::field::display(format_args!("{service}/{method}")),
+            );
+            span.record("rpc.system", "grpc");
+            span.record("rpc.service", service);
+            span.record("rpc.method", method);
+            span.record("server.address", host);
+            span.record("server.port", port);
+            span.record("switchyard.agent", agent);
+        }
         if detached && !span.is_disabled() {
             // Before anything starts the span: its parent can be set only until then.
             let _ = span.set_parent(request.context());
@@ -279,6 +294,9 @@ pub(crate) fn upstream(agent: &str, status: Status) -> ApiError {
 /// Records the outcome of a gRPC call on its client span (any non-OK code marks a client span
 /// as failed).
 pub(crate) fn record_outcome(span: &tracing::Span, code: Code) {
+    if !span_attributes() {
+        return;
+    }
     span.record("rpc.grpc.status_code", code as i32);
     if code != Code::Ok {
         span.record("otel.status_code", "error");

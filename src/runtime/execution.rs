@@ -21,6 +21,7 @@ use crate::{
     AgentError, TaskContext, TaskEvents,
     events::EventError,
     pb::a2a::{Message, Task, TaskState},
+    telemetry::span_attributes,
     trace::INCOMING,
 };
 
@@ -102,13 +103,16 @@ fn prepare(
 ) -> ExecFuture {
     let span = tracing::info_span!(
         "a2a.execute",
-        otel.name = "a2a.execute",
-        a2a.task.id = %live.id,
-        a2a.context.id = %live.context_id,
+        a2a.task.id = tracing::field::Empty,
+        a2a.context.id = tracing::field::Empty,
         a2a.task.state = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
         otel.status_description = tracing::field::Empty,
     );
+    if span_attributes() {
+        span.record("a2a.task.id", live.id.as_str());
+        span.record("a2a.context.id", live.context_id.as_str());
+    }
     let trace = start.call.trace.clone();
     let token = rt.tracker.token();
     let fut = INCOMING
@@ -263,12 +267,14 @@ fn finish(rt: &Runtime, live: &Arc<LiveTask>, exec_id: u64, outcome: Outcome) {
             tracing::warn!(task.id = %live.id, error = %e, "could not record the task's outcome");
         }
     }
-    let span = tracing::Span::current();
-    span.record("a2a.task.state", st.pending.as_str_name());
-    if matches!(st.pending, TaskState::Failed | TaskState::Rejected) {
-        span.record("otel.status_code", "error");
-        if let Some(text) = &text {
-            span.record("otel.status_description", text.as_str());
+    if span_attributes() {
+        let span = tracing::Span::current();
+        span.record("a2a.task.state", st.pending.as_str_name());
+        if matches!(st.pending, TaskState::Failed | TaskState::Rejected) {
+            span.record("otel.status_code", "error");
+            if let Some(text) = &text {
+                span.record("otel.status_description", text.as_str());
+            }
         }
     }
     st.execution = None;

@@ -24,7 +24,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
     client::code_name,
-    telemetry::{BodyEnd, metrics, on_end},
+    telemetry::{BodyEnd, metrics, on_end, span_attributes},
     trace::TraceHeaders,
 };
 
@@ -248,29 +248,37 @@ struct Call {
 impl Call {
     fn start(agent: &str, table: &RpcMetricsTable, req: &Request<Body>) -> Self {
         let (service, method, slot) = rpc_slot(req.uri().path());
-        let path = format!("{service}/{method}");
-        let a2a = service == crate::pb::a2a::a2a_service_server::SERVICE_NAME;
         let span = tracing::info_span!(
             "grpc.server",
-            otel.name = %path,
+            otel.name = tracing::field::Empty,
             otel.kind = "server",
             otel.status_code = tracing::field::Empty,
-            rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
+            rpc.system = tracing::field::Empty,
+            rpc.service = tracing::field::Empty,
+            rpc.method = tracing::field::Empty,
             rpc.grpc.status_code = tracing::field::Empty,
-            switchyard.agent = %agent,
+            switchyard.agent = tracing::field::Empty,
             a2a.method = tracing::field::Empty,
             a2a.task.id = tracing::field::Empty,
             a2a.context.id = tracing::field::Empty,
             a2a.task.state = tracing::field::Empty,
             peer.spiffe_id = tracing::field::Empty,
         );
-        if let Some(peer) = req.extensions().get::<crate::identity::PeerIdentity>() {
-            span.record("peer.spiffe_id", peer.0.as_str());
-        }
-        if a2a {
-            span.record("a2a.method", method);
+        if span_attributes() && !span.is_disabled() {
+            span.record(
+                "otel.name",
+                tracing::field::display(format_args!("{service}/{method}")),
+            );
+            span.record("rpc.system", "grpc");
+            span.record("rpc.service", service);
+            span.record("rpc.method", method);
+            span.record("switchyard.agent", agent);
+            if let Some(peer) = req.extensions().get::<crate::identity::PeerIdentity>() {
+                span.record("peer.spiffe_id", peer.0.as_str());
+            }
+            if service == crate::pb::a2a::a2a_service_server::SERVICE_NAME {
+                span.record("a2a.method", method);
+            }
         }
         let _ = span.set_parent(TraceHeaders::from_headers(req.headers()).otel_context());
         let metrics = table[slot]
@@ -294,10 +302,12 @@ impl Call {
             return;
         }
         self.done = true;
-        self.span.record("rpc.grpc.status_code", code);
-        // OpenTelemetry RPC conventions: these codes mark a server span as failed.
-        if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
-            self.span.record("otel.status_code", "error");
+        if span_attributes() {
+            self.span.record("rpc.grpc.status_code", code);
+            // OpenTelemetry RPC conventions: these codes mark a server span as failed.
+            if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
+                self.span.record("otel.status_code", "error");
+            }
         }
         let m = &self.metrics;
         m.active.decrement(1.0);

@@ -26,7 +26,7 @@ use std::{
 use axum::{body::Body, extract::Request, response::Response};
 use futures::{FutureExt as _, future::BoxFuture};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
-use switchyard::trace;
+use switchyard::{telemetry::span_attributes, trace};
 use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
 use tower::{Service, ServiceExt as _};
@@ -111,7 +111,9 @@ async fn forward(state: AppState, req: Request) -> Response {
         Ok(t) => t,
         Err(e) => return refused(&e, outcome),
     };
-    tracing::Span::current().record("switchyard.agent", target.agent.as_str());
+    if span_attributes() {
+        tracing::Span::current().record("switchyard.agent", target.agent.as_str());
+    }
     let agent = match state.agent(&target.agent) {
         Ok(a) => a,
         Err(e) => return refused(&e, outcome),

@@ -12,7 +12,10 @@ use std::{
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
-use switchyard::{client::code_name, telemetry::metrics};
+use switchyard::{
+    client::code_name,
+    telemetry::{metrics, span_attributes},
+};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::Code;
@@ -64,10 +67,12 @@ impl Outcome {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        self.span.record("rpc.grpc.status_code", code);
-        // OpenTelemetry RPC conventions: these codes mark a server span as failed.
-        if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
-            self.span.record("otel.status_code", "error");
+        if span_attributes() {
+            self.span.record("rpc.grpc.status_code", code);
+            // OpenTelemetry RPC conventions: these codes mark a server span as failed.
+            if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
+                self.span.record("otel.status_code", "error");
+            }
         }
         ::metrics::counter!(
             metrics::HTTP_GRPC_CALLS,

@@ -27,7 +27,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::{ResponseFuture, request_id::RequestIdValue};
 use std::time::Instant;
-use switchyard::telemetry::{metrics, on_end};
+use switchyard::telemetry::{metrics, on_end, span_attributes};
 
 /// Layer of [`Trace`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -61,8 +61,9 @@ where
     }
 
     fn call(&mut self, req: Request) -> ResponseFuture {
-        // Nothing here is copied or formatted unless a subscriber records the span: its
-        // fields borrow from the request, and the labels are static strings.
+        // Nothing here is copied or formatted unless the span's attributes are recorded
+        // (`span_attributes`: spans are exported): its fields borrow from the request, and the
+        // labels are static strings.
         let method = method_label(req.method());
         let route = route_template(req.uri().path());
         let host = req
@@ -81,15 +82,15 @@ where
             .map(|_| switchyard::server::known_rpc(crate::grpc::target::split(req.uri().path()).1));
         let span = tracing::info_span!(
             "http.server",
-            otel.name = %SpanName { rpc, method, route: &route },
+            otel.name = tracing::field::Empty,
             otel.kind = "server",
             otel.status_code = tracing::field::Empty,
-            http.request.method = %method,
-            http.route = %route,
-            url.path = %req.uri().path(),
-            server.address = %address,
-            server.port = %port,
-            request_id = %id,
+            http.request.method = tracing::field::Empty,
+            http.route = tracing::field::Empty,
+            url.path = tracing::field::Empty,
+            server.address = tracing::field::Empty,
+            server.port = tracing::field::Empty,
+            request_id = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,
             a2a.method = tracing::field::Empty,
             a2a.task.id = tracing::field::Empty,
@@ -99,10 +100,27 @@ where
             rpc.grpc.status_code = tracing::field::Empty,
             switchyard.agent = tracing::field::Empty,
         );
-        if let Some((service, rpc_method)) = rpc {
-            span.record("rpc.system", "grpc");
-            span.record("rpc.service", service);
-            span.record("rpc.method", rpc_method);
+        let attributes = span_attributes() && !span.is_disabled();
+        if attributes {
+            span.record(
+                "otel.name",
+                tracing::field::display(SpanName {
+                    rpc,
+                    method,
+                    route: &route,
+                }),
+            );
+            span.record("http.request.method", method);
+            span.record("http.route", &*route);
+            span.record("url.path", req.uri().path());
+            span.record("server.address", address);
+            span.record("server.port", port);
+            span.record("request_id", id);
+            if let Some((service, rpc_method)) = rpc {
+                span.record("rpc.system", "grpc");
+                span.record("rpc.service", service);
+                span.record("rpc.method", rpc_method);
+            }
         }
         if !span.is_disabled() {
             // A span no subscriber records has no parent to set.
@@ -120,9 +138,11 @@ where
                 let response = future.await?;
                 let status = response.status().as_u16();
                 let current = tracing::Span::current();
-                current.record("http.response.status_code", status);
-                if status >= 500 {
-                    current.record("otel.status_code", "error");
+                if attributes {
+                    current.record("http.response.status_code", status);
+                    if status >= 500 {
+                        current.record("otel.status_code", "error");
+                    }
                 }
                 tracing::debug!(status, "answered");
                 // The span and the duration cover the whole body (an SSE stream included).
