@@ -481,15 +481,8 @@ impl Client {
             server.address = tracing::field::Empty,
             server.port = tracing::field::Empty,
         );
-        let attributes = crate::telemetry::span_attributes();
+        let attributes = crate::telemetry::record_rpc(&span, service, method);
         if attributes {
-            span.record(
-                "otel.name",
-                tracing::field::display(format_args!("{service}/{method}")),
-            );
-            span.record("rpc.system", "grpc");
-            span.record("rpc.service", service);
-            span.record("rpc.method", method);
             span.record("server.address", host.trim_start_matches("http://"));
             span.record("server.port", port);
         }

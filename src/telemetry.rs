@@ -150,6 +150,24 @@ pub fn span_attributes() -> bool {
     SPAN_ATTRIBUTES.load(Ordering::Relaxed)
 }
 
+/// Records the OpenTelemetry RPC attributes of a gRPC span (`otel.name`
+/// `<service>/<method>`, `rpc.system` `grpc`, `rpc.service`, `rpc.method`: semantic
+/// conventions for RPC spans) when attributes are recorded ([`span_attributes`]) and the span
+/// is; returns whether it recorded them, for the caller's own attributes.
+pub fn record_rpc(span: &tracing::Span, service: &str, method: &str) -> bool {
+    if !span_attributes() || span.is_disabled() {
+        return false;
+    }
+    span.record(
+        "otel.name",
+        tracing::field::display(format_args!("{service}/{method}")),
+    );
+    span.record("rpc.system", "grpc");
+    span.record("rpc.service", service);
+    span.record("rpc.method", method);
+    true
+}
+
 /// Installs logging, tracing and the metrics recorder for this process. Call once, early in
 /// `main`, inside a Tokio runtime (the OTLP exporter uses tonic).
 ///

@@ -14,7 +14,7 @@ use futures::Stream;
 use axum::extract::FromRequestParts;
 use http::{HeaderMap, request::Parts};
 use switchyard::{
-    telemetry::span_attributes,
+    telemetry::{self, span_attributes},
     trace::{self, TraceHeaders},
 };
 use tokio::time::Instant;
@@ -143,14 +143,7 @@ impl Forward {
             server.port = tracing::field::Empty,
             switchyard.agent = tracing::field::Empty,
         );
-        if span_attributes() && !span.is_disabled() {
-            span.record(
-                "otel.name",
-                tracing::field::display(format_args!("{service}/{method}")),
-            );
-            span.record("rpc.system", "grpc");
-            span.record("rpc.service", service);
-            span.record("rpc.method", method);
+        if telemetry::record_rpc(&span, service, method) {
             span.record("server.address", host);
             span.record("server.port", port);
             span.record("switchyard.agent", agent);

@@ -264,14 +264,7 @@ impl Call {
             a2a.task.state = tracing::field::Empty,
             peer.spiffe_id = tracing::field::Empty,
         );
-        if span_attributes() && !span.is_disabled() {
-            span.record(
-                "otel.name",
-                tracing::field::display(format_args!("{service}/{method}")),
-            );
-            span.record("rpc.system", "grpc");
-            span.record("rpc.service", service);
-            span.record("rpc.method", method);
+        if crate::telemetry::record_rpc(&span, service, method) {
             span.record("switchyard.agent", agent);
             if let Some(peer) = req.extensions().get::<crate::identity::PeerIdentity>() {
                 span.record("peer.spiffe_id", peer.0.as_str());
