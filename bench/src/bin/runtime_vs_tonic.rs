@@ -11,7 +11,9 @@
 //! one extra round.
 //! `--instructions N` instead counts the instructions of one `SendMessage` (client and server
 //! in one process, under callgrind) to each target, from runs of N and 2N sequential calls
-//! ([`switchyard_bench::callgrind`]): a figure that does not move with the machine's load.
+//! ([`switchyard_bench::callgrind`]): a figure the machine's load moves far less than seconds
+//! (the runtime's hand-offs between threads still move it by a few per cent from run to run:
+//! take the median of a few).
 //!
 //! `bench/runtime.sh` (installs `h2load`) or
 //! `cargo run --release -p switchyard-bench --bin runtime_vs_tonic -- --help`
@@ -86,9 +88,9 @@ struct Args {
     #[arg(long)]
     profile: Option<PathBuf>,
     /// Print the instructions (callgrind) of one `SendMessage` to the runtime in memory, the
-    /// runtime on SQLite (`--durability`, `os` unless given) and the bare server, each
-    /// counted with its client in one process from runs of N and 2N sequential calls; then
-    /// exit. Needs `valgrind` (Debian `valgrind`).
+    /// runtime on SQLite (durability `os`: an fsync adds only system calls, which callgrind
+    /// does not count) and the bare server, each counted with its client in one process from
+    /// runs of N and 2N sequential calls; then exit. Needs `valgrind` (Debian `valgrind`).
     #[arg(long)]
     instructions: Option<u64>,
     /// Internal: make this many sequential `SendMessage` calls to a `--serve`-like target
@@ -283,38 +285,19 @@ async fn make_calls(kind: &str, n: u64) -> anyhow::Result<()> {
 
 /// `--instructions n`: instructions per call to each target, from callgrind runs of this
 /// binary with `--calls n` and `--calls 2n`.
-fn print_instructions(args: &Args, n: u64) -> anyhow::Result<()> {
-    // `fsync` only adds system calls, which callgrind does not count; `os` unless asked.
-    let durability = if args.durability == "fsync" {
-        "os"
-    } else {
-        args.durability.as_str()
-    };
+fn print_instructions(n: u64) -> anyhow::Result<()> {
     println!(
         "| SendMessage, {n} and {} sequential calls, client and server in one process | \
          instructions per call |",
         2 * n
     );
     println!("|---|---|");
-    for (name, kind) in [
-        ("runtime + echo, in memory".to_owned(), "memory"),
-        (
-            format!("runtime + echo, SQLite durability={durability}"),
-            "sqlite",
-        ),
-        ("bare tonic server, same answers".to_owned(), "bare"),
+    for (name, kind, durability) in [
+        ("runtime + echo, in memory", "memory", "memory"),
+        ("runtime + echo, SQLite durability=os", "sqlite", "os"),
+        ("bare tonic server, same answers", "bare", "os"),
     ] {
-        let run = [
-            "--serve",
-            kind,
-            "--durability",
-            if kind == "memory" {
-                "memory"
-            } else {
-                durability
-            },
-        ]
-        .map(str::to_owned);
+        let run = ["--serve", kind, "--durability", durability].map(str::to_owned);
         let per_call = switchyard_bench::callgrind::per_call(&run, n)?;
         println!("| {name} | {per_call:.0} |");
     }
@@ -572,16 +555,16 @@ async fn measure(args: &Args, targets: &mut [Target]) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.serve.is_none() && args.instructions.is_none() {
+    if let Some(n) = args.instructions {
+        return print_instructions(n);
+    }
+    if args.serve.is_none() {
         // Before the runtime starts its threads: its worker count follows the affinity.
         args.pinning.pin_self()?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if let Some(n) = args.instructions {
-        return print_instructions(&args, n);
-    }
     match (args.serve.clone(), args.calls) {
         (Some(kind), Some(n)) => rt.block_on(make_calls(&kind, n)),
         (Some(kind), None) => rt.block_on(serve_one(&kind, &args)),
