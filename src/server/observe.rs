@@ -333,4 +333,27 @@ mod tests {
         assert_eq!(known_rpc("/junk.Service/X"), (UNKNOWN, UNKNOWN));
         assert_eq!(known_rpc("/"), (UNKNOWN, UNKNOWN));
     }
+
+    /// Each label pair has a metrics slot of its own, so no two RPCs share handles.
+    #[test]
+    fn every_label_pair_has_a_slot_of_its_own() {
+        let mut paths = vec!["/junk.Service/X".to_owned()];
+        for (service, methods) in KNOWN {
+            paths.push(format!("/{service}/Nope"));
+            paths.extend(methods.iter().map(|m| format!("/{service}/{m}")));
+        }
+        let mut seen = std::collections::HashMap::new();
+        for path in &paths {
+            let (service, method, slot) = rpc_slot(path);
+            assert!(slot < RPC_SLOTS, "{path}: slot {slot} of {RPC_SLOTS}");
+            if let Some(other) = seen.insert(slot, (service, method)) {
+                panic!("{path} ({service}, {method}) shares slot {slot} with {other:?}");
+            }
+        }
+        assert_eq!(seen.len(), RPC_SLOTS, "a slot no label pair uses");
+        assert_eq!(
+            rpc_slot("/other.Service/Y").2,
+            rpc_slot("/junk.Service/X").2
+        );
+    }
 }
