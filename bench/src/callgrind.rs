@@ -49,14 +49,23 @@ pub fn total(args: &[String]) -> anyhow::Result<u64> {
 /// # Errors
 /// As [`total`]; also when the longer run counted fewer instructions.
 pub fn per_call(args: &[String], n: u64) -> anyhow::Result<f64> {
-    let run = |calls: u64| {
+    per_unit(args, "--calls", n)
+}
+
+/// Instructions per unit of work: runs `args` followed by `flag n` and by `flag 2n` (e.g.
+/// `--chunks`: one stream of n chunks) under callgrind and returns `(total(2n) − total(n)) / n`.
+///
+/// # Errors
+/// As [`total`]; also when the longer run counted fewer instructions.
+pub fn per_unit(args: &[String], flag: &str, n: u64) -> anyhow::Result<f64> {
+    let run = |units: u64| {
         let mut a = args.to_vec();
-        a.extend(["--calls".to_owned(), calls.to_string()]);
+        a.extend([flag.to_owned(), units.to_string()]);
         total(&a)
     };
     let (once, twice) = (run(n)?, run(2 * n)?);
     let extra = twice.checked_sub(once).ok_or_else(|| {
-        anyhow::anyhow!("{n} more calls counted fewer instructions ({once} then {twice})")
+        anyhow::anyhow!("{n} more units counted fewer instructions ({once} then {twice})")
     })?;
     Ok(extra as f64 / n as f64)
 }

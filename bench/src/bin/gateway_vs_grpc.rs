@@ -106,14 +106,20 @@ struct Args {
     agents: Option<String>,
     /// Print the instructions (callgrind) of one JSON-RPC `SendMessage` through the gateway to
     /// the bare agent, and of one direct gRPC `SendMessage` to it, from runs of this many and
-    /// twice as many sequential calls; then exit. Needs `valgrind` (Debian `valgrind`).
+    /// twice as many sequential calls; then of one streamed event of the bare agent through the
+    /// gateway's SSE and over direct gRPC, from one stream of 4× and one of 8× this many chunks;
+    /// then exit. Needs `valgrind` (Debian `valgrind`).
     #[arg(long)]
     instructions: Option<u64>,
     /// Internal: start the bare agent and a gateway in front of it, make this many sequential
     /// `SendMessage` calls to `--target`, and exit (failing on the first error).
     #[arg(long, hide = true)]
     calls: Option<u64>,
-    /// Internal: where `--calls` go.
+    /// Internal: like `--calls`, but one stream of this many chunks (`SendStreamingMessage`;
+    /// through the gateway as SSE with `Accept: text/event-stream`).
+    #[arg(long, hide = true)]
+    chunks: Option<u64>,
+    /// Internal: where `--calls` and `--chunks` go.
     #[arg(long, hide = true, value_enum, default_value_t = CallTarget::Gateway)]
     target: CallTarget,
 }
@@ -525,14 +531,15 @@ async fn profile_gateway(
     Ok(())
 }
 
-/// `--calls n`: the bare agent and a gateway in front of it (as in the rounds, for either
-/// target, so that both runs have the same setup; the gateway binary's telemetry installed in
-/// the process), then `n` sequential `SendMessage` calls to `target`.
+/// `--calls n` (or `--chunks`): the bare agent and a gateway in front of it (as in the rounds,
+/// for either target, so that both runs have the same setup; the gateway binary's telemetry
+/// installed in the process), then `n` sequential `SendMessage` calls to `target`, or with
+/// `chunks` one stream of that many chunks instead.
 ///
 /// # Errors
 /// Setup fails, or any call fails or does not complete its task (with the call's number and
-/// what came back).
-async fn make_calls(target: CallTarget, n: u64) -> anyhow::Result<()> {
+/// what came back), or the stream misses events.
+async fn make_calls(target: CallTarget, n: u64, chunks: Option<u64>) -> anyhow::Result<()> {
     let _telemetry = telemetry("switchyard-gateway")?;
     let bare_addr = switchyard_bench::bare::start_bare().await?;
     let registry = Arc::new(Registry::new(&RegistryConfig::from_env_value(&format!(
@@ -541,13 +548,26 @@ async fn make_calls(target: CallTarget, n: u64) -> anyhow::Result<()> {
     // The bare agent serves no card; JSON-RPC calls do not need one.
     registry.load_cards(Duration::from_secs(5)).await;
     let gateway = switchyard_gateway::Gateway::bind(Default::default(), registry).await?;
-    let url = format!("{}/agents/bare", gateway.url());
+    let gateway_url = gateway.url();
+    let url = format!("{gateway_url}/agents/bare");
     tokio::spawn(gateway.run());
     let http = reqwest::Client::builder()
         .http1_only()
         .tcp_nodelay(true)
         .build()?;
     let mut grpc = grpc_client(bare_addr).await?;
+    if let Some(chunks) = chunks {
+        let (_, events) = match target {
+            CallTarget::Gateway => sse_rate(&http, &gateway_url, "bare", chunks, true).await?,
+            CallTarget::Direct => grpc_rate(&grpc, chunks).await?,
+        };
+        // The bare agent's stream: two events per chunk and four more.
+        anyhow::ensure!(
+            events == 2 * chunks + 4,
+            "a stream of {chunks} chunks carried {events} events"
+        );
+        return Ok(());
+    }
     for i in 0..n {
         match target {
             CallTarget::Gateway => {
@@ -601,13 +621,36 @@ fn print_instructions(n: u64) -> anyhow::Result<()> {
             switchyard_bench::callgrind::per_call(&["--target".to_owned(), target.to_owned()], n)?;
         println!("| {name} | {per_call:.0} |");
     }
+    let chunks = 4 * n;
+    println!();
+    println!(
+        "| one stream of the bare agent, {chunks} and {} chunks (2 events each) | instructions \
+         per event |",
+        2 * chunks
+    );
+    println!("|---|---|");
+    for (name, target) in [
+        (
+            "SSE (`Accept: text/event-stream`) through the gateway (client, gateway, agent)",
+            "gateway",
+        ),
+        ("direct gRPC (client, agent)", "direct"),
+    ] {
+        let run = ["--target".to_owned(), target.to_owned()];
+        let per_chunk = switchyard_bench::callgrind::per_unit(&run, "--chunks", chunks)?;
+        println!("| {name} | {:.0} |", per_chunk / 2.0);
+    }
     Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     switchyard::install_crypto_provider();
-    if args.serve.is_none() && args.calls.is_none() && args.instructions.is_none() {
+    if args.serve.is_none()
+        && args.calls.is_none()
+        && args.chunks.is_none()
+        && args.instructions.is_none()
+    {
         // Before the runtime starts its threads: its worker count follows the affinity.
         args.pinning.pin_self()?;
     }
@@ -619,7 +662,10 @@ fn main() -> anyhow::Result<()> {
             return serve_one(serve, &args).await;
         }
         if let Some(n) = args.calls {
-            return make_calls(args.target, n).await;
+            return make_calls(args.target, n, None).await;
+        }
+        if let Some(chunks) = args.chunks {
+            return make_calls(args.target, 0, Some(chunks)).await;
         }
         if let Some(n) = args.instructions {
             return tokio::task::spawn_blocking(move || print_instructions(n)).await?;

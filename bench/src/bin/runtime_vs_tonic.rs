@@ -11,7 +11,8 @@
 //! one extra round.
 //! `--instructions N` instead counts the instructions of one `SendMessage` (client and server
 //! in one process, under callgrind) to each target, from runs of N and 2N sequential calls
-//! ([`switchyard_bench::callgrind`]): a figure the machine's load moves far less than seconds
+//! ([`switchyard_bench::callgrind`]), and of one streamed event, from one stream of 4N and one
+//! of 8N chunks: a figure the machine's load moves far less than seconds
 //! (the runtime's hand-offs between threads still move it by a few per cent from run to run:
 //! take the median of a few).
 //!
@@ -90,13 +91,18 @@ struct Args {
     /// Print the instructions (callgrind) of one `SendMessage` to the runtime in memory, the
     /// runtime on SQLite (durability `os`: an fsync adds only system calls, which callgrind
     /// does not count) and the bare server, each counted with its client in one process from
-    /// runs of N and 2N sequential calls; then exit. Needs `valgrind` (Debian `valgrind`).
+    /// runs of N and 2N sequential calls; then of one streamed event, from one stream of 4N
+    /// and one of 8N chunks; then exit. Needs `valgrind` (Debian `valgrind`).
     #[arg(long)]
     instructions: Option<u64>,
     /// Internal: make this many sequential `SendMessage` calls to a `--serve`-like target
     /// started in this process, and exit (failing on the first error).
     #[arg(long, hide = true)]
     calls: Option<u64>,
+    /// Internal: make one `SendStreamingMessage` call of this many chunks to a `--serve`-like
+    /// target started in this process, and exit (failing unless every event arrived).
+    #[arg(long, hide = true)]
+    chunks: Option<u64>,
     /// Internal: serve one target in this process (`sqlite`, `memory`, `postgres`, `bare`),
     /// print `LISTENING <addr>` and run until stdin closes.
     #[arg(long, hide = true)]
@@ -253,12 +259,22 @@ async fn serve_one(kind: &str, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--calls n --serve kind`: starts `kind` in this process (SQLite in a new data directory),
-/// then makes `n` sequential `SendMessage` calls to it, each a new message.
+/// What `--calls` or `--chunks` asks of a target started in this process.
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    /// Sequential `SendMessage` calls, each a new message.
+    Calls(u64),
+    /// One `SendStreamingMessage` call of this many chunks.
+    Chunks(u64),
+}
+
+/// `--calls n` or `--chunks n` with `--serve kind`: starts `kind` in this process (SQLite in a
+/// new data directory), then does `work` against it.
 ///
 /// # Errors
-/// Setup fails, or a call fails or does not complete its task (with the call's number).
-async fn make_calls(kind: &str, n: u64) -> anyhow::Result<()> {
+/// Setup fails, or a call fails or does not complete its task (with the call's number), or
+/// the stream misses events.
+async fn make_calls(kind: &str, work: Work) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     // The other options as given on the command line.
     let args = Args {
@@ -267,6 +283,10 @@ async fn make_calls(kind: &str, n: u64) -> anyhow::Result<()> {
     };
     let (addr, _telemetry) = start(kind, &args).await?;
     let c = client(addr).await?;
+    let n = match work {
+        Work::Calls(n) => n,
+        Work::Chunks(chunks) => return stream_rate(&c, chunks).await.map(drop),
+    };
     for i in 0..n {
         let r = c
             .clone()
@@ -284,7 +304,8 @@ async fn make_calls(kind: &str, n: u64) -> anyhow::Result<()> {
 }
 
 /// `--instructions n`: instructions per call to each target, from callgrind runs of this
-/// binary with `--calls n` and `--calls 2n`.
+/// binary with `--calls n` and `--calls 2n`; then per streamed event, from runs with
+/// `--chunks 4n` and `--chunks 8n` (half the difference per chunk: a chunk is two events).
 fn print_instructions(n: u64) -> anyhow::Result<()> {
     println!(
         "| SendMessage, {n} and {} sequential calls, client and server in one process | \
@@ -292,14 +313,28 @@ fn print_instructions(n: u64) -> anyhow::Result<()> {
         2 * n
     );
     println!("|---|---|");
-    for (name, kind, durability) in [
+    let targets = [
         ("runtime + echo, in memory", "memory", "memory"),
         ("runtime + echo, SQLite durability=os", "sqlite", "os"),
         ("bare tonic server, same answers", "bare", "os"),
-    ] {
+    ];
+    for (name, kind, durability) in targets {
         let run = ["--serve", kind, "--durability", durability].map(str::to_owned);
         let per_call = switchyard_bench::callgrind::per_call(&run, n)?;
         println!("| {name} | {per_call:.0} |");
+    }
+    let chunks = 4 * n;
+    println!();
+    println!(
+        "| one stream, {chunks} and {} chunks (2 events each), client and server in one \
+         process | instructions per event |",
+        2 * chunks
+    );
+    println!("|---|---|");
+    for (name, kind, durability) in targets {
+        let run = ["--serve", kind, "--durability", durability].map(str::to_owned);
+        let per_chunk = switchyard_bench::callgrind::per_unit(&run, "--chunks", chunks)?;
+        println!("| {name} | {:.0} |", per_chunk / 2.0);
     }
     Ok(())
 }
@@ -565,8 +600,13 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match (args.serve.clone(), args.calls) {
-        (Some(kind), Some(n)) => rt.block_on(make_calls(&kind, n)),
+    let work = match (args.calls, args.chunks) {
+        (Some(n), _) => Some(Work::Calls(n)),
+        (None, Some(n)) => Some(Work::Chunks(n)),
+        (None, None) => None,
+    };
+    match (args.serve.clone(), work) {
+        (Some(kind), Some(work)) => rt.block_on(make_calls(&kind, work)),
         (Some(kind), None) => rt.block_on(serve_one(&kind, &args)),
         (None, _) => rt.block_on(run(args)),
     }
