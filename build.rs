@@ -25,6 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wkt_include = protoc_bin_vendored::include_path()?;
 
     tonic_prost_build::configure()
+        // tonic-prost's codec, decoding each message from one slice (src/pb/codec.rs).
+        .codec_path("crate::pb::codec::PbCodec")
         .file_descriptor_set_path(&descriptor_path)
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")

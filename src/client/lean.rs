@@ -7,55 +7,25 @@
 //! [`LeanStreams`] makes the same calls with [`LEAN_BUFFER`]-byte buffers, which grow on demand
 //! for larger messages.
 
-use std::marker::PhantomData;
-
 use tonic::{
     Request, Response, Status, Streaming,
-    codec::{BufferSettings, Codec},
+    codec::BufferSettings,
     codegen::{GrpcMethod, http::uri::PathAndQuery},
 };
-use tonic_prost::{ProstDecoder, ProstEncoder};
 
 use super::Transport;
 use crate::pb::{
     a2a::{SendMessageRequest, StreamResponse, SubscribeToTaskRequest},
     agent::{ConverseRequest, ConverseResponse},
+    codec::PbCodec,
 };
 
 /// Initial size of each codec buffer of a lean stream, in bytes.
 pub const LEAN_BUFFER: usize = 512;
 
-/// Protobuf codec with [`LEAN_BUFFER`]-byte buffers.
-#[derive(Debug)]
-struct LeanCodec<T, U>(PhantomData<fn(T) -> U>);
-
-impl<T, U> Default for LeanCodec<T, U> {
-    fn default() -> Self {
-        Self(PhantomData)
-    }
-}
-
-fn settings() -> BufferSettings {
-    BufferSettings::new(LEAN_BUFFER, 32 * 1024)
-}
-
-impl<T, U> Codec for LeanCodec<T, U>
-where
-    T: prost::Message + Send + 'static,
-    U: prost::Message + Default + Send + 'static,
-{
-    type Encode = T;
-    type Decode = U;
-    type Encoder = ProstEncoder<T>;
-    type Decoder = ProstDecoder<U>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        ProstEncoder::new(settings())
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        ProstDecoder::new(settings())
-    }
+/// The generated clients' codec with [`LEAN_BUFFER`]-byte buffers.
+fn lean<T, U>() -> PbCodec<T, U> {
+    PbCodec::with_buffers(BufferSettings::new(LEAN_BUFFER, 32 * 1024))
 }
 
 /// The streaming RPCs of both services over one channel, with small buffers.
@@ -93,9 +63,7 @@ impl LeanStreams {
             "SendStreamingMessage",
         ));
         let path = PathAndQuery::from_static("/lf.a2a.v1.A2AService/SendStreamingMessage");
-        self.grpc
-            .server_streaming(request, path, LeanCodec::default())
-            .await
+        self.grpc.server_streaming(request, path, lean()).await
     }
 
     /// `lf.a2a.v1.A2AService/SubscribeToTask`.
@@ -111,9 +79,7 @@ impl LeanStreams {
             .extensions_mut()
             .insert(GrpcMethod::new("lf.a2a.v1.A2AService", "SubscribeToTask"));
         let path = PathAndQuery::from_static("/lf.a2a.v1.A2AService/SubscribeToTask");
-        self.grpc
-            .server_streaming(request, path, LeanCodec::default())
-            .await
+        self.grpc.server_streaming(request, path, lean()).await
     }
 
     /// `switchyard.v1.AgentService/Converse`.
@@ -132,8 +98,6 @@ impl LeanStreams {
             .extensions_mut()
             .insert(GrpcMethod::new("switchyard.v1.AgentService", "Converse"));
         let path = PathAndQuery::from_static("/switchyard.v1.AgentService/Converse");
-        self.grpc
-            .streaming(request, path, LeanCodec::default())
-            .await
+        self.grpc.streaming(request, path, lean()).await
     }
 }

@@ -19,7 +19,7 @@
 use prost::{
     Message as _,
     bytes::Buf as _,
-    encoding::{WireType, decode_key, decode_varint, encode_key, encode_varint, message, uint64},
+    encoding::{WireType, decode_key, decode_varint, encode_key, encode_varint, message},
 };
 
 use super::{StoreError, StoredEvent};
@@ -30,13 +30,15 @@ const SEQ: u32 = 1;
 /// Field number of an event.
 const EVENT: u32 = 2;
 
+/// Room reserved per event when encoding a batch, in bytes (a streamed status update or
+/// artifact chunk with its sequence number is ~200).
+const BYTES_PER_EVENT: usize = 256;
+
 /// Encodes `events` (in sequence order) as one batch.
 pub(crate) fn encode(events: &[StoredEvent]) -> Vec<u8> {
-    let len = events
-        .iter()
-        .map(|e| uint64::encoded_len(SEQ, &e.seq) + message::encoded_len(EVENT, &e.event))
-        .sum();
-    let mut buf = Vec::with_capacity(len);
+    // Not sized exactly beforehand: that would measure every event twice (`message::encode`
+    // measures it for its length prefix), and growing the buffer costs less.
+    let mut buf = Vec::with_capacity(BYTES_PER_EVENT * events.len());
     for e in events {
         encode_key(SEQ, WireType::Varint, &mut buf);
         encode_varint(e.seq, &mut buf);
