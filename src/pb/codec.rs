@@ -4,9 +4,9 @@
 //!
 //! tonic hands the decoder the message's bytes as a [`DecodeBuf`], a length-limited view of its
 //! receive buffer. prost decoding through that `Buf` calls out of line for every varint, tag
-//! and length it reads (`BytesMut::advance` and the view's bounds check: ~40 instructions each,
-//! ~35 reads for one A2A status-update event); the same bytes decoded as a `&[u8]` advance a
-//! slice, inlined. The receive buffer holds a whole gRPC message contiguously (tonic reads the
+//! and length it reads (`BytesMut::advance` and the view's bounds check: ~35 instructions each,
+//! ~36 reads per streamed A2A event); the same bytes decoded as a `&[u8]` advance a slice,
+//! inlined. The receive buffer holds a whole gRPC message contiguously (tonic reads the
 //! length-prefixed message into it before decoding), so the slice is the message; a buffer
 //! that is not contiguous falls back to decoding through the `Buf`. Measured in
 //! `bench/RESULTS.md` §10 ("A codec that decodes from one slice").
