@@ -229,10 +229,16 @@ fn head(task: &Task) -> Task {
     }
 }
 
-/// Folds `event` into a head: only a status update changes it.
-fn fold_head(head: &mut Task, event: &StreamResponse) {
-    if let Some(Payload::StatusUpdate(u)) = &event.payload {
-        head.status.clone_from(&u.status);
+/// Folds `events` into a head: only a status update changes it, so the last one's status is
+/// the head's (copied once per commit, not once per status update: a streaming task's updates
+/// carry a message each).
+fn fold_head(head: &mut Arc<Task>, events: &[StoredEvent]) {
+    let last = events.iter().rev().find_map(|e| match &e.event.payload {
+        Some(Payload::StatusUpdate(u)) => Some(&u.status),
+        _ => None,
+    });
+    if let Some(status) = last {
+        Arc::make_mut(head).status.clone_from(status);
     }
 }
 
@@ -353,9 +359,8 @@ async fn commit_batch(
                     make_whole(g);
                 }
                 let w = &mut g.write;
-                if w.head_only {
-                    fold_head(Arc::make_mut(&mut w.snapshot), &event);
-                } else {
+                // A head is folded once all the events are in (below).
+                if !w.head_only {
                     task::apply(Arc::make_mut(&mut w.snapshot), &event);
                 }
                 w.last_seq = seq;
@@ -378,6 +383,7 @@ async fn commit_batch(
     }
 
     for g in groups.iter_mut().filter(|g| g.write.head_only) {
+        fold_head(&mut g.write.snapshot, &g.write.events);
         let state = g.write.snapshot.state();
         let (due, large) = {
             let st = g.task.lock();
