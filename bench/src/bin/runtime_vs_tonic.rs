@@ -13,8 +13,9 @@
 //! in one process, under callgrind) to each target, from runs of N and 2N sequential calls
 //! ([`switchyard_bench::callgrind`]), and of one streamed event, from one stream of 4N and one
 //! of 8N chunks: a figure the machine's load moves far less than seconds
-//! (the runtime's hand-offs between threads still move it by a few per cent from run to run:
-//! take the median of a few).
+//! (the runtime's hand-offs between threads still move a call's count by a few per cent from
+//! run to run, and a streamed event's by up to ±10 %, as messages share frames and commits
+//! differently: take the median of a few).
 //!
 //! `bench/runtime.sh` (installs `h2load`) or
 //! `cargo run --release -p switchyard-bench --bin runtime_vs_tonic -- --help`
