@@ -481,21 +481,15 @@ impl Client {
             server.address = tracing::field::Empty,
             server.port = tracing::field::Empty,
         );
-        let attributes = crate::telemetry::record_rpc(&span, service, method);
-        if attributes {
+        if crate::telemetry::record_rpc(&span, service, method) {
             span.record("server.address", host.trim_start_matches("http://"));
             span.record("server.port", port);
         }
         let mut request = span.in_scope(|| self.request(message));
         adjust(&mut request);
         let result = self.unary(send(request)).instrument(span.clone()).await;
-        if attributes {
-            let code = result.as_ref().map_or_else(|e| e.code() as i32, |_| 0);
-            span.record("rpc.grpc.status_code", code);
-            if code != 0 {
-                span.record("otel.status_code", "error");
-            }
-        }
+        let code = result.as_ref().map_or_else(|e| e.code() as i32, |_| 0);
+        crate::telemetry::record_rpc_status(&span, code, crate::telemetry::RpcSide::Client);
         result
     }
 

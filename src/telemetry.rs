@@ -168,6 +168,34 @@ pub fn record_rpc(span: &tracing::Span, service: &str, method: &str) -> bool {
     true
 }
 
+/// Which end of a gRPC call a span stands for ([`record_rpc_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpcSide {
+    /// The caller's span.
+    Client,
+    /// The callee's span.
+    Server,
+}
+
+/// Records a gRPC call's final status `code` (`rpc.grpc.status_code`) on its span and marks
+/// the span failed (`otel.status_code` `error`) as OpenTelemetry's semantic conventions for
+/// RPC spans say: a client span for every code but OK, a server span for UNKNOWN,
+/// DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS (the server's own
+/// faults). Nothing when attributes are not recorded ([`span_attributes`]).
+pub fn record_rpc_status(span: &tracing::Span, code: i32, side: RpcSide) {
+    if !span_attributes() {
+        return;
+    }
+    span.record("rpc.grpc.status_code", code);
+    let failed = match side {
+        RpcSide::Client => code != 0,
+        RpcSide::Server => matches!(code, 2 | 4 | 12 | 13 | 14 | 15),
+    };
+    if failed {
+        span.record("otel.status_code", "error");
+    }
+}
+
 /// Installs logging, tracing and the metrics recorder for this process. Call once, early in
 /// `main`, inside a Tokio runtime (the OTLP exporter uses tonic).
 ///

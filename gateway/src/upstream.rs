@@ -14,7 +14,7 @@ use futures::Stream;
 use axum::extract::FromRequestParts;
 use http::{HeaderMap, request::Parts};
 use switchyard::{
-    telemetry::{self, span_attributes},
+    telemetry,
     trace::{self, TraceHeaders},
 };
 use tokio::time::Instant;
@@ -287,13 +287,7 @@ pub(crate) fn upstream(agent: &str, status: Status) -> ApiError {
 /// Records the outcome of a gRPC call on its client span (any non-OK code marks a client span
 /// as failed).
 pub(crate) fn record_outcome(span: &tracing::Span, code: Code) {
-    if !span_attributes() {
-        return;
-    }
-    span.record("rpc.grpc.status_code", code as i32);
-    if code != Code::Ok {
-        span.record("otel.status_code", "error");
-    }
+    telemetry::record_rpc_status(span, code as i32, telemetry::RpcSide::Client);
 }
 
 /// A stream that keeps its client span open until it ends, recording a failure on it.

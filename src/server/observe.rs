@@ -24,7 +24,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
     client::code_name,
-    telemetry::{BodyEnd, metrics, on_end, span_attributes},
+    telemetry::{BodyEnd, RpcSide, metrics, on_end, record_rpc_status},
     trace::TraceHeaders,
 };
 
@@ -295,13 +295,7 @@ impl Call {
             return;
         }
         self.done = true;
-        if span_attributes() {
-            self.span.record("rpc.grpc.status_code", code);
-            // OpenTelemetry RPC conventions: these codes mark a server span as failed.
-            if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
-                self.span.record("otel.status_code", "error");
-            }
-        }
+        record_rpc_status(&self.span, code, RpcSide::Server);
         let m = &self.metrics;
         m.active.decrement(1.0);
         m.duration.record(self.start.elapsed().as_secs_f64());

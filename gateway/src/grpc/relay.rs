@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
 use switchyard::{
     client::code_name,
-    telemetry::{metrics, span_attributes},
+    telemetry::{RpcSide, metrics, record_rpc_status},
 };
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
@@ -67,13 +67,7 @@ impl Outcome {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        if span_attributes() {
-            self.span.record("rpc.grpc.status_code", code);
-            // OpenTelemetry RPC conventions: these codes mark a server span as failed.
-            if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
-                self.span.record("otel.status_code", "error");
-            }
-        }
+        record_rpc_status(&self.span, code, RpcSide::Server);
         ::metrics::counter!(
             metrics::HTTP_GRPC_CALLS,
             "service" => self.service,
