@@ -176,6 +176,11 @@ async fn grpc_round(agent: &Client, args: &Args, seconds: u64) -> Round {
     .await
 }
 
+/// The allocator of the Switchyard binaries this benchmark stands for (mimalloc; see
+/// `bench/RESULTS.md` §10, "mimalloc"), so that every peer served from this binary runs on it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     switchyard::install_crypto_provider();

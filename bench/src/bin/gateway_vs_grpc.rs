@@ -643,6 +643,11 @@ fn print_instructions(n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The allocator of the Switchyard binaries this benchmark stands for (mimalloc; see
+/// `bench/RESULTS.md` §10, "mimalloc"), so that every peer served from this binary runs on it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     switchyard::install_crypto_provider();

@@ -211,6 +211,11 @@ async fn measure(n: usize, calls: usize) -> anyhow::Result<Vec<(&'static str, u6
     Ok(out)
 }
 
+/// The allocator of the Switchyard binaries this benchmark stands for (mimalloc; see
+/// `bench/RESULTS.md` §10, "mimalloc"), so that every peer served from this binary runs on it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -144,6 +144,11 @@ fn count_instructions(n: u64, concurrency: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The allocator of the Switchyard binaries this benchmark stands for (mimalloc; see
+/// `bench/RESULTS.md` §10, "mimalloc"), so that every peer served from this binary runs on it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -589,6 +589,11 @@ async fn measure(args: &Args, targets: &mut [Target]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The allocator of the Switchyard binaries this benchmark stands for (mimalloc; see
+/// `bench/RESULTS.md` §10, "mimalloc"), so that every peer served from this binary runs on it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(n) = args.instructions {

@@ -13,6 +13,11 @@ use switchyard::{
 };
 use switchyard_research::{Research, ResearchConfig};
 
+/// mimalloc (v2) rather than glibc's malloc: ~12 % fewer instructions per call, idle memory per
+/// connection within its budget (`bench/RESULTS.md` §10, "mimalloc").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let agents = Arg::new("agents")
