@@ -556,6 +556,7 @@ async fn make_calls(target: CallTarget, n: u64, chunks: Option<u64>) -> anyhow::
         .tcp_nodelay(true)
         .build()?;
     let mut grpc = grpc_client(bare_addr).await?;
+    switchyard_bench::callgrind::counting_starts();
     if let Some(chunks) = chunks {
         let (_, events) = match target {
             CallTarget::Gateway => sse_rate(&http, &gateway_url, "bare", chunks, true).await?,

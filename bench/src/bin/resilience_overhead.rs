@@ -194,6 +194,7 @@ async fn main() -> anyhow::Result<()> {
         };
         // `--concurrency` callers share the calls, as in a round.
         let callers = (args.concurrency as u64).clamp(1, n.max(1));
+        callgrind::counting_starts();
         let workers: Vec<_> = (0..callers)
             .map(|i| {
                 let client = client.clone();

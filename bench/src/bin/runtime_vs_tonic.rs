@@ -284,6 +284,7 @@ async fn make_calls(kind: &str, work: Work) -> anyhow::Result<()> {
     };
     let (addr, _telemetry) = start(kind, &args).await?;
     let c = client(addr).await?;
+    switchyard_bench::callgrind::counting_starts();
     let n = match work {
         Work::Calls(n) => n,
         Work::Chunks(chunks) => return stream_rate(&c, chunks).await.map(drop),
