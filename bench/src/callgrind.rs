@@ -75,8 +75,9 @@ pub fn per_unit(args: &[String], flag: &str, n: u64) -> anyhow::Result<f64> {
 }
 
 /// Marks the end of a counted run's setup: callgrind zeroes its counts when this is entered
-/// (`--zero-before`, see [`total`]). Call it once, after the servers, clients and connections
-/// are up and before the first counted call. Outside callgrind it does nothing.
+/// (`--zero-before`, see [`total`]). Call it once, after the servers and clients are built and
+/// before the first counted call (a connection a client makes lazily, at its first call, is
+/// then counted in both runs alike and cancels out). Outside callgrind it does nothing.
 ///
 /// Without it, `quanta`'s clock calibration (run by the Prometheus recorder's install) loops
 /// for a fixed wall-clock time, so its count differs between two runs under valgrind: one
