@@ -12,6 +12,24 @@
 
 use std::process::Command;
 
+/// What a counted run does once its setup is done: the benchmarks' hidden `--calls n` and
+/// `--chunks n` (the flags [`per_call`] and [`per_unit`] pass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// This many sequential `SendMessage` calls, each a new message.
+    Calls(u64),
+    /// One `SendStreamingMessage` call of this many chunks.
+    Chunks(u64),
+}
+
+impl Work {
+    /// From the `--calls` and `--chunks` flags (`--calls` wins when both are given); `None`
+    /// when neither is.
+    pub fn from_flags(calls: Option<u64>, chunks: Option<u64>) -> Option<Self> {
+        calls.map(Self::Calls).or(chunks.map(Self::Chunks))
+    }
+}
+
 /// Total instructions (`Ir`) of the current executable run under callgrind with `args`.
 ///
 /// # Errors

@@ -54,7 +54,9 @@ use switchyard::{
     task::json_to_value,
 };
 use switchyard_bench::{
-    Round, median,
+    Round,
+    callgrind::Work,
+    median,
     process::{self, Pinning},
     round, summarize,
 };
@@ -531,15 +533,15 @@ async fn profile_gateway(
     Ok(())
 }
 
-/// `--calls n` (or `--chunks`): the bare agent and a gateway in front of it (as in the rounds,
+/// `--calls n` or `--chunks n`: the bare agent and a gateway in front of it (as in the rounds,
 /// for either target, so that both runs have the same setup; the gateway binary's telemetry
-/// installed in the process), then `n` sequential `SendMessage` calls to `target`, or with
-/// `chunks` one stream of that many chunks instead.
+/// installed in the process), then `work` against `target`: `n` sequential `SendMessage`
+/// calls, or one stream of `n` chunks.
 ///
 /// # Errors
 /// Setup fails, or any call fails or does not complete its task (with the call's number and
 /// what came back), or the stream misses events.
-async fn make_calls(target: CallTarget, n: u64, chunks: Option<u64>) -> anyhow::Result<()> {
+async fn make_calls(target: CallTarget, work: Work) -> anyhow::Result<()> {
     let _telemetry = telemetry("switchyard-gateway")?;
     let bare_addr = switchyard_bench::bare::start_bare().await?;
     let registry = Arc::new(Registry::new(&RegistryConfig::from_env_value(&format!(
@@ -557,18 +559,12 @@ async fn make_calls(target: CallTarget, n: u64, chunks: Option<u64>) -> anyhow::
         .build()?;
     let mut grpc = grpc_client(bare_addr).await?;
     switchyard_bench::callgrind::counting_starts();
-    if let Some(chunks) = chunks {
-        let (_, events) = match target {
-            CallTarget::Gateway => sse_rate(&http, &gateway_url, "bare", chunks, true).await?,
-            CallTarget::Direct => grpc_rate(&grpc, chunks).await?,
-        };
-        // The bare agent's stream: two events per chunk and four more.
-        anyhow::ensure!(
-            events == 2 * chunks + 4,
-            "a stream of {chunks} chunks carried {events} events"
-        );
-        return Ok(());
-    }
+    let n = match work {
+        Work::Calls(n) => n,
+        Work::Chunks(chunks) => {
+            return stream_events(&http, &gateway_url, &grpc, target, chunks).await;
+        }
+    };
     for i in 0..n {
         match target {
             CallTarget::Gateway => {
@@ -600,6 +596,30 @@ async fn make_calls(target: CallTarget, n: u64, chunks: Option<u64>) -> anyhow::
             }
         }
     }
+    Ok(())
+}
+
+/// `--chunks n`: one stream of `chunks` chunks from the bare agent, through the gateway's SSE
+/// (`Accept: text/event-stream`) or over direct gRPC.
+///
+/// # Errors
+/// The stream fails or misses events.
+async fn stream_events(
+    http: &reqwest::Client,
+    gateway_url: &str,
+    grpc: &A2aClient,
+    target: CallTarget,
+    chunks: u64,
+) -> anyhow::Result<()> {
+    let (_, events) = match target {
+        CallTarget::Gateway => sse_rate(http, gateway_url, "bare", chunks, true).await?,
+        CallTarget::Direct => grpc_rate(grpc, chunks).await?,
+    };
+    // The bare agent's stream: two events per chunk and four more.
+    anyhow::ensure!(
+        events == 2 * chunks + 4,
+        "a stream of {chunks} chunks carried {events} events"
+    );
     Ok(())
 }
 
@@ -652,11 +672,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     switchyard::install_crypto_provider();
-    if args.serve.is_none()
-        && args.calls.is_none()
-        && args.chunks.is_none()
-        && args.instructions.is_none()
-    {
+    let work = Work::from_flags(args.calls, args.chunks);
+    if args.serve.is_none() && work.is_none() && args.instructions.is_none() {
         // Before the runtime starts its threads: its worker count follows the affinity.
         args.pinning.pin_self()?;
     }
@@ -667,11 +684,8 @@ fn main() -> anyhow::Result<()> {
         if let Some(serve) = args.serve {
             return serve_one(serve, &args).await;
         }
-        if let Some(n) = args.calls {
-            return make_calls(args.target, n, None).await;
-        }
-        if let Some(chunks) = args.chunks {
-            return make_calls(args.target, 0, Some(chunks)).await;
+        if let Some(work) = work {
+            return make_calls(args.target, work).await;
         }
         if let Some(n) = args.instructions {
             return tokio::task::spawn_blocking(move || print_instructions(n)).await?;

@@ -44,6 +44,7 @@ use switchyard::{
 use switchyard_bench::{
     Round,
     bare::start_bare,
+    callgrind::Work,
     median,
     process::{self, Pinning},
     round, summarize,
@@ -258,15 +259,6 @@ async fn serve_one(kind: &str, args: &Args) -> anyhow::Result<()> {
     process::announce(addr);
     process::until_stdin_closes().await;
     Ok(())
-}
-
-/// What `--calls` or `--chunks` asks of a target started in this process.
-#[derive(Debug, Clone, Copy)]
-enum Work {
-    /// Sequential `SendMessage` calls, each a new message.
-    Calls(u64),
-    /// One `SendStreamingMessage` call of this many chunks.
-    Chunks(u64),
 }
 
 /// `--calls n` or `--chunks n` with `--serve kind`: starts `kind` in this process (SQLite in a
@@ -607,12 +599,10 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let work = match (args.calls, args.chunks) {
-        (Some(n), _) => Some(Work::Calls(n)),
-        (None, Some(n)) => Some(Work::Chunks(n)),
-        (None, None) => None,
-    };
-    match (args.serve.clone(), work) {
+    match (
+        args.serve.clone(),
+        Work::from_flags(args.calls, args.chunks),
+    ) {
         (Some(kind), Some(work)) => rt.block_on(make_calls(&kind, work)),
         (Some(kind), None) => rt.block_on(serve_one(&kind, &args)),
         (None, _) => rt.block_on(run(args)),
