@@ -5,12 +5,18 @@
 //! one pragma ([`Durability`]); the file is inspectable with the `sqlite3` shell; and the same
 //! sqlx query layer serves the PostgreSQL store used by several replicas.
 //!
+//! One process owns the file ([`owner`]), so the store keeps the message keys it holds in
+//! memory ([`seen`]) and answers most idempotence lookups without a read.
+//!
 //! Durability: the runtime groups concurrent writes into one transaction per batch (group
 //! commit). With [`Durability::Fsync`] each batch is fsynced before any of its events is
 //! acknowledged or shown to a subscriber; with [`Durability::Os`] it is written to the OS and
 //! fsynced at WAL checkpoints.
 
-use std::{path::Path, str::FromStr as _, time::Duration};
+mod owner;
+mod seen;
+
+use std::{path::Path, str::FromStr as _, sync::Arc, time::Duration};
 
 use futures::TryStreamExt as _;
 use prost::Message as _;
@@ -129,23 +135,30 @@ fn terminal(q: &mut QueryBuilder<Sqlite>) {
 /// Rows per multi-row INSERT; each row binds at most 6 values, far below SQLite's 32766.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// A [`TaskStore`] in one SQLite file (WAL mode), written by one connection and read by a pool.
+/// A [`TaskStore`] in one SQLite file (WAL mode), written by one connection and read by a pool,
+/// owned by one process from [`open`](Self::open) to [`close`](Self::close).
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    owner: Arc<owner::Owner>,
+    /// The message keys in `task_messages`, approximately (no false negatives).
+    seen: Arc<seen::SeenKeys>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and migrates its schema.
+    /// Opens (creating if needed) the database at `path`, takes its lock (`<path>.lock`: one
+    /// process owns a store; an open waits up to 5 s for a previous owner that is closing
+    /// it) and migrates its schema.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when the file cannot be created or opened, or its schema is newer
-    /// than this version understands.
+    /// [`StoreError::Backend`] when the file cannot be created or opened, another process
+    /// holds it, or its schema is newer than this version understands.
     pub async fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(backend)?;
         }
+        let owner = Arc::new(owner::Owner::acquire(path).await?);
         let synchronous = match durability {
             Durability::Fsync => SqliteSynchronous::Full,
             Durability::Os => SqliteSynchronous::Normal,
@@ -177,7 +190,27 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(backend)?;
-        Ok(Self { writer, reader })
+        let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM task_messages")
+            .fetch_one(&reader)
+            .await
+            .map_err(backend)?;
+        let seen = Arc::new(seen::SeenKeys::new(usize::try_from(keys).unwrap_or(0)));
+        // Loaded beside the first calls (lookups read the file until it completes): an open
+        // does not wait for a scan of every key.
+        let (loading, pool) = (seen.clone(), reader.clone());
+        tokio::spawn(async move {
+            if let Err(e) = loading.load(&pool).await
+                && !pool.is_closed()
+            {
+                tracing::warn!(error = %e, "loading the message keys failed: every idempotence lookup reads the store");
+            }
+        });
+        Ok(Self {
+            writer,
+            reader,
+            owner,
+            seen,
+        })
     }
 
     /// The task of a `(snapshot, last_seq, snapshot seq)` row, with the events after its
@@ -223,10 +256,11 @@ impl SqliteStore {
         Ok(events)
     }
 
-    /// Closes both pools, checkpointing the WAL.
+    /// Closes both pools, checkpointing the WAL, and releases the store's lock.
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+        self.owner.release();
     }
 }
 
@@ -362,6 +396,10 @@ impl TaskStore for SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
+        // Before the keys can be in the file (a failed commit leaves false positives only).
+        for key in batch.iter().flat_map(|w| &w.messages) {
+            self.seen.insert(key);
+        }
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let whole: Vec<&TaskWrite> = batch.iter().filter(|w| !w.head_only).collect();
         for writes in whole.chunks(ROWS_PER_STATEMENT) {
@@ -474,6 +512,9 @@ impl TaskStore for SqliteStore {
     }
 
     async fn task_for_message(&self, key: &MessageKey) -> Result<Option<String>, StoreError> {
+        if !self.seen.may_hold(key) {
+            return Ok(None);
+        }
         sqlx::query_scalar(
             "SELECT task_id FROM task_messages WHERE context_id = ? AND message_id = ?",
         )
@@ -484,14 +525,15 @@ impl TaskStore for SqliteStore {
         .map_err(backend)
     }
 
-    /// One `SELECT` per [`ROWS_PER_STATEMENT`] keys: the keys as a `VALUES` table joined with
-    /// `task_messages` on its primary key.
+    /// The keys the file may hold ([`seen`]), if any: one `SELECT` per [`ROWS_PER_STATEMENT`]
+    /// of them, as a `VALUES` table joined with `task_messages` on its primary key.
     async fn tasks_for_messages(
         &self,
         keys: &[MessageKey],
     ) -> Result<Vec<Option<String>>, StoreError> {
+        let held: Vec<&MessageKey> = keys.iter().filter(|k| self.seen.may_hold(k)).collect();
         let mut rows = Vec::new();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        for chunk in held.chunks(ROWS_PER_STATEMENT) {
             let mut q = QueryBuilder::<Sqlite>::new("WITH k(c, m) AS (");
             q.push_values(chunk, |mut row, k| {
                 row.push_bind(k.context_id.as_str())
@@ -962,6 +1004,48 @@ mod tests {
             store.checkpoint("a").await.expect("get").as_deref(),
             Some(&b"at 3"[..])
         );
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn message_keys_of_the_file_and_of_new_commits_are_found_once_the_keys_are_loaded() {
+        let (_dir, path, store) = fresh().await;
+        let key = |m: &str| MessageKey {
+            context_id: "ctx".into(),
+            message_id: m.into(),
+        };
+        let mut w = write("a", TaskState::Completed, 1_000_000);
+        w.messages = vec![key("before")];
+        store.commit(&[w]).await.expect("commit");
+        store.close().await;
+
+        let store = SqliteStore::open(&path, Durability::Os)
+            .await
+            .expect("reopen");
+        let mut w = write("b", TaskState::Completed, 2_000_000);
+        w.messages = vec![key("after")];
+        store.commit(&[w]).await.expect("commit");
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !store.seen.loaded() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the keys load");
+        let keys = [key("before"), key("after"), key("never")];
+        assert_eq!(
+            store.tasks_for_messages(&keys).await.expect("lookup"),
+            [Some("a".to_owned()), Some("b".to_owned()), None]
+        );
+        assert_eq!(
+            store
+                .task_for_message(&keys[0])
+                .await
+                .expect("lookup")
+                .as_deref(),
+            Some("a")
+        );
+        assert!(!store.seen.may_hold(&keys[2]), "answered without a read");
         store.close().await;
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use serde_json::json;
 use switchyard::{
+    AgentServer, ServeConfig, StoreConfig,
     pb::a2a::{
         Message, SendMessageConfiguration, StreamResponse, Task, TaskState, send_message_response,
         stream_response,
@@ -118,6 +119,35 @@ async fn tasks_and_events_survive_a_restart() {
         .await
         .expect("list");
     assert_eq!(list.total_size, 2);
+    second.stop().await;
+}
+
+/// One process owns a data directory's store: a second agent on it is refused (after waiting
+/// 5 s for the first to let go), with an error naming the lock file and the owner's process;
+/// once the first has stopped, an agent starts on it.
+#[tokio::test]
+async fn a_second_agent_on_the_same_data_directory_is_refused_until_the_first_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = Served::start_in(switchyard_echo::Echo, dir.path(), |_| {}).await;
+    let config = ServeConfig {
+        store: StoreConfig::Sqlite {
+            path: dir.path().join("tasks.db"),
+            durability: Durability::Fsync,
+        },
+        ..Default::default()
+    };
+    let e = AgentServer::bind(switchyard_echo::Echo, config)
+        .await
+        .expect_err("the store is in use")
+        .to_string();
+    assert!(
+        e.contains("is in use by another process")
+            && e.contains("tasks.db.lock")
+            && e.contains(&std::process::id().to_string()),
+        "{e}"
+    );
+    first.stop().await;
+    let second = Served::start_in(switchyard_echo::Echo, dir.path(), |_| {}).await;
     second.stop().await;
 }
 
