@@ -70,7 +70,8 @@ pub struct UpConfig {
     pub durability: Durability,
     /// Task store of every agent (unless the agent names its own): `memory`, `sqlite:<path>`
     /// or `postgres://user:password@host:port/database` (each agent in its own schema, named
-    /// after it). Unset: a SQLite file per agent, `<data_dir>/<agent>.db`.
+    /// after it). Unset: a SQLite file per agent, `<data_dir>/<agent>.db`. A `sqlite:<path>`
+    /// here suits one agent only: `up` refuses two agents on one SQLite file.
     pub store: Option<String>,
     /// Name of an environment variable holding the `store` spec (e.g. one a Kubernetes
     /// Secret sets), instead of `store`.

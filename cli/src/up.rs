@@ -212,6 +212,39 @@ fn replica_stores(config: &Config, name: &str) -> Result<Vec<StoreConfig>, CliEr
     }
 }
 
+/// Every agent `up` starts: the built-in ones and the stdio agents, less the disabled ones.
+fn enabled_agents(config: &Config) -> impl Iterator<Item = &str> {
+    ["echo", "textstats", "summarize", "keywords", "research"]
+        .into_iter()
+        .chain(config.up.stdio_agents.keys().map(String::as_str))
+        .filter(|name| enabled(config, name))
+}
+
+/// Refuses a configuration in which two agents would open one SQLite file (e.g. `up.store =
+/// "sqlite:<path>"` for several agents): a SQLite store is one agent's, and the second agent
+/// would fail to start once the first holds it.
+///
+/// # Errors
+/// [`CliError::Config`] naming both agents and the file; the errors of
+/// [`UpConfig::store_for`](crate::config::UpConfig::store_for).
+fn check_sqlite_files(config: &Config) -> Result<(), CliError> {
+    let mut owners: std::collections::HashMap<std::path::PathBuf, &str> =
+        std::collections::HashMap::new();
+    for name in enabled_agents(config) {
+        if let StoreConfig::Sqlite { path, .. } = config.up.store_for(name, &config.data_dir)?
+            && let Some(first) = owners.insert(path.clone(), name)
+        {
+            return Err(CliError::Config(format!(
+                "agents {first} and {name} would share the SQLite file {}: a SQLite store is \
+                 one agent's; name a file per agent (up.agents.<name>.store), or share a \
+                 postgres://… store",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn enabled(config: &Config, name: &str) -> bool {
     !config.up.agents.get(name).is_some_and(|a| a.disabled)
 }
@@ -233,6 +266,7 @@ fn entry(r: &Running) -> AgentConfig {
 /// directory.
 pub async fn up(config: &Config, json: bool) -> Result<(), CliError> {
     let _lock = UpLock::acquire(&config.data_dir)?;
+    check_sqlite_files(config)?;
     let ids = Identities::open(config)?;
     let ids = ids.as_ref();
     let authz = agent_authz(config, ids)?;
@@ -432,6 +466,25 @@ mod tests {
         assert!(Identities::open(&insecure).expect("ok").is_none());
         let off = agent_authz(&insecure, None).expect("valid");
         assert!(!off.policy.is_enabled() && off.forwarders.is_empty());
+    }
+
+    #[test]
+    fn two_agents_never_share_a_sqlite_file() {
+        check_sqlite_files(&config("")).expect("a file per agent by default");
+        let c = config("[up]\nstore = \"sqlite:/var/shared.db\"\n");
+        let e = check_sqlite_files(&c).expect_err("shared").to_string();
+        assert!(
+            e.contains("agents echo and textstats would share the SQLite file /var/shared.db"),
+            "{e}"
+        );
+        // Only one agent left on it.
+        let c = config(
+            "[up]\nstore = \"sqlite:/var/shared.db\"\n[up.agents.textstats]\n\
+             store = \"memory\"\n[up.agents.summarize]\ndisabled = true\n\
+             [up.agents.keywords]\nstore = \"sqlite:/var/k.db\"\n\
+             [up.agents.research]\nstore = \"memory\"\n",
+        );
+        check_sqlite_files(&c).expect("echo alone on it");
     }
 
     #[test]

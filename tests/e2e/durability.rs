@@ -141,7 +141,7 @@ async fn a_second_agent_on_the_same_data_directory_is_refused_until_the_first_st
         .expect_err("the store is in use")
         .to_string();
     assert!(
-        e.contains("is in use by another process")
+        e.contains("is already open")
             && e.contains("tasks.db.lock")
             && e.contains(&std::process::id().to_string()),
         "{e}"

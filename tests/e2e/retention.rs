@@ -1,11 +1,11 @@
 //! Task retention (issue 9, item 6): old terminal tasks are swept to the configured bound, at
 //! start and by the background sweeper; running and interrupted tasks are untouched.
 
-use std::{path::Path, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use serde_json::json;
 use switchyard::{
-    Retention,
+    Retention, StoreConfig,
     pb::a2a::{ListTasksRequest, Task, TaskState, TaskStatus},
     store::{Durability, SqliteStore, TaskStore, TaskWrite},
     task::{new_id, timestamp_micros},
@@ -39,9 +39,8 @@ fn task(state: TaskState, age: Duration, offset: i64) -> Task {
     }
 }
 
-/// Writes `tasks` straight into the SQLite store at `path`.
-async fn seed(path: &Path, tasks: &[Task]) {
-    let store = SqliteStore::open(path, Durability::Os).await.expect("open");
+/// Writes `tasks` straight into `store`, beside any agent serving from it.
+async fn seed(store: &SqliteStore, tasks: &[Task]) {
     let batch: Vec<TaskWrite> = tasks
         .iter()
         .map(|t| TaskWrite {
@@ -56,7 +55,6 @@ async fn seed(path: &Path, tasks: &[Task]) {
         })
         .collect();
     store.commit(&batch).await.expect("seed");
-    store.close().await;
 }
 
 fn ids(tasks: &[Task]) -> Vec<String> {
@@ -90,9 +88,17 @@ async fn old_terminal_tasks_are_swept_to_the_bound_and_running_ones_are_untouche
     .into_iter()
     .map(|s| task(s, 10 * day, 0))
     .collect();
-    seed(&db, &[old.clone(), recent.clone(), kept.clone()].concat()).await;
+    // One process owns a SQLite file: the test writes through the store the agent serves from.
+    let store = Arc::new(SqliteStore::open(&db, Durability::Os).await.expect("open"));
+    seed(
+        &store,
+        &[old.clone(), recent.clone(), kept.clone()].concat(),
+    )
+    .await;
 
+    let shared: Arc<dyn TaskStore> = store.clone();
     let echo = Served::start_in(switchyard_echo::Echo, dir.path(), |c| {
+        c.store = StoreConfig::Custom(shared);
         c.retention = Retention {
             max_age: Some(day),
             max_terminal_tasks: Some(3),
@@ -128,7 +134,7 @@ async fn old_terminal_tasks_are_swept_to_the_bound_and_running_ones_are_untouche
     // The background sweeper keeps the bound while the agent runs: old terminal tasks that
     // appear in the store are swept at its next run.
     seed(
-        &db,
+        &store,
         &(0..4)
             .map(|i| task(TaskState::Canceled, 2 * day, i))
             .collect::<Vec<_>>(),

@@ -61,14 +61,14 @@ impl Owner {
                     let mut holder = String::new();
                     let _ = file.read_to_string(&mut holder);
                     let holder = match holder.trim() {
-                        "" => String::new(),
-                        pid => format!(" (process {pid})"),
+                        "" => "another store".to_owned(),
+                        pid => format!("process {pid}"),
                     };
                     return Err(StoreError::Backend(
                         format!(
-                            "the SQLite store {} is in use by another process{holder}, which \
-                             holds {}: one process owns a SQLite store (give each agent its \
-                             own data directory; replicas share a PostgreSQL store)",
+                            "the SQLite store {} is already open: {holder} holds {}. A SQLite \
+                             store belongs to one agent in one process: give each agent a file \
+                             of its own; replicas share a PostgreSQL store",
                             db.display(),
                             path.display()
                         )
@@ -119,10 +119,7 @@ mod tests {
             started.elapsed()
         );
         let pid = std::process::id().to_string();
-        assert!(
-            e.contains("in use by another process") && e.contains(&pid),
-            "{e}"
-        );
+        assert!(e.contains("is already open") && e.contains(&pid), "{e}");
         assert!(e.contains("t.db.lock"), "{e}");
         first.release();
         let second = Owner::acquire(&db).await.expect("after release");
