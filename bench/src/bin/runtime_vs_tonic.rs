@@ -6,7 +6,10 @@
 //! Every measured server runs in a process of its own, pinned with `taskset` to
 //! `--server-cpus`; the load generator (this process, and `h2load` with `--h2load`) is pinned to
 //! `--client-cpus`, so that the client's cost is not charged to the server. The runtime's
-//! processes install the telemetry of the `switchyard-echo` binary, as every agent does.
+//! processes install the telemetry of the `switchyard-echo` binary, as every agent does. Each
+//! unary round also reads the server process's CPU time (all its threads:
+//! [`process::cpu_time`]) and reports it per completed call, a figure this noisy machine moves
+//! less than RPS.
 //! `--profile` records a CPU profile (`perf record -g`) of the SQLite runtime's process during
 //! one extra round.
 //! `--instructions N` instead counts the instructions of one `SendMessage` (client and server
@@ -189,6 +192,8 @@ struct Target {
     /// Its process; dropping it (and its stdin) stops the server.
     process: Child,
     unary: Vec<Round>,
+    /// Per unary round: the server process's CPU time per completed call, µs.
+    cpu_us: Vec<f64>,
     stream: Vec<f64>,
     h2load: Vec<H2Round>,
     /// The bare tonic server (the only one h2load measures).
@@ -524,7 +529,13 @@ async fn measure(args: &Args, targets: &mut [Target]) -> anyhow::Result<()> {
         // Rotate which goes first, so drift in machine load hits every target alike.
         for k in 0..n {
             let t = &mut targets[(i + k) % n];
-            t.unary.push(run_round(t.client.clone(), args).await);
+            let pid = t.process.id().context("the server exited")?;
+            let before = process::cpu_time(pid)?;
+            let r = run_round(t.client.clone(), args).await;
+            let cpu = process::cpu_time(pid)?.saturating_sub(before);
+            t.cpu_us
+                .push(cpu.as_secs_f64() * 1e6 / r.calls.max(1) as f64);
+            t.unary.push(r);
             if args.stream_chunks > 0 {
                 t.stream
                     .push(stream_rate(&t.client, args.stream_chunks).await?);
@@ -540,9 +551,10 @@ async fn measure(args: &Args, targets: &mut [Target]) -> anyhow::Result<()> {
             .iter()
             .map(|t| {
                 format!(
-                    "{}: {:?} stream {:.0} ev/s h2load {:?}",
+                    "{}: {:?} server CPU {:.1} µs/call stream {:.0} ev/s h2load {:?}",
                     t.label,
                     t.unary[i],
+                    t.cpu_us[i],
                     t.stream.get(i).copied().unwrap_or(0.0),
                     t.h2load.get(i)
                 )
@@ -555,13 +567,15 @@ async fn measure(args: &Args, targets: &mut [Target]) -> anyhow::Result<()> {
     let h2_rps = |t: &Target| median(&mut t.h2load.iter().map(|r| r.rps).collect::<Vec<_>>());
     let bare_h2 = h2_rps(&targets[n - 1]);
     println!(
-        "| target | RPS (median) | p50 µs | p99 µs | vs bare | one stream, events/s | vs bare \
-         | h2load RPS | h2load mean µs | vs bare |"
+        "| target | RPS (median) | p50 µs | p99 µs | vs bare | server CPU µs / call | vs bare \
+         | one stream, events/s | vs bare | h2load RPS | h2load mean µs | vs bare |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let bare_cpu = median(&mut targets[n - 1].cpu_us.clone());
     let mut errors = 0;
     for t in targets.iter_mut() {
         let (rps, p50, p99) = summarize(&t.unary);
+        let cpu = median(&mut t.cpu_us);
         let ev = median(&mut t.stream);
         let h2 = h2_rps(t);
         let h2_mean = median(&mut t.h2load.iter().map(|r| r.mean_us).collect::<Vec<_>>());
@@ -569,10 +583,11 @@ async fn measure(args: &Args, targets: &mut [Target]) -> anyhow::Result<()> {
         errors += t.h2load.iter().map(|r| r.failed).sum::<u64>();
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
         println!(
-            "| {} | {rps:.0} | {p50:.0} | {p99:.0} | {:.2}x | {ev:.0} | {:.2}x | {h2:.0} | \
-             {h2_mean:.0} | {:.2}x |",
+            "| {} | {rps:.0} | {p50:.0} | {p99:.0} | {:.2}x | {cpu:.1} | {:.2}x | {ev:.0} | \
+             {:.2}x | {h2:.0} | {h2_mean:.0} | {:.2}x |",
             t.label,
             ratio(rps, bare_rps),
+            ratio(cpu, bare_cpu),
             ratio(ev, bare_stream),
             ratio(h2, bare_h2),
         );
@@ -640,6 +655,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             addr,
             process,
             unary: Vec::new(),
+            cpu_us: Vec::new(),
             stream: Vec::new(),
             h2load: Vec::new(),
             bare: kind == "bare",
