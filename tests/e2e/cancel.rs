@@ -25,7 +25,9 @@ fn status_text(t: &switchyard::pb::a2a::Task) -> String {
 #[tokio::test]
 async fn the_callers_deadline_cancels_the_task() {
     let (echo, _dir) = Served::echo().await;
-    let client = echo.client.clone().with_timeout(Duration::from_millis(300));
+    // Long enough for a loaded machine to accept the message (the task must exist), far
+    // shorter than the agent's delay.
+    let client = echo.client.clone().with_timeout(Duration::from_secs(1));
     let err = client
         .send(message("slow", json!({"delay_ms": 10_000})))
         .await
