@@ -1,9 +1,10 @@
 //! The message keys a SQLite store holds, kept in memory as a Bloom filter, so that an
 //! idempotence lookup ([`TaskStore::tasks_for_messages`](crate::store::TaskStore)) of a key the
 //! file has never held (every first send of a message: nearly all of them) is answered without
-//! a read: a read is a round trip to one of sqlx's SQLite threads, and at ~8k sends/s such
-//! round trips were ~10 % of the agent's CPU (`bench/RESULTS.md` §10, "Idempotence lookups
-//! answered in memory").
+//! a read: a read is three round trips to one of sqlx's SQLite threads (a pool acquire, the
+//! query, a release), and answering new keys from memory took 16 % off the agent's CPU per
+//! `SendMessage` and 63 % of its context switches (`bench/RESULTS.md` §10, "Idempotence
+//! lookups answered in memory").
 //!
 //! Sound because one process owns the file ([`super::owner`]): every key in the file was there
 //! when the store opened, and is added by [`SeenKeys::load`], or was committed by this process,
