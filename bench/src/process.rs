@@ -12,6 +12,8 @@
 use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
 
 use anyhow::Context as _;
+
+use crate::Round;
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader},
     process::{Child, Command},
@@ -162,4 +164,26 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
             .with_context(|| format!("{}: not a schedstat line: {stat:?}", path.display()))?;
     }
     Ok(Duration::from_nanos(nanos))
+}
+
+/// Runs `round` and measures the CPU time each of `pids` spent meanwhile ([`cpu_time`]), per
+/// completed call, in µs.
+///
+/// # Errors
+/// A process's `/proc` entry cannot be read (it exited).
+pub async fn with_cpu<const N: usize>(
+    pids: [u32; N],
+    round: impl Future<Output = Round>,
+) -> anyhow::Result<(Round, [f64; N])> {
+    let mut before = [Duration::ZERO; N];
+    for (b, &pid) in before.iter_mut().zip(&pids) {
+        *b = cpu_time(pid)?;
+    }
+    let r = round.await;
+    let calls = r.calls.max(1) as f64;
+    let mut per_call = [0.0; N];
+    for ((c, &pid), b) in per_call.iter_mut().zip(&pids).zip(before) {
+        *c = cpu_time(pid)?.saturating_sub(b).as_secs_f64() * 1e6 / calls;
+    }
+    Ok((r, per_call))
 }

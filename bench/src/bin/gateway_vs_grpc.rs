@@ -187,23 +187,6 @@ async fn jsonrpc_round(http: reqwest::Client, url: String, args: &Args) -> Round
     .await
 }
 
-/// Runs `round` and measures the CPU time each of `pids` (an agent and the gateway) spent
-/// meanwhile, per completed call, in µs ([`process::cpu_time`]).
-///
-/// # Errors
-/// A process's `/proc` entry cannot be read (it exited).
-async fn with_cpu(
-    pids: [u32; 2],
-    round: impl Future<Output = Round>,
-) -> anyhow::Result<(Round, [f64; 2])> {
-    let before = [process::cpu_time(pids[0])?, process::cpu_time(pids[1])?];
-    let r = round.await;
-    let after = [process::cpu_time(pids[0])?, process::cpu_time(pids[1])?];
-    let calls = r.calls.max(1) as f64;
-    let per_call = |k: usize| after[k].saturating_sub(before[k]).as_secs_f64() * 1e6 / calls;
-    Ok((r, [per_call(0), per_call(1)]))
-}
-
 async fn grpc_round(client: A2aClient, args: &Args) -> Round {
     round(args.concurrency, Duration::from_secs(args.seconds), move || {
         let mut c = client.clone();
@@ -762,7 +745,7 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
                 jsonrpc_round(http.clone(), via_gateway_bare.clone(), args).boxed(),
             ),
         ] {
-            let (round, per_call) = with_cpu([agent_pid, gateway_pid], round).await?;
+            let (round, per_call) = process::with_cpu([agent_pid, gateway_pid], round).await?;
             r[t].push(round);
             cpu[t].push(per_call);
         }

@@ -8,7 +8,7 @@
 //! `--client-cpus`, so that the client's cost is not charged to the server. The runtime's
 //! processes install the telemetry of the `switchyard-echo` binary, as every agent does. Each
 //! unary round also reads the server process's CPU time (all its threads:
-//! [`process::cpu_time`]) and reports it per completed call, a figure this noisy machine moves
+//! [`process::with_cpu`]) and reports it per completed call, a figure this noisy machine moves
 //! less than RPS.
 //! `--profile` records a CPU profile (`perf record -g`) of the SQLite runtime's process during
 //! one extra round.
@@ -530,11 +530,8 @@ async fn measure(args: &Args, targets: &mut [Target]) -> anyhow::Result<()> {
         for k in 0..n {
             let t = &mut targets[(i + k) % n];
             let pid = t.process.id().context("the server exited")?;
-            let before = process::cpu_time(pid)?;
-            let r = run_round(t.client.clone(), args).await;
-            let cpu = process::cpu_time(pid)?.saturating_sub(before);
-            t.cpu_us
-                .push(cpu.as_secs_f64() * 1e6 / r.calls.max(1) as f64);
+            let (r, [cpu]) = process::with_cpu([pid], run_round(t.client.clone(), args)).await?;
+            t.cpu_us.push(cpu);
             t.unary.push(r);
             if args.stream_chunks > 0 {
                 t.stream
