@@ -190,11 +190,13 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(backend)?;
-        let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM task_messages")
+        // Sized by the tasks (a sum over at most nine rows kept by triggers), not by a count
+        // of the keys, which would walk their whole table before the open returns.
+        let tasks: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(n), 0) FROM task_counts")
             .fetch_one(&reader)
             .await
             .map_err(backend)?;
-        let seen = Arc::new(seen::SeenKeys::new(usize::try_from(keys).unwrap_or(0)));
+        let seen = Arc::new(seen::SeenKeys::new(usize::try_from(tasks).unwrap_or(0)));
         // Loaded beside the first calls (lookups read the file until it completes): an open
         // does not wait for a scan of every key.
         let (loading, pool) = (seen.clone(), reader.clone());

@@ -44,12 +44,13 @@ impl std::fmt::Debug for SeenKeys {
 }
 
 impl SeenKeys {
-    /// An empty filter for a file that holds `keys` keys, sized for twice as many (at least
-    /// [`MIN_CAPACITY`]); nothing is answered from it until [`load`](Self::load) completes.
-    pub(super) fn new(keys: usize) -> Self {
+    /// An empty filter for a file that holds `tasks` tasks, sized for twice as many keys (a
+    /// task records the key of each message that names one; at least [`MIN_CAPACITY`]);
+    /// nothing is answered from it until [`load`](Self::load) completes.
+    pub(super) fn new(tasks: usize) -> Self {
         Self {
             filter: AtomicBloomFilter::with_false_pos(FALSE_POSITIVES)
-                .expected_items(keys.saturating_mul(2).max(MIN_CAPACITY)),
+                .expected_items(tasks.saturating_mul(2).max(MIN_CAPACITY)),
             loaded: AtomicBool::new(false),
         }
     }
