@@ -271,6 +271,11 @@ fn subscriber(
                 // No `busy_ns` / `idle_ns` attributes: a clock read at every poll of every
                 // instrumented future.
                 .with_tracked_inactivity(false)
+                // No OpenTelemetry context attached at every poll of every instrumented
+                // future: nothing here reads `opentelemetry::Context::current()` (parents
+                // come from the `tracing` span tree, outgoing `traceparent` headers from
+                // `OpenTelemetrySpanExt::context`, log lines from `get_otel_context`).
+                .with_context_activation(false)
                 .with_filter(spans),
         )
         // A layer without a filter of its own would be a global filter that enables every
