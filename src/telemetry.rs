@@ -276,6 +276,11 @@ fn subscriber(
                 // come from the `tracing` span tree, outgoing `traceparent` headers from
                 // `OpenTelemetrySpanExt::context`, log lines from `get_otel_context`).
                 .with_context_activation(false)
+                // A span's code location, thread and target are attributes only an exported
+                // span shows; without an exporter each span would build and drop them.
+                .with_location(exporting)
+                .with_threads(exporting)
+                .with_target(exporting)
                 .with_filter(spans),
         )
         // A layer without a filter of its own would be a global filter that enables every
@@ -363,6 +368,62 @@ mod tests {
             local.register_callsite(&MILESTONE_EVENT).is_never(),
             "a span event nobody exports is recorded"
         );
+    }
+
+    /// Keeps every span that ends.
+    #[derive(Debug, Default, Clone)]
+    struct Collect(std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+
+    impl opentelemetry_sdk::trace::SpanProcessor for Collect {
+        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+        fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
+            self.0.lock().unwrap().push(span);
+        }
+        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    /// Spans of a parent and of a child entered inside it (within a future polled under the
+    /// parent, as a request's handler is), with `exporting` as given.
+    fn parent_and_child(exporting: bool) -> Vec<opentelemetry_sdk::trace::SpanData> {
+        let spans = Collect::default();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(spans.clone())
+            .build();
+        let config = TelemetryConfig::from_env("telemetry-test");
+        let subscriber = subscriber(&config, provider.tracer("test"), exporting);
+        tracing::subscriber::with_default(subscriber, || {
+            use tracing::Instrument as _;
+            let parent = tracing::info_span!("parent");
+            let work = async { tracing::info_span!("child").in_scope(|| {}) };
+            futures::executor::block_on(work.instrument(parent));
+        });
+        let spans = spans.0.lock().unwrap().clone();
+        assert_eq!(spans.len(), 2, "{spans:?}");
+        spans
+    }
+
+    #[test]
+    fn a_child_span_has_its_parent_without_an_attached_context() {
+        for exporting in [true, false] {
+            let spans = parent_and_child(exporting);
+            let (child, parent) = (&spans[0], &spans[1]);
+            assert_eq!((&*child.name, &*parent.name), ("child", "parent"));
+            assert_eq!(
+                child.span_context.trace_id(),
+                parent.span_context.trace_id()
+            );
+            assert_eq!(child.parent_span_id, parent.span_context.span_id());
+            let has = |key: &str| child.attributes.iter().any(|kv| kv.key.as_str() == key);
+            // Location, thread and target are built only for an exported span.
+            for key in ["code.file.path", "thread.id", "target"] {
+                assert_eq!(has(key), exporting, "{key} with exporting = {exporting}");
+            }
+        }
     }
 
     #[test]
