@@ -204,8 +204,21 @@ async fn grpc_round(client: A2aClient, args: &Args) -> Round {
     .await
 }
 
+/// The a2a-sdk reference server's script, relative to the checkout's root.
+const SDK_SERVER: &str = "bench/python/sdk_jsonrpc_echo.py";
+
 /// Starts the a2a-sdk reference server; its JSON-RPC URL.
+///
+/// # Errors
+/// The script is not under the working directory (the benchmark runs from the checkout's
+/// root), Python cannot be started, or the server does not print `READY <port>` within 30 s.
 async fn start_python(args: &Args) -> anyhow::Result<(tokio::process::Child, String)> {
+    anyhow::ensure!(
+        std::path::Path::new(SDK_SERVER).is_file(),
+        "{SDK_SERVER} is not under the working directory {}: run gateway_vs_grpc from the \
+         checkout's root (the a2a-sdk server and .venv are found from there)",
+        std::env::current_dir()?.display()
+    );
     let python = args
         .python
         .clone()
@@ -214,7 +227,7 @@ async fn start_python(args: &Args) -> anyhow::Result<(tokio::process::Child, Str
     let mut child = args
         .pinning
         .server(&python)
-        .arg("bench/python/sdk_jsonrpc_echo.py")
+        .arg(SDK_SERVER)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
