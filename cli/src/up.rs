@@ -214,7 +214,7 @@ fn replica_stores(config: &Config, name: &str) -> Result<Vec<StoreConfig>, CliEr
 
 /// Every agent `up` starts: the built-in ones and the stdio agents, less the disabled ones.
 fn enabled_agents(config: &Config) -> impl Iterator<Item = &str> {
-    ["echo", "textstats", "summarize", "keywords", "research"]
+    EXAMPLE_AGENTS
         .into_iter()
         .chain(config.up.stdio_agents.keys().map(String::as_str))
         .filter(|name| enabled(config, name))

@@ -204,7 +204,8 @@ async fn grpc_round(client: A2aClient, args: &Args) -> Round {
     .await
 }
 
-/// The a2a-sdk reference server's script, relative to the checkout's root.
+/// The a2a-sdk reference server's script, relative to the checkout's root (the benchmark's
+/// working directory).
 const SDK_SERVER: &str = "bench/python/sdk_jsonrpc_echo.py";
 
 /// Starts the a2a-sdk reference server; its JSON-RPC URL.
@@ -699,6 +700,8 @@ fn main() -> anyhow::Result<()> {
 /// The rounds, the stream rates, the profile and wrk; the server processes it starts go to
 /// `servers` (stopped by the caller).
 async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Result<()> {
+    // First: it fails at once when not run from the checkout's root.
+    let (_python, python_url) = start_python(args).await?;
     let data_dir = dir
         .to_str()
         .ok_or_else(|| anyhow::anyhow!("temp dir not UTF-8"))?;
@@ -714,7 +717,6 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
     servers.push(gateway);
     let gateway_url = format!("http://{gateway_addr}");
     eprintln!("{}", args.pinning.describe());
-    let (_python, python_url) = start_python(args).await?;
 
     let grpc = grpc_client(echo_addr).await?;
     let grpc_bare = grpc_client(bare_addr).await?;
