@@ -42,7 +42,8 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// A connection with no request or stream in flight (a response still streaming counts as
     /// in flight) is closed after this long: HTTP/1.1 keep-alive connections are closed, HTTP/2
-    /// connections get GOAWAY. Default 5 min.
+    /// connections get GOAWAY. Default 5 min. Once the first bytes of a keep-alive
+    /// connection's next request arrive, the header read timeout bounds the wait instead.
     pub idle_timeout: Duration,
     /// Connections open at once. A connection beyond it is accepted and closed at once (the
     /// client sees the connection reset or closed before any response). A connection upgraded
@@ -115,7 +116,7 @@ pub async fn serve(
     limits: ConnectionLimits,
     tls: Option<ServerTls>,
 ) {
-    let protocols = Arc::new(protocols(limits));
+    let protocols = Arc::new(protocols());
     let acceptor = tls
         .as_ref()
         .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone()));
@@ -175,11 +176,12 @@ pub async fn serve(
 }
 
 /// The HTTP settings of every connection of a listener.
-fn protocols(limits: ConnectionLimits) -> Protocols {
+fn protocols() -> Protocols {
     let mut http1 = http1::Builder::new();
+    // No hyper `header_read_timeout`: it would also bound the wait between keep-alive
+    // requests; the connection's `Activity` keeps both timeouts (conn.rs, activity.rs).
     http1
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
         // hyper's minimum: an idle connection (an SSE stream) keeps one 8 KiB read buffer
         // instead of growing it; bodies are read in chunks of at most this size.
         .max_buf_size(HTTP1_READ_BUFFER);
@@ -198,7 +200,6 @@ fn protocols(limits: ConnectionLimits) -> Protocols {
         .keep_alive_timeout(KEEPALIVE_TIMEOUT);
     auto.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(HTTP1_READ_BUFFER);
     Protocols { http1, http2, auto }
 }

@@ -145,6 +145,73 @@ async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
         .expect("closed cleanly (GOAWAY)");
 }
 
+/// Reads one HTTP/1.1 response with a `content-length` from `tcp`; returns its head and body.
+async fn one_response(tcp: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(PATIENCE, tcp.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        assert!(
+            n > 0,
+            "the connection was closed: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().expect("length"))
+                })
+                .expect("a content-length");
+            if body.len() >= length {
+                return text;
+            }
+        }
+    }
+}
+
+/// The wait between keep-alive requests is the idle timeout, not the header read timeout
+/// (hyper's HTTP/1.1 `header_read_timeout` alone closed them after the latter); once a request
+/// has begun to arrive, its head has the header read timeout.
+#[tokio::test]
+async fn keep_alive_waits_the_idle_timeout_and_a_started_head_the_header_read_timeout() {
+    let (gw, _echo, _dir) = Gw::echo_with(|c| {
+        c.connections = ConnectionLimits {
+            header_read_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_secs(60),
+            ..ConnectionLimits::default()
+        }
+    })
+    .await;
+    let addr: SocketAddr = gw.url.trim_start_matches("http://").parse().expect("addr");
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    tcp.write_all(request).await.expect("write");
+    assert!(one_response(&mut tcp).await.starts_with("HTTP/1.1 200"));
+    // Idle for over three header read timeouts: the connection is still there.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    tcp.write_all(request).await.expect("write");
+    assert!(one_response(&mut tcp).await.starts_with("HTTP/1.1 200"));
+    // Half a head: closed after the header read timeout, far sooner than the idle one.
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    until_closed(&mut tcp).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "closed by the header read timeout, after {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn a_streaming_response_keeps_its_connection_past_the_idle_timeout() {
     let (gw, _echo, _dir) = Gw::echo_with(|c| c.connections = short()).await;

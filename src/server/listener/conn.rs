@@ -21,7 +21,7 @@ use tower::ServiceExt as _;
 
 use super::{
     ConnectionLimits,
-    activity::{Activity, Tracked},
+    activity::{Activity, Tracked, Watched},
     event_stream,
 };
 use crate::identity::PeerIdentity;
@@ -143,7 +143,7 @@ impl Connection {
     ) -> impl Future<Output = ()> + Send {
         async move {
             let service = service(self.router.clone(), None, activity.clone());
-            let io = TokioIo::new(stream);
+            let io = TokioIo::new(Watched::new(stream, activity.clone()));
             match protocol {
                 Protocol::Http1 => {
                     let conn = self
@@ -203,10 +203,10 @@ impl Connection {
         };
         let activity = Activity::new();
         let service = service(self.router.clone(), identity, activity.clone());
-        let conn = self
-            .protocols
-            .auto
-            .serve_connection_with_upgrades(TokioIo::new(tls), service);
+        let conn = self.protocols.auto.serve_connection_with_upgrades(
+            TokioIo::new(Watched::new(tls, activity.clone())),
+            service,
+        );
         tokio::pin!(conn);
         self.drive(conn, |c| c.graceful_shutdown(), &activity).await;
     }
