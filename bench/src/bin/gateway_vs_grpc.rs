@@ -159,6 +159,18 @@ fn jsonrpc_body(n: u64) -> String {
     .to_string()
 }
 
+/// Prints the first failed call of each URL (a round counts failures, this says what they are).
+fn report_failure(url: &str, failure: &str) {
+    static REPORTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut reported = REPORTED.lock().unwrap_or_else(|e| e.into_inner());
+    if !reported.iter().any(|u| u == url) {
+        reported.push(url.to_owned());
+        eprintln!(
+            "a JSON-RPC call to {url} failed (the first; later ones are only counted): {failure}"
+        );
+    }
+}
+
 async fn jsonrpc_round(http: reqwest::Client, url: String, args: &Args) -> Round {
     let counter = Arc::new(AtomicU64::new(0));
     round(
@@ -168,19 +180,23 @@ async fn jsonrpc_round(http: reqwest::Client, url: String, args: &Args) -> Round
             let (http, url) = (http.clone(), url.clone());
             let n = counter.fetch_add(1, Ordering::Relaxed);
             async move {
-                let Ok(r) = http
+                let failure = match http
                     .post(&url)
                     .header("A2A-Version", "1.0")
                     .header("Content-Type", "application/json")
                     .body(jsonrpc_body(n))
                     .send()
                     .await
-                else {
-                    return false;
+                {
+                    Err(e) => format!("no answer: {e:#}"),
+                    Ok(r) => match r.text().await {
+                        Ok(t) if t.contains("TASK_STATE_COMPLETED") => return true,
+                        Ok(t) => format!("an answer without a completed task: {t}"),
+                        Err(e) => format!("the answer's body failed: {e:#}"),
+                    },
                 };
-                r.text()
-                    .await
-                    .is_ok_and(|t| t.contains("TASK_STATE_COMPLETED"))
+                report_failure(&url, &failure);
+                false
             }
         },
     )
