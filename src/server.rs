@@ -13,6 +13,7 @@
 //! 4. connections close (HTTP/2 GOAWAY) and the store is flushed and closed.
 
 pub mod cached;
+pub(crate) mod in_process;
 mod limits;
 pub mod listener;
 mod main;
@@ -263,6 +264,13 @@ pub struct ServeConfig {
     /// default): plain-text HTTP/2, for tests and explicitly insecure setups. Agent binaries:
     /// `--tls-ca/--tls-cert/--tls-key` or `SWITCHYARD_TLS_CA/_CERT/_KEY`.
     pub tls: Option<crate::tls::MeshTls>,
+    /// Whether callers in this process reach the agent without a connection (an in-process
+    /// endpoint, as grpc-java's in-process transport): while it serves, a registry client of this process whose endpoint is
+    /// the agent's address (and that has no client TLS) calls its request stack directly, with
+    /// the same layers, limits and errors as over the network but no TCP or HTTP/2 in
+    /// between. Ignored with [`tls`](Self::tls) (an mTLS peer identity needs a handshake).
+    /// Default false; `switchyard up` sets it.
+    pub in_process: bool,
 }
 
 /// The default [`ServeConfig::replica_id`]: `$SWITCHYARD_REPLICA_ID`, else `$HOSTNAME`, else
@@ -311,6 +319,7 @@ impl Default for ServeConfig {
             max_takeovers: 3,
             authz: std::sync::Arc::default(),
             tls: None,
+            in_process: false,
         }
     }
 }
@@ -396,6 +405,8 @@ pub struct AgentServer {
     retention: (Arc<dyn TaskStore>, Retention),
     connections: ConnectionLimits,
     tls: Option<crate::tls::ServerTls>,
+    /// Whether to register as an in-process endpoint while serving.
+    in_process: bool,
 }
 
 impl AgentServer {
@@ -519,6 +530,7 @@ impl AgentServer {
             sqlite,
             retention: (store, config.retention),
             connections: config.connections,
+            in_process: config.in_process && tls.is_none(),
             tls,
         })
     }
@@ -552,6 +564,11 @@ impl AgentServer {
     /// Serves until `signal` completes, then drains.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) {
         let conn_stop = CancellationToken::new();
+        // Withdrawn when the drain starts (or this future is dropped): callers then go over
+        // their connections and see the drain as any remote caller does.
+        let registration = self
+            .in_process
+            .then(|| in_process::register(self.local_addr, self.router.clone()));
         let serving = tokio::spawn(listener::serve(
             self.listener,
             self.router,
@@ -579,6 +596,7 @@ impl AgentServer {
             ))
         });
         signal.await;
+        drop(registration);
         tracing::info!(addr = %self.local_addr, running = self.rt.running(), "draining");
         draining.cancel();
         for name in [

@@ -101,7 +101,17 @@ impl Pinning {
 ///
 /// # Errors
 /// The process cannot be started, exits before listening, or prints something else.
-pub async fn spawn_server(mut cmd: Command) -> anyhow::Result<(Child, SocketAddr)> {
+pub async fn spawn_server(cmd: Command) -> anyhow::Result<(Child, SocketAddr)> {
+    let (child, addrs) = spawn_server_addrs(cmd).await?;
+    Ok((child, addrs[0]))
+}
+
+/// [`spawn_server`] for a server that listens on several addresses (`LISTENING <addr>
+/// <addr>…`, see [`announce_all`]): all of them, in order (at least one).
+///
+/// # Errors
+/// As [`spawn_server`].
+pub async fn spawn_server_addrs(mut cmd: Command) -> anyhow::Result<(Child, Vec<SocketAddr>)> {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -114,12 +124,15 @@ pub async fn spawn_server(mut cmd: Command) -> anyhow::Result<(Child, SocketAddr
         .await
         .context("server start timed out")??
         .context("the server process exited before listening")?;
-    let addr = line
+    let addrs = line
         .strip_prefix("LISTENING ")
         .with_context(|| format!("unexpected server output {line:?}"))?
-        .parse()
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<Vec<SocketAddr>, _>>()
         .with_context(|| format!("unexpected server address in {line:?}"))?;
-    Ok((child, addr))
+    anyhow::ensure!(!addrs.is_empty(), "no server address in {line:?}");
+    Ok((child, addrs))
 }
 
 /// Stops a server started by [`spawn_server`]: closes its standard input and waits up to 10 s.
@@ -130,7 +143,13 @@ pub async fn stop_server(child: &mut Child) {
 
 /// What a served target prints once it accepts connections at `addr`.
 pub fn announce(addr: SocketAddr) {
-    println!("LISTENING {addr}");
+    announce_all(&[addr]);
+}
+
+/// Prints the `LISTENING <addr> <addr>…` line [`spawn_server_addrs`] waits for.
+pub fn announce_all(addrs: &[SocketAddr]) {
+    let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    println!("LISTENING {}", addrs.join(" "));
 }
 
 /// Returns when standard input closes (the parent stopped the server, or died).

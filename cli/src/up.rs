@@ -168,6 +168,8 @@ async fn start(
                 replica_id: format!("{}-{name}-{i}", switchyard::server::default_replica_id()),
                 tls: tls.clone(),
                 authz: authz.clone(),
+                // The gateway and the agents calling agents are in this process.
+                in_process: true,
                 ..Default::default()
             },
         )

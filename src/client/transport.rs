@@ -9,15 +9,20 @@
 //! latency the balancer compares, see [`crate::registry`]) and the calls in flight, and
 //! reports a failed connection (the call got no response at all) so that the endpoint leaves
 //! the rotation and its name is resolved again.
+//!
+//! A transport may also know its endpoint as an in-process one ([`crate::server::in_process`]
+//! has the rules): while an agent of this process serves at that address, calls go to its
+//! request stack directly instead of over the channel.
 
 use std::{
+    net::SocketAddr,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
 use tonic::{body::Body, transport::Channel};
-use tower::{BoxError, Service};
+use tower::{BoxError, Service, util::Oneshot};
 
 use crate::registry::{
     balance::{CallGuard, EndpointLoad},
@@ -36,6 +41,8 @@ enum Inner {
     Channel {
         channel: Channel,
         load: Option<Arc<EndpointLoad>>,
+        /// The channel's endpoint, when an agent of this process may serve it.
+        in_process: Option<SocketAddr>,
     },
     Routed(Arc<Router>),
 }
@@ -47,6 +54,7 @@ impl Transport {
             inner: Inner::Channel {
                 channel,
                 load: None,
+                in_process: None,
             },
         }
     }
@@ -57,8 +65,19 @@ impl Transport {
             inner: Inner::Channel {
                 channel,
                 load: Some(load),
+                in_process: None,
             },
         }
+    }
+
+    /// This transport, sending its calls to the agent of this process that serves `addr`
+    /// (the channel's endpoint) whenever one does ([`crate::server::in_process`]). Only for a
+    /// channel without TLS: an in-process call presents no certificate.
+    pub(crate) fn in_process(mut self, addr: SocketAddr) -> Self {
+        if let Inner::Channel { in_process, .. } = &mut self.inner {
+            *in_process = Some(addr);
+        }
+        self
     }
 
     /// The transport of a registered agent: every call goes through `router`.
@@ -89,8 +108,23 @@ impl Service<http::Request<Body>> for Transport {
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         match &mut self.inner {
-            Inner::Channel { channel, load } => {
+            Inner::Channel {
+                channel,
+                load,
+                in_process,
+            } => {
                 let guard = load.as_ref().map(|l| l.start());
+                if let Some(router) = in_process.and_then(crate::server::in_process::find) {
+                    let mut request = request.map(axum::body::Body::new);
+                    // As the listener hands it on: the HTTP/2 request of a gRPC call.
+                    *request.version_mut() = http::Version::HTTP_2;
+                    return ResponseFuture {
+                        inner: Kind::InProcess {
+                            inner: Box::new(Oneshot::new(router, request)),
+                            guard,
+                        },
+                    };
+                }
                 ResponseFuture {
                     inner: Kind::Channel {
                         inner: channel.call(request),
@@ -115,6 +149,10 @@ enum Kind {
         inner: <Channel as Service<http::Request<Body>>>::Future,
         guard: Option<CallGuard>,
     },
+    InProcess {
+        inner: Box<Oneshot<axum::Router, http::Request<axum::body::Body>>>,
+        guard: Option<CallGuard>,
+    },
     Routed(Pin<Box<dyn Future<Output = Result<http::Response<Body>, BoxError>> + Send>>),
 }
 
@@ -137,6 +175,13 @@ impl Future for ResponseFuture {
                     guard.finish(out.as_ref().map_or_else(timed_out, |_| true));
                 }
                 Poll::Ready(out.map_err(Into::into))
+            }
+            Kind::InProcess { inner, guard } => {
+                let Ok(response) = std::task::ready!(Pin::new(inner).poll(cx));
+                if let Some(guard) = guard.take() {
+                    guard.finish(true);
+                }
+                Poll::Ready(Ok(response.map(Body::new)))
             }
             Kind::Routed(f) => f.as_mut().poll(cx),
         }

@@ -193,6 +193,7 @@ impl Backend {
     ) -> Result<Self, ClientError> {
         let load = Arc::new(EndpointLoad::new(failed, agent, addr));
         let tls = crate::client::tls_for(addr, config.tls.as_ref())?;
+        let plain = tls.is_none();
         let channel = crate::client::lazy_channel(
             crate::client::endpoint(addr)?
                 .connect_timeout(config.connect_timeout)
@@ -201,7 +202,11 @@ impl Backend {
                 .keep_alive_while_idle(true),
             tls,
         );
-        let client = Client::over(Transport::measured(channel.clone(), load.clone())).named(addr);
+        let mut transport = Transport::measured(channel.clone(), load.clone());
+        if plain && let Ok(addr) = addr.parse() {
+            transport = transport.in_process(addr);
+        }
+        let client = Client::over(transport).named(addr);
         // Health calls share the connection but not the measurement: they are fast even when
         // the agent's calls are slow, and would hide that from the balancer.
         let watch = tokio::spawn(watch_health(

@@ -75,7 +75,8 @@ struct Args {
     /// Rounds per target (interleaved).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// Python with a2a-sdk installed (default: .venv/bin/python, or $SWITCHYARD_PYTHON).
+    /// Python with a2a-sdk installed (default: $SWITCHYARD_PYTHON, else the checkout's
+    /// .venv/bin/python).
     #[arg(long)]
     python: Option<PathBuf>,
     /// Events of the SSE stream measured.
@@ -121,6 +122,9 @@ struct Args {
     /// through the gateway as SSE with `Accept: text/event-stream`).
     #[arg(long, hide = true)]
     chunks: Option<u64>,
+    /// Internal: `--serve up` with the agent called in process.
+    #[arg(long, hide = true)]
+    in_process: bool,
     /// Internal: where `--calls` and `--chunks` go.
     #[arg(long, hide = true, value_enum, default_value_t = CallTarget::Gateway)]
     target: CallTarget,
@@ -137,6 +141,11 @@ enum Serve {
     /// The library gateway, default configuration, with the gateway binary's telemetry, in
     /// front of `--agents`.
     Gateway,
+    /// The echo agent (as `echo`, with `--data-dir`) and the gateway in one process, as
+    /// `switchyard up` runs them; with `--in-process`, the gateway calls the agent in process
+    /// (`ServeConfig::in_process`, as `up` does), else over loopback TCP. Prints `LISTENING
+    /// <gateway> <agent>`.
+    Up,
 }
 
 /// Where the counted calls of `--calls` go.
@@ -220,31 +229,47 @@ async fn grpc_round(client: A2aClient, args: &Args) -> Round {
     .await
 }
 
-/// The a2a-sdk reference server's script, relative to the checkout's root (the benchmark's
-/// working directory).
+/// The a2a-sdk reference server's script, relative to the checkout's root.
 const SDK_SERVER: &str = "bench/python/sdk_jsonrpc_echo.py";
+
+/// The checkout whose a2a-sdk server and `.venv` the benchmark uses: the working directory
+/// when it holds [`SDK_SERVER`], else the checkout this binary was built from (so that a
+/// copied release binary runs from anywhere while its checkout exists).
+///
+/// # Errors
+/// Neither holds [`SDK_SERVER`].
+fn checkout_root() -> anyhow::Result<PathBuf> {
+    let cwd = std::env::current_dir()?;
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    [cwd.clone(), built]
+        .into_iter()
+        .find(|root| root.join(SDK_SERVER).is_file())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{SDK_SERVER} is neither under the working directory {} nor under the checkout \
+                 this binary was built from ({}): run gateway_vs_grpc from the checkout's root",
+                cwd.display(),
+                env!("CARGO_MANIFEST_DIR")
+            )
+        })
+}
 
 /// Starts the a2a-sdk reference server; its JSON-RPC URL.
 ///
 /// # Errors
-/// The script is not under the working directory (the benchmark runs from the checkout's
-/// root), Python cannot be started, or the server does not print `READY <port>` within 30 s.
+/// No checkout holds the script ([`checkout_root`]), Python cannot be started, or the server
+/// does not print `READY <port>` within 30 s.
 async fn start_python(args: &Args) -> anyhow::Result<(tokio::process::Child, String)> {
-    anyhow::ensure!(
-        std::path::Path::new(SDK_SERVER).is_file(),
-        "{SDK_SERVER} is not under the working directory {}: run gateway_vs_grpc from the \
-         checkout's root (the a2a-sdk server and .venv are found from there)",
-        std::env::current_dir()?.display()
-    );
+    let root = checkout_root()?;
     let python = args
         .python
         .clone()
         .or_else(|| std::env::var_os("SWITCHYARD_PYTHON").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(".venv/bin/python"));
+        .unwrap_or_else(|| root.join(".venv/bin/python"));
     let mut child = args
         .pinning
         .server(&python)
-        .arg(SDK_SERVER)
+        .arg(root.join(SDK_SERVER))
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -439,24 +464,29 @@ async fn serve_one(serve: Serve, args: &Args) -> anyhow::Result<()> {
     match serve {
         Serve::Echo => {
             let _telemetry = telemetry("switchyard-echo")?;
-            let dir = args
-                .data_dir
-                .as_deref()
-                .ok_or_else(|| anyhow::anyhow!("--serve echo needs --data-dir"))?;
-            let echo = AgentServer::bind(
-                switchyard_echo::Echo,
-                ServeConfig {
-                    store: StoreConfig::Sqlite {
-                        path: dir.join("echo.db"),
-                        durability: Durability::Fsync,
-                    },
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let echo = bind_echo(args, false).await?;
             process::announce(echo.local_addr());
             tokio::spawn(echo.run());
             process::until_stdin_closes().await;
+        }
+        Serve::Up => {
+            let _telemetry = telemetry("switchyard")?;
+            let echo = bind_echo(args, args.in_process).await?;
+            let agent = echo.local_addr();
+            tokio::spawn(echo.run());
+            let registry = Arc::new(Registry::new(&RegistryConfig::from_env_value(&format!(
+                "echo={agent}"
+            ))?)?);
+            if let Some((agent, error)) = registry.load_cards(Duration::from_secs(10)).await.pop() {
+                anyhow::bail!("gateway: no card for {agent}: {error}");
+            }
+            let gateway = switchyard_gateway::Gateway::bind(Default::default(), registry).await?;
+            process::announce_all(&[gateway.local_addr(), agent]);
+            let stop = gateway.shutdown_handle();
+            let join = tokio::spawn(gateway.run());
+            process::until_stdin_closes().await;
+            stop.shutdown();
+            let _ = join.await;
         }
         Serve::Bare => {
             process::announce(switchyard_bench::bare::start_bare().await?);
@@ -485,6 +515,27 @@ async fn serve_one(serve: Serve, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The echo agent on the durable SQLite store (`fsync`) in `--data-dir`, bound, not yet
+/// serving; `in_process` as [`ServeConfig::in_process`].
+async fn bind_echo(args: &Args, in_process: bool) -> anyhow::Result<AgentServer> {
+    let dir = args
+        .data_dir
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("--serve echo and up need --data-dir"))?;
+    Ok(AgentServer::bind(
+        switchyard_echo::Echo,
+        ServeConfig {
+            store: StoreConfig::Sqlite {
+                path: dir.join("echo.db"),
+                durability: Durability::Fsync,
+            },
+            in_process,
+            ..Default::default()
+        },
+    )
+    .await?)
+}
+
 /// Starts `--serve serve` (with `extra` arguments) in a process of its own, pinned to the
 /// server CPUs; its process and address.
 async fn spawn_server(
@@ -492,9 +543,51 @@ async fn spawn_server(
     serve: &str,
     extra: &[&str],
 ) -> anyhow::Result<(Child, SocketAddr)> {
+    let (child, addrs) = spawn_server_addrs(args, serve, extra).await?;
+    Ok((child, addrs[0]))
+}
+
+/// [`spawn_server`] for a process that listens on several addresses (`--serve up`).
+async fn spawn_server_addrs(
+    args: &Args,
+    serve: &str,
+    extra: &[&str],
+) -> anyhow::Result<(Child, Vec<SocketAddr>)> {
     let mut cmd = args.pinning.server(&std::env::current_exe()?);
     cmd.args(["--serve", serve]).args(extra);
-    process::spawn_server(cmd).await
+    process::spawn_server_addrs(cmd).await
+}
+
+/// Starts `--serve up` on its own data directory under `dir`, the agent called in process or
+/// not; its process (pid) and the gateway's and the agent's addresses.
+async fn spawn_up(
+    args: &Args,
+    dir: &Path,
+    in_process: bool,
+    servers: &mut Vec<Child>,
+) -> anyhow::Result<(u32, SocketAddr, SocketAddr)> {
+    let name = if in_process {
+        "up-in-process"
+    } else {
+        "up-tcp"
+    };
+    let data = dir.join(name);
+    std::fs::create_dir_all(&data)?;
+    let data = data
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("temp dir not UTF-8"))?;
+    let mut extra = vec!["--data-dir", data];
+    if in_process {
+        extra.push("--in-process");
+    }
+    let (up, addrs) = spawn_server_addrs(args, "up", &extra).await?;
+    let pid = up.id();
+    servers.push(up);
+    let pid = pid.ok_or_else(|| anyhow::anyhow!("the {name} process is gone"))?;
+    let [gateway, agent] = addrs[..] else {
+        anyhow::bail!("--serve up listens on {addrs:?}, not a gateway and an agent");
+    };
+    Ok((pid, gateway, agent))
 }
 
 /// Records `perf record -g` of the gateway process `pid` during one round of JSON-RPC
@@ -732,6 +825,8 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
     let gateway_pid = gateway.id();
     servers.push(gateway);
     let gateway_url = format!("http://{gateway_addr}");
+    let (up_pid, up_gateway, up_agent) = spawn_up(args, dir, true, servers).await?;
+    let (tcp_pid, tcp_gateway, _) = spawn_up(args, dir, false, servers).await?;
     eprintln!("{}", args.pinning.describe());
 
     let grpc = grpc_client(echo_addr).await?;
@@ -743,6 +838,9 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
         .build()?;
     let via_gateway = format!("{gateway_url}/agents/echo");
     let via_gateway_bare = format!("{gateway_url}/agents/bare");
+    let grpc_up = grpc_client(up_agent).await?;
+    let via_up = format!("http://{up_gateway}/agents/echo");
+    let via_up_tcp = format!("http://{tcp_gateway}/agents/echo");
 
     let warm = Args {
         seconds: 1,
@@ -753,6 +851,9 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
     jsonrpc_round(http.clone(), via_gateway.clone(), &warm).await;
     jsonrpc_round(http.clone(), via_gateway_bare.clone(), &warm).await;
     jsonrpc_round(http.clone(), python_url.clone(), &warm).await;
+    grpc_round(grpc_up.clone(), &warm).await;
+    jsonrpc_round(http.clone(), via_up.clone(), &warm).await;
+    jsonrpc_round(http.clone(), via_up_tcp.clone(), &warm).await;
 
     let gone = |name: &str| anyhow::anyhow!("the {name} process is gone");
     let echo_pid = echo_pid.ok_or_else(|| gone("echo agent"))?;
@@ -761,6 +862,11 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
     let mut r: [Vec<Round>; 5] = Default::default();
     // CPU per call of [agent, gateway] in the rounds of targets 0–3.
     let mut cpu: [Vec<[f64; 2]>; 4] = Default::default();
+    // Agent and gateway in one process: direct gRPC to the agent, through the gateway calling
+    // it in process, through the gateway calling it over TCP; the rounds and the process's CPU
+    // per call.
+    let mut up_rounds: [Vec<Round>; 3] = Default::default();
+    let mut up_cpu: [Vec<f64>; 3] = Default::default();
     for i in 0..args.rounds {
         for (t, agent_pid, round) in [
             (0, echo_pid, grpc_round(grpc.clone(), args).boxed()),
@@ -781,14 +887,34 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
             cpu[t].push(per_call);
         }
         r[4].push(jsonrpc_round(http.clone(), python_url.clone(), args).await);
+        for (t, pid, round) in [
+            (0, up_pid, grpc_round(grpc_up.clone(), args).boxed()),
+            (
+                1,
+                up_pid,
+                jsonrpc_round(http.clone(), via_up.clone(), args).boxed(),
+            ),
+            (
+                2,
+                tcp_pid,
+                jsonrpc_round(http.clone(), via_up_tcp.clone(), args).boxed(),
+            ),
+        ] {
+            let (round, [per_call]) = process::with_cpu([pid], round).await?;
+            up_rounds[t].push(round);
+            up_cpu[t].push(per_call);
+        }
         eprintln!(
-            "round {}: direct {:?} | gateway {:?} | direct bare {:?} | gateway bare {:?} | a2a-sdk {:?}",
+            "round {}: direct {:?} | gateway {:?} | direct bare {:?} | gateway bare {:?} | a2a-sdk {:?} | one process: direct {:?}, gateway in process {:?}, gateway over TCP {:?}",
             i + 1,
             r[0][i],
             r[1][i],
             r[2][i],
             r[3][i],
-            r[4][i]
+            r[4][i],
+            up_rounds[0][i],
+            up_rounds[1][i],
+            up_rounds[2][i]
         );
     }
     let [
@@ -848,6 +974,34 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
         "with agent and gateway on one CPU these predict gateway / direct gRPC of {:.2}x (echo), {:.2}x (bare)",
         d[0] / (g[0] + g[1]),
         db[0] / (gb[0] + gb[1])
+    );
+
+    println!();
+    println!(
+        "| the echo agent and the gateway in one process (`switchyard up`), concurrency {} | RPS (median) | p50 µs | p99 µs | the process's CPU per call, µs |",
+        args.concurrency
+    );
+    println!("|---|---|---|---|---|");
+    let mut up_rps = [0.0; 3];
+    for (t, what) in [
+        "direct gRPC to the agent",
+        "A2A JSON-RPC through the gateway, which calls the agent in process (as `up`)",
+        "A2A JSON-RPC through the gateway, which calls the agent over loopback TCP",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (rps, p50, p99) = summarize(&up_rounds[t]);
+        up_rps[t] = rps;
+        let cpu = median(&mut up_cpu[t]);
+        println!("| {what} | {rps:.0} | {p50:.0} | {p99:.0} | {cpu:.1} |");
+    }
+    let up_errors: u64 = up_rounds.iter().flatten().map(|x| x.errors).sum();
+    println!(
+        "one process: gateway / direct gRPC {:.2}x in process, {:.2}x over TCP (target >= 0.70x); in process / over TCP {:.2}x; errors: {up_errors}",
+        up_rps[1] / up_rps[0],
+        up_rps[2] / up_rps[0],
+        up_rps[1] / up_rps[2]
     );
 
     println!();
