@@ -159,10 +159,13 @@ enum CallTarget {
 
 const TEXT: &str = "benchmark payload: the quick brown fox jumps over the lazy dog";
 
+/// A JSON-RPC `SendMessage` of a new message: its `messageId` is random, since the agent
+/// answers a repeated one from its idempotence record instead of running a task (A2A:
+/// `messageId` identifies a message).
 fn jsonrpc_body(n: u64) -> String {
     serde_json::json!({
         "jsonrpc": "2.0", "id": n, "method": "SendMessage",
-        "params": {"message": {"messageId": format!("m{n}"), "role": "ROLE_USER",
+        "params": {"message": {"messageId": switchyard::task::new_id(), "role": "ROLE_USER",
             "parts": [{"text": TEXT}]}}
     })
     .to_string()
@@ -391,13 +394,14 @@ async fn wrk() -> Option<PathBuf> {
     found("/usr/bin/wrk")
 }
 
-/// The Lua script that makes wrk send JSON-RPC `SendMessage`s, each with its own messageId.
+/// The Lua script that makes wrk send JSON-RPC `SendMessage`s, each with its own messageId:
+/// `RUN-<n>`, with `RUN` replaced by a random id per wrk run ([`jsonrpc_body`] says why).
 const WRK_SCRIPT: &str = r#"
 local n = 0
 local headers = {["Content-Type"] = "application/json", ["A2A-Version"] = "1.0"}
 request = function()
   n = n + 1
-  local body = string.format('{"jsonrpc":"2.0","id":%d,"method":"SendMessage","params":{"message":{"messageId":"w%d","role":"ROLE_USER","parts":[{"text":"benchmark payload: the quick brown fox jumps over the lazy dog"}]}}}', n, n)
+  local body = string.format('{"jsonrpc":"2.0","id":%d,"method":"SendMessage","params":{"message":{"messageId":"RUN-%d","role":"ROLE_USER","parts":[{"text":"benchmark payload: the quick brown fox jumps over the lazy dog"}]}}}', n, n)
   return wrk.format("POST", nil, headers, body)
 end
 "#;
@@ -1061,7 +1065,6 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
 
     if let Some(wrk) = if args.no_wrk { None } else { wrk().await } {
         let script = dir.join("send.lua");
-        std::fs::write(&script, WRK_SCRIPT)?;
         println!();
         println!(
             "| wrk -t1 -c{} -d{}s, JSON-RPC SendMessage | RPS (median of {} rounds) | non-2xx |",
@@ -1075,6 +1078,10 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
         ] {
             let (mut rps, mut bad) = (Vec::new(), 0);
             for _ in 0..args.rounds {
+                std::fs::write(
+                    &script,
+                    WRK_SCRIPT.replace("RUN", &switchyard::task::new_id()),
+                )?;
                 let (r, b) = wrk_round(&wrk, &script, url, args).await?;
                 eprintln!("wrk {name}: {r:.0} RPS, {b} non-2xx");
                 rps.push(r);

@@ -245,10 +245,12 @@ async fn start(
     })
 }
 
+/// A JSON-RPC `SendMessage` of a new message: its `messageId` is random, since the agent
+/// answers a repeated one from its idempotence record instead of running a task.
 fn jsonrpc_body(n: u64) -> String {
     serde_json::json!({
         "jsonrpc": "2.0", "id": n, "method": "SendMessage",
-        "params": {"message": {"messageId": format!("s{n}"), "role": "ROLE_USER",
+        "params": {"message": {"messageId": switchyard::task::new_id(), "role": "ROLE_USER",
             "parts": [{"text": TEXT}]}}
     })
     .to_string()
