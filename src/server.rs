@@ -265,11 +265,13 @@ pub struct ServeConfig {
     /// `--tls-ca/--tls-cert/--tls-key` or `SWITCHYARD_TLS_CA/_CERT/_KEY`.
     pub tls: Option<crate::tls::MeshTls>,
     /// Whether callers in this process reach the agent without a connection (an in-process
-    /// endpoint, as grpc-java's in-process transport): while it serves, a registry client of this process whose endpoint is
-    /// the agent's address (and that has no client TLS) calls its request stack directly, with
-    /// the same layers, limits and errors as over the network but no TCP or HTTP/2 in
-    /// between. Ignored with [`tls`](Self::tls) (an mTLS peer identity needs a handshake).
-    /// Default false; `switchyard up` sets it.
+    /// endpoint, as grpc-java's in-process transport): while it serves (until its drain
+    /// starts), a registry client of this process whose endpoint is the agent's address, and
+    /// that has no client TLS, calls its request stack directly, with the same layers, message
+    /// limits and errors as over the network but no TCP or HTTP/2 in between (so none of the
+    /// listener's [`connections`](Self::connections) limits). Ignored with
+    /// [`tls`](Self::tls): an mTLS peer identity needs a handshake. Default false;
+    /// `switchyard up` sets it.
     pub in_process: bool,
 }
 
