@@ -266,12 +266,13 @@ pub struct ServeConfig {
     pub tls: Option<crate::tls::MeshTls>,
     /// Whether callers in this process reach the agent without a connection (an in-process
     /// endpoint, as grpc-java's in-process transport): while it serves (until its drain
-    /// starts), a registry client of this process whose endpoint is the agent's address, and
-    /// that has no client TLS, calls its request stack directly, with the same layers, message
-    /// limits and errors as over the network but no TCP or HTTP/2 in between (so none of the
-    /// listener's [`connections`](Self::connections) limits). Ignored with
-    /// [`tls`](Self::tls): an mTLS peer identity needs a handshake. Default false;
-    /// `switchyard up` sets it.
+    /// starts), a registry client of this process whose endpoint is the agent's address calls
+    /// its request stack directly, with the same layers, message limits and errors as over the
+    /// network but no TCP, TLS or HTTP/2 in between (so none of the listener's
+    /// [`connections`](Self::connections) limits). With [`tls`](Self::tls), only clients of
+    /// the same mesh (SPIFFE ID in its trust domain, the same CA file), whose requests carry
+    /// their [`PeerIdentity`](crate::identity::PeerIdentity) as the handshake would have set
+    /// it; without, only plain-text clients. Default false; `switchyard up` sets it.
     pub in_process: bool,
 }
 
@@ -407,8 +408,9 @@ pub struct AgentServer {
     retention: (Arc<dyn TaskStore>, Retention),
     connections: ConnectionLimits,
     tls: Option<crate::tls::ServerTls>,
-    /// Whether to register as an in-process endpoint while serving.
-    in_process: bool,
+    /// `Some`: register as an in-process endpoint while serving, for callers of this mesh
+    /// (`Some(None)`: plain text).
+    in_process: Option<Option<in_process::Mesh>>,
 }
 
 impl AgentServer {
@@ -532,7 +534,12 @@ impl AgentServer {
             sqlite,
             retention: (store, config.retention),
             connections: config.connections,
-            in_process: config.in_process && tls.is_none(),
+            in_process: config.in_process.then(|| {
+                config.tls.as_ref().map(|t| in_process::Mesh {
+                    trust_domain: t.trust_domain().to_owned(),
+                    ca: t.files().ca.clone(),
+                })
+            }),
             tls,
         })
     }
@@ -570,7 +577,7 @@ impl AgentServer {
         // their connections and see the drain as any remote caller does.
         let registration = self
             .in_process
-            .then(|| in_process::register(self.local_addr, self.router.clone()));
+            .map(|mesh| in_process::register(self.local_addr, self.router.clone(), mesh));
         let serving = tokio::spawn(listener::serve(
             self.listener,
             self.router,

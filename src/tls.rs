@@ -229,6 +229,7 @@ impl MeshTls {
         Ok(ClientTls {
             config: Arc::new(config),
             id: self.id.clone(),
+            ca: self.files.ca.clone(),
         })
     }
 }
@@ -291,6 +292,8 @@ impl ServerTls {
 pub struct ClientTls {
     config: Arc<rustls::ClientConfig>,
     id: SpiffeId,
+    /// The mesh CA file it trusts (and its certificate was issued by).
+    ca: PathBuf,
 }
 
 impl PartialEq for ClientTls {
@@ -308,6 +311,11 @@ impl ClientTls {
     /// The SPIFFE ID this client presents.
     pub fn spiffe_id(&self) -> &SpiffeId {
         &self.id
+    }
+
+    /// The mesh CA file this client trusts ([`TlsFiles::ca`]).
+    pub(crate) fn ca_file(&self) -> &Path {
+        &self.ca
     }
 
     /// Opens a TCP connection to `host:port` and completes the TLS handshake.

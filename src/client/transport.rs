@@ -11,8 +11,9 @@
 //! the rotation and its name is resolved again.
 //!
 //! A transport may also know its endpoint as an in-process one ([`crate::server::in_process`]
-//! has the rules): while an agent of this process serves at that address, calls go to its
-//! request stack directly instead of over the channel.
+//! has the rules): while an agent of this process serves at that address for this client's
+//! mesh (or in plain text, for a plain-text client), calls go to its request stack directly
+//! instead of over the channel.
 
 use std::{
     net::SocketAddr,
@@ -24,9 +25,12 @@ use std::{
 use tonic::{body::Body, transport::Channel};
 use tower::{BoxError, Service, util::Oneshot};
 
-use crate::registry::{
-    balance::{CallGuard, EndpointLoad},
-    route::Router,
+use crate::{
+    registry::{
+        balance::{CallGuard, EndpointLoad},
+        route::Router,
+    },
+    tls::ClientTls,
 };
 
 /// A [`Channel`], with an optional load measurement of its endpoint; or the balanced,
@@ -41,8 +45,9 @@ enum Inner {
     Channel {
         channel: Channel,
         load: Option<Arc<EndpointLoad>>,
-        /// The channel's endpoint, when an agent of this process may serve it.
-        in_process: Option<SocketAddr>,
+        /// The channel's endpoint, when an agent of this process may serve it, and the
+        /// channel's TLS (`None`: plain text).
+        in_process: Option<(SocketAddr, Option<ClientTls>)>,
     },
     Routed(Arc<Router>),
 }
@@ -71,11 +76,11 @@ impl Transport {
     }
 
     /// This transport, sending its calls to the agent of this process that serves `addr`
-    /// (the channel's endpoint) whenever one does ([`crate::server::in_process`]). Only for a
-    /// channel without TLS: an in-process call presents no certificate.
-    pub(crate) fn in_process(mut self, addr: SocketAddr) -> Self {
+    /// (the channel's endpoint, whose TLS is `tls`) whenever one does and would take them
+    /// over the network ([`crate::server::in_process`]).
+    pub(crate) fn in_process(mut self, addr: SocketAddr, tls: Option<ClientTls>) -> Self {
         if let Inner::Channel { in_process, .. } = &mut self.inner {
-            *in_process = Some(addr);
+            *in_process = Some((addr, tls));
         }
         self
     }
@@ -114,10 +119,17 @@ impl Service<http::Request<Body>> for Transport {
                 in_process,
             } => {
                 let guard = load.as_ref().map(|l| l.start());
-                if let Some(router) = in_process.and_then(crate::server::in_process::find) {
+                let local = in_process
+                    .as_ref()
+                    .and_then(|(addr, tls)| crate::server::in_process::find(*addr, tls.as_ref()));
+                if let Some((router, identity)) = local {
                     let mut request = request.map(axum::body::Body::new);
-                    // As the listener hands it on: the HTTP/2 request of a gRPC call.
+                    // As the listener hands it on: the HTTP/2 request of a gRPC call, with the
+                    // mTLS peer's identity.
                     *request.version_mut() = http::Version::HTTP_2;
+                    if let Some(identity) = identity {
+                        request.extensions_mut().insert(identity);
+                    }
                     return ResponseFuture {
                         inner: Kind::InProcess {
                             inner: Box::new(Oneshot::new(router, request)),

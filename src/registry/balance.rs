@@ -193,7 +193,7 @@ impl Backend {
     ) -> Result<Self, ClientError> {
         let load = Arc::new(EndpointLoad::new(failed, agent, addr));
         let tls = crate::client::tls_for(addr, config.tls.as_ref())?;
-        let plain = tls.is_none();
+        let in_process_tls = tls.clone();
         let channel = crate::client::lazy_channel(
             crate::client::endpoint(addr)?
                 .connect_timeout(config.connect_timeout)
@@ -203,8 +203,8 @@ impl Backend {
             tls,
         );
         let mut transport = Transport::measured(channel.clone(), load.clone());
-        if plain && let Ok(addr) = addr.parse() {
-            transport = transport.in_process(addr);
+        if let Ok(addr) = addr.parse() {
+            transport = transport.in_process(addr, in_process_tls);
         }
         let client = Client::over(transport).named(addr);
         // Health calls share the connection but not the measurement: they are fast even when
