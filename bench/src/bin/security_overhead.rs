@@ -4,7 +4,9 @@
 //! development CA, `switchyard::tls::dev`; a bearer JWT, ES256, checked on every request
 //! against a JWKS file; an authorization policy allowing the JWT's subject, enforced at the
 //! gateway and again at the agent from the forwarded principal of the gateway's SPIFFE ID),
-//! and on with the gateway's edge on HTTPS as well (HTTP/1.1 over TLS, keep-alive). Same
+//! and on with the gateway's edge on HTTPS as well (HTTP/1.1 over TLS, keep-alive), and on with
+//! the gateway calling the agent in process (`ServeConfig::in_process`, as `switchyard up`
+//! does: the same identity and policy checks, no mTLS on the wire). Same
 //! process layout for every target (agents, gateways and the load generator in this process),
 //! same concurrency, interleaved rounds, medians. Each is measured with the echo agent on the
 //! SQLite store (`fsync`, as in `gateway_vs_grpc`) and on the in-memory store (where the store
@@ -74,6 +76,9 @@ enum Security {
     On,
     /// [`Security::On`] plus HTTPS at the gateway's edge.
     OnHttps,
+    /// [`Security::On`], the gateway calling the agent in process (`ServeConfig::in_process`,
+    /// as `switchyard up` does): no mTLS on the wire, the same identity and policy checks.
+    OnInProcess,
 }
 
 impl Security {
@@ -82,6 +87,7 @@ impl Security {
             Self::Off => "off: plain-text gRPC to the agent, no authentication",
             Self::On => "on: mTLS to the agent + JWT (ES256, JWKS file) + policy",
             Self::OnHttps => "on + HTTPS edge (HTTP/1.1 over TLS)",
+            Self::OnInProcess => "on, the agent called in process (as `switchyard up`)",
         }
     }
 }
@@ -196,6 +202,7 @@ async fn start(
             store: store_config(store, dir, &name),
             tls: agent_tls,
             authz,
+            in_process: security == Security::OnInProcess,
             ..Default::default()
         },
     )
@@ -310,7 +317,12 @@ async fn main() -> anyhow::Result<()> {
 
     let mut targets = Vec::new();
     for &store in &args.stores {
-        for security in [Security::Off, Security::On, Security::OnHttps] {
+        for security in [
+            Security::Off,
+            Security::On,
+            Security::OnHttps,
+            Security::OnInProcess,
+        ] {
             targets.push(
                 start(&args, store, security, dir.path(), &material)
                     .await
@@ -359,7 +371,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|");
     let errors: u64 = rounds.iter().flatten().map(|r| r.errors).sum();
-    let per_store = 3;
+    let per_store = 4;
     for (chunk_t, chunk_r) in targets.chunks(per_store).zip(rounds.chunks(per_store)) {
         let off = summarize(&chunk_r[0]).0;
         for (t, r) in chunk_t.iter().zip(chunk_r) {
