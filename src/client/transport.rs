@@ -124,9 +124,11 @@ impl Service<http::Request<Body>> for Transport {
                     .and_then(|(addr, tls)| crate::server::in_process::find(*addr, tls.as_ref()));
                 if let Some((router, identity)) = local {
                     let mut request = request.map(axum::body::Body::new);
-                    // As the listener hands it on: the HTTP/2 request of a gRPC call, with the
-                    // mTLS peer's identity.
+                    // As the listener hands it on: the HTTP/2 request of a gRPC call, with no
+                    // extension but the mTLS peer's identity (none crosses the network: a
+                    // caller's own would be believed).
                     *request.version_mut() = http::Version::HTTP_2;
+                    request.extensions_mut().clear();
                     if let Some(identity) = identity {
                         request.extensions_mut().insert(identity);
                     }

@@ -307,6 +307,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_identity_the_caller_attached_itself_does_not_reach_the_agent() {
+        let server = AgentServer::bind(
+            Whoami,
+            ServeConfig {
+                store: StoreConfig::Memory,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let addr = closed_port().await;
+        let _registration = register(addr, server.router.clone(), None);
+        let registry = Registry::new(&RegistryConfig {
+            agents: vec![AgentConfig {
+                name: "whoami".into(),
+                endpoints: vec![addr.to_string()],
+                card_url: None,
+                public_grpc: false,
+            }],
+        })
+        .unwrap();
+        let transport = registry.agent("whoami").unwrap().client().transport();
+        let mut grpc = crate::pb::a2a::a2a_service_client::A2aServiceClient::new(transport);
+        let mut request = tonic::Request::new(crate::pb::a2a::SendMessageRequest {
+            message: Some(crate::pb::a2a::Message::user_text("who?")),
+            ..Default::default()
+        });
+        request
+            .metadata_mut()
+            .insert("a2a-version", "1.0".parse().unwrap());
+        request.extensions_mut().insert(PeerIdentity(id("forged")));
+        let answer = grpc.send_message(request).await.expect("called in process");
+        let Some(crate::pb::a2a::send_message_response::Payload::Task(task)) =
+            answer.into_inner().payload
+        else {
+            panic!("a task");
+        };
+        assert_eq!(task.artifacts[0].text(), "anonymous", "as over the network");
+    }
+
+    #[tokio::test]
     async fn a_server_registers_while_it_serves_and_withdraws_when_its_drain_starts() {
         let bind = |in_process| {
             AgentServer::bind(
