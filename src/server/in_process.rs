@@ -158,30 +158,47 @@ mod tests {
         l.local_addr().unwrap()
     }
 
-    #[tokio::test]
-    async fn a_registry_client_reaches_an_agent_of_this_process_without_a_connection() {
-        let server = AgentServer::bind(
-            Shout,
+    /// `agent` bound on the in-memory store, not serving.
+    async fn on_memory(agent: impl Agent) -> AgentServer {
+        AgentServer::bind(
+            agent,
             ServeConfig {
                 store: StoreConfig::Memory,
                 ..Default::default()
             },
         )
         .await
+        .unwrap()
+    }
+
+    /// A registry client of agent `name` at `addr`, with `tls` (`None`: plain text).
+    fn client_at(name: &str, addr: SocketAddr, tls: Option<ClientTls>) -> crate::Client {
+        let registry = Registry::with_settings(
+            &RegistryConfig {
+                agents: vec![AgentConfig {
+                    name: name.into(),
+                    endpoints: vec![addr.to_string()],
+                    card_url: None,
+                    public_grpc: false,
+                }],
+            },
+            crate::registry::DiscoveryConfig::default(),
+            crate::resilience::ResilienceConfig {
+                tls,
+                ..Default::default()
+            },
+        )
         .unwrap();
+        registry.agent(name).unwrap().client()
+    }
+
+    #[tokio::test]
+    async fn a_registry_client_reaches_an_agent_of_this_process_without_a_connection() {
+        let server = on_memory(Shout).await;
         // The agent's router under an address with no listener: only an in-process call can
         // reach it there.
         let addr = closed_port().await;
-        let registry = Registry::new(&RegistryConfig {
-            agents: vec![AgentConfig {
-                name: "shout".into(),
-                endpoints: vec![addr.to_string()],
-                card_url: None,
-                public_grpc: false,
-            }],
-        })
-        .unwrap();
-        let client = registry.agent("shout").unwrap().client();
+        let client = client_at("shout", addr, None);
         let registration = register(addr, server.router.clone(), None);
         let task = client.send_text("hello").await.expect("called in process");
         assert_eq!(task.state(), TaskState::Completed);
@@ -260,25 +277,7 @@ mod tests {
             server.router.clone(),
             server.in_process.clone().flatten(),
         );
-        let client_with = |tls: Option<crate::tls::ClientTls>| {
-            let registry = Registry::with_settings(
-                &RegistryConfig {
-                    agents: vec![AgentConfig {
-                        name: "whoami".into(),
-                        endpoints: vec![addr.to_string()],
-                        card_url: None,
-                        public_grpc: false,
-                    }],
-                },
-                crate::registry::DiscoveryConfig::default(),
-                crate::resilience::ResilienceConfig {
-                    tls,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-            registry.agent("whoami").unwrap().client()
-        };
+        let client_with = |tls| client_at("whoami", addr, tls);
 
         // A client of the mesh: in process (nothing listens at `addr`), as itself.
         let caller = client_with(Some(mesh("caller").unwrap().client().unwrap()));
@@ -308,27 +307,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_identity_the_caller_attached_itself_does_not_reach_the_agent() {
-        let server = AgentServer::bind(
-            Whoami,
-            ServeConfig {
-                store: StoreConfig::Memory,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let server = on_memory(Whoami).await;
         let addr = closed_port().await;
         let _registration = register(addr, server.router.clone(), None);
-        let registry = Registry::new(&RegistryConfig {
-            agents: vec![AgentConfig {
-                name: "whoami".into(),
-                endpoints: vec![addr.to_string()],
-                card_url: None,
-                public_grpc: false,
-            }],
-        })
-        .unwrap();
-        let transport = registry.agent("whoami").unwrap().client().transport();
+        let transport = client_at("whoami", addr, None).transport();
         let mut grpc = crate::pb::a2a::a2a_service_client::A2aServiceClient::new(transport);
         let mut request = tonic::Request::new(crate::pb::a2a::SendMessageRequest {
             message: Some(crate::pb::a2a::Message::user_text("who?")),
