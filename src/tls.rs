@@ -292,7 +292,7 @@ impl ServerTls {
 pub struct ClientTls {
     config: Arc<rustls::ClientConfig>,
     id: SpiffeId,
-    /// The mesh CA file it trusts (and its certificate was issued by).
+    /// The mesh CA file it trusts (the `ca` of the files it was loaded from).
     ca: PathBuf,
 }
 

@@ -135,18 +135,21 @@ mod tests {
         registry::AgentConfig,
     };
 
-    struct Shout;
+    /// Answers with the SPIFFE ID its caller presented.
+    struct Whoami;
 
     #[tonic::async_trait]
-    impl Agent for Shout {
+    impl Agent for Whoami {
         fn card(&self) -> AgentCard {
-            crate::card::builder("shout", "Upper-cases text").build()
+            crate::card::builder("whoami", "Names its caller").build()
         }
 
         async fn execute(&self, ctx: TaskContext, events: TaskEvents) -> Result<(), AgentError> {
-            let loud = ctx.text().to_uppercase();
+            let who = ctx
+                .peer_identity()
+                .map_or_else(|| "anonymous".to_owned(), |p| p.0.to_string());
             events
-                .artifact(Artifact::new("shout", vec![Part::text(loud)]))
+                .artifact(Artifact::new("who", vec![Part::text(who)]))
                 .await?;
             Ok(())
         }
@@ -158,12 +161,13 @@ mod tests {
         l.local_addr().unwrap()
     }
 
-    /// `agent` bound on the in-memory store, not serving.
-    async fn on_memory(agent: impl Agent) -> AgentServer {
+    /// [`Whoami`] bound on the in-memory store, `in_process` or not, not serving.
+    async fn on_memory(in_process: bool) -> AgentServer {
         AgentServer::bind(
-            agent,
+            Whoami,
             ServeConfig {
                 store: StoreConfig::Memory,
+                in_process,
                 ..Default::default()
             },
         )
@@ -194,15 +198,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_registry_client_reaches_an_agent_of_this_process_without_a_connection() {
-        let server = on_memory(Shout).await;
+        let server = on_memory(false).await;
         // The agent's router under an address with no listener: only an in-process call can
         // reach it there.
         let addr = closed_port().await;
-        let client = client_at("shout", addr, None);
+        let client = client_at("whoami", addr, None);
         let registration = register(addr, server.router.clone(), None);
         let task = client.send_text("hello").await.expect("called in process");
         assert_eq!(task.state(), TaskState::Completed);
-        assert_eq!(task.artifacts[0].text(), "HELLO", "the agent's own answer");
+        assert_eq!(
+            task.artifacts[0].text(),
+            "anonymous",
+            "the agent's own answer"
+        );
         // A stream's events arrive as the agent sends them, the last one the settled task.
         let mut events = client
             .send_streaming_message(crate::pb::a2a::SendMessageRequest {
@@ -221,32 +229,12 @@ mod tests {
                 other => panic!("unexpected event {other:?}"),
             }
         }
-        assert_eq!(artifacts, ["STREAM"]);
+        assert_eq!(artifacts, ["anonymous"]);
         assert_eq!(states.last(), Some(&TaskState::Completed), "{states:?}");
         // Withdrawn: the call goes over the connection, and nothing listens there.
         drop(registration);
         let err = client.send_text("hello").await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
-    }
-
-    /// Answers with the SPIFFE ID its caller presented.
-    struct Whoami;
-
-    #[tonic::async_trait]
-    impl Agent for Whoami {
-        fn card(&self) -> AgentCard {
-            crate::card::builder("whoami", "Names its caller").build()
-        }
-
-        async fn execute(&self, ctx: TaskContext, events: TaskEvents) -> Result<(), AgentError> {
-            let who = ctx
-                .peer_identity()
-                .map_or_else(|| "anonymous".to_owned(), |p| p.0.to_string());
-            events
-                .artifact(Artifact::new("who", vec![Part::text(who)]))
-                .await?;
-            Ok(())
-        }
     }
 
     /// The SPIFFE ID of `name` in the test trust domain.
@@ -307,7 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_identity_the_caller_attached_itself_does_not_reach_the_agent() {
-        let server = on_memory(Whoami).await;
+        let server = on_memory(false).await;
         let addr = closed_port().await;
         let _registration = register(addr, server.router.clone(), None);
         let transport = client_at("whoami", addr, None).transport();
@@ -331,20 +319,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_registers_while_it_serves_and_withdraws_when_its_drain_starts() {
-        let bind = |in_process| {
-            AgentServer::bind(
-                Shout,
-                ServeConfig {
-                    store: StoreConfig::Memory,
-                    in_process,
-                    ..Default::default()
-                },
-            )
-        };
-        let plain = bind(false).await.unwrap();
+        let plain = on_memory(false).await;
         let (plain_addr, plain_stop) = (plain.local_addr(), plain.shutdown_handle());
         let plain = tokio::spawn(plain.run());
-        let server = bind(true).await.unwrap();
+        let server = on_memory(true).await;
         let (addr, stop) = (server.local_addr(), server.shutdown_handle());
         let serving = tokio::spawn(server.run());
         tokio::time::timeout(std::time::Duration::from_secs(5), async {
