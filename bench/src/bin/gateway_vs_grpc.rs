@@ -21,6 +21,12 @@
 //! and the echo agent install the telemetry their binaries install (logs, trace context,
 //! metrics), so they cost what they cost in production.
 //!
+//! Then the echo agent and the gateway in one process, as `switchyard up` runs them: direct
+//! gRPC to the agent against JSON-RPC through the gateway, which calls the agent in process
+//! (`ServeConfig::in_process`) or over loopback TCP, in plain text; and with the mTLS
+//! identities `up` gives its mesh by default (the direct client presenting the CLI's
+//! certificate, the gateway calling the agent in process with its own identity).
+//!
 //! `--profile FILE` then records a CPU profile (`perf record -F 999 -g`) of the gateway
 //! process during one extra round of JSON-RPC `SendMessage` to the bare agent, and writes the
 //! `perf report` summaries to FILE. `--instructions N` instead counts the instructions
@@ -45,13 +51,17 @@ use clap::Parser;
 use futures::{FutureExt as _, StreamExt as _};
 use switchyard::{
     AgentServer, Registry, RegistryConfig, ServeConfig, StoreConfig,
+    authz::layer::AgentAuthz,
     client::{A2aClient, Transport, Versioned},
+    identity::SpiffeId,
     pb::a2a::{
         Message, SendMessageRequest, TaskState, a2a_service_client::A2aServiceClient,
         send_message_response,
     },
+    resilience::ResilienceConfig,
     store::Durability,
     task::json_to_value,
+    tls::{MeshTls, dev::DevCa},
 };
 use switchyard_bench::{
     Round,
@@ -125,6 +135,9 @@ struct Args {
     /// Internal: `--serve up` with the agent called in process.
     #[arg(long, hide = true)]
     in_process: bool,
+    /// Internal: `--serve up` over mTLS, as `switchyard up` by default ([`UpMesh`]).
+    #[arg(long, hide = true)]
+    mtls: bool,
     /// Internal: where `--calls` and `--chunks` go.
     #[arg(long, hide = true, value_enum, default_value_t = CallTarget::Gateway)]
     target: CallTarget,
@@ -143,8 +156,9 @@ enum Serve {
     Gateway,
     /// The echo agent (as `echo`, with `--data-dir`) and the gateway in one process, as
     /// `switchyard up` runs them; with `--in-process`, the gateway calls the agent in process
-    /// (`ServeConfig::in_process`, as `up` does), else over loopback TCP. Prints `LISTENING
-    /// <gateway> <agent>`.
+    /// (`ServeConfig::in_process`, as `up` does), else over loopback TCP; with `--mtls`, the
+    /// agent and the gateway have the identities `up` gives them by default ([`UpMesh`]).
+    /// Prints `LISTENING <gateway> <agent>`.
     Up,
 }
 
@@ -468,19 +482,33 @@ async fn serve_one(serve: Serve, args: &Args) -> anyhow::Result<()> {
     match serve {
         Serve::Echo => {
             let _telemetry = telemetry("switchyard-echo")?;
-            let echo = bind_echo(args, false).await?;
+            let echo = bind_echo(args, false, None).await?;
             process::announce(echo.local_addr());
             tokio::spawn(echo.run());
             process::until_stdin_closes().await;
         }
         Serve::Up => {
             let _telemetry = telemetry("switchyard")?;
-            let echo = bind_echo(args, args.in_process).await?;
+            let mesh = if args.mtls {
+                Some(UpMesh::open(data_dir(args)?)?)
+            } else {
+                None
+            };
+            let echo = bind_echo(args, args.in_process, mesh.as_ref()).await?;
             let agent = echo.local_addr();
             tokio::spawn(echo.run());
-            let registry = Arc::new(Registry::new(&RegistryConfig::from_env_value(&format!(
-                "echo={agent}"
-            ))?)?);
+            let tls = match &mesh {
+                Some(m) => Some(m.workload("gateway", &["gateway"])?.client()?),
+                None => None,
+            };
+            let registry = Arc::new(Registry::with_settings(
+                &RegistryConfig::from_env_value(&format!("echo={agent}"))?,
+                Default::default(),
+                ResilienceConfig {
+                    tls,
+                    ..ResilienceConfig::default()
+                },
+            )?);
             if let Some((agent, error)) = registry.load_cards(Duration::from_secs(10)).await.pop() {
                 anyhow::bail!("gateway: no card for {agent}: {error}");
             }
@@ -519,25 +547,70 @@ async fn serve_one(serve: Serve, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The echo agent on the durable SQLite store (`fsync`) in `--data-dir`, bound, not yet
-/// serving; `in_process` as [`ServeConfig::in_process`].
-async fn bind_echo(args: &Args, in_process: bool) -> anyhow::Result<AgentServer> {
-    let dir = args
-        .data_dir
+/// `--data-dir`.
+fn data_dir(args: &Args) -> anyhow::Result<&Path> {
+    args.data_dir
         .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("--serve echo and up need --data-dir"))?;
+        .ok_or_else(|| anyhow::anyhow!("--serve echo and up need --data-dir"))
+}
+
+/// The echo agent on the durable SQLite store (`fsync`) in `--data-dir`, bound, not yet
+/// serving; `in_process` as [`ServeConfig::in_process`]; over mTLS with `mesh`'s certificate
+/// for it, trusting the gateway's forwarded principal, as under `up`.
+async fn bind_echo(
+    args: &Args,
+    in_process: bool,
+    mesh: Option<&UpMesh>,
+) -> anyhow::Result<AgentServer> {
+    let (tls, authz) = match mesh {
+        Some(m) => (
+            Some(m.workload("echo", &["agent", "echo"])?),
+            Arc::new(AgentAuthz {
+                policy: Arc::default(),
+                forwarders: vec![SpiffeId::workload(UP_TRUST_DOMAIN, &["gateway"])?],
+            }),
+        ),
+        None => (None, Arc::default()),
+    };
     Ok(AgentServer::bind(
         switchyard_echo::Echo,
         ServeConfig {
             store: StoreConfig::Sqlite {
-                path: dir.join("echo.db"),
+                path: data_dir(args)?.join("echo.db"),
                 durability: Durability::Fsync,
             },
+            tls,
+            authz,
             in_process,
             ..Default::default()
         },
     )
     .await?)
+}
+
+/// `switchyard up`'s default trust domain.
+const UP_TRUST_DOMAIN: &str = "switchyard.local";
+
+/// The workload identities `switchyard up` gives its mesh by default: a development CA in
+/// `<data dir>/certs` ([`DevCa`]), certificates for `spiffe://switchyard.local/agent/echo`,
+/// `…/gateway` and `…/cli`; an empty policy, the gateway as the only trusted forwarder.
+struct UpMesh {
+    ca: DevCa,
+}
+
+impl UpMesh {
+    /// Opens (or creates) the CA in `data_dir`.
+    fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        Ok(Self {
+            ca: DevCa::ensure(&data_dir.join("certs"), UP_TRUST_DOMAIN)?,
+        })
+    }
+
+    /// The material of workload `name` at `spiffe://switchyard.local/<path>`.
+    fn workload(&self, name: &str, path: &[&str]) -> anyhow::Result<MeshTls> {
+        let id = SpiffeId::workload(UP_TRUST_DOMAIN, path)?;
+        Ok(MeshTls::load(&self.ca.issue(name, &id)?)?)
+    }
 }
 
 /// Starts `--serve serve` (with `extra` arguments) in a process of its own, pinned to the
@@ -562,28 +635,44 @@ async fn spawn_server_addrs(
     process::spawn_server_addrs(cmd).await
 }
 
-/// Starts `--serve up` on its own data directory under `dir`, the agent called in process or
-/// not; its process (pid) and the gateway's and the agent's addresses.
+/// How a `--serve up` process calls its agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpMode {
+    /// In process, plain text (`[up] insecure = true`).
+    InProcess,
+    /// Over loopback TCP, plain text.
+    Tcp,
+    /// In process, with the identities `up` gives its mesh by default ([`UpMesh`]).
+    Mtls,
+}
+
+/// A `--serve up` process: its pid, the gateway's address, and a gRPC client of the agent
+/// (over mTLS with the CLI's identity for [`UpMode::Mtls`], as `switchyard send` calls it).
+struct Up {
+    pid: u32,
+    gateway: SocketAddr,
+    agent: A2aClient,
+}
+
+/// Starts `--serve up` as `mode` on its own data directory under `dir`.
 async fn spawn_up(
     args: &Args,
     dir: &Path,
-    in_process: bool,
+    mode: UpMode,
     servers: &mut Vec<Child>,
-) -> anyhow::Result<(u32, SocketAddr, SocketAddr)> {
-    let name = if in_process {
-        "up-in-process"
-    } else {
-        "up-tcp"
+) -> anyhow::Result<Up> {
+    let (name, flags): (_, &[&str]) = match mode {
+        UpMode::InProcess => ("up-in-process", &["--in-process"]),
+        UpMode::Tcp => ("up-tcp", &[]),
+        UpMode::Mtls => ("up-mtls", &["--in-process", "--mtls"]),
     };
     let data = dir.join(name);
     std::fs::create_dir_all(&data)?;
-    let data = data
+    let data_str = data
         .to_str()
         .ok_or_else(|| anyhow::anyhow!("temp dir not UTF-8"))?;
-    let mut extra = vec!["--data-dir", data];
-    if in_process {
-        extra.push("--in-process");
-    }
+    let mut extra = vec!["--data-dir", data_str];
+    extra.extend(flags);
     let (up, addrs) = spawn_server_addrs(args, "up", &extra).await?;
     let pid = up.id();
     servers.push(up);
@@ -591,7 +680,19 @@ async fn spawn_up(
     let [gateway, agent] = addrs[..] else {
         anyhow::bail!("--serve up listens on {addrs:?}, not a gateway and an agent");
     };
-    Ok((pid, gateway, agent))
+    let agent = if mode == UpMode::Mtls {
+        // The process created the CA before it announced its addresses.
+        let cli = UpMesh::open(&data)?.workload("cli", &["cli"])?.client()?;
+        let client = switchyard::Client::connect_with(&agent.to_string(), Some(&cli)).await?;
+        A2aServiceClient::with_interceptor(client.transport(), Versioned)
+    } else {
+        grpc_client(agent).await?
+    };
+    Ok(Up {
+        pid,
+        gateway,
+        agent,
+    })
 }
 
 /// Records `perf record -g` of the gateway process `pid` during one round of JSON-RPC
@@ -829,8 +930,9 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
     let gateway_pid = gateway.id();
     servers.push(gateway);
     let gateway_url = format!("http://{gateway_addr}");
-    let (up_pid, up_gateway, up_agent) = spawn_up(args, dir, true, servers).await?;
-    let (tcp_pid, tcp_gateway, _) = spawn_up(args, dir, false, servers).await?;
+    let up = spawn_up(args, dir, UpMode::InProcess, servers).await?;
+    let tcp = spawn_up(args, dir, UpMode::Tcp, servers).await?;
+    let mtls = spawn_up(args, dir, UpMode::Mtls, servers).await?;
     eprintln!("{}", args.pinning.describe());
 
     let grpc = grpc_client(echo_addr).await?;
@@ -842,9 +944,9 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
         .build()?;
     let via_gateway = format!("{gateway_url}/agents/echo");
     let via_gateway_bare = format!("{gateway_url}/agents/bare");
-    let grpc_up = grpc_client(up_agent).await?;
-    let via_up = format!("http://{up_gateway}/agents/echo");
-    let via_up_tcp = format!("http://{tcp_gateway}/agents/echo");
+    let via_up = format!("http://{}/agents/echo", up.gateway);
+    let via_up_tcp = format!("http://{}/agents/echo", tcp.gateway);
+    let via_up_mtls = format!("http://{}/agents/echo", mtls.gateway);
 
     let warm = Args {
         seconds: 1,
@@ -855,9 +957,11 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
     jsonrpc_round(http.clone(), via_gateway.clone(), &warm).await;
     jsonrpc_round(http.clone(), via_gateway_bare.clone(), &warm).await;
     jsonrpc_round(http.clone(), python_url.clone(), &warm).await;
-    grpc_round(grpc_up.clone(), &warm).await;
+    grpc_round(up.agent.clone(), &warm).await;
     jsonrpc_round(http.clone(), via_up.clone(), &warm).await;
     jsonrpc_round(http.clone(), via_up_tcp.clone(), &warm).await;
+    grpc_round(mtls.agent.clone(), &warm).await;
+    jsonrpc_round(http.clone(), via_up_mtls.clone(), &warm).await;
 
     let gone = |name: &str| anyhow::anyhow!("the {name} process is gone");
     let echo_pid = echo_pid.ok_or_else(|| gone("echo agent"))?;
@@ -867,10 +971,11 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
     // CPU per call of [agent, gateway] in the rounds of targets 0–3.
     let mut cpu: [Vec<[f64; 2]>; 4] = Default::default();
     // Agent and gateway in one process: direct gRPC to the agent, through the gateway calling
-    // it in process, through the gateway calling it over TCP; the rounds and the process's CPU
-    // per call.
-    let mut up_rounds: [Vec<Round>; 3] = Default::default();
-    let mut up_cpu: [Vec<f64>; 3] = Default::default();
+    // it in process, through the gateway calling it over TCP; then over mTLS, direct gRPC
+    // and through the gateway calling it in process; the rounds and the process's CPU per
+    // call.
+    let mut up_rounds: [Vec<Round>; 5] = Default::default();
+    let mut up_cpu: [Vec<f64>; 5] = Default::default();
     for i in 0..args.rounds {
         for (t, agent_pid, round) in [
             (0, echo_pid, grpc_round(grpc.clone(), args).boxed()),
@@ -892,16 +997,22 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
         }
         r[4].push(jsonrpc_round(http.clone(), python_url.clone(), args).await);
         for (t, pid, round) in [
-            (0, up_pid, grpc_round(grpc_up.clone(), args).boxed()),
+            (0, up.pid, grpc_round(up.agent.clone(), args).boxed()),
             (
                 1,
-                up_pid,
+                up.pid,
                 jsonrpc_round(http.clone(), via_up.clone(), args).boxed(),
             ),
             (
                 2,
-                tcp_pid,
+                tcp.pid,
                 jsonrpc_round(http.clone(), via_up_tcp.clone(), args).boxed(),
+            ),
+            (3, mtls.pid, grpc_round(mtls.agent.clone(), args).boxed()),
+            (
+                4,
+                mtls.pid,
+                jsonrpc_round(http.clone(), via_up_mtls.clone(), args).boxed(),
             ),
         ] {
             let (round, [per_call]) = process::with_cpu([pid], round).await?;
@@ -909,7 +1020,7 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
             up_cpu[t].push(per_call);
         }
         eprintln!(
-            "round {}: direct {:?} | gateway {:?} | direct bare {:?} | gateway bare {:?} | a2a-sdk {:?} | one process: direct {:?}, gateway in process {:?}, gateway over TCP {:?}",
+            "round {}: direct {:?} | gateway {:?} | direct bare {:?} | gateway bare {:?} | a2a-sdk {:?} | one process: direct {:?}, gateway in process {:?}, gateway over TCP {:?}; mTLS: direct {:?}, gateway in process {:?}",
             i + 1,
             r[0][i],
             r[1][i],
@@ -918,7 +1029,9 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
             r[4][i],
             up_rounds[0][i],
             up_rounds[1][i],
-            up_rounds[2][i]
+            up_rounds[2][i],
+            up_rounds[3][i],
+            up_rounds[4][i]
         );
     }
     let [
@@ -986,11 +1099,13 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
         args.concurrency
     );
     println!("|---|---|---|---|---|");
-    let mut up_rps = [0.0; 3];
+    let mut up_rps = [0.0; 5];
     for (t, what) in [
-        "direct gRPC to the agent",
-        "A2A JSON-RPC through the gateway, which calls the agent in process (as `up`)",
-        "A2A JSON-RPC through the gateway, which calls the agent over loopback TCP",
+        "plain text: direct gRPC to the agent",
+        "plain text: A2A JSON-RPC through the gateway, which calls the agent in process (as `up`)",
+        "plain text: A2A JSON-RPC through the gateway, which calls the agent over loopback TCP",
+        "mTLS (`up`'s default): direct gRPC to the agent with the CLI's identity",
+        "mTLS (`up`'s default): A2A JSON-RPC through the gateway, which calls the agent in process with its identity",
     ]
     .into_iter()
     .enumerate()
@@ -1002,9 +1117,10 @@ async fn run(args: &Args, dir: &Path, servers: &mut Vec<Child>) -> anyhow::Resul
     }
     let up_errors: u64 = up_rounds.iter().flatten().map(|x| x.errors).sum();
     println!(
-        "one process: gateway / direct gRPC {:.2}x in process, {:.2}x over TCP (target >= 0.70x); in process / over TCP {:.2}x; errors: {up_errors}",
+        "one process: gateway / direct gRPC {:.2}x in process, {:.2}x over TCP, {:.2}x with mTLS (in process; target >= 0.70x); in process / over TCP {:.2}x; errors: {up_errors}",
         up_rps[1] / up_rps[0],
         up_rps[2] / up_rps[0],
+        up_rps[4] / up_rps[3],
         up_rps[1] / up_rps[2]
     );
 
