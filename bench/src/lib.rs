@@ -90,6 +90,42 @@ pub fn summarize(rounds: &[Round]) -> (f64, f64, f64) {
     (median(&mut rps), median(&mut p50), median(&mut p99))
 }
 
+/// The share of the samples of the recording `data` (a `perf.data` file) that `perf report
+/// --sort <sort>` gives the entry whose last word is `name` (a thread name with `comm`, a
+/// symbol with `sym`), in percent: the first percentage of its line, the entry's own samples
+/// with `children = false`, its samples and its callees' with `children = true` (a recording
+/// with call graphs, `perf record -g`). `None` when no entry has that name.
+///
+/// # Errors
+/// `perf` cannot be run (Debian package `linux-perf`).
+pub async fn perf_share(
+    data: &std::path::Path,
+    sort: &str,
+    children: bool,
+    name: &str,
+) -> std::io::Result<Option<f64>> {
+    let out = tokio::process::Command::new("perf")
+        .args(["report", "--stdio", "-g", "none", "-i"])
+        .arg(data)
+        .args(["--sort", sort])
+        .arg(if children {
+            "--children"
+        } else {
+            "--no-children"
+        })
+        .output()
+        .await?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split_whitespace();
+            let share = fields.next()?.strip_suffix('%')?;
+            (fields.last() == Some(name))
+                .then(|| share.parse::<f64>().ok())
+                .flatten()
+        }))
+}
+
 /// The `perf report` summaries of the recording `data` (a `perf.data` file), as the section
 /// text of a profile file: `## by shared object` (`--sort dso`, entries ≥ 0.5 %) then
 /// `## by symbol` (`--sort dso,symbol`, entries ≥ `symbol_limit` %), each `--no-children`,

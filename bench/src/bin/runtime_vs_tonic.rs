@@ -88,9 +88,10 @@ struct Args {
     #[arg(long)]
     h2load: bool,
     /// Record a CPU profile of the SQLite runtime's process (`perf record -g`) during one
-    /// extra round and write the `perf report` summary to this file (the raw data next to it,
-    /// `<file>.data`); with `--stream-chunks`, also during one extra stream, to
-    /// `<file stem>-stream.<extension>`.
+    /// extra round and write to this file the round's CPU per call against the 0.8× target
+    /// (the bare server's; sqlx's SQLite threads, the tokio workers, fsync and page faults in
+    /// µs per call) and the `perf report` summary (the raw data next to it, `<file>.data`); with
+    /// `--stream-chunks`, also during one extra stream, to `<file stem>-stream.<extension>`.
     #[arg(long)]
     profile: Option<PathBuf>,
     /// Print the instructions (callgrind) of one `SendMessage` to the runtime in memory, the
@@ -457,16 +458,20 @@ fn record(
         .context("running perf (Debian linux-perf)")
 }
 
-/// Records `perf record -g` of `pid` for one round of load and writes the report summary.
-async fn profile(args: &Args, target: &Target, out: &Path) -> anyhow::Result<()> {
+/// Records `perf record -g` of `pid` for one round of load and writes the report summary,
+/// after the round's CPU budget ([`budget`]) against `bare_cpu`, the bare server's CPU per
+/// call in the measured rounds (µs).
+async fn profile(args: &Args, target: &Target, bare_cpu: f64, out: &Path) -> anyhow::Result<()> {
     let data = out.with_extension("data");
+    let pid = target.process.id().context("the server exited")?;
     let mut perf = record(args, target, &data, Some(args.seconds))?;
-    let r = run_round(target.client.clone(), args).await;
+    let (r, [cpu]) = process::with_cpu([pid], run_round(target.client.clone(), args)).await?;
     perf.wait().await?;
+    let budget = budget(&data, cpu, bare_cpu).await?;
     let summary = switchyard_bench::perf_summary(&data, 0.7).await?;
     let text = format!(
         "# perf record -F 499 -g of the SQLite runtime process during one {}s round \
-         ({:.0} RPS, concurrency {})\n\n{summary}",
+         ({:.0} RPS, concurrency {})\n\n{budget}\n{summary}",
         args.seconds, r.rps, args.concurrency,
     );
     std::fs::write(out, text)?;
@@ -475,6 +480,58 @@ async fn profile(args: &Args, target: &Target, out: &Path) -> anyhow::Result<()>
         profile_stream(args, target, out).await?;
     }
     Ok(())
+}
+
+/// Threads and kernel functions whose share of a profile [`budget`] converts to µs per call:
+/// (what the line says, `perf report --sort`, inclusive of callees, name). sqlx runs each
+/// SQLite connection on a thread of its own (named `sqlx-sqlite-worker-N`, 15 characters
+/// kept by the kernel); `do_fsync` is the kernel's side of every `fsync` (one per group
+/// commit with `--durability fsync`, and the WAL checkpoints'); `asm_exc_page_fault` the
+/// kernel giving the process new pages (the in-memory store keeps every task it is given).
+const BUDGET_ENTRIES: [(&str, &str, bool, &str); 4] = [
+    (
+        "sqlx's SQLite threads (the store's statements and commits)",
+        "comm",
+        false,
+        "sqlx-sqlite-wor",
+    ),
+    ("the tokio workers", "comm", false, "tokio-rt-worker"),
+    ("fsync, in the kernel", "sym", true, "do_fsync"),
+    (
+        "page faults, in the kernel",
+        "sym",
+        true,
+        "asm_exc_page_fault",
+    ),
+];
+
+/// The section of a profile that puts the 0.8× target of issue 15 in CPU per call: the
+/// runtime's process spent `cpu` µs per call in the profiled round (`data` its recording), the
+/// bare server `bare_cpu` in the measured rounds. Both servers are CPU-bound on the same
+/// pinned CPU, so a ratio of calls per second is the inverse ratio of CPU per call: at 0.8× of
+/// the bare server's RPS the runtime may spend `bare_cpu / 0.8` µs per call, and each entry of
+/// [`BUDGET_ENTRIES`] is its share of the samples times `cpu`.
+async fn budget(data: &Path, cpu: f64, bare_cpu: f64) -> anyhow::Result<String> {
+    let allowed = bare_cpu / 0.8;
+    let mut text = format!(
+        "## CPU per call against the 0.8× target\n\
+         the runtime's process, this round: {cpu:.1} µs per call; the bare server: {bare_cpu:.1} \
+         µs (median of the measured rounds)\n\
+         at 0.8× of the bare server's RPS the runtime may spend {allowed:.1} µs per call: \
+         {:.1} µs over the bare server's\n",
+        allowed - bare_cpu
+    );
+    for (what, sort, children, name) in BUDGET_ENTRIES {
+        let line = match switchyard_bench::perf_share(data, sort, children, name).await? {
+            Some(share) => format!(
+                "{what}: {share:.1} % of the samples, {:.1} µs per call\n",
+                share / 100.0 * cpu
+            ),
+            None => format!("{what}: not in the profile\n"),
+        };
+        text.push_str(&line);
+    }
+    Ok(text)
 }
 
 /// Records `perf record -g` of the SQLite runtime's process during one stream of
@@ -663,7 +720,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if result.is_ok()
         && let Some(out) = &args.profile
     {
-        result = profile(&args, &targets[0], out).await;
+        let bare_cpu = median(&mut targets[targets.len() - 1].cpu_us.clone());
+        result = profile(&args, &targets[0], bare_cpu, out).await;
     }
     // The servers stop when their stdin closes.
     for t in &mut targets {
