@@ -90,20 +90,20 @@ pub fn summarize(rounds: &[Round]) -> (f64, f64, f64) {
     (median(&mut rps), median(&mut p50), median(&mut p99))
 }
 
-/// The share of the samples of the recording `data` (a `perf.data` file) that `perf report
-/// --sort <sort>` gives the entry whose last word is `name` (a thread name with `comm`, a
-/// symbol with `sym`), in percent: the first percentage of its line, the entry's own samples
-/// with `children = false`, its samples and its callees' with `children = true` (a recording
-/// with call graphs, `perf record -g`). `None` when no entry has that name.
+/// The shares of the samples of the recording `data` (a `perf.data` file) that one `perf
+/// report --sort <sort>` gives its entries, in percent, keyed by the last word of each entry's
+/// line (a thread name with `comm`, a symbol with `sym`): the first percentage of the line,
+/// the entry's own samples with `children = false`, its samples and its callees' with
+/// `children = true` (a recording with call graphs, `perf record -g`). The first line of a
+/// key wins.
 ///
 /// # Errors
 /// `perf` cannot be run (Debian package `linux-perf`).
-pub async fn perf_share(
+pub async fn perf_shares(
     data: &std::path::Path,
     sort: &str,
     children: bool,
-    name: &str,
-) -> std::io::Result<Option<f64>> {
+) -> std::io::Result<std::collections::HashMap<String, f64>> {
     let out = tokio::process::Command::new("perf")
         .args(["report", "--stdio", "-g", "none", "-i"])
         .arg(data)
@@ -115,15 +115,21 @@ pub async fn perf_share(
         })
         .output()
         .await?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|line| {
-            let mut fields = line.split_whitespace();
-            let share = fields.next()?.strip_suffix('%')?;
-            (fields.last() == Some(name))
-                .then(|| share.parse::<f64>().ok())
-                .flatten()
-        }))
+    let mut shares = std::collections::HashMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut fields = line.split_whitespace();
+        let Some(share) = fields
+            .next()
+            .and_then(|f| f.strip_suffix('%'))
+            .and_then(|f| f.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        if let Some(name) = fields.last() {
+            shares.entry(name.to_owned()).or_insert(share);
+        }
+    }
+    Ok(shares)
 }
 
 /// The `perf report` summaries of the recording `data` (a `perf.data` file), as the section

@@ -483,26 +483,21 @@ async fn profile(args: &Args, target: &Target, bare_cpu: f64, out: &Path) -> any
 }
 
 /// Threads and kernel functions whose share of a profile [`budget`] converts to µs per call:
-/// (what the line says, `perf report --sort`, inclusive of callees, name). sqlx runs each
-/// SQLite connection on a thread of its own (named `sqlx-sqlite-worker-N`, 15 characters
-/// kept by the kernel); `do_fsync` is the kernel's side of every `fsync` (one per group
-/// commit with `--durability fsync`, and the WAL checkpoints'); `asm_exc_page_fault` the
-/// kernel giving the process new pages (the in-memory store keeps every task it is given).
-const BUDGET_ENTRIES: [(&str, &str, bool, &str); 4] = [
+/// (what the line says, whether it is a thread (else a kernel function, inclusive of its
+/// callees), its name). sqlx runs each SQLite connection on a thread of its own (named
+/// `sqlx-sqlite-worker-N`, 15 characters kept by the kernel); `do_fsync` is the kernel's side
+/// of every `fsync` (one per group commit with `--durability fsync`, and the WAL
+/// checkpoints'); `asm_exc_page_fault` the kernel giving the process new pages (the in-memory
+/// store keeps every task it is given).
+const BUDGET_ENTRIES: [(&str, bool, &str); 4] = [
     (
         "sqlx's SQLite threads (the store's statements and commits)",
-        "comm",
-        false,
+        true,
         "sqlx-sqlite-wor",
     ),
-    ("the tokio workers", "comm", false, "tokio-rt-worker"),
-    ("fsync, in the kernel", "sym", true, "do_fsync"),
-    (
-        "page faults, in the kernel",
-        "sym",
-        true,
-        "asm_exc_page_fault",
-    ),
+    ("the tokio workers", true, "tokio-rt-worker"),
+    ("fsync, in the kernel", false, "do_fsync"),
+    ("page faults, in the kernel", false, "asm_exc_page_fault"),
 ];
 
 /// The section of a profile that puts the 0.8× target of issue 15 in CPU per call: the
@@ -521,8 +516,11 @@ async fn budget(data: &Path, cpu: f64, bare_cpu: f64) -> anyhow::Result<String> 
          {:.1} µs over the bare server's\n",
         allowed - bare_cpu
     );
-    for (what, sort, children, name) in BUDGET_ENTRIES {
-        let line = match switchyard_bench::perf_share(data, sort, children, name).await? {
+    let threads = switchyard_bench::perf_shares(data, "comm", false).await?;
+    let functions = switchyard_bench::perf_shares(data, "sym", true).await?;
+    for (what, thread, name) in BUDGET_ENTRIES {
+        let shares = if thread { &threads } else { &functions };
+        let line = match shares.get(name) {
             Some(share) => format!(
                 "{what}: {share:.1} % of the samples, {:.1} µs per call\n",
                 share / 100.0 * cpu
